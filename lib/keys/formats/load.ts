@@ -1,0 +1,52 @@
+import { NotImplementedError, SSHException } from '../../errors';
+import type { Passphrase } from '../pkey';
+import { keyClassOf } from '../registry';
+import { decodeOpenSSHPrivateKey } from './openssh';
+import type { LoadedKey } from './openssh';
+import { decodePemPrivateKey, PEM_PRIVATE_LABELS } from './pem';
+import { findPemBlock } from './pem-armor';
+
+/** Refuses input whose size cannot be a key file before reading it as one. */
+const MAX_KEY_FILE = 1 << 20;
+
+/**
+ * Reads a private key file of any supported format: OpenSSH, PEM PKCS#1 / SEC1 / DSA / PKCS#8,
+ * plain or encrypted. Errors name the file (when known) and the cause.
+ */
+export function loadPrivateKeyText(data: string | Buffer, password: Passphrase | null, filename?: string): LoadedKey {
+  try {
+    return load(data, password);
+  } catch (e) {
+    if (filename && e instanceof Error && !e.message.startsWith(filename)) e.message = `${filename}: ${e.message}`;
+    throw e;
+  }
+}
+
+function load(data: string | Buffer, password: Passphrase | null): LoadedKey {
+  if (data.length > MAX_KEY_FILE) throw new SSHException(`not a private key file: ${data.length} bytes is too large`);
+  const text = typeof data === 'string' ? data : data.toString('latin1');
+  const block = findPemBlock(text);
+  if (!block) throw new SSHException(describeNonPem(text));
+  if (block.label === 'OPENSSH PRIVATE KEY') return decodeOpenSSHPrivateKey(block.body, password);
+  if (PEM_PRIVATE_LABELS.has(block.label)) {
+    const privateKey = decodePemPrivateKey(block, password);
+    return { cls: keyClassOf(privateKey), privateKey, comment: '' };
+  }
+  if (block.label.includes('PUBLIC KEY')) {
+    throw new SSHException(`this is a public key (${block.label}), not a private key`);
+  }
+  throw new SSHException(`not a private key file: unsupported PEM block "${block.label}"`);
+}
+
+function describeNonPem(text: string): string {
+  const head = text.trimStart();
+  if (head.startsWith('PuTTY-User-Key-File-')) {
+    throw new NotImplementedError('PuTTY .ppk key files (convert with: puttygen key.ppk -O private-openssh -o key)');
+  }
+  if (head.startsWith('---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----')) {
+    throw new NotImplementedError('ssh.com (SECSH) private key files (convert with: ssh-keygen -i -f key)');
+  }
+  if (/^(ssh-|ecdsa-|sk-)\S* [A-Za-z0-9+/=]+/.test(head)) return 'this is a public key line, not a private key';
+  if (head.length === 0) return 'not a private key file: it is empty';
+  return 'not a private key file: no "-----BEGIN ... PRIVATE KEY-----" line';
+}
