@@ -8,4 +8,5 @@ module.exports = {
   },
   globalSetup: '<rootDir>/spec/support/global-setup.js',
   testTimeout: 60000,
+  reporters: ['default', '<rootDir>/spec/support/summary-reporter.js'],
 };

@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../errors';
 import type { Message } from '../wire/message';
 import { PKey } from './pkey';
-import type { PKeyOptions } from './pkey';
+import type { PKeyOptions, Passphrase, PrivateKeyFormat } from './pkey';
 import { registerKeyClass } from './registry';
 import { b64u, fromB64u, jwkOf } from './jwk';
 
@@ -76,6 +76,14 @@ export class Ed25519Key extends PKey {
   writeOpenSSHPrivateFields(m: Message): void {
     const seed = fromB64u(jwkOf(this.privateKey!).d);
     m.addString(this.publicBytes).addString(Buffer.concat([seed, this.publicBytes]));
+  }
+
+  /**
+   * Ed25519 has no traditional PEM form: 'pem' writes OpenSSH's format, as `ssh-keygen -m PEM`
+   * does. 'pkcs8' writes PKCS#8, which OpenSSL reads but OpenSSH before 9.6 does not.
+   */
+  override exportPrivateKey(password: Passphrase | null = null, format: PrivateKeyFormat = 'openssh'): string {
+    return super.exportPrivateKey(password, format === 'pem' ? 'openssh' : format);
   }
 
   signatureAlgorithms(): string[] {

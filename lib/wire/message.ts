@@ -114,7 +114,10 @@ export class Message {
   /** Paramiko's adaptive int: a uint32, or 0xff followed by a longer mpint-like value. */
   getAdaptiveInt(): bigint {
     this.need(1, 'an adaptive int');
-    if (this.buf[this.pos] === 0xff) return decodeMpint(this.getString());
+    if (this.buf[this.pos] === 0xff) {
+      this.pos++;
+      return decodeMpint(this.getString('an adaptive int'));
+    }
     return BigInt(this.getInt());
   }
 

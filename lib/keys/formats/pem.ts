@@ -47,7 +47,6 @@ export function encodePemPrivateKey(key: KeyObject, format: Exclude<PrivateKeyFo
   const hasPass = password !== null && password !== undefined && password.length > 0;
   let type: 'pkcs1' | 'sec1' | 'pkcs8' = 'pkcs8';
   if (format === 'pem') {
-    // Ed25519 (and DSA in OpenSSL 3's writers) have no traditional form: PKCS#8 is theirs.
     if (key.asymmetricKeyType === 'rsa') type = 'pkcs1';
     else if (key.asymmetricKeyType === 'ec') type = 'sec1';
   } else if (format !== 'pkcs8') {

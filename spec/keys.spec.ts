@@ -1,0 +1,257 @@
+import { createPrivateKey, createPublicKey, createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  bcryptPbkdf,
+  DSSKey,
+  ECDSAKey,
+  Ed25519Key,
+  Message,
+  NotImplementedError,
+  PasswordRequiredException,
+  PKey,
+  RSAKey,
+  SSHException,
+  UnknownKeyType,
+} from '../lib';
+
+const FIXTURES = join(__dirname, 'fixtures', 'keys');
+const kat = JSON.parse(readFileSync(join(FIXTURES, 'kat.json'), 'utf8'));
+const hex = (s: string) => Buffer.from(s, 'hex');
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pts-keys-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Generated once: RSA generation is the slow part of this file.
+const generated: Array<[string, PKey]> = [
+  ['rsa', RSAKey.generate(2048)],
+  ['ecdsa-nistp256', ECDSAKey.generate()],
+  ['ecdsa-nistp384', ECDSAKey.generate({ curve: 'nistp384' })],
+  ['ecdsa-nistp521', ECDSAKey.generate({ bits: 521 })],
+  ['ed25519', Ed25519Key.generate()],
+];
+
+describe('known-answer tests', () => {
+  it('bcrypt-pbkdf gives the OpenBSD reference output', () => {
+    for (const v of kat['bcrypt-pbkdf']) {
+      expect(bcryptPbkdf(hex(v.password), hex(v.salt), v.length, v.rounds).toString('hex')).toBe(v.key);
+    }
+  });
+
+  it('RSA signatures (ssh-rsa, rsa-sha2-256, rsa-sha2-512) equal OpenSSL command-line output', () => {
+    const key = RSAKey.fromPrivateKeyFile(join(FIXTURES, 'kat-rsa'));
+    const data = Buffer.from(kat.rsa.message);
+    for (const alg of ['ssh-rsa', 'rsa-sha2-256', 'rsa-sha2-512']) {
+      const sig = key.signSshData(data, alg);
+      const m = new Message(sig.asBytes());
+      expect(m.getText()).toBe(alg);
+      expect(m.getString().toString('hex')).toBe(kat.rsa[alg]);
+      expect(key.verifySshSig(data, sig)).toBe(true);
+    }
+  });
+
+  it('Ed25519 signatures equal RFC 8032 section 7.1', () => {
+    for (const v of kat.ed25519) {
+      const jwk = { kty: 'OKP', crv: 'Ed25519', d: hex(v.seed).toString('base64url'), x: hex(v.public).toString('base64url') };
+      const key = new Ed25519Key({ key: createPrivateKey({ key: jwk, format: 'jwk' }) });
+      expect(key.publicBytes.toString('hex')).toBe(v.public);
+      const sig = new Message(key.signSshData(hex(v.message)).asBytes());
+      expect(sig.getText()).toBe('ssh-ed25519');
+      expect(sig.getString().toString('hex')).toBe(v.signature);
+    }
+  });
+
+  it('ECDSA nistp256 verifies the RFC 6979 A.2.5 signature and rejects it altered', () => {
+    const v = kat['ecdsa-p256'];
+    const jwk = { kty: 'EC', crv: 'P-256', x: hex(v.x).toString('base64url'), y: hex(v.y).toString('base64url') };
+    const key = new ECDSAKey({ key: createPublicKey({ key: jwk, format: 'jwk' }) });
+    const body = new Message().addMpint(BigInt('0x' + v.r)).addMpint(BigInt('0x' + v.s)).asBytes();
+    const sig = new Message().addString('ecdsa-sha2-nistp256').addString(body);
+    expect(key.verifySshSig(Buffer.from(v.message), sig)).toBe(true);
+    expect(key.verifySshSig(Buffer.from('samplf'), sig)).toBe(false);
+  });
+});
+
+describe.each(generated)('%s keys', (_name, key) => {
+  it('sign and verify with every algorithm they offer, and reject tampering', () => {
+    const data = Buffer.from('data to sign');
+    for (const alg of key.signatureAlgorithms()) {
+      const sig = key.signSshData(data, alg);
+      expect(key.verifySshSig(data, sig)).toBe(true);
+      expect(key.verifySshSig(Buffer.from('data to sigN'), sig)).toBe(false);
+      const bytes = Buffer.from(sig.asBytes());
+      bytes[bytes.length - 1] ^= 1;
+      expect(key.verifySshSig(data, bytes)).toBe(false);
+    }
+  });
+
+  it('signatures verify with Node crypto directly, and Node signatures verify with us', () => {
+    const data = Buffer.from('cross-check');
+    const alg = key.signatureAlgorithms()[0];
+    const m = new Message(key.signSshData(data, alg).asBytes());
+    m.getText();
+    const raw = m.getString();
+    const nodeKey = key.publicKeyObject;
+    if (key instanceof Ed25519Key) {
+      expect(require('node:crypto').verify(null, data, nodeKey, raw)).toBe(true);
+    } else if (key instanceof RSAKey) {
+      expect(require('node:crypto').verify('sha512', data, nodeKey, raw)).toBe(true);
+      const nodeSig = require('node:crypto').sign('sha256', data, key.privateKeyObject);
+      expect(key.verifySshSig(data, new Message().addString('rsa-sha2-256').addString(nodeSig))).toBe(true);
+    } else if (key instanceof ECDSAKey) {
+      const hash = { 256: 'sha256', 384: 'sha384', 521: 'sha512' }[key.getBits()]!;
+      const rs = new Message(raw);
+      const size = Math.ceil(key.getBits() / 8);
+      const fix = (n: bigint) => Buffer.from(n.toString(16).padStart(size * 2, '0'), 'hex');
+      const p1363 = Buffer.concat([fix(rs.getMpint()), fix(rs.getMpint())]);
+      expect(require('node:crypto').verify(hash, data, { key: nodeKey, dsaEncoding: 'ieee-p1363' }, p1363)).toBe(true);
+    }
+  });
+
+  it('the public half equals the key, loads from its blob, base64 and public line', () => {
+    const pub = PKey.fromBlob(key.asBytes());
+    expect(pub.equals(key)).toBe(true);
+    expect(pub.canSign()).toBe(false);
+    expect(key.canSign()).toBe(true);
+    expect(PKey.fromBase64(key.getBase64()).equals(key)).toBe(true);
+    const fromLine = PKey.fromPublicKeyLine(key.toPublicKeyLine('me@host with spaces'));
+    expect(fromLine.equals(key)).toBe(true);
+    expect(fromLine.comment).toBe('me@host with spaces');
+    expect(pub.getName()).toBe(key.getName());
+    expect(pub.getBits()).toBe(key.getBits());
+    expect(() => pub.signSshData(Buffer.from('x'))).toThrow(/cannot sign with a public/);
+  });
+
+  it('fingerprints are MD5 raw bytes and SHA256 base64 without padding', () => {
+    expect(key.getFingerprint()).toEqual(createHash('md5').update(key.asBytes()).digest());
+    expect(key.fingerprint).toBe('SHA256:' + createHash('sha256').update(key.asBytes()).digest('base64').replace(/=+$/, ''));
+  });
+
+  it.each(['openssh', 'pem', 'pkcs8'] as const)('round-trips through the %s format, plain and encrypted', (format) => {
+    for (const password of [null, 'correct horse']) {
+      const file = join(dir, `${key.getName()}-${format}-${password ? 'enc' : 'plain'}`);
+      key.comment = 'round trip';
+      key.writePrivateKeyFile(file, password, format);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const back = PKey.fromPrivateKeyFile(file, password);
+      expect(back.equals(key)).toBe(true);
+      expect(back.constructor).toBe(key.constructor);
+      expect(back.canSign()).toBe(true);
+      if (format === 'openssh' || key instanceof Ed25519Key) {
+        // only OpenSSH's format carries a comment
+        if (format !== 'pkcs8') expect(back.comment).toBe('round trip');
+      }
+      if (password) {
+        expect(() => PKey.fromPrivateKeyFile(file)).toThrow(PasswordRequiredException);
+        expect(() => PKey.fromPrivateKeyFile(file, 'wrong horse')).toThrow(/wrong password/);
+      }
+    }
+  });
+});
+
+describe('loading refuses bad input with the right exception and cause', () => {
+  const ed = Ed25519Key.generate();
+  const text = ed.exportPrivateKey();
+  const body = Buffer.from(text.split('\n').slice(1, -2).join(''), 'base64');
+  const armor = (b: Buffer) =>
+    `-----BEGIN OPENSSH PRIVATE KEY-----\n${b.toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+
+  it('an encrypted key without a password raises PasswordRequiredException', () => {
+    expect(() => PKey.fromPrivateKey(ed.exportPrivateKey('pw-12345'))).toThrow(PasswordRequiredException);
+    expect(() => PKey.fromPrivateKey(ed.exportPrivateKey('pw-12345', 'pkcs8'))).toThrow(PasswordRequiredException);
+    expect(() => PKey.fromPrivateKey(RSAKey.generate(1024).exportPrivateKey('pw-12345', 'pem'))).toThrow(PasswordRequiredException);
+  });
+
+  it('a wrong password raises SSHException saying so', () => {
+    expect(() => PKey.fromPrivateKey(ed.exportPrivateKey('pw-12345'), 'nope')).toThrow(/wrong password/);
+  });
+
+  it('a truncated file names the missing END line', () => {
+    expect(() => PKey.fromPrivateKey(text.slice(0, 120))).toThrow(/no "-----END OPENSSH PRIVATE KEY-----" line/);
+  });
+
+  it('a truncated body names the field it ran out in', () => {
+    expect(() => PKey.fromPrivateKey(armor(body.subarray(0, 60)))).toThrow(/truncated message/);
+  });
+
+  it('an oversize length is refused, not allocated', () => {
+    const bad = Buffer.from(body);
+    bad.writeUInt32BE(0xfffffff0, 15); // the ciphername's length
+    expect(() => PKey.fromPrivateKey(armor(bad))).toThrow(/length 4294967280/);
+  });
+
+  it('a corrupt private section is detected', () => {
+    const bad = Buffer.from(body);
+    const checkAt = bad.indexOf(Buffer.from('ssh-ed25519'), 60) - 12; // checkints precede the type
+    bad[checkAt] ^= 0xff;
+    expect(() => PKey.fromPrivateKey(armor(bad))).toThrow(/check values differ/);
+  });
+
+  it('garbage, empty input, public keys and other formats are named', () => {
+    expect(() => PKey.fromPrivateKey('hello world')).toThrow(/not a private key file/);
+    expect(() => PKey.fromPrivateKey('')).toThrow(/empty/);
+    expect(() => PKey.fromPrivateKey(ed.toPublicKeyLine())).toThrow(/public key line, not a private key/);
+    expect(() => PKey.fromPrivateKey('PuTTY-User-Key-File-3: ssh-ed25519\n')).toThrow(NotImplementedError);
+    expect(() => PKey.fromPrivateKey('PuTTY-User-Key-File-3: ssh-ed25519\n')).toThrow(/puttygen/);
+    expect(() => PKey.fromPrivateKey('-----BEGIN OPENSSH PRIVATE KEY-----\n!!!!\n-----END OPENSSH PRIVATE KEY-----\n')).toThrow(/invalid base64/);
+    expect(() =>
+      PKey.fromPrivateKey('-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n'),
+    ).toThrow(/corrupt RSA PRIVATE KEY file/);
+  });
+
+  it('a file of the wrong type for the class is refused', () => {
+    const file = join(dir, 'ed-for-rsa');
+    writeFileSync(file, text);
+    expect(() => RSAKey.fromPrivateKeyFile(file)).toThrow(/not a valid RSAKey private key file: it holds a Ed25519Key/);
+    expect(() => new RSAKey({ filename: file })).toThrow(/not a valid RSAKey/);
+    expect(new Ed25519Key({ filename: file }).equals(ed)).toBe(true);
+  });
+
+  it('a public blob of an unknown type raises UnknownKeyType; stray bytes are refused', () => {
+    expect(() => PKey.fromBlob(new Message().addString('ssh-foo').addString('x').asBytes())).toThrow(UnknownKeyType);
+    const stray = Buffer.concat([ed.asBytes(), Buffer.from([0])]);
+    expect(() => PKey.fromBlob(stray)).toThrow(/stray bytes/);
+  });
+
+  it('an ECDSA point off the curve, a short Ed25519 key and bad base64 are refused', () => {
+    const point = Buffer.alloc(65, 1);
+    point[0] = 4;
+    const blob = new Message().addString('ecdsa-sha2-nistp256').addString('nistp256').addString(point).asBytes();
+    expect(() => PKey.fromBlob(blob)).toThrow(SSHException);
+    const short = new Message().addString('ssh-ed25519').addString(Buffer.alloc(31)).asBytes();
+    expect(() => PKey.fromBlob(short)).toThrow(/31 bytes, expected 32/);
+    expect(() => PKey.fromBase64('AAAA$$')).toThrow(/invalid base64/);
+  });
+
+  it('verifySshSig returns false, never throws, on malformed signatures', () => {
+    expect(ed.verifySshSig(Buffer.from('x'), Buffer.from([0, 0, 0, 9]))).toBe(false);
+    expect(ed.verifySshSig(Buffer.from('x'), new Message().addString('ssh-rsa').addString('x'))).toBe(false);
+  });
+});
+
+describe('key classes', () => {
+  it('RSA signs with ssh-rsa when no algorithm is named, as Paramiko', () => {
+    const key = RSAKey.fromPrivateKeyFile(join(FIXTURES, 'kat-rsa'));
+    expect(new Message(key.signSshData(Buffer.from('x')).asBytes()).getText()).toBe('ssh-rsa');
+    expect(() => key.signSshData(Buffer.from('x'), 'ssh-ed25519')).toThrow(/cannot make "ssh-ed25519" signatures/);
+  });
+
+  it('generate refuses sizes OpenSSH would not use', () => {
+    expect(() => RSAKey.generate(512)).toThrow(/1024-16384/);
+    expect(() => ECDSAKey.generate({ bits: 192 })).toThrow(/256, 384 or 521/);
+  });
+
+  it('DSSKey loads for verification but is never written', () => {
+    expect(DSSKey.keyTypes).toEqual(['ssh-dss']);
+    expect(() => (DSSKey as unknown as { generate: unknown }).generate).not.toThrow();
+    expect((DSSKey as unknown as { generate?: unknown }).generate).toBeUndefined();
+  });
+
+  it('Ed25519 "pem" is OpenSSH format, as ssh-keygen -m PEM writes', () => {
+    expect(Ed25519Key.generate().exportPrivateKey(null, 'pem')).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
+  });
+});

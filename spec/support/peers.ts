@@ -1,0 +1,93 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/**
+ * The real peers the tests run against (DESIGN.md section 5). In CI (CI=true, or
+ * PARAMIKO_TS_REQUIRE_PEERS=1) a missing peer fails its tests; elsewhere those tests print a
+ * notice and pass, so a developer without the Debian packages can still run the suite.
+ */
+export type PeerName =
+  | 'ssh'
+  | 'ssh-keygen'
+  | 'ssh-agent'
+  | 'sshd'
+  | 'sftp'
+  | 'paramiko'
+  | 'asyncssh'
+  | 'dropbear'
+  | 'dbclient'
+  | 'plink'
+  | 'puttygen'
+  | 'ssh-audit';
+
+/** How to find each peer; the Debian package that brings it is named in the notice. */
+const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = {
+  ssh: { path: '/usr/bin/ssh', pkg: 'openssh-client' },
+  'ssh-keygen': { path: '/usr/bin/ssh-keygen', pkg: 'openssh-client' },
+  'ssh-agent': { path: '/usr/bin/ssh-agent', pkg: 'openssh-client' },
+  sftp: { path: '/usr/bin/sftp', pkg: 'openssh-client' },
+  sshd: { path: '/usr/sbin/sshd', pkg: 'openssh-server' },
+  // Debian's Paramiko and AsyncSSH import only under the system interpreter.
+  paramiko: { path: '/usr/bin/python3', pkg: 'python3-paramiko', python: 'paramiko' },
+  asyncssh: { path: '/usr/bin/python3', pkg: 'python3-asyncssh', python: 'asyncssh' },
+  dropbear: { path: '/usr/sbin/dropbear', pkg: 'dropbear-bin' },
+  dbclient: { path: '/usr/bin/dbclient', pkg: 'dropbear-bin' },
+  plink: { path: '/usr/bin/plink', pkg: 'putty-tools' },
+  puttygen: { path: '/usr/bin/puttygen', pkg: 'putty-tools' },
+  'ssh-audit': { path: '/usr/bin/ssh-audit', pkg: 'ssh-audit' },
+};
+
+export const peersRequired = (): boolean => process.env.CI === 'true' || process.env.PARAMIKO_TS_REQUIRE_PEERS === '1';
+
+const found = new Map<PeerName, boolean>();
+
+/** Whether a peer is installed (cached). */
+export function hasPeer(name: PeerName): boolean {
+  let ok = found.get(name);
+  if (ok === undefined) {
+    const p = PEERS[name];
+    ok = existsSync(p.path);
+    if (ok && p.python) ok = spawnSync(p.path, ['-c', `import ${p.python}`], { stdio: 'ignore' }).status === 0;
+    found.set(name, ok);
+  }
+  return ok;
+}
+
+/** The executable of a peer. */
+export function peerPath(name: PeerName): string {
+  return PEERS[name].path;
+}
+
+/** Every peer that is missing, with its package. */
+export function missingPeers(): string[] {
+  return (Object.keys(PEERS) as PeerName[]).filter((n) => !hasPeer(n)).map((n) => `${n} (${PEERS[n].pkg})`);
+}
+
+/**
+ * `it` for a test that needs real peers. When one is missing: fails in CI, prints a notice and
+ * passes elsewhere (never a silent skip).
+ */
+export function itWithPeers(peers: PeerName[], name: string, fn: jest.ProvidesCallback, timeout?: number): void {
+  const missing = peers.filter((p) => !hasPeer(p));
+  if (missing.length === 0) {
+    it(name, fn, timeout);
+  } else if (peersRequired()) {
+    it(name, () => {
+      throw new Error(`peer missing: ${missing.map((m) => `${m} (apt-get install ${PEERS[m].pkg})`).join(', ')}`);
+    });
+  } else {
+    it(name, () => {
+      console.warn(`NOTICE: not run, peer missing: ${missing.map((m) => `${m} (${PEERS[m].pkg})`).join(', ')}: ${name}`);
+    });
+  }
+}
+
+/** Runs a peer command; throws with its stderr when it fails. */
+export function runPeer(cmd: string, args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): string {
+  const r = spawnSync(cmd, args, { input: options.input, env: options.env ?? process.env, cwd: options.cwd, timeout: 60_000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString().trim()}`);
+  }
+  return r.stdout.toString();
+}
