@@ -12,6 +12,8 @@ import {
   SSH2_CERT_TYPE_HOST,
   SSH2_CERT_TYPE_USER,
   SSHCertificate,
+  loadAuthorizedKeysFile,
+  parseAuthorizedKeys,
 } from '../lib';
 import { itWithPeers, runPeer } from './support/peers';
 
@@ -235,5 +237,41 @@ describe('OpenSSH certificates', () => {
     const own = PKey.fromPrivateKeyFile(user);
     own.loadCertificate(readFileSync(`${user}-cert.pub`, 'utf8'));
     expect(own.publicBlob?.keyId).toBe('x');
+  });
+});
+
+describe('authorized_keys', () => {
+  itWithPeers(['ssh-keygen'], 'lines with options parse to the keys ssh-keygen -l lists', () => {
+    const keys = [Ed25519Key.generate(), ECDSAKey.generate(), RSAKey.generate(1024)];
+    const lines = [
+      '# a comment',
+      '',
+      `${keys[0].toPublicKeyLine('plain@host')}`,
+      `command="echo \\"hi, there\\"",no-pty,from="10.0.0.0/8,!10.1.*" ${keys[1].toPublicKeyLine('opts@host')}`,
+      `cert-authority,principals="alice,bob" ${keys[2].toPublicKeyLine()}`,
+    ];
+    const path = join(dir, 'authorized_keys');
+    writeFileSync(path, lines.join('\n') + '\n');
+    const listed = keygen('-l', '-f', path).trim().split('\n').map((l) => l.split(' ')[1]);
+    const { keys: parsed, errors } = loadAuthorizedKeysFile(path);
+    expect(errors).toEqual([]);
+    expect(parsed.map((e) => e.key.fingerprint)).toEqual(listed);
+    expect(parsed[0].options.size).toBe(0);
+    expect(parsed[0].comment).toBe('plain@host');
+    expect(parsed[1].options.get('command')).toBe('echo "hi, there"');
+    expect(parsed[1].options.get('no-pty')).toBe(true);
+    expect(parsed[1].options.get('from')).toBe('10.0.0.0/8,!10.1.*');
+    expect(parsed[1].lineNumber).toBe(4);
+    expect(parsed[2].options.get('principals')).toBe('alice,bob');
+  });
+
+  it('a bad line is reported with its number and does not hide the others', () => {
+    const good = Ed25519Key.generate().toPublicKeyLine();
+    const { keys, errors } = parseAuthorizedKeys(`no-pty,command="unterminated ${good}\n${good}\nssh-ed25519 !!!\n`);
+    expect(keys).toHaveLength(1);
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/line 1: option command: missing closing quote/),
+      expect.stringMatching(/line 3: invalid base64/),
+    ]);
   });
 });

@@ -9,3 +9,5 @@ export { DSSKey } from './dss';
 export { PublicBlob, SSHCertificate, SSH2_CERT_TYPE_HOST, SSH2_CERT_TYPE_USER, isCertType, certBaseType } from './certificate';
 export { bcryptPbkdf } from './formats/kdf';
 export { knownKeyTypes } from './registry';
+export { parseAuthorizedKeysLine, parseAuthorizedKeys, loadAuthorizedKeysFile } from './authorized-keys';
+export type { AuthorizedKey } from './authorized-keys';
