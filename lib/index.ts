@@ -5,3 +5,4 @@
 export * from './errors';
 export { Message } from './wire/message';
 export * from './keys';
+export * from './hostkeys';
