@@ -1,0 +1,155 @@
+import { randomFillSync } from 'node:crypto';
+import { SSHException } from '../errors';
+import { PlainOpener, PlainSealer } from '../crypto/modes';
+import type { Opener, Sealer } from '../crypto/protection';
+
+/** Largest packet we accept or send: OpenSSH's PACKET_MAX_SIZE (256 KiB), above RFC 4253's 35000. */
+export const MAX_PACKET_LENGTH = 256 * 1024;
+/** RFC 4253 section 6: at least 4 bytes of padding. */
+const MIN_PADDING = 4;
+/** Random padding is taken from a pool refilled this often, not one syscall per packet. */
+const PAD_POOL_SIZE = 64 * 1024;
+
+/** A payload transform applied before sealing or after opening (compression). */
+export type PayloadTransform = (payload: Buffer) => Buffer;
+
+/** Counters that drive rekeying, per direction. */
+export interface TrafficCounters {
+  bytes: number;
+  packets: number;
+}
+
+/** The sending half: sequence number, protection and compression of one direction. */
+export class PacketWriter {
+  seq = 0;
+  readonly sinceKex: TrafficCounters = { bytes: 0, packets: 0 };
+  private sealer: Sealer = new PlainSealer();
+  private compress: PayloadTransform | null = null;
+  private pad = Buffer.allocUnsafe(PAD_POOL_SIZE);
+  private padUsed = PAD_POOL_SIZE;
+
+  /** Switches to new keys (after NEWKEYS); strict kex also resets the sequence number. */
+  setProtection(sealer: Sealer, resetSequence: boolean): void {
+    this.sealer = sealer;
+    if (resetSequence) this.seq = 0;
+    this.sinceKex.bytes = 0;
+    this.sinceKex.packets = 0;
+  }
+
+  setCompression(compress: PayloadTransform | null): void {
+    this.compress = compress;
+  }
+
+  private padding(n: number): Buffer {
+    if (this.padUsed + n > PAD_POOL_SIZE) {
+      randomFillSync(this.pad);
+      this.padUsed = 0;
+    }
+    const out = this.pad.subarray(this.padUsed, this.padUsed + n);
+    this.padUsed += n;
+    return out;
+  }
+
+  /** The wire bytes for one payload. */
+  encode(payload: Buffer): Buffer {
+    const body = this.compress ? this.compress(payload) : payload;
+    const bs = this.sealer.blockSize;
+    const unaligned = (this.sealer.lengthExcluded ? 0 : 4) + 1 + body.length;
+    let padLength = bs - (unaligned % bs);
+    if (padLength < MIN_PADDING) padLength += bs;
+    const length = 1 + body.length + padLength;
+    if (length > MAX_PACKET_LENGTH) throw new SSHException(`payload of ${body.length} bytes exceeds the packet size limit`);
+    const packet = Buffer.allocUnsafe(4 + length);
+    packet.writeUInt32BE(length, 0);
+    packet[4] = padLength;
+    body.copy(packet, 5);
+    this.padding(padLength).copy(packet, 5 + body.length);
+    const wire = this.sealer.seal(this.seq, packet);
+    this.seq = (this.seq + 1) >>> 0;
+    this.sinceKex.packets++;
+    this.sinceKex.bytes += wire.length;
+    return wire;
+  }
+}
+
+/** The receiving half: buffers wire bytes and yields whole payloads. */
+export class PacketReader {
+  seq = 0;
+  readonly sinceKex: TrafficCounters = { bytes: 0, packets: 0 };
+  private opener: Opener = new PlainOpener();
+  private decompress: PayloadTransform | null = null;
+  private buf: Buffer = Buffer.alloc(0);
+  private off = 0;
+  /** Length field of the packet being read, once known (-1 before). */
+  private length = -1;
+
+  setProtection(opener: Opener, resetSequence: boolean): void {
+    this.opener = opener;
+    if (resetSequence) this.seq = 0;
+    this.sinceKex.bytes = 0;
+    this.sinceKex.packets = 0;
+  }
+
+  setCompression(decompress: PayloadTransform | null): void {
+    this.decompress = decompress;
+  }
+
+  /** Bytes received and not yet consumed as packets. */
+  get buffered(): number {
+    return this.buf.length - this.off;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.off >= this.buf.length) {
+      this.buf = chunk;
+      this.off = 0;
+    } else {
+      this.buf = Buffer.concat([this.buf.subarray(this.off), chunk]);
+      this.off = 0;
+    }
+  }
+
+  /** Takes raw bytes (the identification line is read before packets). */
+  takeRaw(): Buffer {
+    const out = this.buf.subarray(this.off);
+    this.buf = Buffer.alloc(0);
+    this.off = 0;
+    return out;
+  }
+
+  /**
+   * The next payload, or null when more bytes are needed. Throws SSHException for a bad
+   * length, padding or MAC; the connection cannot continue after that.
+   */
+  next(): Buffer | null {
+    const o = this.opener;
+    const avail = this.buf.length - this.off;
+    if (this.length < 0) {
+      if (avail < o.headerLength) return null;
+      const length = o.peekLength(this.seq, this.buf.subarray(this.off, this.off + o.headerLength));
+      if (length < 1 + MIN_PADDING || length > MAX_PACKET_LENGTH) {
+        throw new SSHException(`bad packet length ${length} (corrupt stream, wrong keys, or not SSH)`);
+      }
+      if (((o.lengthExcluded ? 0 : 4) + length) % o.blockSize !== 0) {
+        throw new SSHException(`bad packet length ${length}: not a multiple of the cipher block size ${o.blockSize}`);
+      }
+      this.length = length;
+    }
+    const total = 4 + this.length + o.macLength;
+    if (avail < total) return null;
+    const wire = this.buf.subarray(this.off, this.off + total);
+    this.off += total;
+    const plain = o.open(this.seq, wire);
+    const padLength = plain[0];
+    if (padLength < MIN_PADDING || padLength >= this.length) {
+      throw new SSHException(`bad padding length ${padLength} in a packet of ${this.length} bytes`);
+    }
+    const payload = plain.subarray(1, this.length - padLength);
+    this.length = -1;
+    this.seq = (this.seq + 1) >>> 0;
+    this.sinceKex.packets++;
+    this.sinceKex.bytes += total;
+    if (payload.length === 0) throw new SSHException('empty packet payload');
+    return this.decompress ? this.decompress(payload) : payload;
+  }
+}

@@ -1,0 +1,149 @@
+import { Ed25519Key, ECDSAKey, RSAKey, MessageOrderError, SSHException, IncompatiblePeer } from '../lib';
+import { Message } from '../lib/wire/message';
+import { defaultPreferences } from '../lib/transport/algorithms';
+import { MSG } from '../lib/transport/constants';
+import { sessionPair } from './support/session-pair';
+import { supportedCiphers } from '../lib/crypto/ciphers';
+import { DEFAULT_MACS } from '../lib/crypto/macs';
+import { DEFAULT_KEX, INSECURE_KEX } from '../lib/transport/kex';
+
+const hostKeys = [Ed25519Key.generate(), ECDSAKey.generate({ curve: 'nistp256' }), ECDSAKey.generate({ curve: 'nistp384' }), ECDSAKey.generate({ curve: 'nistp521' }), RSAKey.generate(2048)];
+
+function handshake(over: { kex?: string; hostKey?: string; cipher?: string; mac?: string; compression?: string }) {
+  const prefs = defaultPreferences();
+  if (over.kex) prefs.kex = [over.kex];
+  if (over.hostKey) prefs.hostKeys = [over.hostKey];
+  if (over.cipher) prefs.ciphers = [over.cipher];
+  if (over.mac) prefs.macs = [over.mac];
+  if (over.compression) prefs.compression = [over.compression];
+  const pair = sessionPair({ preferences: prefs }, { hostKeys, serverSigAlgs: ['ssh-ed25519', 'rsa-sha2-512'], preferences: { ...defaultPreferences(), kex: [...DEFAULT_KEX, ...INSECURE_KEX], compression: ['none', 'zlib@openssh.com', 'zlib'] } });
+  pair.client.session.start();
+  pair.server.session.start();
+  pair.pump();
+  return pair;
+}
+
+/** After kex, a service request crosses and arrives intact (payloads survive protection). */
+function exchangeData(pair: ReturnType<typeof handshake>) {
+  const big = Buffer.alloc(100_000, 0x61);
+  pair.client.session.send(new Message().addByte(MSG.SERVICE_REQUEST).addString('ssh-userauth').asBytes());
+  pair.client.session.send(new Message().addByte(MSG.SERVICE_REQUEST).addString(big).asBytes());
+  pair.server.session.send(new Message().addByte(MSG.SERVICE_ACCEPT).addString('ssh-userauth').asBytes());
+  pair.pump();
+  expect(pair.server.messages.map(([t]) => t)).toEqual([MSG.SERVICE_REQUEST, MSG.SERVICE_REQUEST]);
+  expect(new Message(pair.server.messages[1][1]).getString()).toEqual(big);
+  expect(pair.client.messages.map(([t]) => t)).toEqual([MSG.SERVICE_ACCEPT]);
+}
+
+describe('Session handshakes between our own endpoints (in memory)', () => {
+  it.each([...DEFAULT_KEX, ...INSECURE_KEX])('kex %s', (kex) => {
+    const pair = handshake({ kex });
+    expect(pair.client.closed).toBeUndefined();
+    expect(pair.client.kexDone).toBe(1);
+    expect(pair.server.kexDone).toBe(1);
+    expect(pair.client.session.negotiated!.kex).toBe(kex);
+    expect(pair.client.session.sessionId).toEqual(pair.server.session.sessionId);
+    exchangeData(pair);
+  }, 30000);
+
+  it.each(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'])(
+    'host key %s is verified by the client',
+    (hostKey) => {
+      const pair = handshake({ hostKey });
+      expect(pair.client.session.negotiated!.hostKey).toBe(hostKey);
+      expect(pair.client.session.remoteHostKey).not.toBeNull();
+      exchangeData(pair);
+    },
+  );
+
+  const aead = supportedCiphers().filter((c) => c.includes('gcm') || c.includes('chacha'));
+  const withMac = supportedCiphers().filter((c) => !aead.includes(c));
+  const matrix: Array<[string, string]> = [...aead.map((c): [string, string] => [c, '(aead)'])];
+  for (const c of withMac) for (const m of DEFAULT_MACS) matrix.push([c, m]);
+  it.each(matrix)('cipher %s with MAC %s', (cipher, mac) => {
+    const pair = handshake({ cipher, mac: mac === '(aead)' ? undefined : mac });
+    expect(pair.client.session.negotiated!.cipherC2S).toBe(cipher);
+    if (mac !== '(aead)') expect(pair.client.session.negotiated!.macC2S).toBe(mac);
+    exchangeData(pair);
+    // rekey mid-stream, then data again
+    pair.client.session.rekey();
+    pair.pump();
+    expect(pair.client.kexDone).toBe(2);
+    pair.client.messages.length = 0;
+    pair.server.messages.length = 0;
+    exchangeData(pair);
+  });
+
+  it.each(['zlib', 'zlib@openssh.com'])('compression %s', (compression) => {
+    const pair = handshake({ compression });
+    pair.client.session.setAuthenticated();
+    pair.server.session.setAuthenticated();
+    exchangeData(pair);
+    const total = pair.client.written.reduce((n, b) => n + b.length, 0);
+    expect(total).toBeLessThan(20_000); // 100 kB of 'a' compressed
+  });
+
+  it('strict kex is agreed by default and resets sequence numbers', () => {
+    const pair = handshake({});
+    expect(pair.client.session.strict).toBe(true);
+    expect(pair.server.session.strict).toBe(true);
+  });
+
+  it('ext-info: the server sends server-sig-algs after its first NEWKEYS', () => {
+    const pair = handshake({});
+    expect(pair.client.session.serverSigAlgs).toEqual(['ssh-ed25519', 'rsa-sha2-512']);
+  });
+
+  it('no common algorithm fails with IncompatiblePeer naming both lists', () => {
+    const prefs = defaultPreferences();
+    prefs.ciphers = ['aes192-ctr'];
+    const pair = sessionPair({ preferences: prefs }, { hostKeys, preferences: { ...defaultPreferences(), ciphers: ['aes128-gcm@openssh.com'] } });
+    pair.client.session.start();
+    pair.server.session.start();
+    pair.pump();
+    expect(pair.client.closed).toBeInstanceOf(IncompatiblePeer);
+    expect(pair.client.closed!.message).toMatch(/no matching cipher \(client to server\) algorithm: we offered \[aes192-ctr\], the server offered \[aes128-gcm@openssh.com\]/);
+    expect(pair.server.closed).toBeInstanceOf(SSHException);
+  });
+
+  it('a flipped bit on the wire fails with a MAC error and a disconnect', () => {
+    let n = 0;
+    const pair = sessionPair({}, { hostKeys }, (fromClient, data) => {
+      if (fromClient && ++n === 5) data[data.length - 1] ^= 1;
+      return data;
+    });
+    pair.client.session.start();
+    pair.server.session.start();
+    pair.pump();
+    pair.client.session.send(new Message().addByte(MSG.SERVICE_REQUEST).addString('x').asBytes());
+    pair.client.session.send(new Message().addByte(MSG.SERVICE_REQUEST).addString('y').asBytes());
+    pair.pump();
+    expect(pair.server.closed?.message).toMatch(/bad MAC|authentication failed/);
+    expect(pair.client.closed?.message).toMatch(/disconnected/);
+  });
+
+  it('strict kex: a message slipped in before KEXINIT (Terrapin) is refused', () => {
+    let injected = false;
+    const pair = sessionPair({}, { hostKeys }, (fromClient, data) => {
+      // after the server's identification line, inject an IGNORE packet ahead of KEXINIT
+      if (!fromClient && !injected && data.toString('latin1').startsWith('SSH-')) {
+        injected = true;
+        const ignore = Buffer.from('0000000c0a02000000000000000000000000', 'hex'); // len 12, pad 10, IGNORE
+        return Buffer.concat([data, ignore.subarray(0, 16)]);
+      }
+      return data;
+    });
+    pair.client.session.start();
+    pair.server.session.start();
+    pair.pump();
+    expect(pair.client.closed).toBeInstanceOf(MessageOrderError);
+  });
+
+  it('garbage instead of an identification line is refused by the server', () => {
+    const pair = sessionPair({}, { hostKeys }, (fromClient, data) => (fromClient && data.toString().startsWith('SSH-') ? Buffer.from('GET / HTTP/1.1\r\n') : data));
+    pair.client.session.start();
+    pair.server.session.start();
+    pair.pump();
+    expect(pair.server.closed?.message).toMatch(/not an SSH client/);
+  });
+});
