@@ -6,3 +6,4 @@ export * from './errors';
 export { Message } from './wire/message';
 export * from './keys';
 export * from './hostkeys';
+export * from './config';

@@ -1,0 +1,366 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigParseError, CouldNotCanonicalize } from '../lib/errors';
+import { SSHConfig, SSHConfigDict } from '../lib/config';
+import type { HostResolver } from '../lib/config';
+import { itWithPeers } from './support/peers';
+import { corpusCases, differences, sshG } from './support/ssh-g';
+
+const CORPUS = path.join(__dirname, 'config-corpus');
+/** Set in both our process and ssh's environment, for ${VAR} expansion. */
+const TEST_VAR = 'PARAMIKO_TS_TEST_VAR';
+const me = os.userInfo();
+
+let tmp: string;
+/** A throw-away HOME whose .ssh is the corpus directory, so relative Includes find the fragments. */
+let home: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'paramiko-ts-config-'));
+  home = path.join(tmp, 'home');
+  fs.mkdirSync(home);
+  fs.symlinkSync(CORPUS, path.join(home, '.ssh'));
+  process.env[TEST_VAR] = '/run/paramiko-ts-test';
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+  delete process.env[TEST_VAR];
+});
+
+const fromText = (text: string) => SSHConfig.fromText(text, { homeDir: home, includeDir: path.join(home, '.ssh') });
+
+function writeTmp(name: string, text: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+// SSHConfig.lookup against OpenSSH's own resolver, `ssh -G`: see spec/support/ssh-g.ts for the
+// corpus format and how values are compared (and which keys are normalised or skipped, and why).
+
+describe('SSHConfig.lookup agrees with ssh -G', () => {
+  const cases = corpusCases(CORPUS);
+
+  it('has a corpus covering at least 8 config files', () => {
+    expect(new Set(cases.map((c) => c.file)).size).toBeGreaterThanOrEqual(8);
+  });
+
+  for (const c of cases) {
+    const flags = `${c.user ? ` -l ${c.user}` : ''}${c.port ? ` -p ${c.port}` : ''}`;
+    itWithPeers(['ssh'], `${c.file}: ${c.kind} ${c.host}${flags}`, () => {
+      const file = path.join(CORPUS, c.file);
+      const env = { ...process.env, HOME: home };
+      const ssh = sshG(file, c.host, { user: c.user, port: c.port, env });
+      const baseline = sshG('/dev/null', c.host, { user: c.user, port: c.port, env });
+      const config = SSHConfig.fromPath(file, { homeDir: home, includeDir: path.join(home, '.ssh') });
+      const run = () => config.lookup(c.host, { user: c.user, port: c.port });
+      if (c.kind === 'error') {
+        expect(ssh.status).not.toBe(0);
+        expect(run).toThrow(CouldNotCanonicalize);
+        return;
+      }
+      expect(ssh.stderr).not.toMatch(/line \d+/);
+      expect(ssh.status).toBe(0);
+      const ours = run();
+      expect(ours.hostname).toBe(ssh.values.get('hostname')?.[0]);
+      expect(differences(ours, ssh.values, baseline.values, c.host)).toEqual([]);
+    });
+  }
+
+  const BAD_CONFIGS: Array<[string, string, number]> = [
+    ['a keyword without a value', 'Host x\n  User\n', 2],
+    ['an unterminated quote', 'Host x\n  HostName "a.example\n', 2],
+    ['two values for a single-valued keyword', 'Host *\n  User a b\n', 2],
+    ['an unknown Match attribute', 'Match foo x\n  User u\n', 1],
+    ['Match all combined with more', 'Match all host x\n  User u\n', 1],
+    ['a Match criterion without its argument', 'Match host\n  User u\n', 1],
+    ['an out-of-range port', '\nHost x\n  Port 0\n', 3],
+    ['a SetEnv without =', 'Host *\n  SetEnv FOO\n', 2],
+    ['an empty quoted value', 'Host *\n  User ""\n', 2],
+  ];
+  for (const [what, text, line] of BAD_CONFIGS) {
+    itWithPeers(['ssh'], `rejects ${what}, as ssh -G does, naming line ${line}`, () => {
+      const file = writeTmp('bad.config', text);
+      expect(sshG(file, 'x', { env: { ...process.env, HOME: home } }).status).not.toBe(0);
+      expect(() => SSHConfig.fromPath(file)).toThrow(new RegExp(`line ${line}\\b`));
+      expect(() => SSHConfig.fromText(text)).toThrow(ConfigParseError);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Unit tests (no ssh needed).
+// ---------------------------------------------------------------------------------------------
+
+describe('SSHConfig parsing', () => {
+  it('a line with no value is a ConfigParseError naming the line and keyword', () => {
+    expect(() => SSHConfig.fromText('Host a\n\n  IdentityFile\n')).toThrow(ConfigParseError);
+    expect(() => SSHConfig.fromText('Host a\n\n  IdentityFile\n')).toThrow(/line 3: no argument after keyword "identityfile"/);
+  });
+
+  it('names the file for fromPath and the line of a bad Match', () => {
+    const file = writeTmp('badmatch.config', '# c\nMatch user\n');
+    expect(() => SSHConfig.fromPath(file)).toThrow(`${file} line 2: Bad Match condition`);
+  });
+
+  it('reads key=value, key = value and key value alike, and lowercases keys', () => {
+    const cfg = SSHConfig.fromText('HOST=x\nUser=a\nPORT = 2\n  IdentityFile\t/k\nhostname==odd\n').lookup('x');
+    expect({ ...cfg }).toEqual({ user: 'a', port: '2', identityfile: ['/k'], hostname: '=odd' });
+  });
+
+  it('unquotes values, but keeps command lines verbatim for the shell', () => {
+    const cfg = SSHConfig.fromText(
+      'Host *\n  User "a b"\n  IdentityFile /x\\ y\n  HostKeyAlias \'q\'\n  ProxyCommand "nc" %h 22 # c\n',
+    ).lookup('h');
+    expect(cfg.user).toBe('a b');
+    expect(cfg.identityfile).toEqual(['/x y']);
+    expect(cfg.hostkeyalias).toBe('q');
+    expect(cfg.proxycommand).toBe('"nc" h 22 # c');
+  });
+
+  it('ignores comments and blank lines and accepts CRLF line ends', () => {
+    const cfg = SSHConfig.fromText('# top\r\n\r\nHost x # comment\r\n  User u # trailing\r\n   # indented\r\n').lookup('x');
+    expect({ ...cfg }).toEqual({ user: 'u', hostname: 'x' });
+  });
+
+  it('refuses a keyword that would shadow an SSHConfigDict helper', () => {
+    expect(() => SSHConfig.fromText('Keys x\n')).toThrow(/line 1: Bad configuration option: keys/);
+  });
+
+  it('keeps unknown keywords (first value wins), as Paramiko does', () => {
+    expect(SSHConfig.fromText('Host *\n  FutureOption a b\n  FutureOption c\n').lookup('h').futureoption).toBe('a b');
+  });
+
+  it('parses text, buffers, file-like objects and line iterables; several parses are several files', () => {
+    const config = new SSHConfig();
+    config.parse('Host a\n  User first\n');
+    config.parse(Buffer.from('User second\nPort 1\n'));
+    config.parse({ read: () => 'Port 2\nCompression yes\n' });
+    config.parse(['IdentityFile /k\n', 'Host a\n', '  User never\n']);
+    expect({ ...config.lookup('a') }).toEqual({ user: 'first', port: '1', compression: 'yes', identityfile: ['/k'], hostname: 'a' });
+    expect(SSHConfig.fromFile({ read: () => Buffer.from('Port 7\n') }).lookup('z').port).toBe('7');
+  });
+});
+
+describe('SSHConfigDict', () => {
+  const dict = new SSHConfigDict({ compression: 'YES', forwardagent: 'no', port: ' 2222 ', weird: 'x1', identityfile: ['/a'] });
+
+  it('asBool is true for yes/true in any case and false otherwise', () => {
+    expect(dict.asBool('compression')).toBe(true);
+    expect(dict.asBool('forwardagent')).toBe(false);
+    expect(new SSHConfigDict({ a: 'True' }).asBool('a')).toBe(true);
+    expect(() => dict.asBool('missing')).toThrow(RangeError);
+    expect(() => dict.asBool('identityfile')).toThrow(TypeError);
+  });
+
+  it('asInt parses an integer and refuses anything else', () => {
+    expect(dict.asInt('port')).toBe(2222);
+    expect(() => dict.asInt('weird')).toThrow(TypeError);
+    expect(() => dict.asInt('missing')).toThrow(RangeError);
+  });
+
+  it('behaves as a plain record: only config keys are enumerable', () => {
+    expect(Object.keys(dict)).toEqual(['compression', 'forwardagent', 'port', 'weird', 'identityfile']);
+    expect(dict.keys()).toEqual(Object.keys(dict));
+    expect(JSON.parse(JSON.stringify(dict))).toEqual({ ...dict });
+    expect(dict['identityfile']).toEqual(['/a']);
+    expect(dict.get('weird')).toBe('x1');
+    expect(dict.get('missing')).toBeUndefined();
+    expect(dict.get('missing', 'fallback')).toBe('fallback');
+    expect(dict.has('port')).toBe(true);
+    expect(dict.has('asBool')).toBe(false);
+    expect(dict).toBeInstanceOf(SSHConfigDict);
+  });
+
+  it('is what lookup returns', () => {
+    expect(SSHConfig.fromText('').lookup('h')).toBeInstanceOf(SSHConfigDict);
+  });
+});
+
+describe('SSHConfig.getHostnames', () => {
+  it('lists every Host pattern, negated and wildcard ones included, and those of Included files', () => {
+    const inc = writeTmp('hosts.inc', 'Host from-include\n');
+    const config = fromText(`Host a b\nHost *.example !c\nMatch host d\nHost a\nInclude ${inc}\n`);
+    expect(config.getHostnames()).toEqual(new Set(['a', 'b', '*.example', '!c', 'from-include']));
+  });
+});
+
+describe('lookup semantics', () => {
+  it('defaults hostname to the name given, lowercased, and reports port and user only when set', () => {
+    expect({ ...SSHConfig.fromText('Host *\n  Compression no\n').lookup('MyHost') }).toEqual({ compression: 'no', hostname: 'myhost' });
+  });
+
+  it('lets the caller user and port win, as ssh -l and -p do', () => {
+    const cfg = SSHConfig.fromText('Host *\n  User u\n  Port 1\n').lookup('h', { user: 'cli', port: 2022 });
+    expect([cfg.user, cfg.port]).toEqual(['cli', '2022']);
+  });
+
+  it('drops ProxyCommand none, and ProxyJump locks a later ProxyCommand out', () => {
+    const config = SSHConfig.fromText('Host a\n  ProxyCommand none\nHost b\n  ProxyJump j\nHost *\n  ProxyCommand nc %h %p\n');
+    expect(config.lookup('a').proxycommand).toBeUndefined();
+    expect(config.lookup('b').proxycommand).toBeUndefined();
+    expect(config.lookup('b').proxyjump).toBe('j');
+    expect(config.lookup('c').proxycommand).toBe('nc c 22');
+  });
+
+  it('runs Match exec through the shell only when the earlier criteria hold', () => {
+    const marker = path.join(tmp, 'exec-ran');
+    const config = SSHConfig.fromText(`Match host other exec "touch ${marker}"\n  User no\nMatch exec "test %h = h"\n  User yes\n`);
+    expect(config.lookup('h').user).toBe('yes');
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
+
+describe('token expansion', () => {
+  const config = SSHConfig.fromText(
+    [
+      'Host *',
+      '  HostName %h.example',
+      '  User remote',
+      '  Port 2200',
+      '  IdentityFile ~/id_%h_%r_%p_%u_%n_%k_%i_%%',
+      '  IdentityFile %d/%l/%L/%C',
+      '  ProxyCommand ~/bin/p %h %p %r %n %u %d %x',
+      '  LocalCommand run %h %T',
+      '  IdentityAgent ~',
+      `  ControlPath \${${TEST_VAR}}/cp`,
+    ].join('\n'),
+  );
+  const host = os.hostname();
+
+  it('expands each token as ssh_config(5) TOKENS defines it', () => {
+    const cfg = config.lookup('Box', { localUser: 'me', homeDir: '/home/me' });
+    const fqdn = 'box.example';
+    expect(cfg.hostname).toBe(fqdn);
+    const hash = createHash('sha1').update(`${host}${fqdn}2200remote`).digest('hex');
+    expect(cfg.identityfile).toEqual([
+      `/home/me/id_${fqdn}_remote_2200_me_Box_Box_${me.uid}_%`,
+      `/home/me/${host}/${host.split('.')[0]}/${hash}`,
+    ]);
+  });
+
+  it('applies only %h %n %p %r to ProxyCommand (no ~, %u or %d) and leaves LocalCommand as written', () => {
+    const cfg = config.lookup('box', { homeDir: '/home/me' });
+    expect(cfg.proxycommand).toBe('~/bin/p box.example 2200 remote box %u %d %x');
+    expect(cfg.localcommand).toBe('run %h %T');
+  });
+
+  it('expands a bare ~ to the home directory with a slash, and ${VAR} from the environment', () => {
+    const cfg = config.lookup('box', { homeDir: '/home/me' });
+    expect(cfg.identityagent).toBe('/home/me/');
+    expect(cfg.controlpath).toBe(`${process.env[TEST_VAR]}/cp`);
+  });
+
+  it('expands %h and %% in HostName; like OpenSSH, a name holding % is taken for an address and not lowercased', () => {
+    expect(SSHConfig.fromText('HostName %h-%%\n').lookup('Box').hostname).toBe('Box-%');
+    expect(SSHConfig.fromText('HostName %h.Example\n').lookup('Box').hostname).toBe('box.example');
+  });
+
+  it('refuses an undefined ${VAR}', () => {
+    expect(() => SSHConfig.fromText('ControlPath ${PARAMIKO_TS_UNSET_VARIABLE}/x\n').lookup('h')).toThrow(ConfigParseError);
+  });
+
+  it('normalises numeric addresses and keeps them out of lowercasing', () => {
+    expect(SSHConfig.fromText('').lookup('127.1').hostname).toBe('127.0.0.1');
+    expect(SSHConfig.fromText('').lookup('0:0:0:0:0:FFFF:A00:1').hostname).toBe('::ffff:10.0.0.1');
+    expect(SSHConfig.fromText('').lookup('FE80:0:0::1').hostname).toBe('fe80::1');
+    expect(SSHConfig.fromText('').lookup('fe80:0::1%eth0').hostname).toBe('fe80::1%eth0');
+    expect(SSHConfig.fromText('').lookup('ABCD::').hostname).toBe('ABCD::');
+    expect(SSHConfig.fromText('').lookup('017.0x10.1').hostname).toBe('15.16.0.1');
+  });
+});
+
+describe('Include', () => {
+  it('reads files in lexical glob order, relative to includeDir', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'inc-'));
+    fs.writeFileSync(path.join(dir, 'b.conf'), 'IdentityFile /b\n');
+    fs.writeFileSync(path.join(dir, 'a.conf'), 'IdentityFile /a\nUser from-a\n');
+    fs.writeFileSync(path.join(dir, 'c.txt'), 'IdentityFile /c\n');
+    const cfg = SSHConfig.fromText('Include *.conf\nUser late\n', { includeDir: dir }).lookup('h');
+    expect(cfg.identityfile).toEqual(['/a', '/b']);
+    expect(cfg.user).toBe('from-a');
+  });
+
+  it('stops a recursion at the depth limit with a ConfigParseError', () => {
+    const loop = writeTmp('loop.conf', '');
+    fs.writeFileSync(loop, `Include ${loop}\n`);
+    expect(() => SSHConfig.fromPath(loop)).toThrow(ConfigParseError);
+    expect(() => SSHConfig.fromPath(loop)).toThrow(/too many recursive configuration includes/);
+  });
+
+  it('allows 16 levels of nesting, as OpenSSH', () => {
+    let previous = writeTmp('nest-16.conf', 'User deepest\n');
+    for (let i = 15; i >= 1; i--) previous = writeTmp(`nest-${i}.conf`, `Include ${previous}\n`);
+    expect(SSHConfig.fromText(`Include ${previous}\n`).lookup('h').user).toBe('deepest');
+  });
+});
+
+describe('canonicalisation', () => {
+  const known = new Set(['web.corp.example', 'db.corp.example', 'fqdn.example']);
+  const asked: string[] = [];
+  const resolveHost: HostResolver = (name, family) => {
+    asked.push(`${name}/${family}`);
+    return known.has(name);
+  };
+  const text = [
+    'Host web db fqdn.example.',
+    '  CanonicalizeHostname yes',
+    '  CanonicalDomains nowhere.example corp.example',
+    'Host strict',
+    '  CanonicalizeHostname yes',
+    '  CanonicalizeFallbackLocal no',
+    '  CanonicalDomains corp.example',
+    'Host proxied',
+    '  ProxyCommand nc %h %p',
+    '  CanonicalizeHostname yes',
+    'Host many',
+    '  CanonicalizeHostname always',
+    '  AddressFamily inet6',
+    '  CanonicalizeMaxDots 3',
+    '  ProxyJump j',
+    '  CanonicalDomains corp.example',
+    'Host *.corp.example',
+    '  User from-canonical-name',
+    'Match canonical',
+    '  Port 2022',
+  ].join('\n');
+  const config = SSHConfig.fromText(text, { resolveHost });
+  beforeEach(() => (asked.length = 0));
+
+  it('tries each domain in turn and re-reads the config with the canonical name', () => {
+    const cfg = config.lookup('web');
+    expect(asked).toEqual(['web.nowhere.example/any', 'web.corp.example/any']);
+    expect([cfg.hostname, cfg.user, cfg.port]).toEqual(['web.corp.example', 'from-canonical-name', '2022']);
+  });
+
+  it('resolves a name with a trailing dot as it is', () => {
+    expect(config.lookup('fqdn.example.').hostname).toBe('fqdn.example');
+    expect(asked).toEqual(['fqdn.example/any']);
+  });
+
+  it('throws CouldNotCanonicalize when nothing resolves and CanonicalizeFallbackLocal is no', () => {
+    expect(() => config.lookup('strict')).toThrow(CouldNotCanonicalize);
+  });
+
+  it('leaves proxied names to the proxy unless CanonicalizeHostname is always', () => {
+    expect(config.lookup('proxied').hostname).toBe('proxied');
+    expect(asked).toEqual([]);
+    config.lookup('many');
+    expect(asked).toEqual(['many.corp.example/inet6']);
+  });
+
+  it('does not canonicalise names with more dots than CanonicalizeMaxDots', () => {
+    const c = SSHConfig.fromText('CanonicalizeHostname yes\nCanonicalDomains corp.example\n', { resolveHost });
+    expect(c.lookup('a.b.c').hostname).toBe('a.b.c');
+    expect(asked).toEqual([]);
+  });
+
+  it('canonicalize(hostname, options, domains) follows Paramiko: candidate, fallback, or error', () => {
+    expect(config.canonicalize('db', {}, ['x.example', 'corp.example'])).toBe('db.corp.example');
+    expect(config.canonicalize('nope', {}, ['corp.example'])).toBe('nope');
+    expect(() => config.canonicalize('nope', { canonicalizefallbacklocal: 'no' }, ['corp.example'])).toThrow(CouldNotCanonicalize);
+  });
+});
