@@ -162,3 +162,16 @@ export class SocketTimeout extends Error {
     this.name = 'SocketTimeout';
   }
 }
+
+/**
+ * Every address of a host refused or failed the TCP connection (Paramiko's
+ * NoValidConnectionsError, a socket.error): `errors` maps "address:port" to each cause.
+ */
+export class NoValidConnectionsError extends IOError {
+  readonly errors: Map<string, Error>;
+  constructor(errors: Map<string, Error>) {
+    const list = [...errors.entries()].map(([addr, e]) => `${addr}: ${e.message}`);
+    super(`Unable to connect to ${list.join('; ')}`, { code: [...errors.values()][0] instanceof Error ? (([...errors.values()][0] as NodeJS.ErrnoException).code ?? undefined) : undefined });
+    this.errors = errors;
+  }
+}

@@ -7,3 +7,14 @@ export { Message } from './wire/message';
 export * from './keys';
 export * from './hostkeys';
 export * from './config';
+export * from './api';
+export {
+  AUTH_SUCCESSFUL,
+  AUTH_PARTIALLY_SUCCESSFUL,
+  AUTH_FAILED,
+  OPEN_SUCCEEDED,
+  OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+  OPEN_FAILED_CONNECT_FAILED,
+  OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
+  OPEN_FAILED_RESOURCE_SHORTAGE,
+} from './transport/constants';

@@ -1,5 +1,7 @@
 import { IncompatiblePeer } from '../errors';
 import { DEFAULT_CIPHERS, supportedCiphers } from '../crypto/ciphers';
+// Registers itself with the cipher table; imported here, after the table exists (a cycle otherwise).
+import '../crypto/chachapoly';
 import { DEFAULT_MACS, MACS } from '../crypto/macs';
 import { Message } from '../wire/message';
 import { DEFAULT_KEX, INSECURE_KEX, supportedKex } from './kex';

@@ -37,7 +37,8 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = 
   'ssh-audit': { path: '/usr/bin/ssh-audit', pkg: 'ssh-audit' },
 };
 
-export const peersRequired = (): boolean => process.env.CI === 'true' || process.env.PARAMIKO_TS_REQUIRE_PEERS === '1';
+export const peersRequired = (): boolean =>
+  (Boolean(process.env.CI) && process.env.CI !== 'false') || process.env.PARAMIKO_TS_REQUIRE_PEERS === '1';
 
 const found = new Map<PeerName, boolean>();
 

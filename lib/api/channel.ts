@@ -1,0 +1,346 @@
+import { NotImplementedError, SocketTimeout, SSHException } from '../errors';
+import { getBridge } from '../bridge';
+import { SharedRing } from '../bridge/ring';
+import type { ChannelHandleInfo } from '../worker/ssh/channel';
+import {
+  FLAG_CLOSED,
+  FLAG_CORE_DUMPED,
+  FLAG_EXIT_SIGNAL,
+  FLAG_EXIT_STATUS,
+  STATUS_EXIT,
+  STATUS_FLAGS,
+  STATUS_MESSAGE_AT,
+  STATUS_MESSAGE_LEN,
+  STATUS_SIGNAL_AT,
+  STATUS_SIGNAL_LEN,
+} from '../worker/ssh/channel';
+import type { ExitSignal } from '../transport/channel';
+import { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
+import type { Transport } from './transport';
+
+type PtyArgs = { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number };
+
+function toBuf(data: string | Buffer | Uint8Array): Buffer {
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
+
+/**
+ * Paramiko's Channel: a socket-like stream over SSH. Data moves through shared rings with the
+ * transport worker, so `recv` of data that has arrived makes no thread hop; timeouts follow
+ * Python sockets (`null` blocks, `0` never waits, else seconds, then SocketTimeout).
+ */
+export class Channel {
+  readonly chanid: number;
+  private readonly rings: { stdout: SharedRing; stderr: SharedRing; stdin: SharedRing };
+  private readonly status: Int32Array;
+  private timeout: number | null = null;
+  private name: string;
+  combineStderr = false;
+  /** Data taken out of the rings ahead of the ring contents (combine_stderr switch-over). */
+  private front: Buffer[] = [];
+  private writeShut = false;
+  private readShut = false;
+  private closedByUs = false;
+
+  constructor(
+    readonly transport: Transport,
+    private readonly info: ChannelHandleInfo,
+    readonly kind = 'session',
+  ) {
+    this.chanid = info.chanId;
+    this.name = String(info.chanId);
+    this.rings = {
+      stdout: SharedRing.fromShared(info.stdout),
+      stderr: SharedRing.fromShared(info.stderr),
+      stdin: SharedRing.fromShared(info.stdin),
+    };
+    this.status = new Int32Array(info.status);
+  }
+
+  private call<T>(method: string, args: Record<string, unknown> = {}, timeout: number | null = this.transport.channelTimeout): T {
+    return getBridge().call<T>('transport', method, { id: this.transport.id, chan: this.chanid, ...args }, timeout);
+  }
+
+  // ---- identity ----
+
+  getId(): number {
+    return this.chanid;
+  }
+  getName(): string {
+    return this.name;
+  }
+  setName(name: string): void {
+    this.name = name;
+  }
+  getTransport(): Transport {
+    return this.transport;
+  }
+  getpeername(): [string, number] {
+    return this.transport.getpeername();
+  }
+
+  /** True once the channel is closed (by either side). */
+  get closed(): boolean {
+    return this.closedByUs || (Atomics.load(this.status, STATUS_FLAGS) & FLAG_CLOSED) !== 0;
+  }
+  get active(): boolean {
+    return !this.closed;
+  }
+  get eofReceived(): boolean {
+    return this.rings.stdout.closed;
+  }
+
+  // ---- requests ----
+
+  private request(type: string, args: Record<string, unknown> = {}, wantReply = true): void {
+    if (this.closed) throw new SSHException('Channel is not open');
+    const ok = this.call<boolean>('channelRequest', { type, wantReply, args });
+    if (!ok) throw new SSHException(`the server refused the ${type} request on channel ${this.chanid}`);
+  }
+
+  /** Requests a pseudo-terminal (Paramiko's defaults: vt100, 80x24). */
+  getPty(term: string | PtyArgs = 'vt100', width = 80, height = 24, widthPixels = 0, heightPixels = 0): void {
+    const o: PtyArgs = typeof term === 'object' ? term : { term, width, height, widthPixels, heightPixels };
+    this.request('pty-req', {
+      term: o.term ?? 'vt100',
+      width: o.width ?? 80,
+      height: o.height ?? 24,
+      widthPixels: o.widthPixels ?? 0,
+      heightPixels: o.heightPixels ?? 0,
+      modes: Buffer.from([0]), // TTY_OP_END: no modes, as Paramiko
+    });
+  }
+
+  invokeShell(): void {
+    this.request('shell');
+  }
+
+  /** Runs one command (one per channel; the channel closes when it ends). */
+  execCommand(command: string | Buffer): void {
+    this.request('exec', { command });
+  }
+
+  invokeSubsystem(subsystem: string): void {
+    this.request('subsystem', { name: subsystem });
+  }
+
+  resizePty(width: number | PtyArgs = 80, height = 24, widthPixels = 0, heightPixels = 0): void {
+    const o = typeof width === 'object' ? width : { width, height, widthPixels, heightPixels };
+    this.request('window-change', { width: o.width ?? 80, height: o.height ?? 24, widthPixels: o.widthPixels ?? 0, heightPixels: o.heightPixels ?? 0 }, false);
+  }
+
+  /** Sets several variables; raises SSHException if the server refuses any (AcceptEnv). */
+  updateEnvironment(environment: Record<string, string>): void {
+    for (const [name, value] of Object.entries(environment)) this.setEnvironmentVariable(name, value);
+  }
+
+  setEnvironmentVariable(name: string, value: string): void {
+    this.request('env', { name, value });
+  }
+
+  /** Sends a signal to the remote process (RFC 4254 6.9), e.g. 'TERM', 'INT'. Beyond Paramiko. */
+  sendSignal(signal: string): void {
+    this.request('signal', { signal: signal.replace(/^SIG/, '') }, false);
+  }
+
+  requestX11(): never {
+    throw new NotImplementedError('X11 forwarding (Channel.requestX11)');
+  }
+
+  requestForwardAgent(): never {
+    throw new NotImplementedError('agent forwarding (Channel.requestForwardAgent)');
+  }
+
+  // ---- timeouts ----
+
+  settimeout(timeout: number | null): void {
+    if (timeout !== null && (typeof timeout !== 'number' || timeout < 0 || Number.isNaN(timeout))) {
+      throw new TypeError(`timeout must be null or a non-negative number of seconds, not ${timeout}`);
+    }
+    this.timeout = timeout;
+  }
+  gettimeout(): number | null {
+    return this.timeout;
+  }
+  setblocking(blocking: boolean | number): void {
+    this.settimeout(blocking ? null : 0);
+  }
+
+  // ---- reading ----
+
+  /** Combines stderr into stdout from now on; returns the previous setting. */
+  setCombineStderr(combine: boolean): boolean {
+    const old = this.combineStderr;
+    if (combine && !old) {
+      this.call('channelCombineStderr', { combine: true });
+      // As Paramiko: what stderr holds now follows what stdout holds now.
+      const out = this.rings.stdout.read();
+      const err = this.rings.stderr.read();
+      this.front.push(out, err);
+    } else if (!combine && old) {
+      this.call('channelCombineStderr', { combine: false });
+    }
+    this.combineStderr = combine;
+    return old;
+  }
+
+  private waitData(ring: SharedRing): void {
+    if (ring.available() > 0 || ring.closed) return;
+    if (this.timeout === 0) throw new SocketTimeout('no data ready (non-blocking channel)');
+    if (!getBridge().waitUntil(() => ring.available() > 0 || ring.closed, this.timeout)) {
+      throw new SocketTimeout(`no data within ${this.timeout} s`);
+    }
+  }
+
+  /** Up to `nbytes` of data; an empty Buffer means EOF. Raises SocketTimeout on timeout. */
+  recv(nbytes: number): Buffer {
+    if (this.front.length) {
+      const all = Buffer.concat(this.front);
+      const out = all.subarray(0, nbytes);
+      this.front = all.length > nbytes ? [all.subarray(nbytes)] : [];
+      if (out.length) return Buffer.from(out);
+    }
+    if (this.readShut) return Buffer.alloc(0);
+    this.waitData(this.rings.stdout);
+    return this.rings.stdout.read(nbytes);
+  }
+
+  recvStderr(nbytes: number): Buffer {
+    if (this.readShut) return Buffer.alloc(0);
+    this.waitData(this.rings.stderr);
+    return this.rings.stderr.read(nbytes);
+  }
+
+  /** True when `recv` would return at once with data (false does not mean closed). */
+  recvReady(): boolean {
+    return this.front.some((b) => b.length > 0) || this.rings.stdout.available() > 0;
+  }
+
+  recvStderrReady(): boolean {
+    return this.rings.stderr.available() > 0;
+  }
+
+  // ---- writing ----
+
+  /** Sends what fits now (at least one byte unless the timeout expires); returns the count. */
+  send(data: string | Buffer | Uint8Array): number {
+    const buf = toBuf(data);
+    if (buf.length === 0) return 0;
+    const ring = this.rings.stdin;
+    if (this.writeShut || this.closed) throw new SSHException('Socket is closed');
+    if (ring.free() === 0) {
+      if (this.timeout === 0) throw new SocketTimeout('channel send buffer full (non-blocking channel)');
+      if (!getBridge().waitUntil(() => ring.free() > 0 || this.closed || ring.readerClosed, this.timeout)) {
+        throw new SocketTimeout(`could not send within ${this.timeout} s`);
+      }
+      if (this.closed || ring.readerClosed) throw new SSHException('Socket is closed');
+    }
+    return ring.write(buf);
+  }
+
+  /** Sends everything, waiting for window as needed. */
+  sendall(data: string | Buffer | Uint8Array): void {
+    const buf = toBuf(data);
+    let off = 0;
+    while (off < buf.length) off += this.send(buf.subarray(off));
+  }
+
+  sendStderr(_data: string | Buffer): number {
+    throw new NotImplementedError('Channel.sendStderr (server mode, issue 4)');
+  }
+
+  sendallStderr(_data: string | Buffer): void {
+    throw new NotImplementedError('Channel.sendallStderr (server mode, issue 4)');
+  }
+
+  /** True when `send` would not block (also when closed, as Paramiko). */
+  sendReady(): boolean {
+    return this.closed || this.rings.stdin.free() > 0;
+  }
+
+  // ---- exit status ----
+
+  exitStatusReady(): boolean {
+    return (Atomics.load(this.status, STATUS_FLAGS) & (FLAG_EXIT_STATUS | FLAG_EXIT_SIGNAL | FLAG_CLOSED)) !== 0;
+  }
+
+  /**
+   * The command's exit status, waiting for it; -1 when the channel closed without one. Beyond
+   * Paramiko, it cannot deadlock on unread output: the worker accepts all output meanwhile,
+   * and it stays readable afterwards.
+   */
+  recvExitStatus(): number {
+    const flags = Atomics.load(this.status, STATUS_FLAGS);
+    if (flags & FLAG_EXIT_STATUS) return Atomics.load(this.status, STATUS_EXIT);
+    if (flags & (FLAG_EXIT_SIGNAL | FLAG_CLOSED)) return -1;
+    const r = getBridge().call<{ status: number | null } | null>('transport', 'recvExitStatus', { id: this.transport.id, chan: this.chanid }, null);
+    return r?.status ?? -1;
+  }
+
+  /** exit-signal details (beyond Paramiko): signal name without 'SIG', core dump, message; or null. */
+  get exitSignal(): ExitSignal | null {
+    const flags = Atomics.load(this.status, STATUS_FLAGS);
+    if (!(flags & FLAG_EXIT_SIGNAL)) return null;
+    const bytes = Buffer.from(this.status.buffer);
+    const text = (at: number, lenWord: number) => bytes.toString('utf8', at, at + Atomics.load(this.status, lenWord));
+    return {
+      signal: text(STATUS_SIGNAL_AT, STATUS_SIGNAL_LEN),
+      coreDumped: (flags & FLAG_CORE_DUMPED) !== 0,
+      message: text(STATUS_MESSAGE_AT, STATUS_MESSAGE_LEN),
+    };
+  }
+
+  get exitStatus(): number {
+    const flags = Atomics.load(this.status, STATUS_FLAGS);
+    return flags & FLAG_EXIT_STATUS ? Atomics.load(this.status, STATUS_EXIT) : -1;
+  }
+
+  // ---- shutting down ----
+
+  /** 0: stop reading, 1: send EOF, 2: both. */
+  shutdown(how: number): void {
+    if (how === 0 || how === 2) this.shutdownRead();
+    if (how === 1 || how === 2) this.shutdownWrite();
+  }
+
+  shutdownRead(): void {
+    this.readShut = true;
+  }
+
+  /** Sends EOF after the data already sent. */
+  shutdownWrite(): void {
+    if (this.writeShut) return;
+    this.writeShut = true;
+    this.rings.stdin.close();
+    if (!this.transport.isActive()) return;
+    this.call('channelShutdownWrite');
+  }
+
+  /** Flushes what was sent, then closes the channel. */
+  close(): void {
+    if (this.closedByUs) return;
+    this.closedByUs = true;
+    if (!this.writeShut) this.rings.stdin.close();
+    if (this.transport.isActive()) this.call('channelClose');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- files ----
+
+  makefile(mode = 'r', bufsize = -1): ChannelFile {
+    return new ChannelFile(this, mode, bufsize);
+  }
+  makefileStderr(mode = 'r', bufsize = -1): ChannelStderrFile {
+    return new ChannelStderrFile(this, mode, bufsize);
+  }
+  makefileStdin(mode = 'wb', bufsize = -1): ChannelStdinFile {
+    return new ChannelStdinFile(this, mode, bufsize);
+  }
+
+  fileno(): never {
+    throw new NotImplementedError('Channel.fileno (there is no OS descriptor; use recvReady or a timeout)');
+  }
+}

@@ -1,0 +1,247 @@
+import { existsSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { AuthenticationException, BadHostKeyException, NotImplementedError, SSHException } from '../errors';
+import { HostKeys } from '../hostkeys';
+import { PKey } from '../keys';
+import type { DisabledAlgorithms } from '../transport/algorithms';
+import { keyTypeOfAlgorithm } from '../transport/algorithms';
+import type { Channel } from './channel';
+import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
+import { MissingHostKeyPolicy, RejectPolicy } from './policy';
+import { Transport } from './transport';
+
+export interface ConnectOptions {
+  port?: number;
+  username?: string;
+  password?: string | null;
+  pkey?: PKey | null;
+  keyFilename?: string | string[] | null;
+  /** TCP connect timeout, seconds. */
+  timeout?: number | null;
+  allowAgent?: boolean;
+  lookForKeys?: boolean;
+  compress?: boolean;
+  sock?: object | null;
+  bannerTimeout?: number | null;
+  authTimeout?: number | null;
+  channelTimeout?: number | null;
+  /** Decrypts key files; defaults to `password`, as Paramiko. */
+  passphrase?: string | null;
+  disabledAlgorithms?: DisabledAlgorithms;
+}
+
+export interface ExecOptions {
+  bufsize?: number;
+  timeout?: number | null;
+  getPty?: boolean;
+  environment?: Record<string, string> | null;
+}
+
+/** Key files SSHClient tries from ~/.ssh, in Paramiko's order. */
+const DEFAULT_KEY_FILES = ['id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519'];
+
+function expandHome(p: string): string {
+  return p.startsWith('~/') || p === '~' ? join(homedir(), p.slice(1)) : p;
+}
+
+/**
+ * Paramiko's SSHClient: connect, authenticate in Paramiko's order, run commands. Host keys are
+ * checked against known_hosts; unknown hosts go to the missing-host-key policy (RejectPolicy by
+ * default).
+ */
+export class SSHClient {
+  private systemHostKeys = new HostKeys();
+  private hostKeys = new HostKeys();
+  hostKeysFilename: string | null = null;
+  private policy: MissingHostKeyPolicy = new RejectPolicy();
+  private transport: Transport | null = null;
+
+  /** Loads known_hosts read-only (never saved back); the user's file when none is named. */
+  loadSystemHostKeys(filename: string | null = null): void {
+    if (filename === null) {
+      const path = join(homedir(), '.ssh', 'known_hosts');
+      if (existsSync(path)) this.systemHostKeys.load(path);
+      return;
+    }
+    this.systemHostKeys.load(filename);
+  }
+
+  /** Loads known_hosts that `saveHostKeys` writes back (and AutoAddPolicy saves to). */
+  loadHostKeys(filename: string): void {
+    this.hostKeysFilename = filename;
+    this.hostKeys.load(filename);
+  }
+
+  saveHostKeys(filename: string): void {
+    this.hostKeys.save(filename);
+  }
+
+  getHostKeys(): HostKeys {
+    return this.hostKeys;
+  }
+
+  /** Takes a policy instance or class. */
+  setMissingHostKeyPolicy(policy: MissingHostKeyPolicy | (new () => MissingHostKeyPolicy)): void {
+    this.policy = typeof policy === 'function' ? new policy() : policy;
+  }
+
+  getTransport(): Transport | null {
+    return this.transport;
+  }
+
+  /** Known keys of a host from both sets (system first, as Paramiko). */
+  private knownKeys(name: string): Map<string, PKey> | null {
+    for (const set of [this.systemHostKeys, this.hostKeys]) {
+      const found = set.lookup(name);
+      if (found && found.size) return new Map(found.entries());
+    }
+    return null;
+  }
+
+  connect(hostname: string, options: ConnectOptions = {}): void {
+    if (options.sock) throw new NotImplementedError('SSHClient.connect with sock (jump hosts) comes with the socket helpers');
+    const port = options.port ?? 22;
+    const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
+    const t = new Transport([hostname, port], { disabledAlgorithms: options.disabledAlgorithms });
+    if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
+    if (options.authTimeout != null) t.authTimeout = options.authTimeout;
+    if (options.channelTimeout != null) t.channelTimeout = options.channelTimeout;
+    t.useCompression(Boolean(options.compress));
+
+    // As OpenSSH does: prefer host key algorithms for which a key is on record, so a known host
+    // is checked against the key we have rather than refused for presenting another type.
+    const known = this.knownKeys(hostKeyName);
+    if (known) {
+      const sec = t.getSecurityOptions();
+      const types = new Set(known.keys());
+      const first = sec.keyTypes.filter((a) => types.has(keyTypeOfAlgorithm(a)));
+      if (first.length) sec.keyTypes = [...first, ...sec.keyTypes.filter((a) => !first.includes(a))];
+    }
+    this.transport = t;
+    t.startClient({ timeout: options.timeout ?? null });
+
+    const key = t.getRemoteServerKey();
+    if (this.systemHostKeys.isRevoked(key) || this.hostKeys.isRevoked(key)) {
+      t.close();
+      throw new BadHostKeyException(hostname, key, key);
+    }
+    if (!known) {
+      try {
+        this.policy.missingHostKey(this, hostKeyName, key);
+      } catch (e) {
+        t.close();
+        throw e;
+      }
+    } else {
+      const ours = known.get(key.getName());
+      if (!ours || !ours.equals(key)) {
+        t.close();
+        throw new BadHostKeyException(hostname, key, ours ?? [...known.values()][0]);
+      }
+    }
+
+    const username = options.username ?? userInfo().username;
+    const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
+    try {
+      this.auth(t, username, options, files);
+    } catch (e) {
+      t.close();
+      throw e;
+    }
+  }
+
+  /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */
+  private auth(t: Transport, username: string, o: ConnectOptions, keyFiles: string[]): void {
+    const passphrase = o.passphrase ?? o.password ?? null;
+    let saved: Error | null = null;
+    let twoFactor = false;
+    const twoFactorTypes = ['keyboard-interactive', 'password'];
+    /** True when the key completed authentication; a partial success may ask for a password. */
+    const tryKey = (key: PKey): boolean => {
+      try {
+        const next = t.authPublickey(username, key);
+        if (next.length === 0) return true;
+        twoFactor = next.some((m) => twoFactorTypes.includes(m));
+        return false;
+      } catch (e) {
+        saved = e as Error;
+        return false;
+      }
+    };
+    if (o.pkey && tryKey(o.pkey)) return;
+    if (!twoFactor) {
+      for (const f of keyFiles) {
+        try {
+          if (tryKey(PKey.fromPath(expandHome(f).replace(/-cert\.pub$/, ''), passphrase))) return;
+        } catch (e) {
+          saved = e as Error;
+        }
+      }
+    }
+    if (!twoFactor && o.lookForKeys !== false) {
+      for (const name of DEFAULT_KEY_FILES) {
+        const path = join(homedir(), '.ssh', name);
+        if (!existsSync(path)) continue;
+        try {
+          if (tryKey(PKey.fromPath(path, passphrase))) return;
+        } catch (e) {
+          saved = e as Error;
+        }
+      }
+    }
+    if (o.password !== undefined && o.password !== null) {
+      try {
+        t.authPassword(username, o.password);
+        if (t.isAuthenticated()) return;
+      } catch (e) {
+        saved = e as Error;
+      }
+    }
+    if (t.isAuthenticated()) return;
+    if (saved) throw saved;
+    throw new AuthenticationException('No authentication methods available');
+  }
+
+  /** Runs a command on a new channel: [stdin, stdout, stderr] file objects, as Paramiko. */
+  execCommand(command: string, options: ExecOptions = {}): [ChannelStdinFile, ChannelFile, ChannelStderrFile] {
+    const t = this.need();
+    const chan = t.openSession({ timeout: options.timeout ?? null });
+    if (options.getPty) chan.getPty();
+    chan.settimeout(options.timeout ?? null);
+    if (options.environment) chan.updateEnvironment(options.environment);
+    chan.execCommand(command);
+    const bufsize = options.bufsize ?? -1;
+    return [chan.makefileStdin('wb', bufsize), chan.makefile('r', bufsize), chan.makefileStderr('r', bufsize)];
+  }
+
+  /** An interactive shell with a pty (Paramiko's defaults: vt100, 80x24). */
+  invokeShell(
+    options: { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number; environment?: Record<string, string> } = {},
+  ): Channel {
+    const chan = this.need().openSession();
+    chan.getPty(options);
+    if (options.environment) chan.updateEnvironment(options.environment);
+    chan.invokeShell();
+    return chan;
+  }
+
+  openSftp(): never {
+    throw new NotImplementedError('SFTP (issue 5)');
+  }
+
+  private need(): Transport {
+    if (!this.transport || !this.transport.isActive()) throw new SSHException('SSH session not active');
+    return this.transport;
+  }
+
+  close(): void {
+    this.transport?.close();
+    this.transport = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+

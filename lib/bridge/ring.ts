@@ -1,0 +1,285 @@
+/**
+ * A single-producer, single-consumer byte ring over a SharedArrayBuffer: how channel data
+ * crosses between the transport worker and the main thread without a message per chunk.
+ *
+ * One thread writes, one thread reads; either thread may hold either end, and both ends are
+ * the same class (the roles are a convention of the caller). Data is copied in by `write` and
+ * copied out by `read`/`readInto`; nothing is shared with the caller's buffers.
+ *
+ * Waiting: `waitReadable`/`waitWritable` block in Atomics.wait (after a short spin) and are
+ * for a thread that may block (the main thread). The transport worker is an event loop and
+ * must never block: it uses `waitReadableAsync`/`waitWritableAsync`, built on
+ * Atomics.waitAsync, to learn that the main thread wrote data or consumed some (the moment to
+ * send an SSH WINDOW_ADJUST). A pending waitAsync does not keep an event loop alive.
+ *
+ * On the main thread, API code should wait through `Bridge.waitUntil(() => ring.available() > 0
+ * || ring.closed, timeout)` instead, so that worker callbacks are serviced while it waits: for
+ * that, the worker's end of a ring the main thread reads is opened with the bridge's doorbell
+ * (`mainDoorbell()` in the worker), which every write and close of that end also rings.
+ */
+import { IOError } from '../errors';
+import { RING_SPIN_MICROS, spinWhileEqual } from './spin';
+
+/** An extra Int32 word to bump and notify on every state change made through one end. */
+export interface Doorbell {
+  array: Int32Array;
+  index: number;
+}
+
+export interface RingOptions {
+  /** Rung after every write, read and close made through this end. */
+  doorbell?: Doorbell;
+}
+
+/*
+ * Layout (Int32 word indexes). `head` and `tail` count bytes written and read since creation,
+ * modulo 2^32: each is written by one side only, `head - tail` (as uint32) is the fill level,
+ * and `counter & (capacity - 1)` the position. Wrap-safe 32-bit arithmetic needs the capacity
+ * to stay below 2^31, hence MAX_RING_CAPACITY; it never overflows however much data passes.
+ * The writer's words, the reader's words and the flags sit on separate 64-byte cache lines.
+ */
+const HEAD = 0;
+const WSEQ = 1; // bumped on every write and writer close: readers sleep on it
+const TAIL = 16;
+const RSEQ = 17; // bumped on every read and reader close: writers sleep on it
+const FLAGS = 32;
+const CAPACITY = 33;
+const MAGIC = 34;
+/** Bytes before the data area. */
+export const RING_HEADER_BYTES = 256;
+/** Word indexes of the header, for tests that poke at the counters. */
+export const RING_LAYOUT = Object.freeze({ HEAD, WSEQ, TAIL, RSEQ, FLAGS, CAPACITY, MAGIC });
+const MAGIC_VALUE = 0x52494e47; // "RING"
+const WRITER_CLOSED = 1;
+const READER_CLOSED = 2;
+/** 1 GiB: the largest power of two for which uint32 counter differences stay unambiguous. */
+export const MAX_RING_CAPACITY = 2 ** 30;
+
+type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
+}).waitAsync;
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+}
+
+export class SharedRing {
+  /** The shared memory: send it to the other thread, which opens it with `fromShared`. */
+  readonly sab: SharedArrayBuffer;
+  readonly capacity: number;
+  private readonly ctl: Int32Array;
+  private readonly data: Uint8Array;
+  private readonly mask: number;
+  private readonly doorbell: Doorbell | undefined;
+
+  /** A new, empty ring of `capacity` bytes (a power of two, at most MAX_RING_CAPACITY). */
+  constructor(capacity: number, options?: RingOptions);
+  /** @internal use `SharedRing.fromShared`. */
+  constructor(shared: SharedArrayBuffer, options?: RingOptions);
+  constructor(capacityOrShared: number | SharedArrayBuffer, options: RingOptions = {}) {
+    let sab: SharedArrayBuffer;
+    if (typeof capacityOrShared === 'number') {
+      const capacity = capacityOrShared;
+      if (!isPowerOfTwo(capacity) || capacity > MAX_RING_CAPACITY) {
+        throw new RangeError(`ring capacity must be a power of two between 1 and ${MAX_RING_CAPACITY}, got ${capacity}`);
+      }
+      sab = new SharedArrayBuffer(RING_HEADER_BYTES + capacity);
+      const ctl = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
+      ctl[CAPACITY] = capacity;
+      ctl[MAGIC] = MAGIC_VALUE;
+    } else {
+      sab = capacityOrShared;
+    }
+    const ctl = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
+    const capacity = ctl[CAPACITY];
+    if (ctl[MAGIC] !== MAGIC_VALUE || !isPowerOfTwo(capacity) || sab.byteLength !== RING_HEADER_BYTES + capacity) {
+      throw new TypeError('not a SharedRing buffer');
+    }
+    this.sab = sab;
+    this.capacity = capacity;
+    this.ctl = ctl;
+    this.data = new Uint8Array(sab, RING_HEADER_BYTES, capacity);
+    this.mask = capacity - 1;
+    this.doorbell = options.doorbell;
+  }
+
+  /** The other end of a ring created on another thread (or the same one). */
+  static fromShared(sab: SharedArrayBuffer, options?: RingOptions): SharedRing {
+    if (!(sab instanceof SharedArrayBuffer) && Object.prototype.toString.call(sab) !== '[object SharedArrayBuffer]') {
+      throw new TypeError('SharedRing.fromShared expects a SharedArrayBuffer');
+    }
+    return new SharedRing(sab, options);
+  }
+
+  /** Bytes ready to read. */
+  available(): number {
+    return (Atomics.load(this.ctl, HEAD) - Atomics.load(this.ctl, TAIL)) >>> 0;
+  }
+
+  /** Bytes that can be written now. */
+  free(): number {
+    return this.capacity - this.available();
+  }
+
+  /** Total bytes written, modulo 2^32: subtract two readings with `>>> 0` to get a delta. */
+  get writeCount(): number {
+    return Atomics.load(this.ctl, HEAD) >>> 0;
+  }
+
+  /** Total bytes read, modulo 2^32 (a channel's consumed count, for window adjustments). */
+  get readCount(): number {
+    return Atomics.load(this.ctl, TAIL) >>> 0;
+  }
+
+  /** The writer closed its end (EOF once the data is drained). */
+  get closed(): boolean {
+    return (Atomics.load(this.ctl, FLAGS) & WRITER_CLOSED) !== 0;
+  }
+
+  /** The reader closed its end: writes fail with EPIPE. */
+  get readerClosed(): boolean {
+    return (Atomics.load(this.ctl, FLAGS) & READER_CLOSED) !== 0;
+  }
+
+  /** Closed by the writer and fully drained. */
+  get eof(): boolean {
+    // Flags first: once the writer closed, `head` no longer moves.
+    return this.closed && this.available() === 0;
+  }
+
+  /**
+   * Copies as much of `src[offset, offset + length)` as fits and returns the number of bytes
+   * written (0 when full). Throws IOError EPIPE after either end was closed.
+   */
+  write(src: Uint8Array, offset = 0, length = src.length - offset): number {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > src.length) {
+      throw new RangeError(`write range [${offset}, ${offset}+${length}) outside a buffer of ${src.length} bytes`);
+    }
+    const flags = Atomics.load(this.ctl, FLAGS);
+    if (flags & WRITER_CLOSED) throw new IOError('write to a ring after close()', { code: 'EPIPE' });
+    if (flags & READER_CLOSED) throw new IOError('write to a ring whose reader is closed', { code: 'EPIPE' });
+    const head = Atomics.load(this.ctl, HEAD) >>> 0;
+    const used = (head - Atomics.load(this.ctl, TAIL)) >>> 0;
+    const n = Math.min(length, this.capacity - used);
+    if (n === 0) return 0;
+    const pos = head & this.mask;
+    const first = Math.min(n, this.capacity - pos);
+    this.data.set(src.subarray(offset, offset + first), pos);
+    if (n > first) this.data.set(src.subarray(offset + first, offset + n), 0);
+    // The store publishes the bytes: Atomics are sequentially consistent, so a reader that
+    // sees the new head sees the data copied before it.
+    Atomics.store(this.ctl, HEAD, (head + n) | 0);
+    this.signal(WSEQ);
+    return n;
+  }
+
+  /** Copies out and consumes up to `maxBytes` (an empty Buffer when nothing is there). */
+  read(maxBytes: number = this.capacity): Buffer {
+    const n = Math.min(Math.max(0, Math.floor(maxBytes)), this.available());
+    if (n === 0) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(n);
+    this.consume(out, 0, n);
+    return out;
+  }
+
+  /** Copies up to `max` bytes into `target` at `offset`; returns how many. */
+  readInto(target: Uint8Array, offset = 0, max: number = target.length - offset): number {
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
+      throw new RangeError(`readInto offset ${offset} outside a buffer of ${target.length} bytes`);
+    }
+    const n = Math.min(Math.max(0, Math.floor(max)), target.length - offset, this.available());
+    if (n > 0) this.consume(target, offset, n);
+    return n;
+  }
+
+  private consume(target: Uint8Array, offset: number, n: number): void {
+    const tail = Atomics.load(this.ctl, TAIL) >>> 0;
+    const pos = tail & this.mask;
+    const first = Math.min(n, this.capacity - pos);
+    target.set(this.data.subarray(pos, pos + first), offset);
+    if (n > first) target.set(this.data.subarray(0, n - first), offset + first);
+    Atomics.store(this.ctl, TAIL, (tail + n) | 0);
+    this.signal(RSEQ);
+  }
+
+  /** The writer's end-of-file. Idempotent. The reader drains what is left, then sees `eof`. */
+  close(): void {
+    if (Atomics.or(this.ctl, FLAGS, WRITER_CLOSED) & WRITER_CLOSED) return;
+    this.signal(WSEQ);
+  }
+
+  /** The reader gives up: pending data is dropped and further writes fail. Idempotent. */
+  closeReader(): void {
+    if (Atomics.or(this.ctl, FLAGS, READER_CLOSED) & READER_CLOSED) return;
+    this.signal(RSEQ);
+  }
+
+  /**
+   * Blocks until at least `minBytes` (capped at the capacity) can be read or the writer closed;
+   * false on timeout. `timeoutMs` null waits forever. Not for the transport worker.
+   */
+  waitReadable(timeoutMs: number | null = null, minBytes = 1): boolean {
+    return this.waitSync(WSEQ, () => this.readable(minBytes), timeoutMs);
+  }
+
+  /** Blocks until `minFree` bytes (capped at the capacity) are free or an end closed. */
+  waitWritable(timeoutMs: number | null = null, minFree = 1): boolean {
+    return this.waitSync(RSEQ, () => this.writable(minFree), timeoutMs);
+  }
+
+  /** waitReadable without blocking the thread (Atomics.waitAsync): for the worker. */
+  waitReadableAsync(timeoutMs: number | null = null, minBytes = 1): Promise<boolean> {
+    return this.waitAsync(WSEQ, () => this.readable(minBytes), timeoutMs);
+  }
+
+  /** waitWritable without blocking the thread (Atomics.waitAsync): for the worker. */
+  waitWritableAsync(timeoutMs: number | null = null, minFree = 1): Promise<boolean> {
+    return this.waitAsync(RSEQ, () => this.writable(minFree), timeoutMs);
+  }
+
+  private readable(minBytes: number): boolean {
+    return this.closed || this.available() >= Math.min(Math.max(1, minBytes), this.capacity);
+  }
+
+  private writable(minFree: number): boolean {
+    return Atomics.load(this.ctl, FLAGS) !== 0 || this.free() >= Math.min(Math.max(1, minFree), this.capacity);
+  }
+
+  private signal(seq: number): void {
+    Atomics.add(this.ctl, seq, 1);
+    Atomics.notify(this.ctl, seq);
+    const bell = this.doorbell;
+    if (bell) {
+      Atomics.add(bell.array, bell.index, 1);
+      Atomics.notify(bell.array, bell.index);
+    }
+  }
+
+  private waitSync(seq: number, ready: () => boolean, timeoutMs: number | null): boolean {
+    const deadline = timeoutMs === null ? Infinity : performance.now() + Math.max(0, timeoutMs);
+    let spin = true;
+    for (;;) {
+      // Read the sequence word before testing: a change after the test makes the wait return.
+      const seen = Atomics.load(this.ctl, seq);
+      if (ready()) return true;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return false;
+      if (spin && spinWhileEqual(this.ctl, seq, seen, RING_SPIN_MICROS)) continue;
+      const result = Atomics.wait(this.ctl, seq, seen, remaining === Infinity ? undefined : remaining);
+      spin = result !== 'timed-out';
+    }
+  }
+
+  private async waitAsync(seq: number, ready: () => boolean, timeoutMs: number | null): Promise<boolean> {
+    const deadline = timeoutMs === null ? Infinity : performance.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      const seen = Atomics.load(this.ctl, seq);
+      if (ready()) return true;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return false;
+      const result = waitAsync(this.ctl, seq, seen, remaining === Infinity ? undefined : remaining);
+      if (result.async) await result.value;
+    }
+  }
+}

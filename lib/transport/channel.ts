@@ -1,0 +1,233 @@
+import { ChannelException, SSHException } from '../errors';
+import { Message } from '../wire/message';
+import { MSG } from './constants';
+
+/** Paramiko's and OpenSSH's session defaults: a 2 MiB window, 32 KiB packets. */
+export const DEFAULT_WINDOW_SIZE = 2 * 1024 * 1024;
+export const DEFAULT_MAX_PACKET_SIZE = 32 * 1024;
+/** Bytes of packet overhead beyond the data, so a full-size data packet stays under the limit. */
+const DATA_HEADER = 9;
+/** OpenSSH accepts packets up to 256 KiB; we never send data packets larger than this. */
+export const MAX_DATA_PACKET = 256 * 1024 - 1024;
+
+/** How a channel hands data and events to its owner (the worker's buffers, or a test). */
+export interface ChannelSink {
+  /** Data from the peer; `stream` 1 is stderr (extended data type 1). */
+  data(chunk: Buffer, stream: 0 | 1): void;
+  eof(): void;
+  /** The channel is closed both ways (or the connection died: `error`). */
+  closed(error: Error | null): void;
+  /** The peer's window grew: more can be written. */
+  writable(): void;
+  /** A request from the peer not handled by the channel itself (exec, pty-req... on a server). */
+  request?(type: string, wantReply: boolean, msg: Message): boolean | Promise<boolean>;
+  /** exit-status or exit-signal arrived. */
+  exit?(): void;
+}
+
+export interface ExitSignal {
+  signal: string;
+  coreDumped: boolean;
+  message: string;
+}
+
+/**
+ * One channel (RFC 4254 section 5) without I/O: flow control both ways, in-order request
+ * replies, EOF and close. Writing returns how much the peer's window allowed; reading is
+ * acknowledged with `consumed`, which reopens our window.
+ */
+export class ChannelCore {
+  remoteId = -1;
+  remoteWindow = 0;
+  remoteMaxPacket = 0;
+  /** Bytes the peer may still send us. */
+  localWindow: number;
+  state: 'opening' | 'open' | 'closed' = 'opening';
+  eofReceived = false;
+  eofSent = false;
+  closeSent = false;
+  closeReceived = false;
+  exitStatus: number | null = null;
+  exitSignal: ExitSignal | null = null;
+  sink: ChannelSink | null = null;
+  /** Consumed bytes not yet returned to the peer as window. */
+  private unacked = 0;
+  private readonly replies: Array<{ resolve(ok: boolean): void; reject(e: Error): void }> = [];
+  /** Replies to the peer's requests go out in order even when a handler is async. */
+  private replyChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly localId: number,
+    readonly kind: string,
+    readonly windowSize: number,
+    readonly maxPacket: number,
+    private readonly send: (payload: Buffer) => void,
+  ) {
+    this.localWindow = windowSize;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Paramiko's send_ready: there is window to write into (or the channel is closed). */
+  get writableBytes(): number {
+    if (this.state !== 'open' || this.eofSent || this.closeSent) return 0;
+    return this.remoteWindow;
+  }
+
+  /**
+   * Sends as much of `data` as the peer's window allows, in packets of at most its maximum
+   * packet size; returns the number of bytes sent (0 when the window is closed).
+   */
+  write(data: Buffer, stream: 0 | 1 = 0): number {
+    if (this.state !== 'open') throw new SSHException('channel is not open');
+    if (this.eofSent || this.closeSent) throw new SSHException('cannot write after EOF or close (socket is closed)');
+    const limit = Math.min(this.remoteMaxPacket, MAX_DATA_PACKET);
+    let sent = 0;
+    while (sent < data.length && this.remoteWindow > 0) {
+      const n = Math.min(data.length - sent, this.remoteWindow, limit);
+      const chunk = data.subarray(sent, sent + n);
+      const m = new Message().addByte(stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA).addInt(this.remoteId);
+      if (stream) m.addInt(1);
+      this.send(m.addString(chunk).asBytes());
+      this.remoteWindow -= n;
+      sent += n;
+    }
+    return sent;
+  }
+
+  /** The owner handed `n` received bytes to the user: reopen our window when half is used. */
+  consumed(n: number): void {
+    this.unacked += n;
+    if (this.state !== 'open' || this.closeSent || this.eofReceived) return;
+    if (this.unacked >= this.windowSize / 2 || this.localWindow < this.maxPacket + DATA_HEADER) {
+      this.send(new Message().addByte(MSG.CHANNEL_WINDOW_ADJUST).addInt(this.remoteId).addInt(this.unacked).asBytes());
+      this.localWindow += this.unacked;
+      this.unacked = 0;
+    }
+  }
+
+  /** A channel request; resolves with the peer's answer (true when no reply is wanted). */
+  request(type: string, wantReply: boolean, fill?: (m: Message) => void): Promise<boolean> {
+    if (this.state !== 'open' || this.closeSent) return Promise.reject(new SSHException('channel is not open'));
+    const m = new Message().addByte(MSG.CHANNEL_REQUEST).addInt(this.remoteId).addString(type).addBoolean(wantReply);
+    fill?.(m);
+    this.send(m.asBytes());
+    if (!wantReply) return Promise.resolve(true);
+    return new Promise((resolve, reject) => this.replies.push({ resolve, reject }));
+  }
+
+  sendEof(): void {
+    if (this.state !== 'open' || this.eofSent || this.closeSent) return;
+    this.eofSent = true;
+    this.send(new Message().addByte(MSG.CHANNEL_EOF).addInt(this.remoteId).asBytes());
+  }
+
+  /** Sends CLOSE once; the channel is gone when the peer's CLOSE arrives too. */
+  close(): void {
+    if (this.closeSent || this.state === 'closed') return;
+    if (this.state === 'opening') return;
+    this.closeSent = true;
+    this.send(new Message().addByte(MSG.CHANNEL_CLOSE).addInt(this.remoteId).asBytes());
+    if (this.closeReceived) this.finish(null);
+  }
+
+  // ---- from the connection ----
+
+  opened(remoteId: number, window: number, maxPacket: number): void {
+    this.remoteId = remoteId;
+    this.remoteWindow = window;
+    this.remoteMaxPacket = Math.max(1, maxPacket);
+    this.state = 'open';
+  }
+
+  onData(data: Buffer, stream: 0 | 1): void {
+    if (data.length > this.localWindow) {
+      throw new SSHException(`channel ${this.localId}: the peer sent ${data.length} bytes with ${this.localWindow} of window left`);
+    }
+    if (this.eofReceived || this.closeReceived) throw new SSHException(`channel ${this.localId}: data after EOF`);
+    this.localWindow -= data.length;
+    this.sink?.data(data, stream);
+  }
+
+  /** Data of a kind nobody reads (extended data other than stderr): window used and returned. */
+  discard(n: number): void {
+    if (n > this.localWindow) throw new SSHException(`channel ${this.localId}: window exceeded`);
+    this.localWindow -= n;
+    this.consumed(n);
+  }
+
+  onWindowAdjust(n: number): void {
+    const was = this.remoteWindow;
+    this.remoteWindow = Math.min(this.remoteWindow + n, 0xffffffff);
+    if (was === 0 && this.remoteWindow > 0) this.sink?.writable();
+  }
+
+  onEof(): void {
+    this.eofReceived = true;
+    this.sink?.eof();
+  }
+
+  onClose(): void {
+    this.closeReceived = true;
+    if (!this.eofReceived) this.onEof();
+    if (!this.closeSent && this.state === 'open') {
+      this.closeSent = true;
+      this.send(new Message().addByte(MSG.CHANNEL_CLOSE).addInt(this.remoteId).asBytes());
+    }
+    this.finish(null);
+  }
+
+  onReply(ok: boolean): void {
+    const r = this.replies.shift();
+    if (!r) throw new SSHException(`channel ${this.localId}: reply to no request`);
+    r.resolve(ok);
+  }
+
+  onRequest(type: string, wantReply: boolean, msg: Message): void {
+    if (type === 'exit-status') {
+      this.exitStatus = msg.getInt();
+      this.sink?.exit?.();
+      return;
+    }
+    if (type === 'exit-signal') {
+      const signal = msg.getText();
+      const coreDumped = msg.getBoolean();
+      const message = msg.getText();
+      this.exitSignal = { signal, coreDumped, message };
+      this.sink?.exit?.();
+      return;
+    }
+    const handler = this.sink?.request;
+    const answer = (ok: boolean) => {
+      if (!wantReply || this.closeSent || this.state !== 'open') return;
+      this.send(new Message().addByte(ok ? MSG.CHANNEL_SUCCESS : MSG.CHANNEL_FAILURE).addInt(this.remoteId).asBytes());
+    };
+    this.replyChain = this.replyChain.then(async () => {
+      let ok = false;
+      try {
+        ok = handler ? Boolean(await handler.call(this.sink, type, wantReply, msg)) : false;
+      } catch {
+        ok = false;
+      }
+      answer(ok);
+    });
+  }
+
+  /** Ends the channel: settles waiters and tells the sink. */
+  finish(error: Error | null): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const err = error ?? new SSHException('channel closed');
+    for (const r of this.replies.splice(0)) r.reject(err);
+    this.sink?.closed(error);
+  }
+
+  /** An open that failed. */
+  static openFailure(msg: Message): ChannelException {
+    const code = msg.getInt();
+    const text = msg.getText();
+    return new ChannelException(code, text);
+  }
+}

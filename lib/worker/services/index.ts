@@ -1,0 +1,13 @@
+/**
+ * The services of the transport worker: one line per service module. A module exports a
+ * `Service` ({ name, methods }, see lib/bridge/worker-side.ts); the main thread calls its
+ * methods with `getBridge().call(name, method, args, timeout)`.
+ */
+import type { Service } from '../../bridge/worker-side';
+import { diagnostics } from './diagnostics';
+import { transport } from './transport';
+
+export const services: readonly Service[] = [
+  diagnostics, // 'bridge': ping, echo and the fault injection the bridge's tests use
+  transport, // 'transport': client connections, auth, channels (lib/worker/ssh/)
+];

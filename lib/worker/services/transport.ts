@@ -1,0 +1,245 @@
+import { SocketTimeout, SSHException } from '../../errors';
+import { PKey } from '../../keys';
+import type { Service, CallContext } from '../../bridge/worker-side';
+import { applyDisabled, defaultPreferences, validatePreferences } from '../../transport/algorithms';
+import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
+import type { AuthOutcome } from '../../transport/auth-client';
+import { Message } from '../../wire/message';
+import { WorkerConnection } from '../ssh/connection';
+import type { WorkerChannel } from '../ssh/channel';
+
+/** Options of a client connection, as the main thread sends them. */
+export interface ConnectArgs {
+  host: string;
+  port: number;
+  /** TCP connect timeout (seconds, null = OS default). */
+  timeout: number | null;
+  /** Time for the server's identification and the first key exchange (Paramiko's 15 s). */
+  handshakeTimeout: number | null;
+  preferences?: Partial<AlgorithmPreferences>;
+  disabledAlgorithms?: DisabledAlgorithms;
+  compress?: boolean;
+  localVersion?: string;
+  rekeyBytes?: number;
+  rekeyPackets?: number;
+}
+
+const connections = new Map<number, WorkerConnection>();
+let nextId = 1;
+
+function conn(id: number): WorkerConnection {
+  const c = connections.get(id);
+  if (!c) throw new SSHException('this transport is closed or was never started');
+  if (c.isClosed) throw c.closedError ?? new SSHException('SSH session not active');
+  return c;
+}
+
+function chan(id: number, chanId: number): WorkerChannel {
+  const c = connections.get(id);
+  const ch = c?.channels.get(chanId);
+  if (!ch) throw new SSHException('channel is closed');
+  return ch;
+}
+
+/** Runs `p` against the caller's deadline: SocketTimeout when it runs out. */
+function withDeadline<T>(p: Promise<T>, ctx: CallContext, what: string): Promise<T> {
+  const left = ctx.remaining();
+  if (left === null) return p;
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new SocketTimeout(`${what} timed out`)), left * 1000);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+function outcome(o: AuthOutcome): AuthOutcome {
+  return { success: o.success, partial: o.partial, allowed: o.allowed };
+}
+
+function info(c: WorkerConnection) {
+  const s = c.session;
+  return {
+    active: !c.isClosed,
+    authenticated: c.auth.authenticated,
+    username: c.auth.username,
+    banner: c.auth.banner,
+    remoteVersion: s.remoteVersion,
+    negotiated: s.negotiated,
+    strictKex: s.strict,
+    hostKey: s.remoteHostKey ? s.remoteHostKey.asBytes() : null,
+    serverSigAlgs: s.serverSigAlgs,
+    peer: [c.socket.remoteAddress ?? 'unknown', c.socket.remotePort ?? 0] as [string, number],
+    error: c.closedError ? c.closedError.message : null,
+  };
+}
+
+/** Encodes the fields of a session channel request (RFC 4254 section 6). */
+function fillRequest(type: string, a: Record<string, unknown>): ((m: Message) => void) | undefined {
+  switch (type) {
+    case 'exec':
+      return (m) => m.addString(a.command as string | Buffer);
+    case 'subsystem':
+      return (m) => m.addString(a.name as string);
+    case 'env':
+      return (m) => m.addString(a.name as string).addString(a.value as string);
+    case 'pty-req':
+      return (m) =>
+        m.addString(a.term as string).addInt(a.width as number).addInt(a.height as number)
+          .addInt(a.widthPixels as number).addInt(a.heightPixels as number).addString((a.modes as Buffer) ?? Buffer.alloc(0));
+    case 'window-change':
+      return (m) => m.addInt(a.width as number).addInt(a.height as number).addInt(a.widthPixels as number).addInt(a.heightPixels as number);
+    case 'signal':
+      return (m) => m.addString(a.signal as string);
+    case 'x11-req':
+      return (m) => m.addBoolean(a.singleConnection as boolean).addString(a.protocol as string).addString(a.cookie as string).addInt(a.screen as number);
+    case 'shell':
+    case 'auth-agent-req@openssh.com':
+      return undefined;
+    default:
+      throw new SSHException(`unknown channel request type ${JSON.stringify(type)}`);
+  }
+}
+
+export const transport: Service = {
+  name: 'transport',
+  methods: {
+    async connect(a: ConnectArgs, ctx: CallContext) {
+      const socket = await WorkerConnection.dial(a.host, a.port, a.timeout);
+      let prefs = { ...defaultPreferences(a.compress), ...(a.preferences ?? {}) };
+      prefs = applyDisabled(prefs, a.disabledAlgorithms);
+      validatePreferences(prefs);
+      const c = new WorkerConnection(socket, {
+        role: 'client',
+        preferences: prefs,
+        localVersion: a.localVersion,
+        rekeyBytes: a.rekeyBytes,
+        rekeyPackets: a.rekeyPackets,
+      });
+      const id = nextId++;
+      connections.set(id, c);
+      c.session.start();
+      try {
+        await withDeadline(c.waitKex(a.handshakeTimeout), ctx, 'SSH handshake');
+      } catch (e) {
+        c.die(e as Error);
+        connections.delete(id);
+        throw e;
+      }
+      return { id, ...info(c) };
+    },
+
+    info(a: { id: number }) {
+      const c = connections.get(a.id);
+      if (!c) return { active: false };
+      return info(c);
+    },
+
+    async authNone(a: { id: number; username: string }, ctx: CallContext) {
+      return outcome(await withDeadline(conn(a.id).auth.authNone(a.username), ctx, 'authentication'));
+    },
+
+    async authPassword(a: { id: number; username: string; password: string }, ctx: CallContext) {
+      return outcome(await withDeadline(conn(a.id).auth.authPassword(a.username, a.password), ctx, 'authentication'));
+    },
+
+    async authPublickey(a: { id: number; username: string; key: string; cert: Buffer | null; disabled: string[] }, ctx: CallContext) {
+      const key = PKey.fromPrivateKey(a.key);
+      if (a.cert) {
+        const withCert = PKey.fromTypeString(new Message(a.cert).getText(), a.cert);
+        key.publicBlob = withCert.publicBlob;
+      }
+      const signer = { key, sign: (data: Buffer, alg: string) => Buffer.from(key.signSshData(data, alg).asBytes()) };
+      return outcome(await withDeadline(conn(a.id).auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
+    },
+
+    async authInteractive(a: { id: number; username: string; submethods: string }, ctx: CallContext) {
+      const handler = async (title: string, instructions: string, prompts: Array<[string, boolean]>) =>
+        (await ctx.callback('interactive', { id: a.id, title, instructions, prompts })) as string[];
+      return outcome(await withDeadline(conn(a.id).auth.authInteractive(a.username, handler, a.submethods), ctx, 'authentication'));
+    },
+
+    async openChannel(a: { id: number; kind: string; window: number; maxPacket: number; dest?: [string, number]; src?: [string, number] }, ctx: CallContext) {
+      const c = conn(a.id);
+      const fill =
+        a.dest && a.src
+          ? (m: Message) => m.addString(a.dest![0]).addInt(a.dest![1]).addString(a.src![0]).addInt(a.src![1])
+          : undefined;
+      const core = await withDeadline(c.conn.open(a.kind, fill, a.window, a.maxPacket), ctx, 'opening a channel');
+      return c.adopt(core).info();
+    },
+
+    async channelRequest(a: { id: number; chan: number; type: string; wantReply: boolean; args: Record<string, unknown> }, ctx: CallContext) {
+      const ch = chan(a.id, a.chan);
+      return withDeadline(ch.core.request(a.type, a.wantReply, fillRequest(a.type, a.args)), ctx, `channel request ${a.type}`);
+    },
+
+    /** Waits for exit-status/exit-signal or close, accepting all output meanwhile (no deadlock). */
+    async recvExitStatus(a: { id: number; chan: number }, ctx: CallContext) {
+      const c = connections.get(a.id);
+      const ch = c?.channels.get(a.chan);
+      if (!ch) return null;
+      ch.startDrain();
+      await withDeadline(ch.waitExit(), ctx, 'waiting for the exit status');
+      return { status: ch.core.exitStatus, signal: ch.exitSignal };
+    },
+
+    channelCombineStderr(a: { id: number; chan: number; combine: boolean }) {
+      const ch = connections.get(a.id)?.channels.get(a.chan);
+      if (ch) ch.combineStderr = a.combine;
+      return true;
+    },
+
+    channelShutdownWrite(a: { id: number; chan: number }) {
+      connections.get(a.id)?.channels.get(a.chan)?.shutdownWrite();
+      return true;
+    },
+
+    channelClose(a: { id: number; chan: number }) {
+      connections.get(a.id)?.channels.get(a.chan)?.close();
+      return true;
+    },
+
+    async globalRequest(a: { id: number; name: string; wantReply: boolean; data: Buffer | null }, ctx: CallContext) {
+      const r = await withDeadline(
+        conn(a.id).conn.globalRequest(a.name, a.wantReply, a.data ? (m) => m.addBytes(a.data!) : undefined),
+        ctx,
+        'global request',
+      );
+      return r ? { ok: true, data: Buffer.from(r.getRemainder()) } : { ok: false, data: null };
+    },
+
+    setKeepalive(a: { id: number; interval: number }) {
+      conn(a.id).setKeepalive(a.interval);
+      return true;
+    },
+
+    sendIgnore(a: { id: number; bytes: number }) {
+      conn(a.id).sendIgnore(a.bytes);
+      return true;
+    },
+
+    async renegotiate(a: { id: number }, ctx: CallContext) {
+      const c = conn(a.id);
+      c.session.rekey();
+      await withDeadline(c.waitKex(null), ctx, 'key re-exchange');
+      return true;
+    },
+
+    close(a: { id: number }) {
+      const c = connections.get(a.id);
+      if (c) {
+        c.close();
+        connections.delete(a.id);
+      }
+      return true;
+    },
+  },
+};

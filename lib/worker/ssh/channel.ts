@@ -1,0 +1,335 @@
+import { SharedRing } from '../../bridge/ring';
+import type { Doorbell } from '../../bridge/ring';
+import type { ChannelCore, ChannelSink, ExitSignal } from '../../transport/channel';
+
+/** What the main thread gets to drive a channel: its id and the shared rings. */
+export interface ChannelHandleInfo {
+  chanId: number;
+  /** Rings the worker writes and the main thread reads: stdout, stderr. */
+  stdout: SharedArrayBuffer;
+  stderr: SharedArrayBuffer;
+  /** Ring the main thread writes and the worker reads (data to send). */
+  stdin: SharedArrayBuffer;
+  /** Shared status words (see STATUS_*). */
+  status: SharedArrayBuffer;
+}
+
+/** Status words shared with the main thread (Int32 indexes). */
+export const STATUS_FLAGS = 0;
+export const STATUS_EXIT = 1;
+export const FLAG_EXIT_STATUS = 1;
+export const FLAG_EXIT_SIGNAL = 2;
+export const FLAG_CLOSED = 4;
+export const FLAG_EOF_SENT = 8;
+export const FLAG_CLOSE_SENT = 16;
+export const FLAG_CORE_DUMPED = 32;
+/** Bytes of the status buffer: 4 Int32 words, then the exit signal's name and message. */
+export const STATUS_BYTES = 256;
+/** Byte offset and room of the signal name, then of the signal's message (both UTF-8). */
+export const STATUS_SIGNAL_AT = 16;
+export const STATUS_SIGNAL_ROOM = 48;
+export const STATUS_MESSAGE_AT = 64;
+export const STATUS_MESSAGE_ROOM = 192;
+/** Int32 words holding the byte lengths of the name and the message. */
+export const STATUS_SIGNAL_LEN = 2;
+export const STATUS_MESSAGE_LEN = 3;
+
+/** Smallest power of two that holds the window (rings need a power-of-two capacity). */
+function ringSize(window: number): number {
+  let n = 4096;
+  while (n < window) n *= 2;
+  return n;
+}
+
+/**
+ * The worker's side of one channel: received data goes into rings the main thread reads,
+ * and the window reopens as the main thread consumes it; data the main thread wrote into the
+ * stdin ring is sent as the peer's window allows. In drain mode (a caller waits for the exit
+ * status) data beyond the rings is kept here, so a command never stalls on a full window.
+ */
+export class WorkerChannel implements ChannelSink {
+  readonly out: [SharedRing, SharedRing];
+  readonly inRing: SharedRing;
+  readonly status: Int32Array;
+  private readonly statusSab: SharedArrayBuffer;
+  private readonly spill: [Buffer[], Buffer[]] = [[], []];
+  private spillBytes = 0;
+  private drain = false;
+  private watchingConsumption = false;
+  /** Makes the consumption watcher look at the rings again. */
+  private watchKick: (() => void) | null = null;
+  private pumping = false;
+  private eofRequested = false;
+  private closeRequested = false;
+  private readonly exitWaiters: Array<() => void> = [];
+  private readonly closeWaiters: Array<() => void> = [];
+  closedError: Error | null = null;
+  isClosed = false;
+  /** Read counts of the out rings already acknowledged to the channel as consumed. */
+  private acked: [number, number] = [0, 0];
+  /** Bytes per stream whose window was returned on arrival (drain mode) and not yet read. */
+  private credited: [number, number] = [0, 0];
+
+  constructor(
+    readonly core: ChannelCore,
+    doorbell: Doorbell,
+    private readonly onFinished: (ch: WorkerChannel) => void,
+  ) {
+    const size = ringSize(core.windowSize);
+    this.out = [new SharedRing(size, { doorbell }), new SharedRing(size, { doorbell })];
+    this.inRing = new SharedRing(ringSize(Math.max(core.maxPacket * 8, 256 * 1024)), { doorbell });
+    this.statusSab = new SharedArrayBuffer(STATUS_BYTES);
+    this.status = new Int32Array(this.statusSab);
+    core.sink = this;
+    void this.pumpOutbound();
+  }
+
+  info(): ChannelHandleInfo {
+    return {
+      chanId: this.core.localId,
+      stdout: this.out[0].sab,
+      stderr: this.out[1].sab,
+      stdin: this.inRing.sab,
+      status: this.statusSab,
+    };
+  }
+
+  // ---- ChannelSink ----
+
+  /** Paramiko's combine_stderr: stderr data joins the stdout stream in arrival order. */
+  combineStderr = false;
+
+  data(chunk: Buffer, stream: 0 | 1): void {
+    if (this.combineStderr) stream = 0;
+    if (this.drain) {
+      // Drain mode: the window reopens on arrival, whatever the main thread reads.
+      this.core.consumed(chunk.length);
+      this.credited[stream] += chunk.length;
+    }
+    // A ring going from empty to not empty changes what the watcher waits on.
+    if (this.out[stream].available() === 0) this.watchKick?.();
+    if (this.spill[stream].length === 0) {
+      const n = this.out[stream].write(chunk);
+      if (n === chunk.length) {
+        this.watchConsumption();
+        return;
+      }
+      chunk = chunk.subarray(n);
+    }
+    // Only in drain mode does data outrun a ring (each ring holds a whole window otherwise).
+    this.spill[stream].push(Buffer.from(chunk));
+    this.spillBytes += chunk.length;
+    this.watchConsumption();
+  }
+
+  eof(): void {
+    this.closeDrainedRings();
+  }
+
+  closed(error: Error | null): void {
+    this.isClosed = true;
+    this.closedError = error;
+    Atomics.or(this.status, STATUS_FLAGS, FLAG_CLOSED);
+    this.closeDrainedRings();
+    this.inRing.closeReader();
+    for (const w of this.exitWaiters.splice(0)) w();
+    for (const w of this.closeWaiters.splice(0)) w();
+    this.onFinished(this);
+  }
+
+  writable(): void {
+    void this.pumpOutbound();
+  }
+
+  exit(): void {
+    if (this.core.exitStatus !== null) {
+      Atomics.store(this.status, STATUS_EXIT, this.core.exitStatus);
+      Atomics.or(this.status, STATUS_FLAGS, FLAG_EXIT_STATUS);
+    }
+    const sig = this.core.exitSignal;
+    if (sig) {
+      const bytes = new Uint8Array(this.statusSab);
+      const name = Buffer.from(sig.signal).subarray(0, STATUS_SIGNAL_ROOM);
+      const text = Buffer.from(sig.message).subarray(0, STATUS_MESSAGE_ROOM);
+      bytes.set(name, STATUS_SIGNAL_AT);
+      bytes.set(text, STATUS_MESSAGE_AT);
+      Atomics.store(this.status, STATUS_SIGNAL_LEN, name.length);
+      Atomics.store(this.status, STATUS_MESSAGE_LEN, text.length);
+      Atomics.or(this.status, STATUS_FLAGS, FLAG_EXIT_SIGNAL | (sig.coreDumped ? FLAG_CORE_DUMPED : 0));
+    }
+    for (const w of this.exitWaiters.splice(0)) w();
+  }
+
+  get exitSignal(): ExitSignal | null {
+    return this.core.exitSignal;
+  }
+
+  // ---- inbound flow control ----
+
+  /** After EOF, each stream's ring closes once its spilled data is in it. */
+  private closeDrainedRings(): void {
+    if (!this.core.eofReceived && !this.isClosed) return;
+    for (const s of [0, 1] as const) if (this.spill[s].length === 0) this.out[s].close();
+  }
+
+  /** Gives the peer back the window for what the main thread read, less what was credited already. */
+  private ackConsumed(): void {
+    for (const s of [0, 1] as const) {
+      const read = this.out[s].readCount;
+      const delta = (read - this.acked[s]) >>> 0;
+      if (!delta) continue;
+      this.acked[s] = read;
+      const already = Math.min(delta, this.credited[s]);
+      this.credited[s] -= already;
+      if (delta > already) this.core.consumed(delta - already);
+    }
+  }
+
+  /**
+   * Waits (without blocking the event loop) until the main thread frees a quarter of a ring or
+   * drains it, then moves spilled data in and reopens the window.
+   */
+  private watchConsumption(): void {
+    if (this.watchingConsumption || this.isClosedForData()) return;
+    this.watchingConsumption = true;
+    void (async () => {
+      try {
+        while (!this.isClosedForData()) {
+          this.moveSpill();
+          // Either stream may be the one the main thread reads next: wake on whichever frees a
+          // quarter of its ring or empties. An empty ring has nothing to wait for (and any spill
+          // of its stream has just moved in).
+          // A ring whose writer end is closed has nothing more coming, and its wait would
+          // return at once: only open rings with unread data are worth waiting on.
+          const busy = this.out.filter((ring) => ring.available() > 0 && !ring.closed && !ring.readerClosed);
+          if (busy.length === 0) break;
+          const kicked = new Promise<void>((resolve) => (this.watchKick = resolve));
+          await Promise.race([
+            kicked,
+            ...busy.map((ring) => ring.waitWritableAsync(null, Math.min(ring.capacity, ring.free() + ring.capacity / 4))),
+          ]);
+          this.watchKick = null;
+          this.ackConsumed();
+        }
+        this.ackConsumed();
+      } finally {
+        this.watchingConsumption = false;
+      }
+    })();
+  }
+
+  private isClosedForData(): boolean {
+    return this.out[0].readerClosed && this.out[1].readerClosed;
+  }
+
+  private moveSpill(): void {
+    for (const s of [0, 1] as const) {
+      const queue = this.spill[s];
+      while (queue.length) {
+        const head = queue[0];
+        const n = this.out[s].write(head);
+        this.spillBytes -= n;
+        if (n < head.length) {
+          queue[0] = head.subarray(n);
+          break;
+        }
+        queue.shift();
+      }
+    }
+    this.closeDrainedRings();
+  }
+
+  /** Drain mode: from now on data is accepted whatever the main thread reads (no deadlock). */
+  startDrain(): void {
+    if (this.drain) return;
+    this.drain = true;
+    // Give back the window the rings are holding, so the peer can finish writing.
+    for (const s of [0, 1] as const) {
+      const unread = this.out[s].available() - this.credited[s];
+      if (unread > 0) {
+        this.credited[s] += unread;
+        this.core.consumed(unread);
+      }
+    }
+  }
+
+  // ---- outbound ----
+
+  /** Sends what the main thread wrote, as the window allows; EOF/close after the data. */
+  private async pumpOutbound(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        if (this.core.state === 'closed') return;
+        if (this.core.state === 'open') {
+          while (this.inRing.available() > 0 && this.core.writableBytes > 0) {
+            const chunk = this.inRing.read(Math.min(this.inRing.available(), this.core.writableBytes, 1 << 20));
+            const sent = this.core.write(chunk);
+            // write() sends what the window allows; the rest goes back to the front.
+            if (sent < chunk.length) {
+              this.pendingChunk = chunk.subarray(sent);
+              break;
+            }
+          }
+          if (this.pendingChunk && this.core.writableBytes > 0) {
+            const sent = this.core.write(this.pendingChunk);
+            this.pendingChunk = sent < this.pendingChunk.length ? this.pendingChunk.subarray(sent) : null;
+          }
+          if (!this.pendingChunk && this.inRing.available() === 0) {
+            if (this.eofRequested || this.inRing.closed) {
+              this.core.sendEof();
+              Atomics.or(this.status, STATUS_FLAGS, FLAG_EOF_SENT);
+            }
+            if (this.closeRequested) {
+              this.core.close();
+              Atomics.or(this.status, STATUS_FLAGS, FLAG_CLOSE_SENT);
+              return;
+            }
+            if (this.inRing.closed) return;
+          }
+          if (this.pendingChunk || (this.inRing.available() > 0 && this.core.writableBytes === 0)) return; // writable() resumes
+        }
+        await Promise.race([this.inRing.waitReadableAsync(null), new Promise<void>((r) => (this.wake = r))]);
+        this.wake = null;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+  private pendingChunk: Buffer | null = null;
+
+  /** shutdown_write: EOF once everything written so far is sent. */
+  shutdownWrite(): void {
+    this.eofRequested = true;
+    void this.pumpOutbound();
+    this.kick();
+  }
+
+  /** close: flush, then CLOSE. */
+  close(): void {
+    this.closeRequested = true;
+    if (this.core.state !== 'open') {
+      this.core.close();
+      return;
+    }
+    void this.pumpOutbound();
+    this.kick();
+  }
+
+  /** Wakes a pump waiting on the stdin ring (after a flag change the ring does not show). */
+  private kick(): void {
+    this.wake?.();
+  }
+  private wake: (() => void) | null = null;
+
+  waitExit(): Promise<void> {
+    if (this.core.exitStatus !== null || this.core.exitSignal || this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => this.exitWaiters.push(resolve));
+  }
+
+  waitClosed(): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+}

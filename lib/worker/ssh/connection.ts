@@ -1,0 +1,207 @@
+import { lookup } from 'node:dns/promises';
+import { connect as netConnect, isIP } from 'node:net';
+import type { Socket } from 'node:net';
+import { debuglog } from 'node:util';
+import { NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
+import { mainDoorbell } from '../../bridge/worker-side';
+import { ClientAuth } from '../../transport/auth-client';
+import { ConnectionCore } from '../../transport/connection';
+import type { ConnectionHandlers } from '../../transport/connection';
+import { DISCONNECT, MSG } from '../../transport/constants';
+import { Session } from '../../transport/session';
+import type { SessionOptions } from '../../transport/session';
+import { Message } from '../../wire/message';
+import { WorkerChannel } from './channel';
+
+const debug = debuglog('paramiko-ts');
+
+/**
+ * One SSH connection inside the worker: its socket, the transport Session, user auth and the
+ * connection protocol. Writes are batched: every packet produced while handling one event goes
+ * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
+ */
+export class WorkerConnection {
+  readonly session: Session;
+  readonly auth: ClientAuth;
+  readonly conn: ConnectionCore;
+  readonly channels = new Map<number, WorkerChannel>();
+  closedError: Error | null = null;
+  isClosed = false;
+  private pendingWrites: Buffer[] = [];
+  private flushScheduled = false;
+  private kexWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
+  private firstKexDone = false;
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private lastSend = Date.now();
+
+  constructor(
+    readonly socket: Socket,
+    options: SessionOptions,
+    handlers: ConnectionHandlers = {},
+  ) {
+    socket.setNoDelay(true);
+    this.session = new Session(options, {
+      write: (d) => this.write(d),
+      message: (type, msg) => this.onMessage(type, msg),
+      kexDone: (first) => this.onKexDone(first),
+      closed: (e) => this.onSessionClosed(e),
+      log: (t) => debug(t),
+    });
+    this.auth = new ClientAuth({
+      send: (p) => this.session.send(p),
+      sessionId: () => this.session.sessionId!,
+      serverSigAlgs: () => this.session.serverSigAlgs,
+      authenticated: () => this.session.setAuthenticated(),
+    });
+    this.conn = new ConnectionCore((p) => this.session.send(p), {
+      globalRequest: handlers.globalRequest ?? (() => false),
+      channelOpen: handlers.channelOpen,
+    });
+    socket.on('data', (d: Buffer) => this.session.receive(d));
+    socket.on('error', (e) => this.die(new SSHException(`socket error: ${e.message}`, { cause: e })));
+    socket.on('close', () => this.die(new SSHException('connection closed by the peer (EOF)')));
+  }
+
+  /** Opens a TCP connection to every address of `host` in turn (Paramiko's connect loop). */
+  static async dial(host: string, port: number, timeoutSec: number | null): Promise<Socket> {
+    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
+    const errors = new Map<string, Error>();
+    for (const a of addresses) {
+      try {
+        return await new Promise<Socket>((resolve, reject) => {
+          const s = netConnect({ host: a.address, port, family: a.family });
+          const timer = timeoutSec === null ? null : setTimeout(() => {
+            s.destroy();
+            reject(new SocketTimeout(`connect to ${a.address} port ${port} timed out after ${timeoutSec} s`));
+          }, timeoutSec * 1000);
+          s.once('connect', () => {
+            if (timer) clearTimeout(timer);
+            s.removeAllListeners('error');
+            resolve(s);
+          });
+          s.once('error', (e) => {
+            if (timer) clearTimeout(timer);
+            reject(e);
+          });
+        });
+      } catch (e) {
+        errors.set(`${a.address}:${port}`, e as Error);
+      }
+    }
+    if (errors.size === 1) {
+      const e = [...errors.values()][0];
+      if (e instanceof SocketTimeout) throw e;
+      throw new NoValidConnectionsError(errors);
+    }
+    throw new NoValidConnectionsError(errors);
+  }
+
+  // ---- output batching ----
+
+  private write(data: Buffer): void {
+    if (this.socket.destroyed) return;
+    this.pendingWrites.push(data);
+    this.lastSend = Date.now();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pendingWrites;
+    this.pendingWrites = [];
+    if (batch.length && !this.socket.destroyed) this.socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch));
+  }
+
+  // ---- events ----
+
+  private onMessage(type: number, msg: Message): void {
+    if (this.auth.handle(type, msg)) return;
+    if (this.conn.handle(type, msg)) return;
+    throw new SSHException(`unexpected message ${type}`);
+  }
+
+  private onKexDone(first: boolean): void {
+    if (first) this.firstKexDone = true;
+    for (const w of this.kexWaiters.splice(0)) w.resolve();
+  }
+
+  /** Resolves when the first key exchange (or the current rekey) has completed. */
+  waitKex(timeoutSec: number | null): Promise<void> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    if (this.firstKexDone && !this.session.inKex) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer =
+        timeoutSec === null
+          ? null
+          : setTimeout(() => {
+              const err = new SSHException(`key exchange did not complete within ${timeoutSec} s`);
+              reject(err);
+              this.die(err);
+            }, timeoutSec * 1000);
+      this.kexWaiters.push({
+        resolve: () => {
+          if (timer) clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          if (timer) clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  private onSessionClosed(error: Error | null): void {
+    this.flush();
+    this.die(error ?? new SSHException('SSH session closed'));
+  }
+
+  /** Ends everything: socket, waiters, channels. Idempotent. */
+  die(error: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closedError = error;
+    debug(`connection closed: ${error.message}`);
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.flush();
+    this.socket.end();
+    this.socket.destroySoon?.();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    for (const w of this.kexWaiters.splice(0)) w.reject(error);
+    this.auth.abort(error);
+    this.conn.abort(error);
+  }
+
+  /** Paramiko's close(): DISCONNECT, then the socket closes. */
+  close(): void {
+    if (this.isClosed) return;
+    this.session.disconnect(DISCONNECT.BY_APPLICATION, 'closed by the client');
+  }
+
+  /** Channel bookkeeping: the worker side of a newly open channel. */
+  adopt(core: import('../../transport/channel').ChannelCore): WorkerChannel {
+    const ch = new WorkerChannel(core, mainDoorbell(), (c) => this.channels.delete(c.core.localId));
+    this.channels.set(core.localId, ch);
+    return ch;
+  }
+
+  /** Paramiko's set_keepalive: a global request after `interval` s without sending. */
+  setKeepalive(intervalSec: number): void {
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = null;
+    if (intervalSec <= 0) return;
+    const ms = intervalSec * 1000;
+    this.keepaliveTimer = setInterval(() => {
+      if (this.isClosed || Date.now() - this.lastSend < ms) return;
+      void this.conn.globalRequest('keepalive@lag.net', false).catch(() => undefined);
+    }, Math.max(100, ms / 2));
+    this.keepaliveTimer.unref();
+  }
+
+  sendIgnore(bytes: number): void {
+    this.session.send(new Message().addByte(MSG.IGNORE).addString(Buffer.alloc(bytes)).asBytes());
+  }
+}

@@ -1,0 +1,354 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AuthenticationException,
+  AutoAddPolicy,
+  BadAuthenticationType,
+  BadHostKeyException,
+  ChannelException,
+  Ed25519Key,
+  PKey,
+  SocketTimeout,
+  SSHClient,
+  SSHException,
+  Transport,
+} from '../lib';
+import { hasPeer, itWithPeers } from './support/peers';
+import { generateKey, signCertificate, startSshd } from './support/servers';
+import type { SshdServer } from './support/servers';
+import { DEFAULT_KEX } from '../lib/transport/kex';
+import { DEFAULT_MACS } from '../lib/crypto/macs';
+
+// Our client against OpenSSH's sshd, started on 127.0.0.1 with throw-away keys and config.
+let sshd: SshdServer;
+let dir: string;
+let userKey: string;
+
+function client(options: Record<string, unknown> = {}): SSHClient {
+  const c = new SSHClient();
+  c.setMissingHostKeyPolicy(new AutoAddPolicy());
+  c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, ...options });
+  return c;
+}
+
+function run(c: SSHClient, cmd: string): { out: string; err: string; status: number } {
+  const [, stdout, stderr] = c.execCommand(cmd);
+  const out = stdout.read().toString();
+  const err = stderr.read().toString();
+  return { out, err, status: stdout.channel.recvExitStatus() };
+}
+
+beforeAll(async () => {
+  if (!hasPeer('sshd')) return;
+  dir = mkdtempSync(join(tmpdir(), 'pts-client-'));
+  const key = generateKey(join(dir, 'id_ed25519'), 'ed25519');
+  userKey = key.path;
+  sshd = await startSshd({
+    authorizedKeys: [key.publicKey],
+    hostKeyTypes: ['ed25519', 'ecdsa', 'ecdsa384', 'ecdsa521', 'rsa'],
+    kex: [...DEFAULT_KEX, 'diffie-hellman-group14-sha1', 'diffie-hellman-group1-sha1', 'diffie-hellman-group-exchange-sha1'],
+    ciphers: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'],
+    macs: DEFAULT_MACS,
+    hostKeyAlgorithms: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    extraConfig: ['AcceptEnv PTS_*'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await sshd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SSHClient against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], 'connects with a key and runs a command: stdout, stderr, exit status', () => {
+    using c = client();
+    const r = run(c, 'echo hello; echo oops >&2; exit 3');
+    expect(r).toEqual({ out: 'hello\n', err: 'oops\n', status: 3 });
+    const t = c.getTransport()!;
+    expect(t.isActive()).toBe(true);
+    expect(t.isAuthenticated()).toBe(true);
+    expect(t.getUsername()).toBe(sshd.user.username);
+    expect(t.remoteVersion).toMatch(/^SSH-2.0-OpenSSH_/);
+    expect(t.getNegotiated()!.kex).toBe('curve25519-sha256');
+  });
+
+  itWithPeers(['sshd'], 'the ported Paramiko script in samples/ runs as it is', () => {
+    const r = spawnSync(process.execPath, [join(__dirname, '..', 'samples', 'paramiko-port.js'), sshd.host, String(sshd.port), sshd.user.username, userKey], {
+      env: { ...process.env, HOME: dir },
+      timeout: 60_000,
+    });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString()).toBe('out: Linux\nerr: to-stderr\nstatus: 3\nSHOUT THIS\n');
+  });
+
+  itWithPeers(['sshd'], 'host key checking: unknown host refused by default, a wrong known key raises BadHostKeyException', () => {
+    const c = new SSHClient();
+    expect(() => c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false })).toThrow(
+      /not found in known_hosts/,
+    );
+    const kh = join(dir, 'known_hosts_wrong');
+    writeFileSync(kh, `[${sshd.host}]:${sshd.port} ${Ed25519Key.generate().toPublicKeyLine()}\n`);
+    const c2 = new SSHClient();
+    c2.loadHostKeys(kh);
+    expect(() => c2.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false })).toThrow(
+      BadHostKeyException,
+    );
+    // the right key, recorded: accepted with the default RejectPolicy
+    const ok = join(dir, 'known_hosts_ok');
+    writeFileSync(ok, sshd.knownHosts());
+    using c3 = new SSHClient();
+    c3.loadHostKeys(ok);
+    c3.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false });
+    expect(run(c3, 'true').status).toBe(0);
+  });
+
+  itWithPeers(['sshd'], 'AutoAddPolicy records the key and saves it to the loaded file', () => {
+    const kh = join(dir, 'known_hosts_auto');
+    writeFileSync(kh, '');
+    const c = new SSHClient();
+    c.loadHostKeys(kh);
+    c.setMissingHostKeyPolicy(AutoAddPolicy);
+    c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false });
+    c.close();
+    const c2 = new SSHClient();
+    c2.loadHostKeys(kh);
+    c2.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false });
+    c2.close();
+  });
+
+  itWithPeers(['sshd'], 'password authentication, and a wrong password raises AuthenticationException', () => {
+    if (!sshd.user.password) throw new Error('the test user has no password (run the tests as root)');
+    using c = client({ keyFilename: null, password: sshd.user.password });
+    expect(run(c, 'whoami').out.trim()).toBe(sshd.user.username);
+    expect(() => client({ keyFilename: null, password: 'wrong' })).toThrow(AuthenticationException);
+  });
+
+  itWithPeers(['sshd'], 'keyboard-interactive authentication calls the handler on the main thread', () => {
+    const t = new Transport([sshd.host, sshd.port]);
+    t.startClient();
+    const prompts: string[] = [];
+    const result = t.authInteractive(sshd.user.username, (_title, _instr, fields) => {
+      prompts.push(...fields.map(([p]) => p));
+      return fields.map(() => sshd.user.password!);
+    });
+    expect(result).toEqual([]);
+    expect(prompts.join()).toMatch(/assword/);
+    expect(t.isAuthenticated()).toBe(true);
+    t.close();
+  });
+
+  itWithPeers(['sshd'], 'authNone raises BadAuthenticationType listing the allowed methods', () => {
+    const t = new Transport([sshd.host, sshd.port]);
+    t.startClient();
+    try {
+      t.authNone(sshd.user.username);
+      throw new Error('authNone succeeded');
+    } catch (e) {
+      expect(e).toBeInstanceOf(BadAuthenticationType);
+      expect((e as BadAuthenticationType).allowedTypes).toEqual(expect.arrayContaining(['publickey', 'password']));
+    }
+    t.close();
+  });
+
+  itWithPeers(['sshd'], 'every user key type authenticates, RSA with SHA-2 signatures', () => {
+    for (const type of ['rsa', 'ecdsa', 'ecdsa384', 'ecdsa521', 'ed25519'] as const) {
+      const k = generateKey(join(dir, `user-${type}`), type);
+      sshd.authorize(k.publicKey);
+      using c = client({ keyFilename: null, pkey: PKey.fromPrivateKeyFile(k.path) });
+      expect(run(c, 'echo ok').out).toBe('ok\n');
+    }
+  });
+
+  itWithPeers(['sshd'], 'exec with 64 MiB on stdout and stderr at once: recvExitStatus first does not deadlock', () => {
+    using c = client();
+    const [, stdout, stderr] = c.execCommand('head -c 67108864 /dev/zero; head -c 67108864 /dev/zero >&2; exit 7');
+    expect(stdout.channel.recvExitStatus()).toBe(7);
+    expect(stdout.read().length).toBe(64 << 20);
+    expect(stderr.read().length).toBe(64 << 20);
+  });
+
+  itWithPeers(['sshd'], 'stdin is piped and stdin.close() sends EOF', () => {
+    using c = client();
+    const [stdin, stdout] = c.execCommand('sha256sum');
+    const data = Buffer.alloc(5 << 20, 0x5a);
+    stdin.write(data);
+    stdin.close();
+    expect(stdout.read().toString().split(' ')[0]).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  itWithPeers(['sshd'], 'exit signal: recvExitStatus gives -1 and the signal is reported', () => {
+    using c = client();
+    const [, stdout] = c.execCommand('kill -TERM $$');
+    expect(stdout.channel.recvExitStatus()).toBe(-1);
+    expect(stdout.channel.exitSignal?.signal).toBe('TERM');
+  });
+
+  itWithPeers(['sshd'], 'pty, shell and environment', () => {
+    using c = client();
+    const [, out] = c.execCommand('tty; echo "$PTS_COLOR"', { getPty: true, environment: { PTS_COLOR: 'blue' } });
+    const text = out.read().toString();
+    expect(text).toMatch(/^\/dev\/pts\/\d+\r?\n/);
+    expect(text).toMatch(/blue/);
+    const shell = c.invokeShell({ width: 100, height: 30 });
+    shell.sendall('stty size; exit\n');
+    let all = '';
+    for (;;) {
+      const b = shell.recv(65536);
+      if (!b.length) break;
+      all += b.toString();
+    }
+    expect(all).toMatch(/30 100/);
+  });
+
+  itWithPeers(['sshd'], 'recv honours settimeout: SocketTimeout, and 0 is non-blocking', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    chan.execCommand('sleep 3');
+    chan.settimeout(0.2);
+    expect(() => chan.recv(10)).toThrow(SocketTimeout);
+    chan.setblocking(false);
+    expect(() => chan.recv(10)).toThrow(SocketTimeout);
+    chan.close();
+  });
+
+  itWithPeers(['sshd'], 'recv returns an empty buffer at EOF; exec on a refused channel type raises ChannelException', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    chan.execCommand('printf abc');
+    expect(chan.recv(10).toString()).toBe('abc');
+    expect(chan.recv(10).length).toBe(0);
+    expect(() => c.getTransport()!.openChannel('no-such-kind@example.com')).toThrow(ChannelException);
+  });
+
+  itWithPeers(['sshd'], 'renegotiateKeys in the middle of a stream keeps the data intact', () => {
+    using c = client();
+    const [, stdout] = c.execCommand('head -c 33554432 /dev/urandom | tee /tmp/pts-rekey.bin | sha256sum >&2; cat /tmp/pts-rekey.bin');
+    const chan = stdout.channel;
+    const first = chan.recv(1 << 20);
+    c.getTransport()!.renegotiateKeys();
+    const rest = stdout.read();
+    const hash = createHash('sha256').update(first).update(rest).digest('hex');
+    const stderr = chan.makefileStderr();
+    expect(stderr.read().toString().split(' ')[0]).toBe(hash);
+  });
+
+  itWithPeers(['sshd'], 'compression (zlib@openssh.com) works end to end', () => {
+    using c = client({ compress: true });
+    expect(c.getTransport()!.getNegotiated()!.compressionS2C).toBe('zlib@openssh.com');
+    const [, stdout] = c.execCommand('head -c 10000000 /dev/zero');
+    expect(stdout.read().length).toBe(10_000_000);
+  });
+});
+
+describe('every algorithm against OpenSSH sshd', () => {
+  const kexes = [...DEFAULT_KEX, 'diffie-hellman-group14-sha1', 'diffie-hellman-group1-sha1', 'diffie-hellman-group-exchange-sha1'];
+  const ciphers = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
+  const hostKeys = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+  /** A transport restricted to the given algorithms, authenticated with the user key. */
+  function restricted(set: (sec: ReturnType<Transport['getSecurityOptions']>) => void): Transport {
+    const t = new Transport([sshd.host, sshd.port]);
+    set(t.getSecurityOptions());
+    t.startClient();
+    t.authPublickey(sshd.user.username, PKey.fromPrivateKeyFile(userKey));
+    return t;
+  }
+
+  function runOn(t: Transport, cmd: string): string {
+    const chan = t.openSession();
+    chan.execCommand(cmd);
+    return chan.makefile().read().toString();
+  }
+
+  itWithPeers(['sshd'], 'each kex x each cipher connects and runs a command', () => {
+    for (const kex of kexes) {
+      for (const cipher of ciphers) {
+        const t = restricted((sec) => {
+          sec.kex = [kex];
+          sec.ciphers = [cipher];
+        });
+        expect([kex, cipher, runOn(t, 'echo $((6*7))')]).toEqual([kex, cipher, '42\n']);
+        expect(t.getNegotiated()).toMatchObject({ kex, cipherC2S: cipher, cipherS2C: cipher });
+        t.close();
+      }
+    }
+  }, 120_000);
+
+  itWithPeers(['sshd'], 'each MAC with each CTR cipher', () => {
+    for (const mac of DEFAULT_MACS) {
+      for (const cipher of ['aes128-ctr', 'aes256-ctr']) {
+        const t = restricted((sec) => {
+          sec.ciphers = [cipher];
+          sec.digests = [mac];
+        });
+        const chan = t.openSession();
+        chan.execCommand('head -c 300000 /dev/zero');
+        let n = 0;
+        for (let b = chan.recv(1 << 20); b.length; b = chan.recv(1 << 20)) n += b.length;
+        expect([mac, cipher, n]).toEqual([mac, cipher, 300000]);
+        expect(t.getNegotiated()).toMatchObject({ macC2S: mac, macS2C: mac });
+        t.close();
+      }
+    }
+  }, 60_000);
+
+  itWithPeers(['sshd'], 'each host key algorithm is verified', () => {
+    for (const alg of hostKeys) {
+      const t = new Transport([sshd.host, sshd.port]);
+      t.getSecurityOptions().keyTypes = [alg];
+      t.startClient();
+      expect(t.getNegotiated()!.hostKey).toBe(alg);
+      const key = t.getRemoteServerKey();
+      expect(sshd.hostKeys.map((h) => h.fingerprint)).toContain(key.fingerprint);
+      t.close();
+    }
+  });
+});
+
+describe('certificates and partial authentication against OpenSSH sshd', () => {
+  let strict: SshdServer;
+  let caDir: string;
+  beforeAll(async () => {
+    if (!hasPeer('sshd')) return;
+    caDir = mkdtempSync(join(tmpdir(), 'pts-ca-'));
+    const ca = generateKey(join(caDir, 'ca'), 'ed25519');
+    strict = await startSshd({ trustedUserCAKeys: ca.publicKey, authenticationMethods: 'publickey,password' });
+  }, 60_000);
+  afterAll(async () => {
+    await strict?.stop();
+    if (caDir) rmSync(caDir, { recursive: true, force: true });
+  });
+
+  itWithPeers(['sshd'], 'a user certificate authenticates, then the password completes partial auth', () => {
+    const user = generateKey(join(caDir, 'user'), 'ecdsa');
+    signCertificate(join(caDir, 'ca'), user.publicKeyPath, false, { principals: [strict.user.username] });
+    const key = PKey.fromPath(user.path);
+    expect(key.publicBlob).not.toBeNull();
+    const t = new Transport([strict.host, strict.port]);
+    t.startClient();
+    const next = t.authPublickey(strict.user.username, key);
+    expect(next).toEqual(['password']);
+    expect(t.isAuthenticated()).toBe(false);
+    expect(t.authPassword(strict.user.username, strict.user.password!)).toEqual([]);
+    expect(t.isAuthenticated()).toBe(true);
+    t.close();
+    // SSHClient does both steps by itself
+    using c = new SSHClient();
+    c.setMissingHostKeyPolicy(AutoAddPolicy);
+    c.connect(strict.host, { port: strict.port, username: strict.user.username, keyFilename: user.path, password: strict.user.password, lookForKeys: false });
+    expect(run(c, 'echo both').out).toBe('both\n');
+  });
+
+  itWithPeers(['sshd'], 'a key alone is not enough: SSHClient reports the failure', () => {
+    const user = generateKey(join(caDir, 'user2'), 'ed25519');
+    signCertificate(join(caDir, 'ca'), user.publicKeyPath, false, { principals: [strict.user.username] });
+    const c = new SSHClient();
+    c.setMissingHostKeyPolicy(AutoAddPolicy);
+    expect(() => c.connect(strict.host, { port: strict.port, username: strict.user.username, keyFilename: user.path, lookForKeys: false })).toThrow(
+      SSHException,
+    );
+  });
+});
