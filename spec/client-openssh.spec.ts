@@ -235,6 +235,29 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(stderr.read().toString().split(' ')[0]).toBe(hash);
   });
 
+  itWithPeers(['sshd'], 'keepalive detects a frozen server and closes the transport', () => {
+    using c = client();
+    const t = c.getTransport()!;
+    t.setKeepalive(0.3, { countMax: 2 });
+    // Freeze the listener and every per-connection process (children and grandchildren): the
+    // TCP connection stays up, silent.
+    const pids = [String(sshd.pid)];
+    for (let i = 0; i < pids.length; i++) {
+      pids.push(...spawnSync('pgrep', ['-P', pids[i]]).stdout.toString().split(/\s+/).filter(Boolean));
+    }
+    spawnSync('kill', ['-STOP', ...pids]);
+    try {
+      const chan = t.openSession({ timeout: 5 });
+      chan.close();
+      throw new Error('a frozen server answered');
+    } catch (e) {
+      expect(String(e)).toMatch(/did not answer 2 keepalives|connection lost|closed/);
+    } finally {
+      spawnSync('kill', ['-CONT', ...pids]);
+    }
+    expect(t.isActive()).toBe(false);
+  });
+
   itWithPeers(['sshd'], 'compression (zlib@openssh.com) works end to end', () => {
     using c = client({ compress: true });
     expect(c.getTransport()!.getNegotiated()!.compressionS2C).toBe('zlib@openssh.com');

@@ -275,9 +275,13 @@ export class Transport {
 
   // ---- misc ----
 
-  /** Sends keepalives after `interval` seconds without traffic; 0 turns them off. */
-  setKeepalive(interval: number): void {
-    this.call('setKeepalive', { interval });
+  /**
+   * Sends keepalives after `interval` seconds without traffic; 0 turns them off. Beyond
+   * Paramiko, `countMax` unanswered keepalives in a row (3 by default, as OpenSSH's
+   * ServerAliveCountMax; 0 never) close the transport: a dead peer is detected.
+   */
+  setKeepalive(interval: number, options: { countMax?: number } = {}): void {
+    this.call('setKeepalive', { interval, countMax: options.countMax ?? 3 });
   }
 
   /** SSH_MSG_IGNORE with `byteCount` bytes (10-41 random count when omitted, as Paramiko). */

@@ -216,8 +216,8 @@ export const transport: Service = {
       return r ? { ok: true, data: Buffer.from(r.getRemainder()) } : { ok: false, data: null };
     },
 
-    setKeepalive(a: { id: number; interval: number }) {
-      conn(a.id).setKeepalive(a.interval);
+    setKeepalive(a: { id: number; interval: number; countMax?: number }) {
+      conn(a.id).setKeepalive(a.interval, a.countMax ?? 3);
       return true;
     },
 

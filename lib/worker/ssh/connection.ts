@@ -33,6 +33,7 @@ export class WorkerConnection {
   private firstKexDone = false;
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private lastSend = Date.now();
+  private lastReceive = Date.now();
 
   constructor(
     readonly socket: Socket,
@@ -57,7 +58,10 @@ export class WorkerConnection {
       globalRequest: handlers.globalRequest ?? (() => false),
       channelOpen: handlers.channelOpen,
     });
-    socket.on('data', (d: Buffer) => this.session.receive(d));
+    socket.on('data', (d: Buffer) => {
+      this.lastReceive = Date.now();
+      this.session.receive(d);
+    });
     socket.on('error', (e) => this.die(new SSHException(`socket error: ${e.message}`, { cause: e })));
     socket.on('close', () => this.die(new SSHException('connection closed by the peer (EOF)')));
   }
@@ -188,16 +192,34 @@ export class WorkerConnection {
     return ch;
   }
 
-  /** Paramiko's set_keepalive: a global request after `interval` s without sending. */
-  setKeepalive(intervalSec: number): void {
+  /**
+   * Paramiko's set_keepalive: a global request after `interval` s without traffic. Beyond
+   * Paramiko, the request wants a reply (any reply, even a refusal, shows the peer is alive), and
+   * after `countMax` unanswered ones the connection is declared dead, as OpenSSH's
+   * ServerAliveCountMax does; 0 turns that check off.
+   */
+  setKeepalive(intervalSec: number, countMax = 3): void {
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     this.keepaliveTimer = null;
     if (intervalSec <= 0) return;
     const ms = intervalSec * 1000;
+    let unanswered = 0;
     this.keepaliveTimer = setInterval(() => {
-      if (this.isClosed || Date.now() - this.lastSend < ms) return;
-      void this.conn.globalRequest('keepalive@lag.net', false).catch(() => undefined);
-    }, Math.max(100, ms / 2));
+      if (this.isClosed) return;
+      // As OpenSSH's ServerAliveInterval: probe after `interval` s with nothing received.
+      if (Date.now() - this.lastReceive < ms) {
+        unanswered = 0;
+        return;
+      }
+      if (Date.now() - this.lastSend < ms && unanswered > 0) return;
+      if (countMax > 0 && unanswered >= countMax) {
+        this.die(new SSHException(`the peer did not answer ${unanswered} keepalives in ${(unanswered * intervalSec).toFixed(1)} s: connection lost`));
+        return;
+      }
+      unanswered++;
+      void this.conn.globalRequest('keepalive@openssh.com', countMax > 0).catch(() => undefined);
+      this.lastSend = Date.now();
+    }, Math.max(50, ms / 4));
     this.keepaliveTimer.unref();
   }
 
