@@ -5,6 +5,7 @@
 export * from './errors';
 export { Message } from './wire/message';
 export * from './keys';
+export * from './agent';
 export * from './hostkeys';
 export * from './config';
 export * from './api';

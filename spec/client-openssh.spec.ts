@@ -11,6 +11,8 @@ import {
   ChannelException,
   Ed25519Key,
   PKey,
+  ProxyCommand,
+  ProxyCommandFailure,
   SocketTimeout,
   SSHClient,
   SSHException,
@@ -256,6 +258,24 @@ describe('SSHClient against OpenSSH sshd', () => {
       spawnSync('kill', ['-CONT', ...pids]);
     }
     expect(t.isActive()).toBe(false);
+  });
+
+  itWithPeers(['sshd'], 'a jump host: a second client connects through a direct-tcpip channel of the first', () => {
+    using jump = client();
+    const chan = jump.getTransport()!.openChannel('direct-tcpip', [sshd.host, sshd.port], ['127.0.0.1', 0]);
+    using inner = client({ sock: chan });
+    expect(run(inner, 'echo through the jump').out).toBe('through the jump\n');
+    expect(inner.getTransport()!.getRemoteServerKey().fingerprint).toBe(jump.getTransport()!.getRemoteServerKey().fingerprint);
+    // the outer connection still works alongside
+    expect(run(jump, 'echo outer').out).toBe('outer\n');
+  });
+
+  itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {
+    const relay = `${process.execPath} -e "const s=require('net').connect(${sshd.port},'127.0.0.1');process.stdin.pipe(s);s.pipe(process.stdout)"`;
+    using c = client({ sock: new ProxyCommand(relay) });
+    expect(run(c, 'echo proxied').out).toBe('proxied\n');
+    expect(() => client({ sock: new ProxyCommand('echo no such proxy >&2; exit 3'), timeout: 5 })).toThrow(ProxyCommandFailure);
+    expect(() => client({ sock: new ProxyCommand('echo no such proxy >&2; exit 3'), timeout: 5 })).toThrow(/no such proxy/);
   });
 
   itWithPeers(['sshd'], 'compression (zlib@openssh.com) works end to end', () => {

@@ -46,6 +46,8 @@ export class Channel {
     readonly transport: Transport,
     private readonly info: ChannelHandleInfo,
     readonly kind = 'session',
+    /** Where a direct-tcpip channel leads (used when it carries a nested Transport). */
+    readonly destination: [string, number] | null = null,
   ) {
     this.chanid = info.chanId;
     this.name = String(info.chanId);
@@ -59,6 +61,13 @@ export class Channel {
 
   private call<T>(method: string, args: Record<string, unknown> = {}, timeout: number | null = this.transport.channelTimeout): T {
     return getBridge().call<T>('transport', method, { id: this.transport.id, chan: this.chanid, ...args }, timeout);
+  }
+
+  /** This channel now carries a nested Transport (jump host): it is no longer usable itself. */
+  adopted(): void {
+    this.closedByUs = true;
+    this.writeShut = true;
+    this.readShut = true;
   }
 
   // ---- identity ----

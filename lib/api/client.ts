@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { AuthenticationException, BadHostKeyException, NotImplementedError, SSHException } from '../errors';
+import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
 import { keyTypeOfAlgorithm } from '../transport/algorithms';
-import type { Channel } from './channel';
+import { Channel } from './channel';
+import { ProxyCommand } from './proxy';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport } from './transport';
@@ -19,10 +21,12 @@ export interface ConnectOptions {
   keyFilename?: string | string[] | null;
   /** TCP connect timeout, seconds. */
   timeout?: number | null;
+  /** Try the keys of the SSH agent at SSH_AUTH_SOCK after the key files (default true). */
   allowAgent?: boolean;
   lookForKeys?: boolean;
   compress?: boolean;
-  sock?: object | null;
+  /** A Channel of another transport (jump host) or a ProxyCommand to run the connection over. */
+  sock?: Channel | ProxyCommand | null;
   bannerTimeout?: number | null;
   authTimeout?: number | null;
   channelTimeout?: number | null;
@@ -100,10 +104,13 @@ export class SSHClient {
   }
 
   connect(hostname: string, options: ConnectOptions = {}): void {
-    if (options.sock) throw new NotImplementedError('SSHClient.connect with sock (jump hosts) comes with the socket helpers');
     const port = options.port ?? 22;
     const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
-    const t = new Transport([hostname, port], { disabledAlgorithms: options.disabledAlgorithms });
+    const sock = options.sock ?? [hostname, port];
+    if (!(sock instanceof Channel) && !(sock instanceof ProxyCommand) && !Array.isArray(sock)) {
+      throw new NotImplementedError('SSHClient.connect with a sock other than a Channel or ProxyCommand');
+    }
+    const t = new Transport(sock as [string, number] | Channel | ProxyCommand, { disabledAlgorithms: options.disabledAlgorithms });
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;
     if (options.channelTimeout != null) t.channelTimeout = options.channelTimeout;
@@ -177,6 +184,21 @@ export class SSHClient {
         } catch (e) {
           saved = e as Error;
         }
+      }
+    }
+    if (!twoFactor && o.allowAgent !== false) {
+      // SSH_AUTH_SOCK's agent, key by key in its order; no agent means no keys, not an error.
+      let agent: Agent | null = null;
+      try {
+        agent = new Agent();
+        for (const key of agent.getKeys()) {
+          if (tryKey(key)) return;
+          if (twoFactor) break;
+        }
+      } catch (e) {
+        saved = e as Error;
+      } finally {
+        agent?.close();
       }
     }
     if (!twoFactor && o.lookForKeys !== false) {

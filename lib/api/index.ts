@@ -6,3 +6,4 @@ export { SecurityOptions } from './security-options';
 export { Channel } from './channel';
 export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
+export { ProxyCommand } from './proxy';

@@ -1,5 +1,6 @@
 import { AuthenticationException, BadAuthenticationType, NotImplementedError, SSHException } from '../errors';
 import { getBridge, toBuffer } from '../bridge';
+import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
 import { defaultPreferences, supported } from '../transport/algorithms';
@@ -10,6 +11,7 @@ import type { Negotiated } from '../transport/session';
 import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import { Channel } from './channel';
 import { SecurityOptions } from './security-options';
+import { ProxyCommand } from './proxy';
 
 /** What the worker reports about a connection. */
 interface TransportInfo {
@@ -68,17 +70,28 @@ export class Transport {
   readonly disabledAlgorithms: DisabledAlgorithms;
   private readonly host: string;
   private readonly port: number;
+  private readonly via: { id: number; chan: number } | null = null;
+  private readonly proxyCommand: string | null = null;
   private readonly securityOptions: SecurityOptions;
   private compress = false;
   private info: TransportInfo = { active: false };
   private serverKey: PKey | null = null;
   private closedByUser = false;
 
-  constructor(sock: string | [string, number] | object, options: TransportOptions = {}) {
-    if (typeof sock !== 'string' && !Array.isArray(sock)) {
-      throw new NotImplementedError('Transport over a socket-like object (jump hosts and ProxyCommand come in a later release)');
+  constructor(sock: string | [string, number] | Channel | ProxyCommand, options: TransportOptions = {}) {
+    if (sock instanceof Channel) {
+      // A jump host: this connection runs inside `sock` (usually a direct-tcpip channel).
+      this.via = { id: sock.transport.id!, chan: sock.chanid };
+      [this.host, this.port] = sock.destination ?? ['unknown', 0];
+      sock.adopted();
+    } else if (sock instanceof ProxyCommand) {
+      this.proxyCommand = sock.commandLine;
+      [this.host, this.port] = [`proxy: ${sock.commandLine}`, 0];
+    } else if (typeof sock === 'string' || Array.isArray(sock)) {
+      [this.host, this.port] = parseSock(sock as string | [string, number]);
+    } else {
+      throw new NotImplementedError('Transport over a socket-like object other than a Channel or ProxyCommand');
     }
-    [this.host, this.port] = parseSock(sock as string | [string, number]);
     this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
     this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.disabledAlgorithms = options.disabledAlgorithms ?? {};
@@ -118,6 +131,8 @@ export class Transport {
       {
         host: this.host,
         port: this.port,
+        via: this.via ?? undefined,
+        proxyCommand: this.proxyCommand ?? undefined,
         timeout: options.timeout ?? null,
         handshakeTimeout: handshake,
         preferences: prefs,
@@ -217,8 +232,21 @@ export class Transport {
     }
   }
 
-  /** Publickey auth with a private key (and its certificate, if loaded). */
+  /**
+   * Publickey auth with a private key (and its certificate, if loaded), or with an AgentKey:
+   * then the worker has the agent sign, with no thread hop per signature.
+   */
   authPublickey(username: string, key: PKey): string[] {
+    if (key instanceof AgentKey) {
+      const o = this.auth('authAgent', {
+        username,
+        blob: key.blob,
+        cert: key.publicBlob ? key.publicBlob.keyBlob : null,
+        socketPath: agentSocketOf(key),
+        disabled: this.disabledAlgorithms.pubkeys ?? [],
+      });
+      return paramikoAuthResult('publickey', o);
+    }
     if (!key.canSign()) throw new SSHException('authPublickey needs a key that can sign (a private key)');
     const o = this.auth('authPublickey', {
       username,
@@ -266,7 +294,7 @@ export class Transport {
       },
       options.timeout === undefined ? this.channelTimeout : options.timeout,
     );
-    return new Channel(this, info, kind);
+    return new Channel(this, info, kind, destAddr);
   }
 
   openSftpClient(): never {

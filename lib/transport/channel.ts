@@ -49,7 +49,10 @@ export class ChannelCore {
   closeReceived = false;
   exitStatus: number | null = null;
   exitSignal: ExitSignal | null = null;
-  sink: ChannelSink | null = null;
+  private sinkRef: ChannelSink | null = null;
+  /** Events that came before a sink was attached: data can follow OPEN_CONFIRMATION in the
+   * same read, before the opener's continuation attaches its sink. */
+  private early: Array<(s: ChannelSink) => void> | null = [];
   /** Consumed bytes not yet returned to the peer as window. */
   private unacked = 0;
   private readonly replies: Array<{ resolve(ok: boolean): void; reject(e: Error): void }> = [];
@@ -64,6 +67,26 @@ export class ChannelCore {
     private readonly send: (payload: Buffer) => void,
   ) {
     this.localWindow = windowSize;
+  }
+
+  get sink(): ChannelSink | null {
+    return this.sinkRef;
+  }
+
+  /** Attaches the owner of the channel's events, replaying what arrived before. */
+  set sink(sink: ChannelSink | null) {
+    this.sinkRef = sink;
+    const early = this.early;
+    if (sink && early) {
+      this.early = null;
+      for (const replay of early) replay(sink);
+    }
+  }
+
+  /** Delivers an event to the sink, or holds it until one is attached. */
+  private deliver(event: (s: ChannelSink) => void): void {
+    if (this.sinkRef) event(this.sinkRef);
+    else if (this.early) this.early.push(event);
   }
 
   get isOpen(): boolean {
@@ -148,7 +171,8 @@ export class ChannelCore {
     }
     if (this.eofReceived || this.closeReceived) throw new SSHException(`channel ${this.localId}: data after EOF`);
     this.localWindow -= data.length;
-    this.sink?.data(data, stream);
+    const copy = this.sinkRef ? data : Buffer.from(data);
+    this.deliver((s) => s.data(copy, stream));
   }
 
   /** Data of a kind nobody reads (extended data other than stderr): window used and returned. */
@@ -161,12 +185,12 @@ export class ChannelCore {
   onWindowAdjust(n: number): void {
     const was = this.remoteWindow;
     this.remoteWindow = Math.min(this.remoteWindow + n, 0xffffffff);
-    if (was === 0 && this.remoteWindow > 0) this.sink?.writable();
+    if (was === 0 && this.remoteWindow > 0) this.deliver((s) => s.writable());
   }
 
   onEof(): void {
     this.eofReceived = true;
-    this.sink?.eof();
+    this.deliver((s) => s.eof());
   }
 
   onClose(): void {
@@ -188,7 +212,7 @@ export class ChannelCore {
   onRequest(type: string, wantReply: boolean, msg: Message): void {
     if (type === 'exit-status') {
       this.exitStatus = msg.getInt();
-      this.sink?.exit?.();
+      this.deliver((s) => s.exit?.());
       return;
     }
     if (type === 'exit-signal') {
@@ -196,7 +220,7 @@ export class ChannelCore {
       const coreDumped = msg.getBoolean();
       const message = msg.getText();
       this.exitSignal = { signal, coreDumped, message };
-      this.sink?.exit?.();
+      this.deliver((s) => s.exit?.());
       return;
     }
     const handler = this.sink?.request;
@@ -221,7 +245,7 @@ export class ChannelCore {
     this.state = 'closed';
     const err = error ?? new SSHException('channel closed');
     for (const r of this.replies.splice(0)) r.reject(err);
-    this.sink?.closed(error);
+    this.deliver((s) => s.closed(error));
   }
 
   /** An open that failed. */

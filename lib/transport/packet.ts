@@ -78,8 +78,14 @@ export class PacketReader {
   readonly sinceKex: TrafficCounters = { bytes: 0, packets: 0 };
   private opener: Opener = new PlainOpener();
   private decompress: PayloadTransform | null = null;
-  private buf: Buffer = Buffer.alloc(0);
-  private off = 0;
+  /**
+   * Received chunks, consumed from the front. A packet inside one chunk is read in place; only
+   * a packet that spans chunks is copied, and only its own bytes.
+   */
+  private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed. */
+  private head = 0;
+  private avail = 0;
   /** Length field of the packet being read, once known (-1 before). */
   private length = -1;
 
@@ -96,24 +102,50 @@ export class PacketReader {
 
   /** Bytes received and not yet consumed as packets. */
   get buffered(): number {
-    return this.buf.length - this.off;
+    return this.avail;
   }
 
   push(chunk: Buffer): void {
-    if (this.off >= this.buf.length) {
-      this.buf = chunk;
-      this.off = 0;
-    } else {
-      this.buf = Buffer.concat([this.buf.subarray(this.off), chunk]);
-      this.off = 0;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.avail += chunk.length;
+  }
+
+  /** The next `n` bytes as one Buffer (a view when they sit in one chunk), not consumed. */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    let offset = this.head;
+    for (const c of this.chunks) {
+      copied += c.copy(out, copied, offset, Math.min(c.length, offset + n - copied));
+      offset = 0;
+      if (copied === n) break;
+    }
+    return out;
+  }
+
+  private consume(n: number): void {
+    this.avail -= n;
+    while (n > 0) {
+      const left = this.chunks[0].length - this.head;
+      if (n < left) {
+        this.head += n;
+        return;
+      }
+      n -= left;
+      this.chunks.shift();
+      this.head = 0;
     }
   }
 
-  /** Takes raw bytes (the identification line is read before packets). */
+  /** Takes the raw bytes buffered (the identification line is read before packets). */
   takeRaw(): Buffer {
-    const out = this.buf.subarray(this.off);
-    this.buf = Buffer.alloc(0);
-    this.off = 0;
+    const out = this.avail ? this.peek(this.avail) : Buffer.alloc(0);
+    this.chunks = [];
+    this.head = 0;
+    this.avail = 0;
     return out;
   }
 
@@ -123,10 +155,10 @@ export class PacketReader {
    */
   next(): Buffer | null {
     const o = this.opener;
-    const avail = this.buf.length - this.off;
     if (this.length < 0) {
-      if (avail < o.headerLength) return null;
-      const length = o.peekLength(this.seq, this.buf.subarray(this.off, this.off + o.headerLength));
+      if (this.avail < o.headerLength) return null;
+      const length = o.peekLength(this.seq, this.peek(o.headerLength));
+      // Checked before buffering: a forged length cannot make us wait for or hold more.
       if (length < 1 + MIN_PADDING || length > MAX_PACKET_LENGTH) {
         throw new SSHException(`bad packet length ${length} (corrupt stream, wrong keys, or not SSH)`);
       }
@@ -136,9 +168,9 @@ export class PacketReader {
       this.length = length;
     }
     const total = 4 + this.length + o.macLength;
-    if (avail < total) return null;
-    const wire = this.buf.subarray(this.off, this.off + total);
-    this.off += total;
+    if (this.avail < total) return null;
+    const wire = this.peek(total);
+    this.consume(total);
     const plain = o.open(this.seq, wire);
     const padLength = plain[0];
     if (padLength < MIN_PADDING || padLength >= this.length) {

@@ -4,10 +4,12 @@
  * methods with `getBridge().call(name, method, args, timeout)`.
  */
 import type { Service } from '../../bridge/worker-side';
+import { agent } from './agent';
 import { diagnostics } from './diagnostics';
 import { transport } from './transport';
 
 export const services: readonly Service[] = [
   diagnostics, // 'bridge': ping, echo and the fault injection the bridge's tests use
   transport, // 'transport': client connections, auth, channels (lib/worker/ssh/)
+  agent, // 'agent': the ssh-agent client (identities, signatures) behind Agent and AgentKey
 ];

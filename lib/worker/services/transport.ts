@@ -5,13 +5,20 @@ import { applyDisabled, defaultPreferences, validatePreferences } from '../../tr
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
 import type { AuthOutcome } from '../../transport/auth-client';
 import { Message } from '../../wire/message';
+import { agentSign } from './agent';
 import { WorkerConnection } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
+import { ChannelStream, ProcessStream } from '../ssh/streams';
+import type { ByteStream } from '../ssh/streams';
 
 /** Options of a client connection, as the main thread sends them. */
 export interface ConnectArgs {
   host: string;
   port: number;
+  /** Run over a channel of another connection (jump host) instead of TCP. */
+  via?: { id: number; chan: number };
+  /** Run over a shell command's stdin/stdout (ProxyCommand) instead of TCP. */
+  proxyCommand?: string;
   /** TCP connect timeout (seconds, null = OS default). */
   timeout: number | null;
   /** Time for the server's identification and the first key exchange (Paramiko's 15 s). */
@@ -108,11 +115,26 @@ function fillRequest(type: string, a: Record<string, unknown>): ((m: Message) =>
   }
 }
 
+/** The byte stream a connection runs over: TCP, a jump host's channel, or a ProxyCommand. */
+async function openStream(a: ConnectArgs): Promise<ByteStream> {
+  if (a.via) {
+    const parent = conn(a.via.id);
+    const ch = parent.channels.get(a.via.chan);
+    if (!ch || ch.core.state !== 'open') throw new SSHException('the channel to tunnel through is not open');
+    // The channel now belongs to the nested connection: its rings are no longer fed, and what
+    // arrived before (the server's identification, usually) goes to the new owner first.
+    const early = ch.takeOver();
+    return new ChannelStream(ch.core, a.host, a.port, early);
+  }
+  if (a.proxyCommand !== undefined) return new ProcessStream(a.proxyCommand);
+  return WorkerConnection.dial(a.host, a.port, a.timeout);
+}
+
 export const transport: Service = {
   name: 'transport',
   methods: {
     async connect(a: ConnectArgs, ctx: CallContext) {
-      const socket = await WorkerConnection.dial(a.host, a.port, a.timeout);
+      const socket = await openStream(a);
       let prefs = { ...defaultPreferences(a.compress), ...(a.preferences ?? {}) };
       prefs = applyDisabled(prefs, a.disabledAlgorithms);
       validatePreferences(prefs);
@@ -157,6 +179,17 @@ export const transport: Service = {
         key.publicBlob = withCert.publicBlob;
       }
       const signer = { key, sign: (data: Buffer, alg: string) => Buffer.from(key.signSshData(data, alg).asBytes()) };
+      return outcome(await withDeadline(conn(a.id).auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
+    },
+
+    /** Publickey auth signed by the SSH agent at `socketPath` (no main-thread hop per signature). */
+    async authAgent(a: { id: number; username: string; blob: Buffer; cert: Buffer | null; socketPath: string; disabled: string[] }, ctx: CallContext) {
+      const blob = Buffer.from(a.blob);
+      // A certificate identity gives the certified key with the certificate as its publicBlob.
+      const key = PKey.fromBlob(blob);
+      if (a.cert) key.publicBlob = PKey.fromBlob(Buffer.from(a.cert)).publicBlob;
+      const limits = { timeout: ctx.remaining(), signal: ctx.signal };
+      const signer = { key, sign: (data: Buffer, alg: string) => agentSign(a.socketPath, blob, data, alg, limits) };
       return outcome(await withDeadline(conn(a.id).auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
     },
 

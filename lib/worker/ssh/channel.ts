@@ -52,7 +52,7 @@ export class WorkerChannel implements ChannelSink {
   readonly inRing: SharedRing;
   readonly status: Int32Array;
   private readonly statusSab: SharedArrayBuffer;
-  private readonly spill: [Buffer[], Buffer[]] = [[], []];
+  private spill: [Buffer[], Buffer[]] = [[], []];
   private spillBytes = 0;
   private drain = false;
   private watchingConsumption = false;
@@ -298,6 +298,25 @@ export class WorkerChannel implements ChannelSink {
     }
   }
   private pendingChunk: Buffer | null = null;
+
+  /**
+   * Hands the channel to another owner (a nested connection): returns the received data that
+   * the main thread did not read, and stops feeding the rings. The main thread gave the
+   * channel up, so reading its ring here keeps one consumer.
+   */
+  takeOver(): Buffer[] {
+    const out: Buffer[] = [];
+    for (const s of [0] as const) {
+      // Window for these bytes is returned by the new owner as it consumes them.
+      const unread = this.out[s].read();
+      if (unread.length) out.push(unread);
+      out.push(...this.spill[s]);
+    }
+    this.spill = [[], []];
+    this.spillBytes = 0;
+    this.onFinished(this);
+    return out;
+  }
 
   /** shutdown_write: EOF once everything written so far is sent. */
   shutdownWrite(): void {

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
+import type { ByteStream } from './streams';
 import { debuglog } from 'node:util';
 import { NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { mainDoorbell } from '../../bridge/worker-side';
@@ -36,11 +37,11 @@ export class WorkerConnection {
   private lastReceive = Date.now();
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: ByteStream,
     options: SessionOptions,
     handlers: ConnectionHandlers = {},
   ) {
-    socket.setNoDelay(true);
+    socket.setNoDelay?.(true);
     this.session = new Session(options, {
       write: (d) => this.write(d),
       message: (type, msg) => this.onMessage(type, msg),
@@ -62,8 +63,9 @@ export class WorkerConnection {
       this.lastReceive = Date.now();
       this.session.receive(d);
     });
-    socket.on('error', (e) => this.die(new SSHException(`socket error: ${e.message}`, { cause: e })));
+    socket.on('error', (e: Error) => this.die(e instanceof SSHException ? e : new SSHException(`socket error: ${e.message}`, { cause: e })));
     socket.on('close', () => this.die(new SSHException('connection closed by the peer (EOF)')));
+    socket.resume?.();
   }
 
   /** Opens a TCP connection to every address of `host` in turn (Paramiko's connect loop). */
@@ -172,7 +174,6 @@ export class WorkerConnection {
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     this.flush();
     this.socket.end();
-    this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     for (const w of this.kexWaiters.splice(0)) w.reject(error);
     this.auth.abort(error);

@@ -1,0 +1,4 @@
+/** The SSH agent client (Paramiko's `paramiko.agent`): Agent and AgentKey on the main thread. */
+export { Agent } from './agent';
+export type { AgentOptions } from './agent';
+export { AgentKey } from './agent-key';

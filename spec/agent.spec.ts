@@ -1,0 +1,406 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Agent,
+  AgentKey,
+  AuthenticationException,
+  AutoAddPolicy,
+  Ed25519Key,
+  Message,
+  PKey,
+  RSAKey,
+  SSHClient,
+  SSHException,
+  Transport,
+} from '../lib';
+import {
+  AgentReplyReader,
+  encodeSignRequest,
+  MAX_AGENT_IDENTITIES,
+  parseIdentitiesAnswer,
+  parseSignResponse,
+  SSH_AGENT_RSA_SHA2_512,
+} from '../lib/agent/protocol';
+import { hasPeer, itWithPeers } from './support/peers';
+import { generateKey, signCertificate, startAgent, startSshd } from './support/servers';
+import type { Agent as TestAgent, KeyPair, SshdServer } from './support/servers';
+
+// The client side of ssh-agent: OpenSSH's ssh-agent lists and signs, OpenSSH's sshd checks.
+
+let dir: string;
+const savedSock = process.env.SSH_AUTH_SOCK;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pts-agent-'));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+afterEach(() => {
+  if (savedSock === undefined) delete process.env.SSH_AUTH_SOCK;
+  else process.env.SSH_AUTH_SOCK = savedSock;
+});
+
+const frameOf = (body: Buffer) => {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+};
+const identities = (list: Array<[Buffer, string]>) => {
+  const m = new Message().addByte(12).addInt(list.length);
+  for (const [blob, comment] of list) m.addString(blob).addString(comment);
+  return m.asBytes();
+};
+
+describe('agent protocol (sans I/O)', () => {
+  it('a sign request carries the key blob, the data and the SHA-2 flag for rsa-sha2-512', () => {
+    const req = encodeSignRequest(Buffer.from('blob'), Buffer.from('data'), 'rsa-sha2-512');
+    const m = new Message(req);
+    expect(m.getInt()).toBe(req.length - 4);
+    expect(m.getByte()).toBe(13);
+    expect(m.getText()).toBe('blob');
+    expect(m.getText()).toBe('data');
+    expect(m.getInt()).toBe(SSH_AGENT_RSA_SHA2_512);
+    // the flags are the last uint32: 2 for rsa-sha2-256, 0 for everything else
+    const flags = (alg: string) => encodeSignRequest(Buffer.from('b'), Buffer.from('d'), alg).readUInt32BE(4 + 1 + 5 + 5);
+    expect([flags('rsa-sha2-256'), flags('ssh-rsa'), flags('ssh-ed25519'), flags('ecdsa-sha2-nistp256')]).toEqual([2, 0, 0, 0]);
+  });
+
+  it('the reply reader reassembles a reply split anywhere and refuses oversize or extra bytes', () => {
+    const body = identities([[Ed25519Key.generate().asBytes(), 'split']]);
+    const framed = frameOf(body);
+    const r = new AgentReplyReader();
+    for (let i = 0; i < framed.length - 1; i++) expect(r.push(framed.subarray(i, i + 1))).toBeNull();
+    expect(r.push(framed.subarray(framed.length - 1))).toEqual(body);
+    expect(() => new AgentReplyReader().push(Buffer.from([0, 0x10, 0, 1]))).toThrow(/1048577-byte reply, more than the 262144/);
+    expect(() => new AgentReplyReader().push(Buffer.from([0, 0, 0, 0]))).toThrow(/empty message/);
+    expect(() => new AgentReplyReader().push(Buffer.concat([framed, Buffer.from([1])]))).toThrow(/1 bytes past its reply/);
+  });
+
+  it('identities answers: parsed, and malformed ones named', () => {
+    const k = Ed25519Key.generate();
+    expect(parseIdentitiesAnswer(identities([[k.asBytes(), 'me@host']]))).toEqual([{ blob: k.asBytes(), comment: 'me@host' }]);
+    expect(() => parseIdentitiesAnswer(Buffer.from([5]))).toThrow(/could not get keys from ssh-agent/);
+    expect(() => parseIdentitiesAnswer(Buffer.from([14]))).toThrow(/SSH2_AGENT_SIGN_RESPONSE, expected SSH2_AGENT_IDENTITIES_ANSWER/);
+    expect(() => parseIdentitiesAnswer(new Message().addByte(12).addInt(MAX_AGENT_IDENTITIES + 1).asBytes())).toThrow(/2049 identities/);
+    expect(() => parseIdentitiesAnswer(new Message().addByte(12).addInt(2).addString(k.asBytes()).addString('one').asBytes())).toThrow(
+      /malformed identities answer.*truncated/,
+    );
+    expect(() => parseIdentitiesAnswer(Buffer.concat([identities([[k.asBytes(), 'x']]), Buffer.from([0])]))).toThrow(/1 stray bytes/);
+    expect(() => parseIdentitiesAnswer(identities([[Buffer.alloc(0), 'x']]))).toThrow(/empty key blob/);
+  });
+
+  it('sign responses: the signature blob, checked against the algorithm asked for', () => {
+    const sig = new Message().addString('rsa-sha2-512').addString(Buffer.alloc(8)).asBytes();
+    const reply = new Message().addByte(14).addString(sig).asBytes();
+    expect(parseSignResponse(reply, 'rsa-sha2-512')).toEqual(sig);
+    expect(() => parseSignResponse(reply, 'rsa-sha2-256')).toThrow(/"rsa-sha2-512" signature, not the "rsa-sha2-256" asked for/);
+    expect(() => parseSignResponse(Buffer.from([5]), 'ssh-ed25519')).toThrow(/refused to sign/);
+    expect(() => parseSignResponse(new Message().addByte(14).addString(Buffer.from([0, 0, 0, 9])).asBytes(), 'x')).toThrow(/malformed sign response/);
+  });
+});
+
+/**
+ * A fake agent in a child process (the main thread blocks in bridge calls, so it cannot serve a
+ * socket itself): answers each request type with fixed bytes, then hangs up if `close` is set
+ * (and at once for a type it has no answer for).
+ */
+type FakeReply = { data?: Buffer; close?: boolean };
+async function fakeAgent(replies: Record<number, FakeReply>): Promise<{ path: string; stop(): Promise<void> }> {
+  const path = join(dir, `fake-${Math.random().toString(36).slice(2)}.sock`);
+  const table = Object.fromEntries(Object.entries(replies).map(([k, v]) => [k, { hex: (v.data ?? Buffer.alloc(0)).toString('hex'), close: !!v.close }]));
+  const script = `
+    const net = require('net');
+    const [path, table] = [process.argv[1], JSON.parse(process.argv[2])];
+    net.createServer((c) => {
+      let buf = Buffer.alloc(0);
+      c.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          const r = table[buf[4]];
+          buf = buf.subarray(4 + buf.readUInt32BE(0));
+          if (!r) return c.destroy();
+          c.write(Buffer.from(r.hex, 'hex'));
+          if (r.close) return c.end();
+        }
+      });
+      c.on('error', () => {});
+    }).listen(path);`;
+  const child: ChildProcess = spawn(process.execPath, ['-e', script, path, JSON.stringify(table)], { stdio: 'ignore' });
+  for (let i = 0; ; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ path }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (i > 400) throw new Error('the fake agent did not start');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    path,
+    stop: () => {
+      child.kill('SIGKILL');
+      return exited;
+    },
+  };
+}
+
+describe('Agent against a misbehaving agent', () => {
+  it('no agent: SSH_AUTH_SOCK unset, dangling, or not a socket gives no keys', () => {
+    delete process.env.SSH_AUTH_SOCK;
+    expect(new Agent().socketPath).toBeNull();
+    expect(new Agent().getKeys()).toEqual([]);
+    process.env.SSH_AUTH_SOCK = join(dir, 'no-such.sock');
+    expect(new Agent().getKeys()).toEqual([]);
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'not a socket');
+    process.env.SSH_AUTH_SOCK = file;
+    expect(new Agent().getKeys()).toEqual([]);
+  });
+
+  it('a refused, oversize, truncated or missing answer raises SSHException naming the problem', async () => {
+    const answer = frameOf(identities([[Ed25519Key.generate().asBytes(), 'x']]));
+    const fakes = await Promise.all([
+      fakeAgent({ 11: { data: frameOf(Buffer.from([5])) } }),
+      fakeAgent({ 11: { data: Buffer.from([0, 0x40, 0, 0, 12]) } }),
+      fakeAgent({}),
+      fakeAgent({ 11: { data: answer.subarray(0, 20), close: true } }),
+      fakeAgent({ 11: { data: frameOf(Buffer.from([12, 0, 0])) } }),
+    ]);
+    try {
+      const [failing, huge, hangup, partial, short] = fakes.map((f) => f.path);
+      expect(() => new Agent({ socketPath: failing })).toThrow(/could not get keys from ssh-agent/);
+      expect(() => new Agent({ socketPath: huge })).toThrow(/4194304-byte reply/);
+      expect(() => new Agent({ socketPath: hangup })).toThrow(/closed the connection without answering/);
+      expect(() => new Agent({ socketPath: partial })).toThrow(/closed the connection in the middle of its reply \(20 bytes\)/);
+      expect(() => new Agent({ socketPath: short })).toThrow(/malformed identities answer from the agent: truncated message/);
+      expect(() => new Agent({ socketPath: short })).toThrow(SSHException);
+    } finally {
+      await Promise.all(fakes.map((f) => f.stop()));
+    }
+  });
+
+  it('skips key types it cannot read, and checks what the agent signs', async () => {
+    const ed = Ed25519Key.generate();
+    const rsa = RSAKey.generate(2048);
+    const sk = new Message().addString('sk-ssh-ed25519@openssh.com').addString(Buffer.alloc(32)).addString('ssh:').asBytes();
+    const list = identities([[sk, 'fido'], [ed.asBytes(), 'ed'], [rsa.asBytes(), 'rsa']]);
+    // The agent signs everything with a valid ssh-rsa signature, whatever was asked.
+    const wrong = new Message().addByte(14).addString(rsa.signSshData(Buffer.from('x'), 'ssh-rsa').asBytes()).asBytes();
+    const fake = await fakeAgent({ 11: { data: frameOf(list) }, 13: { data: frameOf(wrong) } });
+    const refusing = await fakeAgent({ 11: { data: frameOf(list) }, 13: { data: frameOf(Buffer.from([5])) } });
+    try {
+      const keys = new Agent({ socketPath: fake.path }).getKeys();
+      expect(keys.map((k) => [k.getName(), k.comment])).toEqual([
+        ['ssh-ed25519', 'ed'],
+        ['ssh-rsa', 'rsa'],
+      ]);
+      expect(keys[1].signSshData(Buffer.from('x'), 'ssh-rsa').getText()).toBe('ssh-rsa');
+      expect(() => keys[1].signSshData(Buffer.from('x'), 'rsa-sha2-512')).toThrow(/"ssh-rsa" signature, not the "rsa-sha2-512" asked for/);
+      expect(() => keys[0].signSshData(Buffer.from('x'))).toThrow(/"ssh-rsa" signature, not the "ssh-ed25519"/);
+      expect(() => keys[0].signSshData(Buffer.from('x'), 'rsa-sha2-512')).toThrow(/ssh-ed25519 keys cannot make "rsa-sha2-512"/);
+      const refused = new Agent({ socketPath: refusing.path }).getKeys()[0];
+      expect(() => refused.signSshData(Buffer.from('x'))).toThrow(/refused to sign/);
+      // a closed Agent's keys cannot sign; the agent going away is an SSHException too
+      const agent = new Agent({ socketPath: fake.path });
+      const key = agent.getKeys()[0];
+      agent.close();
+      expect(agent.getKeys()).toEqual([]);
+      expect(() => key.signSshData(Buffer.from('x'))).toThrow(/was closed/);
+      const live = new Agent({ socketPath: fake.path }).getKeys()[0];
+      await fake.stop(); // its socket file stays, with no one listening
+      expect(() => live.signSshData(Buffer.from('x'))).toThrow(/cannot reach the SSH agent/);
+    } finally {
+      await fake.stop();
+      await refusing.stop();
+    }
+  });
+});
+
+describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
+  let agent: TestAgent;
+  let certAgent: TestAgent;
+  let sshd: SshdServer;
+  const keys: Record<string, KeyPair> = {};
+  const certKeys: Record<string, KeyPair> = {};
+
+  beforeAll(async () => {
+    if (!hasPeer('ssh-agent') || !hasPeer('sshd')) return;
+    for (const t of ['ed25519', 'ecdsa', 'rsa'] as const) keys[t] = generateKey(join(dir, `id_${t}`), t, { comment: `agent-${t}` });
+    const ca = generateKey(join(dir, 'ca'), 'ed25519');
+    sshd = await startSshd({
+      authorizedKeys: Object.values(keys).map((k) => k.publicKey),
+      trustedUserCAKeys: ca.publicKey,
+      logLevel: 'DEBUG2',
+    });
+    agent = await startAgent();
+    for (const t of ['ed25519', 'ecdsa', 'rsa']) agent.add(keys[t].path);
+    // Certificates only: their plain keys are not in authorized_keys. ssh-add adds the key and
+    // then `<key>-cert.pub` beside it.
+    certAgent = await startAgent();
+    for (const t of ['ed25519', 'rsa'] as const) {
+      certKeys[t] = generateKey(join(dir, `cert_${t}`), t, { comment: `cert-${t}` });
+      signCertificate(ca.path, certKeys[t].publicKeyPath, false, { principals: [sshd.user.username] });
+      certAgent.add(certKeys[t].path);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await certAgent?.stop();
+    await sshd?.stop();
+  });
+
+  function transport(): Transport {
+    const t = new Transport([sshd.host, sshd.port]);
+    t.startClient();
+    return t;
+  }
+
+  itWithPeers(['ssh-agent', 'sshd'], 'new Agent() lists the keys of SSH_AUTH_SOCK: types, fingerprints, comments', () => {
+    process.env.SSH_AUTH_SOCK = agent.socketPath;
+    using a = new Agent();
+    expect(a.socketPath).toBe(agent.socketPath);
+    const got = a.getKeys();
+    expect(got.map((k) => [k.getName(), k.fingerprint, k.comment])).toEqual([
+      ['ssh-ed25519', keys.ed25519.fingerprint, 'agent-ed25519'],
+      ['ecdsa-sha2-nistp256', keys.ecdsa.fingerprint, 'agent-ecdsa'],
+      ['ssh-rsa', keys.rsa.fingerprint, 'agent-rsa'],
+    ]);
+    expect(got.map((k) => k.getBits())).toEqual([256, 256, 3072]);
+    for (const [k, t] of got.map((k, i) => [k, ['ed25519', 'ecdsa', 'rsa'][i]] as const)) {
+      expect(k).toBeInstanceOf(PKey);
+      expect(k).toBeInstanceOf(AgentKey);
+      expect(k.canSign()).toBe(true);
+      expect(k.publicBlob).toBeNull();
+      const pub = PKey.fromPublicKeyFile(keys[t].publicKeyPath);
+      expect(k.equals(pub)).toBe(true);
+      expect(pub.equals(k)).toBe(true);
+      expect(k.asBytes()).toEqual(pub.asBytes());
+      expect(k.getBase64()).toBe(pub.getBase64());
+      expect(k.getFingerprint()).toEqual(pub.getFingerprint());
+      expect(`${k.getName()} ${k.getBase64()}`).toBe(keys[t].publicKey);
+    }
+    expect(a.getKeys()).not.toBe(got); // a copy, as a tuple cannot be changed
+    a.close();
+    expect(a.getKeys()).toEqual([]);
+  });
+
+  itWithPeers(['ssh-agent'], 'a key added to or removed from the agent shows at the next new Agent()', () => {
+    const other = generateKey(join(dir, 'id_other'), 'ed25519');
+    const before = new Agent({ socketPath: agent.socketPath }).getKeys().length;
+    agent.add(other.path);
+    expect(new Agent({ socketPath: agent.socketPath }).getKeys().map((k) => k.fingerprint)).toContain(other.fingerprint);
+    agent.remove(other.path);
+    expect(new Agent({ socketPath: agent.socketPath }).getKeys()).toHaveLength(before);
+  });
+
+  itWithPeers(['ssh-agent'], 'agent signatures verify with the public key (RSA with each algorithm)', () => {
+    const data = Buffer.from('the data to sign');
+    for (const k of new Agent({ socketPath: agent.socketPath }).getKeys()) {
+      const pub = PKey.fromPublicKeyLine(k.toPublicKeyLine());
+      const algs = k.getName() === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [undefined];
+      for (const alg of algs) {
+        const sig = k.signSshData(data, alg);
+        expect(sig.getText()).toBe(alg ?? k.getName());
+        expect(k.verifySshSig(data, sig)).toBe(true);
+        expect(pub.verifySshSig(data, sig)).toBe(true);
+        expect(pub.verifySshSig(Buffer.from('other data'), sig)).toBe(false);
+      }
+    }
+    // Paramiko's default for RSA: no flags, an ssh-rsa signature
+    const rsa = new Agent({ socketPath: agent.socketPath }).getKeys()[2];
+    expect(rsa.signSshData('text').getText()).toBe('ssh-rsa');
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], 'Transport.authPublickey with each agent key authenticates (RSA as rsa-sha2-512)', async () => {
+    for (const k of new Agent({ socketPath: agent.socketPath }).getKeys()) {
+      const t = transport();
+      try {
+        expect(t.authPublickey(sshd.user.username, k)).toEqual([]);
+        expect(t.isAuthenticated()).toBe(true);
+        const chan = t.openSession();
+        chan.execCommand('echo agent');
+        expect(chan.makefile().read().toString()).toBe('agent\n');
+        chan.close();
+      } finally {
+        t.close();
+      }
+    }
+    await sshd.waitForLog(new RegExp(`Accepted publickey for ${sshd.user.username} .*RSA SHA256`));
+    expect(sshd.log()).toMatch(/attempting public key rsa-sha2-512 /);
+    expect(sshd.log()).not.toMatch(/attempting public key (ssh-rsa|rsa-sha2-256) /);
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], 'a key the server does not know fails with AuthenticationException', () => {
+    const t = transport();
+    try {
+      const stranger = new Agent({ socketPath: certAgent.socketPath }).getKeys().find((k) => !k.publicBlob)!;
+      expect(() => t.authPublickey(sshd.user.username, stranger)).toThrow(AuthenticationException);
+      expect(t.isAuthenticated()).toBe(false);
+    } finally {
+      t.close();
+    }
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], 'user certificates held by the agent authenticate against TrustedUserCAKeys', async () => {
+    const got = new Agent({ socketPath: certAgent.socketPath }).getKeys();
+    // ssh-add adds each key, then its certificate
+    expect(got.map((k) => k.identifiers().join(' '))).toEqual([
+      'ssh-ed25519',
+      'ssh-ed25519 ssh-ed25519-cert-v01@openssh.com',
+      'ssh-rsa',
+      'ssh-rsa ssh-rsa-cert-v01@openssh.com',
+    ]);
+    const certs = got.filter((k) => k.publicBlob);
+    expect(certs.map((k) => k.fingerprint)).toEqual([certKeys.ed25519.fingerprint, certKeys.rsa.fingerprint]);
+    for (const k of certs) {
+      expect(k.publicBlob!.keyType).toBe(`${k.getName()}-cert-v01@openssh.com`);
+      const t = transport();
+      try {
+        expect(t.authPublickey(sshd.user.username, k)).toEqual([]);
+        expect(t.isAuthenticated()).toBe(true);
+      } finally {
+        t.close();
+      }
+    }
+    await sshd.waitForLog(/Accepted publickey .*RSA-CERT SHA256:\S+ ID pts-test/);
+    expect(sshd.log()).toMatch(/Accepted publickey .*ED25519-CERT SHA256:\S+ ID pts-test/);
+    // the RSA certificate signs with SHA-2 too (the agent's flags apply to certificate identities)
+    expect(sshd.log()).toMatch(/attempting public key rsa-sha2-512-cert-v01@openssh.com /);
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], 'SSHClient.connect with only the agent authenticates; allowAgent: false does not use it', () => {
+    process.env.SSH_AUTH_SOCK = agent.socketPath;
+    const connect = (options: Record<string, unknown> = {}) => {
+      const c = new SSHClient();
+      c.setMissingHostKeyPolicy(AutoAddPolicy);
+      c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, lookForKeys: false, ...options });
+      return c;
+    };
+    using c = connect();
+    const [, out] = c.execCommand('echo via-agent');
+    expect(out.read().toString()).toBe('via-agent\n');
+    expect(() => connect({ allowAgent: false })).toThrow(SSHException);
+    expect(() => connect({ allowAgent: false })).toThrow(/No authentication methods available/);
+    // no agent at all: nothing to try either
+    delete process.env.SSH_AUTH_SOCK;
+    expect(() => connect()).toThrow(AuthenticationException);
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], 'SSHClient skips agent keys the server refuses and goes on to the next', () => {
+    // certAgent lists the plain ed25519 key first (not authorized), then its certificate
+    process.env.SSH_AUTH_SOCK = certAgent.socketPath;
+    using c = new SSHClient();
+    c.setMissingHostKeyPolicy(AutoAddPolicy);
+    c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, lookForKeys: false });
+    expect(c.getTransport()!.isAuthenticated()).toBe(true);
+  });
+});
