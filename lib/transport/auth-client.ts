@@ -69,6 +69,11 @@ export class ClientAuth {
     return false;
   }
 
+  /** Whether a request waits for the server's answer. */
+  get awaitingReply(): boolean {
+    return this.waiter !== null;
+  }
+
   /** The transport closed: fail whatever is waiting. */
   abort(error: Error): void {
     this.closedError = error;

@@ -147,6 +147,11 @@ export class ChannelCore {
     this.send(new Message().addByte(MSG.CHANNEL_EOF).addInt(this.remoteId).asBytes());
   }
 
+  /** Whether a request of ours waits for its reply. */
+  get awaitingReply(): boolean {
+    return this.replies.length > 0;
+  }
+
   /** Sends CLOSE once; the channel is gone when the peer's CLOSE arrives too. */
   close(): void {
     if (this.closeSent || this.state === 'closed') return;

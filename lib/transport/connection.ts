@@ -212,6 +212,13 @@ export class ConnectionCore {
     })();
   }
 
+  /** Whether we wait for the peer to answer something (an open, a global or channel request). */
+  get awaitingReply(): boolean {
+    if (this.opening.size || this.globalReplies.length) return true;
+    for (const ch of this.channels.values()) if (ch.awaitingReply) return true;
+    return false;
+  }
+
   /** The transport died: every waiter and channel learns why. */
   abort(error: Error): void {
     if (this.dead) return;

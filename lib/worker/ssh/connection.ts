@@ -15,6 +15,8 @@ import { Message } from '../../wire/message';
 import { WorkerChannel } from './channel';
 
 const debug = debuglog('paramiko-ts');
+/** SSH_MSG_IGNORE with an empty string: the smallest packet that makes TCP send an ACK now. */
+const IGNORE_ACK = Buffer.from([MSG.IGNORE, 0, 0, 0, 0]);
 
 /**
  * One SSH connection inside the worker: its socket, the transport Session, user auth and the
@@ -34,6 +36,8 @@ export class WorkerConnection {
   private firstKexDone = false;
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private lastSend = Date.now();
+  /** Packets written so far (to see whether handling a read produced any). */
+  private writeCount = 0;
   private lastReceive = Date.now();
 
   constructor(
@@ -61,7 +65,9 @@ export class WorkerConnection {
     });
     socket.on('data', (d: Buffer) => {
       this.lastReceive = Date.now();
+      const writes = this.writeCount;
       this.session.receive(d);
+      this.elicitAck(writes);
     });
     socket.on('error', (e: Error) => this.die(e instanceof SSHException ? e : new SSHException(`socket error: ${e.message}`, { cause: e })));
     socket.on('close', () => this.die(new SSHException('connection closed by the peer (EOF)')));
@@ -104,7 +110,21 @@ export class WorkerConnection {
 
   // ---- output batching ----
 
+  /**
+   * The server may send a few messages that need no answer (OpenSSH's hostkeys-00 and DEBUG
+   * right after auth) and then hold its reply to our pending request behind Nagle's algorithm
+   * until our ACK, which the kernel delays by ~40 ms when we have nothing to send. Node cannot
+   * set TCP_QUICKACK, so when a read produced no packet of ours while we await an answer, a
+   * tiny IGNORE carries the ACK at once.
+   */
+  private elicitAck(writesBefore: number): void {
+    if (this.writeCount !== writesBefore || this.isClosed || this.session.inKex || !this.session.sessionId) return;
+    if (!this.auth.awaitingReply && !this.conn.awaitingReply) return;
+    this.session.send(IGNORE_ACK);
+  }
+
   private write(data: Buffer): void {
+    this.writeCount++;
     if (this.socket.destroyed) return;
     this.pendingWrites.push(data);
     this.lastSend = Date.now();
