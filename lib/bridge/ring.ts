@@ -153,6 +153,29 @@ export class SharedRing {
    * written (0 when full). Throws IOError EPIPE after either end was closed.
    */
   write(src: Uint8Array, offset = 0, length = src.length - offset): number {
+    return this.put(src, offset, length, true);
+  }
+
+  /**
+   * `write` without waking the reader: a writer that stores many chunks in one turn (one TCP
+   * read holds several packets) wakes it once with `flushSignal()`, saving a futex wake per chunk.
+   */
+  writeQuiet(src: Uint8Array, offset = 0, length = src.length - offset): number {
+    const n = this.put(src, offset, length, false);
+    if (n) this.signalPending = true;
+    return n;
+  }
+
+  /** Wakes the reader if `writeQuiet` stored anything since the last wake. */
+  flushSignal(): void {
+    if (!this.signalPending) return;
+    this.signalPending = false;
+    this.signal(WSEQ);
+  }
+
+  private signalPending = false;
+
+  private put(src: Uint8Array, offset: number, length: number, wake: boolean): number {
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > src.length) {
       throw new RangeError(`write range [${offset}, ${offset}+${length}) outside a buffer of ${src.length} bytes`);
     }
@@ -170,7 +193,7 @@ export class SharedRing {
     // The store publishes the bytes: Atomics are sequentially consistent, so a reader that
     // sees the new head sees the data copied before it.
     Atomics.store(this.ctl, HEAD, (head + n) | 0);
-    this.signal(WSEQ);
+    if (wake) this.signal(WSEQ);
     return n;
   }
 
@@ -205,6 +228,7 @@ export class SharedRing {
 
   /** The writer's end-of-file. Idempotent. The reader drains what is left, then sees `eof`. */
   close(): void {
+    this.signalPending = false;
     if (Atomics.or(this.ctl, FLAGS, WRITER_CLOSED) & WRITER_CLOSED) return;
     this.signal(WSEQ);
   }

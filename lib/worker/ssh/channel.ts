@@ -74,6 +74,8 @@ export class WorkerChannel implements ChannelSink {
     readonly core: ChannelCore,
     doorbell: Doorbell,
     private readonly onFinished: (ch: WorkerChannel) => void,
+    /** Called when a ring holds data the main thread has not been woken for. */
+    private readonly onDirty: (ch: WorkerChannel) => void = (ch) => ch.flushSignals(),
   ) {
     const size = ringSize(core.windowSize);
     this.out = [new SharedRing(size, { doorbell }), new SharedRing(size, { doorbell })];
@@ -109,7 +111,9 @@ export class WorkerChannel implements ChannelSink {
     // A ring going from empty to not empty changes what the watcher waits on.
     if (this.out[stream].available() === 0) this.watchKick?.();
     if (this.spill[stream].length === 0) {
-      const n = this.out[stream].write(chunk);
+      // Quiet: the connection wakes the main thread once per socket read (flushSignals).
+      const n = this.out[stream].writeQuiet(chunk);
+      this.onDirty(this);
       if (n === chunk.length) {
         this.watchConsumption();
         return;
@@ -162,6 +166,12 @@ export class WorkerChannel implements ChannelSink {
 
   get exitSignal(): ExitSignal | null {
     return this.core.exitSignal;
+  }
+
+  /** Wakes the main thread for data stored with writeQuiet. */
+  flushSignals(): void {
+    this.out[0].flushSignal();
+    this.out[1].flushSignal();
   }
 
   // ---- inbound flow control ----

@@ -28,6 +28,8 @@ export class WorkerConnection {
   readonly auth: ClientAuth;
   readonly conn: ConnectionCore;
   readonly channels = new Map<number, WorkerChannel>();
+  /** Channels whose rings got data during the current socket read (woken once at its end). */
+  private readonly dirty = new Set<WorkerChannel>();
   closedError: Error | null = null;
   isClosed = false;
   private pendingWrites: Buffer[] = [];
@@ -67,6 +69,8 @@ export class WorkerConnection {
       this.lastReceive = Date.now();
       const writes = this.writeCount;
       this.session.receive(d);
+      for (const ch of this.dirty) ch.flushSignals();
+      this.dirty.clear();
       this.elicitAck(writes);
     });
     socket.on('error', (e: Error) => this.die(e instanceof SSHException ? e : new SSHException(`socket error: ${e.message}`, { cause: e })));
@@ -208,7 +212,15 @@ export class WorkerConnection {
 
   /** Channel bookkeeping: the worker side of a newly open channel. */
   adopt(core: import('../../transport/channel').ChannelCore): WorkerChannel {
-    const ch = new WorkerChannel(core, mainDoorbell(), (c) => this.channels.delete(c.core.localId));
+    const ch = new WorkerChannel(
+      core,
+      mainDoorbell(),
+      (c) => this.channels.delete(c.core.localId),
+      (c) => this.dirty.add(c),
+    );
+    // Events that arrived before this sink (replayed by the constructor) wake the reader now.
+    ch.flushSignals();
+    this.dirty.delete(ch);
     this.channels.set(core.localId, ch);
     return ch;
   }
