@@ -282,8 +282,13 @@ export class Channel {
     const flags = Atomics.load(this.status, STATUS_FLAGS);
     if (flags & FLAG_EXIT_STATUS) return Atomics.load(this.status, STATUS_EXIT);
     if (flags & (FLAG_EXIT_SIGNAL | FLAG_CLOSED)) return -1;
-    const r = getBridge().call<{ status: number | null } | null>('transport', 'recvExitStatus', { id: this.transport.id, chan: this.chanid }, null);
-    return r?.status ?? -1;
+    // The worker waits for exit-status/exit-signal/close. The shared status words are the answer:
+    // they outlive the worker's channel, which may have closed before this request arrived.
+    if (this.transport.isActive()) {
+      getBridge().call('transport', 'recvExitStatus', { id: this.transport.id, chan: this.chanid }, null);
+    }
+    const after = Atomics.load(this.status, STATUS_FLAGS);
+    return after & FLAG_EXIT_STATUS ? Atomics.load(this.status, STATUS_EXIT) : -1;
   }
 
   /** exit-signal details (beyond Paramiko): signal name without 'SIG', core dump, message; or null. */

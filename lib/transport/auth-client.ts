@@ -63,6 +63,12 @@ export class ClientAuth {
       const w = this.waiter;
       if (!w || !w.types.includes(type)) throw new SSHException(`unexpected authentication message ${type}`);
       this.waiter = null;
+      if (type === MSG.USERAUTH_SUCCESS && !this.authenticated) {
+        // Now, not in the waiter's continuation: delayed compression applies to the very next
+        // packet, which may sit later in the same read.
+        this.authenticated = true;
+        this.t.authenticated();
+      }
       w.resolve(type === MSG.USERAUTH_SUCCESS ? type : msg);
       return true;
     }
@@ -114,11 +120,7 @@ export class ClientAuth {
   }
 
   private outcome(reply: Message | number): AuthOutcome | Message {
-    if (reply === MSG.USERAUTH_SUCCESS) {
-      this.authenticated = true;
-      this.t.authenticated();
-      return { success: true, partial: false, allowed: [] };
-    }
+    if (reply === MSG.USERAUTH_SUCCESS) return { success: true, partial: false, allowed: [] };
     const m = reply as Message;
     if (m.asBytes()[0] !== MSG.USERAUTH_FAILURE) return m;
     const allowed = m.getList();

@@ -118,12 +118,15 @@ export class WorkerConnection {
    * The server may send a few messages that need no answer (OpenSSH's hostkeys-00 and DEBUG
    * right after auth) and then hold its reply to our pending request behind Nagle's algorithm
    * until our ACK, which the kernel delays by ~40 ms when we have nothing to send. Node cannot
-   * set TCP_QUICKACK, so when a read produced no packet of ours while we await an answer, a
-   * tiny IGNORE carries the ACK at once.
+   * set TCP_QUICKACK, so when a read produced no packet of ours while we await an answer on the
+   * connection layer, a tiny IGNORE carries the ACK at once.
    */
   private elicitAck(writesBefore: number): void {
     if (this.writeCount !== writesBefore || this.isClosed || this.session.inKex || !this.session.sessionId) return;
-    if (!this.auth.awaitingReply && !this.conn.awaitingReply) return;
+    // Never during authentication: with zlib@openssh.com the server starts decompressing when
+    // it sends USERAUTH_SUCCESS, so a packet of ours sent just before we read it (after, say,
+    // the EXT_INFO that RFC 8308 lets precede it) would arrive uncompressed.
+    if (!this.auth.authenticated || !this.conn.awaitingReply) return;
     this.session.send(IGNORE_ACK);
   }
 
