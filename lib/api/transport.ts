@@ -124,7 +124,7 @@ export class Transport {
   startClient(options: { timeout?: number | null } = {}): void {
     if (this.id !== null) throw new SSHException('the transport was already started');
     const prefs = this.securityOptions.preferences();
-    const handshake = Math.max(this.bannerTimeout, this.handshakeTimeout);
+    const handshake = this.handshakeTimeout;
     const info = getBridge().call<TransportInfo & { id: number }>(
       'transport',
       'connect',
@@ -135,6 +135,7 @@ export class Transport {
         proxyCommand: this.proxyCommand ?? undefined,
         timeout: options.timeout ?? null,
         handshakeTimeout: handshake,
+        bannerTimeout: this.bannerTimeout,
         preferences: prefs,
         disabledAlgorithms: this.disabledAlgorithms,
         compress: this.compress,

@@ -179,7 +179,6 @@ export class Session {
       text = text.slice(nl + 1);
       if (line.startsWith('SSH-')) {
         if (!line.startsWith('SSH-2.0-') && !line.startsWith('SSH-1.99-')) {
-          this.disconnect(DISCONNECT.PROTOCOL_VERSION_NOT_SUPPORTED, 'only SSH 2.0 is supported');
           throw new SSHException(`incompatible SSH version: ${JSON.stringify(line)} (only SSH-2.0 is supported)`);
         }
         if (line.length + 2 > MAX_VERSION_LINE) throw new SSHException('identification line too long');
@@ -252,7 +251,8 @@ export class Session {
     return type === MSG.KEXINIT || type === MSG.NEWKEYS || (type >= 30 && type <= 49) || type === MSG.DISCONNECT;
   }
 
-  private sendUnimplemented(): void {
+  /** RFC 4253 section 11.4: answers a message we do not implement, and carries on. */
+  sendUnimplemented(): void {
     this.sendRaw(new Message().addByte(MSG.UNIMPLEMENTED).addInt((this.reader.seq - 1) >>> 0).asBytes());
   }
 

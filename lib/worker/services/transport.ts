@@ -23,6 +23,8 @@ export interface ConnectArgs {
   timeout: number | null;
   /** Time for the server's identification and the first key exchange (Paramiko's 15 s). */
   handshakeTimeout: number | null;
+  /** Time for the server's identification line alone (Paramiko's banner_timeout, 15 s). */
+  bannerTimeout?: number | null;
   preferences?: Partial<AlgorithmPreferences>;
   disabledAlgorithms?: DisabledAlgorithms;
   compress?: boolean;
@@ -148,6 +150,7 @@ export const transport: Service = {
       const id = nextId++;
       connections.set(id, c);
       c.session.start();
+      c.expectBanner(a.bannerTimeout ?? null);
       try {
         await withDeadline(c.waitKex(a.handshakeTimeout), ctx, 'SSH handshake');
       } catch (e) {

@@ -74,7 +74,7 @@ export class WorkerConnection {
       this.elicitAck(writes);
     });
     socket.on('error', (e: Error) => this.die(e instanceof SSHException ? e : new SSHException(`socket error: ${e.message}`, { cause: e })));
-    socket.on('close', () => this.die(new SSHException('connection closed by the peer (EOF)')));
+    socket.on('close', () => this.die(this.closedEarlyError()));
     socket.resume?.();
   }
 
@@ -153,7 +153,27 @@ export class WorkerConnection {
   private onMessage(type: number, msg: Message): void {
     if (this.auth.handle(type, msg)) return;
     if (this.conn.handle(type, msg)) return;
-    throw new SSHException(`unexpected message ${type}`);
+    this.session.sendUnimplemented();
+  }
+
+  /** Why the peer's close ends us: before its identification, it was probably not SSH. */
+  private closedEarlyError(): SSHException {
+    if (this.session.remoteVersion !== null) return new SSHException('connection closed by the peer (EOF)');
+    const said = this.session.preBanner[0];
+    return new SSHException(
+      `the server closed the connection without an SSH identification${said ? ` (it sent ${JSON.stringify(said.slice(0, 60))})` : ''}: is this an SSH server?`,
+    );
+  }
+
+  /** Fails the connection if the server's identification line has not come within `seconds`. */
+  expectBanner(seconds: number | null): void {
+    if (seconds === null) return;
+    const timer = setTimeout(() => {
+      if (this.session.remoteVersion === null && !this.isClosed) {
+        this.die(new SSHException(`Error reading SSH protocol banner: no identification from the server within ${seconds} s`));
+      }
+    }, seconds * 1000);
+    timer.unref();
   }
 
   private onKexDone(first: boolean): void {
