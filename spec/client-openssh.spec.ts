@@ -9,6 +9,7 @@ import {
   BadAuthenticationType,
   BadHostKeyException,
   ChannelException,
+  createConnection,
   Ed25519Key,
   PKey,
   ProxyCommand,
@@ -268,6 +269,19 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(inner.getTransport()!.getRemoteServerKey().fingerprint).toBe(jump.getTransport()!.getRemoteServerKey().fingerprint);
     // the outer connection still works alongside
     expect(run(jump, 'echo outer').out).toBe('outer\n');
+  });
+
+  itWithPeers(['sshd'], 'a socket the script opened itself, as Paramiko scripts pass to Transport', () => {
+    const sock = createConnection([sshd.host, sshd.port], 5);
+    expect(sock.getpeername()).toEqual([sshd.host, sshd.port]);
+    const t = new Transport(sock);
+    t.startClient();
+    t.authPublickey(sshd.user.username, PKey.fromPrivateKeyFile(userKey));
+    const chan = t.openSession();
+    chan.execCommand('echo own socket');
+    expect(chan.makefile().read().toString()).toBe('own socket\n');
+    expect(() => new Transport(sock)).toThrow(/already used/);
+    t.close();
   });
 
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {

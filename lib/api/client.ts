@@ -9,6 +9,7 @@ import type { DisabledAlgorithms } from '../transport/algorithms';
 import { keyTypeOfAlgorithm } from '../transport/algorithms';
 import { Channel } from './channel';
 import { ProxyCommand } from './proxy';
+import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport } from './transport';
@@ -25,8 +26,8 @@ export interface ConnectOptions {
   allowAgent?: boolean;
   lookForKeys?: boolean;
   compress?: boolean;
-  /** A Channel of another transport (jump host) or a ProxyCommand to run the connection over. */
-  sock?: Channel | ProxyCommand | null;
+  /** A Socket, a Channel of another transport (jump host) or a ProxyCommand to run over. */
+  sock?: Socket | Channel | ProxyCommand | null;
   bannerTimeout?: number | null;
   authTimeout?: number | null;
   channelTimeout?: number | null;
@@ -107,10 +108,10 @@ export class SSHClient {
     const port = options.port ?? 22;
     const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
     const sock = options.sock ?? [hostname, port];
-    if (!(sock instanceof Channel) && !(sock instanceof ProxyCommand) && !Array.isArray(sock)) {
-      throw new NotImplementedError('SSHClient.connect with a sock other than a Channel or ProxyCommand');
+    if (!(sock instanceof Channel) && !(sock instanceof ProxyCommand) && !(sock instanceof Socket) && !Array.isArray(sock)) {
+      throw new NotImplementedError('SSHClient.connect with a sock other than a Socket, Channel or ProxyCommand');
     }
-    const t = new Transport(sock as [string, number] | Channel | ProxyCommand, { disabledAlgorithms: options.disabledAlgorithms });
+    const t = new Transport(sock as [string, number] | Socket | Channel | ProxyCommand, { disabledAlgorithms: options.disabledAlgorithms });
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;
     if (options.channelTimeout != null) t.channelTimeout = options.channelTimeout;

@@ -7,3 +7,4 @@ export { Channel } from './channel';
 export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
 export { ProxyCommand } from './proxy';
+export { Socket, createConnection } from './socket';

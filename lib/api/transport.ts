@@ -12,6 +12,7 @@ import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import { Channel } from './channel';
 import { SecurityOptions } from './security-options';
 import { ProxyCommand } from './proxy';
+import { Socket } from './socket';
 
 /** What the worker reports about a connection. */
 interface TransportInfo {
@@ -72,13 +73,14 @@ export class Transport {
   private readonly port: number;
   private readonly via: { id: number; chan: number } | null = null;
   private readonly proxyCommand: string | null = null;
+  private readonly socketId: number | null = null;
   private readonly securityOptions: SecurityOptions;
   private compress = false;
   private info: TransportInfo = { active: false };
   private serverKey: PKey | null = null;
   private closedByUser = false;
 
-  constructor(sock: string | [string, number] | Channel | ProxyCommand, options: TransportOptions = {}) {
+  constructor(sock: string | [string, number] | Socket | Channel | ProxyCommand, options: TransportOptions = {}) {
     if (sock instanceof Channel) {
       // A jump host: this connection runs inside `sock` (usually a direct-tcpip channel).
       this.via = { id: sock.transport.id!, chan: sock.chanid };
@@ -87,10 +89,13 @@ export class Transport {
     } else if (sock instanceof ProxyCommand) {
       this.proxyCommand = sock.commandLine;
       [this.host, this.port] = [`proxy: ${sock.commandLine}`, 0];
+    } else if (sock instanceof Socket) {
+      this.socketId = sock.take();
+      [this.host, this.port] = sock.getpeername();
     } else if (typeof sock === 'string' || Array.isArray(sock)) {
       [this.host, this.port] = parseSock(sock as string | [string, number]);
     } else {
-      throw new NotImplementedError('Transport over a socket-like object other than a Channel or ProxyCommand');
+      throw new NotImplementedError('Transport over a socket-like object other than a Socket, Channel or ProxyCommand');
     }
     this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
     this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
@@ -133,6 +138,7 @@ export class Transport {
         port: this.port,
         via: this.via ?? undefined,
         proxyCommand: this.proxyCommand ?? undefined,
+        socketId: this.socketId ?? undefined,
         timeout: options.timeout ?? null,
         handshakeTimeout: handshake,
         bannerTimeout: this.bannerTimeout,

@@ -9,6 +9,7 @@ import { agentSign } from './agent';
 import { WorkerConnection } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
 import { ChannelStream, ProcessStream } from '../ssh/streams';
+import { takeSocket } from './sockets';
 import type { ByteStream } from '../ssh/streams';
 
 /** Options of a client connection, as the main thread sends them. */
@@ -19,6 +20,8 @@ export interface ConnectArgs {
   via?: { id: number; chan: number };
   /** Run over a shell command's stdin/stdout (ProxyCommand) instead of TCP. */
   proxyCommand?: string;
+  /** Run over a socket the script opened (the `sockets` service's id). */
+  socketId?: number;
   /** TCP connect timeout (seconds, null = OS default). */
   timeout: number | null;
   /** Time for the server's identification and the first key exchange (Paramiko's 15 s). */
@@ -129,6 +132,7 @@ async function openStream(a: ConnectArgs): Promise<ByteStream> {
     return new ChannelStream(ch.core, a.host, a.port, early);
   }
   if (a.proxyCommand !== undefined) return new ProcessStream(a.proxyCommand);
+  if (a.socketId !== undefined) return takeSocket(a.socketId);
   return WorkerConnection.dial(a.host, a.port, a.timeout);
 }
 
