@@ -171,7 +171,9 @@ export class NoValidConnectionsError extends IOError {
   readonly errors: Map<string, Error>;
   constructor(errors: Map<string, Error>) {
     const list = [...errors.entries()].map(([addr, e]) => `${addr}: ${e.message}`);
-    super(`Unable to connect to ${list.join('; ')}`, { code: [...errors.values()][0] instanceof Error ? (([...errors.values()][0] as NodeJS.ErrnoException).code ?? undefined) : undefined });
+    // errno stays unset, as Paramiko's; `code` is the first address's, like ECONNREFUSED.
+    const first = errors.values().next().value as NodeJS.ErrnoException | undefined;
+    super(`Unable to connect to ${list.join('; ')}`, { code: first?.code });
     this.errors = errors;
   }
 }

@@ -104,11 +104,9 @@ export class WorkerConnection {
         errors.set(`${a.address}:${port}`, e as Error);
       }
     }
-    if (errors.size === 1) {
-      const e = [...errors.values()][0];
-      if (e instanceof SocketTimeout) throw e;
-      throw new NoValidConnectionsError(errors);
-    }
+    // A single address that timed out is a timeout, as in Paramiko; anything else lists them all.
+    const only = errors.size === 1 ? errors.values().next().value : null;
+    if (only instanceof SocketTimeout) throw only;
     throw new NoValidConnectionsError(errors);
   }
 

@@ -1,0 +1,43 @@
+import { createServer } from 'node:net';
+import { NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
+
+/** A port nothing listens on: bind one, note it, close it. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe('connection errors', () => {
+  it('a refused connection raises NoValidConnectionsError with the errno code and each address', async () => {
+    const port = await closedPort();
+    const c = new SSHClient();
+    let err: unknown;
+    try {
+      c.connect('127.0.0.1', { port, username: 'nobody', lookForKeys: false, allowAgent: false, timeout: 5 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NoValidConnectionsError);
+    const e = err as NoValidConnectionsError;
+    expect(e.code).toBe('ECONNREFUSED');
+    expect([...e.errors.keys()]).toEqual([`127.0.0.1:${port}`]);
+    expect(e.message).toMatch(/Unable to connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+  });
+
+  it('calls on a transport that was never started say there is no session', () => {
+    const t = new Transport(['127.0.0.1', 22]);
+    expect(t.isActive()).toBe(false);
+    expect(() => t.openSession()).toThrow(SSHException);
+    expect(() => t.getRemoteServerKey()).toThrow(/No existing session/);
+  });
+
+  it('security options refuse unknown algorithms', () => {
+    const t = new Transport('127.0.0.1:22');
+    expect(() => (t.getSecurityOptions().ciphers = ['rot13'])).toThrow(/unknown ciphers: rot13/);
+    t.getSecurityOptions().ciphers = ['aes256-ctr'];
+    expect(t.getSecurityOptions().ciphers).toEqual(['aes256-ctr']);
+  });
+});
