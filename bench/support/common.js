@@ -1,0 +1,224 @@
+'use strict';
+// Helpers shared by the side-by-side benchmarks: argument parsing, statistics, the machine's
+// description, loading the compiled library from dist/, and running a peer in a child process.
+const { execFileSync, spawnSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..', '..');
+const DIST = path.join(ROOT, 'dist');
+const PYTHON = '/usr/bin/python3'; // Debian's Paramiko imports only under the system python
+const PARAMIKO_SCRIPT = path.join(__dirname, 'paramiko_bench.py');
+
+/** `--name value` / `--name=value` / `--flag` from argv. */
+function arg(name, fallback) {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) return true;
+      return next;
+    }
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
+  }
+  return fallback;
+}
+
+/** "1G", "256M", "64k" or a plain number of bytes. */
+function parseSize(s) {
+  if (typeof s === 'number') return s;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgKMG]?)i?[bB]?$/.exec(String(s).trim());
+  if (!m) throw new Error(`bad size: ${s}`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()];
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** Quantile by nearest rank over a sorted copy. */
+function quantile(samples, q) {
+  const s = Float64Array.from(samples).sort();
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+function stats(samples) {
+  return { n: samples.length, median: quantile(samples, 0.5), p90: quantile(samples, 0.9), min: Math.min(...samples), max: Math.max(...samples) };
+}
+
+/** Loads the compiled library, or explains how to get it. */
+function requireDist() {
+  if (!fs.existsSync(path.join(DIST, 'index.js'))) {
+    console.error(`dist/ is missing (${DIST}): run \`npm run build\` first`);
+    process.exit(2);
+  }
+  return require(DIST);
+}
+
+function tryRun(cmd, args) {
+  try {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout || ''}${r.stderr || ''}`.trim();
+  } catch {
+    return '';
+  }
+}
+
+function ssh2Version() {
+  try {
+    return require('ssh2/package.json').version;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether ssh2's optional native crypto binding (sshcrypto.node) loaded. */
+function ssh2Native() {
+  try {
+    require('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function machine() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const model = (/^model name\s*:\s*(.+)$/m.exec(cpuinfo) || [])[1] || 'unknown';
+  const flags = (/^flags\s*:\s*(.+)$/m.exec(cpuinfo) || [])[1] || '';
+  const paramiko = tryRun(PYTHON, ['-c', 'import paramiko, cryptography; print(paramiko.__version__, cryptography.__version__)']).split(/\s+/);
+  return {
+    nproc: Number(tryRun('nproc', [])) || os.cpus().length,
+    cpu: model,
+    aesni: /\baes\b/.test(flags),
+    kernel: os.release(),
+    node: process.version,
+    openssh: tryRun('ssh', ['-V']),
+    paramiko: paramiko[0] || 'not installed',
+    cryptography: paramiko[1] || '',
+    python: tryRun(PYTHON, ['--version']),
+    ssh2: ssh2Version(),
+    ssh2Native: ssh2Native(),
+    loadavg: os.loadavg(),
+  };
+}
+
+function printMachine(m = machine()) {
+  console.log(`machine: ${m.nproc} x ${m.cpu}${m.aesni ? ' (AES-NI)' : ''}, Linux ${m.kernel}`);
+  console.log(`node ${m.node}; ${m.openssh}; Paramiko ${m.paramiko} (cryptography ${m.cryptography}, ${m.python}); ssh2 ${m.ssh2 ?? 'not installed'}${m.ssh2 ? (m.ssh2Native ? ' (native crypto binding built)' : ' (pure JS, no native binding)') : ''}`);
+  console.log(`load average: ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+}
+
+function loadLine(label) {
+  return `load average ${label}: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+}
+
+/** CPU time (ms, user + system) and minor page faults of each thread of this process, from /proc/self/task. */
+function threadCpu() {
+  const tick = 1000 / 100; // USER_HZ
+  const out = [];
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push({ tid: Number(tid), comm, ms: (Number(f[11]) + Number(f[12])) * tick, minflt: Number(f[7]) });
+    } catch {}
+  }
+  return out;
+}
+
+/** Runs a command, collects stdout, resolves with the last line parsed as JSON. */
+function runJson(cmd, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const lines = out.trim().split('\n');
+      if (code !== 0) {
+        reject(new Error(`${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited ${code ?? signal}:\n${err.trim()}\n${out.trim()}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(lines[lines.length - 1]));
+      } catch (e) {
+        reject(new Error(`no JSON result from ${cmd} ${args.join(' ')}:\n${out}\n${err}`));
+      }
+    });
+  });
+}
+
+/** Node re-running this same script in a child process (one process per client under test). */
+function runNodeChild(script, args, nodeArgs = []) {
+  return runJson(process.execPath, [...nodeArgs, script, ...args]);
+}
+
+/** The OpenSSH client's options for a benchmark sshd: key login, host key checked, nothing else read. */
+function sshArgs(sshd, extra = [], logLevel = 'ERROR') {
+  return [
+    '-F', '/dev/null',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'IdentityAgent=none',
+    '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `LogLevel=${logLevel}`,
+    '-i', sshd.keyPath,
+    '-p', String(sshd.port),
+    '-l', sshd.user,
+    ...extra,
+    sshd.host,
+  ];
+}
+
+/** The cipher (and with `withKex` the kex) OpenSSH's client negotiates with this server (from `ssh -v`). */
+function sshNegotiated(sshd, extra = [], withKex = false) {
+  const r = spawnSync('ssh', [...sshArgs(sshd, extra, 'DEBUG1'), 'true'], { encoding: 'utf8' });
+  const m = /kex: server->client cipher: (\S+) MAC: (\S+)/.exec(r.stderr || '');
+  const k = /kex: algorithm: (\S+)/.exec(r.stderr || '');
+  const cipher = m ? (m[2] === '<implicit>' ? m[1] : `${m[1]} ${m[2]}`) : '?';
+  return withKex ? `${k ? k[1] : '?'}, ${cipher}` : cipher;
+}
+
+function fmt(v, digits = 1) {
+  return Number.isFinite(v) ? v.toFixed(digits) : 'n/a';
+}
+
+/** A plain-text table: rows of strings, the first row a header. */
+function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
+  return rows
+    .map((r, j) => {
+      const line = r.map((c, i) => (i === 0 ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ');
+      return j === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
+}
+
+module.exports = {
+  ROOT,
+  DIST,
+  PYTHON,
+  PARAMIKO_SCRIPT,
+  arg,
+  parseSize,
+  quantile,
+  stats,
+  requireDist,
+  machine,
+  printMachine,
+  loadLine,
+  runJson,
+  runNodeChild,
+  threadCpu,
+  sshArgs,
+  sshNegotiated,
+  ssh2Version,
+  fmt,
+  table,
+  execFileSync,
+};
