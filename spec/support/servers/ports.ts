@@ -1,5 +1,7 @@
 import net from 'node:net';
-import { PeerProcess, PeerStartError, sleep } from './process';
+import { once, PeerProcess, PeerStartError, sleep } from './process';
+import { authorizeArgs, knownHostsText } from './types';
+import type { SshServer } from './types';
 
 export const LOCALHOST = '127.0.0.1';
 /** How long a peer may take to start answering with its SSH banner. */
@@ -105,4 +107,34 @@ export async function failStart(peer: PeerProcess | null, cleanup: () => void, e
   if (peer) await peer.stop(500);
   cleanup();
   throw err;
+}
+
+/**
+ * The handle every start function returns, built once: the fields, `authorize`, `knownHosts`,
+ * logs, an idempotent `stop` that runs `cleanup` after the process is gone, and a live `running`.
+ * Each launcher adds its own fields with Object.assign (a spread would freeze `running`).
+ */
+export function serverHandle(
+  peer: PeerProcess,
+  base: Pick<SshServer, 'kind' | 'port' | 'dir' | 'banner' | 'hostKeys' | 'user'>,
+  authorize: (username: string, publicKeyLine: string) => void,
+  cleanup: () => void,
+): SshServer {
+  const { port, hostKeys, user } = base;
+  return {
+    ...base,
+    host: LOCALHOST,
+    pid: peer.pid,
+    authorize: (a: string, b?: string) => authorize(...authorizeArgs(user.username, a, b)),
+    knownHosts: () => knownHostsText(LOCALHOST, port, hostKeys),
+    log: () => peer.log(),
+    waitForLog: (pattern: RegExp, timeoutMs = 5000) => peer.waitForLine(pattern, timeoutMs),
+    stop: once(async () => {
+      await peer.stop();
+      cleanup();
+    }),
+    get running() {
+      return peer.running;
+    },
+  } as SshServer;
 }

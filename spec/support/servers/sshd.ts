@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateOptions, generateKey, KeyType, signCertificate } from './keys';
-import { failStart, LOCALHOST, waitForBanner, withPortRetry } from './ports';
-import { isRoot, makeTempDir, once, PeerProcess, removeTempDir } from './process';
-import { authorizeArgs, HostKey, knownHostsText, SshServer } from './types';
+import { failStart, LOCALHOST, serverHandle, waitForBanner, withPortRetry } from './ports';
+import { isRoot, makeTempDir, PeerProcess, removeTempDir } from './process';
+import { HostKey, SshServer } from './types';
 import { ensureTestUser } from './users';
 
 export const SSHD = '/usr/sbin/sshd';
@@ -201,29 +201,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
         await peer.stop(500);
         throw e;
       }
-      const server: SshdServer = {
-        kind: 'openssh',
-        host: LOCALHOST,
-        port,
-        pid: peer.pid,
-        dir,
-        banner,
-        hostKeys,
-        user,
-        configPath,
-        config,
-        authorize: (a: string, b?: string) => authorize(...authorizeArgs(user.username, a, b)),
-        knownHosts: () => knownHostsText(LOCALHOST, port, hostKeys),
-        log: () => peer.log(),
-        waitForLog: (pattern: RegExp, timeoutMs = 5000) => peer.waitForLine(pattern, timeoutMs),
-        stop: once(async () => {
-          await peer.stop();
+      const server = Object.assign(
+        serverHandle(peer, { kind: 'openssh' as const, port, dir, banner, hostKeys, user }, authorize, () => {
           removeTempDir(dir);
         }),
-        get running() {
-          return peer.running;
-        },
-      };
+        { configPath, config },
+      ) as SshdServer;
       return server;
     });
   } catch (e) {
