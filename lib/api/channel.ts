@@ -254,12 +254,34 @@ export class Channel {
     while (off < buf.length) off += this.send(buf.subarray(off));
   }
 
-  sendStderr(_data: string | Buffer): number {
-    throw new NotImplementedError('Channel.sendStderr (server mode, issue 4)');
+  /**
+   * Server mode: sends `data` as stderr (extended data), after everything sent before it;
+   * returns once it is on the wire (waiting for window), with the count, which is all of it.
+   */
+  sendStderr(data: string | Buffer | Uint8Array): number {
+    const buf = toBuf(data);
+    if (buf.length === 0) return 0;
+    if (this.writeShut || this.closed) throw new SSHException('Socket is closed');
+    return this.call<number>('channelSendStderr', { data: buf }, this.timeout);
   }
 
-  sendallStderr(_data: string | Buffer): void {
-    throw new NotImplementedError('Channel.sendallStderr (server mode, issue 4)');
+  sendallStderr(data: string | Buffer | Uint8Array): void {
+    this.sendStderr(data);
+  }
+
+  /**
+   * Server mode: the command's exit status (RFC 4254 section 6.10), sent after the data written
+   * before it. Then `close()` ends the channel, as Paramiko's servers do.
+   */
+  sendExitStatus(status: number): void {
+    if (this.closed) throw new SSHException('Channel is not open');
+    this.call('channelSendAfterData', { type: 'exit-status', args: { status: status >>> 0 } });
+  }
+
+  /** Server mode, beyond Paramiko: the command died of `signal` (name without SIG, e.g. 'TERM'). */
+  sendExitSignal(signal: string, coreDumped = false, message = ''): void {
+    if (this.closed) throw new SSHException('Channel is not open');
+    this.call('channelSendAfterData', { type: 'exit-signal', args: { signal: signal.replace(/^SIG/, ''), coreDumped, message } });
   }
 
   /** True when `send` would not block (also when closed, as Paramiko). */

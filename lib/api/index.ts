@@ -7,4 +7,7 @@ export { Channel } from './channel';
 export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
 export { ProxyCommand } from './proxy';
-export { Socket, createConnection } from './socket';
+export { Socket, Listener, createConnection, listen } from './socket';
+export type { ListenOptions } from './socket';
+export { ServerInterface, InteractiveQuery, SubsystemHandler, Event } from './server';
+export type { InteractiveResult, GlobalReplyItem } from './server';

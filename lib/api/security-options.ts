@@ -11,6 +11,16 @@ export class SecurityOptions {
     private readonly started: () => boolean,
   ) {}
 
+  /** Kinds the user assigned (kept when a server start swaps in the server's defaults). */
+  private readonly touched = new Set<keyof AlgorithmPreferences>();
+
+  /** Replaces the lists the user did not assign (a server's defaults differ from a client's). */
+  useDefaults(defaults: AlgorithmPreferences): void {
+    const next = { ...defaults };
+    for (const k of this.touched) next[k] = this.prefs[k];
+    this.prefs = next;
+  }
+
   private set(kind: keyof AlgorithmPreferences, value: readonly string[]): void {
     if (this.started()) throw new TypeError('security options cannot change after the transport started');
     if (!Array.isArray(value)) throw new TypeError(`${kind} must be an array of algorithm names`);
@@ -19,6 +29,7 @@ export class SecurityOptions {
     if (bad.length) throw new RangeError(`unknown ${kind}: ${bad.join(', ')}`);
     if (!value.length) throw new RangeError(`at least one ${kind} algorithm is needed`);
     this.prefs = { ...this.prefs, [kind]: [...value] };
+    this.touched.add(kind);
   }
 
   get ciphers(): readonly string[] {

@@ -3,7 +3,12 @@ import { getBridge, toBuffer } from '../bridge';
 import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
-import { defaultPreferences, supported } from '../transport/algorithms';
+import { defaultPreferences, keyTypeOfAlgorithm, serverDefaultPreferences, supported } from '../transport/algorithms';
+import { readFileSync } from 'node:fs';
+import { Message } from '../wire/message';
+import { Event, InteractiveQuery, ServerInterface, SubsystemHandler } from './server';
+import type { GlobalReplyItem } from './server';
+import { parseModuli } from '../transport/kex/moduli';
 import type { AuthOutcome, InteractiveHandler } from '../transport/auth-client';
 import { paramikoAuthResult } from '../transport/auth-client';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
@@ -35,6 +40,12 @@ export interface TransportOptions {
   disabledAlgorithms?: DisabledAlgorithms;
 }
 
+/** An InteractiveQuery as the worker takes it; AUTH_* numbers pass through. */
+function interactive(r: number | InteractiveQuery): unknown {
+  if (r instanceof InteractiveQuery) return { name: r.name, instructions: r.instructions, prompts: r.prompts };
+  return r;
+}
+
 /** Handlers of keyboard-interactive prompts, by transport id (the worker calls back). */
 const interactiveHandlers = new Map<number, InteractiveHandler>();
 let interactiveRegistered = false;
@@ -47,6 +58,38 @@ function registerInteractive(): void {
     return h(p.title, p.instructions, p.prompts);
   });
 }
+
+/** Server transports by worker id: the 'server' callbacks find their ServerInterface here. */
+const serverTransports = new Map<number, Transport>();
+let nextServerKey = 1;
+let serverRegistered = false;
+function registerServerCallbacks(): void {
+  if (serverRegistered) return;
+  serverRegistered = true;
+  getBridge().onCallback('server', (p: { id: number; m: string; a: Record<string, unknown> }) => {
+    const t = serverTransports.get(p.id);
+    if (!t) throw new SSHException(`no server transport ${p.id} on the main thread`);
+    return t.serverCallback(p.m, p.a);
+  });
+}
+
+/** The moduli text loaded by Transport.loadServerModuli (sent with every later startServer). */
+let serverModuli: string | null = null;
+
+/** Paramiko's reply tuple of an accepted global request, encoded as its Message would be. */
+function encodeReply(items: GlobalReplyItem[]): Buffer {
+  const m = new Message();
+  for (const item of items) {
+    if (typeof item === 'boolean') m.addBoolean(item);
+    else if (typeof item === 'number') m.addInt(item);
+    else if (typeof item === 'bigint') m.addInt64(item);
+    else m.addString(item);
+  }
+  return m.asBytes();
+}
+
+/** A SubsystemHandler class and the extra arguments it is constructed with. */
+type SubsystemEntry = { cls: new (channel: Channel, name: string, server: ServerInterface, ...args: any[]) => SubsystemHandler; args: unknown[] };
 
 function parseSock(sock: string | [string, number]): [string, number] {
   if (Array.isArray(sock)) return [sock[0], Number(sock[1])];
@@ -79,6 +122,16 @@ export class Transport {
   private info: TransportInfo = { active: false };
   private serverKey: PKey | null = null;
   private closedByUser = false;
+  /** Server mode: host keys by type, the user's ServerInterface, channels by id, subsystems. */
+  private readonly serverKeys = new Map<string, PKey>();
+  private server: ServerInterface | null = null;
+  private readonly channelsById = new Map<number, Channel>();
+  private readonly subsystems = new Map<string, SubsystemEntry>();
+  private lastException: Error | null = null;
+  /** Server mode: seconds a client has to authenticate (OpenSSH's LoginGraceTime 120). */
+  loginGraceTime: number | null = 120;
+  /** Server mode: failed auth attempts before the connection is dropped (OpenSSH's MaxAuthTries). */
+  maxAuthTries = 6;
 
   constructor(sock: string | [string, number] | Socket | Channel | ProxyCommand, options: TransportOptions = {}) {
     if (sock instanceof Channel) {
@@ -210,6 +263,228 @@ export class Transport {
     return this.info.peer ?? ['unknown', 0];
   }
 
+  // ---- server mode ----
+
+  /** A private host key for server mode; one per key type (a later one replaces it). */
+  addServerKey(key: PKey): void {
+    if (!key.canSign()) throw new SSHException('a server host key must be a private key');
+    this.serverKeys.set(key.getName(), key);
+  }
+
+  /** The host key the negotiation chose (server mode), or null before it. */
+  getServerKey(): PKey | null {
+    const n = this.id === null ? null : (this.info.negotiated ?? null);
+    if (!n) return this.serverKeys.values().next().value ?? null;
+    return this.serverKeys.get(keyTypeOfAlgorithm(n.hostKey)) ?? null;
+  }
+
+  /**
+   * Loads an OpenSSH moduli file (default /etc/ssh/moduli) for group exchange in server mode;
+   * false when it cannot be read or holds no usable group (the built-in groups serve then).
+   */
+  static loadServerModuli(filename: string | null = null): boolean {
+    try {
+      const text = readFileSync(filename ?? '/etc/ssh/moduli', 'utf8');
+      if (!parseModuli(text).length) return false;
+      serverModuli = text;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Paramiko's start_server: negotiates as the server on the accepted socket, with `server`
+   * (a ServerInterface) deciding auth and channels on this thread. Blocks until the key
+   * exchange is done (SSHException if it fails); with `event`, returns at once and sets it then.
+   */
+  startServer(
+    eventOrOptions: Event | null | { server?: ServerInterface; event?: Event | null } = null,
+    server: ServerInterface | null = null,
+  ): void {
+    let event: Event | null = null;
+    if (eventOrOptions instanceof Event) event = eventOrOptions;
+    else if (eventOrOptions instanceof ServerInterface) server = eventOrOptions;
+    else if (eventOrOptions) {
+      event = eventOrOptions.event ?? null;
+      server = eventOrOptions.server ?? server;
+    }
+    if (this.id !== null) throw new SSHException('the transport was already started');
+    if (this.socketId === null) throw new SSHException('server mode needs an accepted socket (listen(...).accept())');
+    if (!this.serverKeys.size) throw new SSHException('no host key: call addServerKey first');
+    this.server = server ?? new ServerInterface();
+    registerServerCallbacks();
+    // Callbacks can come before startServer returns (with an event): they find us by this key.
+    this.serverKey_ = nextServerKey++;
+    serverTransports.set(this.serverKey_, this);
+    this.securityOptions.useDefaults(serverDefaultPreferences(this.compress));
+    const args = {
+      socketId: this.socketId,
+      hostKeys: [...this.serverKeys.values()].map((k) => k.exportPrivateKey(null, 'openssh')),
+      preferences: this.securityOptions.preferences(),
+      disabledAlgorithms: this.disabledAlgorithms,
+      compress: this.compress,
+      moduli: serverModuli,
+      maxAuthTries: this.maxAuthTries,
+      loginGraceTime: this.loginGraceTime,
+      handshakeTimeout: this.handshakeTimeout,
+      bannerTimeout: this.bannerTimeout,
+      event: event ? event.sab : null,
+      callbackKey: this.serverKey_,
+    };
+    // The worker's id is known before the handshake: callbacks during it must find us.
+    const info = getBridge().call<TransportInfo & { id: number }>('transport', 'startServer', args, event ? 30 : this.handshakeTimeout + 5);
+    this.id = info.id;
+    this.info = info;
+  }
+  private serverKey_ = 0;
+
+  /** The next channel the client opened (server mode), or null after `timeout` seconds or when the transport ends. */
+  accept(timeout: number | null | { timeout?: number | null } = null): Channel | null {
+    const t = timeout !== null && typeof timeout === 'object' ? (timeout.timeout ?? null) : timeout;
+    if (this.id === null) throw new SSHException('No existing session');
+    const info = getBridge().call<ChannelHandleInfo | null>('transport', 'acceptChannel', { id: this.id, timeout: t }, t === null ? null : t + 5);
+    return info ? this.channelFor(info) : null;
+  }
+
+  /** Registers a SubsystemHandler class for `name`: constructed as `new cls(channel, name, server, ...args)`. */
+  setSubsystemHandler(name: string, cls: SubsystemEntry['cls'], ...args: unknown[]): void {
+    this.subsystems.set(name, { cls, args });
+  }
+
+  /** Whether a handler is registered for subsystem `name`. */
+  hasSubsystemHandler(name: string): boolean {
+    return this.subsystems.has(name);
+  }
+
+  /** The last error a ServerInterface method threw (then cleared), as Paramiko's get_exception. */
+  getException(): Error | null {
+    const e = this.lastException;
+    this.lastException = null;
+    return e;
+  }
+
+  /** Server mode: a forwarded-tcpip channel to the client (for a port it asked us to forward). */
+  openForwardedTcpipChannel(srcAddr: [string, number], destAddr: [string, number]): Channel {
+    return this.openChannel('forwarded-tcpip', destAddr, srcAddr);
+  }
+
+  /** The Channel object of a channel the worker describes (one per id). */
+  private channelFor(info: ChannelHandleInfo, kind = 'session'): Channel {
+    let ch = this.channelsById.get(info.chanId);
+    if (!ch) {
+      ch = new Channel(this, info, kind);
+      this.channelsById.set(info.chanId, ch);
+    }
+    return ch;
+  }
+
+  /** @internal a ServerInterface decision the worker asks for. */
+  serverCallback(method: string, a: Record<string, unknown>): unknown {
+    const server = this.server!;
+    try {
+      return this.dispatchServer(server, method, a);
+    } catch (e) {
+      this.lastException = e as Error;
+      const name = method === 'channelRequest' ? `channel request ${String(a.type)}` : method;
+      console.error(`paramiko-ts: the ServerInterface failed on ${name} (refused):`, e);
+      throw e;
+    }
+  }
+
+  private dispatchServer(server: ServerInterface, method: string, a: Record<string, unknown>): unknown {
+    switch (method) {
+      case 'getAllowedAuths':
+        return String(server.getAllowedAuths(a.username as string)).split(',').map((x) => x.trim()).filter(Boolean);
+      case 'checkAuthNone':
+        return server.checkAuthNone(a.username as string);
+      case 'checkAuthPassword':
+        return server.checkAuthPassword(a.username as string, a.password as string);
+      case 'checkAuthPublickey': {
+        const key = PKey.fromBlob(Buffer.from(a.key as Uint8Array));
+        if (a.cert) key.publicBlob = PKey.fromBlob(Buffer.from(a.cert as Uint8Array)).publicBlob;
+        return server.checkAuthPublickey(a.username as string, key);
+      }
+      case 'checkAuthInteractive':
+        return interactive(server.checkAuthInteractive(a.username as string, a.submethods as string));
+      case 'checkAuthInteractiveResponse':
+        return interactive(server.checkAuthInteractiveResponse(a.responses as string[]));
+      case 'getBanner': {
+        const b = server.getBanner();
+        return Array.isArray(b) ? (b[0] ?? null) : null;
+      }
+      case 'channelOpen':
+        if (a.kind === 'direct-tcpip') {
+          return server.checkChannelDirectTcpipRequest(a.chanid as number, a.origin as [string, number], a.dest as [string, number]);
+        }
+        return server.checkChannelRequest(a.kind as string, a.chanid as number);
+      case 'globalRequest': {
+        if (a.name === 'tcpip-forward') {
+          const port = server.checkPortForwardRequest(a.address as string, a.port as number);
+          if (port === false || port === null || port === undefined) return false;
+          // RFC 4254 section 7.1: the reply carries the port only when the client asked for 0.
+          return a.port === 0 ? new Message().addInt(Number(port)).asBytes() : true;
+        }
+        if (a.name === 'cancel-tcpip-forward') {
+          server.cancelPortForwardRequest(a.address as string, a.port as number);
+          return true;
+        }
+        const r = server.checkGlobalRequest(a.name as string, new Message(Buffer.from(a.data as Uint8Array)));
+        return Array.isArray(r) ? encodeReply(r) : Boolean(r);
+      }
+      case 'channelRequest':
+        return this.channelRequest(server, a);
+      case 'startSubsystem':
+        this.runSubsystem(server, a.chan as number, a.name as string);
+        return null;
+      case 'closed':
+        serverTransports.delete(this.serverKey_);
+        this.info = { ...this.info, active: false };
+        return null;
+    }
+    throw new SSHException(`unknown server callback ${method}`);
+  }
+
+  private channelRequest(server: ServerInterface, a: Record<string, unknown>): boolean | 'start' {
+    const ch = this.channelFor(a.chan as ChannelHandleInfo);
+    switch (a.type) {
+      case 'pty-req':
+        return server.checkChannelPtyRequest(ch, a.term as string, a.width as number, a.height as number, a.widthPixels as number, a.heightPixels as number, Buffer.from(a.modes as Uint8Array)) === true;
+      case 'shell':
+        return server.checkChannelShellRequest(ch) === true;
+      case 'exec':
+        return server.checkChannelExecRequest(ch, Buffer.from(a.command as Uint8Array)) === true;
+      case 'subsystem': {
+        const ok = server.checkChannelSubsystemRequest(ch, a.name as string) === true;
+        return ok && this.subsystems.has(a.name as string) ? 'start' : ok;
+      }
+      case 'window-change':
+        return server.checkChannelWindowChangeRequest(ch, a.width as number, a.height as number, a.widthPixels as number, a.heightPixels as number) === true;
+      case 'env':
+        return server.checkChannelEnvRequest(ch, a.name as string, a.value as string) === true;
+      case 'signal':
+        return server.checkChannelSignalRequest(ch, a.signal as string) === true;
+      case 'x11-req':
+        return server.checkChannelX11Request(ch, a.singleConnection as boolean, a.protocol as string, a.cookie as string, a.screen as number) === true;
+      case 'auth-agent-req@openssh.com':
+        return server.checkChannelForwardAgentRequest(ch) === true;
+    }
+    return false;
+  }
+
+  /** Runs a registered SubsystemHandler on `chan` (the channel closes when it returns). */
+  private runSubsystem(server: ServerInterface, chan: number, name: string): void {
+    const entry = this.subsystems.get(name);
+    const ch = this.channelsById.get(chan);
+    if (!entry || !ch) return;
+    const handler = new entry.cls(ch, name, server, ...entry.args);
+    try {
+      handler.startSubsystem(name, this, ch);
+    } finally {
+      handler.finishSubsystem();
+    }
+  }
+
   // ---- authentication ----
 
   private auth(method: string, args: Record<string, unknown>): AuthOutcome {
@@ -338,6 +613,7 @@ export class Transport {
   close(): void {
     if (this.id === null || this.closedByUser) return;
     this.closedByUser = true;
+    serverTransports.delete(this.serverKey_);
     getBridge().call('transport', 'close', { id: this.id }, 10);
   }
 

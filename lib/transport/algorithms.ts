@@ -84,6 +84,23 @@ export function defaultPreferences(compress = false): AlgorithmPreferences {
   };
 }
 
+/**
+ * What a server offers by default: the client's list without what audits flag as weak today
+ * (NIST-curve key exchange, SHA-1 MACs and `ssh-rsa` SHA-1 signatures, as OpenSSH 8.8+ drops
+ * the last). ECDSA host key algorithms stay: they are only offered for an ECDSA host key, which
+ * the server's owner chose. Compression is offered after `none` (sshd's "delayed").
+ */
+export function serverDefaultPreferences(compress = false): AlgorithmPreferences {
+  const base = defaultPreferences(compress);
+  return {
+    kex: base.kex.filter((k) => !k.startsWith('ecdh-sha2-nistp')),
+    hostKeys: base.hostKeys.filter((k) => k !== 'ssh-rsa'),
+    ciphers: base.ciphers,
+    macs: base.macs.filter((m) => !m.startsWith('hmac-sha1')),
+    compression: compress ? ['none', 'zlib@openssh.com', 'zlib'] : ['none'],
+  };
+}
+
 /** Legacy algorithms that exist but are never offered unless named. */
 export const INSECURE = { kex: INSECURE_KEX };
 

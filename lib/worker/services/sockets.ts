@@ -1,4 +1,5 @@
-import type { Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { SSHException } from '../../errors';
 import type { CallContext, Service } from '../../bridge/worker-side';
 import { WorkerConnection } from '../ssh/connection';
@@ -20,17 +21,103 @@ export function takeSocket(id: number): Socket {
   return s;
 }
 
+/** A listening socket: connections wait (paused, unread) in `queue` until accepted. */
+interface Listener {
+  server: Server;
+  queue: Socket[];
+  waiters: Array<(s: Socket | null) => void>;
+  closed: boolean;
+}
+const listeners = new Map<number, Listener>();
+
+/** Registers an accepted or connected socket in the table; its id goes to the main thread. */
+export function registerSocket(s: Socket): { id: number; peer: [string, number]; local: [string, number] } {
+  // Errors before a Transport takes it over are reported when it is used.
+  s.on('error', () => undefined);
+  const id = nextId++;
+  sockets.set(id, s);
+  return { id, peer: [s.remoteAddress ?? 'unknown', s.remotePort ?? 0], local: [s.localAddress ?? '', s.localPort ?? 0] };
+}
+
+/** Opens a TCP listener in the worker; resolves once it is bound. */
+export function listenTcp(host: string, port: number, backlog: number): Promise<{ server: Server; address: [string, number] }> {
+  return new Promise((resolve, reject) => {
+    // Paused: nothing is read before a Transport takes the socket (its first bytes are SSH's).
+    const server = createServer({ pauseOnConnect: true, noDelay: true });
+    server.once('error', reject);
+    server.listen({ host, port, backlog }, () => {
+      server.removeListener('error', reject);
+      const a = server.address();
+      const address: [string, number] = a && typeof a === 'object' ? [a.address, a.port] : [host, port];
+      resolve({ server, address });
+    });
+  });
+}
+
+function listener(id: number): Listener {
+  const l = listeners.get(id);
+  if (!l || l.closed) throw new SSHException('the listening socket is closed');
+  return l;
+}
+
 export const socketsService: Service = {
   name: 'sockets',
   methods: {
     async connect(a: { host: string; port: number; timeout: number | null }, _ctx: CallContext) {
-      const s = await WorkerConnection.dial(a.host, a.port, a.timeout);
-      // Errors before a Transport takes it over are reported when it is used.
-      s.on('error', () => undefined);
-      const id = nextId++;
-      sockets.set(id, s);
-      return { id, peer: [s.remoteAddress ?? a.host, s.remotePort ?? a.port], local: [s.localAddress ?? '', s.localPort ?? 0] };
+      return registerSocket(await WorkerConnection.dial(a.host, a.port, a.timeout));
     },
+
+    /** Python's socket()+bind()+listen(): port 0 picks a free port. */
+    async listen(a: { host: string; port: number; backlog: number }) {
+      const { server, address } = await listenTcp(a.host, a.port, a.backlog);
+      const l: Listener = { server, queue: [], waiters: [], closed: false };
+      server.on('connection', (s: Socket) => {
+        s.on('error', () => undefined);
+        const w = l.waiters.shift();
+        if (w) w(s);
+        else l.queue.push(s);
+      });
+      server.on('error', () => undefined);
+      const id = nextId++;
+      listeners.set(id, l);
+      return { id, address };
+    },
+
+    /** The next connection, or null when `timeout` (seconds) passes first (SocketTimeout on the main thread). */
+    async accept(a: { id: number; timeout: number | null }) {
+      const l = listener(a.id);
+      const ready = l.queue.shift();
+      if (ready) return registerSocket(ready);
+      if (a.timeout === 0) return null;
+      const s = await new Promise<Socket | null>((resolve) => {
+        const timer = a.timeout === null ? null : setTimeout(() => {
+          l.waiters.splice(l.waiters.indexOf(done), 1);
+          resolve(null);
+        }, a.timeout * 1000);
+        const done = (sock: Socket | null) => {
+          if (timer) clearTimeout(timer);
+          resolve(sock);
+        };
+        l.waiters.push(done);
+      });
+      if (!s) {
+        if (l.closed) throw new SSHException('the listening socket was closed');
+        return null;
+      }
+      return registerSocket(s);
+    },
+
+    closeListener(a: { id: number }) {
+      const l = listeners.get(a.id);
+      if (!l) return true;
+      listeners.delete(a.id);
+      l.closed = true;
+      l.server.close();
+      for (const s of l.queue.splice(0)) s.destroy();
+      for (const w of l.waiters.splice(0)) w(null);
+      return true;
+    },
+
     close(a: { id: number }) {
       sockets.get(a.id)?.destroy();
       sockets.delete(a.id);

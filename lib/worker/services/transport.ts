@@ -1,7 +1,10 @@
 import { SocketTimeout, SSHException } from '../../errors';
 import { PKey } from '../../keys';
 import type { Service, CallContext } from '../../bridge/worker-side';
-import { applyDisabled, defaultPreferences, validatePreferences } from '../../transport/algorithms';
+import { applyDisabled, defaultPreferences, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
+import { chooseModuliGroup, parseModuli } from '../../transport/kex/moduli';
+import { BridgePolicy } from '../ssh/bridge-policy';
+import { mainDoorbell } from '../../bridge/worker-side';
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
 import type { AuthOutcome } from '../../transport/auth-client';
 import { Message } from '../../wire/message';
@@ -34,6 +37,41 @@ export interface ConnectArgs {
   localVersion?: string;
   rekeyBytes?: number;
   rekeyPackets?: number;
+}
+
+/** Options of a server connection (Transport.startServer), as the main thread sends them. */
+export interface StartServerArgs {
+  socketId: number;
+  /** Private host keys, OpenSSH format. */
+  hostKeys: string[];
+  preferences?: Partial<AlgorithmPreferences>;
+  disabledAlgorithms?: DisabledAlgorithms;
+  compress?: boolean;
+  localVersion?: string;
+  /** Text of an OpenSSH moduli file (group exchange), or null for the built-in groups. */
+  moduli?: string | null;
+  maxAuthTries?: number;
+  loginGraceTime?: number | null;
+  handshakeTimeout: number | null;
+  bannerTimeout?: number | null;
+  /** Paramiko's start_server(event): set (word 0 to 1, main thread woken) when negotiation ends. */
+  event?: SharedArrayBuffer | null;
+  rekeyBytes?: number;
+  rekeyPackets?: number;
+  /** How the main thread finds this transport's ServerInterface in callbacks. */
+  callbackKey: number;
+}
+
+/** Signature algorithms a server verifies in publickey auth, for ext-info's server-sig-algs. */
+export const SERVER_SIG_ALGS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
+
+/** Sets a main-thread Event (an Int32 flag in shared memory) and wakes the main thread. */
+function setSharedEvent(sab: SharedArrayBuffer | null | undefined): void {
+  if (!sab) return;
+  Atomics.store(new Int32Array(sab), 0, 1);
+  const bell = mainDoorbell();
+  Atomics.add(bell.array, bell.index, 1);
+  Atomics.notify(bell.array, bell.index);
 }
 
 const connections = new Map<number, WorkerConnection>();
@@ -80,9 +118,9 @@ function info(c: WorkerConnection) {
   const s = c.session;
   return {
     active: !c.isClosed,
-    authenticated: c.auth.authenticated,
-    username: c.auth.username,
-    banner: c.auth.banner,
+    authenticated: c.authenticated,
+    username: c.serverAuth ? c.serverAuth.username : c.auth.username,
+    banner: c.serverAuth ? null : c.auth.banner,
     remoteVersion: s.remoteVersion,
     negotiated: s.negotiated,
     strictKex: s.strict,
@@ -163,6 +201,75 @@ export const transport: Service = {
         throw e;
       }
       return { id, ...info(c) };
+    },
+
+    /** Paramiko's start_server: a server connection on an accepted socket, decisions by callback. */
+    async startServer(a: StartServerArgs, ctx: CallContext) {
+      const socket = takeSocket(a.socketId);
+      let prefs = { ...serverDefaultPreferences(a.compress), ...(a.preferences ?? {}) };
+      prefs = applyDisabled(prefs, a.disabledAlgorithms);
+      validatePreferences(prefs);
+      const groups = a.moduli ? parseModuli(a.moduli) : null;
+      const id = nextId++;
+      const c = new WorkerConnection(
+        socket,
+        {
+          role: 'server',
+          preferences: prefs,
+          localVersion: a.localVersion,
+          hostKeys: a.hostKeys.map((k) => PKey.fromPrivateKey(k)),
+          serverSigAlgs: SERVER_SIG_ALGS,
+          chooseGroup: groups && groups.length ? (min, n, max) => chooseModuliGroup(groups, min, n, max) : undefined,
+          rekeyBytes: a.rekeyBytes,
+          rekeyPackets: a.rekeyPackets,
+        },
+        {},
+        { policy: new BridgePolicy(a.callbackKey), maxAuthTries: a.maxAuthTries, loginGraceTime: a.loginGraceTime },
+      );
+      connections.set(id, c);
+      c.session.start();
+      c.expectBanner(a.bannerTimeout ?? null);
+      const done = c.waitKex(a.handshakeTimeout).then(
+        () => setSharedEvent(a.event),
+        (e: Error) => {
+          connections.delete(id);
+          setSharedEvent(a.event);
+          throw e;
+        },
+      );
+      if (a.event) {
+        done.catch(() => undefined);
+        return { id, ...info(c) };
+      }
+      await withDeadline(done, ctx, 'SSH handshake');
+      return { id, ...info(c) };
+    },
+
+    /** Transport.accept: the next channel the client opened and the server accepted, or null. */
+    async acceptChannel(a: { id: number; timeout: number | null }) {
+      const c = connections.get(a.id);
+      if (!c) return null;
+      const ch = await c.nextChannel(a.timeout);
+      return ch ? ch.info() : null;
+    },
+
+    /** Server: stderr data after what was sent before it; resolves once it is on the wire. */
+    async channelSendStderr(a: { id: number; chan: number; data: Uint8Array }, ctx: CallContext) {
+      const ch = chan(a.id, a.chan);
+      await withDeadline(ch.sendAfterData({ stderr: Buffer.from(a.data) }), ctx, 'sending stderr');
+      return a.data.length;
+    },
+
+    /** Server: exit-status / exit-signal (or another request without reply) after the data. */
+    async channelSendAfterData(a: { id: number; chan: number; type: string; args: Record<string, unknown> }, ctx: CallContext) {
+      const ch = chan(a.id, a.chan);
+      let fill: (m: Message) => void;
+      if (a.type === 'exit-status') fill = (m) => m.addInt(a.args.status as number);
+      else if (a.type === 'exit-signal') {
+        fill = (m) => m.addString(a.args.signal as string).addBoolean(Boolean(a.args.coreDumped)).addString((a.args.message as string) ?? '').addString('');
+      } else throw new SSHException(`unknown request ${JSON.stringify(a.type)}`);
+      await withDeadline(ch.sendAfterData({ run: () => void ch.core.request(a.type, false, fill) }), ctx, a.type);
+      return true;
     },
 
     info(a: { id: number }) {

@@ -1,6 +1,19 @@
 import { SharedRing } from '../../bridge/ring';
 import type { Doorbell } from '../../bridge/ring';
 import type { ChannelCore, ChannelSink, ExitSignal } from '../../transport/channel';
+import { SSHException } from '../../errors';
+import type { Message } from '../../wire/message';
+
+/**
+ * Something to send after the data written to the stdin ring before it was queued (stderr data,
+ * exit-status): `mark` is the ring's write count then.
+ */
+interface Ordered {
+  mark: number;
+  stderr?: Buffer;
+  run?: () => void;
+  done: (error: Error | null) => void;
+}
 
 /** What the main thread gets to drive a channel: its id and the shared rings. */
 export interface ChannelHandleInfo {
@@ -96,6 +109,13 @@ export class WorkerChannel implements ChannelSink {
     };
   }
 
+  /** Server: decides the client's requests on this channel (exec, pty-req...). */
+  requestHandler: ((type: string, wantReply: boolean, msg: Message) => boolean | Promise<boolean>) | null = null;
+
+  request(type: string, wantReply: boolean, msg: Message): boolean | Promise<boolean> {
+    return this.requestHandler ? this.requestHandler(type, wantReply, msg) : false;
+  }
+
   // ---- ChannelSink ----
 
   /** Paramiko's combine_stderr: stderr data joins the stdout stream in arrival order. */
@@ -132,6 +152,7 @@ export class WorkerChannel implements ChannelSink {
 
   closed(error: Error | null): void {
     this.isClosed = true;
+    for (const item of this.ordered.splice(0)) item.done(error ?? new SSHException('channel closed'));
     this.closedError = error;
     Atomics.or(this.status, STATUS_FLAGS, FLAG_CLOSED);
     this.closeDrainedRings();
@@ -274,7 +295,10 @@ export class WorkerChannel implements ChannelSink {
         if (this.core.state === 'closed') return;
         if (this.core.state === 'open') {
           while (this.inRing.available() > 0 && this.core.writableBytes > 0) {
-            const chunk = this.inRing.read(Math.min(this.inRing.available(), this.core.writableBytes, 1 << 20));
+            // Not past the mark of an ordered item: it goes out between the two.
+            const due = this.ordered.length ? (this.ordered[0].mark - this.inRing.readCount) | 0 : Infinity;
+            if (due <= 0) break;
+            const chunk = this.inRing.read(Math.min(this.inRing.available(), this.core.writableBytes, 1 << 20, due));
             const sent = this.core.write(chunk);
             // write() sends what the window allows; the rest goes back to the front.
             if (sent < chunk.length) {
@@ -286,7 +310,8 @@ export class WorkerChannel implements ChannelSink {
             const sent = this.core.write(this.pendingChunk);
             this.pendingChunk = sent < this.pendingChunk.length ? this.pendingChunk.subarray(sent) : null;
           }
-          if (!this.pendingChunk && this.inRing.available() === 0) {
+          if (!this.pendingChunk && !this.sendOrdered()) return; // writable() resumes
+          if (!this.pendingChunk && this.inRing.available() === 0 && this.ordered.length === 0) {
             if (this.eofRequested || this.inRing.closed) {
               this.core.sendEof();
               Atomics.or(this.status, STATUS_FLAGS, FLAG_EOF_SENT);
@@ -308,6 +333,49 @@ export class WorkerChannel implements ChannelSink {
     }
   }
   private pendingChunk: Buffer | null = null;
+  private readonly ordered: Ordered[] = [];
+
+  /**
+   * Sends the ordered items whose preceding ring data has gone out; false when a stderr item
+   * waits for window. The ring is read in order, so an item is due once the ring's read count
+   * has reached its mark and nothing read is still pending.
+   */
+  private sendOrdered(): boolean {
+    while (this.ordered.length) {
+      const item = this.ordered[0];
+      if (((this.inRing.readCount - item.mark) | 0) < 0) return true; // its data is still in the ring
+      if (item.stderr) {
+        if (this.core.writableBytes === 0) return false;
+        const sent = this.core.write(item.stderr, 1);
+        item.stderr = item.stderr.subarray(sent);
+        if (item.stderr.length) return false;
+      }
+      this.ordered.shift();
+      try {
+        item.run?.();
+        item.done(null);
+      } catch (e) {
+        item.done(e as Error);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Server: stderr data, or a request such as exit-status, sent after everything the main
+   * thread wrote before it; resolves once it is on the wire.
+   */
+  sendAfterData(item: { stderr?: Buffer; run?: () => void }): Promise<void> {
+    if (this.core.state === 'closed' || this.closeRequested || this.core.closeSent) {
+      return Promise.reject(new SSHException('channel is closed'));
+    }
+    if (this.eofRequested && item.stderr) return Promise.reject(new SSHException('cannot write after EOF (socket is closed)'));
+    return new Promise((resolve, reject) => {
+      this.ordered.push({ mark: this.inRing.writeCount, ...item, done: (e) => (e ? reject(e) : resolve()) });
+      void this.pumpOutbound();
+      this.kick();
+    });
+  }
 
   /**
    * Hands the channel to another owner (a nested connection): returns the received data that

@@ -6,6 +6,8 @@ import { debuglog } from 'node:util';
 import { NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { mainDoorbell } from '../../bridge/worker-side';
 import { ClientAuth } from '../../transport/auth-client';
+import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
+import type { ServerAuthPolicy } from '../../transport/auth-server';
 import { ConnectionCore } from '../../transport/connection';
 import type { ConnectionHandlers } from '../../transport/connection';
 import { DISCONNECT, MSG } from '../../transport/constants';
@@ -15,6 +17,28 @@ import { Message } from '../../wire/message';
 import { WorkerChannel } from './channel';
 
 const debug = debuglog('paramiko-ts');
+
+/** What a server connection asks of its owner: ServerInterface's decisions, in the worker or
+ * on the main thread. */
+export interface ServerPolicy extends ServerAuthPolicy {
+  /** An incoming channel open: an OPEN_* code (OPEN_SUCCEEDED accepts). */
+  channelOpen(open: import('../../transport/connection').IncomingOpen): number | Promise<number>;
+  /** A global request: false refuses, true or reply data accepts. */
+  globalRequest(name: string, wantReply: boolean, msg: Message): boolean | Buffer | Promise<boolean | Buffer>;
+  /** A request on one of our accepted channels (pty-req, exec, shell...): true accepts. */
+  channelRequest(ch: WorkerChannel, type: string, wantReply: boolean, msg: Message): boolean | Promise<boolean>;
+  /** The connection ended (after the last channel closed). */
+  closed?(error: Error): void;
+}
+
+/** Server-side settings of a connection. */
+export interface ServerSide {
+  policy: ServerPolicy;
+  /** Failed attempts before the connection is dropped (OpenSSH's MaxAuthTries, 6). */
+  maxAuthTries?: number;
+  /** Seconds a client has from connecting to authenticating (OpenSSH's LoginGraceTime, 120). */
+  loginGraceTime?: number | null;
+}
 /** SSH_MSG_IGNORE with an empty string: the smallest packet that makes TCP send an ACK now. */
 const IGNORE_ACK = Buffer.from([MSG.IGNORE, 0, 0, 0, 0]);
 
@@ -26,7 +50,13 @@ const IGNORE_ACK = Buffer.from([MSG.IGNORE, 0, 0, 0, 0]);
 export class WorkerConnection {
   readonly session: Session;
   readonly auth: ClientAuth;
+  /** The server side of user auth (server connections only). */
+  readonly serverAuth: ServerAuth | null = null;
   readonly conn: ConnectionCore;
+  /** Server: channels the client opened and the policy accepted, until Transport.accept takes them. */
+  private readonly accepted: WorkerChannel[] = [];
+  private readonly acceptWaiters: Array<(ch: WorkerChannel | null) => void> = [];
+  private graceTimer: NodeJS.Timeout | null = null;
   readonly channels = new Map<number, WorkerChannel>();
   /** Channels whose rings got data during the current socket read (woken once at its end). */
   private readonly dirty = new Set<WorkerChannel>();
@@ -46,6 +76,7 @@ export class WorkerConnection {
     readonly socket: ByteStream,
     options: SessionOptions,
     handlers: ConnectionHandlers = {},
+    readonly server: ServerSide | null = null,
   ) {
     socket.setNoDelay?.(true);
     this.session = new Session(options, {
@@ -61,10 +92,41 @@ export class WorkerConnection {
       serverSigAlgs: () => this.session.serverSigAlgs,
       authenticated: () => this.session.setAuthenticated(),
     });
-    this.conn = new ConnectionCore((p) => this.session.send(p), {
-      globalRequest: handlers.globalRequest ?? (() => false),
-      channelOpen: handlers.channelOpen,
-    });
+    if (server) {
+      this.serverAuth = new ServerAuth(
+        {
+          send: (p) => this.session.send(p),
+          sessionId: () => this.session.sessionId!,
+          authenticated: () => this.onServerAuthenticated(),
+          disconnect: (reason, text) => this.session.disconnect(reason, text),
+        },
+        server.policy,
+        server.maxAuthTries ?? DEFAULT_MAX_AUTH_TRIES,
+      );
+      const grace = server.loginGraceTime === undefined ? 120 : server.loginGraceTime;
+      if (grace !== null && grace > 0) {
+        this.graceTimer = setTimeout(() => {
+          if (this.serverAuth?.authenticated || this.isClosed) return;
+          debug(`dropping a client that did not authenticate within ${grace} s`);
+          this.session.disconnect(DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE, `authentication timed out after ${grace} s`);
+        }, grace * 1000);
+        this.graceTimer.unref();
+      }
+      const policy = server.policy;
+      this.conn = new ConnectionCore((p) => this.session.send(p), {
+        globalRequest: (name, wantReply, msg) => policy.globalRequest(name, wantReply, msg),
+        channelOpen: async (open) => {
+          const code = await policy.channelOpen(open);
+          if (code === 0 && !this.isClosed) this.acceptChannel(open.channel);
+          return code;
+        },
+      });
+    } else {
+      this.conn = new ConnectionCore((p) => this.session.send(p), {
+        globalRequest: handlers.globalRequest ?? (() => false),
+        channelOpen: handlers.channelOpen,
+      });
+    }
     socket.on('data', (d: Buffer) => {
       this.lastReceive = Date.now();
       const writes = this.writeCount;
@@ -164,14 +226,69 @@ export class WorkerConnection {
   // ---- events ----
 
   private onMessage(type: number, msg: Message): void {
-    if (this.auth.handle(type, msg)) return;
+    if (this.serverAuth) {
+      if (this.serverAuth.handle(type, msg)) return;
+      // RFC 4252 section 6: nothing of the connection layer before authentication.
+      if (!this.serverAuth.authenticated) {
+        this.session.disconnect(DISCONNECT.PROTOCOL_ERROR, `message ${type} before authentication`);
+        return;
+      }
+    } else if (this.auth.handle(type, msg)) return;
     if (this.conn.handle(type, msg)) return;
     this.session.sendUnimplemented();
+  }
+
+  // ---- server ----
+
+  private onServerAuthenticated(): void {
+    this.session.setAuthenticated();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+  }
+
+  /** A channel the client opened and the policy accepted: it waits for Transport.accept. */
+  private acceptChannel(core: import('../../transport/channel').ChannelCore): void {
+    const ch = this.adopt(core);
+    const policy = this.server!.policy;
+    ch.requestHandler = (type, wantReply, msg) => policy.channelRequest(ch, type, wantReply, msg);
+    const w = this.acceptWaiters.shift();
+    if (w) w(ch);
+    else this.accepted.push(ch);
+  }
+
+  /** Transport.accept: the next accepted channel, or null after `timeoutSec` or when the connection ends. */
+  nextChannel(timeoutSec: number | null): Promise<WorkerChannel | null> {
+    const ready = this.accepted.shift();
+    if (ready) return Promise.resolve(ready);
+    if (this.isClosed || timeoutSec === 0) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const timer = timeoutSec === null ? null : setTimeout(() => {
+        const i = this.acceptWaiters.indexOf(done);
+        if (i >= 0) this.acceptWaiters.splice(i, 1);
+        resolve(null);
+      }, timeoutSec * 1000);
+      const done = (ch: WorkerChannel | null) => {
+        if (timer) clearTimeout(timer);
+        resolve(ch);
+      };
+      this.acceptWaiters.push(done);
+    });
+  }
+
+  /** Whether this is the server end. */
+  get isServer(): boolean {
+    return this.serverAuth !== null;
+  }
+
+  /** Authenticated (either role). */
+  get authenticated(): boolean {
+    return this.serverAuth ? this.serverAuth.authenticated : this.auth.authenticated;
   }
 
   /** Why the peer's close ends us: before its identification, it was probably not SSH. */
   private closedEarlyError(): SSHException {
     if (this.session.remoteVersion !== null) return new SSHException('connection closed by the peer (EOF)');
+    if (this.isServer) return new SSHException('the client closed the connection before its SSH identification');
     const said = this.session.preBanner[0];
     return new SSHException(
       `the server closed the connection without an SSH identification${said ? ` (it sent ${JSON.stringify(said.slice(0, 60))})` : ''}: is this an SSH server?`,
@@ -183,7 +300,8 @@ export class WorkerConnection {
     if (seconds === null) return;
     const timer = setTimeout(() => {
       if (this.session.remoteVersion === null && !this.isClosed) {
-        this.die(new SSHException(`Error reading SSH protocol banner: no identification from the server within ${seconds} s`));
+        const peer = this.isServer ? 'client' : 'server';
+        this.die(new SSHException(`Error reading SSH protocol banner: no identification from the ${peer} within ${seconds} s`));
       }
     }, seconds * 1000);
     timer.unref();
@@ -232,18 +350,21 @@ export class WorkerConnection {
     this.closedError = error;
     debug(`connection closed: ${error.message}`);
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    for (const w of this.acceptWaiters.splice(0)) w(null);
     this.flush();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     for (const w of this.kexWaiters.splice(0)) w.reject(error);
     this.auth.abort(error);
     this.conn.abort(error);
+    this.server?.policy.closed?.(error);
   }
 
   /** Paramiko's close(): DISCONNECT, then the socket closes. */
   close(): void {
     if (this.isClosed) return;
-    this.session.disconnect(DISCONNECT.BY_APPLICATION, 'closed by the client');
+    this.session.disconnect(DISCONNECT.BY_APPLICATION, this.isServer ? 'closed by the server' : 'closed by the client');
   }
 
   /** Channel bookkeeping: the worker side of a newly open channel. */
