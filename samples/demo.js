@@ -1,35 +1,59 @@
-// The demo: what paramiko-ts does today, run as a user would run it, against the installed
-// package (`require('paramiko-ts')` resolves to this package's own build). It grows with the
-// transport; for now it makes a key of each type, writes and reloads it, signs and verifies.
-const { mkdtempSync, rmSync } = require('node:fs');
+// The demo: an embedded SSH server on 127.0.0.1 and a client script against it, both in this
+// process, run as a user would run them against the installed package (`require('paramiko-ts')`
+// resolves to this package's own build). No `await`: every call blocks until it is done, and the
+// server keeps serving from the transport worker meanwhile.
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { RSAKey, ECDSAKey, Ed25519Key, PKey, Message } = require('paramiko-ts');
+const { AutoAddPolicy, Ed25519Key, SSHClient, SSHServer } = require('paramiko-ts');
 
 const dir = mkdtempSync(join(tmpdir(), 'paramiko-ts-demo-'));
+const userKey = Ed25519Key.generate();
+const keyFile = join(dir, 'id_ed25519');
+userKey.writePrivateKeyFile(keyFile);
+
+// A server in one line: accounts with a password or keys, host keys generated, a free port.
+const server = SSHServer.start({
+  users: { demo: { password: 'demo password', authorizedKeys: [userKey] } },
+  banner: 'paramiko-ts demo server\n',
+});
+console.log(`server: listening on ${server.host} port ${server.port}`);
+for (const k of server.hostKeys) console.log(`server: host key ${k.getName()} ${k.fingerprint}`);
+
+const client = new SSHClient();
 try {
-  const keys = [
-    Ed25519Key.generate(),
-    ECDSAKey.generate({ curve: 'nistp256' }),
-    ECDSAKey.generate({ curve: 'nistp384' }),
-    ECDSAKey.generate({ curve: 'nistp521' }),
-    RSAKey.generate(3072),
-  ];
-  for (const key of keys) {
-    const file = join(dir, key.getName());
-    key.comment = 'demo@paramiko-ts';
-    key.writePrivateKeyFile(file, 'demo passphrase');
-    const loaded = PKey.fromPrivateKeyFile(file, 'demo passphrase');
-    const alg = loaded.signatureAlgorithms()[0];
-    const sig = loaded.signSshData(Buffer.from('hello'), alg);
-    const ok = PKey.fromPublicKeyLine(loaded.toPublicKeyLine()).verifySshSig(Buffer.from('hello'), sig);
-    console.log(
-      `${String(loaded.getBits()).padStart(4)} ${loaded.fingerprint} ${loaded.comment} (${loaded.algorithmName})` +
-        `  signed with ${alg}: ${ok ? 'verified' : 'FAILED'}`,
-    );
-    if (!ok || !loaded.equals(key)) process.exitCode = 1;
-  }
-  console.log(`Message round trip: ${new Message(new Message().addString('ok').asBytes()).getText()}`);
+  // Trust the server's keys as known_hosts lines (what `ssh-keyscan` would give).
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, server.knownHosts());
+  client.loadHostKeys(knownHosts);
+  client.setMissingHostKeyPolicy(new AutoAddPolicy());
+
+  client.connect(server.host, { port: server.port, username: 'demo', keyFilename: keyFile, allowAgent: false, lookForKeys: false });
+  const t = client.getTransport();
+  const n = t.getNegotiated();
+  console.log(`client: logged in as ${t.getUsername()} with ${n.kex}, ${n.hostKey}, ${n.cipherC2S}`);
+  console.log(`client: banner: ${t.getBanner().trim()}`);
+
+  const [, stdout, stderr] = client.execCommand('echo "hello from $(uname -s)"; echo "to stderr" >&2; exit 3');
+  console.log(`client: stdout: ${stdout.read().toString().trim()}`);
+  console.log(`client: stderr: ${stderr.read().toString().trim()}`);
+  const status = stdout.channel.recvExitStatus();
+  console.log(`client: exit status: ${status}`);
+
+  const [stdin, out] = client.execCommand('wc -c');
+  stdin.write(Buffer.alloc(1 << 20, 'x'));
+  stdin.close();
+  console.log(`client: sent 1 MiB, the server counted ${out.read().toString().trim()} bytes`);
+
+  const chan = t.openSession();
+  chan.getPty({ term: 'xterm', width: 100, height: 30 });
+  chan.execCommand('stty size');
+  console.log(`client: pty size on the server (rows cols): ${chan.makefile().read().toString().trim()}`);
+
+  if (status !== 3) process.exitCode = 1;
 } finally {
+  client.close();
+  server.close();
   rmSync(dir, { recursive: true, force: true });
 }
+console.log('demo: done');

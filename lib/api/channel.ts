@@ -138,13 +138,16 @@ export class Channel {
     this.request('window-change', { width: o.width ?? 80, height: o.height ?? 24, widthPixels: o.widthPixels ?? 0, heightPixels: o.heightPixels ?? 0 }, false);
   }
 
-  /** Sets several variables; raises SSHException if the server refuses any (AcceptEnv). */
+  /**
+   * Sets several variables. As in Paramiko (and OpenSSH's SendEnv), no reply is asked for: a
+   * server that does not accept a name (sshd's AcceptEnv) ignores it silently.
+   */
   updateEnvironment(environment: Record<string, string>): void {
     for (const [name, value] of Object.entries(environment)) this.setEnvironmentVariable(name, value);
   }
 
   setEnvironmentVariable(name: string, value: string): void {
-    this.request('env', { name, value });
+    this.request('env', { name, value }, false);
   }
 
   /** Sends a signal to the remote process (RFC 4254 6.9), e.g. 'TERM', 'INT'. Beyond Paramiko. */

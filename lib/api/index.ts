@@ -11,3 +11,5 @@ export { Socket, Listener, createConnection, listen } from './socket';
 export type { ListenOptions } from './socket';
 export { ServerInterface, InteractiveQuery, SubsystemHandler, Event } from './server';
 export type { InteractiveResult, GlobalReplyItem } from './server';
+export { SSHServer } from './ssh-server';
+export type { SSHServerOptions, SSHServerUser, ExecCallback, ExecResult as SSHServerExecResult } from './ssh-server';

@@ -8,10 +8,12 @@ import { agent } from './agent';
 import { diagnostics } from './diagnostics';
 import { transport } from './transport';
 import { socketsService } from './sockets';
+import { embeddedService } from './embedded';
 
 export const services: readonly Service[] = [
   diagnostics, // 'bridge': ping, echo and the fault injection the bridge's tests use
   transport, // 'transport': client connections, auth, channels (lib/worker/ssh/)
   socketsService, // 'sockets': TCP sockets a script opens itself (lib/api/socket.ts)
   agent, // 'agent': the ssh-agent client (identities, signatures) behind Agent and AgentKey
+  embeddedService, // 'embedded': SSHServer, the ready server that runs entirely here (lib/worker/server/)
 ];

@@ -29,6 +29,8 @@ export interface ServerPolicy extends ServerAuthPolicy {
   channelRequest(ch: WorkerChannel, type: string, wantReply: boolean, msg: Message): boolean | Promise<boolean>;
   /** The connection ended (after the last channel closed). */
   closed?(error: Error): void;
+  /** The policy attaches its own sinks to accepted channels (no Transport.accept queue, no rings). */
+  readonly ownsChannels?: boolean;
 }
 
 /** Server-side settings of a connection. */
@@ -98,7 +100,7 @@ export class WorkerConnection {
           send: (p) => this.session.send(p),
           sessionId: () => this.session.sessionId!,
           authenticated: () => this.onServerAuthenticated(),
-          disconnect: (reason, text) => this.session.disconnect(reason, text),
+          disconnect: (reason, text) => this.disconnectWith(reason, text),
         },
         server.policy,
         server.maxAuthTries ?? DEFAULT_MAX_AUTH_TRIES,
@@ -107,8 +109,7 @@ export class WorkerConnection {
       if (grace !== null && grace > 0) {
         this.graceTimer = setTimeout(() => {
           if (this.serverAuth?.authenticated || this.isClosed) return;
-          debug(`dropping a client that did not authenticate within ${grace} s`);
-          this.session.disconnect(DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE, `authentication timed out after ${grace} s`);
+          this.disconnectWith(DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE, `the client did not authenticate within ${grace} s`);
         }, grace * 1000);
         this.graceTimer.unref();
       }
@@ -117,7 +118,7 @@ export class WorkerConnection {
         globalRequest: (name, wantReply, msg) => policy.globalRequest(name, wantReply, msg),
         channelOpen: async (open) => {
           const code = await policy.channelOpen(open);
-          if (code === 0 && !this.isClosed) this.acceptChannel(open.channel);
+          if (code === 0 && !this.isClosed && !policy.ownsChannels) this.acceptChannel(open.channel);
           return code;
         },
       });
@@ -230,7 +231,7 @@ export class WorkerConnection {
       if (this.serverAuth.handle(type, msg)) return;
       // RFC 4252 section 6: nothing of the connection layer before authentication.
       if (!this.serverAuth.authenticated) {
-        this.session.disconnect(DISCONNECT.PROTOCOL_ERROR, `message ${type} before authentication`);
+        this.disconnectWith(DISCONNECT.PROTOCOL_ERROR, `message ${type} before authentication`);
         return;
       }
     } else if (this.auth.handle(type, msg)) return;
@@ -340,7 +341,16 @@ export class WorkerConnection {
 
   private onSessionClosed(error: Error | null): void {
     this.flush();
-    this.die(error ?? new SSHException('SSH session closed'));
+    this.die(error ?? this.closingReason ?? new SSHException('SSH session closed'));
+  }
+
+  /** Why we are disconnecting, for the error the connection ends with (and the server's log). */
+  private closingReason: Error | null = null;
+
+  /** Sends DISCONNECT with `text`, and ends the connection with it as the error. */
+  disconnectWith(reason: number, text: string): void {
+    this.closingReason ??= new SSHException(text);
+    this.session.disconnect(reason, text);
   }
 
   /** Ends everything: socket, waiters, channels. Idempotent. */

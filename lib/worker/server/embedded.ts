@@ -1,0 +1,358 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Server, Socket } from 'node:net';
+import { appendFileSync } from 'node:fs';
+import { debuglog } from 'node:util';
+import { SSHException } from '../../errors';
+import { PKey, parseAuthorizedKeys } from '../../keys';
+import type { AuthorizedKey } from '../../keys';
+import { applyDisabled, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
+import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
+import type { AuthDecision } from '../../transport/auth-server';
+import {
+  AUTH_FAILED,
+  AUTH_PARTIALLY_SUCCESSFUL,
+  AUTH_SUCCESSFUL,
+  OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+  OPEN_FAILED_RESOURCE_SHORTAGE,
+  OPEN_SUCCEEDED,
+} from '../../transport/constants';
+import type { IncomingOpen } from '../../transport/connection';
+import { chooseModuliGroup, parseModuli } from '../../transport/kex/moduli';
+import { listenTcp } from '../services/sockets';
+import { WorkerConnection } from '../ssh/connection';
+import type { ServerPolicy } from '../ssh/connection';
+import { SessionChannel } from './session';
+import type { SessionSettings } from './session';
+
+const debug = debuglog('paramiko-ts');
+
+/** One account of the embedded server. */
+export interface EmbeddedUser {
+  password?: string | null;
+  /** authorized_keys text (public key lines, options allowed). */
+  authorizedKeys?: string | null;
+}
+
+/** The embedded server's settings, as the main thread sends them (see api/ssh-server.ts). */
+export interface EmbeddedOptions {
+  host: string;
+  port: number;
+  backlog: number;
+  /** Private host keys, OpenSSH format. */
+  hostKeys: string[];
+  users: Record<string, EmbeddedUser>;
+  /** Methods a login must pass in turn (OpenSSH's AuthenticationMethods), e.g. ['publickey', 'password']. */
+  authMethods: string[] | null;
+  /** Offer keyboard-interactive (a "Password:" prompt) to users with a password. */
+  keyboardInteractive: boolean;
+  banner: string | null;
+  shell: string;
+  cwd: string | null;
+  env: Record<string, string>;
+  acceptEnv: string[];
+  allowPty: boolean;
+  allowExec: boolean;
+  /** exec goes to the main thread's callback (kind 'embedded-exec') instead of the shell. */
+  execCallback: boolean;
+  maxAuthTries: number;
+  loginGraceTime: number | null;
+  /** Sessions one connection may hold open (OpenSSH's MaxSessions). */
+  maxSessions: number;
+  /** Connections at once (further ones are refused at once). */
+  maxConnections: number;
+  preferences?: Partial<AlgorithmPreferences>;
+  disabledAlgorithms?: DisabledAlgorithms;
+  compress: boolean;
+  moduli: string | null;
+  localVersion?: string;
+  logFile: string | null;
+}
+
+/** Answers the password without telling its length or where it differs by timing. */
+function samePassword(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/**
+ * The SSH server of `SSHServer`: listens, authenticates from its user table, and runs
+ * sessions as local processes, all inside the worker (nothing waits for the main thread).
+ */
+export class EmbeddedServer {
+  readonly connections = new Set<WorkerConnection>();
+  private readonly logLines: string[] = [];
+  /** Lines logged since start (the memory keeps the last 1000). */
+  private logCount = 0;
+  private readonly hostKeys: PKey[];
+  private readonly prefs: AlgorithmPreferences;
+  private readonly keysByUser = new Map<string, AuthorizedKey[]>();
+  private readonly chooseGroup: ((min: number, n: number, max: number) => { p: bigint; g: bigint }) | undefined;
+  private closed = false;
+  stats = { accepted: 0, authenticated: 0, refused: 0 };
+
+  private constructor(
+    readonly options: EmbeddedOptions,
+    private readonly server: Server,
+    readonly address: [string, number],
+    private readonly execCallback: ((command: string, username: string, env: Record<string, string>) => Promise<{ stdout: Buffer; stderr: Buffer; status: number }>) | null,
+  ) {
+    this.hostKeys = options.hostKeys.map((k) => PKey.fromPrivateKey(k));
+    let prefs = { ...serverDefaultPreferences(options.compress), ...(options.preferences ?? {}) };
+    prefs = applyDisabled(prefs, options.disabledAlgorithms);
+    validatePreferences(prefs);
+    this.prefs = prefs;
+    const groups = options.moduli ? parseModuli(options.moduli) : [];
+    this.chooseGroup = groups.length ? (min, n, max) => chooseModuliGroup(groups, min, n, max) : undefined;
+    for (const [name, user] of Object.entries(options.users)) {
+      const { keys, errors } = parseAuthorizedKeys(user.authorizedKeys ?? '');
+      for (const e of errors) this.log(`authorized keys of ${name}: ${e.message}`);
+      this.keysByUser.set(name, keys);
+    }
+    server.on('connection', (s: Socket) => this.onConnection(s));
+  }
+
+  static async start(
+    options: EmbeddedOptions,
+    execCallback: EmbeddedServer['execCallback'],
+  ): Promise<EmbeddedServer> {
+    if (!options.hostKeys.length) throw new SSHException('the server needs at least one host key');
+    const { server, address } = await listenTcp(options.host, options.port, options.backlog);
+    try {
+      return new EmbeddedServer(options, server, address, execCallback);
+    } catch (e) {
+      server.close();
+      throw e;
+    }
+  }
+
+  log(line: string): void {
+    const text = `${new Date().toISOString()} ${line}`;
+    this.logLines.push(text);
+    this.logCount++;
+    if (this.logLines.length > 1000) this.logLines.splice(0, this.logLines.length - 1000);
+    debug(`server ${this.address[1]}: ${line}`);
+    if (this.options.logFile) {
+      try {
+        appendFileSync(this.options.logFile, text + '\n');
+      } catch {
+        // a log that cannot be written must not stop the server
+      }
+    }
+  }
+
+  /** Lines numbered `since` and later that are still kept, and the number of the next line. */
+  recentLog(since = 0): { lines: string[]; next: number } {
+    const first = this.logCount - this.logLines.length;
+    return { lines: this.logLines.slice(Math.max(0, since - first)), next: this.logCount };
+  }
+
+  private onConnection(socket: Socket): void {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (this.closed || this.connections.size >= this.options.maxConnections) {
+      this.stats.refused++;
+      this.log(`${peer}: refused (${this.closed ? 'closing' : `${this.connections.size} connections already`})`);
+      socket.destroy();
+      return;
+    }
+    this.stats.accepted++;
+    socket.on('error', () => undefined);
+    const o = this.options;
+    let conn: WorkerConnection;
+    const policy = new EmbeddedPolicy(this, peer, () => conn);
+    try {
+      conn = new WorkerConnection(
+        socket,
+        {
+          role: 'server',
+          preferences: this.prefs,
+          hostKeys: this.hostKeys,
+          serverSigAlgs: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'],
+          chooseGroup: this.chooseGroup,
+          localVersion: o.localVersion,
+        },
+        {},
+        { policy, maxAuthTries: o.maxAuthTries, loginGraceTime: o.loginGraceTime },
+      );
+    } catch (e) {
+      this.log(`${peer}: ${(e as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    this.connections.add(conn);
+    conn.session.start();
+    // A client that never finishes the handshake is dropped like one that never authenticates.
+    conn.waitKex(o.loginGraceTime).catch(() => undefined);
+  }
+
+  userKeys(username: string): AuthorizedKey[] {
+    return this.keysByUser.get(username) ?? [];
+  }
+
+  sessionSettings(username: string, log: (l: string) => void): SessionSettings {
+    const o = this.options;
+    const exec = this.execCallback;
+    return {
+      username,
+      baseEnv: { ...o.env, USER: username, LOGNAME: username },
+      shell: o.shell,
+      cwd: o.cwd ?? undefined,
+      allowPty: o.allowPty,
+      acceptEnv: o.acceptEnv,
+      allowExec: o.allowExec,
+      execHandler: exec ? (command, env) => exec(command, username, env) : null,
+      subsystems: new Map(),
+      log,
+    };
+  }
+
+  /** Stops listening and ends every connection (DISCONNECT, then the sockets close). */
+  close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.connections) c.close();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      // Sockets that do not close after DISCONNECT are destroyed by their connection's timer.
+    });
+  }
+}
+
+/** The decisions of one embedded-server connection. */
+class EmbeddedPolicy implements ServerPolicy {
+  private passed = new Set<string>();
+  private sessions = 0;
+  private username = '';
+
+  constructor(
+    private readonly server: EmbeddedServer,
+    private readonly peer: string,
+    private readonly conn: () => WorkerConnection,
+  ) {}
+
+  private log(line: string): void {
+    this.server.log(`${this.peer}: ${line}`);
+  }
+
+  /** Methods the user could use at all. */
+  private methodsOf(username: string): string[] {
+    const u = this.server.options.users[username];
+    const out: string[] = [];
+    if (!u) return ['publickey', 'password'];
+    if (this.server.userKeys(username).length) out.push('publickey');
+    if (u.password !== undefined && u.password !== null) {
+      out.push('password');
+      if (this.server.options.keyboardInteractive) out.push('keyboard-interactive');
+    }
+    return out;
+  }
+
+  allowedAuths(username: string): string[] {
+    const chain = this.server.options.authMethods;
+    const methods = this.methodsOf(username);
+    if (!chain) return methods;
+    const next = chain.find((m) => !this.passed.has(m));
+    if (!next) return methods;
+    // keyboard-interactive stands in for password in a chain, as in OpenSSH's PAM setups.
+    return next === 'password' ? methods.filter((m) => m === 'password' || m === 'keyboard-interactive') : [next];
+  }
+
+  /** Success, or partial success while the AuthenticationMethods chain is not complete. */
+  private succeed(username: string, method: string): number {
+    const chain = this.server.options.authMethods;
+    this.passed.add(method === 'keyboard-interactive' ? 'password' : method);
+    if (chain && chain.some((m) => !this.passed.has(m))) {
+      this.log(`${username}: ${method} accepted, more needed`);
+      return AUTH_PARTIALLY_SUCCESSFUL;
+    }
+    this.username = username;
+    this.server.stats.authenticated++;
+    this.log(`${username}: logged in (${method})`);
+    return AUTH_SUCCESSFUL;
+  }
+
+  private fail(username: string, method: string): number {
+    this.log(`${username}: ${method} refused`);
+    return AUTH_FAILED;
+  }
+
+  authNone(): number {
+    return AUTH_FAILED;
+  }
+
+  authPassword(username: string, password: string): number {
+    const u = this.server.options.users[username];
+    const expected = u?.password;
+    if (expected === undefined || expected === null || !samePassword(password, expected)) return this.fail(username, 'password');
+    return this.succeed(username, 'password');
+  }
+
+  authPublickey(username: string, key: PKey, signed: boolean): number {
+    const ok = this.server.userKeys(username).some((k) => k.key.equals(key));
+    if (!signed) return ok ? AUTH_SUCCESSFUL : AUTH_FAILED;
+    if (!ok) return this.fail(username, 'publickey');
+    return this.succeed(username, 'publickey');
+  }
+
+  private interactiveUser = '';
+
+  authInteractive(username: string): AuthDecision {
+    const u = this.server.options.users[username];
+    if (!this.server.options.keyboardInteractive || !u || u.password === undefined || u.password === null) return AUTH_FAILED;
+    this.interactiveUser = username;
+    return { name: '', instructions: '', prompts: [['Password: ', false]] };
+  }
+
+  authInteractiveResponse(responses: string[]): AuthDecision {
+    const username = this.interactiveUser;
+    const expected = this.server.options.users[username]?.password;
+    if (responses.length !== 1 || expected === undefined || expected === null || !samePassword(responses[0], expected)) {
+      return this.fail(username, 'keyboard-interactive');
+    }
+    return this.succeed(username, 'keyboard-interactive');
+  }
+
+  banner(): string | null {
+    return this.server.options.banner;
+  }
+
+  channelOpen(open: IncomingOpen): number {
+    if (open.kind !== 'session') {
+      this.log(`${this.username}: ${open.kind} channel refused`);
+      return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+    }
+    if (this.sessions >= this.server.options.maxSessions) {
+      this.log(`${this.username}: session refused (${this.sessions} open, the limit)`);
+      return OPEN_FAILED_RESOURCE_SHORTAGE;
+    }
+    this.sessions++;
+    const settings = this.server.sessionSettings(this.username, (l) => this.log(l));
+    const session = new SessionChannel(open.channel, settings);
+    const sink = open.channel.sink!;
+    // Count the session down when it ends.
+    const closed = sink.closed.bind(session);
+    session.closed = (e) => {
+      this.sessions--;
+      closed(e);
+    };
+    return OPEN_SUCCEEDED;
+  }
+
+  globalRequest(name: string): boolean {
+    // keepalive@openssh.com and friends: a refusal is an answer, which is all a keepalive needs.
+    if (name !== 'keepalive@openssh.com' && name !== 'no-more-sessions@openssh.com') this.log(`global request ${name} refused`);
+    return false;
+  }
+
+  channelRequest(): boolean {
+    return false; // sessions answer their own requests
+  }
+
+  /** The channels are ours: the connection does not queue them for Transport.accept. */
+  readonly ownsChannels = true;
+
+  closed(error: Error): void {
+    const conn = this.conn();
+    this.server.connections.delete(conn);
+    this.log(`${this.username || 'connection'} closed: ${error.message}`);
+  }
+}

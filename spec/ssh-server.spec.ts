@@ -1,0 +1,317 @@
+/**
+ * The embedded SSHServer: it runs entirely in the transport worker, so this library's own
+ * client (blocking calls on this thread) and external clients run by execFileSync (this thread
+ * blocked outside the library) are both served.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AuthenticationException,
+  AutoAddPolicy,
+  BadAuthenticationType,
+  ChannelException,
+  Ed25519Key,
+  RSAKey,
+  SSHClient,
+  SSHServer,
+  Transport,
+} from '../lib';
+import { itWithPeers } from './support/peers';
+
+const PASSWORD = 'sw0rdfish';
+let dir: string;
+let userKey: Ed25519Key;
+let userKeyPath: string;
+let server: SSHServer;
+const clients: SSHClient[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pts-sshserver-'));
+  userKey = Ed25519Key.generate();
+  userKeyPath = join(dir, 'id_ed25519');
+  userKey.writePrivateKeyFile(userKeyPath);
+  server = SSHServer.start({
+    users: { alice: PASSWORD, bob: { authorizedKeys: [userKey] }, carol: { password: PASSWORD, authorizedKeys: [userKey] } },
+    env: { PATH: '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8' },
+    banner: 'welcome to the test server\n',
+  });
+});
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+
+afterAll(() => {
+  server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function client(username: string, options: Record<string, unknown> = {}): SSHClient {
+  const c = new SSHClient();
+  clients.push(c);
+  c.setMissingHostKeyPolicy(new AutoAddPolicy());
+  c.connect(server.host, { port: server.port, username, allowAgent: false, lookForKeys: false, timeout: 10, ...options });
+  return c;
+}
+
+/** Runs `command`, returns [stdout, stderr, status]. */
+function run(c: SSHClient, command: string, options: Record<string, unknown> = {}): [string, string, number] {
+  const [, stdout, stderr] = c.execCommand(command, { timeout: 20, ...options });
+  const out = stdout.read().toString();
+  const err = stderr.read().toString();
+  return [out, err, stdout.channel.recvExitStatus()];
+}
+
+describe('SSHServer', () => {
+  it('listens on 127.0.0.1 with a free port and runs exec through the shell (password)', () => {
+    expect(server.host).toBe('127.0.0.1');
+    expect(server.port).toBeGreaterThan(0);
+    const c = client('alice', { password: PASSWORD });
+    expect(run(c, 'echo out; echo err >&2; exit 4')).toEqual(['out\n', 'err\n', 4]);
+    expect(c.getTransport()!.getBanner()).toBe('welcome to the test server\n');
+  });
+
+  it('publickey auth from authorizedKeys; other keys and wrong passwords are refused', () => {
+    const c = client('bob', { pkey: userKey });
+    expect(run(c, 'echo $USER')[0]).toBe('bob\n');
+    expect(() => client('bob', { pkey: Ed25519Key.generate() })).toThrow(AuthenticationException);
+    expect(() => client('alice', { password: 'nope' })).toThrow(AuthenticationException);
+    expect(() => client('nobody', { password: PASSWORD })).toThrow(AuthenticationException);
+  });
+
+  it('keyboard-interactive: one Password prompt', () => {
+    const t = new Transport([server.host, server.port]);
+    try {
+      t.startClient({ timeout: 10 });
+      const prompts: string[] = [];
+      t.authInteractive('alice', (_title, _instr, ps) => {
+        prompts.push(...ps.map(([p]) => p));
+        return [PASSWORD];
+      });
+      expect(prompts).toEqual(['Password: ']);
+      expect(t.isAuthenticated()).toBe(true);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('streams a large output with flow control, stdin to the process, and EOF', () => {
+    const c = client('alice', { password: PASSWORD });
+    const [out, , status] = run(c, 'head -c 8388608 /dev/zero | tr "\\0" x');
+    expect(out.length).toBe(8 * 1024 * 1024);
+    expect(status).toBe(0);
+    const [stdin, stdout] = c.execCommand('sha256sum', { timeout: 20 });
+    const payload = Buffer.alloc(3 * 1024 * 1024, 'abc');
+    stdin.write(payload);
+    stdin.close();
+    const want = require('node:crypto').createHash('sha256').update(payload).digest('hex');
+    expect(stdout.read().toString()).toContain(want);
+  });
+
+  it('exit signals: a command killed by a signal reports it', () => {
+    const c = client('alice', { password: PASSWORD });
+    const [, stdout] = c.execCommand('kill -TERM $$', { timeout: 20 });
+    stdout.read();
+    expect(stdout.channel.recvExitStatus()).toBe(-1);
+    expect(stdout.channel.exitSignal?.signal).toBe('TERM');
+  });
+
+  it('a signal request reaches the process', () => {
+    const c = client('alice', { password: PASSWORD });
+    const ch = c.getTransport()!.openSession();
+    ch.execCommand('sleep 30');
+    ch.sendSignal('INT');
+    expect(ch.recvExitStatus()).toBe(-1);
+    expect(ch.exitSignal?.signal).toBe('INT');
+  });
+
+  it('a shell with a pty: size, resize and TERM', () => {
+    const c = client('alice', { password: PASSWORD });
+    const ch = c.getTransport()!.openSession();
+    ch.getPty({ term: 'xterm-256color', width: 120, height: 40 });
+    ch.invokeShell();
+    ch.settimeout(20);
+    const readUntil = (marker: string): string => {
+      let text = '';
+      while (!text.includes(marker)) {
+        const d = ch.recv(4096);
+        if (!d.length) break;
+        text += d.toString();
+      }
+      return text;
+    };
+    ch.sendall('stty size; echo "T=$TERM"; echo MARK1\n');
+    // The echo of the typed line also contains MARK1: wait for the output line.
+    let text = readUntil('\nMARK1');
+    expect(text).toContain('40 120');
+    expect(text).toContain('T=xterm-256color');
+    ch.resizePty({ width: 100, height: 30 });
+    ch.sendall('stty size; echo MARK2\n');
+    text = readUntil('\nMARK2');
+    expect(text).toContain('30 100');
+    ch.sendall('exit 6\n');
+    expect(ch.recvExitStatus()).toBe(6);
+  });
+
+  it('accepts only the env variables it is told to (LANG, LC_*)', () => {
+    const c = client('alice', { password: PASSWORD });
+    const [out] = run(c, 'echo "$LC_PAPER/$SECRET"', { environment: { LC_PAPER: 'a4', SECRET: 'x' } });
+    expect(out).toBe('a4/\n');
+  });
+
+  it('limits sessions per connection (MaxSessions)', () => {
+    const small = SSHServer.start({ users: { alice: PASSWORD }, maxSessions: 2 });
+    try {
+      const c = new SSHClient();
+      clients.push(c);
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      c.connect(small.host, { port: small.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false });
+      const t = c.getTransport()!;
+      t.openSession();
+      t.openSession();
+      expect(() => t.openSession()).toThrow(ChannelException);
+    } finally {
+      small.close();
+    }
+  });
+
+  it('authMethods: publickey then password, as AuthenticationMethods', () => {
+    const strict = SSHServer.start({ users: { carol: { password: PASSWORD, authorizedKeys: [userKey] } }, authMethods: ['publickey', 'password'] });
+    try {
+      const t = new Transport([strict.host, strict.port]);
+      try {
+        t.startClient({ timeout: 10 });
+        expect(() => t.authPassword('carol', PASSWORD)).toThrow(BadAuthenticationType);
+        // keyboard-interactive stands in for password in the chain.
+        expect(t.authPublickey('carol', userKey)).toEqual(['password', 'keyboard-interactive']);
+        expect(t.isAuthenticated()).toBe(false);
+        expect(t.authPassword('carol', PASSWORD)).toEqual([]);
+        expect(t.isAuthenticated()).toBe(true);
+      } finally {
+        t.close();
+      }
+    } finally {
+      strict.close();
+    }
+  });
+
+  it('exec through a main-thread callback', () => {
+    const seen: string[] = [];
+    const cb = SSHServer.start({
+      users: { alice: PASSWORD },
+      exec: (command, ctx) => {
+        seen.push(`${ctx.username}: ${command}`);
+        return command === 'fail' ? { stderr: 'no\n', status: 2 } : { stdout: command.toUpperCase() };
+      },
+    });
+    try {
+      const c = new SSHClient();
+      clients.push(c);
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      c.connect(cb.host, { port: cb.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false });
+      expect(run(c, 'hello')).toEqual(['HELLO', '', 0]);
+      expect(run(c, 'fail')).toEqual(['', 'no\n', 2]);
+      expect(seen).toEqual(['alice: hello', 'alice: fail']);
+      // Shells are refused when exec is a callback.
+      expect(() => c.invokeShell()).toThrow();
+    } finally {
+      cb.close();
+    }
+  });
+
+  it('close() ends every session and the clients see the connection go', () => {
+    const s = SSHServer.start({ users: { alice: PASSWORD } });
+    const c = new SSHClient();
+    clients.push(c);
+    c.setMissingHostKeyPolicy(new AutoAddPolicy());
+    c.connect(s.host, { port: s.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false });
+    const [, stdout] = c.execCommand('sleep 30', { timeout: 20 });
+    s.close();
+    expect(stdout.read().toString()).toBe('');
+    expect(stdout.channel.recvExitStatus()).toBe(-1);
+    expect(c.getTransport()!.isActive()).toBe(false);
+    expect(() => s.status()).toThrow(/closed/);
+  });
+
+  it('logs connections, logins, commands and refusals', () => {
+    const c = client('alice', { password: PASSWORD });
+    run(c, 'true');
+    expect(() => client('alice', { password: 'bad' })).toThrow(AuthenticationException);
+    const log = server.log().join('\n');
+    expect(log).toMatch(/alice: logged in \(password\)/);
+    expect(log).toMatch(/alice: exec "true"/);
+    expect(log).toMatch(/alice: password refused/);
+    expect(server.status().authenticated).toBeGreaterThan(0);
+  });
+
+  it('serves host keys given as files and publishes them for known_hosts', () => {
+    const rsaPath = join(dir, 'host_rsa');
+    const rsa = RSAKey.generate(2048);
+    rsa.writePrivateKeyFile(rsaPath);
+    const s = SSHServer.start({ users: { alice: PASSWORD }, hostKeys: [rsaPath] });
+    try {
+      expect(s.hostKeys.map((k) => k.getName())).toEqual(['ssh-rsa']);
+      expect(s.knownHosts()).toBe(`[127.0.0.1]:${s.port} ssh-rsa ${rsa.getBase64()}\n`);
+      const t = new Transport([s.host, s.port]);
+      try {
+        t.startClient({ timeout: 10 });
+        expect(t.getRemoteServerKey().equals(rsa)).toBe(true);
+        expect(t.getNegotiated()!.hostKey).toBe('rsa-sha2-512');
+      } finally {
+        t.close();
+      }
+    } finally {
+      s.close();
+    }
+  });
+
+  itWithPeers(['ssh'], 'keeps serving while this thread is blocked in execFileSync of OpenSSH ssh', () => {
+    const kh = join(dir, 'known_hosts');
+    writeFileSync(kh, server.knownHosts());
+    const out = execFileSync(
+      '/usr/bin/ssh',
+      ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', userKeyPath,
+        '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, '-p', String(server.port), 'bob@127.0.0.1', 'echo from ssh; exit 0'],
+      { timeout: 20000, input: '' },
+    ).toString();
+    expect(out).toBe('from ssh\n');
+  });
+
+  it('npx paramiko-ts serve: the command line starts the same server', async () => {
+    const cli = join(__dirname, '..', 'dist', 'cli.js');
+    const keys = join(dir, 'cli_keys');
+    writeFileSync(keys, `${userKey.getName()} ${userKey.getBase64()}\n`);
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--user', `dave:${PASSWORD}`, '--user-key', `erin:${keys}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let text = '';
+        child.stderr.on('data', (d: Buffer) => {
+          text += d.toString();
+          const m = /port (\d+)/.exec(text);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${text}`)));
+      });
+      const c = new SSHClient();
+      clients.push(c);
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      c.connect('127.0.0.1', { port, username: 'erin', pkey: userKey, allowAgent: false, lookForKeys: false });
+      expect(run(c, 'echo cli')[0]).toBe('cli\n');
+      c.close();
+    } finally {
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('the README demo (samples/demo.js) runs its server and client and exits 0', () => {
+    const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'demo.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
+    expect(out).toContain('client: exit status: 3');
+    expect(out).toContain('the server counted 1048576 bytes');
+    expect(out).toContain('rows cols): 30 100');
+    expect(out).toContain('demo: done');
+  });
+});
