@@ -29,8 +29,26 @@
  */
 export { startAgent } from './agent';
 export type { AddOptions, Agent, AgentOptions } from './agent';
-export { opensshExec, paramikoExec } from './clients';
-export type { ExecResult, OpensshExecOptions, ParamikoExecOptions } from './clients';
+export { asyncsshClient, dbclientExec, opensshExec, paramikoClient, paramikoExec, plinkExec, sshAudit, terrapinCheck } from './clients';
+export type {
+  AuditLevel,
+  ClientResult,
+  ClientTarget,
+  DbclientOptions,
+  ExecResult,
+  OpensshExecOptions,
+  OpensshResult,
+  ParamikoExecOptions,
+  PlinkOptions,
+  PtyOptions,
+  PtyResult,
+  PtyStep,
+  PythonClientOptions,
+  PythonClientResult,
+  SshAuditFinding,
+  SshAuditResult,
+  TerrapinCheck,
+} from './clients';
 export { startDropbear } from './dropbear';
 export type { DropbearOptions, DropbearServer } from './dropbear';
 export { describeKey, fingerprintOf, generateKey, signCertificate, stripComment } from './keys';

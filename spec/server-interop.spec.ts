@@ -1,0 +1,209 @@
+/**
+ * Real clients against this library's server (the embedded SSHServer, which is Transport's
+ * server mode with a policy in the worker): OpenSSH's ssh with every algorithm and auth method,
+ * PuTTY's plink, Dropbear's dbclient, Paramiko's and AsyncSSH's clients, and ssh-audit.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ECDSAKey, Ed25519Key, PKey, RSAKey, SSHServer } from '../lib';
+import { itWithPeers } from './support/peers';
+import { asyncsshClient, dbclientExec, opensshExec, paramikoClient, plinkExec, sshAudit } from './support/servers';
+import type { ClientTarget, PtyStep } from './support/servers';
+
+const PASSWORD = 'interop pass';
+const USER = 'tester';
+let dir: string;
+/** Client keys by type, with their files. */
+const keys: Array<{ name: string; key: PKey; path: string }> = [];
+let server: SSHServer;
+let target: ClientTarget;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pts-interop-'));
+  const made: Array<[string, PKey]> = [
+    ['ed25519', Ed25519Key.generate()],
+    ['ecdsa-256', ECDSAKey.generate({ curve: 'nistp256' })],
+    ['ecdsa-384', ECDSAKey.generate({ curve: 'nistp384' })],
+    ['ecdsa-521', ECDSAKey.generate({ curve: 'nistp521' })],
+    ['rsa', RSAKey.generate(2048)],
+  ];
+  for (const [name, key] of made) {
+    const path = join(dir, `id_${name}`);
+    key.writePrivateKeyFile(path);
+    keys.push({ name, key, path });
+  }
+  // Every host key type, and every algorithm the client side supports (the server defaults
+  // leave out NIST kex, SHA-1 MACs and ssh-rsa; this server enables them for the matrix).
+  server = SSHServer.start({
+    users: { [USER]: { password: PASSWORD, authorizedKeys: keys.map((k) => k.key) } },
+    hostKeys: [Ed25519Key.generate(), ECDSAKey.generate({ curve: 'nistp256' }), ECDSAKey.generate({ curve: 'nistp384' }), ECDSAKey.generate({ curve: 'nistp521' }), RSAKey.generate(2048)],
+    preferences: {
+      kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256'],
+      keys: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+      macs: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1-etm@openssh.com', 'hmac-sha1'],
+    },
+    // dash, with a prompt the pty scripts wait for.
+    shell: '/bin/sh',
+    env: { PATH: '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', PS1: 'pts$ ' },
+  });
+  target = {
+    host: server.host,
+    port: server.port,
+    user: { username: USER, password: PASSWORD },
+    hostKeys: server.hostKeys.map((k) => ({ fingerprint: k.fingerprint })),
+  };
+});
+
+afterAll(() => {
+  server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ed25519 = () => keys[0].path;
+const CMD = 'echo "out $((6*7))"; echo err >&2; exit 3';
+
+/** A pty session: size, a resize, size again, exit 4. */
+const RESIZE_SCRIPT: PtyStep[] = [
+  { expect: 'pts$ ' },
+  'stty size; echo S$((1+1))',
+  { expect: 'S2' },
+  { resize: { cols: 91, rows: 33 } },
+  'stty size; echo S$((2+1))',
+  { expect: 'S3' },
+  'exit 4',
+];
+
+describe('OpenSSH ssh against SSHServer', () => {
+  const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256'];
+  const CIPHERS = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
+  const MACS = ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1-etm@openssh.com', 'hmac-sha1'];
+  const HOST_KEYS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+  const check = async (what: 'kex' | 'cipher' | 'mac' | 'hostKeyAlgorithm', alg: string, extra: Record<string, string> = {}) => {
+    const r = await opensshExec(target, CMD, { identity: ed25519(), verbose: true, [what]: alg, ...extra });
+    expect({ alg, status: r.status, stdout: r.stdout }).toEqual({ alg, status: 3, stdout: 'out 42\n' });
+    expect(r.negotiated?.[what]).toBe(alg);
+  };
+
+  itWithPeers(['ssh'], 'every key exchange', async () => {
+    for (const kex of KEX) await check('kex', kex);
+  });
+  itWithPeers(['ssh'], 'every cipher', async () => {
+    for (const cipher of CIPHERS) await check('cipher', cipher);
+  });
+  itWithPeers(['ssh'], 'every MAC (with aes128-ctr)', async () => {
+    for (const mac of MACS) await check('mac', mac, { cipher: 'aes128-ctr' });
+  });
+  itWithPeers(['ssh'], 'every host key algorithm', async () => {
+    for (const alg of HOST_KEYS) await check('hostKeyAlgorithm', alg);
+  });
+
+  itWithPeers(['ssh'], 'compression (zlib@openssh.com) and a rekey every MiB of a 16 MiB transfer', async () => {
+    const data = randomBytes(16 << 20);
+    const r = await opensshExec(target, 'sha256sum', { identity: ed25519(), input: data, options: ['Compression=yes', 'RekeyLimit=1M'], verbose: true, timeoutMs: 60000 });
+    expect(r.stdout.split(' ')[0]).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(r.log).toMatch(/compression: zlib@openssh.com/);
+    expect((r.log!.match(/SSH2_MSG_NEWKEYS received/g) ?? []).length).toBeGreaterThan(3);
+  });
+
+  itWithPeers(['ssh'], 'password, keyboard-interactive, and every user key type', async () => {
+    expect((await opensshExec(target, CMD, { password: PASSWORD })).status).toBe(3);
+    const kbd = await opensshExec(target, CMD, { password: PASSWORD, kbdint: true });
+    expect(kbd.status).toBe(3);
+    expect(kbd.prompts.join()).toMatch(/Password/);
+    for (const k of keys) {
+      const r = await opensshExec(target, 'echo key-ok', { identity: k.path });
+      expect({ key: k.name, out: r.stdout }).toEqual({ key: k.name, out: 'key-ok\n' });
+    }
+    expect((await opensshExec(target, CMD, { password: 'wrong' })).status).toBe(255);
+  });
+
+  itWithPeers(['ssh'], 'partial authentication: publickey, then password', async () => {
+    const strict = SSHServer.start({
+      users: { [USER]: { password: PASSWORD, authorizedKeys: [keys[0].key] } },
+      authMethods: ['publickey', 'password'],
+    });
+    try {
+      const t = { ...target, port: strict.port };
+      const r = await opensshExec(t, 'echo both', { identity: ed25519(), password: PASSWORD, verbose: true });
+      expect(r.stdout).toBe('both\n');
+      expect(r.log).toMatch(/partial success/);
+      // The key alone is not enough.
+      expect((await opensshExec(t, 'echo one', { identity: ed25519() })).status).toBe(255);
+    } finally {
+      strict.close();
+    }
+  });
+
+  itWithPeers(['ssh'], 'a pty shell: size, window-change, exit status', async () => {
+    const r = await opensshExec(target, '', { identity: ed25519(), ptyScript: RESIZE_SCRIPT, pty: { cols: 120, rows: 40 } });
+    expect(r.error ?? null).toBeNull();
+    expect(r.stdout).toContain('40 120');
+    expect(r.stdout).toContain('33 91');
+    expect(r.status).toBe(4);
+  });
+});
+
+describe('other clients against SSHServer', () => {
+  itWithPeers(['plink', 'puttygen'], 'PuTTY plink: password, a converted key, a pty shell with resize', async () => {
+    const pw = await plinkExec(target, CMD, { password: PASSWORD });
+    expect([pw.status, pw.stdout.trim()]).toEqual([3, 'out 42']);
+    const key = await plinkExec(target, 'echo key-ok', { identityOpenssh: keys[4].path });
+    expect(key.stdout.trim()).toBe('key-ok');
+    const pty = await plinkExec(target, '', { password: PASSWORD, ptyScript: RESIZE_SCRIPT, pty: { cols: 100, rows: 30 } });
+    expect(pty.stdout).toContain('30 100');
+    expect(pty.stdout).toContain('33 91');
+    expect(pty.status).toBe(4);
+  });
+
+  itWithPeers(['dbclient'], 'Dropbear dbclient: password, a converted key, a pty shell with resize', async () => {
+    const pw = await dbclientExec(target, CMD, { password: PASSWORD });
+    expect([pw.status, pw.stdout.trim()]).toEqual([3, 'out 42']);
+    const key = await dbclientExec(target, 'echo key-ok', { identityOpenssh: keys[0].path });
+    expect(key.stdout.trim()).toBe('key-ok');
+    const pty = await dbclientExec(target, '', { password: PASSWORD, ptyScript: RESIZE_SCRIPT, pty: { cols: 100, rows: 30 } });
+    expect(pty.stdout).toContain('30 100');
+    expect(pty.stdout).toContain('33 91');
+    expect(pty.status).toBe(4);
+  });
+
+  for (const [name, run] of [['paramiko', paramikoClient], ['asyncssh', asyncsshClient]] as const) {
+    itWithPeers([name], `${name}: password, keyboard-interactive, key, exit status, pty shell with resize`, async () => {
+      const pw = await run(target, { password: PASSWORD, command: CMD });
+      expect(pw.error).toBeNull();
+      expect([pw.status, pw.stdout, pw.stderr]).toEqual([3, 'out 42\n', 'err\n']);
+      expect(pw.hostKeyFingerprint).toBe(server.hostKeys.find((k) => k.getName() === pw.hostKeyType)?.fingerprint);
+      const kbd = await run(target, { password: PASSWORD, kbdint: true, command: 'echo kbd' });
+      expect([kbd.error, kbd.stdout]).toEqual([null, 'kbd\n']);
+      const key = await run(target, { keyFile: keys[1].path, command: 'echo key' });
+      expect([key.error, key.stdout]).toEqual([null, 'key\n']);
+      const input = randomBytes(1 << 20);
+      const cat = await run(target, { password: PASSWORD, command: 'sha256sum', input });
+      expect(cat.stdout.split(' ')[0]).toBe(createHash('sha256').update(input).digest('hex'));
+      const shell = await run(target, { password: PASSWORD, ptyScript: RESIZE_SCRIPT, pty: { cols: 110, rows: 35 } });
+      expect(shell.error).toBeNull();
+      expect(shell.stdout).toContain('35 110');
+      expect(shell.stdout).toContain('33 91');
+      expect(shell.status).toBe(4);
+    });
+  }
+});
+
+describe('ssh-audit against SSHServer with default settings', () => {
+  itWithPeers(['ssh-audit'], 'reports no failure-level algorithm, and strict kex keeps Terrapin out', async () => {
+    const plain = SSHServer.start({ users: { [USER]: PASSWORD } });
+    try {
+      const r = await sshAudit(plain.host, plain.port);
+      expect(r.banner).toMatch(/^SSH-2.0-paramiko_ts/);
+      expect(r.kex).toContain('curve25519-sha256');
+      expect(r.failures).toEqual([]);
+      expect(r.verdict === 'good' || r.verdict === 'warning').toBe(true);
+      expect(r.terrapin.strictKex).toBe(true);
+      expect(r.terrapin.vulnerable).toBe(false);
+    } finally {
+      plain.close();
+    }
+  });
+});

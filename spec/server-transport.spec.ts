@@ -1,0 +1,488 @@
+/**
+ * Server mode with user code on the main thread (Paramiko's ServerInterface pattern): listen,
+ * accept, Transport.startServer, Transport.accept, Event.wait, while real clients (OpenSSH's
+ * ssh, Paramiko) run as separate processes. The main thread sits in blocking calls; the
+ * ServerInterface callbacks are served from inside them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import {
+  AUTH_FAILED,
+  AUTH_PARTIALLY_SUCCESSFUL,
+  AUTH_SUCCESSFUL,
+  AutoAddPolicy,
+  SSHClient,
+  Channel,
+  Ed25519Key,
+  Event,
+  InteractiveQuery,
+  Message,
+  listen,
+  Listener,
+  OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+  OPEN_SUCCEEDED,
+  PKey,
+  ServerInterface,
+  Socket,
+  SocketTimeout,
+  SubsystemHandler,
+  Transport,
+} from '../lib';
+import type { ExecResult } from './support/servers';
+import { asyncsshClient, dbclientExec, opensshExec, paramikoExec, plinkExec } from './support/servers';
+import { itWithPeers } from './support/peers';
+
+const USER = 'alice';
+const PASSWORD = 'correct horse';
+
+/** A ServerInterface as Paramiko's demo server writes it, recording what the client asked. */
+class DemoServer extends ServerInterface {
+  readonly event = new Event();
+  command: string | null = null;
+  shell = false;
+  pty: { term: string; width: number; height: number } | null = null;
+  env: Record<string, string> = {};
+  signals: string[] = [];
+  resized: Array<[number, number]> = [];
+  authorizedKey: PKey | null = null;
+  queried: Array<{ key: string; signed: boolean }> = [];
+  allowed = 'password,publickey,keyboard-interactive';
+  /** When set: publickey, then password (partial success), as AuthenticationMethods publickey,password. */
+  twoFactor = false;
+  private keyPassed = false;
+
+  override checkChannelRequest(kind: string): number {
+    return kind === 'session' ? OPEN_SUCCEEDED : OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+  }
+  override getAllowedAuths(): string {
+    if (this.twoFactor) return this.keyPassed ? 'password' : 'publickey';
+    return this.allowed;
+  }
+  override checkAuthPassword(username: string, password: string): number {
+    if (username !== USER || password !== PASSWORD) return AUTH_FAILED;
+    if (this.twoFactor && !this.keyPassed) return AUTH_FAILED;
+    return AUTH_SUCCESSFUL;
+  }
+  override checkAuthPublickey(username: string, key: PKey): number {
+    this.queried.push({ key: key.getName(), signed: false });
+    if (username !== USER || !this.authorizedKey || !key.equals(this.authorizedKey)) return AUTH_FAILED;
+    if (this.twoFactor) {
+      this.keyPassed = true;
+      return AUTH_PARTIALLY_SUCCESSFUL;
+    }
+    return AUTH_SUCCESSFUL;
+  }
+  override checkAuthInteractive(username: string): number | InteractiveQuery {
+    if (username !== USER) return AUTH_FAILED;
+    return new InteractiveQuery('login', 'answer two questions', ['Password: ', false], ['Favourite colour? ', true]);
+  }
+  override checkAuthInteractiveResponse(responses: string[]): number {
+    return responses.length === 2 && responses[0] === PASSWORD && responses[1] === PASSWORD ? AUTH_SUCCESSFUL : AUTH_FAILED;
+  }
+  override checkChannelExecRequest(_ch: Channel, command: Buffer): boolean {
+    this.command = command.toString();
+    this.event.set();
+    return true;
+  }
+  override checkChannelShellRequest(): boolean {
+    this.shell = true;
+    this.event.set();
+    return true;
+  }
+  override checkChannelPtyRequest(_ch: Channel, term: string, width: number, height: number): boolean {
+    this.pty = { term, width, height };
+    return true;
+  }
+  override checkChannelWindowChangeRequest(_ch: Channel, width: number, height: number): boolean {
+    this.resized.push([width, height]);
+    return true;
+  }
+  override checkChannelEnvRequest(_ch: Channel, name: string, value: string): boolean {
+    this.env[name] = value;
+    return true;
+  }
+  override checkChannelSignalRequest(_ch: Channel, signal: string): boolean {
+    this.signals.push(signal);
+    return true;
+  }
+  override checkPortForwardRequest(address: string, port: number): number | false {
+    return address === '127.0.0.1' ? port || 4242 : false;
+  }
+  override checkGlobalRequest(kind: string): boolean | Array<string | number | boolean> {
+    return kind === 'echo@test' ? ['a', 7, true] : false;
+  }
+  override getBanner(): [string, string] {
+    return ['Authorized use only.\n', 'en'];
+  }
+}
+
+let dir: string;
+let hostKey: Ed25519Key;
+let clientKey: Ed25519Key;
+let clientKeyPath: string;
+let listener: Listener;
+let port: number;
+const transports: Transport[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pts-server-'));
+  hostKey = Ed25519Key.generate();
+  clientKey = Ed25519Key.generate();
+  clientKeyPath = join(dir, 'id_ed25519');
+  clientKey.writePrivateKeyFile(clientKeyPath);
+  listener = listen('127.0.0.1', 0);
+  port = listener.getsockname()[1];
+});
+
+afterEach(() => {
+  for (const t of transports.splice(0)) t.close();
+});
+
+afterAll(() => {
+  listener?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const target = () => ({ host: '127.0.0.1', port, user: { username: USER } });
+
+/** Accepts the next connection and starts a server transport on it with `server`. */
+function serve(server: ServerInterface): Transport {
+  const [sock, addr] = listener.accept(20);
+  expect(addr[0]).toBe('127.0.0.1');
+  const t = new Transport(sock);
+  transports.push(t);
+  t.addServerKey(hostKey);
+  t.startServer({ server });
+  return t;
+}
+
+/** The server half of one exec: accept the channel, wait for the command, answer, exit 3. */
+function answerExec(t: Transport, server: DemoServer): Channel {
+  const ch = t.accept(20);
+  expect(ch).not.toBeNull();
+  expect(server.event.wait(20)).toBe(true);
+  ch!.sendall(`you said: ${server.command}\n`);
+  ch!.sendStderr('a warning\n');
+  ch!.sendExitStatus(3);
+  ch!.close();
+  return ch!;
+}
+
+describe('Transport in server mode with a ServerInterface', () => {
+  itWithPeers(['ssh'], 'serves an exec to OpenSSH ssh with publickey auth (query, then signature)', async () => {
+    const server = new DemoServer();
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const client = opensshExec(target(), 'hello there', { identity: clientKeyPath });
+    const t = serve(server);
+    expect(t.getServerKey()!.equals(hostKey)).toBe(true);
+    const ch = t.accept(20)!;
+    expect(t.isAuthenticated()).toBe(true);
+    expect(t.getUsername()).toBe(USER);
+    expect(server.event.wait(20)).toBe(true);
+    ch.sendall(`you said: ${server.command}\n`);
+    ch.sendStderr('a warning\n');
+    ch.sendExitStatus(3);
+    ch.close();
+    const r = await client;
+    expect(r.stdout).toBe('you said: hello there\n');
+    expect(r.stderr).toContain('a warning\n');
+    expect(r.status).toBe(3);
+    // The signature-less query comes first, then the signed request.
+    expect(server.queried.length).toBeGreaterThanOrEqual(2);
+  });
+
+  itWithPeers(['paramiko'], 'password auth, stdin from the client and its EOF', async () => {
+    const server = new DemoServer();
+    const client = paramikoExec(target(), 'cat', { password: PASSWORD, input: 'line one\nline two\n' });
+    const t = serve(server);
+    const ch = t.accept(20)!;
+    expect(server.event.wait(20)).toBe(true);
+    expect(server.command).toBe('cat');
+    // Echo what the client sends until its EOF (recv returns an empty Buffer).
+    const chunks: Buffer[] = [];
+    ch.settimeout(20);
+    for (;;) {
+      const d = ch.recv(65536);
+      if (d.length === 0) break;
+      chunks.push(d);
+    }
+    ch.sendall(Buffer.concat(chunks));
+    ch.sendExitStatus(0);
+    ch.close();
+    const r = await client;
+    expect(r.stdout).toBe('line one\nline two\n');
+    expect(r.status).toBe(0);
+  });
+
+  itWithPeers(['plink', 'dbclient', 'asyncssh'], 'PuTTY plink, Dropbear dbclient and AsyncSSH clients log in by password and get the answer', async () => {
+    const runs: Array<[string, () => Promise<{ stdout: string; status: number | null }>]> = [
+      ['plink', () => plinkExec({ ...target(), hostKeys: [{ fingerprint: hostKey.fingerprint }] }, 'from plink', { password: PASSWORD, kbdint: false })],
+      ['dbclient', () => dbclientExec(target(), 'from dbclient', { password: PASSWORD })],
+      ['asyncssh', () => asyncsshClient(target(), { password: PASSWORD, command: 'from asyncssh' })],
+    ];
+    for (const [name, start] of runs) {
+      const server = new DemoServer();
+      server.allowed = 'password';
+      const client = start();
+      const t = serve(server);
+      answerExec(t, server);
+      const r = await client;
+      expect({ name, stdout: r.stdout, status: r.status }).toEqual({ name, stdout: `you said: from ${name}\n`, status: 3 });
+    }
+  });
+
+  itWithPeers(['paramiko'], 'keyboard-interactive with an InteractiveQuery of two prompts', async () => {
+    const server = new DemoServer();
+    server.allowed = 'keyboard-interactive';
+    const client = paramikoExec(target(), 'whoami', { password: PASSWORD, interactive: true });
+    const t = serve(server);
+    answerExec(t, server);
+    const r = await client;
+    expect(r.stdout).toBe('you said: whoami\n');
+  });
+
+  itWithPeers(['paramiko'], 'a wrong password is refused and the client learns it', async () => {
+    const server = new DemoServer();
+    const client = paramikoExec(target(), 'x', { password: 'wrong' });
+    const t = serve(server);
+    await expect(client).rejects.toThrow(/Authentication/);
+    expect(t.isAuthenticated()).toBe(false);
+  });
+
+  itWithPeers(['ssh'], 'partial success: publickey, then password (OpenSSH ssh)', async () => {
+    const server = new DemoServer();
+    server.twoFactor = true;
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const client = opensshExec(target(), 'two factors', { identity: clientKeyPath, password: PASSWORD });
+    const t = serve(server);
+    answerExec(t, server);
+    const r: ExecResult = await client;
+    expect(r.stdout).toBe('you said: two factors\n');
+    expect(r.status).toBe(3);
+  });
+
+  itWithPeers(['ssh'], 'pty and env requests reach the ServerInterface', async () => {
+    const server = new DemoServer();
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const client = opensshExec(target(), 'interactive', {
+      identity: clientKeyPath,
+      options: ['RequestTTY=force', 'SetEnv=GREETING=hi'],
+    });
+    const t = serve(server);
+    const ch = t.accept(20)!;
+    expect(server.event.wait(20)).toBe(true);
+    expect(server.pty).not.toBeNull();
+    expect(server.env.GREETING).toBe('hi');
+    ch.sendall('bye\r\n');
+    ch.sendExitStatus(0);
+    ch.close();
+    const r = await client;
+    expect(r.stdout).toContain('bye');
+    expect(r.status).toBe(0);
+  });
+
+  itWithPeers(['ssh'], 'a subsystem handler runs after the reply and the channel closes when it returns', async () => {
+    const server = new DemoServer();
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const seen: string[] = [];
+    class Upper extends SubsystemHandler {
+      override startSubsystem(name: string, _t: Transport, channel: Channel): void {
+        seen.push(name);
+        channel.settimeout(20);
+        // A line-oriented protocol: read one request line (ssh sends EOF only later).
+        let text = '';
+        while (!text.includes('\n')) {
+          const d = channel.recv(4096);
+          if (!d.length) break;
+          text += d.toString();
+        }
+        channel.sendall(text.toUpperCase());
+        channel.sendExitStatus(0);
+      }
+    }
+    const client = opensshExec(target(), 'upper', { identity: clientKeyPath, options: ['SessionType=subsystem'], input: 'shout this\n' });
+    const t = serve(server);
+    t.setSubsystemHandler('upper', Upper);
+    const ch = t.accept(20)!;
+    // The handler runs inside this wait: the main thread is blocked, callbacks are served.
+    waitFor(() => ch.closed, 20);
+    const r = await client;
+    expect(seen).toEqual(['upper']);
+    expect(r.stdout).toBe('SHOUT THIS\n');
+  });
+
+  itWithPeers(['ssh'], 'a ServerInterface method that throws refuses the request; the error is kept and the server goes on', async () => {
+    const server = new DemoServer();
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const boom = new Error('exec handler broke');
+    server.checkChannelExecRequest = () => {
+      throw boom;
+    };
+    const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const client = opensshExec(target(), 'anything', { identity: clientKeyPath });
+      const t = serve(server);
+      const ch = t.accept(20)!;
+      const r = await client;
+      // ssh reports the refused exec and exits with 255 or 1.
+      expect(r.status).not.toBe(0);
+      expect(t.getException()).toBe(boom);
+      expect(spy).toHaveBeenCalled();
+      expect(ch).not.toBeNull();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  itWithPeers(['ssh'], 'several clients at once are served while the main thread sits in blocking calls', async () => {
+    const servers = [new DemoServer(), new DemoServer(), new DemoServer()];
+    for (const s of servers) s.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const clients = servers.map((_s, i) => opensshExec(target(), `client ${i}`, { identity: clientKeyPath }));
+    // All three connect before any is answered: each handshake and auth is served from inside
+    // whichever blocking call the main thread is in.
+    const ts = servers.map((s) => serve(s));
+    const answered = ts.map((t, i) => answerExec(t, servers[i]));
+    const rs = await Promise.all(clients);
+    expect(answered).toHaveLength(3);
+    expect(rs.map((r) => r.stdout).sort()).toEqual(['you said: client 0\n', 'you said: client 1\n', 'you said: client 2\n']);
+  });
+
+  it('Listener.accept times out with SocketTimeout', () => {
+    expect(() => listener.accept(0.2)).toThrow(SocketTimeout);
+  });
+
+  itWithPeers(['paramiko'], 'drops a client that never authenticates (login grace time)', async () => {
+    const server = new DemoServer();
+    // Paramiko's client: key exchange, then nothing.
+    const lazy = spawn('/usr/bin/python3', ['-c', `import paramiko, time\nt = paramiko.Transport(('127.0.0.1', ${port}))\nt.start_client(timeout=10)\ntime.sleep(30)\n`], { stdio: 'ignore' });
+    try {
+      const [s] = listener.accept(20);
+      const t = new Transport(s);
+      transports.push(t);
+      t.addServerKey(hostKey);
+      t.loginGraceTime = 1;
+      t.startServer({ server });
+      expect(t.isActive()).toBe(true);
+      // Nothing was opened: Transport.accept returns null after its timeout.
+      expect(t.accept(0.2)).toBeNull();
+      waitFor(() => !t.isActive(), 10);
+      expect(t.isActive()).toBe(false);
+      expect(t.accept(5)).toBeNull(); // at once: the transport is gone
+      expect(t.isAuthenticated()).toBe(false);
+    } finally {
+      lazy.kill('SIGKILL');
+    }
+  });
+
+  it("this library's client against this server in one thread (startServer with an Event)", () => {
+    const server = new DemoServer();
+    // Connect first (the kernel queues it), accept, start the server without waiting, then the
+    // client's blocking calls carry both sides: the server's callbacks are served inside them.
+    const sock = Socket.createConnection(['127.0.0.1', port], 10);
+    const [accepted] = listener.accept(10);
+    const st = new Transport(accepted);
+    transports.push(st);
+    st.addServerKey(hostKey);
+    const started = new Event();
+    st.startServer(started, server);
+    const ct = new Transport(sock);
+    transports.push(ct);
+    ct.startClient({ timeout: 10 });
+    expect(started.wait(10)).toBe(true);
+    expect(ct.getRemoteServerKey().equals(hostKey)).toBe(true);
+    expect(ct.authPassword(USER, PASSWORD)).toEqual([]);
+    expect(ct.getBanner()).toBe('Authorized use only.\n');
+    const cc = ct.openSession();
+    cc.getPty({ term: 'vt220', width: 132, height: 43 });
+    cc.setEnvironmentVariable('LANG', 'C.UTF-8');
+    cc.resizePty({ width: 100, height: 30 });
+    cc.sendSignal('TERM');
+    cc.execCommand('report');
+    const sc = st.accept(10)!;
+    expect(server.event.wait(10)).toBe(true);
+    expect(server.command).toBe('report');
+    expect(server.pty).toEqual({ term: 'vt220', width: 132, height: 43 });
+    expect(server.env).toEqual({ LANG: 'C.UTF-8' });
+    expect(server.resized).toEqual([[100, 30]]);
+    expect(server.signals).toEqual(['TERM']);
+    // Rekeying started by either side.
+    ct.renegotiateKeys();
+    st.renegotiateKeys();
+    // Data both ways, stderr, the exit status after the data, then EOF and close.
+    cc.sendall('ping');
+    sc.settimeout(10);
+    expect(sc.recv(10).toString()).toBe('ping');
+    sc.sendall('pong');
+    sc.sendStderr('warn');
+    sc.sendExitSignal('KILL', false, 'killed');
+    sc.close();
+    cc.settimeout(10);
+    expect(cc.makefile().read().toString()).toBe('pong');
+    expect(cc.makefileStderr().read().toString()).toBe('warn');
+    expect(cc.recvExitStatus()).toBe(-1);
+    expect(cc.exitSignal).toEqual({ signal: 'KILL', coreDumped: false, message: 'killed' });
+    // A refused channel type, a refused global request, and a port forward request.
+    expect(() => ct.openChannel('direct-tcpip', ['127.0.0.1', 1], ['127.0.0.1', 2])).toThrow(/prohibited|refused/i);
+    expect(ct.globalRequest('nothing@example.com')).toBeNull();
+    const reply = ct.globalRequest('echo@test')!;
+    const m = new Message(reply);
+    expect([m.getText(), m.getInt(), m.getBoolean()]).toEqual(['a', 7, true]);
+    // tcpip-forward: the bound port comes back only when port 0 was asked (RFC 4254 7.1).
+    const fwd = (address: string, p: number) => ct.globalRequest('tcpip-forward', new Message().addString(address).addInt(p).asBytes());
+    expect(new Message(fwd('127.0.0.1', 0)!).getInt()).toBe(4242);
+    expect(fwd('127.0.0.1', 8080)!.length).toBe(0);
+    expect(fwd('0.0.0.0', 8080)).toBeNull();
+  });
+
+  it('samples/paramiko-server.js (Paramiko demo_server.py, ported) serves its BBS chat', async () => {
+    const root = join(__dirname, '..');
+    const child = spawn(process.execPath, [join(root, 'samples', 'paramiko-server.js'), '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const samplePort = await new Promise<number>((resolve, reject) => {
+        const timer = setInterval(() => {
+          const m = /on port (\d+)/.exec(out);
+          if (m) {
+            clearInterval(timer);
+            resolve(Number(m[1]));
+          }
+        }, 20);
+        void exited.then(() => reject(new Error(`the sample exited: ${out}`)));
+      });
+      const c = new SSHClient();
+      try {
+        c.setMissingHostKeyPolicy(new AutoAddPolicy());
+        c.connect('127.0.0.1', { port: samplePort, username: 'robey', password: 'foo', allowAgent: false, lookForKeys: false, timeout: 10 });
+        const chan = c.invokeShell();
+        chan.settimeout(20);
+        let text = '';
+        while (!text.includes('Username: ')) text += chan.recv(1024).toString();
+        expect(text).toContain('Welcome to my dorky little BBS!');
+        chan.sendall('dave\r\n');
+        for (let d = chan.recv(1024); d.length; d = chan.recv(1024)) text += d.toString();
+        expect(text + "\n--- sample output:\n" + out).toContain("I don't like you, dave.");
+      } finally {
+        c.close();
+      }
+      expect(await exited).toBe(0);
+      expect(out).toContain('Authenticated!');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start without a host key or on something other than an accepted socket', () => {
+    expect(() => new Transport('127.0.0.1:1').startServer({ server: new DemoServer() })).toThrow(/accepted socket/);
+  });
+});
+
+/** Waits (serving callbacks) until `cond()` or `seconds` pass. */
+function waitFor(cond: () => boolean, seconds: number): void {
+  const deadline = Date.now() + seconds * 1000;
+  while (!cond() && Date.now() < deadline) new Event().wait(0.05);
+}
