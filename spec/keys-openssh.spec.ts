@@ -275,3 +275,20 @@ describe('authorized_keys', () => {
     ]);
   });
 });
+
+describe('key files Paramiko reads', () => {
+  // Paramiko takes the last byte of the private section as the padding length unless it is
+  // printable: a section that needed no padding and ends in an empty comment broke it.
+  itWithPeers(['paramiko'], 'every unencrypted key we write with an empty comment loads in Paramiko', () => {
+    const files: Array<[string, string]> = [];
+    for (let i = 0; i < 24; i++) {
+      const key = i % 2 ? Ed25519Key.generate() : ECDSAKey.generate({ curve: 'nistp256' });
+      const path = join(dir, `paramiko-${i}`);
+      key.writePrivateKeyFile(path);
+      files.push([path, i % 2 ? 'Ed25519Key' : 'ECDSAKey']);
+    }
+    const script = `import json, sys, paramiko\nbad = []\nfor path, cls in json.loads(sys.argv[1]):\n    try:\n        getattr(paramiko, cls).from_private_key_file(path)\n    except Exception as e:\n        bad.append('%s: %s' % (path, e))\nprint(json.dumps(bad))\n`;
+    const out = runPeer('/usr/bin/python3', ['-c', script, JSON.stringify(files)]);
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual([]);
+  });
+});
