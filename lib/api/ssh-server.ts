@@ -211,8 +211,11 @@ export class SSHServer {
     return this.hostKeys.map((k) => `${name} ${k.getName()} ${k.getBase64()}\n`).join('');
   }
 
-  /** Connections now, and totals since start. */
-  status(): { connections: number; accepted: number; authenticated: number; refused: number } {
+  /**
+   * Connections now, totals since start, and the memory the worker holds: its JavaScript heap
+   * (`workerHeapUsed`) and the process's ArrayBuffers (`arrayBuffers`), in bytes.
+   */
+  status(): { connections: number; accepted: number; authenticated: number; refused: number; workerHeapUsed: number; arrayBuffers: number } {
     return getBridge().call('embedded', 'status', { id: this.need() }, 10);
   }
 

@@ -34,7 +34,9 @@ export const embeddedService: Service = {
 
     status(a: { id: number }) {
       const s = server(a.id);
-      return { connections: s.connections.size, ...s.stats };
+      // The worker's own heap (this isolate) and the process's buffers: what connections cost.
+      const m = process.memoryUsage();
+      return { connections: s.connections.size, ...s.stats, workerHeapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers };
     },
 
     log(a: { id: number; since?: number }) {

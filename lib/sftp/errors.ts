@@ -1,0 +1,54 @@
+/**
+ * SFTP errors. A failed request surfaces as Paramiko does (IOError with an errno, EOFError at
+ * end of file), shaped like a Node fs error: `ENOENT: no such file, open '/x'` with `code`,
+ * `errno`, `syscall`, `path` (and `dest` for two-path calls), plus the SFTP `status` and the
+ * server's own text. Protocol violations are SFTPError, as in Paramiko.
+ */
+import { registerErrorClass } from '../bridge/errors-wire';
+import { EOFError, IOError, SSHException } from '../errors';
+import { FX, FX_MESSAGES, FX_TO_ERRNO } from './constants';
+
+/** The peer broke the protocol (Paramiko's SFTPError); the session cannot go on. */
+export class SFTPError extends SSHException {}
+registerErrorClass(SFTPError);
+
+/** What a request was about, for its error message. */
+export interface RequestContext {
+  syscall: string;
+  path?: string;
+  dest?: string;
+}
+
+/** Node's style: the first letter of the server's text lower-cased unless it looks like an acronym. */
+function lowerFirst(s: string): string {
+  return /^[A-Z][a-z]/.test(s) ? s[0].toLowerCase() + s.slice(1) : s;
+}
+
+function where(ctx: RequestContext): string {
+  if (ctx.path === undefined) return ctx.syscall;
+  return ctx.dest === undefined ? `${ctx.syscall} '${ctx.path}'` : `${ctx.syscall} '${ctx.path}' -> '${ctx.dest}'`;
+}
+
+/** The error for a STATUS reply other than OK. */
+export function statusError(status: number, serverMessage: string, ctx: RequestContext): Error {
+  const text = serverMessage || FX_MESSAGES[status] || `status ${status}`;
+  if (status === FX.EOF) {
+    const e = new EOFError(`${lowerFirst(text)}, ${where(ctx)}`);
+    return Object.assign(e, { status, syscall: ctx.syscall, ...(ctx.path !== undefined && { path: ctx.path }) });
+  }
+  const mapped = FX_TO_ERRNO[status];
+  const message = mapped ? `${mapped.code}: ${lowerFirst(text)}, ${where(ctx)}` : `${text}, ${where(ctx)}`;
+  const e = new IOError(message, { code: mapped?.code, errno: mapped?.errno, filename: ctx.path });
+  return Object.assign(e, {
+    status,
+    serverMessage,
+    syscall: ctx.syscall,
+    ...(ctx.path !== undefined && { path: ctx.path }),
+    ...(ctx.dest !== undefined && { dest: ctx.dest }),
+  });
+}
+
+/** The SFTP status a server should answer with for an error thrown while serving. */
+export interface StatusCarrier {
+  status?: number;
+}

@@ -1,0 +1,105 @@
+/**
+ * The server's open handles: a bounded table of files and directories, each with a queue
+ * that keeps its requests in order. READs of one handle run concurrently (positional I/O
+ * makes them independent); every other request on the handle (WRITE, CLOSE, FSTAT...) waits
+ * for those before it and holds back those after it, so a pipelined WRITE, WRITE, READ,
+ * CLOSE behaves as if run one by one. Different handles do not wait for each other.
+ */
+import type { Dir } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+
+const noop = (): void => undefined;
+
+export class OrderedQueue {
+  private lastExclusive: Promise<unknown> = Promise.resolve();
+  private readonly shared = new Set<Promise<unknown>>();
+
+  /** Runs `fn` after the requests before it that it must follow; `shared` ones overlap each other. */
+  run<T>(shared: boolean, fn: () => Promise<T>): Promise<T> {
+    if (shared) {
+      const p = this.lastExclusive.then(fn);
+      const settled = p.then(noop, noop);
+      this.shared.add(settled);
+      void settled.then(() => this.shared.delete(settled));
+      return p;
+    }
+    const before = this.shared.size ? Promise.all([this.lastExclusive, ...this.shared]) : this.lastExclusive;
+    this.shared.clear();
+    const p = before.then(fn);
+    this.lastExclusive = p.then(noop, noop);
+    return p;
+  }
+}
+
+export interface FileEntry {
+  kind: 'file';
+  fh: FileHandle;
+  /** Real path at open time (for fstatvfs). */
+  realPath: string;
+  readable: boolean;
+  writable: boolean;
+  queue: OrderedQueue;
+}
+
+export interface DirEntry {
+  kind: 'dir';
+  dir: Dir;
+  realPath: string;
+  /** Whether `.` and `..` went out with the first batch. */
+  dotsSent: boolean;
+  queue: OrderedQueue;
+}
+
+export type HandleEntry = FileEntry | DirEntry;
+
+/** Handles are 4-byte counters; one is never reused within a session (2^32 opens). */
+export class HandleTable {
+  private readonly entries = new Map<number, HandleEntry>();
+  private counter = 0;
+
+  constructor(readonly maxHandles: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get full(): boolean {
+    return this.entries.size >= this.maxHandles;
+  }
+
+  add(entry: HandleEntry): Buffer {
+    this.counter = (this.counter + 1) >>> 0;
+    const h = Buffer.allocUnsafe(4);
+    h.writeUInt32BE(this.counter, 0);
+    this.entries.set(this.counter, entry);
+    return h;
+  }
+
+  get(handle: Buffer): HandleEntry | undefined {
+    return handle.length === 4 ? this.entries.get(handle.readUInt32BE(0)) : undefined;
+  }
+
+  /** Removes a handle from the table (later requests on it fail) and returns its entry. */
+  take(handle: Buffer): HandleEntry | undefined {
+    const e = this.get(handle);
+    if (e) this.entries.delete(handle.readUInt32BE(0));
+    return e;
+  }
+
+  /** Empties the table, returning what was open (to close at session end). */
+  drain(): HandleEntry[] {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    return all;
+  }
+}
+
+/** Releases an entry's OS resource, ignoring errors (session teardown). */
+export async function releaseEntry(e: HandleEntry): Promise<void> {
+  try {
+    if (e.kind === 'file') await e.fh.close();
+    else await e.dir.close();
+  } catch {
+    // already closed or failing: nothing left to release
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * Whole-file transfers over an SftpClientCore with a deep pipeline: up to `maxInFlight`
+ * READs or WRITEs of the largest size the server's limits allow, as OpenSSH's client does
+ * (64 requests by default). These run inside the worker; only progress crosses threads.
+ *
+ * Exactness rules: short reads are re-requested (a server may return less than asked
+ * anywhere, not only at EOF), data reaches the sink in file order, and an upload never
+ * resolves after a failed WRITE, fsync or CLOSE.
+ */
+import { SFTPAttributes } from './attributes';
+import { DEFAULT_MAX_IN_FLIGHT, EXT, FXF } from './constants';
+import { IOError } from '../errors';
+import type { SftpClientCore } from './client-core';
+import type { PathLike } from './requests';
+
+/** Receives downloaded data in order: `offset` counts from the first byte transferred. */
+export type DownloadSink = (offset: number, data: Buffer) => void | Promise<void>;
+/**
+ * Yields up to `length` bytes at `offset` (counted from the first byte transferred), fewer
+ * if it likes; null or an empty buffer ends the upload. The buffer is sent without a copy:
+ * return a fresh one each time (or one left untouched until the transfer ends).
+ */
+export type UploadSource = (offset: number, length: number) => Buffer | null | Promise<Buffer | null>;
+export type Progress = (bytesSoFar: number, total: number) => void;
+
+export interface DownloadOptions {
+  /** Bytes per READ (default and ceiling: the server's max-read-length). */
+  requestSize?: number;
+  /** READs in flight (default 64). */
+  maxInFlight?: number;
+  /** `(bytesSoFar, total)`; total is the remote size (0 if unknown), as Paramiko's callback. */
+  onProgress?: Progress;
+  /** First remote byte to fetch (default 0). */
+  offset?: number;
+  /** Bytes to fetch at most (default: to end of file). */
+  length?: number;
+}
+
+export interface UploadOptions {
+  /** Bytes per WRITE (default and ceiling: the server's max-write-length). */
+  requestSize?: number;
+  /** WRITEs in flight (default 64). */
+  maxInFlight?: number;
+  onProgress?: Progress;
+  /** Expected total, for progress (and checked: a source yielding another amount fails the upload). */
+  size?: number;
+  /** First remote byte to write; when set, the file is not truncated (a resumed upload). */
+  offset?: number;
+  /** SSH_FXF_* open flags (default WRITE|CREAT|TRUNC, or WRITE|CREAT with an offset). */
+  flags?: number;
+  /** Attributes for a created file (permissions). */
+  attrs?: SFTPAttributes;
+  /** fsync@openssh.com before closing (when the server has it). */
+  fsync?: boolean;
+}
+
+const inFlightOf = (n: number | undefined): number => Math.max(1, Math.floor(n ?? DEFAULT_MAX_IN_FLIGHT));
+
+/** Runs `body` with the handle, then closes it; a close error surfaces only when the body succeeded. */
+async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await body();
+  } catch (err) {
+    await core.close(handle).catch(() => undefined);
+    throw err;
+  }
+  await core.close(handle);
+  return result;
+}
+
+export async function download(core: SftpClientCore, remotePath: PathLike, sink: DownloadSink, opts: DownloadOptions = {}): Promise<number> {
+  const limits = await core.limits();
+  const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
+  const maxInFlight = inFlightOf(opts.maxInFlight);
+  const start = opts.offset ?? 0;
+  const end = opts.length === undefined ? Infinity : start + opts.length;
+  const handle = await core.open(remotePath, FXF.READ);
+  return withHandle(core, handle, async () => {
+    const st = await core.fstat(handle).catch(() => null);
+    const remoteSize = typeof st?.st_size === 'number' ? st.st_size : undefined;
+    const total = remoteSize === undefined ? 0 : Math.max(0, Math.min(end, remoteSize) - start);
+    return new DownloadPipeline(core, handle, sink, { requestSize, maxInFlight, start, end, remoteSize, total, onProgress: opts.onProgress }).run();
+  });
+}
+
+interface PipelineParams {
+  requestSize: number;
+  maxInFlight: number;
+  start: number;
+  end: number;
+  remoteSize: number | undefined;
+  total: number;
+  onProgress?: Progress;
+}
+
+/** The read side: issues READs ahead, re-requests short reads, delivers in order. */
+class DownloadPipeline {
+  private next: number;
+  /** Where the file ends, once a READ has answered EOF. */
+  private eofAt = Infinity;
+  /** Requests up to here are sized by the remote size; one probe READ at it looks for growth. */
+  private softEnd: number;
+  private probeSent = false;
+  private inFlight = 0;
+  /** Remainders of short reads, to request before anything new. */
+  private gaps: Array<[number, number]> = [];
+  /** Received, not yet delivered (out of order, or waiting for the sink). */
+  private ready = new Map<number, Buffer>();
+  private delivered: number;
+  private sinkBusy = false;
+  private failed: Error | null = null;
+  private done!: (n: number) => void;
+  private reject!: (e: Error) => void;
+
+  constructor(
+    private readonly core: SftpClientCore,
+    private readonly handle: Buffer,
+    private readonly sink: DownloadSink,
+    private readonly p: PipelineParams,
+  ) {
+    this.next = this.delivered = p.start;
+    this.softEnd = p.remoteSize ?? Infinity;
+  }
+
+  run(): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.done = resolve;
+      this.reject = reject;
+      this.pump();
+    });
+  }
+
+  private get stop(): number {
+    return Math.min(this.p.end, this.eofAt);
+  }
+
+  private pump(): void {
+    if (this.failed) return;
+    // Remainders of short reads go first and only need a free request slot: the data held
+    // back in `ready` may be waiting for exactly them.
+    while (this.gaps.length > 0 && this.inFlight < this.p.maxInFlight) {
+      const [off, len] = this.gaps.shift()!;
+      if (off < this.stop) this.issue(off, Math.min(len, this.stop - off));
+    }
+    while (this.inFlight + this.ready.size < this.p.maxInFlight && this.next < this.stop) {
+      if (this.next >= this.softEnd) {
+        if (this.probeSent) break;
+        this.probeSent = true;
+      }
+      const off = this.next;
+      const len = Math.min(this.p.requestSize, this.stop - off, off < this.softEnd ? this.softEnd - off : Infinity);
+      this.next += len;
+      this.issue(off, len);
+    }
+    if (this.inFlight === 0 && this.ready.size === 0 && !this.sinkBusy && this.gaps.length === 0 && this.next >= this.stop) {
+      this.done(this.delivered - this.p.start);
+    }
+  }
+
+  private issue(off: number, len: number): void {
+    this.inFlight++;
+    this.core.read(this.handle, off, len).then(
+      (data) => {
+        this.inFlight--;
+        if (this.failed) return;
+        this.onData(off, len, data);
+        this.deliver();
+        this.pump();
+      },
+      (err: Error) => {
+        this.inFlight--;
+        this.fail(err);
+      },
+    );
+  }
+
+  private onData(off: number, len: number, data: Buffer | null): void {
+    if (data === null || data.length === 0) {
+      // A zero-length DATA would loop forever; it means the same as EOF.
+      this.setEof(off);
+      return;
+    }
+    if (off === this.softEnd && off + data.length > this.softEnd) this.softEnd = Infinity; // the file grew
+    if (off >= this.stop) return;
+    if (off + data.length > this.stop) data = data.subarray(0, this.stop - off);
+    else if (data.length < len) this.gaps.push([off + data.length, len - data.length]);
+    this.ready.set(off, data);
+  }
+
+  private setEof(off: number): void {
+    if (off >= this.eofAt) return;
+    this.eofAt = off;
+    // Data beyond a newly found end came from a file changing under us: keep a consistent prefix.
+    for (const [o, d] of this.ready) {
+      if (o >= off) this.ready.delete(o);
+      else if (o + d.length > off) this.ready.set(o, d.subarray(0, off - o));
+    }
+  }
+
+  private deliver(): void {
+    while (!this.sinkBusy && !this.failed) {
+      const data = this.ready.get(this.delivered);
+      if (!data) return;
+      this.ready.delete(this.delivered);
+      const at = this.delivered - this.p.start;
+      this.delivered += data.length;
+      let r: void | Promise<void>;
+      try {
+        r = this.sink(at, data);
+      } catch (err) {
+        return this.fail(err as Error);
+      }
+      this.progress();
+      if (r && typeof (r as Promise<void>).then === 'function') {
+        this.sinkBusy = true;
+        (r as Promise<void>).then(
+          () => {
+            this.sinkBusy = false;
+            this.deliver();
+            this.pump();
+          },
+          (err: Error) => this.fail(err),
+        );
+      }
+    }
+  }
+
+  private progress(): void {
+    const done = this.delivered - this.p.start;
+    this.p.onProgress?.(done, Math.max(this.p.total, done));
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.reject(err);
+  }
+}
+
+export async function upload(core: SftpClientCore, source: UploadSource, remotePath: PathLike, opts: UploadOptions = {}): Promise<number> {
+  const limits = await core.limits();
+  const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxWriteLength, limits.maxWriteLength));
+  const maxInFlight = inFlightOf(opts.maxInFlight);
+  const start = opts.offset ?? 0;
+  const flags = opts.flags ?? (FXF.WRITE | FXF.CREAT | (opts.offset === undefined ? FXF.TRUNC : 0));
+  const handle = await core.open(remotePath, flags, opts.attrs);
+  return withHandle(core, handle, async () => {
+    let failed: Error | null = null;
+    let inFlight = 0;
+    let sent = 0;
+    let acked = 0;
+    let wake: (() => void) | null = null;
+    const settle = (): void => {
+      inFlight--;
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const waitSlot = (limit: number): Promise<void> | null =>
+      inFlight > limit && !failed ? new Promise<void>((resolve) => (wake = resolve)) : null;
+
+    const writeOne = (data: Buffer, at: number): void => {
+      inFlight++;
+      core.write(handle, start + at, data).then(
+        () => {
+          acked += data.length;
+          opts.onProgress?.(acked, Math.max(opts.size ?? 0, acked));
+          settle();
+        },
+        (err: Error) => {
+          failed ??= err;
+          settle();
+        },
+      );
+    };
+
+    for (;;) {
+      for (let w = waitSlot(maxInFlight - 1); w; w = waitSlot(maxInFlight - 1)) await w;
+      if (failed) break;
+      const chunk = await source(sent, requestSize);
+      if (!chunk || chunk.length === 0) break;
+      for (let i = 0; i < chunk.length; i += requestSize) {
+        if (i > 0) for (let w = waitSlot(maxInFlight - 1); w; w = waitSlot(maxInFlight - 1)) await w;
+        if (failed) break;
+        const piece = chunk.length <= requestSize ? chunk : chunk.subarray(i, i + requestSize);
+        writeOne(piece, sent);
+        sent += piece.length;
+      }
+    }
+    // Every WRITE must be acknowledged before the outcome is known.
+    while (inFlight > 0) await new Promise<void>((resolve) => (wake = resolve));
+    if (failed) throw failed;
+    if (opts.size !== undefined && sent !== opts.size) {
+      throw new IOError(`size mismatch in upload: the source gave ${sent} bytes, ${opts.size} expected`, { filename: String(remotePath) });
+    }
+    if (opts.fsync && core.hasExtension(EXT.FSYNC)) await core.fsync(handle);
+    return sent;
+  });
+}
+
+/** Paramiko's put(confirm=True) check: stat the remote file and compare its size. */
+export async function verifySize(core: SftpClientCore, remotePath: PathLike, expected: number, what = 'put'): Promise<SFTPAttributes> {
+  const st = await core.stat(remotePath);
+  if (st.st_size !== expected) {
+    throw new IOError(`size mismatch in ${what}! ${st.st_size} != ${expected}`, { filename: String(remotePath) });
+  }
+  return st;
+}

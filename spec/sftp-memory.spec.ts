@@ -1,0 +1,413 @@
+/**
+ * SftpClientCore against SftpServerCore in memory (both sans-I/O), then hostile input to the
+ * server, and the client's download pipeline against a scripted server that answers short
+ * and out of order.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SFTPAttributes } from '../lib/sftp/attributes';
+import { SftpClientCore } from '../lib/sftp/client-core';
+import { decodeReply, decodeRequest, encodeReply, encodeRequest, SftpReply } from '../lib/sftp/codec';
+import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
+import { SftpServerCore } from '../lib/sftp/server-core';
+import { IOError } from '../lib/errors';
+import { cleanup, memoryPair, MemoryPair, sha256, tempDir } from './support/sftp/harness';
+
+const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
+const attrs = (a: Partial<SFTPAttributes>) => Object.assign(new SFTPAttributes(), a);
+
+async function fetchAll(client: SftpClientCore, remote: string, opts = {}): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  await client.download(remote, (_off, d) => void parts.push(Buffer.from(d)), opts);
+  return Buffer.concat(parts);
+}
+
+afterAll(cleanup);
+
+describe('SftpClientCore against SftpServerCore in memory', () => {
+  let root: string;
+  let m: MemoryPair;
+  const p = (n: string) => path.join(root, n);
+
+  beforeAll(async () => {
+    root = fs.realpathSync(tempDir('mem-'));
+    m = await memoryPair(root, {}, 7000);
+  });
+  afterAll(() => m.server.end());
+
+  it('announces the OpenSSH extensions and its limits', async () => {
+    for (const ext of Object.values(EXT)) expect(m.client.hasExtension(ext)).toBe(true);
+    expect(await m.client.limits()).toEqual({ maxPacketLength: 262144, maxReadLength: 261120, maxWriteLength: 261120, maxOpenHandles: 1024 });
+  });
+
+  it('does every file operation and matches the filesystem', async () => {
+    const c = m.client;
+    const h = await c.open('/f', FXF.WRITE | FXF.CREAT | FXF.TRUNC, attrs({ st_mode: 0o640 }));
+    await c.write(h, 0, Buffer.from('hello world'));
+    expect((await c.fstat(h)).st_size).toBe(11);
+    await c.fsetstat(h, attrs({ st_size: 5 }));
+    await c.fsync(h);
+    expect((await c.fstatvfs(h)).bsize).toBe(fs.statfsSync(root).bsize);
+    await c.close(h);
+    expect(fs.readFileSync(p('f'), 'utf8')).toBe('hello');
+    await expect(c.open('f', FXF.WRITE | FXF.CREAT | FXF.EXCL)).rejects.toMatchObject({ status: FX.FAILURE, serverMessage: 'File exists' });
+    const a = await c.open('f', FXF.WRITE | FXF.APPEND);
+    await c.write(a, 0, Buffer.from('!'));
+    await c.close(a);
+    expect(fs.readFileSync(p('f'), 'utf8')).toBe('hello!');
+    const r = await c.open('f', FXF.READ);
+    expect((await c.read(r, 1, 3))!.toString()).toBe('ell');
+    expect(await c.read(r, 6, 10)).toBeNull();
+    await expect(c.write(r, 0, Buffer.from('x'))).rejects.toMatchObject({ code: 'EACCES' });
+    await c.close(r);
+
+    const st = await c.stat('f');
+    const local = fs.statSync(p('f'));
+    expect([st.st_size, st.st_mode, st.st_uid, st.st_mtime]).toEqual([6, local.mode, local.uid, Math.floor(local.mtimeMs / 1000)]);
+    await c.setstat('f', attrs({ st_mode: 0o600, st_atime: 1000000000, st_mtime: 1100000000 }));
+    expect(fs.statSync(p('f')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(p('f')).mtimeMs).toBe(1100000000 * 1000);
+
+    await c.mkdir('dir', attrs({ st_mode: 0o755 }));
+    for (let i = 0; i < 230; i++) fs.writeFileSync(p(`dir/e${i}`), '');
+    const names = (await c.listdir('dir')).map((e) => e.filename);
+    expect(names.slice(0, 2)).toEqual(['.', '..']);
+    expect(names.slice(2).sort()).toEqual(fs.readdirSync(p('dir')).sort());
+    await expect(c.rmdir('dir')).rejects.toMatchObject({ status: FX.FAILURE, serverMessage: 'Directory not empty' });
+    fs.rmSync(p('dir'), { recursive: true });
+    fs.mkdirSync(p('dir'));
+    await c.rmdir('dir');
+    expect(fs.existsSync(p('dir'))).toBe(false);
+
+    fs.writeFileSync(p('g'), 'G');
+    await expect(c.rename('f', 'g')).rejects.toMatchObject({ serverMessage: 'File exists' });
+    await c.rename('f', 'f2');
+    await c.posixRename('f2', 'g');
+    expect(fs.readFileSync(p('g'), 'utf8')).toBe('hello!');
+    await c.hardlink('g', 'g2');
+    expect(fs.statSync(p('g2')).ino).toBe(fs.statSync(p('g')).ino);
+    await c.symlink('g', 'gl');
+    expect(fs.readlinkSync(p('gl'))).toBe('g');
+    expect(await c.readlink('gl')).toBe('g');
+    expect((await c.lstat('gl')).isSymbolicLink()).toBe(true);
+    expect((await c.stat('gl')).st_size).toBe(6);
+    await c.lsetstat('gl', attrs({ st_atime: 1200000000, st_mtime: 1200000000 }));
+    expect(fs.lstatSync(p('gl')).mtimeMs).toBe(1200000000 * 1000);
+    await c.remove('g2');
+    await expect(c.remove('g2')).rejects.toMatchObject({ code: 'ENOENT', path: 'g2' });
+
+    expect(await c.realpath('.')).toBe('/');
+    expect(await c.realpath('gl')).toBe('/g');
+    expect(await c.realpath('../../x/..')).toBe('/');
+    expect(await c.expandPath('~/g')).toBe('/g');
+    expect((await c.statvfs('/')).blocks).toBe(fs.statfsSync(root).blocks);
+
+    const src = randomBytes(200000);
+    fs.writeFileSync(p('cd'), src);
+    const rh = await c.open('cd', FXF.READ);
+    const wh = await c.open('cd2', FXF.WRITE | FXF.CREAT);
+    await c.copyData(rh, 0, 0, wh, 0);
+    await c.copyData(rh, 10, 20, wh, 200000);
+    await expect(c.copyData(rh, 0, 10, rh, 5)).rejects.toBeInstanceOf(IOError);
+    await c.close(rh);
+    await c.close(wh);
+    expect(fs.readFileSync(p('cd2'))).toEqual(Buffer.concat([src, src.subarray(10, 30)]));
+  });
+
+  it('transfers files of every size around the request size exactly', async () => {
+    for (const size of [0, 1, 32767, 32768, 32769, 261120, 261121, 3 * 1024 * 1024 + 11]) {
+      const data = randomBytes(size);
+      expect(await m.client.upload(fromBuffer(data), `t${size}`, { size })).toBe(size);
+      expect(sha256(fs.readFileSync(p(`t${size}`)))).toBe(sha256(data));
+      expect(sha256(await fetchAll(m.client, `t${size}`))).toBe(sha256(data));
+      expect(sha256(await fetchAll(m.client, `t${size}`, { requestSize: 32768, maxInFlight: 3 }))).toBe(sha256(data));
+    }
+  });
+
+  it('keeps offsets right with WRITEs, a READ and a CLOSE pipelined on one handle', async () => {
+    const h = await m.client.open('pipe', FXF.READ | FXF.WRITE | FXF.CREAT | FXF.TRUNC);
+    const chunks = Array.from({ length: 50 }, () => randomBytes(10000));
+    const writes = chunks.map((d, i) => m.client.write(h, i * 10000, d));
+    const read = m.client.read(h, 0, 200000);
+    const close = m.client.close(h);
+    await Promise.all(writes);
+    expect((await read)!.equals(Buffer.concat(chunks).subarray(0, 200000))).toBe(true);
+    await close;
+    expect(fs.readFileSync(p('pipe')).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('rejects pending requests when the session ends', async () => {
+    const pair = await memoryPair(root);
+    const pending = pair.client.stat('/');
+    pair.client.end(new Error('channel closed'));
+    await expect(pending).rejects.toThrow('channel closed');
+    await expect(pair.client.stat('/')).rejects.toThrow('channel closed');
+    await pair.server.end();
+  });
+});
+
+describe('SftpServerCore options', () => {
+  it('read-only refuses every change with EACCES and still serves reads', async () => {
+    const root = tempDir('ro-');
+    fs.writeFileSync(path.join(root, 'f'), 'data');
+    const { client, server } = await memoryPair(root, { readOnly: true });
+    await expect(client.open('f', FXF.WRITE)).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.open('n', FXF.READ | FXF.CREAT)).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.mkdir('d')).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.remove('f')).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.rename('f', 'g')).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.setstat('f', attrs({ st_mode: 0o600 }))).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.symlink('f', 'l')).rejects.toMatchObject({ code: 'EACCES' });
+    await expect(client.upload(fromBuffer(Buffer.from('x')), 'f')).rejects.toMatchObject({ code: 'EACCES' });
+    expect((await fetchAll(client, 'f')).toString()).toBe('data');
+    expect(Number((await client.statvfs('/')).flag) & 1).toBe(1);
+    expect(fs.readdirSync(root)).toEqual(['f']);
+    await server.end();
+  });
+
+  it('umask gives created files and directories exactly mode & ~umask', async () => {
+    const root = tempDir('umask-');
+    const { client, server } = await memoryPair(root, { umask: 0o027 });
+    await client.close(await client.open('f', FXF.WRITE | FXF.CREAT, attrs({ st_mode: 0o666 })));
+    await client.mkdir('d', attrs({ st_mode: 0o777 }));
+    expect(fs.statSync(path.join(root, 'f')).mode & 0o777).toBe(0o640);
+    expect(fs.statSync(path.join(root, 'd')).mode & 0o777).toBe(0o750);
+    await server.end();
+  });
+});
+
+/** A raw session with the server: packets in, decoded replies out. */
+async function rawServer(root: string, opts = {}) {
+  const replies: SftpReply[] = [];
+  const ended: Error[] = [];
+  let wake: (() => void) | null = null;
+  const server = new SftpServerCore(
+    root,
+    (b) => {
+      replies.push(decodeReply(b.subarray(4)));
+      wake?.();
+    },
+    { ...opts, onEnd: (e) => ended.push(e) },
+  );
+  server.receive(encodeRequest.init(3));
+  const next = async (): Promise<SftpReply> => {
+    while (replies.length === 0) await new Promise<void>((r) => (wake = r));
+    return replies.shift()!;
+  };
+  expect(await next()).toMatchObject({ kind: 'version', version: 3 });
+  return { server, next, replies, ended };
+}
+
+describe('SftpServerCore against hostile input', () => {
+  it('answers a garbage handle with FAILURE and keeps serving', async () => {
+    const s = await rawServer(tempDir('h-'));
+    for (const h of [Buffer.alloc(0), Buffer.from('garbage-handle'), Buffer.from([0, 0, 0, 99])]) {
+      s.server.receive(encodeRequest.read(1, h, 0, 10));
+      expect(await s.next()).toMatchObject({ kind: 'status', id: 1, code: FX.FAILURE, message: 'Invalid handle' });
+      s.server.receive(encodeRequest.close(2, h));
+      expect(await s.next()).toMatchObject({ kind: 'status', id: 2, code: FX.FAILURE });
+    }
+    s.server.receive(encodeRequest.realpath(3, '.'));
+    expect(await s.next()).toMatchObject({ kind: 'name', id: 3 });
+    expect(s.ended).toEqual([]);
+  });
+
+  it('answers an unknown packet type and an unknown extension with OP_UNSUPPORTED', async () => {
+    const s = await rawServer(tempDir('u-'));
+    s.server.receive(Buffer.from([0, 0, 0, 9, 77, 0, 0, 0, 5, 1, 2, 3, 4]));
+    expect(await s.next()).toEqual({ kind: 'status', id: 5, code: FX.OP_UNSUPPORTED, message: 'Unsupported request type 77', lang: '' });
+    s.server.receive(encodeRequest.extended(6, 'nope@example.com'));
+    expect(await s.next()).toMatchObject({ kind: 'status', id: 6, code: FX.OP_UNSUPPORTED });
+    expect(s.ended).toEqual([]);
+  });
+
+  it('ends the session on a truncated packet, after a BAD_MESSAGE for its id', async () => {
+    const s = await rawServer(tempDir('t-'));
+    const open = encodeRequest.open(7, '/some/file', FXF.READ);
+    const cut = Buffer.concat([Buffer.alloc(4), open.subarray(4, open.length - 6)]);
+    cut.writeUInt32BE(cut.length - 4, 0);
+    s.server.receive(cut);
+    expect(await s.next()).toMatchObject({ kind: 'status', id: 7, code: FX.BAD_MESSAGE });
+    expect(s.ended).toHaveLength(1);
+    expect(s.ended[0].message).toMatch(/malformed SSH_FXP_OPEN/);
+    s.server.receive(encodeRequest.realpath(8, '.'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.replies).toEqual([]);
+  });
+
+  it('ends the session on a truncated extended request and on an oversize length', async () => {
+    const s = await rawServer(tempDir('t2-'));
+    s.server.receive(encodeRequest.extended(9, EXT.POSIX_RENAME, (m) => m.addString('only-one')));
+    expect(await s.next()).toMatchObject({ kind: 'status', id: 9, code: FX.BAD_MESSAGE });
+    expect(s.ended).toHaveLength(1);
+    const s2 = await rawServer(tempDir('t3-'));
+    s2.server.receive(Buffer.from([0x7f, 0xff, 0xff, 0xff, FXP.READ]));
+    expect(s2.ended[0].message).toMatch(/exceeds the limit/);
+  });
+
+  it('ends the session when a request comes before INIT', () => {
+    const ended: Error[] = [];
+    const sent: Buffer[] = [];
+    const server = new SftpServerCore(tempDir('i-'), (b) => sent.push(b), { onEnd: (e) => ended.push(e) });
+    server.receive(encodeRequest.stat(1, '/'));
+    expect(ended[0].message).toMatch(/before SSH_FXP_INIT/);
+    expect(sent).toEqual([]);
+  });
+
+  it('refuses handles beyond the limit (2000 opens: 1024 succeed) and recovers after closes', async () => {
+    const root = tempDir('many-');
+    fs.writeFileSync(path.join(root, 'f'), 'x');
+    const { client, server } = await memoryPair(root);
+    const results = await Promise.allSettled(Array.from({ length: 2000 }, () => client.open('f', FXF.READ)));
+    const ok = results.filter((r): r is PromiseFulfilledResult<Buffer> => r.status === 'fulfilled');
+    const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(ok).toHaveLength(1024);
+    expect(bad).toHaveLength(976);
+    expect(bad[0].reason.message).toMatch(/Too many open handles \(limit 1024\)/);
+    expect(server.openHandles).toBe(1024);
+    await Promise.all(ok.map((r) => client.close(r.value)));
+    expect(server.openHandles).toBe(0);
+    await client.close(await client.open('f', FXF.READ));
+    await server.end();
+  });
+
+  it('answers a NUL in a path with BAD_MESSAGE', async () => {
+    const { client, server } = await memoryPair(tempDir('nul-'));
+    await expect(client.stat('a\0b')).rejects.toMatchObject({ code: 'EBADMSG' });
+    await server.end();
+  });
+});
+
+describe('SftpClientCore download pipeline against a server that answers short and out of order', () => {
+  /** A scripted server over one file: READs answered with random short lengths, in shuffled batches. */
+  function quirkyServer(file: Buffer, opts: { maxRead?: number } = {}) {
+    let client!: SftpClientCore;
+    const queue: Buffer[] = [];
+    const flush = () => {
+      // Answer what is queued in a random order.
+      for (let i = queue.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [queue[i], queue[j]] = [queue[j], queue[i]];
+      }
+      for (const b of queue.splice(0)) client.receive(b);
+    };
+    const handle = Buffer.from('H');
+    client = new SftpClientCore((bytes) => {
+      const req = decodeRequest(Buffer.from(bytes).subarray(4));
+      let reply: Buffer;
+      switch (req.kind) {
+        case 'init':
+          return setImmediate(() => client.receive(encodeReply.version(3, opts.maxRead ? [[EXT.LIMITS, '1']] : [])));
+        case 'extended':
+          reply = encodeReply.extendedReply(req.id, (m) => m.addInt64(262144).addInt64(opts.maxRead!).addInt64(32768).addInt64(0));
+          break;
+        case 'open':
+          reply = encodeReply.handle(req.id, handle);
+          break;
+        case 'fstat':
+          reply = encodeReply.attrs(req.id, attrs({ st_size: file.length }));
+          break;
+        case 'close':
+          reply = encodeReply.status(req.id, FX.OK);
+          break;
+        case 'read': {
+          const off = req.offset as number;
+          if (off >= file.length) reply = encodeReply.status(req.id, FX.EOF);
+          else {
+            const n = 1 + Math.floor(Math.random() * Math.min(req.length, file.length - off));
+            reply = encodeReply.data(req.id, file.subarray(off, off + n));
+          }
+          break;
+        }
+        default:
+          reply = encodeReply.status((req as { id: number }).id, FX.OP_UNSUPPORTED);
+      }
+      queue.push(reply);
+      if (queue.length === 1) setImmediate(flush);
+    });
+    return client;
+  }
+
+  it('re-requests the rest of every short read and delivers the file exactly, in order', async () => {
+    for (const size of [0, 1, 1000, 100000, 1234567]) {
+      const file = randomBytes(size);
+      const client = quirkyServer(file, { maxRead: 20000 });
+      await client.start();
+      let next = 0;
+      const parts: Buffer[] = [];
+      const n = await client.download('x', (off, d) => {
+        expect(off).toBe(next);
+        next += d.length;
+        parts.push(Buffer.from(d));
+      }, { maxInFlight: 16 });
+      expect(n).toBe(size);
+      expect(sha256(Buffer.concat(parts))).toBe(sha256(file));
+      // A range, with an async sink.
+      const part: Buffer[] = [];
+      const got = await client.download('x', async (_o, d) => void part.push(Buffer.from(d)), { offset: Math.floor(size / 3), length: 50000 });
+      expect(Buffer.concat(part).equals(file.subarray(Math.floor(size / 3), Math.floor(size / 3) + 50000))).toBe(true);
+      expect(got).toBe(Math.min(50000, size - Math.floor(size / 3)));
+    }
+  });
+
+  it('uses 32 KiB requests when the server has no limits extension', async () => {
+    const client = quirkyServer(Buffer.alloc(10));
+    await client.start();
+    expect(await client.limits()).toMatchObject({ maxReadLength: 32768, maxWriteLength: 32768, maxPacketLength: 262144 });
+  });
+
+  it('fails the session on a reply to an unknown request id', async () => {
+    const errors: Error[] = [];
+    const client = new SftpClientCore(() => undefined, { onError: (e) => errors.push(e) });
+    const started = client.start();
+    client.receive(encodeReply.version(3, []));
+    await started;
+    const pending = client.stat('/');
+    client.receive(encodeReply.status(12345, FX.OK));
+    await expect(pending).rejects.toThrow(/unknown request id 12345/);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('fails the read and the session when DATA is longer than asked', async () => {
+    const errors: Error[] = [];
+    const sent: Buffer[] = [];
+    const client = new SftpClientCore((b) => void sent.push(b), { onError: (e) => errors.push(e) });
+    const started = client.start();
+    client.receive(encodeReply.version(3, []));
+    await started;
+    const read = client.read(Buffer.from('h'), 0, 4);
+    const other = client.stat('/');
+    const id = decodeRequest(sent[1].subarray(4)) as { id: number };
+    client.receive(encodeReply.data(id.id, Buffer.alloc(5)));
+    await expect(read).rejects.toThrow(/5 bytes for a read of 4/);
+    await expect(other).rejects.toThrow(/5 bytes for a read of 4/);
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('SftpClientCore upload sources', () => {
+  it('takes chunks of any size, sync or async, larger than a WRITE too', async () => {
+    const root = tempDir('src-');
+    const { client, server } = await memoryPair(root);
+    const data = randomBytes(2_000_003);
+    const sizes = [1, 100000, 700000, 3, 65536];
+    let k = 0;
+    const n = await client.upload(
+      async (off, _len) => {
+        if (off >= data.length) return null;
+        const take = sizes[k++ % sizes.length];
+        return data.subarray(off, off + take);
+      },
+      'up',
+      { requestSize: 65536, maxInFlight: 4, fsync: true },
+    );
+    expect(n).toBe(data.length);
+    expect(sha256(fs.readFileSync(path.join(root, 'up')))).toBe(sha256(data));
+    await expect(client.upload(fromBuffer(data), 'up2', { size: data.length + 1 })).rejects.toThrow(/size mismatch/);
+    const boom = new Error('source failed');
+    await expect(client.upload(() => Promise.reject(boom), 'up3')).rejects.toBe(boom);
+    expect(server.openHandles).toBe(0);
+    await server.end();
+  });
+});
