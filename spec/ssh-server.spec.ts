@@ -4,7 +4,8 @@
  * blocked outside the library) are both served.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chooseModuliGroup, parseModuli } from '../lib/transport/kex/moduli';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -305,6 +306,44 @@ describe('SSHServer', () => {
       child.kill('SIGTERM');
       await exited;
     }
+  });
+
+  // /etc/ssh/moduli comes with openssh-server.
+  itWithPeers(['sshd'], 'group exchange from an OpenSSH moduli file (moduli: true, and Transport.loadServerModuli)', () => {
+    expect(Transport.loadServerModuli('/nonexistent/moduli')).toBe(false);
+    expect(existsSync('/etc/ssh/moduli')).toBe(true);
+    expect(Transport.loadServerModuli()).toBe(true);
+    const s = SSHServer.start({ users: { alice: PASSWORD }, moduli: true });
+    try {
+      const t = new Transport([s.host, s.port]);
+      try {
+        t.getSecurityOptions().kex = ['diffie-hellman-group-exchange-sha256'];
+        t.startClient({ timeout: 10 });
+        expect(t.getNegotiated()!.kex).toBe('diffie-hellman-group-exchange-sha256');
+      } finally {
+        t.close();
+      }
+    } finally {
+      s.close();
+    }
+  });
+
+  it('moduli parsing keeps tested safe primes and picks the size asked for', () => {
+    const p2048 = 'F'.repeat(512);
+    const p3072 = 'E'.repeat(768);
+    const text = [
+      '# comment',
+      `20220714110736 2 6 100 2047 5 ${p2048}`,
+      `20220714110736 2 6 100 3071 2 ${p3072}`,
+      `20220714110736 1 6 100 3071 2 ${p3072}`, // not a safe prime: skipped
+      `20220714110736 2 1 100 3071 2 ${p3072}`, // only sieved: skipped
+      'garbage line',
+    ].join('\n');
+    const groups = parseModuli(text);
+    expect(groups.map((g) => [g.bits, Number(g.g)])).toEqual([[2048, 5], [3072, 2]]);
+    expect(chooseModuliGroup(groups, 2048, 3072, 8192).p).toBe(BigInt('0x' + p3072));
+    expect(chooseModuliGroup(groups, 2048, 2048, 2048).p).toBe(BigInt('0x' + p2048));
+    expect(() => chooseModuliGroup(groups, 4096, 4096, 8192)).toThrow(/no Diffie-Hellman group/);
   });
 
   it('the README demo (samples/demo.js) runs its server and client and exits 0', () => {
