@@ -9,6 +9,8 @@ export * from './agent';
 export * from './hostkeys';
 export * from './config';
 export * from './api';
+export { SFTPAttributes, SFTPError } from './sftp';
+export type { SftpLimits, SftpStatVFS } from './sftp';
 export {
   AUTH_SUCCESSFUL,
   AUTH_PARTIALLY_SUCCESSFUL,

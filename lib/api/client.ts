@@ -13,6 +13,7 @@ import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport } from './transport';
+import { SFTPClient } from './sftp-client';
 
 export interface ConnectOptions {
   port?: number;
@@ -249,8 +250,9 @@ export class SSHClient {
     return chan;
   }
 
-  openSftp(): never {
-    throw new NotImplementedError('SFTP (issue 5)');
+  /** An SFTP session on the connection (Paramiko's open_sftp). */
+  openSftp(): SFTPClient {
+    return SFTPClient.fromTransport(this.need());
   }
 
   private need(): Transport {

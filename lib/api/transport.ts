@@ -15,6 +15,7 @@ import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/chann
 import type { Negotiated } from '../transport/session';
 import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import { Channel } from './channel';
+import { SFTPClient } from './sftp-client';
 import { SecurityOptions } from './security-options';
 import { ProxyCommand } from './proxy';
 import { Socket } from './socket';
@@ -579,8 +580,9 @@ export class Transport {
     return new Channel(this, info, kind, destAddr);
   }
 
-  openSftpClient(): never {
-    throw new NotImplementedError('SFTP (issue 5)');
+  /** An SFTP session on this transport (Paramiko's open_sftp_client). */
+  openSftpClient(): SFTPClient {
+    return SFTPClient.fromTransport(this);
   }
 
   // ---- misc ----

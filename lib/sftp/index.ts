@@ -13,6 +13,6 @@ export type { RequestContext } from './errors';
 export { SftpServerCore, SERVER_LIMITS } from './server-core';
 export type { SftpServerCoreOptions } from './server-core';
 export { PathJail, StatusError } from './server-paths';
-export { download, upload, verifySize } from './transfer';
+export { download, readRange, upload, verifySize } from './transfer';
 export type { DownloadOptions, DownloadSink, Progress, UploadOptions, UploadSource } from './transfer';
 export type { Uint64 } from './uint64';

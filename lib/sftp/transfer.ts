@@ -84,6 +84,37 @@ export async function download(core: SftpClientCore, remotePath: PathLike, sink:
   });
 }
 
+/**
+ * Reads `length` bytes at `offset` of an open handle with many READs in flight (SFTPFile reads
+ * and prefetch); resolves with what was read, shorter only at end of file.
+ */
+export async function readRange(
+  core: SftpClientCore,
+  handle: Buffer,
+  offset: number,
+  length: number,
+  opts: { requestSize?: number; maxInFlight?: number } = {},
+): Promise<Buffer> {
+  const limits = await core.limits();
+  const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
+  if (length <= requestSize) return (await core.read(handle, offset, length)) ?? Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(length);
+  let got = 0;
+  const sink: DownloadSink = (at, data) => {
+    data.copy(out, at);
+    got = at + data.length;
+  };
+  await new DownloadPipeline(core, handle, sink, {
+    requestSize,
+    maxInFlight: inFlightOf(opts.maxInFlight),
+    start: offset,
+    end: offset + length,
+    remoteSize: undefined,
+    total: length,
+  }).run();
+  return got === length ? out : out.subarray(0, got);
+}
+
 interface PipelineParams {
   requestSize: number;
   maxInFlight: number;

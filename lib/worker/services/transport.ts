@@ -84,6 +84,11 @@ function conn(id: number): WorkerConnection {
   return c;
 }
 
+/** The live connection with this id (other services open channels on it). */
+export function connectionOf(id: number): WorkerConnection {
+  return conn(id);
+}
+
 function chan(id: number, chanId: number): WorkerChannel {
   const c = connections.get(id);
   const ch = c?.channels.get(chanId);

@@ -1,0 +1,321 @@
+import { toBuffer } from '../bridge';
+import { IOError, NotImplementedError } from '../errors';
+import type { SFTPAttributes } from '../sftp/attributes';
+import { FXF } from '../sftp/constants';
+import type { SftpStatVFS } from '../sftp/client-core';
+import type { SFTPClient } from './sftp-client';
+import { toAttributes } from './sftp-client';
+
+/** Python's open() modes as SFTP open flags (Paramiko's table). */
+export function parseMode(mode: string): { flags: number; read: boolean; write: boolean; append: boolean; binary: boolean } {
+  const m = mode.replace(/[bU]/g, '');
+  const plus = m.includes('+');
+  let flags: number;
+  let read = false;
+  let write = false;
+  let append = false;
+  switch (m.replace('+', '')) {
+    case 'r':
+      flags = FXF.READ | (plus ? FXF.WRITE : 0);
+      read = true;
+      write = plus;
+      break;
+    case 'w':
+      flags = FXF.WRITE | FXF.CREAT | FXF.TRUNC | (plus ? FXF.READ : 0);
+      write = true;
+      read = plus;
+      break;
+    case 'a':
+      flags = FXF.WRITE | FXF.CREAT | FXF.APPEND | (plus ? FXF.READ : 0);
+      write = true;
+      append = true;
+      read = plus;
+      break;
+    case 'x':
+      flags = FXF.WRITE | FXF.CREAT | FXF.EXCL | (plus ? FXF.READ : 0);
+      write = true;
+      read = plus;
+      break;
+    default:
+      throw new TypeError(`invalid mode ${JSON.stringify(mode)} (r, w, a, x, with + and b)`);
+  }
+  return { flags, read, write, append, binary: mode.includes('b') };
+}
+
+/** Default read-ahead and write-behind (Paramiko's SFTPFile.MAX_REQUEST_SIZE is 32 KiB; ours batch more). */
+const DEFAULT_BUFSIZE = 256 * 1024;
+/** Read size once prefetch() was called: large ranges with many requests in flight. */
+const PREFETCH_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * Paramiko's SFTPFile: a remote file, read and written through the worker. Reads are buffered
+ * (with prefetch, in large pipelined ranges); writes are buffered, and with `setPipelined`
+ * sent without waiting for each acknowledgement (an error then surfaces at the next call on the
+ * file, at the latest at `close`).
+ */
+export class SFTPFile implements Iterable<string | Buffer> {
+  private pos = 0;
+  private readBuf: Buffer = Buffer.alloc(0);
+  /** File offset of readBuf[0]. */
+  private readBufAt = 0;
+  private writeBuf: Buffer[] = [];
+  private writeBufLen = 0;
+  private pipelined = false;
+  private readAhead: number;
+  private closed = false;
+  private readonly mode: ReturnType<typeof parseMode>;
+  private readonly bufsize: number;
+
+  constructor(
+    readonly sftp: SFTPClient,
+    private readonly handle: Buffer,
+    mode = 'r',
+    bufsize = -1,
+    readonly name = '',
+  ) {
+    this.mode = parseMode(mode);
+    this.bufsize = bufsize < 0 ? DEFAULT_BUFSIZE : bufsize === 1 ? DEFAULT_BUFSIZE : bufsize;
+    this.readAhead = this.bufsize;
+    if (this.mode.append) this.pos = Number(this.stat().st_size ?? 0);
+  }
+
+  private need(): void {
+    if (this.closed) throw new IOError('I/O operation on closed file');
+  }
+
+  // ---- reading ----
+
+  /** Fills the read buffer at the current position; false at EOF. */
+  private fill(min: number): boolean {
+    if (this.readBufAt + this.readBuf.length !== this.pos || this.readBuf.length === 0) {
+      this.readBuf = Buffer.alloc(0);
+      this.readBufAt = this.pos;
+    }
+    const want = Math.max(min, this.readAhead);
+    const at = this.readBufAt + this.readBuf.length;
+    const data = toBuffer(this.sftp.call('read', { handle: this.handle, offset: at, length: want })) as Buffer;
+    if (data.length === 0) return false;
+    this.readBuf = this.readBuf.length ? Buffer.concat([this.readBuf, data]) : data;
+    return true;
+  }
+
+  /** Up to `size` bytes (all the rest when null); an empty Buffer at EOF. */
+  read(size: number | null = null): Buffer {
+    this.need();
+    if (!this.mode.read) throw new IOError('File not open for reading');
+    this.flushWrites();
+    const parts: Buffer[] = [];
+    let got = 0;
+    const limit = size === null || size < 0 ? Infinity : size;
+    while (got < limit) {
+      const offsetInBuf = this.pos - this.readBufAt;
+      if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
+        if (!this.fill(limit === Infinity ? PREFETCH_CHUNK : Math.min(limit - got, PREFETCH_CHUNK))) break;
+        continue;
+      }
+      const take = this.readBuf.subarray(offsetInBuf, offsetInBuf + Math.min(limit - got, this.readBuf.length - offsetInBuf));
+      parts.push(take);
+      got += take.length;
+      this.pos += take.length;
+      if (limit === Infinity) this.readAhead = PREFETCH_CHUNK;
+    }
+    return parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
+  }
+
+  /** One line, with its newline: a string, or a Buffer when the mode has 'b'. */
+  readline(size: number | null = null): string | Buffer {
+    this.need();
+    const parts: Buffer[] = [];
+    let got = 0;
+    for (;;) {
+      const offsetInBuf = this.pos - this.readBufAt;
+      if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
+        this.flushWrites();
+        if (!this.fill(this.bufsize)) break;
+        continue;
+      }
+      const avail = this.readBuf.subarray(offsetInBuf);
+      const nl = avail.indexOf(0x0a);
+      let n = nl >= 0 ? nl + 1 : avail.length;
+      if (size !== null && size >= 0) n = Math.min(n, size - got);
+      parts.push(avail.subarray(0, n));
+      got += n;
+      this.pos += n;
+      if ((nl >= 0 && n === nl + 1) || (size !== null && got >= size)) break;
+    }
+    const line = Buffer.concat(parts);
+    return this.mode.binary ? line : line.toString('utf8');
+  }
+
+  readlines(): Array<string | Buffer> {
+    const out: Array<string | Buffer> = [];
+    for (let l = this.readline(); l.length; l = this.readline()) out.push(l);
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<string | Buffer> {
+    for (let l = this.readline(); l.length; l = this.readline()) yield l;
+  }
+
+  /** Reads `[offset, length]` ranges, many requests in flight; returns the data of each. */
+  readv(chunks: Array<[number, number]>): Buffer[] {
+    this.need();
+    this.flushWrites();
+    return chunks.map(([offset, length]) => toBuffer(this.sftp.call('read', { handle: this.handle, offset, length })) as Buffer);
+  }
+
+  /**
+   * Paramiko's prefetch: from now on reads fetch large ranges with many requests in flight, so
+   * reading the rest of the file streams. (`fileSize` is accepted for Paramiko's signature.)
+   */
+  prefetch(_fileSize: number | null = null): void {
+    this.readAhead = PREFETCH_CHUNK;
+  }
+
+  // ---- writing ----
+
+  /** Buffers `data` (sent when the buffer fills, on flush, seek, read or close). */
+  write(data: string | Buffer | Uint8Array): number {
+    this.need();
+    if (!this.mode.write) throw new IOError('File not open for writing');
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    this.writeBuf.push(buf);
+    this.writeBufLen += buf.length;
+    if (this.writeBufLen >= this.bufsize) this.flushWrites();
+    return buf.length;
+  }
+
+  writelines(lines: Iterable<string | Buffer>): void {
+    for (const l of lines) this.write(l);
+  }
+
+  private flushWrites(): void {
+    if (!this.writeBufLen) return;
+    const data = this.writeBuf.length === 1 ? this.writeBuf[0] : Buffer.concat(this.writeBuf);
+    this.writeBuf = [];
+    this.writeBufLen = 0;
+    // Data read ahead over this range is stale now.
+    this.readBuf = Buffer.alloc(0);
+    this.sftp.call('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
+    this.pos += data.length;
+  }
+
+  /** Sends buffered writes (with pipelining, their acknowledgements may still be pending). */
+  flush(): void {
+    this.need();
+    this.flushWrites();
+  }
+
+  /** Writes stop waiting for each acknowledgement; errors surface later (at close at the latest). */
+  setPipelined(pipelined = true): void {
+    this.pipelined = pipelined;
+  }
+
+  // ---- position ----
+
+  /** whence: 0 from the start, 1 from the current position, 2 from the end. */
+  seek(offset: number, whence = 0): number {
+    this.need();
+    this.flushWrites();
+    if (whence === 1) this.pos += offset;
+    else if (whence === 2) this.pos = Number(this.stat().st_size ?? 0) + offset;
+    else this.pos = offset;
+    if (this.pos < 0) throw new IOError('negative seek position', { code: 'EINVAL', errno: 22 });
+    return this.pos;
+  }
+
+  tell(): number {
+    return this.pos + this.writeBufLen;
+  }
+
+  seekable(): boolean {
+    return true;
+  }
+  readable(): boolean {
+    return this.mode.read;
+  }
+  writable(): boolean {
+    return this.mode.write;
+  }
+
+  // ---- attributes ----
+
+  stat(): SFTPAttributes {
+    this.need();
+    this.flushWrites();
+    return toAttributes(this.sftp.call('op', { op: 'fstat', args: { handle: this.handle } }));
+  }
+
+  private setattr(attrs: Record<string, number>): void {
+    this.need();
+    this.flushWrites();
+    this.sftp.call('op', { op: 'fsetstat', args: { handle: this.handle, attrs } });
+  }
+
+  chmod(mode: number): void {
+    this.setattr({ st_mode: mode });
+  }
+
+  chown(uid: number, gid: number): void {
+    this.setattr({ st_uid: uid, st_gid: gid });
+  }
+
+  utime(times: [number, number] | null = null): void {
+    const now = Math.floor(Date.now() / 1000);
+    const [atime, mtime] = times ?? [now, now];
+    this.setattr({ st_atime: Math.floor(atime), st_mtime: Math.floor(mtime) });
+  }
+
+  truncate(size: number): void {
+    this.setattr({ st_size: size });
+  }
+
+  /** fsync@openssh.com (beyond Paramiko): the server flushes the file to disk. */
+  fsync(): void {
+    this.need();
+    this.flushWrites();
+    this.sftp.call('op', { op: 'fsync', args: { handle: this.handle } });
+  }
+
+  /** fstatvfs@openssh.com (beyond Paramiko). */
+  statvfs(): SftpStatVFS {
+    this.need();
+    return this.sftp.call('op', { op: 'fstatvfs', args: { handle: this.handle } });
+  }
+
+  /** Paramiko's check() asks the server to hash the file (check-file, which OpenSSH lacks). */
+  check(_hashAlgorithm: string, _offset = 0, _length = 0, _blockSize = 0): never {
+    throw new NotImplementedError('SFTPFile.check (the check-file extension)');
+  }
+
+  settimeout(_timeout: number | null): void {
+    throw new NotImplementedError('SFTPFile.settimeout (the SFTP channel is driven inside the worker)');
+  }
+
+  /** Flushes, waits for pipelined writes (their first error is raised here), closes the handle. */
+  close(): void {
+    if (this.closed) return;
+    let first: Error | null = null;
+    try {
+      this.flushWrites();
+    } catch (e) {
+      first = e as Error;
+    }
+    this.closed = true;
+    try {
+      this.sftp.call('close', { handle: this.handle });
+    } catch (e) {
+      first ??= e as Error;
+    }
+    if (first) throw first;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+

@@ -1,0 +1,249 @@
+import { open as fsOpen } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { callback, withTransfer } from '../../bridge/worker-side';
+import type { Transfer } from '../../bridge/worker-side';
+import type { Service } from '../../bridge/worker-side';
+import { IOError, SSHException } from '../../errors';
+import { SFTPAttributes } from '../../sftp/attributes';
+import { download, readRange, upload, verifySize } from '../../sftp/transfer';
+import { SftpClientChannel } from '../sftp/client-channel';
+import { connectionOf } from './transport';
+
+/** One SFTP session of the main thread's SFTPClient. */
+interface Session {
+  link: SftpClientChannel;
+  /** Pipelined writes not yet acknowledged, per handle (hex), and the first error among them. */
+  writes: Map<string, { pending: Set<Promise<void>>; error: Error | null }>;
+}
+
+const sessions = new Map<number, Session>();
+let nextId = 1;
+
+function session(id: number): Session {
+  const s = sessions.get(id);
+  if (!s) throw new SSHException('the SFTP session is closed');
+  return s;
+}
+
+/** Attributes from the main thread (a plain object once cloned) as the engine's class. */
+function attrs(a: Record<string, unknown> | null | undefined): SFTPAttributes | undefined {
+  if (!a) return undefined;
+  const out = new SFTPAttributes();
+  for (const k of ['st_size', 'st_uid', 'st_gid', 'st_mode', 'st_atime', 'st_mtime'] as const) {
+    if (a[k] !== undefined && a[k] !== null) (out as unknown as Record<string, unknown>)[k] = a[k];
+  }
+  return out;
+}
+
+const handleOf = (h: Uint8Array): Buffer => Buffer.from(h);
+const key = (h: Uint8Array): string => Buffer.from(h).toString('hex');
+
+/** A Buffer the main thread gets without a copy (its own ArrayBuffer, transferred). */
+function transferable(b: Buffer): Transfer<Uint8Array> | Uint8Array {
+  if (b.length < 64 * 1024) return b;
+  const own = new Uint8Array(b.length);
+  own.set(b);
+  return withTransfer(own, [own.buffer]);
+}
+
+/** Sends progress to the main thread's callback, at most every 100 ms, without waiting for it. */
+function progressReporter(progressKey: number | null): ((done: number, total: number) => void) | undefined {
+  if (progressKey === null) return undefined;
+  let last = 0;
+  return (done, total) => {
+    const now = performance.now();
+    if (now - last < 100 && done !== total) return;
+    last = now;
+    void callback('sftp-progress', { key: progressKey, done, total }).catch(() => undefined);
+  };
+}
+
+/** The engine's operations the main thread may call by name, with path/attribute arguments. */
+const OPS: Record<string, (s: Session, a: Record<string, any>) => Promise<unknown>> = {
+  stat: (s, a) => s.link.core.stat(a.path),
+  lstat: (s, a) => s.link.core.lstat(a.path),
+  setstat: (s, a) => s.link.core.setstat(a.path, attrs(a.attrs)!),
+  listdir: (s, a) => s.link.core.listdir(a.path),
+  remove: (s, a) => s.link.core.remove(a.path),
+  mkdir: (s, a) => s.link.core.mkdir(a.path, attrs(a.attrs)),
+  rmdir: (s, a) => s.link.core.rmdir(a.path),
+  realpath: (s, a) => s.link.core.realpath(a.path),
+  readlink: (s, a) => s.link.core.readlink(a.path),
+  symlink: (s, a) => s.link.core.symlink(a.target, a.link),
+  rename: (s, a) => s.link.core.rename(a.oldPath, a.newPath),
+  posixRename: (s, a) => s.link.core.posixRename(a.oldPath, a.newPath),
+  hardlink: (s, a) => s.link.core.hardlink(a.oldPath, a.newPath),
+  statvfs: (s, a) => s.link.core.statvfs(a.path),
+  limits: (s) => s.link.core.limits(),
+  open: (s, a) => s.link.core.open(a.path, a.flags, attrs(a.attrs)),
+  fstat: (s, a) => s.link.core.fstat(handleOf(a.handle)),
+  fsetstat: (s, a) => s.link.core.fsetstat(handleOf(a.handle), attrs(a.attrs)!),
+  fsync: (s, a) => s.link.core.fsync(handleOf(a.handle)),
+  fstatvfs: (s, a) => s.link.core.fstatvfs(handleOf(a.handle)),
+  copyData: (s, a) => s.link.core.copyData(handleOf(a.from), a.fromOffset, a.length, handleOf(a.to), a.toOffset),
+};
+
+/** Waits for a handle's pipelined writes; throws the first error among them (then forgets it). */
+async function settleWrites(s: Session, handle: Uint8Array): Promise<void> {
+  const w = s.writes.get(key(handle));
+  if (!w) return;
+  while (w.pending.size) await Promise.allSettled([...w.pending]);
+  const e = w.error;
+  w.error = null;
+  if (e) throw e;
+}
+
+export const sftpService: Service = {
+  name: 'sftp',
+  methods: {
+    /** Opens a session channel on transport `id`, starts the sftp subsystem and the protocol. */
+    async open(a: { id: number; window: number; maxPacket: number }) {
+      const c = connectionOf(a.id);
+      const channel = await c.conn.open('session', undefined, a.window, a.maxPacket);
+      const link = new SftpClientChannel(channel);
+      try {
+        const ok = await channel.request('subsystem', true, (m) => m.addString('sftp'));
+        if (!ok) throw new SSHException('the server refused the sftp subsystem');
+        await link.core.start();
+      } catch (e) {
+        link.close();
+        throw e;
+      }
+      const id = nextId++;
+      sessions.set(id, { link, writes: new Map() });
+      return { sftp: id, version: link.core.version, extensions: [...link.core.extensions.keys()] };
+    },
+
+    async op(a: { sftp: number; op: string; args: Record<string, unknown> }) {
+      const run = OPS[a.op];
+      if (!run) throw new SSHException(`unknown SFTP operation ${a.op}`);
+      const s = session(a.sftp);
+      if (a.op === 'fstat' || a.op === 'fsync' || a.op === 'fsetstat') await settleWrites(s, a.args.handle as Uint8Array);
+      return run(s, a.args);
+    },
+
+    /** Reads up to `length` bytes at `offset`, many requests in flight for large reads. */
+    async read(a: { sftp: number; handle: Uint8Array; offset: number; length: number }) {
+      const s = session(a.sftp);
+      await settleWrites(s, a.handle);
+      return transferable(await readRange(s.link.core, handleOf(a.handle), a.offset, a.length));
+    },
+
+    /**
+     * Writes `data` at `offset`. Pipelined: returns once sent, and an error surfaces at the next
+     * call on the handle (or close); otherwise waits for the server's acknowledgements.
+     */
+    async write(a: { sftp: number; handle: Uint8Array; offset: number; data: Uint8Array; pipelined: boolean }) {
+      const s = session(a.sftp);
+      const core = s.link.core;
+      const limits = await core.limits();
+      const h = handleOf(a.handle);
+      const data = Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+      const parts: Array<Promise<void>> = [];
+      for (let off = 0; off < data.length; off += limits.maxWriteLength) {
+        parts.push(core.write(h, a.offset + off, data.subarray(off, Math.min(data.length, off + limits.maxWriteLength))));
+      }
+      if (!a.pipelined) {
+        await settleWrites(s, a.handle);
+        await Promise.all(parts);
+        return data.length;
+      }
+      let w = s.writes.get(key(a.handle));
+      if (!w) s.writes.set(key(a.handle), (w = { pending: new Set(), error: null }));
+      const entry = w;
+      for (const p of parts) {
+        entry.pending.add(p);
+        p.then(
+          () => entry.pending.delete(p),
+          (e: Error) => {
+            entry.pending.delete(p);
+            entry.error ??= e;
+          },
+        );
+      }
+      // Keep the memory held by unacknowledged writes bounded: wait while too many are out.
+      while (entry.pending.size > 64) await Promise.race(entry.pending);
+      if (entry.error) await settleWrites(s, a.handle);
+      return data.length;
+    },
+
+    /** Closes a handle after its pipelined writes; their first error (or the close's) is raised. */
+    async close(a: { sftp: number; handle: Uint8Array }) {
+      const s = session(a.sftp);
+      let first: Error | null = null;
+      try {
+        await settleWrites(s, a.handle);
+      } catch (e) {
+        first = e as Error;
+      }
+      s.writes.delete(key(a.handle));
+      await s.link.core.close(handleOf(a.handle)).catch((e: Error) => (first ??= e));
+      if (first) throw first;
+      return true;
+    },
+
+    /** Whole-file download into a local file, entirely here (Paramiko's get, with prefetch). */
+    async get(a: { sftp: number; remote: string; local: string; progressKey: number | null; maxInFlight?: number }) {
+      const s = session(a.sftp);
+      let fh: FileHandle | null = await fsOpen(a.local, 'w');
+      let written = 0;
+      let expected: number | undefined;
+      const report = progressReporter(a.progressKey);
+      try {
+        const n = await download(s.link.core, a.remote, async (offset, data) => {
+          await fh!.write(data, 0, data.length, offset);
+          written = Math.max(written, offset + data.length);
+        }, {
+          maxInFlight: a.maxInFlight,
+          onProgress: (done, total) => {
+            expected = total || undefined;
+            report?.(done, total);
+          },
+        });
+        await fh.close();
+        fh = null;
+        if (expected !== undefined && n < expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
+        if (a.progressKey !== null) await callback('sftp-progress', { key: a.progressKey, done: n, total: expected ?? n }).catch(() => undefined);
+        return n;
+      } finally {
+        await fh?.close().catch(() => undefined);
+      }
+    },
+
+    /** Whole-file upload from a local file, entirely here; `confirm` checks the remote size. */
+    async put(a: { sftp: number; local: string; remote: string; confirm: boolean; progressKey: number | null; maxInFlight?: number; mode?: number }) {
+      const s = session(a.sftp);
+      const fh = await fsOpen(a.local, 'r');
+      try {
+        const size = (await fh.stat()).size;
+        const report = progressReporter(a.progressKey);
+        const n = await upload(
+          s.link.core,
+          async (offset, length) => {
+            const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
+            if (buf.length === 0) return null;
+            const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+            return bytesRead ? buf.subarray(0, bytesRead) : null;
+          },
+          a.remote,
+          { size, maxInFlight: a.maxInFlight, onProgress: report },
+        );
+        if (a.progressKey !== null) await callback('sftp-progress', { key: a.progressKey, done: n, total: size }).catch(() => undefined);
+        const st = a.confirm ? await verifySize(s.link.core, a.remote, size) : new SFTPAttributes();
+        if (!a.confirm) st.st_size = n;
+        return st;
+      } finally {
+        await fh.close();
+      }
+    },
+
+    closeSession(a: { sftp: number }) {
+      const s = sessions.get(a.sftp);
+      if (!s) return true;
+      sessions.delete(a.sftp);
+      s.link.close();
+      return true;
+    },
+  },
+};
+
