@@ -77,7 +77,8 @@ export class SFTPClient {
     const info = getBridge().call<{ sftp: number; version: number; extensions: string[] }>(
       'sftp',
       'open',
-      { id: t.id, window: options.windowSize ?? DEFAULT_WINDOW_SIZE * 4, maxPacket: options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE },
+      // A window as deep as the engine's pipeline (64 reads of up to 255 KiB): the server never waits for it.
+      { id: t.id, window: options.windowSize ?? DEFAULT_WINDOW_SIZE * 8, maxPacket: options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE },
       t.channelTimeout,
     );
     return new SFTPClient(t, info);

@@ -31,10 +31,9 @@ export class SftpClientChannel implements ChannelSink {
   // ---- ChannelSink ----
 
   data(chunk: Buffer, stream: 0 | 1): void {
-    if (stream === 0) {
-      // The engine may keep views of what it is given past this call: a copy of our own.
-      this.core.receive(Buffer.from(chunk));
-    }
+    // The engine keeps views of what it is given; channel data is never reused memory (each
+    // packet is decrypted or decompressed into a buffer of its own), so no copy is needed.
+    if (stream === 0) this.core.receive(chunk);
     this.channel.consumed(chunk.length);
   }
 
