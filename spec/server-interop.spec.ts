@@ -31,6 +31,7 @@ beforeAll(() => {
   ];
   for (const [name, key] of made) {
     const path = join(dir, `id_${name}`);
+    key.comment = `${name}@interop`; // as ssh-keygen gives: Paramiko misreads some key files without one
     key.writePrivateKeyFile(path);
     keys.push({ name, key, path });
   }

@@ -103,14 +103,11 @@ export function encodeOpenSSHPrivateKey(key: PKey, password: Passphrase | null, 
   const body = new Message().addInt(check).addInt(check).addString(key.getName());
   key.writeOpenSSHPrivateFields(body);
   body.addString(comment);
-  // Paramiko (2.x, 3.x) reads the last byte as the padding length unless it is printable: with no
-  // padding (the section already aligned) and an empty comment it sees 0 and drops the whole
-  // section. A full block of padding (1..8; OpenSSH accepts any length of the 1, 2, 3... run)
-  // keeps such files readable by Paramiko too.
-  const aligned = body.asBytes().length % cipher.blockSize === 0;
-  const last = body.asBytes()[body.asBytes().length - 1];
-  const fullBlock = aligned && !(last >= 0x20 && last < 0x7f) && cipher.blockSize <= 15;
-  for (let i = 1; body.asBytes().length % cipher.blockSize || (fullBlock && i <= cipher.blockSize); i++) body.addByte(i);
+  // OpenSSH's own padding: 1, 2, 3... up to the block size, none when already aligned (AsyncSSH
+  // refuses a full block). Paramiko misreads an aligned section that ends in an empty comment
+  // (it takes the comment length's 0 byte for a padding length); ssh-keygen's files with
+  // `-C ''` have the same problem there. Give keys a comment when Paramiko must read them.
+  for (let i = 1; body.asBytes().length % cipher.blockSize; i++) body.addByte(i);
 
   const out = new Message().addBytes(MAGIC).addString(cipherName);
   if (usePass) {
