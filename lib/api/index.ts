@@ -16,3 +16,17 @@ export type { SSHServerOptions, SSHServerUser, ExecCallback, ExecResult as SSHSe
 export { SFTPClient, SFTP } from './sftp-client';
 export type { TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
 export { SFTPFile } from './sftp-file';
+export {
+  SFTPServer,
+  SFTPServerInterface,
+  SFTPHandle,
+  SFTP_OK,
+  SFTP_EOF,
+  SFTP_NO_SUCH_FILE,
+  SFTP_PERMISSION_DENIED,
+  SFTP_FAILURE,
+  SFTP_BAD_MESSAGE,
+  SFTP_NO_CONNECTION,
+  SFTP_CONNECTION_LOST,
+  SFTP_OP_UNSUPPORTED,
+} from './sftp-server';
