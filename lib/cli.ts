@@ -17,7 +17,10 @@ const USAGE = `usage: paramiko-ts serve [options]
   --host-key FILE          a private host key (repeatable; default: generated ed25519 + rsa)
   --auth-methods LIST      methods to pass in turn, e.g. publickey,password
   --banner TEXT            pre-auth banner
-  --no-exec                refuse exec and shell requests
+  --no-exec                refuse exec and shell requests (and SFTP, unless an --sftp option is given)
+  --sftp-root DIR          serve SFTP jailed in DIR (default: the whole filesystem, /)
+  --sftp-read-only         SFTP refuses every change
+  --no-sftp                refuse the sftp subsystem
   --shell PATH             shell for sessions (default $SHELL or /bin/sh)
   --log FILE               append log lines to FILE (they also go to stderr)
 `;
@@ -39,6 +42,9 @@ function main(argv: string[]): number {
       'auth-methods': { type: 'string' },
       banner: { type: 'string' },
       'no-exec': { type: 'boolean', default: false },
+      'sftp-root': { type: 'string' },
+      'sftp-read-only': { type: 'boolean', default: false },
+      'no-sftp': { type: 'boolean', default: false },
       shell: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -59,6 +65,10 @@ function main(argv: string[]): number {
     if (i <= 0) throw new TypeError(`--user-key wants NAME:FILE, not ${JSON.stringify(spec)}`);
     (users[spec.slice(0, i)] ??= {}).authorizedKeysFile = spec.slice(i + 1);
   }
+  const sftpGiven = values['sftp-root'] !== undefined || values['sftp-read-only'];
+  if (values['no-sftp'] && sftpGiven) throw new TypeError('--no-sftp contradicts --sftp-root and --sftp-read-only');
+  // Unset: SSHServer's default (on, unless exec is refused).
+  const sftp = values['no-sftp'] ? false : sftpGiven ? { root: values['sftp-root'], readOnly: values['sftp-read-only'] } : undefined;
   if (!Object.keys(users).length) throw new TypeError('no account: give --user NAME:PASSWORD or --user-key NAME:FILE');
   const server = SSHServer.start({
     host: values.host,
@@ -68,6 +78,7 @@ function main(argv: string[]): number {
     authMethods: values['auth-methods'] ? values['auth-methods'].split(',') : null,
     banner: values.banner ?? null,
     exec: !values['no-exec'],
+    sftp,
     shell: values.shell,
     logFile: values.log ?? null,
   });

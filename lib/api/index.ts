@@ -12,7 +12,7 @@ export type { ListenOptions } from './socket';
 export { ServerInterface, InteractiveQuery, SubsystemHandler, Event } from './server';
 export type { InteractiveResult, GlobalReplyItem } from './server';
 export { SSHServer } from './ssh-server';
-export type { SSHServerOptions, SSHServerUser, ExecCallback, ExecResult as SSHServerExecResult } from './ssh-server';
+export type { SSHServerOptions, SSHServerSftpOptions, SSHServerUser, ExecCallback, ExecResult as SSHServerExecResult } from './ssh-server';
 export { SFTPClient, SFTP } from './sftp-client';
 export type { TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
 export { SFTPFile } from './sftp-file';

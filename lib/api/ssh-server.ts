@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { getBridge } from '../bridge';
 import { SSHException } from '../errors';
 import { Ed25519Key, PKey, RSAKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
-import type { EmbeddedOptions, EmbeddedUser } from '../worker/server/embedded';
+import type { EmbeddedOptions, EmbeddedSftp, EmbeddedUser } from '../worker/server/embedded';
 
 /** An account of SSHServer: a password, or a user entry with a password and/or keys. */
 export type SSHServerUser =
@@ -25,6 +26,27 @@ export interface ExecResult {
 
 /** A main-thread exec handler: `(command, { username, env })`. */
 export type ExecCallback = (command: string, context: { username: string; env: Record<string, string> }) => ExecResult | Promise<ExecResult>;
+
+/** The SFTP subsystem's settings (see `SSHServerOptions.sftp`). */
+export interface SSHServerSftpOptions {
+  /** The directory clients see as `/`; default '/'. */
+  root?: string;
+  /** Refuse every change (writes, renames, removals, attributes); default false. */
+  readOnly?: boolean;
+  /** Bits cleared from the modes of created files and directories; default: the process umask. */
+  umask?: number;
+}
+
+/** `SSHServerOptions.sftp` resolved: null when the subsystem is refused. */
+function sftpSettings(option: SSHServerOptions['sftp'], exec: boolean | ExecCallback): EmbeddedSftp | null {
+  const o = option ?? exec === true;
+  if (o === false) return null;
+  const s = o === true ? {} : o;
+  if (s.umask !== undefined && (!Number.isInteger(s.umask) || s.umask < 0 || s.umask > 0o777)) {
+    throw new TypeError(`sftp.umask must be an integer from 0 to 0o777, not ${s.umask}`);
+  }
+  return { root: resolvePath(s.root ?? '/'), readOnly: Boolean(s.readOnly), umask: s.umask ?? null };
+}
 
 export interface SSHServerOptions {
   /** Default '127.0.0.1'. */
@@ -48,6 +70,19 @@ export interface SSHServerOptions {
    * requests on the main thread (shells are then refused).
    */
   exec?: boolean | ExecCallback;
+  /**
+   * The 'sftp' subsystem (SFTP v3 with OpenSSH's extensions), served in the worker as the user
+   * running Node, whatever the SSH user name:
+   * - `true`: the whole filesystem (root `/`), like sshd's sftp-server;
+   * - `{ root, readOnly, umask }`: jailed in `root` (the client's `/`, where its relative paths
+   *   start; `..` and symlinks cannot lead out), `readOnly` refuses every change with
+   *   "Permission denied", `umask` is applied exactly to created files (default: the process's);
+   * - `false`: refused (sftp clients fail to start).
+   * Default: `true` while `exec` is `true` (the local shell already reaches every file);
+   * with `exec: false` or an exec callback, off unless given, so a server that runs no local
+   * command does not expose the filesystem unasked.
+   */
+  sftp?: boolean | SSHServerSftpOptions;
   /** The shell for sessions; default $SHELL or /bin/sh. */
   shell?: string;
   cwd?: string | null;
@@ -112,7 +147,7 @@ function registerExec(): void {
  * A ready SSH server for tests and tools, running entirely in the transport worker: it keeps
  * serving while this thread is blocked in anything else (`execSync` of a client under test, a
  * blocking call of this library). Logins come from its own user table; sessions run through the
- * local shell as the user running Node.
+ * local shell as the user running Node, and its 'sftp' subsystem serves files (option `sftp`).
  *
  * ```ts
  * using server = SSHServer.start({ users: { alice: 'secret' } });
@@ -180,6 +215,7 @@ export class SSHServer {
       allowPty: options.allowPty ?? true,
       allowExec: exec !== false,
       execCallback: typeof exec === 'function',
+      sftp: sftpSettings(options.sftp, exec),
       maxAuthTries: options.maxAuthTries ?? 6,
       loginGraceTime: options.loginGraceTime === undefined ? 120 : options.loginGraceTime,
       maxSessions: options.maxSessions ?? 10,

@@ -1,6 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, statSync } from 'node:fs';
 import { debuglog } from 'node:util';
 import { SSHException } from '../../errors';
 import { PKey, parseAuthorizedKeys } from '../../keys';
@@ -21,6 +21,8 @@ import { chooseModuliGroup, parseModuli } from '../../transport/kex/moduli';
 import { listenTcp } from '../services/sockets';
 import { WorkerConnection } from '../ssh/connection';
 import type { ServerPolicy } from '../ssh/connection';
+import type { ChannelCore, ChannelSink } from '../../transport/channel';
+import { SftpServerChannel } from '../sftp/server-channel';
 import { SessionChannel } from './session';
 import type { SessionSettings } from './session';
 
@@ -31,6 +33,14 @@ export interface EmbeddedUser {
   password?: string | null;
   /** authorized_keys text (public key lines, options allowed). */
   authorizedKeys?: string | null;
+}
+
+/** The SFTP subsystem's settings (SftpServerCore's). */
+export interface EmbeddedSftp {
+  root: string;
+  readOnly: boolean;
+  /** Applied exactly to created files and directories; null: the process umask. */
+  umask: number | null;
 }
 
 /** The embedded server's settings, as the main thread sends them (see api/ssh-server.ts). */
@@ -54,6 +64,8 @@ export interface EmbeddedOptions {
   allowExec: boolean;
   /** exec goes to the main thread's callback (kind 'embedded-exec') instead of the shell. */
   execCallback: boolean;
+  /** The 'sftp' subsystem, jailed in `root` (an absolute path); null: refused. */
+  sftp: EmbeddedSftp | null;
   maxAuthTries: number;
   loginGraceTime: number | null;
   /** Sessions one connection may hold open (OpenSSH's MaxSessions). */
@@ -117,6 +129,16 @@ export class EmbeddedServer {
     execCallback: EmbeddedServer['execCallback'],
   ): Promise<EmbeddedServer> {
     if (!options.hostKeys.length) throw new SSHException('the server needs at least one host key');
+    if (options.sftp) {
+      const root = options.sftp.root;
+      let isDir = false;
+      try {
+        isDir = statSync(root).isDirectory();
+      } catch (e) {
+        throw new SSHException(`the SFTP root ${root}: ${(e as Error).message}`);
+      }
+      if (!isDir) throw new SSHException(`the SFTP root ${root} is not a directory`);
+    }
     const { server, address } = await listenTcp(options.host, options.port, options.backlog);
     try {
       return new EmbeddedServer(options, server, address, execCallback);
@@ -201,9 +223,28 @@ export class EmbeddedServer {
       acceptEnv: o.acceptEnv,
       allowExec: o.allowExec,
       execHandler: exec ? (command, env) => exec(command, username, env) : null,
-      subsystems: new Map(),
+      subsystems: this.subsystems(username, log),
       log,
     };
+  }
+
+  /** The subsystems a session of `username` may start: 'sftp' unless disabled. */
+  private subsystems(username: string, log: (l: string) => void): Map<string, (ch: ChannelCore) => ChannelSink> {
+    const map = new Map<string, (ch: ChannelCore) => ChannelSink>();
+    const sftp = this.options.sftp;
+    if (sftp) {
+      map.set('sftp', (ch) => {
+        const sftpLog = (l: string) => log(`${username}: sftp: ${l}`);
+        try {
+          return new SftpServerChannel(ch, { root: sftp.root, readOnly: sftp.readOnly, umask: sftp.umask ?? undefined, log: sftpLog });
+        } catch (e) {
+          // The root went away since start: the request is refused, the session stays usable.
+          sftpLog(`refused: ${(e as Error).message}`);
+          throw e;
+        }
+      });
+    }
+    return map;
   }
 
   /** Stops listening and ends every connection (DISCONNECT, then the sockets close). */

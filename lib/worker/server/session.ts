@@ -19,7 +19,7 @@ export interface SessionSettings {
   execHandler: ((command: string, env: Record<string, string>) => Promise<{ stdout: Buffer; stderr: Buffer; status: number }>) | null;
   /** exec/shell allowed at all. */
   allowExec: boolean;
-  /** Subsystems served in the worker: name -> starter (SFTP, issue 5). */
+  /** Subsystems served in the worker: name -> starter, which logs the start itself. */
   subsystems: Map<string, (ch: ChannelCore) => ChannelSink>;
   log(line: string): void;
 }
@@ -105,10 +105,23 @@ export class SessionChannel implements ChannelSink {
 
   private startSubsystem(name: string): boolean {
     const starter = this.settings.subsystems.get(name);
-    if (this.started || !starter) return false;
+    if (this.started) return false;
+    if (!starter) {
+      this.settings.log(`${this.settings.username}: subsystem ${JSON.stringify(name.slice(0, 100))} refused`);
+      return false;
+    }
+    let sink: ChannelSink;
+    try {
+      sink = starter(this.core);
+    } catch {
+      return false; // the starter said why in the log
+    }
     this.started = true;
-    this.settings.log(`${this.settings.username}: subsystem ${name}`);
-    this.delegate = starter(this.core);
+    this.delegate = sink;
+    // The client's first bytes may have come before this request's answer (ssh sends SFTP's
+    // INIT without waiting for it): they go to the subsystem, in order.
+    for (const chunk of this.early.splice(0)) sink.data(chunk, 0);
+    if (this.earlyEof) sink.eof();
     return true;
   }
 

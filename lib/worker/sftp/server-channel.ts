@@ -1,0 +1,226 @@
+/**
+ * The SFTP subsystem of the embedded server: a session channel joined to a SftpServerCore
+ * (lib/sftp/server-core.ts) with flow control both ways, in the worker.
+ *
+ * - Requests: each chunk the channel delivers is copied (the core may keep views of it) and
+ *   fed to the core packet by packet; the window goes back to the client as the core takes it.
+ * - Backpressure: while the core has too many requests in progress, or too many reply bytes
+ *   wait for the client's window, incoming bytes are held here and not acknowledged, so a
+ *   client that sends requests faster than it reads replies runs out of window instead of
+ *   making the server buffer without bound. What is held is at most one channel window.
+ * - Replies go out as the client's window allows; the rest waits for `writable`.
+ * - End: after the client's EOF, the requests already received are answered, then
+ *   exit-status 0, EOF and CLOSE, as sshd does when sftp-server exits at the end of its input.
+ *   A protocol error ends the core: exit-status 1 (sftp-server's status for a fatal error),
+ *   EOF and CLOSE, with a log line. A closed channel ends the core (its handles are closed).
+ */
+import type { ChannelCore, ChannelSink } from '../../transport/channel';
+import { SftpServerCore } from '../../sftp/server-core';
+
+export interface SftpChannelOptions {
+  /** The directory the session is jailed in. */
+  root: string;
+  readOnly?: boolean;
+  /** Applied exactly to created files and directories; default: the process umask. */
+  umask?: number;
+  /** One line per event, prefixed by the caller (user, peer). */
+  log(line: string): void;
+}
+
+/**
+ * Reply bytes waiting for the client's window beyond which no new request is started: four
+ * full-size READ replies (255 KiB each), enough to keep the window full while the client
+ * acknowledges. The core's requests in progress add at most REQUESTS_HIGH of those on top.
+ */
+const OUTPUT_HIGH = 1 << 20;
+/**
+ * Requests in progress in the core before it is fed no more: OpenSSH's sftp client keeps 64
+ * in flight, while a client pipelining thousands of READs (Paramiko's prefetch asks for a
+ * whole file at once) makes the server hold at most 64 replies (64 x 255 KiB) being read.
+ */
+const REQUESTS_HIGH = 64;
+
+export class SftpServerChannel implements ChannelSink {
+  private readonly core: SftpServerCore;
+  /** Replies waiting for window. */
+  private readonly out: Buffer[] = [];
+  private outBytes = 0;
+  /** Request bytes received but not given to the core (backpressure), not acknowledged yet. */
+  private readonly held: Buffer[] = [];
+  /** Bytes until the end of the packet being fed; 0 at a packet boundary. */
+  private packetLeft = 0;
+  /** The next packet's length word, as much of it as has been seen. */
+  private readonly lengthWord = Buffer.alloc(4);
+  private lengthHave = 0;
+  private corePaused = false;
+  private eofReceived = false;
+  private finished = false;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly ch: ChannelCore,
+    private readonly options: SftpChannelOptions,
+  ) {
+    this.core = new SftpServerCore(options.root, (bytes) => this.reply(bytes), {
+      readOnly: options.readOnly,
+      umask: options.umask,
+      log: (line) => {
+        // The start and end lines say these already.
+        if (/^client version \d+$/.test(line) || line.startsWith('sftp session ends: ')) return;
+        options.log(line);
+      },
+      highWaterMark: REQUESTS_HIGH,
+      onBackpressure: (paused) => {
+        this.corePaused = paused;
+        // The core says so just before it sends the reply that freed it: feed after that.
+        if (!paused) queueMicrotask(() => this.feed());
+      },
+      onEnd: (err) => this.fail(err),
+    });
+    options.log(`session started (root ${options.root}${options.readOnly ? ', read-only' : ''})`);
+  }
+
+  /** Whether new requests must wait: the core is busy or the client is not reading replies. */
+  private get paused(): boolean {
+    return this.corePaused || this.outBytes > OUTPUT_HIGH;
+  }
+
+  // ---- replies ----
+
+  private reply(bytes: Buffer): void {
+    const ch = this.ch;
+    if (this.finished || ch.state !== 'open' || ch.eofSent || ch.closeSent) return;
+    this.bytesOut += bytes.length;
+    if (this.out.length === 0) {
+      const n = ch.write(bytes);
+      if (n === bytes.length) {
+        this.maybeFinish();
+        return;
+      }
+      bytes = bytes.subarray(n);
+    }
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+  }
+
+  private flush(): void {
+    const ch = this.ch;
+    while (this.out.length && ch.writableBytes > 0) {
+      const head = this.out[0];
+      const n = ch.write(head);
+      this.outBytes -= n;
+      if (n < head.length) this.out[0] = head.subarray(n);
+      else this.out.shift();
+    }
+  }
+
+  // ---- requests ----
+
+  /**
+   * Gives held bytes to the core one packet at a time while it is not paused, acknowledging
+   * each. Packet by packet: one 32 KiB channel message can carry a thousand READs, which the
+   * core would start at once if given the whole chunk.
+   */
+  private feed(): void {
+    while (this.held.length && !this.paused && !this.finished) {
+      const chunk = this.held[0];
+      const n = this.throughNextPacket(chunk);
+      if (n === chunk.length) this.held.shift();
+      else this.held[0] = chunk.subarray(n);
+      this.core.receive(n === chunk.length ? chunk : chunk.subarray(0, n));
+      this.ch.consumed(n);
+    }
+    this.maybeFinish();
+  }
+
+  /** Bytes of `chunk` up to the end of the first packet that ends in it (all of it if none does). */
+  private throughNextPacket(chunk: Buffer): number {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.packetLeft > 0) {
+        const n = Math.min(this.packetLeft, chunk.length - off);
+        this.packetLeft -= n;
+        off += n;
+        if (this.packetLeft === 0) return off;
+        continue;
+      }
+      // A length word, perhaps split across chunks. A bad one is the core's to refuse.
+      while (this.lengthHave < 4 && off < chunk.length) this.lengthWord[this.lengthHave++] = chunk[off++];
+      if (this.lengthHave < 4) return off;
+      this.lengthHave = 0;
+      this.packetLeft = this.lengthWord.readUInt32BE(0);
+      if (this.packetLeft === 0) return off;
+    }
+    return off;
+  }
+
+  // ---- the end ----
+
+  /** After the client's EOF: every request answered and sent, then the exit status. */
+  private maybeFinish(): void {
+    if (!this.eofReceived || this.finished || this.held.length || this.core.pending > 0 || this.outBytes > 0) return;
+    this.finish(0, 'client EOF');
+  }
+
+  private finish(status: number, why: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.logEnd(why);
+    void this.core.end();
+    const ch = this.ch;
+    if (ch.state === 'open' && !ch.closeSent) {
+      if (!ch.eofSent) void ch.request('exit-status', false, (m) => m.addInt(status)).catch(() => undefined);
+      ch.sendEof();
+      ch.close();
+    }
+  }
+
+  /** The core ended itself (a malformed or oversize packet): the channel goes too. */
+  private fail(err: Error): void {
+    this.held.length = 0;
+    // What fits of the replies already queued (a BAD_MESSAGE status) goes before the close.
+    this.flush();
+    this.out.length = 0;
+    this.outBytes = 0;
+    this.finish(1, `protocol error: ${err.message}`);
+  }
+
+  private logEnd(why: string): void {
+    const secs = ((Date.now() - this.started) / 1000).toFixed(1);
+    const left = this.core.openHandles;
+    this.options.log(`session ended (${why}): ${this.bytesIn} bytes in, ${this.bytesOut} bytes out, ${secs} s${left ? `, ${left} handles left open` : ''}`);
+  }
+
+  // ---- ChannelSink ----
+
+  data(chunk: Buffer, stream: 0 | 1): void {
+    if (stream !== 0 || this.finished) {
+      // Stderr from a client means nothing to SFTP; its window is given back.
+      this.ch.consumed(chunk.length);
+      return;
+    }
+    this.bytesIn += chunk.length;
+    // The core keeps views of what it is given: the channel's buffer may be reused.
+    this.held.push(Buffer.from(chunk));
+    this.feed();
+  }
+
+  eof(): void {
+    this.eofReceived = true;
+    this.maybeFinish();
+  }
+
+  closed(error: Error | null): void {
+    this.held.length = 0;
+    this.out.length = 0;
+    this.outBytes = 0;
+    if (!this.finished) this.finish(0, error ? `connection closed: ${error.message}` : 'channel closed');
+  }
+
+  writable(): void {
+    this.flush();
+    this.feed();
+  }
+}
