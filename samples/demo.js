@@ -13,9 +13,12 @@ const keyFile = join(dir, 'id_ed25519');
 userKey.writePrivateKeyFile(keyFile);
 
 // A server in one line: accounts with a password or keys, host keys generated, a free port.
+const sftpRoot = join(dir, 'sftp-root');
+require('node:fs').mkdirSync(sftpRoot);
 const server = SSHServer.start({
   users: { demo: { password: 'demo password', authorizedKeys: [userKey] } },
   banner: 'paramiko-ts demo server\n',
+  sftp: { root: sftpRoot }, // SFTP jailed in this directory
 });
 console.log(`server: listening on ${server.host} port ${server.port}`);
 for (const k of server.hostKeys) console.log(`server: host key ${k.getName()} ${k.fingerprint}`);
@@ -50,7 +53,17 @@ try {
   chan.execCommand('stty size');
   console.log(`client: pty size on the server (rows cols): ${chan.makefile().read().toString().trim()}`);
 
-  if (status !== 3) process.exitCode = 1;
+  // SFTP: a 16 MiB file up and back down, many requests in flight, run inside the worker.
+  const sftp = client.openSftp();
+  const local = join(dir, 'data.bin');
+  writeFileSync(local, require('node:crypto').randomBytes(16 << 20));
+  sftp.put(local, '/data.bin');
+  sftp.get('/data.bin', join(dir, 'back.bin'));
+  const same = require('node:fs').readFileSync(local).equals(require('node:fs').readFileSync(join(dir, 'back.bin')));
+  console.log(`client: sftp listdir /: ${sftp.listdir('/').join(', ')}; 16 MiB round trip ${same ? 'identical' : 'DIFFERENT'}`);
+  sftp.close();
+
+  if (status !== 3 || !same) process.exitCode = 1;
 } finally {
   client.close();
   server.close();

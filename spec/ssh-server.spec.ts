@@ -351,6 +351,7 @@ describe('SSHServer', () => {
     expect(out).toContain('client: exit status: 3');
     expect(out).toContain('the server counted 1048576 bytes');
     expect(out).toContain('rows cols): 30 100');
+    expect(out).toContain('16 MiB round trip identical');
     expect(out).toContain('demo: done');
   });
 });
