@@ -110,10 +110,16 @@ export class ChannelCore {
     let sent = 0;
     while (sent < data.length && this.remoteWindow > 0) {
       const n = Math.min(data.length - sent, this.remoteWindow, limit);
-      const chunk = data.subarray(sent, sent + n);
-      const m = new Message().addByte(stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA).addInt(this.remoteId);
-      if (stream) m.addInt(1);
-      this.send(m.addString(chunk).asBytes());
+      // The payload built in one allocation (a Message would grow and copy): type, channel,
+      // [data type,] length, data.
+      const head = stream ? 13 : 9;
+      const payload = Buffer.allocUnsafe(head + n);
+      payload[0] = stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
+      payload.writeUInt32BE(this.remoteId >>> 0, 1);
+      if (stream) payload.writeUInt32BE(1, 5);
+      payload.writeUInt32BE(n, head - 4);
+      data.copy(payload, head, sent, sent + n);
+      this.send(payload);
       this.remoteWindow -= n;
       sent += n;
     }

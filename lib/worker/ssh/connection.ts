@@ -221,7 +221,17 @@ export class WorkerConnection {
     this.flushScheduled = false;
     const batch = this.pendingWrites;
     this.pendingWrites = [];
-    if (batch.length && !this.socket.destroyed) this.socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch));
+    if (!batch.length || this.socket.destroyed) return;
+    if (batch.length === 1) {
+      this.socket.write(batch[0]);
+    } else if (this.socket.cork && this.socket.uncork) {
+      // One writev of the whole batch: no copy into a concatenated buffer.
+      this.socket.cork();
+      for (const b of batch) this.socket.write(b);
+      this.socket.uncork();
+    } else {
+      this.socket.write(Buffer.concat(batch));
+    }
   }
 
   // ---- events ----

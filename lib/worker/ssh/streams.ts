@@ -17,6 +17,9 @@ export interface ByteStream extends EventEmitter {
   readonly remotePort?: number;
   /** Starts the flow of 'data' events once the consumer listens (net.Socket has it too). */
   resume?(): unknown;
+  /** Batches the writes until uncork (net.Socket: one writev, no concatenation). */
+  cork?(): unknown;
+  uncork?(): unknown;
 }
 
 /**
