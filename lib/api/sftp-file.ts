@@ -42,7 +42,7 @@ export function parseMode(mode: string): { flags: number; read: boolean; write: 
   return { flags, read, write, append, binary: mode.includes('b') };
 }
 
-/** Default read-ahead and write-behind (Paramiko's SFTPFile.MAX_REQUEST_SIZE is 32 KiB; ours batch more). */
+/** Read-ahead when the file is not given a larger buffer. */
 const DEFAULT_BUFSIZE = 256 * 1024;
 /** Read size once prefetch() was called: large ranges with many requests in flight. */
 const PREFETCH_CHUNK = 8 * 1024 * 1024;
@@ -64,6 +64,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
   private readAhead: number;
   private closed = false;
   private readonly mode: ReturnType<typeof parseMode>;
+  /** Write buffering as Paramiko's: 0 none (the default), 1 line by line, more: that many bytes. */
   private readonly bufsize: number;
 
   constructor(
@@ -74,8 +75,10 @@ export class SFTPFile implements Iterable<string | Buffer> {
     readonly name = '',
   ) {
     this.mode = parseMode(mode);
-    this.bufsize = bufsize < 0 ? DEFAULT_BUFSIZE : bufsize === 1 ? DEFAULT_BUFSIZE : bufsize;
-    this.readAhead = this.bufsize;
+    // Paramiko does no write buffering by default ("writes will get buffered in a way that will
+    // probably confuse people"): each write is on the server when it returns (or, pipelined, sent).
+    this.bufsize = bufsize < 0 ? 0 : bufsize;
+    this.readAhead = this.bufsize > 1 ? this.bufsize : DEFAULT_BUFSIZE;
     if (this.mode.append) this.pos = Number(this.stat().st_size ?? 0);
   }
 
@@ -131,7 +134,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
         this.flushWrites();
-        if (!this.fill(this.bufsize)) break;
+        if (!this.fill(this.readAhead)) break;
         continue;
       }
       const avail = this.readBuf.subarray(offsetInBuf);
@@ -161,7 +164,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
   readv(chunks: Array<[number, number]>): Buffer[] {
     this.need();
     this.flushWrites();
-    return chunks.map(([offset, length]) => toBuffer(this.sftp.call('read', { handle: this.handle, offset, length })) as Buffer);
+    return this.sftp.call<Uint8Array[]>('readv', { handle: this.handle, ranges: chunks }).map((b) => toBuffer(b) as Buffer);
   }
 
   /**
@@ -181,7 +184,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     this.writeBuf.push(buf);
     this.writeBufLen += buf.length;
-    if (this.writeBufLen >= this.bufsize) this.flushWrites();
+    const lineDone = this.bufsize === 1 && buf.includes(0x0a);
+    if (this.bufsize <= 1 ? this.bufsize === 0 || lineDone : this.writeBufLen >= this.bufsize) this.flushWrites();
     return buf.length;
   }
 
@@ -196,6 +200,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.writeBufLen = 0;
     // Data read ahead over this range is stale now.
     this.readBuf = Buffer.alloc(0);
+    // Append mode: the server writes at the end whatever the offset; the position follows it.
+    if (this.mode.append) this.pos = Number(toAttributes(this.sftp.call('op', { op: 'fstat', args: { handle: this.handle } })).st_size ?? this.pos);
     this.sftp.call('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
     this.pos += data.length;
   }

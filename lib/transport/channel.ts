@@ -49,6 +49,8 @@ export class ChannelCore {
   closeReceived = false;
   exitStatus: number | null = null;
   exitSignal: ExitSignal | null = null;
+  /** Any data arrived (see finish). */
+  private receivedData = false;
   private sinkRef: ChannelSink | null = null;
   /** Events that came before a sink was attached: data can follow OPEN_CONFIRMATION in the
    * same read, before the opener's continuation attaches its sink. */
@@ -182,6 +184,7 @@ export class ChannelCore {
     }
     if (this.eofReceived || this.closeReceived) throw new SSHException(`channel ${this.localId}: data after EOF`);
     this.localWindow -= data.length;
+    this.receivedData = true;
     const copy = this.sinkRef ? data : Buffer.from(data);
     this.deliver((s) => s.data(copy, stream));
   }
@@ -255,7 +258,11 @@ export class ChannelCore {
     if (this.state === 'closed') return;
     this.state = 'closed';
     const err = error ?? new SSHException('channel closed');
-    for (const r of this.replies.splice(0)) r.reject(err);
+    // A server that ran the command may close before its reply goes out (Paramiko's server
+    // replies from one thread while another sends exit-status and CLOSE): an exit status or
+    // output on a cleanly closed channel means the request was accepted.
+    const ran = error === null && (this.exitStatus !== null || this.exitSignal !== null || this.receivedData);
+    for (const r of this.replies.splice(0)) ran ? r.resolve(true) : r.reject(err);
     this.deliver((s) => s.closed(error));
   }
 

@@ -46,18 +46,33 @@ function transferable(b: Buffer): Transfer<Uint8Array> | Uint8Array {
   return withTransfer(own, [own.buffer]);
 }
 
-/** Sends progress to the main thread's callback, at most every 100 ms, without waiting for it. */
-function progressReporter(progressKey: number | null): ((done: number, total: number) => void) | undefined {
-  if (progressKey === null) return undefined;
-  let last = 0;
-  return (done, total) => {
-    const now = performance.now();
-    if (now - last < 100 && done !== total) return;
-    last = now;
-    void callback('sftp-progress', { key: progressKey, done, total }).catch(() => undefined);
-  };
-}
+/**
+ * The main thread's progress callback: called at most every 100 ms without waiting for it; an
+ * exception it throws aborts the transfer (Paramiko scripts cancel a transfer this way), at the
+ * next piece of data and at the latest at the final call, which is awaited.
+ */
+class ProgressReporter {
+  private last = 0;
+  error: Error | null = null;
+  constructor(private readonly key: number) {}
 
+  report = (done: number, total: number): void => {
+    const now = performance.now();
+    if (now - this.last < 100) return;
+    this.last = now;
+    callback('sftp-progress', { key: this.key, done, total }).catch((e: Error) => (this.error ??= e));
+  };
+
+  /** Throws the callback's error, if it threw. */
+  check(): void {
+    if (this.error) throw this.error;
+  }
+
+  async final(done: number, total: number): Promise<void> {
+    this.check();
+    await callback('sftp-progress', { key: this.key, done, total });
+  }
+}
 /** The engine's operations the main thread may call by name, with path/attribute arguments. */
 const OPS: Record<string, (s: Session, a: Record<string, any>) => Promise<unknown>> = {
   stat: (s, a) => s.link.core.stat(a.path),
@@ -186,24 +201,24 @@ export const sftpService: Service = {
     async get(a: { sftp: number; remote: string; local: string; progressKey: number | null; maxInFlight?: number }) {
       const s = session(a.sftp);
       let fh: FileHandle | null = await fsOpen(a.local, 'w');
-      let written = 0;
       let expected: number | undefined;
-      const report = progressReporter(a.progressKey);
+      const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
       try {
         const n = await download(s.link.core, a.remote, async (offset, data) => {
+          progress?.check();
           await fh!.write(data, 0, data.length, offset);
-          written = Math.max(written, offset + data.length);
         }, {
           maxInFlight: a.maxInFlight,
           onProgress: (done, total) => {
             expected = total || undefined;
-            report?.(done, total);
+            progress?.report(done, total);
           },
         });
         await fh.close();
         fh = null;
-        if (expected !== undefined && n < expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
-        if (a.progressKey !== null) await callback('sftp-progress', { key: a.progressKey, done: n, total: expected ?? n }).catch(() => undefined);
+        // As Paramiko: any difference from the size the server gave is an error.
+        if (expected !== undefined && n !== expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
+        await progress?.final(n, expected ?? n);
         return n;
       } finally {
         await fh?.close().catch(() => undefined);
@@ -216,25 +231,34 @@ export const sftpService: Service = {
       const fh = await fsOpen(a.local, 'r');
       try {
         const size = (await fh.stat()).size;
-        const report = progressReporter(a.progressKey);
+        const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
         const n = await upload(
           s.link.core,
           async (offset, length) => {
+            progress?.check();
             const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
             if (buf.length === 0) return null;
             const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
             return bytesRead ? buf.subarray(0, bytesRead) : null;
           },
           a.remote,
-          { size, maxInFlight: a.maxInFlight, onProgress: report },
+          { size, maxInFlight: a.maxInFlight, onProgress: progress?.report },
         );
-        if (a.progressKey !== null) await callback('sftp-progress', { key: a.progressKey, done: n, total: size }).catch(() => undefined);
+        await progress?.final(n, size);
         const st = a.confirm ? await verifySize(s.link.core, a.remote, size) : new SFTPAttributes();
         if (!a.confirm) st.st_size = n;
         return st;
       } finally {
         await fh.close();
       }
+    },
+
+    /** Several ranges of an open file, all at once (SFTPFile.readv). */
+    async readv(a: { sftp: number; handle: Uint8Array; ranges: Array<[number, number]> }) {
+      const s = session(a.sftp);
+      await settleWrites(s, a.handle);
+      const h = handleOf(a.handle);
+      return Promise.all(a.ranges.map(([offset, length]) => readRange(s.link.core, h, offset, length)));
     },
 
     closeSession(a: { sftp: number }) {
