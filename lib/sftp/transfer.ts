@@ -8,7 +8,7 @@
  * resolves after a failed WRITE, fsync or CLOSE.
  */
 import { SFTPAttributes } from './attributes';
-import { DEFAULT_MAX_IN_FLIGHT, EXT, FXF } from './constants';
+import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, EXT, FXF } from './constants';
 import { IOError } from '../errors';
 import type { SftpClientCore } from './client-core';
 import type { PathLike } from './requests';
@@ -54,7 +54,7 @@ export interface UploadOptions {
   fsync?: boolean;
 }
 
-const inFlightOf = (n: number | undefined): number => Math.max(1, Math.floor(n ?? DEFAULT_MAX_IN_FLIGHT));
+const inFlightOf = (n: number | undefined, dflt = DEFAULT_MAX_IN_FLIGHT): number => Math.max(1, Math.floor(n ?? dflt));
 
 /** Runs `body` with the handle, then closes it; a close error surfaces only when the body succeeded. */
 async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => Promise<T>): Promise<T> {
@@ -72,7 +72,7 @@ async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => P
 export async function download(core: SftpClientCore, remotePath: PathLike, sink: DownloadSink, opts: DownloadOptions = {}): Promise<number> {
   const limits = await core.limits();
   const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
-  const maxInFlight = inFlightOf(opts.maxInFlight);
+  const maxInFlight = inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT);
   const start = opts.offset ?? 0;
   const end = opts.length === undefined ? Infinity : start + opts.length;
   const handle = await core.open(remotePath, FXF.READ);
@@ -106,7 +106,7 @@ export async function readRange(
   };
   await new DownloadPipeline(core, handle, sink, {
     requestSize,
-    maxInFlight: inFlightOf(opts.maxInFlight),
+    maxInFlight: inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT),
     start: offset,
     end: offset + length,
     remoteSize: undefined,
