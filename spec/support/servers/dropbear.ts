@@ -39,8 +39,8 @@ export interface DropbearServer extends SshServer {
  *
  * Dropbear has no AuthorizedKeysFile option: `authorize` appends to `~/.ssh/authorized_keys` in the
  * user's real home (/home/pts-test), shared by every dropbear started anywhere on the machine;
- * stop() removes the lines it added. Dropbear's sftp subsystem looks for /usr/lib/sftp-server,
- * which Debian does not ship (its sftp-server is /usr/lib/openssh/sftp-server): no SFTP here.
+ * stop() removes the lines it added. Dropbear's sftp subsystem runs /usr/lib/sftp-server, which
+ * Debian's openssh-sftp-server provides (a link to /usr/lib/openssh/sftp-server).
  */
 export async function startDropbear(options: DropbearOptions = {}): Promise<DropbearServer> {
   if (!isRoot()) throw new Error('startDropbear needs root (it logs users in by uid and reads /etc/shadow)');
