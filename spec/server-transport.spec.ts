@@ -31,7 +31,7 @@ import {
   Transport,
 } from '../lib';
 import type { ExecResult } from './support/servers';
-import { asyncsshClient, dbclientExec, opensshExec, paramikoExec, plinkExec } from './support/servers';
+import { asyncsshClient, dbclientExec, opensshExec, paramikoExec, plinkExec, startAgent } from './support/servers';
 import { itWithPeers } from './support/peers';
 
 const USER = 'alice';
@@ -106,6 +106,14 @@ class DemoServer extends ServerInterface {
   override checkChannelSignalRequest(_ch: Channel, signal: string): boolean {
     this.signals.push(signal);
     return true;
+  }
+  forwardAgent = 0;
+  override checkChannelForwardAgentRequest(): boolean {
+    this.forwardAgent++;
+    return true;
+  }
+  override checkChannelDirectTcpipRequest(_chanid: number, origin: [string, number], destination: [string, number]): number {
+    return destination[1] === 7 && origin[1] === 9 ? OPEN_SUCCEEDED : OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
   }
   override checkPortForwardRequest(address: string, port: number): number | false {
     return address === '127.0.0.1' ? port || 4242 : false;
@@ -283,6 +291,22 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(r.status).toBe(0);
   });
 
+  itWithPeers(['ssh', 'ssh-agent'], 'agent forwarding requests (ssh -A) reach checkChannelForwardAgentRequest', async () => {
+    const agent = await startAgent();
+    try {
+      const server = new DemoServer();
+      server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+      const client = opensshExec(target(), 'with agent', { identity: clientKeyPath, agentSocket: agent.socketPath, options: ['ForwardAgent=yes'] });
+      const t = serve(server);
+      answerExec(t, server);
+      const r = await client;
+      expect(r.stdout).toBe('you said: with agent\n');
+      expect(server.forwardAgent).toBe(1);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   itWithPeers(['ssh'], 'a subsystem handler runs after the reply and the channel closes when it returns', async () => {
     const server = new DemoServer();
     server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
@@ -423,8 +447,14 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(cc.makefileStderr().read().toString()).toBe('warn');
     expect(cc.recvExitStatus()).toBe(-1);
     expect(cc.exitSignal).toEqual({ signal: 'KILL', coreDumped: false, message: 'killed' });
-    // A refused channel type, a refused global request, and a port forward request.
+    // direct-tcpip: refused, then accepted by checkChannelDirectTcpipRequest, with data through it.
     expect(() => ct.openChannel('direct-tcpip', ['127.0.0.1', 1], ['127.0.0.1', 2])).toThrow(/prohibited|refused/i);
+    const tunnel = ct.openChannel('direct-tcpip', ['127.0.0.1', 7], ['127.0.0.1', 9]);
+    const far = st.accept(10)!;
+    tunnel.sendall('through');
+    far.settimeout(10);
+    expect(far.recv(100).toString()).toBe('through');
+    far.close();
     expect(ct.globalRequest('nothing@example.com')).toBeNull();
     const reply = ct.globalRequest('echo@test')!;
     const m = new Message(reply);
