@@ -10,7 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AutoAddPolicy, IOError, SFTPAttributes, SFTPClient, SFTPFile, SSHClient, SSHException } from '../lib';
+import { spawn } from 'node:child_process';
+import { AutoAddPolicy, IOError, SFTPAttributes, SFTPClient, SFTPFile, SocketTimeout, SSHClient, SSHException } from '../lib';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
@@ -973,3 +974,45 @@ describe('SFTPClient against OpenSSH sshd: known bugs', () => {
     }
   });
 });
+
+describe('SFTP timeouts against a server that stops answering', () => {
+  it('getChannel().settimeout bounds each request and a transfer\'s inactivity: SocketTimeout, no hang', async () => {
+    const script = join(__dirname, 'support', 'sftp', 'stall-server.js');
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /port (\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        void exited.then(() => reject(new Error(`the stalling server exited: ${out}`)));
+      });
+      const c = new SSHClient();
+      try {
+        c.setMissingHostKeyPolicy(new AutoAddPolicy());
+        c.connect('127.0.0.1', { port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, timeout: 10 });
+        const s = c.openSftp();
+        expect(s.getChannel().gettimeout()).toBeNull();
+        s.getChannel().settimeout(0.5);
+        const t0 = Date.now();
+        expect(() => s.stat('/anything')).toThrow(SocketTimeout);
+        expect(Date.now() - t0).toBeLessThan(5000);
+        const local = join(tmpdir(), `pts-stall-${process.pid}`);
+        try {
+          expect(() => s.get('/big', local)).toThrow(SocketTimeout);
+        } finally {
+          fs.rmSync(local, { force: true });
+        }
+      } finally {
+        c.close();
+      }
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }, 30000);
+});
+

@@ -13,7 +13,7 @@ export { ServerInterface, InteractiveQuery, SubsystemHandler, Event } from './se
 export type { InteractiveResult, GlobalReplyItem } from './server';
 export { SSHServer } from './ssh-server';
 export type { SSHServerOptions, SSHServerSftpOptions, SSHServerUser, ExecCallback, ExecResult as SSHServerExecResult } from './ssh-server';
-export { SFTPClient, SFTP } from './sftp-client';
+export { SFTPClient, SFTP, SFTPChannel } from './sftp-client';
 export type { TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
 export { SFTPFile } from './sftp-file';
 export {

@@ -1,5 +1,5 @@
 import { getBridge, toBuffer } from '../bridge';
-import { IOError, NotImplementedError, SSHException } from '../errors';
+import { IOError, SSHException } from '../errors';
 import { SFTPAttributes } from '../sftp/attributes';
 import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
@@ -57,6 +57,8 @@ function withProgress<T>(cb: TransferCallback | null | undefined, run: (key: num
 export class SFTPClient {
   private id: number | null;
   private cwd: string | null = null;
+  /** Seconds each request may take (null: forever, Paramiko's default); see getChannel().settimeout. */
+  private timeout: number | null = null;
   /** The SFTP protocol version the server speaks (3). */
   readonly version: number;
   /** Extensions the server announced (posix-rename@openssh.com, limits@openssh.com...). */
@@ -89,8 +91,8 @@ export class SFTPClient {
     return this.id;
   }
 
-  /** @internal a worker call on this session. */
-  call<T>(method: string, args: Record<string, unknown>, timeout: number | null = null): T {
+  /** @internal a worker call on this session, bounded by the channel timeout (SocketTimeout). */
+  call<T>(method: string, args: Record<string, unknown>, timeout: number | null = this.timeout): T {
     return getBridge().call<T>('sftp', method, { sftp: this.need(), ...args }, timeout);
   }
 
@@ -267,13 +269,16 @@ export class SFTPClient {
    */
   put(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true): SFTPAttributes {
     return withProgress(callback, (progressKey) =>
-      toAttributes(this.call('put', { local: localpath, remote: this.adjust(remotepath), confirm, progressKey })),
+      // The timeout bounds inactivity, not the whole transfer (as a Paramiko channel's recv).
+      toAttributes(this.call('put', { local: localpath, remote: this.adjust(remotepath), confirm, progressKey, idleTimeout: this.timeout }, null)),
     );
   }
 
   /** Downloads to a local file, in the worker with many reads in flight; returns the byte count. */
   get(remotepath: string, localpath: string, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): number {
-    return withProgress(callback, (progressKey) => this.call<number>('get', { remote: this.adjust(remotepath), local: localpath, progressKey }));
+    return withProgress(callback, (progressKey) =>
+      this.call<number>('get', { remote: this.adjust(remotepath), local: localpath, progressKey, idleTimeout: this.timeout }, null),
+    );
   }
 
   /** Uploads what `fl.read()` gives until it is empty; returns the remote attributes. */
@@ -319,9 +324,24 @@ export class SFTPClient {
     return n;
   }
 
-  /** The SFTP channel lives in the worker: there is no main-thread Channel to return. */
-  getChannel(): never {
-    throw new NotImplementedError('SFTPClient.getChannel (the SFTP channel is driven inside the worker; use transport.getpeername or close)');
+  /**
+   * The session's channel, for what Paramiko scripts do with it: `settimeout(seconds)` bounds
+   * every later request of this client and its files (SocketTimeout; null waits forever, the
+   * default), `gettimeout()`, `getTransport()`. The channel itself is driven inside the worker.
+   */
+  getChannel(): SFTPChannel {
+    return new SFTPChannel(this, this.transport);
+  }
+
+  /** @internal */
+  setTimeout(timeout: number | null): void {
+    if (timeout !== null && (!Number.isFinite(timeout) || timeout < 0)) throw new TypeError('timeout must be null or seconds >= 0');
+    this.timeout = timeout;
+  }
+
+  /** @internal */
+  getTimeout(): number | null {
+    return this.timeout;
   }
 
   close(): void {
@@ -333,6 +353,30 @@ export class SFTPClient {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** What `SFTPClient.getChannel()` gives: the channel's timeout and transport. */
+export class SFTPChannel {
+  constructor(
+    private readonly sftp: SFTPClient,
+    private readonly transport: Transport,
+  ) {}
+
+  settimeout(timeout: number | null): void {
+    this.sftp.setTimeout(timeout);
+  }
+
+  gettimeout(): number | null {
+    return this.sftp.getTimeout();
+  }
+
+  getTransport(): Transport {
+    return this.transport;
+  }
+
+  close(): void {
+    this.sftp.close();
   }
 }
 

@@ -294,8 +294,13 @@ export class SFTPFile implements Iterable<string | Buffer> {
     throw new NotImplementedError('SFTPFile.check (the check-file extension)');
   }
 
-  settimeout(_timeout: number | null): void {
-    throw new NotImplementedError('SFTPFile.settimeout (the SFTP channel is driven inside the worker)');
+  /** As Paramiko's: sets the timeout of the SFTP session's channel (every request of the client). */
+  settimeout(timeout: number | null): void {
+    this.sftp.getChannel().settimeout(timeout);
+  }
+
+  gettimeout(): number | null {
+    return this.sftp.getChannel().gettimeout();
   }
 
   /** Flushes, waits for pipelined writes (their first error is raised here), closes the handle. */

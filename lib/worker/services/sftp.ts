@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { callback, withTransfer } from '../../bridge/worker-side';
 import type { Transfer } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
-import { IOError, SSHException } from '../../errors';
+import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { download, readRange, upload, verifySize } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';
@@ -33,6 +33,36 @@ function attrs(a: Record<string, unknown> | null | undefined): SFTPAttributes | 
     if (a[k] !== undefined && a[k] !== null) (out as unknown as Record<string, unknown>)[k] = a[k];
   }
   return out;
+}
+
+/**
+ * Runs a transfer with an inactivity limit (Paramiko's channel timeout is per read, not per
+ * transfer): SocketTimeout when `seconds` pass with no progress. `touch()` marks progress.
+ */
+function withIdleTimeout<T>(seconds: number | null | undefined, run: (touch: () => void) => Promise<T>): Promise<T> {
+  if (seconds === null || seconds === undefined) return run(() => undefined);
+  let last = performance.now();
+  const touch = () => {
+    last = performance.now();
+  };
+  return new Promise<T>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (performance.now() - last > seconds * 1000) {
+        clearInterval(timer);
+        reject(new SocketTimeout(`no SFTP progress within ${seconds} s`));
+      }
+    }, Math.min(1000, Math.max(20, (seconds * 1000) / 4)));
+    run(touch).then(
+      (v) => {
+        clearInterval(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearInterval(timer);
+        reject(e);
+      },
+    );
+  });
 }
 
 const handleOf = (h: Uint8Array): Buffer => Buffer.from(h);
@@ -106,6 +136,89 @@ async function settleWrites(s: Session, handle: Uint8Array): Promise<void> {
   const e = w.error;
   w.error = null;
   if (e) throw e;
+}
+
+interface GetArgs {
+  sftp: number;
+  remote: string;
+  local: string;
+  progressKey: number | null;
+  maxInFlight?: number;
+  /** Seconds without progress before SocketTimeout (the client's channel timeout). */
+  idleTimeout?: number | null;
+}
+
+async function getFile(a: GetArgs, touch: () => void): Promise<number> {
+  const s = session(a.sftp);
+  let fh: FileHandle | null = await fsOpen(a.local, 'w');
+  let expected: number | undefined;
+  const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
+  try {
+    const n = await download(s.link.core, a.remote, async (offset, data) => {
+      touch();
+      progress?.check();
+      await fh!.write(data, 0, data.length, offset);
+    }, {
+      maxInFlight: a.maxInFlight,
+      onProgress: (done, total) => {
+        expected = total || undefined;
+        progress?.report(done, total);
+      },
+    });
+    await fh.close();
+    fh = null;
+    // As Paramiko: any difference from the size the server gave is an error.
+    if (expected !== undefined && n !== expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
+    await progress?.final(n, expected ?? n);
+    return n;
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+interface PutArgs {
+  sftp: number;
+  local: string;
+  remote: string;
+  confirm: boolean;
+  progressKey: number | null;
+  maxInFlight?: number;
+  idleTimeout?: number | null;
+}
+
+async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
+  const s = session(a.sftp);
+  const fh = await fsOpen(a.local, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
+    const n = await upload(
+      s.link.core,
+      async (offset, length) => {
+        touch();
+        progress?.check();
+        const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
+        if (buf.length === 0) return null;
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        return bytesRead ? buf.subarray(0, bytesRead) : null;
+      },
+      a.remote,
+      {
+        size,
+        maxInFlight: a.maxInFlight,
+        onProgress: (done, total) => {
+          touch();
+          progress?.report(done, total);
+        },
+      },
+    );
+    await progress?.final(n, size);
+    const st = a.confirm ? await verifySize(s.link.core, a.remote, size) : new SFTPAttributes();
+    if (!a.confirm) st.st_size = n;
+    return st;
+  } finally {
+    await fh.close();
+  }
 }
 
 export const sftpService: Service = {
@@ -198,59 +311,13 @@ export const sftpService: Service = {
     },
 
     /** Whole-file download into a local file, entirely here (Paramiko's get, with prefetch). */
-    async get(a: { sftp: number; remote: string; local: string; progressKey: number | null; maxInFlight?: number }) {
-      const s = session(a.sftp);
-      let fh: FileHandle | null = await fsOpen(a.local, 'w');
-      let expected: number | undefined;
-      const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
-      try {
-        const n = await download(s.link.core, a.remote, async (offset, data) => {
-          progress?.check();
-          await fh!.write(data, 0, data.length, offset);
-        }, {
-          maxInFlight: a.maxInFlight,
-          onProgress: (done, total) => {
-            expected = total || undefined;
-            progress?.report(done, total);
-          },
-        });
-        await fh.close();
-        fh = null;
-        // As Paramiko: any difference from the size the server gave is an error.
-        if (expected !== undefined && n !== expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
-        await progress?.final(n, expected ?? n);
-        return n;
-      } finally {
-        await fh?.close().catch(() => undefined);
-      }
+    get(a: GetArgs) {
+      return withIdleTimeout(a.idleTimeout, (touch) => getFile(a, touch));
     },
 
     /** Whole-file upload from a local file, entirely here; `confirm` checks the remote size. */
-    async put(a: { sftp: number; local: string; remote: string; confirm: boolean; progressKey: number | null; maxInFlight?: number; mode?: number }) {
-      const s = session(a.sftp);
-      const fh = await fsOpen(a.local, 'r');
-      try {
-        const size = (await fh.stat()).size;
-        const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
-        const n = await upload(
-          s.link.core,
-          async (offset, length) => {
-            progress?.check();
-            const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
-            if (buf.length === 0) return null;
-            const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-            return bytesRead ? buf.subarray(0, bytesRead) : null;
-          },
-          a.remote,
-          { size, maxInFlight: a.maxInFlight, onProgress: progress?.report },
-        );
-        await progress?.final(n, size);
-        const st = a.confirm ? await verifySize(s.link.core, a.remote, size) : new SFTPAttributes();
-        if (!a.confirm) st.st_size = n;
-        return st;
-      } finally {
-        await fh.close();
-      }
+    put(a: PutArgs) {
+      return withIdleTimeout(a.idleTimeout, (touch) => putFile(a, touch));
     },
 
     /** Several ranges of an open file, all at once (SFTPFile.readv). */
