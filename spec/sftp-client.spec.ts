@@ -633,7 +633,11 @@ describe('SFTPClient against OpenSSH sshd: SFTPFile', () => {
   itWithPeers(['sshd'], 'a failing write without pipelining raises at the write (unbuffered by default, as Paramiko)', () => {
     const f = sftp.open('/dev/full', 'w');
     try {
-      expect(() => f.write('some bytes')).toThrow(IOError);
+      const err = thrown(() => f.write('some bytes')) as IOError & { path?: string };
+      expect(err).toBeInstanceOf(IOError);
+      // Errors on an open file name it, as the path-based calls' errors do.
+      expect(err.message).toContain("'/dev/full'");
+      expect(err.path).toBe('/dev/full');
     } finally {
       closeQuietly(f);
     }

@@ -82,6 +82,21 @@ export class SFTPFile implements Iterable<string | Buffer> {
     if (this.mode.append) this.pos = Number(this.stat().st_size ?? 0);
   }
 
+  /** A worker call on this file; its errors name the file, as the path-based calls' do. */
+  private call<T = unknown>(method: string, args: Record<string, unknown>): T {
+    try {
+      return this.sftp.call<T>(method, args);
+    } catch (e) {
+      const err = e as IOError & { path?: string };
+      if (err instanceof IOError && this.name && err.path === undefined) {
+        err.path = this.name;
+        err.filename ??= this.name;
+        err.message = `${err.message} '${this.name}'`;
+      }
+      throw e;
+    }
+  }
+
   private need(): void {
     if (this.closed) throw new IOError('I/O operation on closed file');
   }
@@ -96,7 +111,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
     }
     const want = Math.max(min, this.readAhead);
     const at = this.readBufAt + this.readBuf.length;
-    const data = toBuffer(this.sftp.call('read', { handle: this.handle, offset: at, length: want })) as Buffer;
+    const data = toBuffer(this.call('read', { handle: this.handle, offset: at, length: want })) as Buffer;
     if (data.length === 0) return false;
     this.readBuf = this.readBuf.length ? Buffer.concat([this.readBuf, data]) : data;
     return true;
@@ -164,7 +179,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
   readv(chunks: Array<[number, number]>): Buffer[] {
     this.need();
     this.flushWrites();
-    return this.sftp.call<Uint8Array[]>('readv', { handle: this.handle, ranges: chunks }).map((b) => toBuffer(b) as Buffer);
+    return this.call<Uint8Array[]>('readv', { handle: this.handle, ranges: chunks }).map((b) => toBuffer(b) as Buffer);
   }
 
   /**
@@ -201,8 +216,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     // Data read ahead over this range is stale now.
     this.readBuf = Buffer.alloc(0);
     // Append mode: the server writes at the end whatever the offset; the position follows it.
-    if (this.mode.append) this.pos = Number(toAttributes(this.sftp.call('op', { op: 'fstat', args: { handle: this.handle } })).st_size ?? this.pos);
-    this.sftp.call('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
+    if (this.mode.append) this.pos = Number(toAttributes(this.call('op', { op: 'fstat', args: { handle: this.handle } })).st_size ?? this.pos);
+    this.call('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
     this.pos += data.length;
   }
 
@@ -249,13 +264,13 @@ export class SFTPFile implements Iterable<string | Buffer> {
   stat(): SFTPAttributes {
     this.need();
     this.flushWrites();
-    return toAttributes(this.sftp.call('op', { op: 'fstat', args: { handle: this.handle } }));
+    return toAttributes(this.call('op', { op: 'fstat', args: { handle: this.handle } }));
   }
 
   private setattr(attrs: Record<string, number>): void {
     this.need();
     this.flushWrites();
-    this.sftp.call('op', { op: 'fsetstat', args: { handle: this.handle, attrs } });
+    this.call('op', { op: 'fsetstat', args: { handle: this.handle, attrs } });
   }
 
   chmod(mode: number): void {
@@ -280,13 +295,13 @@ export class SFTPFile implements Iterable<string | Buffer> {
   fsync(): void {
     this.need();
     this.flushWrites();
-    this.sftp.call('op', { op: 'fsync', args: { handle: this.handle } });
+    this.call('op', { op: 'fsync', args: { handle: this.handle } });
   }
 
   /** fstatvfs@openssh.com (beyond Paramiko). */
   statvfs(): SftpStatVFS {
     this.need();
-    return this.sftp.call('op', { op: 'fstatvfs', args: { handle: this.handle } });
+    return this.call('op', { op: 'fstatvfs', args: { handle: this.handle } });
   }
 
   /** Paramiko's check() asks the server to hash the file (check-file, which OpenSSH lacks). */
@@ -314,7 +329,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
     }
     this.closed = true;
     try {
-      this.sftp.call('close', { handle: this.handle });
+      this.call('close', { handle: this.handle });
     } catch (e) {
       first ??= e as Error;
     }
