@@ -182,6 +182,23 @@ describe('OpenSSH sftp against SSHServer', () => {
     fs.rmSync(r('big.bin'));
   });
 
+  itWithPeers(['ssh'], "OpenSSH's scp (SFTP underneath since OpenSSH 9.0) copies both ways", async () => {
+    const local = localDir();
+    const data = randomBytes(3 << 20);
+    fs.writeFileSync(path.join(local, 'scp.bin'), data);
+    const knownHosts = path.join(base, 'known_hosts-scp');
+    fs.writeFileSync(knownHosts, server.knownHosts());
+    const opts = ['-P', String(server.port), '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
+      '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'LogLevel=ERROR', '-i', keyPath];
+    const up = await run('/usr/bin/scp', [...opts, 'scp.bin', `${USER}@${server.host}:/scp-up.bin`], { cwd: local });
+    expect([up.code, up.stderr]).toEqual([0, '']);
+    const down = await run('/usr/bin/scp', [...opts, `${USER}@${server.host}:/scp-up.bin`, 'scp-down.bin'], { cwd: local });
+    expect([down.code, down.stderr]).toEqual([0, '']);
+    expect(sha256(fs.readFileSync(r('scp-up.bin')))).toBe(sha256(data));
+    expect(sha256(fs.readFileSync(path.join(local, 'scp-down.bin')))).toBe(sha256(data));
+    fs.rmSync(r('scp-up.bin'));
+  });
+
   itWithPeers(['sftp'], 'an empty file, ls, mkdir, rmdir, rename, rm, chmod, ln -s and df agree with the filesystem', async () => {
     const local = localDir();
     fs.writeFileSync(path.join(local, 'empty'), '');
