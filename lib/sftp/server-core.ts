@@ -161,19 +161,31 @@ export class SftpServerCore {
       this.paused = true;
       this.options.onBackpressure?.(true);
     }
+    // Replies leave in request order, though the work runs concurrently: clients written
+    // against OpenSSH's sequential sftp-server can misbehave otherwise (OpenSSH's scp, in place,
+    // truncates a download whose READ replies came out of order: seen with OpenSSH 9.2).
+    const slot: { bytes: Buffer | null } = { bytes: null };
+    this.inOrder.push(slot);
     work.then(
-      (reply) => this.reply(reply),
-      (err: unknown) => this.reply(this.errorReply(req, err)),
+      (reply) => this.reply(slot, reply),
+      (err: unknown) => this.reply(slot, this.errorReply(req, err)),
     );
   }
 
-  private reply(bytes: Buffer): void {
+  /** Replies waiting for those of earlier requests, in request order. */
+  private readonly inOrder: Array<{ bytes: Buffer | null }> = [];
+
+  private reply(slot: { bytes: Buffer | null }, bytes: Buffer): void {
     this.busy--;
     if (this.paused && this.busy <= this.highWaterMark >> 1) {
       this.paused = false;
       this.options.onBackpressure?.(false);
     }
-    if (!this.ended) this.send(bytes);
+    slot.bytes = bytes;
+    while (this.inOrder.length && this.inOrder[0].bytes) {
+      const ready = this.inOrder.shift()!.bytes!;
+      if (!this.ended) this.send(ready);
+    }
   }
 
   private errorReply(req: { id: number; kind: string }, err: unknown): Buffer {
