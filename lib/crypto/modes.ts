@@ -63,13 +63,17 @@ export class CipherMacSealer implements Sealer {
   }
 
   seal(seq: number, packet: Buffer): Buffer {
+    return Buffer.concat(this.sealParts(seq, packet));
+  }
+
+  sealParts(seq: number, packet: Buffer): Buffer[] {
     if (this.mac.etm) {
       const body = this.cipher.update(packet.subarray(4));
       const head = packet.subarray(0, 4);
-      return Buffer.concat([head, body, macOf(this.mac, this.macKey, seq, head, body)]);
+      return [head, body, macOf(this.mac, this.macKey, seq, head, body)];
     }
     const tag = macOf(this.mac, this.macKey, seq, packet);
-    return Buffer.concat([this.cipher.update(packet), tag]);
+    return [this.cipher.update(packet), tag];
   }
 }
 
@@ -137,14 +141,18 @@ export class GcmSealer implements Sealer {
   ) {
     this.iv = Buffer.from(keys.iv.subarray(0, 12));
   }
-  seal(_seq: number, packet: Buffer): Buffer {
+  seal(seq: number, packet: Buffer): Buffer {
+    return Buffer.concat(this.sealParts(seq, packet));
+  }
+
+  sealParts(_seq: number, packet: Buffer): Buffer[] {
     const c = createCipheriv(this.openssl as "aes-128-gcm", this.keys.key, this.iv, { authTagLength: GCM_TAG }) as CipherGCM;
     const head = packet.subarray(0, 4);
     c.setAAD(head);
     const body = c.update(packet.subarray(4));
     c.final();
     nextNonce(this.iv);
-    return Buffer.concat([head, body, c.getAuthTag()]);
+    return [head, body, c.getAuthTag()];
   }
 }
 

@@ -22,6 +22,11 @@ export interface Sealer {
    * May transform `packet` in place.
    */
   seal(seq: number, packet: Buffer): Buffer;
+  /**
+   * The same wire bytes as pieces to write in order (no concatenation copy): sealers whose
+   * cipher and MAC produce separate buffers implement it.
+   */
+  sealParts?(seq: number, packet: Buffer): Buffer[];
 }
 
 /** Removes protection from incoming packets for one direction. */

@@ -52,6 +52,12 @@ export class PacketWriter {
 
   /** The wire bytes for one payload. */
   encode(payload: Buffer): Buffer {
+    const parts = this.encodeParts(payload);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /** The wire bytes for one payload, as pieces to write in order (no concatenation copy). */
+  encodeParts(payload: Buffer): Buffer[] {
     const body = this.compress ? this.compress(payload) : payload;
     const bs = this.sealer.blockSize;
     const unaligned = (this.sealer.lengthExcluded ? 0 : 4) + 1 + body.length;
@@ -64,11 +70,11 @@ export class PacketWriter {
     packet[4] = padLength;
     body.copy(packet, 5);
     this.padding(padLength).copy(packet, 5 + body.length);
-    const wire = this.sealer.seal(this.seq, packet);
+    const parts = this.sealer.sealParts ? this.sealer.sealParts(this.seq, packet) : [this.sealer.seal(this.seq, packet)];
     this.seq = (this.seq + 1) >>> 0;
     this.sinceKex.packets++;
-    this.sinceKex.bytes += wire.length;
-    return wire;
+    for (const p of parts) this.sinceKex.bytes += p.length;
+    return parts;
   }
 }
 

@@ -275,7 +275,7 @@ export class Session {
   }
 
   private sendRaw(payload: Buffer): void {
-    this.host.write(this.writer.encode(payload));
+    for (const part of this.writer.encodeParts(payload)) this.host.write(part);
   }
 
   // ---- key exchange ----
