@@ -101,6 +101,9 @@ export function serverDefaultPreferences(compress = false): AlgorithmPreferences
   };
 }
 
+/** Signature algorithms a server verifies in publickey auth, for ext-info's server-sig-algs. */
+export const SERVER_SIG_ALGS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
+
 /** Legacy algorithms that exist but are never offered unless named. */
 export const INSECURE = { kex: INSECURE_KEX };
 

@@ -41,3 +41,9 @@ export function chooseModuliGroup(groups: ModuliGroup[], min: number, preferred:
   const pick = best[randomInt(best.length)];
   return { p: pick.p, g: pick.g };
 }
+
+/** A server's group chooser from a moduli file's text; undefined (the built-in groups) when it has none. */
+export function moduliChooser(text: string | null | undefined): ((min: number, n: number, max: number) => { p: bigint; g: bigint }) | undefined {
+  const groups = text ? parseModuli(text) : [];
+  return groups.length ? (min, n, max) => chooseModuliGroup(groups, min, n, max) : undefined;
+}

@@ -5,7 +5,7 @@ import { debuglog } from 'node:util';
 import { SSHException } from '../../errors';
 import { PKey, parseAuthorizedKeys } from '../../keys';
 import type { AuthorizedKey } from '../../keys';
-import { applyDisabled, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
+import { applyDisabled, SERVER_SIG_ALGS, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
 import type { AuthDecision } from '../../transport/auth-server';
 import {
@@ -17,7 +17,7 @@ import {
   OPEN_SUCCEEDED,
 } from '../../transport/constants';
 import type { IncomingOpen } from '../../transport/connection';
-import { chooseModuliGroup, parseModuli } from '../../transport/kex/moduli';
+import { moduliChooser } from '../../transport/kex/moduli';
 import { listenTcp } from '../services/sockets';
 import { WorkerConnection } from '../ssh/connection';
 import type { ServerPolicy } from '../ssh/connection';
@@ -114,8 +114,7 @@ export class EmbeddedServer {
     prefs = applyDisabled(prefs, options.disabledAlgorithms);
     validatePreferences(prefs);
     this.prefs = prefs;
-    const groups = options.moduli ? parseModuli(options.moduli) : [];
-    this.chooseGroup = groups.length ? (min, n, max) => chooseModuliGroup(groups, min, n, max) : undefined;
+    this.chooseGroup = moduliChooser(options.moduli);
     for (const [name, user] of Object.entries(options.users)) {
       const { keys, errors } = parseAuthorizedKeys(user.authorizedKeys ?? '');
       for (const e of errors) this.log(`authorized keys of ${name}: ${e.message}`);
@@ -189,7 +188,7 @@ export class EmbeddedServer {
           role: 'server',
           preferences: this.prefs,
           hostKeys: this.hostKeys,
-          serverSigAlgs: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'],
+          serverSigAlgs: SERVER_SIG_ALGS,
           chooseGroup: this.chooseGroup,
           localVersion: o.localVersion,
         },

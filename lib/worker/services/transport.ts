@@ -1,8 +1,8 @@
 import { SocketTimeout, SSHException } from '../../errors';
 import { PKey } from '../../keys';
 import type { Service, CallContext } from '../../bridge/worker-side';
-import { applyDisabled, defaultPreferences, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
-import { chooseModuliGroup, parseModuli } from '../../transport/kex/moduli';
+import { applyDisabled, defaultPreferences, SERVER_SIG_ALGS, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
+import { moduliChooser } from '../../transport/kex/moduli';
 import { BridgePolicy } from '../ssh/bridge-policy';
 import { mainDoorbell } from '../../bridge/worker-side';
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
@@ -62,8 +62,6 @@ export interface StartServerArgs {
   callbackKey: number;
 }
 
-/** Signature algorithms a server verifies in publickey auth, for ext-info's server-sig-algs. */
-export const SERVER_SIG_ALGS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
 
 /** Sets a main-thread Event (an Int32 flag in shared memory) and wakes the main thread. */
 function setSharedEvent(sab: SharedArrayBuffer | null | undefined): void {
@@ -214,7 +212,6 @@ export const transport: Service = {
       let prefs = { ...serverDefaultPreferences(a.compress), ...(a.preferences ?? {}) };
       prefs = applyDisabled(prefs, a.disabledAlgorithms);
       validatePreferences(prefs);
-      const groups = a.moduli ? parseModuli(a.moduli) : null;
       const id = nextId++;
       const c = new WorkerConnection(
         socket,
@@ -224,7 +221,7 @@ export const transport: Service = {
           localVersion: a.localVersion,
           hostKeys: a.hostKeys.map((k) => PKey.fromPrivateKey(k)),
           serverSigAlgs: SERVER_SIG_ALGS,
-          chooseGroup: groups && groups.length ? (min, n, max) => chooseModuliGroup(groups, min, n, max) : undefined,
+          chooseGroup: moduliChooser(a.moduli),
           rekeyBytes: a.rekeyBytes,
           rekeyPackets: a.rekeyPackets,
         },
