@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -250,6 +251,18 @@ describe('key classes', () => {
     expect(() => (DSSKey as unknown as { generate: unknown }).generate).not.toThrow();
     expect((DSSKey as unknown as { generate?: unknown }).generate).toBeUndefined();
   });
+
+  // Node 20's key generation job shares a mutex with the keys it returns and locks it when the
+  // GC frees the job: a GC during the new key's JWK export waited on itself (the demo hung about
+  // one run in ten). A tiny young generation makes such a GC likely within a few thousand keys:
+  // with the old code this child hung in most runs; lib/crypto/keygen.ts is the fix.
+  it('generating many keys under GC pressure never deadlocks', () => {
+    const script = `const { Ed25519Key } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+      for (let i = 0; i < 60000; i++) Ed25519Key.generate();
+      process.stdout.write('done');`;
+    const r = spawnSync(process.execPath, ['--max-semi-space-size=1', '-e', script], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+    expect({ signal: r.signal, status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ signal: null, status: 0, stdout: 'done', stderr: '' });
+  }, 70_000);
 
   it('Ed25519 "pem" is OpenSSH format, as ssh-keygen -m PEM writes', () => {
     expect(Ed25519Key.generate().exportPrivateKey(null, 'pem')).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);

@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { generateKeyPair } from '../crypto/keygen';
 import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../errors';
 import { Message } from '../wire/message';
@@ -87,7 +88,7 @@ export class ECDSAKey extends PKey {
   static generate(options: { curve?: ECDSACurveName; bits?: number } = {}): ECDSAKey {
     const curve = options.bits !== undefined ? CURVES.find((c) => c.bits === options.bits) : curveById(options.curve ?? 'nistp256');
     if (!curve) throw new SSHException(`ECDSA key size must be 256, 384 or 521 bits, not ${options.bits}`);
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: curve.openssl });
+    const { privateKey } = generateKeyPair({ type: 'ec', namedCurve: curve.openssl });
     return new ECDSAKey({ key: privateKey });
   }
 

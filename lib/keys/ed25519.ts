@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { generateKeyPair } from '../crypto/keygen';
 import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../errors';
 import type { Message } from '../wire/message';
@@ -54,7 +55,7 @@ export class Ed25519Key extends PKey {
   }
 
   static generate(): Ed25519Key {
-    return new Ed25519Key({ key: generateKeyPairSync('ed25519').privateKey });
+    return new Ed25519Key({ key: generateKeyPair({ type: 'ed25519' }).privateKey });
   }
 
   getName(): string {

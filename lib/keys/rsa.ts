@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { generateKeyPair } from '../crypto/keygen';
 import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../errors';
 import type { Message } from '../wire/message';
@@ -76,7 +77,7 @@ export class RSAKey extends PKey {
     if (!Number.isInteger(bits) || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
       throw new SSHException(`RSA key size must be ${MIN_RSA_BITS}-${MAX_RSA_BITS} bits, not ${bits}`);
     }
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 });
+    const { privateKey } = generateKeyPair({ type: 'rsa', modulusLength: bits, publicExponent: 65537 });
     return new RSAKey({ key: privateKey });
   }
 

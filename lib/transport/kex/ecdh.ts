@@ -1,4 +1,5 @@
-import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { createECDH, createPublicKey, diffieHellman } from 'node:crypto';
+import { generateKeyPair } from '../../crypto/keygen';
 import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../../errors';
 import { Message } from '../../wire/message';
@@ -15,8 +16,8 @@ interface Ephemeral {
 
 /** curve25519-sha256 (RFC 8731): X25519 through OpenSSL. */
 function x25519(): Ephemeral {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const raw = Buffer.from((publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url');
+  const { privateKey, jwk } = generateKeyPair({ type: 'x25519' });
+  const raw = Buffer.from(jwk.x as string, 'base64url');
   return {
     publicBytes: raw,
     agree(peer: Buffer): Buffer {
