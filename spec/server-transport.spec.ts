@@ -485,21 +485,23 @@ describe('Transport in server mode with a ServerInterface', () => {
         void exited.then(() => reject(new Error(`the sample exited: ${out}`)));
       });
       const c = new SSHClient();
+      let text = '';
       try {
         c.setMissingHostKeyPolicy(new AutoAddPolicy());
         c.connect('127.0.0.1', { port: samplePort, username: 'robey', password: 'foo', allowAgent: false, lookForKeys: false, timeout: 10 });
         const chan = c.invokeShell();
         chan.settimeout(20);
-        let text = '';
         while (!text.includes('Username: ')) text += chan.recv(1024).toString();
         expect(text).toContain('Welcome to my dorky little BBS!');
         chan.sendall('dave\r\n');
         for (let d = chan.recv(1024); d.length; d = chan.recv(1024)) text += d.toString();
-        expect(text + "\n--- sample output:\n" + out).toContain("I don't like you, dave.");
       } finally {
         c.close();
       }
-      expect(await exited).toBe(0);
+      // The child's output events arrive only now that this thread no longer blocks.
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+      expect(`${text}\n--- sample output (exit ${code}):\n${out}`).toContain("I don't like you, dave.");
+      expect(code).toBe(0);
       expect(out).toContain('Authenticated!');
     } finally {
       child.kill('SIGKILL');
