@@ -11,6 +11,11 @@ import { catchError } from './support/bridge-helpers';
 
 afterAll(() => shutdownBridge());
 
+/** Atomics.waitAsync (ES2024, in Node 20; not in this project's TypeScript lib setting). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number, timeout?: number): { async: true; value: Promise<string> };
+}).waitAsync;
+
 /** Deterministic sizes for the model tests (xorshift32). */
 function prng(seed: number): (limit: number) => number {
   let x = seed;
@@ -174,6 +179,34 @@ describe('a ring on one thread', () => {
     setTimeout(() => ring.write(Buffer.from('b')), 10);
     expect(await waiting).toBe(true);
     expect(ring.read().toString()).toBe('ab');
+  });
+
+  test('reads wake a writer waiting for space only once the space it asked for is there', async () => {
+    const writer = new SharedRing(64);
+    const reader = SharedRing.fromShared(writer.sab);
+    const ctl = new Int32Array(writer.sab, 0, RING_HEADER_BYTES / 4);
+    writer.write(Buffer.alloc(64, 1));
+    let woke = false;
+    const waiting = writer.waitWritableAsync(null, 32).then((ok) => ((woke = true), ok));
+    // A bystander waiting on the writers' word sees only the notifications that reads send.
+    const bystander = waitAsync(ctl, RING_LAYOUT.RSEQ, Atomics.load(ctl, RING_LAYOUT.RSEQ));
+    let notified = false;
+    void bystander.value.then(() => (notified = true));
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 31; i++) reader.read(1);
+    await tick();
+    expect([woke, notified, ctl[RING_LAYOUT.WANTERS]]).toEqual([false, false, 1]);
+    reader.read(1); // 32 free now
+    expect(await waiting).toBe(true);
+    expect([notified, ctl[RING_LAYOUT.WANTERS]]).toEqual([true, 0]);
+    // Nobody waiting: reads bump the word but notify no one.
+    const quiet = waitAsync(ctl, RING_LAYOUT.RSEQ, Atomics.load(ctl, RING_LAYOUT.RSEQ), 30);
+    reader.read(8);
+    expect(await quiet.value).toBe('timed-out');
+    // A closed reader always wakes the writer.
+    const closing = writer.waitWritableAsync(null, 64);
+    reader.closeReader();
+    expect(await closing).toBe(true);
   });
 
   test('the doorbell rings on every write, read and close of its end', () => {
