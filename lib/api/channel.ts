@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { NotImplementedError, SocketTimeout, SSHException } from '../errors';
 import { getBridge } from '../bridge';
 import { SharedRing } from '../bridge/ring';
@@ -19,6 +20,25 @@ import { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file
 import type { Transport } from './transport';
 
 type PtyArgs = { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number };
+
+/** Paramiko's x11 handler: `handler(channel, [originAddr, originPort])`. */
+export type X11Handler = (channel: Channel, origin: [string, number]) => void;
+
+export interface X11RequestOptions {
+  screenNumber?: number;
+  authProtocol?: string | null;
+  authCookie?: string | null;
+  singleConnection?: boolean;
+  handler?: X11Handler | null;
+}
+
+/** The X11 auth protocol Paramiko and OpenSSH send by default. */
+const X11_DEFAULT_PROTOCOL = 'MIT-MAGIC-COOKIE-1';
+/** MIT-MAGIC-COOKIE-1 cookies are 128 bits, sent as hex (RFC 4254 6.3.1 says hex). */
+const X11_COOKIE_BYTES = 16;
+
+const isOptionsObject = (v: unknown): v is X11RequestOptions =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
 function toBuf(data: string | Buffer | Uint8Array): Buffer {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data);
@@ -48,6 +68,8 @@ export class Channel {
     readonly kind = 'session',
     /** Where a direct-tcpip channel leads (used when it carries a nested Transport). */
     readonly destination: [string, number] | null = null,
+    /** Beyond Paramiko (its x11 handler gets it): the X client's [address, port] of an x11 channel. */
+    readonly origin: [string, number] | null = null,
   ) {
     this.chanid = info.chanId;
     this.name = String(info.chanId);
@@ -155,8 +177,41 @@ export class Channel {
     this.request('signal', { signal: signal.replace(/^SIG/, '') }, false);
   }
 
-  requestX11(): never {
-    throw new NotImplementedError('X11 forwarding (Channel.requestX11)');
+  /**
+   * Asks the server to forward X11 connections to this client (RFC 4254 6.3.1); returns the
+   * cookie sent (random 128-bit hex when none is given). Paramiko's positional parameters, and/or
+   * a trailing options object. The server's "x11" channels then go to `Transport.accept()`,
+   * with the X client's address in `Channel.origin`. SSHException when the server refuses.
+   * A `handler` (Paramiko runs it on its own thread) is not supported: use accept().
+   */
+  requestX11(
+    screenNumber: number | X11RequestOptions = 0,
+    authProtocol: string | null | X11RequestOptions = null,
+    authCookie: string | null | X11RequestOptions = null,
+    singleConnection: boolean | X11RequestOptions = false,
+    handler: X11Handler | null | X11RequestOptions = null,
+  ): string {
+    const given = [screenNumber, authProtocol, authCookie, singleConnection, handler];
+    const at = given.findIndex(isOptionsObject);
+    const o: X11RequestOptions = at < 0 ? {} : (given[at] as X11RequestOptions);
+    const positional = at < 0 ? given : given.slice(0, at);
+    const pick = <T>(i: number, key: keyof X11RequestOptions, fallback: T): T => {
+      if (o[key] !== undefined) return o[key] as T;
+      const v = positional[i];
+      return (i < positional.length && v !== undefined ? v : fallback) as T;
+    };
+    const screen = pick<number>(0, 'screenNumber', 0);
+    const protocol = pick<string | null>(1, 'authProtocol', null) ?? X11_DEFAULT_PROTOCOL;
+    const cookie = pick<string | null>(2, 'authCookie', null) ?? randomBytes(X11_COOKIE_BYTES).toString('hex');
+    const single = pick<boolean>(3, 'singleConnection', false);
+    const h = pick<X11Handler | null>(4, 'handler', null);
+    if (h !== null) {
+      throw new NotImplementedError('the handler of Channel.requestX11 (without one, x11 channels go to Transport.accept())');
+    }
+    if (!Number.isInteger(screen) || screen < 0 || screen > 0xffffffff) throw new TypeError(`screenNumber must be a uint32, not ${screen}`);
+    if (typeof protocol !== 'string' || typeof cookie !== 'string') throw new TypeError('authProtocol and authCookie must be strings');
+    this.request('x11-req', { singleConnection: Boolean(single), protocol, cookie, screen });
+    return cookie;
   }
 
   requestForwardAgent(): never {

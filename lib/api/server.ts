@@ -126,6 +126,11 @@ export class ServerInterface {
     return false;
   }
 
+  /**
+   * The client's x11-req (RFC 4254 6.3.1): the auth protocol and cookie as it sent them (the
+   * cookie is hex text), and the screen. True accepts; then `Transport.openX11Channel` forwards
+   * each X connection to the client.
+   */
   checkChannelX11Request(_channel: Channel, _singleConnection: boolean, _authProtocol: string, _authCookie: string, _screenNumber: number): boolean {
     return false;
   }

@@ -20,6 +20,9 @@ import { SecurityOptions } from './security-options';
 import { ProxyCommand } from './proxy';
 import { Socket } from './socket';
 
+/** A channel the peer opened, as acceptChannel describes it. */
+type AcceptedChannelInfo = ChannelHandleInfo & { kind: string; origin: [string, number] | null };
+
 /** What the worker reports about a connection. */
 interface TransportInfo {
   id?: number;
@@ -340,12 +343,16 @@ export class Transport {
   }
   private serverKey_ = 0;
 
-  /** The next channel the client opened (server mode), or null after `timeout` seconds or when the transport ends. */
+  /**
+   * The next channel the peer opened: in server mode the client's, in client mode the x11
+   * channels the server opens after `Channel.requestX11` (their `origin` is the X client's
+   * address and port). Null after `timeout` seconds or when the transport ends.
+   */
   accept(timeout: number | null | { timeout?: number | null } = null): Channel | null {
     const t = timeout !== null && typeof timeout === 'object' ? (timeout.timeout ?? null) : timeout;
     if (this.id === null) throw new SSHException('No existing session');
-    const info = getBridge().call<ChannelHandleInfo | null>('transport', 'acceptChannel', { id: this.id, timeout: t }, t === null ? null : t + 5);
-    return info ? this.channelFor(info) : null;
+    const info = getBridge().call<AcceptedChannelInfo | null>('transport', 'acceptChannel', { id: this.id, timeout: t }, t === null ? null : t + 5);
+    return info ? this.channelFor(info, info.kind, info.origin) : null;
   }
 
   /** Registers a SubsystemHandler class for `name`: constructed as `new cls(channel, name, server, ...args)`. */
@@ -370,11 +377,19 @@ export class Transport {
     return this.openChannel('forwarded-tcpip', destAddr, srcAddr);
   }
 
+  /**
+   * Server mode: an x11 channel to the client (after its x11-req), from the X client at
+   * `srcAddr` (RFC 4254 6.3.2). ChannelException if the client refuses it.
+   */
+  openX11Channel(srcAddr: [string, number] = ['', 0]): Channel {
+    return this.openChannel('x11', null, srcAddr);
+  }
+
   /** The Channel object of a channel the worker describes (one per id). */
-  private channelFor(info: ChannelHandleInfo, kind = 'session'): Channel {
+  private channelFor(info: ChannelHandleInfo, kind = 'session', origin: [string, number] | null = null): Channel {
     let ch = this.channelsById.get(info.chanId);
     if (!ch) {
-      ch = new Channel(this, info, kind);
+      ch = new Channel(this, info, kind, null, origin);
       this.channelsById.set(info.chanId, ch);
     }
     return ch;
@@ -572,12 +587,14 @@ export class Transport {
         kind,
         window: options.windowSize ?? this.defaultWindowSize,
         maxPacket: options.maxPacketSize ?? this.defaultMaxPacketSize,
-        dest: destAddr ?? undefined,
-        src: destAddr ? (srcAddr ?? ['', 0]) : undefined,
+        // As Paramiko's open_channel: an x11 open carries only the source address.
+        dest: kind !== 'x11' ? (destAddr ?? undefined) : undefined,
+        src: kind !== 'x11' && destAddr ? (srcAddr ?? ['', 0]) : undefined,
+        origin: kind === 'x11' ? (srcAddr ?? ['', 0]) : undefined,
       },
       options.timeout === undefined ? this.channelTimeout : options.timeout,
     );
-    return new Channel(this, info, kind, destAddr);
+    return new Channel(this, info, kind, destAddr, kind === 'x11' ? (srcAddr ?? ['', 0]) : null);
   }
 
   /** An SFTP session on this transport (Paramiko's open_sftp_client). */

@@ -18,7 +18,8 @@ export type PeerName =
   | 'dbclient'
   | 'plink'
   | 'puttygen'
-  | 'ssh-audit';
+  | 'ssh-audit'
+  | 'xauth';
 
 /** How to find each peer; the Debian package that brings it is named in the notice. */
 const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = {
@@ -35,6 +36,8 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = 
   plink: { path: '/usr/bin/plink', pkg: 'putty-tools' },
   puttygen: { path: '/usr/bin/puttygen', pkg: 'putty-tools' },
   'ssh-audit': { path: '/usr/bin/ssh-audit', pkg: 'ssh-audit' },
+  // sshd runs it to store the forwarded X11 cookie; without it sshd refuses x11-req.
+  xauth: { path: '/usr/bin/xauth', pkg: 'xauth' },
 };
 
 export const peersRequired = (): boolean =>

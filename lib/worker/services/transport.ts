@@ -252,7 +252,7 @@ export const transport: Service = {
       const c = connections.get(a.id);
       if (!c) return null;
       const ch = await c.nextChannel(a.timeout);
-      return ch ? ch.info() : null;
+      return ch ? { ...ch.info(), kind: ch.core.kind, origin: c.originOf(ch) } : null;
     },
 
     /** Server: stderr data after what was sent before it; resolves once it is on the wire. */
@@ -315,19 +315,36 @@ export const transport: Service = {
       return outcome(await withDeadline(conn(a.id).auth.authInteractive(a.username, handler, a.submethods), ctx, 'authentication'));
     },
 
-    async openChannel(a: { id: number; kind: string; window: number; maxPacket: number; dest?: [string, number]; src?: [string, number] }, ctx: CallContext) {
+    async openChannel(
+      a: { id: number; kind: string; window: number; maxPacket: number; dest?: [string, number]; src?: [string, number]; origin?: [string, number] },
+      ctx: CallContext,
+    ) {
       const c = conn(a.id);
-      const fill =
-        a.dest && a.src
-          ? (m: Message) => m.addString(a.dest![0]).addInt(a.dest![1]).addString(a.src![0]).addInt(a.src![1])
-          : undefined;
+      let fill: ((m: Message) => void) | undefined;
+      if (a.dest && a.src) fill = (m) => m.addString(a.dest![0]).addInt(a.dest![1]).addString(a.src![0]).addInt(a.src![1]);
+      // x11 (RFC 4254 6.3.2): only the originator's address and port.
+      else if (a.origin) fill = (m) => m.addString(a.origin![0]).addInt(a.origin![1]);
       const core = await withDeadline(c.conn.open(a.kind, fill, a.window, a.maxPacket), ctx, 'opening a channel');
       return c.adopt(core).info();
     },
 
     async channelRequest(a: { id: number; chan: number; type: string; wantReply: boolean; args: Record<string, unknown> }, ctx: CallContext) {
       const ch = chan(a.id, a.chan);
-      return withDeadline(ch.core.request(a.type, a.wantReply, fillRequest(a.type, a.args)), ctx, `channel request ${a.type}`);
+      const request = () => withDeadline(ch.core.request(a.type, a.wantReply, fillRequest(a.type, a.args)), ctx, `channel request ${a.type}`);
+      if (a.type !== 'x11-req') return request();
+      // The server may open x11 channels as soon as it has replied, in the same read as the
+      // reply: accept them from now on, and stop again if it refuses (Paramiko sets its x11
+      // handler before sending the request too).
+      const c = conn(a.id);
+      const before = c.x11Requested;
+      c.x11Requested = true;
+      let ok = false;
+      try {
+        ok = await request();
+        return ok;
+      } finally {
+        if (!ok) c.x11Requested = before;
+      }
     },
 
     /** Waits for exit-status/exit-signal or close, accepting all output meanwhile (no deadlock). */

@@ -9,8 +9,8 @@ import { ClientAuth } from '../../transport/auth-client';
 import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
 import type { ServerAuthPolicy } from '../../transport/auth-server';
 import { ConnectionCore } from '../../transport/connection';
-import type { ConnectionHandlers } from '../../transport/connection';
-import { DISCONNECT, MSG } from '../../transport/constants';
+import type { ConnectionHandlers, IncomingOpen } from '../../transport/connection';
+import { DISCONNECT, MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED } from '../../transport/constants';
 import { Session } from '../../transport/session';
 import type { SessionOptions } from '../../transport/session';
 import { Message } from '../../wire/message';
@@ -55,9 +55,17 @@ export class WorkerConnection {
   /** The server side of user auth (server connections only). */
   readonly serverAuth: ServerAuth | null = null;
   readonly conn: ConnectionCore;
-  /** Server: channels the client opened and the policy accepted, until Transport.accept takes them. */
+  /** Channels the peer opened and we accepted (a client: x11 ones), until Transport.accept takes them. */
   private readonly accepted: WorkerChannel[] = [];
   private readonly acceptWaiters: Array<(ch: WorkerChannel | null) => void> = [];
+  /** Where accepted channels came from (x11: the originator address and port, RFC 4254 6.3.2). */
+  private readonly origins = new WeakMap<WorkerChannel, [string, number]>();
+  /**
+   * Client: an x11-req was sent on this connection, so the server's "x11" channel opens are
+   * accepted (and queued for Transport.accept, as Paramiko does without a handler). Before
+   * that, they are refused like any other channel the server opens unasked.
+   */
+  x11Requested = false;
   private graceTimer: NodeJS.Timeout | null = null;
   readonly channels = new Map<number, WorkerChannel>();
   /** Channels whose rings got data during the current socket read (woken once at its end). */
@@ -125,7 +133,7 @@ export class WorkerConnection {
     } else {
       this.conn = new ConnectionCore((p) => this.session.send(p), {
         globalRequest: handlers.globalRequest ?? (() => false),
-        channelOpen: handlers.channelOpen,
+        channelOpen: handlers.channelOpen ?? ((open) => this.clientChannelOpen(open)),
       });
     }
     socket.on('data', (d: Buffer) => {
@@ -257,11 +265,25 @@ export class WorkerConnection {
     this.graceTimer = null;
   }
 
-  /** A channel the client opened and the policy accepted: it waits for Transport.accept. */
-  private acceptChannel(core: import('../../transport/channel').ChannelCore): void {
+  /**
+   * Client: a channel the server opens. Only "x11" after our x11-req (RFC 4254 6.3.2); the
+   * originator's address and port travel with the channel to Transport.accept.
+   */
+  private clientChannelOpen(open: IncomingOpen): number {
+    if (open.kind !== 'x11' || !this.x11Requested) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+    const origin: [string, number] = [open.msg.getText(), open.msg.getInt()];
+    this.acceptChannel(open.channel, origin);
+    return OPEN_SUCCEEDED;
+  }
+
+  /** A channel the peer opened and we accepted: it waits for Transport.accept. */
+  private acceptChannel(core: import('../../transport/channel').ChannelCore, origin: [string, number] | null = null): void {
     const ch = this.adopt(core);
-    const policy = this.server!.policy;
-    ch.requestHandler = (type, wantReply, msg) => policy.channelRequest(ch, type, wantReply, msg);
+    if (origin) this.origins.set(ch, origin);
+    // Server: the client's requests on it (exec, pty-req...) go to the policy. A client refuses
+    // whatever the server asks on a channel it opened (no handler).
+    const policy = this.server?.policy;
+    if (policy) ch.requestHandler = (type, wantReply, msg) => policy.channelRequest(ch, type, wantReply, msg);
     const w = this.acceptWaiters.shift();
     if (w) w(ch);
     else this.accepted.push(ch);
@@ -284,6 +306,11 @@ export class WorkerConnection {
       };
       this.acceptWaiters.push(done);
     });
+  }
+
+  /** The originator [address, port] of an accepted x11 channel, or null. */
+  originOf(ch: WorkerChannel): [string, number] | null {
+    return this.origins.get(ch) ?? null;
   }
 
   /** Whether this is the server end. */

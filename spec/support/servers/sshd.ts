@@ -42,6 +42,11 @@ export interface SshdOptions {
   banner?: string;
   /** The sftp subsystem: 'internal-sftp' (default) or a program such as '/usr/lib/openssh/sftp-server -l DEBUG3'. */
   sftpServer?: string;
+  /**
+   * X11Forwarding (default off): sshd then listens on 127.0.0.1:6010+ for each x11-req and runs
+   * xauth (Debian package xauth) to store the client's cookie before the command.
+   */
+  x11Forwarding?: boolean;
   /** LogLevel (default DEBUG1). */
   logLevel?: string;
   /** Keys the test user may log in with from the start (more with `authorize`). */
@@ -168,7 +173,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
         `LogLevel ${options.logLevel ?? 'DEBUG1'}`,
         'AcceptEnv PTS_*',
         'PermitUserEnvironment no',
-        'X11Forwarding no',
+        `X11Forwarding ${yn(options.x11Forwarding ?? false)}`,
+        ...(options.x11Forwarding ? ['X11UseLocalhost yes', 'X11DisplayOffset 10', 'XAuthLocation /usr/bin/xauth'] : []),
         'AllowTcpForwarding yes',
         'AllowStreamLocalForwarding yes',
         'AllowAgentForwarding yes',
