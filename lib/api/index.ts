@@ -4,6 +4,7 @@ export { Transport } from './transport';
 export type { TransportOptions } from './transport';
 export { SecurityOptions } from './security-options';
 export { Channel } from './channel';
+export type { X11Handler, X11RequestOptions } from './channel';
 export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
 export { ProxyCommand } from './proxy';
