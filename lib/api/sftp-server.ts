@@ -1,11 +1,13 @@
 import { chmodSync, chownSync, closeSync, constants as fsc, readSync, truncateSync, utimesSync, writeSync } from 'node:fs';
 import { posix } from 'node:path';
 import { SFTPAttributes } from '../sftp/attributes';
+import { CHECK_FILE, checkFileAnnouncement, CheckFileRequest, decodeCheckFileArgs, encodeCheckFileReply, hashFileRangeSync, planCheckFile } from '../sftp/check-file';
 import { EXT, FX, FXF, SFTP_VERSION } from '../sftp/constants';
 import { PacketFramer } from '../sftp/framing';
 import { encodeReply } from '../sftp/replies';
 import { decodeRequest, peekId } from '../sftp/requests';
 import type { SftpRequest } from '../sftp/requests';
+import { StatusError } from '../sftp/server-paths';
 import type { Channel } from './channel';
 import { ServerInterface, SubsystemHandler } from './server';
 import type { Transport } from './transport';
@@ -215,7 +217,8 @@ export class SFTPServer extends SubsystemHandler {
       return encodeReply.status(peekId(packet) ?? 0, SFTP_BAD_MESSAGE, (e as Error).message);
     }
     if (req.kind === 'init') {
-      const exts: Array<[string, string]> = [];
+      // check-file is answered here through the handles' read, as Paramiko's server does.
+      const exts: Array<[string, string]> = [checkFileAnnouncement()];
       if (this.si.posixRename !== SFTPServerInterface.prototype.posixRename) exts.push([EXT.POSIX_RENAME, '1']);
       return encodeReply.version(SFTP_VERSION, exts);
     }
@@ -233,6 +236,29 @@ export class SFTPServer extends SubsystemHandler {
 
   private attrsOr(id: number, r: SFTPAttributes | number): Buffer {
     return typeof r === 'number' ? this.status(id, r) : encodeReply.attrs(id, r);
+  }
+
+  /**
+   * check-file, answered through the handle's `read` as Paramiko's SFTPServer does. The size
+   * comes from the handle's `stat` when it gives one; without it the range runs to where `read`
+   * finds the end.
+   */
+  private checkFile(id: number, f: SFTPHandle, req: CheckFileRequest): Buffer {
+    const st = f.stat();
+    const size = typeof st === 'number' || st.st_size === undefined ? undefined : Number(st.st_size);
+    try {
+      const plan = planCheckFile(req, size);
+      const hashes = hashFileRangeSync(plan, (offset, length) => {
+        const r = f.read(offset, length);
+        if (r === SFTP_EOF) return null;
+        if (typeof r === 'number') throw new StatusError(r, 'Unable to hash file');
+        return r;
+      });
+      return encodeCheckFileReply(id, plan.algorithm, hashes);
+    } catch (e) {
+      if (e instanceof StatusError) return encodeReply.status(id, e.status, e.message);
+      throw e;
+    }
   }
 
   private dispatch(req: Exclude<SftpRequest, { kind: 'init' }>): Buffer {
@@ -320,6 +346,21 @@ export class SFTPServer extends SubsystemHandler {
         if (req.name === EXT.POSIX_RENAME) {
           const oldPath = req.payload.getText();
           return this.status(id, si.posixRename(oldPath, req.payload.getText()));
+        }
+        if (req.name === CHECK_FILE.HANDLE || req.name === CHECK_FILE.LEGACY) {
+          const args = decodeCheckFileArgs(req.payload);
+          const f = file(args.target);
+          return f ? this.checkFile(id, f, args) : encodeReply.status(id, SFTP_FAILURE, 'Invalid handle');
+        }
+        if (req.name === CHECK_FILE.NAME) {
+          const args = decodeCheckFileArgs(req.payload);
+          const f = si.open(args.target.toString('utf8'), fsc.O_RDONLY, new SFTPAttributes());
+          if (typeof f === 'number') return this.status(id, f);
+          try {
+            return this.checkFile(id, f, args);
+          } finally {
+            f.close();
+          }
         }
         return this.status(id, SFTP_OP_UNSUPPORTED);
       case 'unknown':

@@ -7,6 +7,7 @@
 import { Message } from '../wire/message';
 import { SFTPAttributes } from './attributes';
 import { DEFAULT_IO_SIZE, DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, SFTP_MAX_MSG_LENGTH, SFTP_VERSION } from './constants';
+import { CHECK_FILE, decodeCheckFileReply, encodeCheckFileArgs } from './check-file';
 import { PacketFramer } from './framing';
 import { RequestContext, SFTPError, statusError } from './errors';
 import { DATA_HEADER, decodeReply, SftpReply } from './replies';
@@ -70,6 +71,8 @@ export class SftpClientCore {
   private closed: Error | null = null;
   private versionWait: { resolve(): void; reject(e: Error): void } | null = null;
   private limitsCache: Promise<SftpLimits> | null = null;
+  /** The check-file request name this server answered (learnt on the first success). */
+  private checkFileName: string | null = null;
 
   constructor(
     private readonly send: (bytes: Buffer) => void,
@@ -262,6 +265,30 @@ export class SftpClientCore {
     return this.extended(EXT.COPY_DATA, 'status', { syscall: 'copy-data' }, (m) => {
       m.addString(readHandle).addInt64(readOffset).addInt64(length).addString(writeHandle).addInt64(writeOffset);
     });
+  }
+
+  /**
+   * check-file: the server hashes `length` bytes (0: to end of file) from `offset` of an open
+   * file, one digest per `blockSize` bytes (0: one for the whole range), with the first
+   * algorithm of `algorithms` (a comma-separated preference list) it supports. Asked for whether
+   * or not the server announced "check-file" (not every server that has it does), first by the
+   * draft's name, check-file-handle, then by the only one Paramiko's server answers,
+   * check-file; the name that worked is kept for the session. Both refused: OP_UNSUPPORTED.
+   */
+  async checkFile(handle: Buffer, algorithms: string, offset: Uint64 = 0, length: Uint64 = 0, blockSize = 0): Promise<{ algorithm: string; hashes: Buffer }> {
+    const ctx = { syscall: 'check-file' };
+    const fill = (m: Message) => encodeCheckFileArgs(m, { target: handle, algorithms, offset, length, blockSize });
+    const names = this.checkFileName ? [this.checkFileName] : [CHECK_FILE.HANDLE, CHECK_FILE.LEGACY];
+    for (const name of names) {
+      try {
+        const m = await this.request<Message>((id) => encodeRequest.extended(id, name, fill), 'extended', ctx);
+        this.checkFileName = name;
+        return decodeCheckFileReply(m);
+      } catch (err) {
+        if ((err as { status?: number }).status !== FX.OP_UNSUPPORTED || this.checkFileName) throw err;
+      }
+    }
+    return this.unsupported(CHECK_FILE.LEGACY, ctx);
   }
 
   // ---- paths ----

@@ -12,6 +12,7 @@
  */
 import { SSHException } from '../errors';
 import { SFTPAttributes } from './attributes';
+import { CHECK_FILE, checkFileAnnouncement, decodeCheckFileArgs } from './check-file';
 import { DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, messageFromErrnoCode, SFTP_MAX_MSG_LENGTH, SFTP_VERSION, statusFromErrnoCode } from './constants';
 import { SFTPError } from './errors';
 import { PacketFramer } from './framing';
@@ -64,6 +65,7 @@ const EXTENSIONS: Array<[string, string]> = [
   [EXT.LIMITS, '1'],
   [EXT.EXPAND_PATH, '1'],
   [EXT.COPY_DATA, '1'],
+  checkFileAnnouncement(),
 ];
 
 export class SftpServerCore {
@@ -308,6 +310,20 @@ export class SftpServerCore {
         const to = ops.file(m.getString('a handle'));
         const writeOffset = getUint64(m);
         return to.queue.run(false, () => ops.copyData(id, from, readOffset, length, to, writeOffset));
+      }
+      // The draft's two names, and Paramiko's for the handle form.
+      case CHECK_FILE.HANDLE:
+      case CHECK_FILE.LEGACY: {
+        const args = decodeCheckFileArgs(m);
+        const e = ops.file(args.target);
+        // The draft: a handle opened without read access gets PERMISSION_DENIED.
+        if (!e.readable) return Promise.reject(new StatusError(FX.PERMISSION_DENIED, 'File not open for reading'));
+        // Reads only, as READ: it overlaps other reads of the handle and holds back later writes.
+        return e.queue.run(true, () => ops.checkFile(id, e.fh, args));
+      }
+      case CHECK_FILE.NAME: {
+        const args = decodeCheckFileArgs(m);
+        return this.pathQueue.run(false, () => ops.openForCheck(args.target.toString('utf8'))).then((fh) => ops.checkFile(id, fh, args).finally(() => fh.close()));
       }
       default:
         return Promise.resolve(encodeReply.status(id, FX.OP_UNSUPPORTED, `Unsupported extension ${req.name}`));

@@ -7,7 +7,9 @@ import { constants as C } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as posix from 'node:path/posix';
 import { Message } from '../wire/message';
+import type { FileHandle } from 'node:fs/promises';
 import { SFTPAttributes } from './attributes';
+import { CheckFileRequest, encodeCheckFileReply, hashFileRangeAsync, planCheckFile, CHECK_FILE_CHUNK } from './check-file';
 import { FX, FXF, STATVFS_FLAG } from './constants';
 import { allocDataReply, DATA_HEADER, encodeReply, finishDataReply } from './replies';
 import { DirEntry, FileEntry, HandleTable, OrderedQueue } from './server-handles';
@@ -158,6 +160,23 @@ export class ServerOps {
       done += bytesRead;
     }
     return this.ok(id);
+  }
+
+  /** check-file: hashes a range of an open file, a chunk at a time, yielding to other work between chunks. */
+  async checkFile(id: number, fh: FileHandle, req: CheckFileRequest): Promise<Buffer> {
+    const plan = planCheckFile(req, (await fh.stat()).size);
+    const buf = Buffer.allocUnsafe(CHECK_FILE_CHUNK);
+    const hashes = await hashFileRangeAsync(plan, async (offset, length) => {
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    });
+    return encodeCheckFileReply(id, plan.algorithm, hashes);
+  }
+
+  /** check-file-name's file: opened read-only inside the jail, following links as OPEN does. */
+  async openForCheck(path: string): Promise<FileHandle> {
+    const real = await this.jail.resolve(path, true);
+    return fsp.open(real, C.O_RDONLY | C.O_NOFOLLOW);
   }
 
   // ---- directories ----

@@ -126,6 +126,7 @@ const OPS: Record<string, (s: Session, a: Record<string, any>) => Promise<unknow
   fsync: (s, a) => s.link.core.fsync(handleOf(a.handle)),
   fstatvfs: (s, a) => s.link.core.fstatvfs(handleOf(a.handle)),
   copyData: (s, a) => s.link.core.copyData(handleOf(a.from), a.fromOffset, a.length, handleOf(a.to), a.toOffset),
+  checkFile: (s, a) => s.link.core.checkFile(handleOf(a.handle), a.algorithms, a.offset, a.length, a.blockSize),
 };
 
 /** Waits for a handle's pipelined writes; throws the first error among them (then forgets it). */
@@ -246,7 +247,7 @@ export const sftpService: Service = {
       const run = OPS[a.op];
       if (!run) throw new SSHException(`unknown SFTP operation ${a.op}`);
       const s = session(a.sftp);
-      if (a.op === 'fstat' || a.op === 'fsync' || a.op === 'fsetstat') await settleWrites(s, a.args.handle as Uint8Array);
+      if (a.op === 'fstat' || a.op === 'fsync' || a.op === 'fsetstat' || a.op === 'checkFile') await settleWrites(s, a.args.handle as Uint8Array);
       return run(s, a.args);
     },
 
