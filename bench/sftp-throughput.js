@@ -18,6 +18,10 @@
 //   npm run build && node bench/sftp-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size 448M]
 //       [--only sftp,ssh2,ssh2-nodelay,paramiko,ours,server] [--json [FILE]]
 //
+// Profile paramiko-ts's client runs (one .cpuprofile per thread, the worker included):
+//   node bench/sftp-throughput.js --only ours --repeat 1 --cpu-prof /tmp/prof
+//   node bench/support/cpuprofile-summary.js /tmp/prof
+//
 // Uses dist/: run `npm run build` first.
 'use strict';
 const crypto = require('node:crypto');
@@ -256,7 +260,9 @@ async function transfer(tool, target, dir, direction, src, size, hash) {
       res = await runJson(c.PYTHON, [PARAMIKO_SCRIPT, direction, ...common, '--remote', remote, '--local', local]);
     } else {
       const args = ['--child', tool, '--port', String(target.port), '--user', target.user, '--key', target.keyPath, '--known-hosts', target.knownHostsPath];
-      res = await runJson(process.execPath, [__filename, ...args, '--direction', direction, '--remote', remote, '--local', local]);
+      const prof = c.arg('cpu-prof');
+      const nodeArgs = prof && tool === 'ours' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+      res = await runJson(process.execPath, [...nodeArgs, __filename, ...args, '--direction', direction, '--remote', remote, '--local', local]);
     }
     const got = fs.statSync(dst).size;
     if (got !== size) throw new Error(`${tool} ${direction}: the copy has ${got} bytes, ${size} expected`);
