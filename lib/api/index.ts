@@ -17,6 +17,7 @@ export type { SSHServerOptions, SSHServerSftpOptions, SSHServerUser, ExecCallbac
 export { SFTPClient, SFTP, SFTPChannel } from './sftp-client';
 export type { TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
 export { SFTPFile } from './sftp-file';
+export type { CheckOptions as SFTPCheckOptions } from './sftp-file';
 export {
   SFTPServer,
   SFTPServerInterface,
