@@ -400,6 +400,40 @@ describe('Transport in server mode with a ServerInterface', () => {
     }
   });
 
+  // Paramiko's demo_server.py ends with send(), close() and the transport's close() back to back.
+  // Each call's effects must be complete before the next call is handled: the worker used to take
+  // the next blocking request while the close's flush still waited in microtasks, and DISCONNECT
+  // overtook the data (the sample's test lost its last line now and then).
+  it('data sent just before close() and the transport closing reaches the client', () => {
+    for (let round = 0; round < 20; round++) {
+      const sock = Socket.createConnection(['127.0.0.1', port], 10);
+      const [accepted] = listener.accept(10);
+      const st = new Transport(accepted);
+      transports.push(st);
+      st.addServerKey(hostKey);
+      const started = new Event();
+      st.startServer(started, new DemoServer());
+      const ct = new Transport(sock);
+      transports.push(ct);
+      ct.startClient({ timeout: 10 });
+      expect(started.wait(10)).toBe(true);
+      ct.authPassword(USER, PASSWORD);
+      const cc = ct.openSession();
+      cc.invokeShell();
+      const sc = st.accept(10)!;
+      const last = `bye ${round}\r\n`;
+      sc.send('hello\r\n');
+      sc.send(last);
+      sc.close();
+      st.close();
+      cc.settimeout(10);
+      let text = '';
+      for (let d = cc.recv(1024); d.length; d = cc.recv(1024)) text += d.toString();
+      expect(text).toBe(`hello\r\n${last}`);
+      ct.close();
+    }
+  });
+
   it("this library's client against this server in one thread (startServer with an Event)", () => {
     const server = new DemoServer();
     // Connect first (the kernel queues it), accept, start the server without waiting, then the
