@@ -19,19 +19,17 @@ import {
   Event,
   InteractiveQuery,
   Message,
-  listen,
-  Listener,
   OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
   OPEN_SUCCEEDED,
   PKey,
   ServerInterface,
-  Socket,
   SocketTimeout,
   SubsystemHandler,
   Transport,
 } from '../lib';
 import type { ExecResult } from './support/servers';
 import { asyncsshClient, dbclientExec, opensshExec, paramikoExec, plinkExec, startAgent } from './support/servers';
+import { Loopback } from './support/loopback';
 import { itWithPeers } from './support/peers';
 
 const USER = 'alice';
@@ -127,44 +125,27 @@ class DemoServer extends ServerInterface {
 }
 
 let dir: string;
-let hostKey: Ed25519Key;
 let clientKey: Ed25519Key;
 let clientKeyPath: string;
-let listener: Listener;
-let port: number;
-const transports: Transport[] = [];
+let loop: Loopback;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pts-server-'));
-  hostKey = Ed25519Key.generate();
   clientKey = Ed25519Key.generate();
   clientKeyPath = join(dir, 'id_ed25519');
   clientKey.writePrivateKeyFile(clientKeyPath);
-  listener = listen('127.0.0.1', 0);
-  port = listener.getsockname()[1];
+  loop = new Loopback();
 });
 
-afterEach(() => {
-  for (const t of transports.splice(0)) t.close();
-});
+afterEach(() => loop.closeTransports());
 
 afterAll(() => {
-  listener?.close();
+  loop?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const target = () => ({ host: '127.0.0.1', port, user: { username: USER } });
-
-/** Accepts the next connection and starts a server transport on it with `server`. */
-function serve(server: ServerInterface): Transport {
-  const [sock, addr] = listener.accept(20);
-  expect(addr[0]).toBe('127.0.0.1');
-  const t = new Transport(sock);
-  transports.push(t);
-  t.addServerKey(hostKey);
-  t.startServer({ server });
-  return t;
-}
+const target = () => ({ host: '127.0.0.1', port: loop.port, user: { username: USER } });
+const serve = (server: ServerInterface) => loop.serve(server);
 
 /** The server half of one exec: accept the channel, wait for the command, answer, exit 3. */
 function answerExec(t: Transport, server: DemoServer): Channel {
@@ -184,7 +165,7 @@ describe('Transport in server mode with a ServerInterface', () => {
     server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
     const client = opensshExec(target(), 'hello there', { identity: clientKeyPath });
     const t = serve(server);
-    expect(t.getServerKey()!.equals(hostKey)).toBe(true);
+    expect(t.getServerKey()!.equals(loop.hostKey)).toBe(true);
     const ch = t.accept(20)!;
     expect(t.isAuthenticated()).toBe(true);
     expect(t.getUsername()).toBe(USER);
@@ -226,7 +207,7 @@ describe('Transport in server mode with a ServerInterface', () => {
 
   itWithPeers(['plink', 'dbclient', 'asyncssh'], 'PuTTY plink, Dropbear dbclient and AsyncSSH clients log in by password and get the answer', async () => {
     const runs: Array<[string, () => Promise<{ stdout: string; status: number | null }>]> = [
-      ['plink', () => plinkExec({ ...target(), hostKeys: [{ fingerprint: hostKey.fingerprint }] }, 'from plink', { password: PASSWORD, kbdint: false })],
+      ['plink', () => plinkExec({ ...target(), hostKeys: [{ fingerprint: loop.hostKey.fingerprint }] }, 'from plink', { password: PASSWORD, kbdint: false })],
       ['dbclient', () => dbclientExec(target(), 'from dbclient', { password: PASSWORD })],
       ['asyncssh', () => asyncsshClient(target(), { password: PASSWORD, command: 'from asyncssh' })],
     ];
@@ -374,18 +355,17 @@ describe('Transport in server mode with a ServerInterface', () => {
   });
 
   it('Listener.accept times out with SocketTimeout', () => {
-    expect(() => listener.accept(0.2)).toThrow(SocketTimeout);
+    expect(() => loop.listener.accept(0.2)).toThrow(SocketTimeout);
   });
 
   itWithPeers(['paramiko'], 'drops a client that never authenticates (login grace time)', async () => {
     const server = new DemoServer();
     // Paramiko's client: key exchange, then nothing.
-    const lazy = spawn('/usr/bin/python3', ['-c', `import paramiko, time\nt = paramiko.Transport(('127.0.0.1', ${port}))\nt.start_client(timeout=10)\ntime.sleep(30)\n`], { stdio: 'ignore' });
+    const lazy = spawn('/usr/bin/python3', ['-c', `import paramiko, time\nt = paramiko.Transport(('127.0.0.1', ${loop.port}))\nt.start_client(timeout=10)\ntime.sleep(30)\n`], { stdio: 'ignore' });
     try {
-      const [s] = listener.accept(20);
-      const t = new Transport(s);
-      transports.push(t);
-      t.addServerKey(hostKey);
+      const [s] = loop.listener.accept(20);
+      const t = loop.track(new Transport(s));
+      t.addServerKey(loop.hostKey);
       t.loginGraceTime = 1;
       t.startServer({ server });
       expect(t.isActive()).toBe(true);
@@ -406,18 +386,8 @@ describe('Transport in server mode with a ServerInterface', () => {
   // overtook the data (the sample's test lost its last line now and then).
   it('data sent just before close() and the transport closing reaches the client', () => {
     for (let round = 0; round < 20; round++) {
-      const sock = Socket.createConnection(['127.0.0.1', port], 10);
-      const [accepted] = listener.accept(10);
-      const st = new Transport(accepted);
-      transports.push(st);
-      st.addServerKey(hostKey);
-      const started = new Event();
-      st.startServer(started, new DemoServer());
-      const ct = new Transport(sock);
-      transports.push(ct);
-      ct.startClient({ timeout: 10 });
-      expect(started.wait(10)).toBe(true);
-      ct.authPassword(USER, PASSWORD);
+      const { st, ct } = loop.pair(new DemoServer());
+      expect(ct.authPassword(USER, PASSWORD)).toEqual([]);
       const cc = ct.openSession();
       cc.invokeShell();
       const sc = st.accept(10)!;
@@ -436,20 +406,9 @@ describe('Transport in server mode with a ServerInterface', () => {
 
   it("this library's client against this server in one thread (startServer with an Event)", () => {
     const server = new DemoServer();
-    // Connect first (the kernel queues it), accept, start the server without waiting, then the
-    // client's blocking calls carry both sides: the server's callbacks are served inside them.
-    const sock = Socket.createConnection(['127.0.0.1', port], 10);
-    const [accepted] = listener.accept(10);
-    const st = new Transport(accepted);
-    transports.push(st);
-    st.addServerKey(hostKey);
-    const started = new Event();
-    st.startServer(started, server);
-    const ct = new Transport(sock);
-    transports.push(ct);
-    ct.startClient({ timeout: 10 });
-    expect(started.wait(10)).toBe(true);
-    expect(ct.getRemoteServerKey().equals(hostKey)).toBe(true);
+    // The client's blocking calls carry both sides: the server's callbacks are served inside them.
+    const { st, ct } = loop.pair(server);
+    expect(ct.getRemoteServerKey().equals(loop.hostKey)).toBe(true);
     expect(ct.authPassword(USER, PASSWORD)).toEqual([]);
     expect(ct.getBanner()).toBe('Authorized use only.\n');
     const cc = ct.openSession();

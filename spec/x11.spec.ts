@@ -15,18 +15,15 @@ import {
   Channel,
   ChannelException,
   Event,
-  listen,
-  Listener,
   NotImplementedError,
   OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
   OPEN_SUCCEEDED,
   ServerInterface,
-  Socket,
   SSHClient,
   SSHException,
   Transport,
-  Ed25519Key,
 } from '../lib';
+import { Loopback } from './support/loopback';
 import { hasPeer, itWithPeers } from './support/peers';
 import { exitCleanup } from './support/servers/process';
 import { generateKey, startSshd } from './support/servers';
@@ -73,46 +70,25 @@ class X11Server extends ServerInterface {
 }
 
 let dir: string;
-let hostKey: Ed25519Key;
-let listener: Listener;
-let port: number;
-const transports: Transport[] = [];
+let loop: Loopback;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pts-x11-'));
-  hostKey = Ed25519Key.generate();
-  listener = listen('127.0.0.1', 0);
-  port = listener.getsockname()[1];
+  loop = new Loopback();
 });
 
-afterEach(() => {
-  for (const t of transports.splice(0)) t.close();
-});
+afterEach(() => loop.closeTransports());
 
 afterAll(() => {
-  listener?.close();
+  loop?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Accepts the next connection and serves it with `server` (blocks until the key exchange is done). */
-function serve(server: ServerInterface, event: Event | null = null): Transport {
-  const [sock] = listener.accept(20);
-  const st = new Transport(sock);
-  transports.push(st);
-  st.addServerKey(hostKey);
-  st.startServer(event, server);
-  return st;
-}
+const serve = (server: ServerInterface) => loop.serve(server);
 
-/** Our client and our server on one connection, both driven by this thread. */
+/** Our client and our server on one connection, both driven by this thread; the client logged in. */
 function pair(server: X11Server): { st: Transport; ct: Transport } {
-  const sock = Socket.createConnection(['127.0.0.1', port], 10);
-  const started = new Event();
-  const st = serve(server, started);
-  const ct = new Transport(sock);
-  transports.push(ct);
-  ct.startClient({ timeout: 10 });
-  expect(started.wait(10)).toBe(true);
+  const { st, ct } = loop.pair(server);
   expect(ct.authPassword(USER, PASSWORD)).toEqual([]);
   return { st, ct };
 }
@@ -229,7 +205,7 @@ const SCRIPT = join(__dirname, 'support', 'clients', 'paramiko_x11.py');
 function paramikoX11(spec: Record<string, unknown>, timeoutMs = 25_000): Promise<ParamikoX11Result> {
   const work = mkdtempSync(join(dir, 'paramiko-'));
   const paths = ['stdin', 'stdout', 'stderr'].map((n) => join(work, n));
-  writeFileSync(paths[0], JSON.stringify({ host: '127.0.0.1', port, username: USER, password: PASSWORD, timeoutMs: timeoutMs - 5000, ...spec }));
+  writeFileSync(paths[0], JSON.stringify({ host: '127.0.0.1', port: loop.port, username: USER, password: PASSWORD, timeoutMs: timeoutMs - 5000, ...spec }));
   const fds = [openSync(paths[0], 'r'), openSync(paths[1], 'w'), openSync(paths[2], 'w')];
   let child;
   try {
