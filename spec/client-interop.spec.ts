@@ -14,13 +14,13 @@ import { hasPeer, itWithPeers, peersRequired } from './support/peers';
 import type { PeerName } from './support/peers';
 import { generateKey, isRoot, startAsyncsshServer, startDropbear, startParamikoServer } from './support/servers';
 import type { KeyType, SshServer } from './support/servers';
+import { CONNECT, loginTo } from './support/our-client';
 
 // Our SSHClient against the servers that are not OpenSSH: Dropbear, Paramiko's and AsyncSSH's.
 // Each server is asked for its own KEXINIT first, so the algorithm checks cover exactly what
 // both sides support, whatever version of the peer is installed.
 
 /** Every client timeout is bounded: a blocked main thread cannot be interrupted by Jest. */
-const CONNECT = { timeout: 10, bannerTimeout: 10, authTimeout: 20, channelTimeout: 20 };
 /** Seconds a channel may stay silent before a test fails instead of hanging. */
 const CHANNEL_TIMEOUT = 20;
 
@@ -161,18 +161,7 @@ for (const pc of PEERS) {
     });
 
     function connect(options: Record<string, unknown> = {}): SSHClient {
-      const c = new SSHClient();
-      c.setMissingHostKeyPolicy(AutoAddPolicy);
-      c.connect(server.host, {
-        port: server.port,
-        username: server.user.username,
-        keyFilename: userKey,
-        lookForKeys: false,
-        allowAgent: false,
-        ...CONNECT,
-        ...options,
-      });
-      return c;
+      return loginTo(server, userKey, options);
     }
 
     function run(c: SSHClient, cmd: string, options: { getPty?: boolean } = {}): { out: string; err: string; status: number } {

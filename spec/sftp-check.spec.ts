@@ -40,11 +40,11 @@ import { SftpServerCore } from '../lib/sftp/server-core';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startParamikoServer, startSshd } from './support/servers';
 import type { SshServer } from './support/servers';
+import { CONNECT, loginTo } from './support/our-client';
 
 const CLIENTS = path.join(__dirname, 'support', 'clients');
 const PYTHON = '/usr/bin/python3';
 /** Every client timeout is bounded: a blocked main thread cannot be interrupted by Jest. */
-const CONNECT = { timeout: 10, bannerTimeout: 10, authTimeout: 20, channelTimeout: 20 };
 const USER = 'check-tester';
 const PASSWORD = 'check-file pw';
 const KiB = 1024;
@@ -477,9 +477,7 @@ describe("Paramiko's client against SSHServer's SFTP server", () => {
 function connectTo(server: SshServer, keyDir: string): { ssh: SSHClient; sftp: SFTPClient } {
   const key = generateKey(path.join(keyDir, 'id_ed25519'), 'ed25519');
   server.authorize(key.publicKey);
-  const ssh = new SSHClient();
-  ssh.setMissingHostKeyPolicy(AutoAddPolicy);
-  ssh.connect(server.host, { port: server.port, username: server.user.username, keyFilename: key.path, lookForKeys: false, allowAgent: false, ...CONNECT });
+  const ssh = loginTo(server, key.path);
   return { ssh, sftp: ssh.openSftp() };
 }
 

@@ -9,14 +9,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AutoAddPolicy, IOError, SFTPClient, SSHClient } from '../lib';
+import { IOError, SFTPClient, SSHClient } from '../lib';
 import { hasPeer, itWithPeers, peersRequired } from './support/peers';
 import type { PeerName } from './support/peers';
 import { generateKey, isRoot, startAsyncsshServer, startDropbear, startParamikoServer } from './support/servers';
 import type { SshServer } from './support/servers';
+import { loginTo } from './support/our-client';
 
 /** Every client timeout is bounded: a blocked main thread cannot be interrupted by Jest. */
-const CONNECT = { timeout: 10, bannerTimeout: 10, authTimeout: 20, channelTimeout: 20 };
 const MiB = 1024 * 1024;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -70,9 +70,7 @@ for (const pc of PEERS) {
       work = fs.realpathSync(fs.mkdtempSync(join(tmpdir(), `pts-sftp-interop-work-${pc.peer}-`)));
       fs.chmodSync(work, 0o755);
       if (isRoot()) fs.chownSync(work, server.user.uid, server.user.gid);
-      ssh = new SSHClient();
-      ssh.setMissingHostKeyPolicy(AutoAddPolicy);
-      ssh.connect(server.host, { port: server.port, username: server.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, ...CONNECT });
+      ssh = loginTo(server, userKey);
       sftp = ssh.openSftp();
     }, 60_000);
 

@@ -15,9 +15,9 @@ import { AutoAddPolicy, IOError, SFTPAttributes, SFTPClient, SFTPFile, SocketTim
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
+import { loginTo } from './support/our-client';
 
 /** Every client timeout is bounded: a blocked main thread cannot be interrupted by Jest. */
-const CONNECT = { timeout: 10, bannerTimeout: 10, authTimeout: 20, channelTimeout: 20 };
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -44,12 +44,7 @@ const remote = (name: string): string => join(work, `${++counter}-${name}`);
 /** A fresh local path outside the work dir. */
 const localPath = (name: string): string => join(local, `${++counter}-${name}`);
 
-function connect(): SSHClient {
-  const c = new SSHClient();
-  c.setMissingHostKeyPolicy(new AutoAddPolicy());
-  c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, ...CONNECT });
-  return c;
-}
+const connect = (): SSHClient => loginTo(sshd, userKey);
 
 /** Creates a file as the login user would (so the server may change it), with `data`. */
 function put(path: string, data: string | Buffer, mode = 0o644): string {
