@@ -9,45 +9,26 @@ Result (last stdout line, JSON): results, one per case: {"hex": digests} or
 {"error": "<exception class>: <message>"}; error (null unless the session itself failed).
 """
 
-import base64
-import hashlib
 import json
-import socket
 import sys
 import warnings
 
 sys.dont_write_bytecode = True
 warnings.filterwarnings("ignore")
 
-import paramiko  # noqa: E402
-
-
-def fingerprint(blob):
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+from pts_client_common import describe_error, emit, paramiko_sftp  # noqa: E402
 
 
 def scenario(spec, result):
-    sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
-    t = paramiko.Transport(sock)
+    t, sftp = paramiko_sftp(spec, host_key_required=False)
     try:
-        t.start_client(timeout=10)
-        expected = spec.get("hostKeyFingerprints")
-        fp = fingerprint(t.get_remote_server_key().asbytes())
-        if expected is not None and fp not in expected:
-            raise paramiko.SSHException("unexpected host key %s" % fp)
-        if spec.get("keyPath"):
-            t.auth_publickey(spec["username"], paramiko.Ed25519Key.from_private_key_file(spec["keyPath"]))
-        else:
-            t.auth_password(spec["username"], spec["password"])
-        sftp = paramiko.SFTPClient.from_transport(t)
-        sftp.get_channel().settimeout(spec.get("timeoutMs", 60000) / 1000.0)
         results = []
         with sftp.open(spec["path"], "rb") as f:
             for alg, offset, length, block_size in spec["cases"]:
                 try:
                     results.append({"hex": f.check(alg, offset, length, block_size).hex()})
                 except (IOError, EOFError) as e:
-                    results.append({"error": "%s: %s" % (type(e).__name__, e)})
+                    results.append({"error": describe_error(e)})
         result["results"] = results
         sftp.close()
     finally:
@@ -60,9 +41,9 @@ def main():
     result = {"error": None}
     try:
         scenario(spec, result)
-    except Exception as e:  # the test prints it
-        result["error"] = "%s: %s" % (type(e).__name__, e)
-    print(json.dumps(result))
+    except Exception as e:  # noqa: BLE001 (the test prints it)
+        result["error"] = describe_error(e)
+    emit(result)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ rename was wrongly allowed), listdir [[name, size, isDir]], goneAfterRemove, cwd
 """
 
 import hashlib
-import json
 import os
-import socket
 import stat
 import sys
 import warnings
@@ -23,26 +21,12 @@ import warnings
 sys.dont_write_bytecode = True
 warnings.filterwarnings("ignore")
 
-import base64  # noqa: E402
-
-import paramiko  # noqa: E402
-
-
-def fingerprint(blob):
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+from pts_client_common import describe_error, emit, paramiko_sftp, read_spec  # noqa: E402
 
 
 def scenario(spec, result):
-    sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
-    t = paramiko.Transport(sock)
+    t, sftp = paramiko_sftp(spec)
     try:
-        t.start_client(timeout=10)
-        fp = fingerprint(t.get_remote_server_key().asbytes())
-        if fp not in spec["hostKeyFingerprints"]:
-            raise paramiko.SSHException("unexpected host key %s" % fp)
-        t.auth_password(spec["username"], spec["password"])
-        sftp = paramiko.SFTPClient.from_transport(t)
-        sftp.get_channel().settimeout(spec.get("timeoutMs", 60000) / 1000.0)
         d = spec["dir"]
         local = spec["local"]
         sftp.mkdir(d, 0o750)
@@ -59,7 +43,7 @@ def scenario(spec, result):
             sftp.rename(d + "/up.bin", d + "/other")
             result["renameError"] = None
         except IOError as e:
-            result["renameError"] = "%s: %s" % (type(e).__name__, e)
+            result["renameError"] = describe_error(e)
         sftp.posix_rename(d + "/up.bin", d + "/other")
         sftp.mkdir(d + "/sub")
         result["listdir"] = sorted([a.filename, a.st_size, stat.S_ISDIR(a.st_mode)] for a in sftp.listdir_attr(d))
@@ -74,13 +58,13 @@ def scenario(spec, result):
 
 
 def main():
-    spec = json.loads(sys.stdin.read())
+    spec = read_spec()
     result = {"error": None}
     try:
         scenario(spec, result)
     except Exception as e:  # noqa: BLE001
-        result["error"] = "%s: %s" % (type(e).__name__, e)
-    sys.stdout.write("\n" + json.dumps(result) + "\n")
+        result["error"] = describe_error(e)
+    emit(result)
 
 
 if __name__ == "__main__":

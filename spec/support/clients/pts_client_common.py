@@ -45,6 +45,36 @@ def describe_error(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+def paramiko_sftp(spec, host_key_required=True):
+    """Paramiko's Transport to spec's host and port, its host key checked against spec's
+    hostKeyFingerprints (SHA256:...; optional unless host_key_required), logged in as spec's
+    username with keyPath (an Ed25519 private key) or password, and an SFTPClient on it whose
+    requests time out after spec's timeoutMs (default 60 s). Returns (transport, sftp); the
+    caller closes the transport."""
+    import socket
+
+    import paramiko
+
+    sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
+    t = paramiko.Transport(sock)
+    try:
+        t.start_client(timeout=10)
+        expected = spec["hostKeyFingerprints"] if host_key_required else spec.get("hostKeyFingerprints")
+        fp = fingerprint_sha256(t.get_remote_server_key().asbytes())
+        if expected is not None and fp not in expected:
+            raise paramiko.SSHException("unexpected host key %s" % fp)
+        if spec.get("keyPath"):
+            t.auth_publickey(spec["username"], paramiko.Ed25519Key.from_private_key_file(spec["keyPath"]))
+        else:
+            t.auth_password(spec["username"], spec["password"])
+        sftp = paramiko.SFTPClient.from_transport(t)
+        sftp.get_channel().settimeout(spec.get("timeoutMs", 60000) / 1000.0)
+        return t, sftp
+    except BaseException:
+        t.close()
+        raise
+
+
 class StepError(Exception):
     pass
 
