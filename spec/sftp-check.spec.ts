@@ -4,7 +4,6 @@
  * against Paramiko's SFTPServer and OpenSSH's (which lacks it); Paramiko's client against ours.
  * Every digest is compared with node:crypto's over the same bytes.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +40,8 @@ import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startParamikoServer, startSshd } from './support/servers';
 import type { SshServer } from './support/servers';
 import { CONNECT, loginTo } from './support/our-client';
+import { CLEAN_ENV, runProcess } from './support/run-process';
+import type { ProcessRun } from './support/run-process';
 
 const CLIENTS = path.join(__dirname, 'support', 'clients');
 const PYTHON = '/usr/bin/python3';
@@ -79,33 +80,8 @@ function withFile<T>(sftp: SFTPClient, remote: string, mode: string, fn: (f: SFT
   }
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a process to its end (killed after 45 s, below Jest's timeout), stdin from `input`. */
-function run(cmd: string, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/nonexistent' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
+const run = (cmd: string, args: string[], input = ''): Promise<ProcessRun> => runProcess(cmd, args, { input, env: CLEAN_ENV, timeoutMs: 45_000 });
 
 type PyCase = [alg: string, offset: number, length: number, blockSize: number];
 interface PyResult {
@@ -116,14 +92,14 @@ interface PyResult {
 let specCount = 0;
 
 /** Starts paramiko_check.py with `spec` (in a file: the main-thread server test blocks this thread). */
-function paramikoCheck(spec: object): Promise<Run> {
+function paramikoCheck(spec: object): Promise<ProcessRun> {
   const file = path.join(base, `check-spec-${++specCount}.json`);
   fs.writeFileSync(file, JSON.stringify(spec));
   return run(PYTHON, ['-B', path.join(CLIENTS, 'paramiko_check.py'), file]);
 }
 
 /** Parses paramiko_check.py's result line. */
-function pyResult(r: Run): PyResult {
+function pyResult(r: ProcessRun): PyResult {
   const last = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(last) as PyResult;

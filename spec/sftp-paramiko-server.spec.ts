@@ -3,7 +3,6 @@
  * filesystem-backed interface written the way Paramiko's own test stub is, served on the main
  * thread to OpenSSH's sftp client and Paramiko's SFTP client.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,8 @@ import {
   Transport,
 } from '../lib';
 import { itWithPeers } from './support/peers';
+import { runProcess } from './support/run-process';
+import type { ProcessRun } from './support/run-process';
 
 let root: string;
 let work: string;
@@ -174,21 +175,7 @@ function serveOnce(): void {
   }
 }
 
-function run(cmd: string, args: string[], input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+const run = (cmd: string, args: string[], input = ''): Promise<ProcessRun> => runProcess(cmd, args, { input, timeoutMs: 60_000 });
 
 describe('SFTPServer with an SFTPServerInterface (Paramiko API) on the main thread', () => {
   itWithPeers(['sftp'], "OpenSSH's sftp client: put, get, ls, mkdir, rename, symlink, chmod, rm", async () => {
@@ -216,7 +203,7 @@ describe('SFTPServer with an SFTPServerInterface (Paramiko API) on the main thre
     serveOnce();
     const r = await client;
     expect(r.stderr).not.toMatch(/error|failed|denied/i);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     expect(sha(readFileSync(join(root, 'up.bin')))).toBe(sha(data));
     expect(sha(readFileSync(join(work, 'down.bin')))).toBe(sha(data));

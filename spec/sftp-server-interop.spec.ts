@@ -6,7 +6,6 @@
  * subsystem, and hostile SFTP streams from this library's own client: each closes the channel
  * with a log line, the server keeps its memory bounded and goes on serving.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,8 @@ import * as path from 'node:path';
 import { AutoAddPolicy, Channel, Ed25519Key, SSHClient, SSHServer } from '../lib';
 import type { SSHServerOptions } from '../lib/api/ssh-server';
 import { itWithPeers } from './support/peers';
+import { CLEAN_ENV, runProcess } from './support/run-process';
+import type { ProcessRun } from './support/run-process';
 
 const USER = 'sftp-tester';
 const PASSWORD = 'sftp interop pw';
@@ -62,37 +63,9 @@ function startServer(options: Partial<SSHServerOptions>): SSHServer {
   return s;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a client to its end (killed after TIMEOUT_MS), stdin from `input`. */
-function run(cmd: string, args: string[], options: { input?: string; cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: options.cwd ?? base,
-      env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/nonexistent' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
-}
+const run = (cmd: string, args: string[], options: { input?: string; cwd?: string } = {}): Promise<ProcessRun> =>
+  runProcess(cmd, args, { input: options.input, cwd: options.cwd ?? base, env: CLEAN_ENV, timeoutMs: TIMEOUT_MS });
 
 let batchCount = 0;
 
@@ -100,7 +73,7 @@ let batchCount = 0;
  * OpenSSH's `sftp -b` against a server: key auth, the server's own host keys in known_hosts
  * (StrictHostKeyChecking yes), nothing from ~/.ssh or an agent. Run in `cwd` (the local side).
  */
-function sftpBatch(target: SSHServer, lines: string[], cwd: string): Promise<Run> {
+function sftpBatch(target: SSHServer, lines: string[], cwd: string): Promise<ProcessRun> {
   const n = ++batchCount;
   const batch = path.join(base, `batch-${n}`);
   const knownHosts = path.join(base, `known_hosts-${n}`);
