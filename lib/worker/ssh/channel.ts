@@ -163,7 +163,7 @@ export class WorkerChannel implements ChannelSink {
   }
 
   writable(): void {
-    void this.pumpOutbound();
+    this.flushNow();
   }
 
   exit(): void {
@@ -286,51 +286,69 @@ export class WorkerChannel implements ChannelSink {
 
   // ---- outbound ----
 
-  /** Sends what the main thread wrote, as the window allows; EOF/close after the data. */
+  /**
+   * Sends, now, what the main thread wrote (as the window allows), the ordered items that are
+   * due, then EOF and CLOSE once everything before them is out. A request that asks for any of
+   * these (close, shutdown, stderr after data) calls it before it returns, and so does the
+   * connection before it disconnects: nothing written before a call may come after its effect.
+   */
+  flushNow(): void {
+    if (this.flushOutbound()) void this.pumpOutbound();
+    this.kick(); // a pump waiting for ring data looks again (the window or the flags changed)
+  }
+
+  /** Waits for the main thread's writes and sends them, until the channel is done sending. */
   private async pumpOutbound(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      for (;;) {
-        if (this.core.state === 'closed') return;
-        if (this.core.state === 'open') {
-          while (this.inRing.available() > 0 && this.core.writableBytes > 0) {
-            // Not past the mark of an ordered item: it goes out between the two.
-            const due = this.ordered.length ? (this.ordered[0].mark - this.inRing.readCount) | 0 : Infinity;
-            if (due <= 0) break;
-            const chunk = this.inRing.read(Math.min(this.inRing.available(), this.core.writableBytes, 1 << 20, due));
-            const sent = this.core.write(chunk);
-            // write() sends what the window allows; the rest goes back to the front.
-            if (sent < chunk.length) {
-              this.pendingChunk = chunk.subarray(sent);
-              break;
-            }
-          }
-          if (this.pendingChunk && this.core.writableBytes > 0) {
-            const sent = this.core.write(this.pendingChunk);
-            this.pendingChunk = sent < this.pendingChunk.length ? this.pendingChunk.subarray(sent) : null;
-          }
-          if (!this.pendingChunk && !this.sendOrdered()) return; // writable() resumes
-          if (!this.pendingChunk && this.inRing.available() === 0 && this.ordered.length === 0) {
-            if (this.eofRequested || this.inRing.closed) {
-              this.core.sendEof();
-              Atomics.or(this.status, STATUS_FLAGS, FLAG_EOF_SENT);
-            }
-            if (this.closeRequested) {
-              this.core.close();
-              Atomics.or(this.status, STATUS_FLAGS, FLAG_CLOSE_SENT);
-              return;
-            }
-            if (this.inRing.closed) return;
-          }
-          if (this.pendingChunk || (this.inRing.available() > 0 && this.core.writableBytes === 0)) return; // writable() resumes
-        }
+      while (this.flushOutbound()) {
         await Promise.race([this.inRing.waitReadableAsync(null), new Promise<void>((r) => (this.wake = r))]);
         this.wake = null;
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * One synchronous pass of sending (see flushNow). True when more may come from the ring (wait
+   * for it); false when nothing more will go out until writable() (window) or never (closed).
+   */
+  private flushOutbound(): boolean {
+    if (this.core.state === 'closed') return false;
+    if (this.core.state !== 'open') return true;
+    while (this.inRing.available() > 0 && this.core.writableBytes > 0) {
+      // Not past the mark of an ordered item: it goes out between the two.
+      const due = this.ordered.length ? (this.ordered[0].mark - this.inRing.readCount) | 0 : Infinity;
+      if (due <= 0) break;
+      const chunk = this.inRing.read(Math.min(this.inRing.available(), this.core.writableBytes, 1 << 20, due));
+      const sent = this.core.write(chunk);
+      // write() sends what the window allows; the rest goes back to the front.
+      if (sent < chunk.length) {
+        this.pendingChunk = chunk.subarray(sent);
+        break;
+      }
+    }
+    if (this.pendingChunk && this.core.writableBytes > 0) {
+      const sent = this.core.write(this.pendingChunk);
+      this.pendingChunk = sent < this.pendingChunk.length ? this.pendingChunk.subarray(sent) : null;
+    }
+    if (!this.pendingChunk && !this.sendOrdered()) return false; // writable() resumes
+    if (!this.pendingChunk && this.inRing.available() === 0 && this.ordered.length === 0) {
+      if (this.eofRequested || this.inRing.closed) {
+        this.core.sendEof();
+        Atomics.or(this.status, STATUS_FLAGS, FLAG_EOF_SENT);
+      }
+      if (this.closeRequested) {
+        this.core.close();
+        Atomics.or(this.status, STATUS_FLAGS, FLAG_CLOSE_SENT);
+        return false;
+      }
+      if (this.inRing.closed) return false;
+    }
+    // Window exhausted: writable() resumes.
+    return !(this.pendingChunk || (this.inRing.available() > 0 && this.core.writableBytes === 0));
   }
   private pendingChunk: Buffer | null = null;
   private readonly ordered: Ordered[] = [];
@@ -372,8 +390,7 @@ export class WorkerChannel implements ChannelSink {
     if (this.eofRequested && item.stderr) return Promise.reject(new SSHException('cannot write after EOF (socket is closed)'));
     return new Promise((resolve, reject) => {
       this.ordered.push({ mark: this.inRing.writeCount, ...item, done: (e) => (e ? reject(e) : resolve()) });
-      void this.pumpOutbound();
-      this.kick();
+      this.flushNow();
     });
   }
 
@@ -399,8 +416,7 @@ export class WorkerChannel implements ChannelSink {
   /** shutdown_write: EOF once everything written so far is sent. */
   shutdownWrite(): void {
     this.eofRequested = true;
-    void this.pumpOutbound();
-    this.kick();
+    this.flushNow();
   }
 
   /** close: flush, then CLOSE. */
@@ -410,8 +426,7 @@ export class WorkerChannel implements ChannelSink {
       this.core.close();
       return;
     }
-    void this.pumpOutbound();
-    this.kick();
+    this.flushNow();
   }
 
   /** Wakes a pump waiting on the stdin ring (after a flag change the ring does not show). */

@@ -408,9 +408,14 @@ export class WorkerConnection {
     this.server?.policy.closed?.(error);
   }
 
-  /** Paramiko's close(): DISCONNECT, then the socket closes. */
+  /**
+   * Paramiko's close(): DISCONNECT, then the socket closes. What the main thread wrote on a
+   * channel before (in its ring, not sent yet) goes out first, as far as the peer's window
+   * allows: Paramiko's send() has put it on the socket by then.
+   */
   close(): void {
     if (this.isClosed) return;
+    for (const ch of this.channels.values()) ch.flushNow();
     this.session.disconnect(DISCONNECT.BY_APPLICATION, this.isServer ? 'closed by the server' : 'closed by the client');
   }
 
