@@ -581,20 +581,21 @@ export class Transport {
     options: { windowSize?: number; maxPacketSize?: number; timeout?: number | null } = {},
   ): Channel {
     if (!this.isAuthenticated() && kind === 'session' && !this.info.active) throw new SSHException('SSH session not active');
+    // As Paramiko's open_channel: an x11 open carries only the source address (its origin).
+    const origin: [string, number] | null = kind === 'x11' ? (srcAddr ?? ['', 0]) : null;
     const info = this.call<ChannelHandleInfo>(
       'openChannel',
       {
         kind,
         window: options.windowSize ?? this.defaultWindowSize,
         maxPacket: options.maxPacketSize ?? this.defaultMaxPacketSize,
-        // As Paramiko's open_channel: an x11 open carries only the source address.
-        dest: kind !== 'x11' ? (destAddr ?? undefined) : undefined,
-        src: kind !== 'x11' && destAddr ? (srcAddr ?? ['', 0]) : undefined,
-        origin: kind === 'x11' ? (srcAddr ?? ['', 0]) : undefined,
+        dest: origin ? undefined : (destAddr ?? undefined),
+        src: !origin && destAddr ? (srcAddr ?? ['', 0]) : undefined,
+        origin: origin ?? undefined,
       },
       options.timeout === undefined ? this.channelTimeout : options.timeout,
     );
-    return new Channel(this, info, kind, destAddr, kind === 'x11' ? (srcAddr ?? ['', 0]) : null);
+    return new Channel(this, info, kind, destAddr, origin);
   }
 
   /** An SFTP session on this transport (Paramiko's open_sftp_client). */

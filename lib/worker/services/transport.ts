@@ -252,7 +252,7 @@ export const transport: Service = {
       const c = connections.get(a.id);
       if (!c) return null;
       const ch = await c.nextChannel(a.timeout);
-      return ch ? { ...ch.info(), kind: ch.core.kind, origin: c.originOf(ch) } : null;
+      return ch ? { ...ch.info(), kind: ch.core.kind, origin: ch.origin } : null;
     },
 
     /** Server: stderr data after what was sent before it; resolves once it is on the wire. */

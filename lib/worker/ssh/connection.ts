@@ -58,8 +58,6 @@ export class WorkerConnection {
   /** Channels the peer opened and we accepted (a client: x11 ones), until Transport.accept takes them. */
   private readonly accepted: WorkerChannel[] = [];
   private readonly acceptWaiters: Array<(ch: WorkerChannel | null) => void> = [];
-  /** Where accepted channels came from (x11: the originator address and port, RFC 4254 6.3.2). */
-  private readonly origins = new WeakMap<WorkerChannel, [string, number]>();
   /**
    * Client: an x11-req was sent on this connection, so the server's "x11" channel opens are
    * accepted (and queued for Transport.accept, as Paramiko does without a handler). Before
@@ -279,7 +277,7 @@ export class WorkerConnection {
   /** A channel the peer opened and we accepted: it waits for Transport.accept. */
   private acceptChannel(core: import('../../transport/channel').ChannelCore, origin: [string, number] | null = null): void {
     const ch = this.adopt(core);
-    if (origin) this.origins.set(ch, origin);
+    ch.origin = origin;
     // Server: the client's requests on it (exec, pty-req...) go to the policy. A client refuses
     // whatever the server asks on a channel it opened (no handler).
     const policy = this.server?.policy;
@@ -306,11 +304,6 @@ export class WorkerConnection {
       };
       this.acceptWaiters.push(done);
     });
-  }
-
-  /** The originator [address, port] of an accepted x11 channel, or null. */
-  originOf(ch: WorkerChannel): [string, number] | null {
-    return this.origins.get(ch) ?? null;
   }
 
   /** Whether this is the server end. */
