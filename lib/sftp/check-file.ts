@@ -47,14 +47,14 @@ export const CHECK_FILE_CHUNK = 64 * 1024;
  */
 export const CHECK_FILE_MAX_HASH_BYTES = SFTP_MAX_MSG_LENGTH - 64;
 
-/** The draft's algorithm names, with node:crypto's name and the digest size. */
-export const CHECK_FILE_HASHES: ReadonlyMap<string, { nodeName: string; size: number }> = new Map([
-  ['md5', { nodeName: 'md5', size: 16 }],
-  ['sha1', { nodeName: 'sha1', size: 20 }],
-  ['sha224', { nodeName: 'sha224', size: 28 }],
-  ['sha256', { nodeName: 'sha256', size: 32 }],
-  ['sha384', { nodeName: 'sha384', size: 48 }],
-  ['sha512', { nodeName: 'sha512', size: 64 }],
+/** The draft's algorithm names (node:crypto's too), with the digest size in bytes. */
+export const CHECK_FILE_HASHES: ReadonlyMap<string, number> = new Map([
+  ['md5', 16],
+  ['sha1', 20],
+  ['sha224', 28],
+  ['sha256', 32],
+  ['sha384', 48],
+  ['sha512', 64],
 ]);
 
 /** The request's fields after its name (the same for all three names). */
@@ -95,9 +95,9 @@ export function decodeCheckFileReply(m: Message): { algorithm: string; hashes: B
   let algorithm = m.getText();
   if (algorithm === CHECK_FILE.LEGACY) algorithm = m.getText();
   const hashes = Buffer.from(m.getRemainder());
-  const known = CHECK_FILE_HASHES.get(algorithm);
-  if (known && hashes.length % known.size !== 0) {
-    throw new SFTPError(`check-file: ${hashes.length} bytes is not a whole number of ${algorithm} digests (${known.size} bytes each)`);
+  const digestSize = CHECK_FILE_HASHES.get(algorithm);
+  if (digestSize && hashes.length % digestSize !== 0) {
+    throw new SFTPError(`check-file: ${hashes.length} bytes is not a whole number of ${algorithm} digests (${digestSize} bytes each)`);
   }
   return { algorithm, hashes };
 }
@@ -145,7 +145,7 @@ export function planCheckFile(req: CheckFileRequest, size?: number): CheckFilePl
   if (size !== undefined) {
     const n = Math.min(end, size) - start;
     const digests = req.blockSize === 0 ? 1 : Math.ceil(n / req.blockSize);
-    if (digests * CHECK_FILE_HASHES.get(algorithm)!.size > CHECK_FILE_MAX_HASH_BYTES) throw tooManyDigests();
+    if (digests * CHECK_FILE_HASHES.get(algorithm)! > CHECK_FILE_MAX_HASH_BYTES) throw tooManyDigests();
   }
   return plan;
 }
@@ -167,7 +167,7 @@ export interface CheckFileRead {
  * fit one reply.
  */
 export function* hashFileRange(plan: CheckFilePlan, chunk = CHECK_FILE_CHUNK): Generator<CheckFileRead, Buffer, Buffer | null> {
-  const { nodeName, size: digestSize } = CHECK_FILE_HASHES.get(plan.algorithm)!;
+  const digestSize = CHECK_FILE_HASHES.get(plan.algorithm)!;
   const blockLen = plan.blockSize || Infinity;
   const digests: Buffer[] = [];
   let digestBytes = 0;
@@ -176,7 +176,7 @@ export function* hashFileRange(plan: CheckFilePlan, chunk = CHECK_FILE_CHUNK): G
     if (digestBytes > CHECK_FILE_MAX_HASH_BYTES) throw tooManyDigests();
     digests.push(h.digest());
   };
-  let hash = createHash(nodeName);
+  let hash = createHash(plan.algorithm);
   let inBlock = 0;
   let pos = plan.start;
   while (pos < plan.end) {
@@ -191,7 +191,7 @@ export function* hashFileRange(plan: CheckFilePlan, chunk = CHECK_FILE_CHUNK): G
     inBlock += taken.length;
     if (inBlock === blockLen) {
       finish(hash);
-      hash = createHash(nodeName);
+      hash = createHash(plan.algorithm);
       inBlock = 0;
     }
   }
