@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigParseError, CouldNotCanonicalize } from '../lib/errors';
 import { SSHConfig, SSHConfigDict } from '../lib/config';
+import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
@@ -356,6 +357,76 @@ describe('canonicalisation', () => {
     const c = SSHConfig.fromText('CanonicalizeHostname yes\nCanonicalDomains corp.example\n', { resolveHost });
     expect(c.lookup('a.b.c').hostname).toBe('a.b.c');
     expect(asked).toEqual([]);
+  });
+
+  describe('CanonicalizePermittedCNAMEs', () => {
+    // name -> what the resolver reports as its canonical name (where its CNAMEs lead)
+    const cnames = new Map([
+      ['web.corp.example', 'web-01.cdn.example'],
+      ['bad.corp.example', 'bad.cdn.example'],
+      ['plain.corp.example', 'plain.corp.example'],
+      ['a.b.c', 'a.elsewhere.example'],
+    ]);
+    const questions: string[] = [];
+    const resolver: HostResolver = (name) => {
+      questions.push(name);
+      return cnames.get(name) ?? false;
+    };
+    const conf = (rules: string, extra = '') =>
+      SSHConfig.fromText(
+        `Host *.cdn.example\n  User from-cname\nHost *\n  CanonicalizeHostname yes\n  CanonicalDomains corp.example\n  CanonicalizePermittedCNAMEs ${rules}\n${extra}`,
+        { resolveHost: resolver },
+      );
+    beforeEach(() => (questions.length = 0));
+
+    it('follows a CNAME that a rule permits, and re-reads the config with it', () => {
+      const cfg = conf('*.corp.example:*.cdn.example').lookup('web');
+      expect([cfg.hostname, cfg.user]).toEqual(['web-01.cdn.example', 'from-cname']);
+    });
+
+    it('keeps the name when no rule matches both sides, with negation and none honoured', () => {
+      expect(conf('*.corp.example:*.other.example').lookup('web').hostname).toBe('web.corp.example');
+      expect(conf('*.corp.example:!bad.cdn.example,*.cdn.example').lookup('bad').hostname).toBe('bad.corp.example');
+      expect(conf('*.corp.example:!bad.cdn.example,*.cdn.example').lookup('web').hostname).toBe('web-01.cdn.example');
+      expect(conf('*.elsewhere:*.cdn.example *.corp.example:*.cdn.example').lookup('web').hostname).toBe('web-01.cdn.example');
+      expect(conf('none').lookup('web').hostname).toBe('web.corp.example');
+      expect(conf('*:*').lookup('plain').hostname).toBe('plain.corp.example');
+    });
+
+    it('resolves a name canonicalisation skipped, follows its CNAME, and fails as ssh -G does when it does not resolve', () => {
+      // Two dots: beyond CanonicalizeMaxDots 1, so no domain is tried; the name itself is.
+      expect(conf('*:*').lookup('a.b.c').hostname).toBe('a.elsewhere.example');
+      expect(questions).toEqual(['a.b.c']);
+      expect(() => conf('*:*').lookup('nosuchhost')).toThrow(/Could not resolve hostname nosuchhost/);
+      expect(() => conf('*:*').lookup('nosuchhost')).toThrow(CouldNotCanonicalize);
+      // Without rules the fallback keeps the name, unresolved.
+      expect(conf('none').lookup('nosuchhost').hostname).toBe('nosuchhost');
+    });
+
+    it('with CanonicalizeHostname no, resolves but never follows; a proxied name is not asked about', () => {
+      const no = (rules: string) => SSHConfig.fromText(`CanonicalizeHostname no\nCanonicalizePermittedCNAMEs ${rules}\n`, { resolveHost: resolver });
+      expect(no('*:*').lookup('web.corp.example').hostname).toBe('web.corp.example');
+      expect(() => no('*:*').lookup('nosuchhost')).toThrow(CouldNotCanonicalize);
+      expect(conf('*:*', '  ProxyJump jump').lookup('web').hostname).toBe('web');
+      expect(questions).toEqual(['web.corp.example', 'nosuchhost']);
+    });
+
+    it('refuses malformed rules with OpenSSH\'s messages', () => {
+      for (const [rules, message] of [
+        ['nocolon', 'Invalid permitted CNAME "nocolon"'],
+        ['foo:', 'Invalid permitted CNAME "foo:"'],
+        ['none x:y', '"none" argument must appear alone'],
+      ]) {
+        expect(() => conf(rules)).toThrow(ConfigParseError);
+        expect(() => conf(rules)).toThrow(message);
+      }
+    });
+
+    it("reads the canonical name from getent's output", () => {
+      expect(canonicalNameOf('10.0.0.7      STREAM web-01.cdn.example\n10.0.0.7      DGRAM  \n')).toBe('web-01.cdn.example');
+      expect(canonicalNameOf('10.0.0.7      STREAM\n')).toBeNull();
+      expect(canonicalNameOf('')).toBeNull();
+    });
   });
 
   it('canonicalize(hostname, options, domains) follows Paramiko: candidate, fallback, or error', () => {

@@ -1,31 +1,72 @@
 /**
  * Host-name canonicalisation (CanonicalizeHostname, CanonicalDomains, CanonicalizeMaxDots,
- * CanonicalizeFallbackLocal) and the address normalisation OpenSSH applies to numeric hosts.
+ * CanonicalizeFallbackLocal, CanonicalizePermittedCNAMEs) and the address normalisation
+ * OpenSSH applies to numeric hosts.
  *
  * Resolution must be synchronous (lookup is), so the default resolver runs `getent ahosts`,
- * which asks the same NSS stack (files, DNS...) as OpenSSH's getaddrinfo.
- * CanonicalizePermittedCNAMEs (following CNAMEs) is not implemented.
+ * which asks the same NSS stack (files, DNS...) as OpenSSH's getaddrinfo, and reports the
+ * canonical name getaddrinfo gives (AI_CANONNAME: where CNAMEs lead).
  */
 
 import { spawnSync } from 'node:child_process';
 import { isIPv6 } from 'node:net';
 import { CouldNotCanonicalize, NotImplementedError } from '../errors';
+import { matchPatternList } from './patterns';
 
 export type AddressFamily = 'any' | 'inet' | 'inet6';
 
-/** Whether `name` resolves to an address of the family. `name` has no trailing dot. */
-export type HostResolver = (name: string, family: AddressFamily) => boolean;
+/**
+ * Whether `name` resolves to an address of the family (`name` has no trailing dot): false, or
+ * true, or the canonical name the resolver reports for it (where its CNAMEs lead), which
+ * CanonicalizePermittedCNAMEs rules may then substitute for it.
+ */
+export type HostResolver = (name: string, family: AddressFamily) => boolean | string;
 
 const GETENT_DATABASE: Record<AddressFamily, string> = { any: 'ahosts', inet: 'ahostsv4', inet6: 'ahostsv6' };
 
 /** Resolve through NSS with `getent`; the trailing dot keeps the resolver's search list out. */
 export const getentResolver: HostResolver = (name, family) => {
-  const r = spawnSync('getent', [GETENT_DATABASE[family], `${name}.`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const r = spawnSync('getent', [GETENT_DATABASE[family], `${name}.`], { stdio: ['ignore', 'pipe', 'ignore'], encoding: 'latin1' });
   if (r.error !== undefined) {
     throw new NotImplementedError(`CanonicalizeHostname without getent(1) (${r.error.message}); pass a resolveHost option`);
   }
-  return r.status === 0;
+  return r.status === 0 && (canonicalNameOf(r.stdout) ?? true);
 };
+
+/**
+ * The canonical name in `getent ahosts` output: its first line is `address socktype name` when
+ * getaddrinfo gave one (the lines after it repeat the address for other socket types).
+ */
+export function canonicalNameOf(getentOutput: string): string | null {
+  const fields = getentOutput.split('\n', 1)[0].trim().split(/\s+/);
+  return fields.length >= 3 && fields[2] !== '' ? fields[2].replace(/\.$/, '') : null;
+}
+
+/** One CanonicalizePermittedCNAMEs rule: names matching `source` may become a CNAME matching `target`. */
+export interface CnameRule {
+  source: string;
+  target: string;
+}
+
+/** The rules of CanonicalizePermittedCNAMEs' words (`none`: no rules; the parser checked the syntax). */
+export function cnameRules(words: readonly string[] | undefined): CnameRule[] {
+  if (!words || (words.length === 1 && words[0].toLowerCase() === 'none')) return [];
+  return words.map((w) => {
+    const colon = w.indexOf(':');
+    return { source: w.slice(0, colon).toLowerCase(), target: w.slice(colon + 1).toLowerCase() };
+  });
+}
+
+/**
+ * OpenSSH's CNAME rule: `name` becomes `canonical` (the resolver's answer for it) when they
+ * differ and a rule's source list matches the name and its target list the canonical name
+ * (pattern lists with `!` negation, case-insensitive).
+ */
+export function followCname(name: string, canonical: boolean | string, rules: readonly CnameRule[]): string {
+  if (typeof canonical !== 'string' || canonical === '' || canonical === name) return name;
+  const permitted = rules.some((r) => matchPatternList(name, r.source, true) === 1 && matchPatternList(canonical, r.target, true) === 1);
+  return permitted ? canonical : name;
+}
 
 /** OpenSSH's is_addr_fast: names that are treated as addresses without asking the resolver. */
 export function looksLikeAddress(name: string): boolean {
@@ -118,6 +159,12 @@ export interface CanonicalizeSettings {
   addressfamily?: string;
 }
 
+/** The address family AddressFamily asks for. */
+export function addressFamilyOf(settings: CanonicalizeSettings): AddressFamily {
+  const family = settings.addressfamily?.toLowerCase();
+  return family === 'inet' || family === 'inet6' ? family : 'any';
+}
+
 function isYes(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   const v = value.toLowerCase();
@@ -126,27 +173,40 @@ function isYes(value: string | undefined, fallback: boolean): boolean {
 
 /**
  * Try `hostname.domain` for each domain (stopping at `none`); a name ending in `.` is tried
- * as is. Returns the first that resolves (without a trailing dot). When none does, returns
- * `hostname` if CanonicalizeFallbackLocal is yes (the default), else throws CouldNotCanonicalize.
+ * as is. Returns the first that resolves (without a trailing dot; its CNAME instead when a
+ * `cnames` rule permits). When none does, returns null if CanonicalizeFallbackLocal is yes
+ * (the default: the caller keeps `hostname`), else throws CouldNotCanonicalize.
  */
+export function resolveWithDomains(
+  hostname: string,
+  settings: CanonicalizeSettings,
+  domains: readonly string[],
+  resolve: HostResolver,
+  cnames: readonly CnameRule[] = [],
+): string | null {
+  const family = addressFamilyOf(settings);
+  const candidates = hostname.endsWith('.') ? [hostname.slice(0, -1)] : [];
+  if (candidates.length === 0) {
+    for (const domain of domains) {
+      if (domain.toLowerCase() === 'none') break;
+      candidates.push(`${hostname}.${domain}`);
+    }
+  }
+  for (const candidate of candidates) {
+    const answer = resolve(candidate, family);
+    if (answer !== false) return followCname(candidate, answer, cnames);
+  }
+  if (isYes(settings.canonicalizefallbacklocal, true)) return null;
+  throw new CouldNotCanonicalize(`Could not resolve host "${hostname}"`);
+}
+
+/** resolveWithDomains, with the fallback to `hostname` itself (Paramiko's canonicalize). */
 export function canonicalizeWithDomains(
   hostname: string,
   settings: CanonicalizeSettings,
   domains: readonly string[],
   resolve: HostResolver,
+  cnames: readonly CnameRule[] = [],
 ): string {
-  const family = (settings.addressfamily?.toLowerCase() ?? 'any') as AddressFamily;
-  const fam: AddressFamily = family === 'inet' || family === 'inet6' ? family : 'any';
-  if (hostname.endsWith('.')) {
-    const bare = hostname.slice(0, -1);
-    if (resolve(bare, fam)) return bare;
-  } else {
-    for (const domain of domains) {
-      if (domain.toLowerCase() === 'none') break;
-      const candidate = `${hostname}.${domain}`;
-      if (resolve(candidate, fam)) return candidate;
-    }
-  }
-  if (isYes(settings.canonicalizefallbacklocal, true)) return hostname;
-  throw new CouldNotCanonicalize(`Could not resolve host "${hostname}"`);
+  return resolveWithDomains(hostname, settings, domains, resolve, cnames) ?? hostname;
 }

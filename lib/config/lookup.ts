@@ -13,8 +13,8 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { ConfigParseError } from '../errors';
-import { canonicalAddress, canonicalizeWithDomains, HostResolver, looksLikeAddress } from './canonicalize';
+import { ConfigParseError, CouldNotCanonicalize } from '../errors';
+import { addressFamilyOf, canonicalAddress, cnameRules, followCname, HostResolver, looksLikeAddress, resolveWithDomains } from './canonicalize';
 import { ConfigValue, setConfigValue, SSHConfigDict } from './config-dict';
 import { LIST_KEYS } from './keywords';
 import { asciiLower } from './lexer';
@@ -83,7 +83,7 @@ export function lookup(env: LookupEnvironment, hostname: string, options: Lookup
   const isAddress = looksLikeAddress(host) || canonicalAddress(host) !== null;
   if (!isAddress) host = asciiLower(host);
   const mode = canonicalizeMode(state.value('canonicalizehostname'));
-  if (mode !== 'no' || isAddress) host = canonicalizeTarget(env, state, host, mode);
+  host = canonicalizeTarget(env, state, host, mode);
 
   if (first.wantFinal || mode !== 'no') {
     state.replace('hostname', [host]);
@@ -109,12 +109,17 @@ function isUnsetOrNone(value: string | undefined): boolean {
   return value === undefined || value.toLowerCase() === 'none';
 }
 
-/** OpenSSH's resolve_canonicalize, without the CNAME rules. */
+/**
+ * OpenSSH's resolve_canonicalize, then its CNAME step: with CanonicalizePermittedCNAMEs rules, a
+ * name canonicalisation left as it was is resolved itself (an error if it does not resolve, as
+ * `ssh -G` exits then) and its CNAME followed when a rule permits (never with
+ * CanonicalizeHostname no).
+ */
 function canonicalizeTarget(env: LookupEnvironment, state: OptionState, host: string, mode: string): string {
   const address = canonicalAddress(host);
   // OpenSSH keeps the name as written when only the case differs (strcasecmp).
   if (address !== null) return address.toLowerCase() === host.toLowerCase() ? host : address;
-  if (looksLikeAddress(host) || mode === 'no') return host;
+  if (looksLikeAddress(host)) return host;
   // Names a proxy will resolve are left alone unless CanonicalizeHostname is "always".
   const direct = isUnsetOrNone(state.value('proxycommand')) && isUnsetOrNone(state.value('proxyjump'));
   if (!direct && mode !== 'always') return host;
@@ -122,11 +127,19 @@ function canonicalizeTarget(env: LookupEnvironment, state: OptionState, host: st
     canonicalizefallbacklocal: state.value('canonicalizefallbacklocal'),
     addressfamily: state.value('addressfamily'),
   };
-  if (host.endsWith('.')) return canonicalizeWithDomains(host, settings, [], env.resolveHost);
-  const maxDots = Number.parseInt(state.value('canonicalizemaxdots') ?? '1', 10);
-  const dots = host.split('.').length - 1;
-  if (dots > (Number.isNaN(maxDots) ? 1 : maxDots)) return host;
-  return canonicalizeWithDomains(host, settings, state.words('canonicaldomains') ?? [], env.resolveHost);
+  const cnames = cnameRules(state.words('canonicalizepermittedcnames'));
+  if (mode !== 'no') {
+    const maxDots = Number.parseInt(state.value('canonicalizemaxdots') ?? '1', 10);
+    const dots = host.split('.').length - 1;
+    const domains = host.endsWith('.') ? [] : dots > (Number.isNaN(maxDots) ? 1 : maxDots) ? null : (state.words('canonicaldomains') ?? []);
+    const resolved = domains && resolveWithDomains(host, settings, domains, env.resolveHost, cnames);
+    if (resolved) return resolved;
+  }
+  if (cnames.length === 0) return host;
+  const bare = host.replace(/\.$/, '');
+  const answer = env.resolveHost(bare, addressFamilyOf(settings));
+  if (answer === false) throw new CouldNotCanonicalize(`Could not resolve hostname ${bare}`);
+  return mode === 'no' ? host : followCname(host, answer, cnames);
 }
 
 function runPass(env: LookupEnvironment, state: OptionState, pass: Pass): void {

@@ -120,6 +120,9 @@ function optionArguments(key: string, rest: string, args: string[]): string[] {
       if (args.length > 1) throw new LineError(`keyword ${key} extra arguments at end of line`);
       if (key === 'port') checkPort(args[0]);
       break;
+    case 'words':
+      if (key === 'canonicalizepermittedcnames') checkPermittedCnames(args);
+      break;
     case 'each':
       if (args.length < (spec.minArgs ?? 1) || args.length > (spec.maxArgs ?? Infinity)) {
         throw new LineError(`Bad forwarding specification or extra arguments for ${key}`);
@@ -133,6 +136,18 @@ function optionArguments(key: string, rest: string, args: string[]): string[] {
       break;
   }
   return args;
+}
+
+/** `source_list:target_list` rules, or `none` alone (OpenSSH's messages). */
+function checkPermittedCnames(args: string[]): void {
+  for (const arg of args) {
+    if (arg.toLowerCase() === 'none') {
+      if (args.length > 1) throw new LineError('keyword canonicalizepermittedcnames "none" argument must appear alone.');
+      continue;
+    }
+    const colon = arg.indexOf(':');
+    if (colon < 0 || colon === arg.length - 1) throw new LineError(`Invalid permitted CNAME "${arg}"`);
+  }
 }
 
 function checkPort(value: string): void {

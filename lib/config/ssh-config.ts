@@ -29,7 +29,10 @@ export interface SSHConfigOptions {
    * for user configuration files (system files would use /etc/ssh).
    */
   includeDir?: string;
-  /** Resolver for CanonicalizeHostname. Default: `getent ahosts` (the system's NSS). */
+  /**
+   * Resolver for CanonicalizeHostname: false, true, or the name's canonical name (for
+   * CanonicalizePermittedCNAMEs). Default: `getent ahosts` (the system's NSS).
+   */
   resolveHost?: HostResolver;
 }
 
