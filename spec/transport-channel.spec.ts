@@ -3,7 +3,7 @@ import { Message } from '../lib/wire/message';
 
 function openChannel(): { ch: ChannelCore; sent: Buffer[] } {
   const sent: Buffer[] = [];
-  const ch = new ChannelCore(0, 'session', 1 << 20, 32768, (p) => sent.push(p));
+  const ch = new ChannelCore(0, 'session', 1 << 20, 32768, (p) => sent.push(Buffer.from(p)));
   ch.opened(5, 1 << 20, 32768);
   ch.sink = { data: () => undefined, eof: () => undefined, closed: () => undefined, writable: () => undefined };
   return { ch, sent };
@@ -39,5 +39,58 @@ describe('ChannelCore request replies when the channel closes first', () => {
     ch.onData(Buffer.from('x'), 0);
     ch.finish(new Error('connection lost'));
     await expect(reply).rejects.toThrow(/connection lost/);
+  });
+});
+
+describe('ChannelCore.writeQueue', () => {
+  /** The data of each CHANNEL_DATA payload sent. */
+  const dataOf = (sent: Buffer[]) => sent.map((p) => new Message(p.subarray(5)).getString());
+
+  it('fills each packet from as many queued buffers as it takes, in order', () => {
+    const { ch, sent } = openChannel();
+    const parts = [Buffer.alloc(20000, 1), Buffer.alloc(20000, 2), Buffer.alloc(30000, 3)];
+    const whole = Buffer.concat(parts);
+    const done: Buffer[] = [];
+    const queue = [...parts];
+    expect(ch.writeQueue(queue, whole.length, false, 0, (b) => done.push(b))).toBe(whole.length);
+    expect(dataOf(sent).map((d) => d.length)).toEqual([32768, 32768, 70000 - 65536]);
+    expect(Buffer.concat(dataOf(sent))).toEqual(whole);
+    expect(queue).toEqual([]);
+    // Each buffer is reported once its last byte is sent (the first two within packet 1-2).
+    expect(done.map((b) => b.length)).toEqual([20000, 20000 - 12768, 30000 - (32768 - 7232)]);
+  });
+
+  it('with wholePackets, keeps the tail below a full packet queued for later', () => {
+    const { ch, sent } = openChannel();
+    const reply = () => Buffer.alloc(32768 + 13, 9);
+    const queue = [reply(), reply(), reply()];
+    const queued = 3 * (32768 + 13);
+    const n = ch.writeQueue(queue, queued, true);
+    expect(n).toBe(3 * 32768);
+    expect(dataOf(sent).every((d) => d.length === 32768)).toBe(true);
+    expect(queue.reduce((s, b) => s + b.length, 0)).toBe(39);
+    expect(ch.writeQueue(queue, queued - n, false)).toBe(39);
+    expect(queue).toEqual([]);
+  });
+
+  it('stops at the window and leaves the rest in the queue', () => {
+    const sent: Buffer[] = [];
+    const ch = new ChannelCore(0, 'session', 1 << 20, 32768, (p) => sent.push(Buffer.from(p)));
+    ch.opened(5, 50000, 32768);
+    const queue = [Buffer.alloc(40000, 1), Buffer.alloc(40000, 2)];
+    expect(ch.writeQueue(queue, 80000)).toBe(50000);
+    expect(queue.map((b) => b.length)).toEqual([30000]);
+    expect(queue[0][0]).toBe(2);
+    expect(ch.writeQueue(queue, 30000)).toBe(0);
+  });
+
+  it('send() gets a buffer that is reused for the next payload: the sink copies', () => {
+    const seen: Buffer[] = [];
+    const ch = new ChannelCore(0, 'session', 1 << 20, 32768, (p) => seen.push(p));
+    ch.opened(5, 1 << 20, 32768);
+    ch.write(Buffer.alloc(100, 1));
+    ch.write(Buffer.alloc(100, 2));
+    // Both views share the memory of the shared payload buffer: the first now holds the second's data.
+    expect(seen[0].buffer).toBe(seen[1].buffer);
   });
 });

@@ -154,3 +154,21 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
     expect(pair.server.closed?.message).toMatch(/not an SSH client/);
   });
 });
+
+describe('Session buffers', () => {
+  it('a payload queued during a key exchange is copied: the caller may reuse its buffer', () => {
+    const pair = handshake({});
+    pair.client.session.setAuthenticated();
+    pair.server.session.setAuthenticated();
+    pair.client.session.rekey();
+    expect(pair.client.session.inKex).toBe(true);
+    const reused = new Message().addByte(MSG.SERVICE_REQUEST).addString('first').asBytes();
+    pair.client.session.send(reused);
+    // The caller builds its next payload in the same buffer before the exchange ends.
+    reused.fill(0x7a, 1);
+    pair.pump();
+    expect(pair.client.kexDone).toBe(2);
+    expect(pair.server.messages.map(([t]) => t)).toEqual([MSG.SERVICE_REQUEST]);
+    expect(new Message(pair.server.messages[0][1]).getString().toString()).toBe('first');
+  });
+});

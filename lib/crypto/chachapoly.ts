@@ -172,6 +172,7 @@ class ChaChaKeys {
 }
 
 export class ChaChaPolySealer implements Sealer {
+  readonly freshOutput = true;
   readonly blockSize = BLOCK_SIZE;
   readonly lengthExcluded = true;
   readonly macLength = POLY1305_TAG_LENGTH;

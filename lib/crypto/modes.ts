@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
-import type { Cipher, Decipher, CipherGCM, DecipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import type { Cipher, Decipher, CipherGCM, DecipherGCM, KeyObject } from 'node:crypto';
 import { SSHException } from '../errors';
 import type { MacAlgorithm } from './macs';
 import type { DirectionKeys, Opener, Sealer } from './protection';
@@ -23,7 +23,8 @@ export class PlainOpener implements Opener {
     return header.readUInt32BE(0);
   }
   open(_seq: number, wire: Buffer): Buffer {
-    return wire.subarray(4);
+    // A copy, as every opener's output: the wire bytes may sit in a reused read buffer.
+    return Buffer.from(wire.subarray(4));
   }
 }
 
@@ -36,6 +37,13 @@ function macOf(mac: MacAlgorithm, key: Buffer, seq: number, ...parts: Buffer[]):
   return h.digest();
 }
 
+/** The clear length word as its own small buffer (from Node's pool), not a view of the packet. */
+function copyHead(packet: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(4);
+  packet.copy(head, 0, 0, 4);
+  return head;
+}
+
 function badMac(): SSHException {
   return new SSHException('packet authentication failed: bad MAC (corrupted or tampered data)');
 }
@@ -45,6 +53,7 @@ function badMac(): SSHException {
  * plaintext, RFC 4253) or encrypt-then-MAC (MAC over the ciphertext, length in clear).
  */
 export class CipherMacSealer implements Sealer {
+  readonly freshOutput = true;
   readonly lengthExcluded: boolean;
   readonly macLength: number;
   private readonly cipher: Cipher;
@@ -69,7 +78,7 @@ export class CipherMacSealer implements Sealer {
   sealParts(seq: number, packet: Buffer): Buffer[] {
     if (this.mac.etm) {
       const body = this.cipher.update(packet.subarray(4));
-      const head = packet.subarray(0, 4);
+      const head = copyHead(packet);
       return [head, body, macOf(this.mac, this.macKey, seq, head, body)];
     }
     const tag = macOf(this.mac, this.macKey, seq, packet);
@@ -123,8 +132,11 @@ export class CipherMacOpener implements Opener {
 
 /** The 12-byte GCM nonce: 4 fixed bytes and a 64-bit invocation counter (RFC 5647 section 7.1). */
 function nextNonce(iv: Buffer): void {
-  const c = iv.readBigUInt64BE(4);
-  iv.writeBigUInt64BE((c + 1n) & 0xffffffffffffffffn, 4);
+  // A big-endian increment of bytes 4-11, wrapping at 2^64 (no BigInt per packet).
+  for (let i = 11; i >= 4; i--) {
+    iv[i] = (iv[i] + 1) & 0xff;
+    if (iv[i] !== 0) return;
+  }
 }
 
 const GCM_TAG = 16;
@@ -134,20 +146,24 @@ export class GcmSealer implements Sealer {
   readonly blockSize = 16;
   readonly lengthExcluded = true;
   readonly macLength = GCM_TAG;
+  readonly freshOutput = true;
   private readonly iv: Buffer;
+  /** A KeyObject spares OpenSSL a copy of the key in each packet's createCipheriv. */
+  private readonly key: KeyObject;
   constructor(
     private readonly openssl: string,
-    private readonly keys: DirectionKeys,
+    keys: DirectionKeys,
   ) {
     this.iv = Buffer.from(keys.iv.subarray(0, 12));
+    this.key = createSecretKey(keys.key);
   }
   seal(seq: number, packet: Buffer): Buffer {
     return Buffer.concat(this.sealParts(seq, packet));
   }
 
   sealParts(_seq: number, packet: Buffer): Buffer[] {
-    const c = createCipheriv(this.openssl as "aes-128-gcm", this.keys.key, this.iv, { authTagLength: GCM_TAG }) as CipherGCM;
-    const head = packet.subarray(0, 4);
+    const c = createCipheriv(this.openssl as 'aes-128-gcm', this.key, this.iv, { authTagLength: GCM_TAG }) as CipherGCM;
+    const head = copyHead(packet);
     c.setAAD(head);
     const body = c.update(packet.subarray(4));
     c.final();
@@ -162,17 +178,19 @@ export class GcmOpener implements Opener {
   readonly lengthExcluded = true;
   readonly blockSize = 16;
   private readonly iv: Buffer;
+  private readonly key: KeyObject;
   constructor(
     private readonly openssl: string,
-    private readonly keys: DirectionKeys,
+    keys: DirectionKeys,
   ) {
     this.iv = Buffer.from(keys.iv.subarray(0, 12));
+    this.key = createSecretKey(keys.key);
   }
   peekLength(_seq: number, header: Buffer): number {
     return header.readUInt32BE(0);
   }
   open(_seq: number, wire: Buffer): Buffer {
-    const d = createDecipheriv(this.openssl as "aes-128-gcm", this.keys.key, this.iv, { authTagLength: GCM_TAG }) as DecipherGCM;
+    const d = createDecipheriv(this.openssl as 'aes-128-gcm', this.key, this.iv, { authTagLength: GCM_TAG }) as DecipherGCM;
     const end = wire.length - GCM_TAG;
     d.setAAD(wire.subarray(0, 4));
     d.setAuthTag(wire.subarray(end));

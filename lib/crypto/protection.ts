@@ -27,6 +27,11 @@ export interface Sealer {
    * cipher and MAC produce separate buffers implement it.
    */
   sealParts?(seq: number, packet: Buffer): Buffer[];
+  /**
+   * True when the wire bytes never share memory with `packet`, so the caller may build the next
+   * packet in the same buffer as soon as `seal` returns (the packet codec then reuses one).
+   */
+  readonly freshOutput?: boolean;
 }
 
 /** Removes protection from incoming packets for one direction. */
@@ -45,8 +50,9 @@ export interface Opener {
   peekLength(seq: number, header: Buffer): number;
   /**
    * Authenticates and decrypts a whole wire packet (`4 + length + macLength` bytes), returning
-   * the plaintext from the padding-length byte on. Throws `SSHException` when the MAC or tag
-   * does not verify.
+   * the plaintext from the padding-length byte on, in memory of its own (never a view of
+   * `wire`, which may be a reused buffer). Throws `SSHException` when the MAC or tag does not
+   * verify.
    */
   open(seq: number, wire: Buffer): Buffer;
 }

@@ -16,7 +16,7 @@ import { CHECK_FILE, checkFileAnnouncement, decodeCheckFileArgs } from './check-
 import { DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, messageFromErrnoCode, SFTP_MAX_MSG_LENGTH, SFTP_VERSION, statusFromErrnoCode } from './constants';
 import { SFTPError } from './errors';
 import { PacketFramer } from './framing';
-import { encodeReply } from './replies';
+import { DataReplyPool, encodeReply } from './replies';
 import { decodeRequest, peekId, SftpRequest } from './requests';
 import { HandleTable, OrderedQueue, releaseEntry } from './server-handles';
 import { getUint64, ServerLimits, ServerOps } from './server-ops';
@@ -39,6 +39,8 @@ export interface SftpServerCoreOptions {
    */
   highWaterMark?: number;
   onBackpressure?: (paused: boolean) => void;
+  /** READ replies are built in buffers from this pool; `send`'s owner returns them once sent. */
+  replyPool?: DataReplyPool;
 }
 
 /**
@@ -87,7 +89,7 @@ export class SftpServerCore {
   ) {
     const limits = { ...SERVER_LIMITS, maxOpenHandles: options.maxHandles ?? SERVER_LIMITS.maxOpenHandles };
     this.handles = new HandleTable(limits.maxOpenHandles);
-    this.ops = new ServerOps(new PathJail(root), this.handles, { readOnly: !!options.readOnly, umask: options.umask, limits });
+    this.ops = new ServerOps(new PathJail(root), this.handles, { readOnly: !!options.readOnly, umask: options.umask, limits, replyPool: options.replyPool });
     this.highWaterMark = options.highWaterMark ?? 256;
   }
 

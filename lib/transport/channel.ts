@@ -11,6 +11,16 @@ const DATA_HEADER = 9;
 export const MAX_DATA_PACKET = 256 * 1024 - 1024;
 
 /** How a channel hands data and events to its owner (the worker's buffers, or a test). */
+let payloadScratch: Buffer | null = null;
+
+/** The buffer data payloads are built in, shared by every channel (sends are synchronous). */
+function payloadBuffer(size: number): Buffer {
+  if (!payloadScratch || payloadScratch.length < size) {
+    payloadScratch = Buffer.allocUnsafe(Math.min(Math.max(size, 2 * (payloadScratch?.length ?? 0)), MAX_DATA_PACKET + 13));
+  }
+  return payloadScratch.subarray(0, size);
+}
+
 export interface ChannelSink {
   /** Data from the peer; `stream` 1 is stderr (extended data type 1). */
   data(chunk: Buffer, stream: 0 | 1): void;
@@ -61,6 +71,10 @@ export class ChannelCore {
   /** Replies to the peer's requests go out in order even when a handler is async. */
   private replyChain: Promise<void> = Promise.resolve();
 
+  /**
+   * `send` must encode or copy the payload before it returns: data payloads are built in one
+   * buffer reused for the next (the transport session's `send` does so).
+   */
   constructor(
     readonly localId: number,
     readonly kind: string,
@@ -106,26 +120,48 @@ export class ChannelCore {
    * packet size; returns the number of bytes sent (0 when the window is closed).
    */
   write(data: Buffer, stream: 0 | 1 = 0): number {
+    return this.writeQueue([data], data.length, false, stream);
+  }
+
+  /**
+   * Sends bytes from the front of `queue` (`queued` bytes in all) as the peer's window allows,
+   * each packet filled from as many of its buffers as it takes: a buffer sent whole leaves the
+   * queue, one sent in part is replaced by its rest. With `wholePackets`, stops before a packet
+   * smaller than the peer's maximum (the caller has more coming and sends the tail later), so a
+   * stream of messages a little over the maximum does not cost two packets each. `sent` is
+   * called with each buffer once the last of it is sent. Returns the bytes sent.
+   */
+  writeQueue(queue: Buffer[], queued: number, wholePackets = false, stream: 0 | 1 = 0, sent?: (b: Buffer) => void): number {
     if (this.state !== 'open') throw new SSHException('channel is not open');
     if (this.eofSent || this.closeSent) throw new SSHException('cannot write after EOF or close (socket is closed)');
     const limit = Math.min(this.remoteMaxPacket, MAX_DATA_PACKET);
-    let sent = 0;
-    while (sent < data.length && this.remoteWindow > 0) {
-      const n = Math.min(data.length - sent, this.remoteWindow, limit);
-      // The payload built in one allocation (a Message would grow and copy): type, channel,
-      // [data type,] length, data.
-      const head = stream ? 13 : 9;
-      const payload = Buffer.allocUnsafe(head + n);
+    const head = stream ? 13 : 9;
+    let total = 0;
+    while (total < queued && this.remoteWindow > 0) {
+      const n = Math.min(queued - total, this.remoteWindow, limit);
+      if (wholePackets && n < limit) break;
+      // Type, channel, [data type,] length, data, built in the shared payload buffer: `send`
+      // encodes or copies it before returning (see the constructor).
+      const payload = payloadBuffer(head + n);
       payload[0] = stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
       payload.writeUInt32BE(this.remoteId >>> 0, 1);
       if (stream) payload.writeUInt32BE(1, 5);
       payload.writeUInt32BE(n, head - 4);
-      data.copy(payload, head, sent, sent + n);
+      for (let at = head; at < payload.length; ) {
+        const b = queue[0];
+        const take = Math.min(b.length, payload.length - at);
+        b.copy(payload, at, 0, take);
+        at += take;
+        if (take === b.length) {
+          queue.shift();
+          sent?.(b);
+        } else queue[0] = b.subarray(take);
+      }
       this.send(payload);
       this.remoteWindow -= n;
-      sent += n;
+      total += n;
     }
-    return sent;
+    return total;
   }
 
   /** The owner handed `n` received bytes to the user: reopen our window when half is used. */

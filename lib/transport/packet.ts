@@ -27,6 +27,12 @@ export class PacketWriter {
   private compress: PayloadTransform | null = null;
   private pad = Buffer.allocUnsafe(PAD_POOL_SIZE);
   private padUsed = PAD_POOL_SIZE;
+  /**
+   * The plaintext packet is built here when the sealer's output never aliases it: one buffer
+   * for every packet instead of a fresh one each (a 32 KiB allocation per packet is external
+   * memory that drives V8 into a garbage collection every few megabytes).
+   */
+  private scratch: Buffer | null = null;
 
   /** Switches to new keys (after NEWKEYS); strict kex also resets the sequence number. */
   setProtection(sealer: Sealer, resetSequence: boolean): void {
@@ -50,6 +56,15 @@ export class PacketWriter {
     return out;
   }
 
+  private packetBuffer(size: number): Buffer {
+    if (!this.sealer.freshOutput) return Buffer.allocUnsafe(size);
+    if (!this.scratch || this.scratch.length < size) {
+      // Grown by doubling (an idle connection's packets are small), up to the largest packet.
+      this.scratch = Buffer.allocUnsafe(Math.min(Math.max(size, 2 * (this.scratch?.length ?? 0)), 4 + MAX_PACKET_LENGTH));
+    }
+    return this.scratch.subarray(0, size);
+  }
+
   /** The wire bytes for one payload. */
   encode(payload: Buffer): Buffer {
     const parts = this.encodeParts(payload);
@@ -65,7 +80,7 @@ export class PacketWriter {
     if (padLength < MIN_PADDING) padLength += bs;
     const length = 1 + body.length + padLength;
     if (length > MAX_PACKET_LENGTH) throw new SSHException(`payload of ${body.length} bytes exceeds the packet size limit`);
-    const packet = Buffer.allocUnsafe(4 + length);
+    const packet = this.packetBuffer(4 + length);
     packet.writeUInt32BE(length, 0);
     packet[4] = padLength;
     body.copy(packet, 5);
@@ -94,6 +109,11 @@ export class PacketReader {
   private avail = 0;
   /** Length field of the packet being read, once known (-1 before). */
   private length = -1;
+  /** Where a packet split across chunks is joined (openers copy what they return). */
+  private joined: Buffer | null = null;
+  /** Two buffers that take turns holding the unread tail of a transient chunk (see detach). */
+  private carry: [Buffer | null, Buffer | null] = [null, null];
+  private carryTurn = 0;
 
   setProtection(opener: Opener, resetSequence: boolean): void {
     this.opener = opener;
@@ -121,7 +141,8 @@ export class PacketReader {
   private peek(n: number): Buffer {
     const first = this.chunks[0];
     if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
-    const out = Buffer.allocUnsafe(n);
+    if (!this.joined || this.joined.length < n) this.joined = Buffer.allocUnsafe(Math.max(n, 2 * (this.joined?.length ?? 0)));
+    const out = this.joined.subarray(0, n);
     let copied = 0;
     let offset = this.head;
     for (const c of this.chunks) {
@@ -146,9 +167,33 @@ export class PacketReader {
     }
   }
 
-  /** Takes the raw bytes buffered (the identification line is read before packets). */
+  /**
+   * Copies the bytes not consumed yet into memory of the reader's own, so the chunks pushed so
+   * far may be reused by their owner (a socket reading into one buffer). At most one packet is
+   * left over; two carry buffers take turns, so the bytes copied never overlap the ones read.
+   */
+  detach(): void {
+    if (this.avail === 0) {
+      this.chunks = [];
+      this.head = 0;
+      return;
+    }
+    this.carryTurn ^= 1;
+    let c = this.carry[this.carryTurn];
+    if (!c || c.length < this.avail) c = this.carry[this.carryTurn] = Buffer.allocUnsafe(Math.max(this.avail, 2 * (c?.length ?? 0)));
+    let copied = 0;
+    let offset = this.head;
+    for (const chunk of this.chunks) {
+      copied += chunk.copy(c, copied, offset);
+      offset = 0;
+    }
+    this.chunks = [c.subarray(0, copied)];
+    this.head = 0;
+  }
+
+  /** Takes the raw bytes buffered (the identification line is read before packets): a copy. */
   takeRaw(): Buffer {
-    const out = this.avail ? this.peek(this.avail) : Buffer.alloc(0);
+    const out = this.avail ? Buffer.from(this.peek(this.avail)) : Buffer.alloc(0);
     this.chunks = [];
     this.head = 0;
     this.avail = 0;

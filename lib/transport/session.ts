@@ -145,7 +145,11 @@ export class Session {
 
   // ---- input ----
 
-  receive(data: Buffer): void {
+  /**
+   * Bytes from the peer. With `transient`, `data` is only valid during the call (a socket's
+   * reused read buffer): what is left of a packet is copied before returning.
+   */
+  receive(data: Buffer, transient = false): void {
     if (this.phase === 'closed') return;
     try {
       if (this.phase === 'version') {
@@ -159,6 +163,7 @@ export class Session {
         this.dispatch(payload);
         this.checkRekey();
       }
+      if (transient) this.reader.detach();
     } catch (e) {
       this.fail(e as Error);
     }
@@ -258,11 +263,14 @@ export class Session {
 
   // ---- output ----
 
-  /** Sends a payload, or queues it while a key exchange is in progress. */
+  /**
+   * Sends a payload, or queues it while a key exchange is in progress. The payload is encoded or
+   * copied before this returns: the caller may reuse its buffer (channels build data packets in one).
+   */
   send(payload: Buffer): void {
     if (this.phase === 'closed') throw new SSHException('the SSH session is closed');
     if (this.inKex && !this.sentNewKeysOrTransportMessage(payload[0])) {
-      this.queued.push(payload);
+      this.queued.push(Buffer.from(payload));
       return;
     }
     this.sendRaw(payload);

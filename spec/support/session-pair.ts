@@ -24,8 +24,10 @@ export function sessionPair(
       { role: isClient ? 'client' : 'server', preferences: defaultPreferences(), ...opts },
       {
         write: (d) => {
+          // Kept as written, copied only when delivered: a sender that reused a buffer it had
+          // handed over (the packet codec's scratch) would corrupt what is still queued.
           ep.written.push(d);
-          queue.push([isClient, Buffer.from(d)]);
+          queue.push([isClient, d]);
         },
         message: (type: number, msg: Message) => ep.messages.push([type, Buffer.from(msg.getRemainder())]),
         kexDone: () => ep.kexDone++,
@@ -38,7 +40,8 @@ export function sessionPair(
   const s = make(false, server);
   const pump = () => {
     for (let i = 0; queue.length && i < 100000; i++) {
-      const [fromClient, data] = queue.shift()!;
+      const [fromClient, written] = queue.shift()!;
+      const data = Buffer.from(written);
       const d = tamper ? tamper(fromClient, data) : data;
       (fromClient ? s : c).session.receive(d);
     }

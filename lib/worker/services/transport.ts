@@ -174,7 +174,7 @@ async function openStream(a: ConnectArgs): Promise<ByteStream> {
   }
   if (a.proxyCommand !== undefined) return new ProcessStream(a.proxyCommand);
   if (a.socketId !== undefined) return takeSocket(a.socketId);
-  return WorkerConnection.dial(a.host, a.port, a.timeout);
+  return WorkerConnection.dial(a.host, a.port, a.timeout, true);
 }
 
 export const transport: Service = {

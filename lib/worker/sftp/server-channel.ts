@@ -16,6 +16,7 @@
  */
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { SftpServerCore } from '../../sftp/server-core';
+import { DataReplyPool } from '../../sftp/replies';
 
 export interface SftpChannelOptions {
   /** The directory the session is jailed in. */
@@ -39,9 +40,13 @@ const OUTPUT_HIGH = 1 << 20;
  * whole file at once) makes the server hold at most 64 replies (64 x 255 KiB) being read.
  */
 const REQUESTS_HIGH = 64;
+/** Idle READ reply buffers kept for reuse, per session: what a 64-deep pipeline of 32 KiB uses. */
+const POOL_BYTES = 2 << 20;
 
 export class SftpServerChannel implements ChannelSink {
   private readonly core: SftpServerCore;
+  private readonly pool = new DataReplyPool(POOL_BYTES);
+  private readonly recycle = (b: Buffer): void => this.pool.release(b);
   /** Replies waiting for window. */
   private readonly out: Buffer[] = [];
   private outBytes = 0;
@@ -72,6 +77,7 @@ export class SftpServerChannel implements ChannelSink {
         options.log(line);
       },
       highWaterMark: REQUESTS_HIGH,
+      replyPool: this.pool,
       onBackpressure: (paused) => {
         this.corePaused = paused;
         // The core says so just before it sends the reply that freed it: feed after that.
@@ -89,32 +95,39 @@ export class SftpServerChannel implements ChannelSink {
 
   // ---- replies ----
 
+  /**
+   * Replies are queued and sent in full-size channel packets: a 32 KiB READ reply is 13 bytes
+   * over the client's usual 32 KiB maximum packet, and sent one by one every reply would cost
+   * two packets (a second one of 13 bytes), twice the sealing and the client's opening. The tail
+   * that does not fill a packet goes out once the replies ready in this turn of the event loop
+   * are queued (setImmediate runs after the I/O callbacks of the turn).
+   */
   private reply(bytes: Buffer): void {
     const ch = this.ch;
     if (this.finished || ch.state !== 'open' || ch.eofSent || ch.closeSent) return;
     this.bytesOut += bytes.length;
-    if (this.out.length === 0) {
-      const n = ch.write(bytes);
-      if (n === bytes.length) {
-        this.maybeFinish();
-        return;
-      }
-      bytes = bytes.subarray(n);
-    }
     this.out.push(bytes);
     this.outBytes += bytes.length;
+    this.flush(false);
   }
 
-  private flush(): void {
+  /** Sends what the window allows: whole packets only unless `tail`; the tail is scheduled. */
+  private flush(tail: boolean): void {
     const ch = this.ch;
-    while (this.out.length && ch.writableBytes > 0) {
-      const head = this.out[0];
-      const n = ch.write(head);
-      this.outBytes -= n;
-      if (n < head.length) this.out[0] = head.subarray(n);
-      else this.out.shift();
+    if (this.outBytes > 0 && ch.writableBytes > 0) this.outBytes -= ch.writeQueue(this.out, this.outBytes, !tail, 0, this.recycle);
+    if (this.outBytes === 0) this.maybeFinish();
+    else if (!tail && !this.tailScheduled) {
+      this.tailScheduled = true;
+      setImmediate(this.sendTail);
     }
   }
+
+  private tailScheduled = false;
+  private readonly sendTail = (): void => {
+    this.tailScheduled = false;
+    if (this.finished || this.ch.state !== 'open' || this.ch.eofSent || this.ch.closeSent) return;
+    this.flush(true);
+  };
 
   // ---- requests ----
 
@@ -181,7 +194,8 @@ export class SftpServerChannel implements ChannelSink {
   private fail(err: Error): void {
     this.held.length = 0;
     // What fits of the replies already queued (a BAD_MESSAGE status) goes before the close.
-    this.flush();
+    const ch = this.ch;
+    if (ch.state === 'open' && !ch.eofSent && !ch.closeSent && ch.writableBytes > 0) ch.writeQueue(this.out, this.outBytes);
     this.out.length = 0;
     this.outBytes = 0;
     this.finish(1, `protocol error: ${err.message}`);
@@ -220,7 +234,7 @@ export class SftpServerChannel implements ChannelSink {
   }
 
   writable(): void {
-    this.flush();
+    this.flush(false);
     this.feed();
   }
 }

@@ -49,6 +49,30 @@ const IGNORE_ACK = Buffer.from([MSG.IGNORE, 0, 0, 0, 0]);
  * connection protocol. Writes are batched: every packet produced while handling one event goes
  * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
  */
+/**
+ * Bytes a socket dialed for a transport read into its own buffer: the connection that takes the
+ * socket sets `deliver`; bytes before that are copied into `early`.
+ */
+interface ReadBufferState {
+  deliver: ((chunk: Buffer) => void) | null;
+  early: Buffer[];
+}
+const kReadBuffer = Symbol('readBuffer');
+/** Each socket read takes up to this much (Node's default allocates 64 KiB per read). */
+const READ_BUFFER_SIZE = 256 * 1024;
+
+function readBuffer(state: ReadBufferState): { buffer: Buffer; callback(n: number, buf: Buffer): boolean } {
+  return {
+    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+    callback(n, buf) {
+      const chunk = buf.subarray(0, n);
+      if (state.deliver) state.deliver(chunk);
+      else state.early.push(Buffer.from(chunk));
+      return true;
+    },
+  };
+}
+
 export class WorkerConnection {
   readonly session: Session;
   readonly auth: ClientAuth;
@@ -134,26 +158,39 @@ export class WorkerConnection {
         channelOpen: handlers.channelOpen ?? ((open) => this.clientChannelOpen(open)),
       });
     }
-    socket.on('data', (d: Buffer) => {
+    const onBytes = (d: Buffer, transient: boolean): void => {
       this.lastReceive = Date.now();
       const writes = this.writeCount;
-      this.session.receive(d);
+      this.session.receive(d, transient);
       this.scheduleWake();
       this.elicitAck(writes);
-    });
+    };
+    const reads = (socket as { [kReadBuffer]?: ReadBufferState })[kReadBuffer];
+    if (reads) {
+      for (const d of reads.early.splice(0)) onBytes(d, false);
+      reads.deliver = (d) => onBytes(d, true);
+    } else {
+      socket.on('data', (d: Buffer) => onBytes(d, false));
+    }
     socket.on('error', (e: Error) => this.die(e instanceof SSHException ? e : new SSHException(`socket error: ${e.message}`, { cause: e })));
     socket.on('close', () => this.die(this.closedEarlyError()));
     socket.resume?.();
   }
 
-  /** Opens a TCP connection to every address of `host` in turn (Paramiko's connect loop). */
-  static async dial(host: string, port: number, timeoutSec: number | null): Promise<Socket> {
+  /**
+   * Opens a TCP connection to every address of `host` in turn (Paramiko's connect loop). With
+   * `forTransport`, the socket reads into one buffer of its own (no allocation per read; the
+   * session copies the unread tail of a packet) and only a WorkerConnection can take its bytes.
+   */
+  static async dial(host: string, port: number, timeoutSec: number | null, forTransport = false): Promise<Socket> {
     const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
     const errors = new Map<string, Error>();
     for (const a of addresses) {
       try {
+        const s0: ReadBufferState = { deliver: null, early: [] };
         return await new Promise<Socket>((resolve, reject) => {
-          const s = netConnect({ host: a.address, port, family: a.family });
+          const s = netConnect({ host: a.address, port, family: a.family, ...(forTransport ? { onread: readBuffer(s0) } : {}) });
+          if (forTransport) (s as { [kReadBuffer]?: ReadBufferState })[kReadBuffer] = s0;
           const timer = timeoutSec === null ? null : setTimeout(() => {
             s.destroy();
             reject(new SocketTimeout(`connect to ${a.address} port ${port} timed out after ${timeoutSec} s`));

@@ -1,0 +1,104 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ChannelCore } from '../lib/transport/channel';
+import { Message } from '../lib/wire/message';
+import { SftpServerChannel } from '../lib/worker/sftp/server-channel';
+import { encodeRequest } from '../lib/sftp/requests';
+import { DataReplyPool, decodeReply, DATA_HEADER, SftpReply } from '../lib/sftp/replies';
+import { PacketFramer } from '../lib/sftp/framing';
+import { FXF } from '../lib/sftp/constants';
+
+const serving: SftpServerChannel[] = [];
+afterEach(() => {
+  // The channel closing ends the session, which closes the files it opened.
+  for (const s of serving.splice(0)) s.closed(null);
+});
+
+/** The embedded server's SFTP subsystem on an in-memory channel whose peer takes 32 KiB packets. */
+function serve(root: string) {
+  const payloads: Buffer[] = [];
+  const ch = new ChannelCore(0, 'session', 2 << 20, 32768, (p) => payloads.push(Buffer.from(p)));
+  ch.opened(7, 64 << 20, 32768);
+  const sftp = new SftpServerChannel(ch, { root, log: () => undefined });
+  ch.sink = sftp;
+  serving.push(sftp);
+  const replies: SftpReply[] = [];
+  const framer = new PacketFramer(1 << 20);
+  let taken = 0;
+  /** Replies decoded from the CHANNEL_DATA payloads sent so far. */
+  const poll = () => {
+    for (; taken < payloads.length; taken++) {
+      const data = new Message(payloads[taken].subarray(5)).getString();
+      framer.push(data, (packet) => replies.push(decodeReply(packet)));
+    }
+    return replies;
+  };
+  const until = async (n: number) => {
+    for (let i = 0; i < 500 && poll().length < n; i++) await new Promise((r) => setTimeout(r, 5));
+    return poll();
+  };
+  return { ch, sftp, payloads, until };
+}
+
+describe('SFTP server channel output', () => {
+  let root: string;
+  beforeAll(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-sftp-chan-'));
+  });
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('sends 32 KiB READ replies in full-size channel packets, not two packets each', async () => {
+    const content = randomBytes(64 * 32768);
+    fs.writeFileSync(path.join(root, 'f'), content);
+    const { sftp, payloads, until } = serve(root);
+    sftp.data(Buffer.concat([encodeRequest.init(3), encodeRequest.open(1, '/f', FXF.READ)]), 0);
+    const [, opened] = await until(2);
+    if (opened.kind !== 'handle') throw new Error(`OPEN failed: ${JSON.stringify(opened)}`);
+    const before = payloads.length;
+    const reads: Buffer[] = [];
+    for (let i = 0; i < 64; i++) reads.push(encodeRequest.read(10 + i, opened.handle, i * 32768, 32768));
+    sftp.data(Buffer.concat(reads), 0);
+    const replies = (await until(2 + 64)).slice(2);
+    expect(replies.map((r) => r.kind === 'data' && r.id)).toEqual(reads.map((_, i) => 10 + i));
+    expect(Buffer.concat(replies.map((r) => (r.kind === 'data' ? r.data : Buffer.alloc(0))))).toEqual(content);
+    // 64 replies of 32768 + 13 bytes: 64 full packets and a few partial ones where the reads
+    // finished in different turns of the event loop (the tail goes out at the end of a turn),
+    // not 128 packets (one full and one of 13 bytes per reply).
+    const sizes = payloads.slice(before).map((p) => p.readUInt32BE(5));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(64 * (32768 + DATA_HEADER));
+    expect(sizes.filter((n) => n === 32768).length).toBeGreaterThanOrEqual(60);
+    expect(sizes.length).toBeLessThanOrEqual(72);
+  });
+
+  it('a lone small reply is not held back waiting for a packet to fill', async () => {
+    const { sftp, until } = serve(root);
+    sftp.data(encodeRequest.init(3), 0);
+    const [version] = await until(1);
+    expect(version.kind).toBe('version');
+  });
+});
+
+describe('DataReplyPool', () => {
+  it('hands a buffer back for the next reply of the same size once it is released', () => {
+    const pool = new DataReplyPool(1 << 20);
+    const a = pool.alloc(32768);
+    expect(a.length).toBe(DATA_HEADER + 32768);
+    pool.release(a.subarray(0, 100)); // any view of it
+    const b = pool.alloc(32768);
+    expect(b.buffer).toBe(a.buffer);
+    expect(pool.alloc(32768).buffer).not.toBe(a.buffer);
+  });
+
+  it('ignores buffers it did not allocate and keeps at most its limit idle', () => {
+    const pool = new DataReplyPool(2 * (DATA_HEADER + 1000));
+    const foreign = Buffer.alloc(DATA_HEADER + 1000);
+    pool.release(foreign);
+    expect(pool.alloc(1000).buffer).not.toBe(foreign.buffer);
+    const held = [pool.alloc(1000), pool.alloc(1000), pool.alloc(1000)];
+    for (const h of held) pool.release(h);
+    const again = [pool.alloc(1000), pool.alloc(1000), pool.alloc(1000)];
+    expect(again.filter((x) => held.some((h) => h.buffer === x.buffer)).length).toBe(2);
+  });
+});
