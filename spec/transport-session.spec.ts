@@ -156,6 +156,27 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
 });
 
 describe('Session buffers', () => {
+  it.each(['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr'])(
+    'bytes received into a reused read buffer (transient), %s: handshake, data, rekey',
+    (cipher) => {
+      const prefs = defaultPreferences();
+      prefs.ciphers = [cipher];
+      const pair = sessionPair({ preferences: prefs }, { hostKeys, preferences: defaultPreferences() }, undefined, true);
+      pair.client.session.start();
+      pair.server.session.start();
+      pair.pump();
+      expect(pair.client.kexDone).toBe(1);
+      expect(pair.client.session.negotiated!.cipherS2C).toBe(cipher);
+      exchangeData(pair);
+      pair.server.session.rekey();
+      pair.pump();
+      expect(pair.server.kexDone).toBe(2);
+      pair.client.messages.length = 0;
+      pair.server.messages.length = 0;
+      exchangeData(pair);
+    },
+  );
+
   it('a payload queued during a key exchange is copied: the caller may reuse its buffer', () => {
     const pair = handshake({});
     pair.client.session.setAuthenticated();

@@ -16,7 +16,15 @@ export function sessionPair(
   client: Partial<SessionOptions>,
   server: Partial<SessionOptions>,
   tamper?: (fromClient: boolean, data: Buffer) => Buffer,
+  /**
+   * Deliver as a socket reading into one reused buffer does: pieces of 1-5000 bytes, each
+   * passed as transient and the buffer scribbled over after each call.
+   */
+  transient = false,
 ): { client: Endpoint; server: Endpoint; pump(): void } {
+  const readBuffer = Buffer.alloc(5000);
+  let seed = 7;
+  const pieceSize = () => (seed = (seed * 1103515245 + 12345) % 2147483648) % 5000 + 1;
   const queue: Array<[boolean, Buffer]> = [];
   const make = (isClient: boolean, opts: Partial<SessionOptions>): Endpoint => {
     const ep: Endpoint = { session: null as unknown as Session, messages: [], kexDone: 0, closed: undefined, written: [] };
@@ -43,7 +51,17 @@ export function sessionPair(
       const [fromClient, written] = queue.shift()!;
       const data = Buffer.from(written);
       const d = tamper ? tamper(fromClient, data) : data;
-      (fromClient ? s : c).session.receive(d);
+      const to = (fromClient ? s : c).session;
+      if (!transient) {
+        to.receive(d);
+        continue;
+      }
+      for (let at = 0; at < d.length; ) {
+        const n = d.copy(readBuffer, 0, at, at + pieceSize());
+        to.receive(readBuffer.subarray(0, n), true);
+        readBuffer.fill(0xee);
+        at += n;
+      }
     }
   };
   return { client: c, server: s, pump };
