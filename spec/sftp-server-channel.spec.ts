@@ -17,10 +17,10 @@ afterEach(() => {
 });
 
 /** The embedded server's SFTP subsystem on an in-memory channel whose peer takes 32 KiB packets. */
-function serve(root: string) {
+function serve(root: string, window = 64 << 20) {
   const payloads: Buffer[] = [];
   const ch = new ChannelCore(0, 'session', 2 << 20, 32768, (p) => payloads.push(Buffer.from(p)));
-  ch.opened(7, 64 << 20, 32768);
+  ch.opened(7, window, 32768);
   const sftp = new SftpServerChannel(ch, { root, log: () => undefined });
   ch.sink = sftp;
   serving.push(sftp);
@@ -70,6 +70,28 @@ describe('SFTP server channel output', () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(64 * (32768 + DATA_HEADER));
     expect(sizes.filter((n) => n === 32768).length).toBeGreaterThanOrEqual(60);
     expect(sizes.length).toBeLessThanOrEqual(72);
+  });
+
+  it('requests held while replies piled up are answered when a window adjust comes before the window ran out', async () => {
+    fs.writeFileSync(path.join(root, 'g'), randomBytes(128 * 32768));
+    const { ch, sftp, until } = serve(root, 50000);
+    sftp.data(Buffer.concat([encodeRequest.init(3), encodeRequest.open(1, '/g', FXF.READ)]), 0);
+    const [, opened] = await until(2);
+    if (opened.kind !== 'handle') throw new Error(`OPEN failed: ${JSON.stringify(opened)}`);
+    // 128 READs: 64 start, 64 are held; the replies fill the window, then pile up past 1 MiB.
+    const reads: Buffer[] = [];
+    for (let i = 0; i < 128; i++) reads.push(encodeRequest.read(100 + i, opened.handle, i * 32768, 32768));
+    sftp.data(Buffer.concat(reads), 0);
+    for (let i = 0; i < 400 && (sftp as unknown as { core: { pending: number } }).core.pending > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r));
+    expect(ch.remoteWindow).toBe(0);
+    // One adjust leaves 7232 bytes of window below a whole packet; the next comes before the
+    // tail is sent, so the window never reaches 0 again and no writable() follows.
+    ch.onWindowAdjust(40000);
+    expect(ch.remoteWindow).toBe(40000 - 32768);
+    ch.onWindowAdjust(64 << 20);
+    const replies = (await until(2 + 128)).slice(2);
+    expect(replies.map((r) => r.kind === 'data' && r.id)).toEqual(reads.map((_, i) => 100 + i));
   });
 
   it('a lone small reply is not held back waiting for a packet to fill', async () => {

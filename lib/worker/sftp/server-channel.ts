@@ -114,7 +114,12 @@ export class SftpServerChannel implements ChannelSink {
   /** Sends what the window allows: whole packets only unless `tail`; the tail is scheduled. */
   private flush(tail: boolean): void {
     const ch = this.ch;
+    const wasPaused = this.paused;
     if (this.outBytes > 0 && ch.writableBytes > 0) this.outBytes -= ch.writeQueue(this.out, this.outBytes, !tail, 0, this.recycle);
+    // Requests held while the replies piled up are fed again here, whatever sent them: a window
+    // adjust that arrives while some window is left (unused below a whole packet) calls no
+    // writable(), and the replies then leave from here or from the tail.
+    if (wasPaused && !this.paused && this.held.length) queueMicrotask(() => this.feed());
     if (this.outBytes === 0) this.maybeFinish();
     else if (!tail && !this.tailScheduled) {
       this.tailScheduled = true;
