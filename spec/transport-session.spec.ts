@@ -177,6 +177,25 @@ describe('Session buffers', () => {
     },
   );
 
+  it.each(['none', 'zlib'])('sendFilled: a payload written in place arrives intact, during a key exchange too (compression %s)', (compression) => {
+    const pair = handshake({ compression });
+    pair.client.session.setAuthenticated();
+    pair.server.session.setAuthenticated();
+    const data = Buffer.alloc(30000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    const fill = (into: Buffer) => {
+      into[0] = MSG.CHANNEL_DATA;
+      data.copy(into, 1);
+    };
+    pair.client.session.sendFilled(1 + data.length, fill);
+    pair.client.session.rekey();
+    pair.client.session.sendFilled(1 + data.length, fill); // queued until the exchange ends
+    pair.pump();
+    expect(pair.client.kexDone).toBe(2);
+    expect(pair.server.messages.map(([t]) => t)).toEqual([MSG.CHANNEL_DATA, MSG.CHANNEL_DATA]);
+    for (const [, body] of pair.server.messages) expect(body).toEqual(data);
+  });
+
   it('a payload queued during a key exchange is copied: the caller may reuse its buffer', () => {
     const pair = handshake({});
     pair.client.session.setAuthenticated();

@@ -11,6 +11,9 @@ const DATA_HEADER = 9;
 export const MAX_DATA_PACKET = 256 * 1024 - 1024;
 
 /** How a channel hands data and events to its owner (the worker's buffers, or a test). */
+/** Sends a payload of `length` bytes that `fill` writes in place (see Session.sendFilled). */
+export type SendFilled = (length: number, fill: (into: Buffer) => void) => void;
+
 let payloadScratch: Buffer | null = null;
 
 /** The buffer data payloads are built in, shared by every channel (sends are synchronous). */
@@ -81,6 +84,7 @@ export class ChannelCore {
     readonly windowSize: number,
     readonly maxPacket: number,
     private readonly send: (payload: Buffer) => void,
+    private readonly sendFilled?: SendFilled,
   ) {
     this.localWindow = windowSize;
   }
@@ -140,24 +144,31 @@ export class ChannelCore {
     while (total < queued && this.remoteWindow > 0) {
       const n = Math.min(queued - total, this.remoteWindow, limit);
       if (wholePackets && n < limit) break;
-      // Type, channel, [data type,] length, data, built in the shared payload buffer: `send`
-      // encodes or copies it before returning (see the constructor).
-      const payload = payloadBuffer(head + n);
-      payload[0] = stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
-      payload.writeUInt32BE(this.remoteId >>> 0, 1);
-      if (stream) payload.writeUInt32BE(1, 5);
-      payload.writeUInt32BE(n, head - 4);
-      for (let at = head; at < payload.length; ) {
-        const b = queue[0];
-        const take = Math.min(b.length, payload.length - at);
-        b.copy(payload, at, 0, take);
-        at += take;
-        if (take === b.length) {
-          queue.shift();
-          sent?.(b);
-        } else queue[0] = b.subarray(take);
+      // Type, channel, [data type,] length, data: written straight into the packet when the
+      // transport allows it, else built in the shared payload buffer (`send` encodes or copies
+      // it before returning: see the constructor).
+      const fill = (payload: Buffer): void => {
+        payload[0] = stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
+        payload.writeUInt32BE(this.remoteId >>> 0, 1);
+        if (stream) payload.writeUInt32BE(1, 5);
+        payload.writeUInt32BE(n, head - 4);
+        for (let at = head; at < payload.length; ) {
+          const b = queue[0];
+          const take = Math.min(b.length, payload.length - at);
+          b.copy(payload, at, 0, take);
+          at += take;
+          if (take === b.length) {
+            queue.shift();
+            sent?.(b);
+          } else queue[0] = b.subarray(take);
+        }
+      };
+      if (this.sendFilled) this.sendFilled(head + n, fill);
+      else {
+        const payload = payloadBuffer(head + n);
+        fill(payload);
+        this.send(payload);
       }
-      this.send(payload);
       this.remoteWindow -= n;
       total += n;
     }

@@ -1,6 +1,7 @@
 import { SSHException } from '../errors';
 import { Message } from '../wire/message';
 import { ChannelCore, DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from './channel';
+import type { SendFilled } from './channel';
 import { MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_FAILED_RESOURCE_SHORTAGE, OPEN_SUCCEEDED } from './constants';
 
 /** A channel the peer opened: what it asked for, and how to accept it. */
@@ -34,14 +35,16 @@ export class ConnectionCore {
   private globalChain: Promise<void> = Promise.resolve();
   private dead: Error | null = null;
 
+  /** `sendFilled`, when given, lets channels write their data straight into the packet. */
   constructor(
     private readonly send: (payload: Buffer) => void,
     readonly handlers: ConnectionHandlers = {},
+    private readonly sendFilled?: SendFilled,
   ) {}
 
   private allocate(kind: string, window: number, maxPacket: number): ChannelCore {
     while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
-    const ch = new ChannelCore(this.nextId, kind, window, maxPacket, this.send);
+    const ch = new ChannelCore(this.nextId, kind, window, maxPacket, this.send, this.sendFilled);
     this.nextId = (this.nextId + 1) >>> 0;
     this.channels.set(ch.localId, ch);
     return ch;

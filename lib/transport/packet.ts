@@ -74,17 +74,34 @@ export class PacketWriter {
   /** The wire bytes for one payload, as pieces to write in order (no concatenation copy). */
   encodeParts(payload: Buffer): Buffer[] {
     const body = this.compress ? this.compress(payload) : payload;
+    return this.frame(body.length, (into) => body.copy(into));
+  }
+
+  /**
+   * The wire bytes for a payload of `length` bytes that `fill` writes straight into the packet
+   * (channel data: no payload buffer, no copy of it). `fill` gets exactly `length` bytes.
+   */
+  encodeFilled(length: number, fill: (into: Buffer) => void): Buffer[] {
+    if (this.compress) {
+      const payload = Buffer.allocUnsafe(length);
+      fill(payload);
+      return this.encodeParts(payload);
+    }
+    return this.frame(length, fill);
+  }
+
+  private frame(bodyLength: number, fill: (into: Buffer) => void): Buffer[] {
     const bs = this.sealer.blockSize;
-    const unaligned = (this.sealer.lengthExcluded ? 0 : 4) + 1 + body.length;
+    const unaligned = (this.sealer.lengthExcluded ? 0 : 4) + 1 + bodyLength;
     let padLength = bs - (unaligned % bs);
     if (padLength < MIN_PADDING) padLength += bs;
-    const length = 1 + body.length + padLength;
-    if (length > MAX_PACKET_LENGTH) throw new SSHException(`payload of ${body.length} bytes exceeds the packet size limit`);
+    const length = 1 + bodyLength + padLength;
+    if (length > MAX_PACKET_LENGTH) throw new SSHException(`payload of ${bodyLength} bytes exceeds the packet size limit`);
     const packet = this.packetBuffer(4 + length);
     packet.writeUInt32BE(length, 0);
     packet[4] = padLength;
-    body.copy(packet, 5);
-    this.padding(padLength).copy(packet, 5 + body.length);
+    fill(packet.subarray(5, 5 + bodyLength));
+    this.padding(padLength).copy(packet, 5 + bodyLength);
     const parts = this.sealer.sealParts ? this.sealer.sealParts(this.seq, packet) : [this.sealer.seal(this.seq, packet)];
     this.seq = (this.seq + 1) >>> 0;
     this.sinceKex.packets++;

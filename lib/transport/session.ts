@@ -277,6 +277,22 @@ export class Session {
     this.checkRekey();
   }
 
+  /**
+   * Sends a connection-layer payload of `length` bytes that `fill` writes in place (channel
+   * data), or queues it while a key exchange is in progress.
+   */
+  sendFilled(length: number, fill: (into: Buffer) => void): void {
+    if (this.phase === 'closed') throw new SSHException('the SSH session is closed');
+    if (this.inKex) {
+      const payload = Buffer.allocUnsafe(length);
+      fill(payload);
+      this.queued.push(payload);
+      return;
+    }
+    for (const part of this.writer.encodeFilled(length, fill)) this.host.write(part);
+    this.checkRekey();
+  }
+
   /** RFC 4253 section 7.1: during kex only transport messages other than service requests. */
   private sentNewKeysOrTransportMessage(type: number): boolean {
     return (type >= 1 && type <= 4) || (type >= 20 && type <= 49);

@@ -124,6 +124,7 @@ export class WorkerConnection {
       serverSigAlgs: () => this.session.serverSigAlgs,
       authenticated: () => this.session.setAuthenticated(),
     });
+    const sendFilled = (length: number, fill: (into: Buffer) => void): void => this.session.sendFilled(length, fill);
     if (server) {
       this.serverAuth = new ServerAuth(
         {
@@ -151,12 +152,12 @@ export class WorkerConnection {
           if (code === 0 && !this.isClosed && !policy.ownsChannels) this.acceptChannel(open.channel);
           return code;
         },
-      });
+      }, sendFilled);
     } else {
       this.conn = new ConnectionCore((p) => this.session.send(p), {
         globalRequest: handlers.globalRequest ?? (() => false),
         channelOpen: handlers.channelOpen ?? ((open) => this.clientChannelOpen(open)),
-      });
+      }, sendFilled);
     }
     const onBytes = (d: Buffer, transient: boolean): void => {
       this.lastReceive = Date.now();
