@@ -9,14 +9,15 @@ import { DEFAULT_KEX, INSECURE_KEX } from '../lib/transport/kex';
 
 const hostKeys = [Ed25519Key.generate(), ECDSAKey.generate({ curve: 'nistp256' }), ECDSAKey.generate({ curve: 'nistp384' }), ECDSAKey.generate({ curve: 'nistp521' }), RSAKey.generate(2048)];
 
-function handshake(over: { kex?: string; hostKey?: string; cipher?: string; mac?: string; compression?: string }) {
+/** A handshake in memory; `transient`: bytes delivered as from a socket's reused read buffer. */
+function handshake(over: { kex?: string; hostKey?: string; cipher?: string; mac?: string; compression?: string }, transient = false) {
   const prefs = defaultPreferences();
   if (over.kex) prefs.kex = [over.kex];
   if (over.hostKey) prefs.hostKeys = [over.hostKey];
   if (over.cipher) prefs.ciphers = [over.cipher];
   if (over.mac) prefs.macs = [over.mac];
   if (over.compression) prefs.compression = [over.compression];
-  const pair = sessionPair({ preferences: prefs }, { hostKeys, serverSigAlgs: ['ssh-ed25519', 'rsa-sha2-512'], preferences: { ...defaultPreferences(), kex: [...DEFAULT_KEX, ...INSECURE_KEX], compression: ['none', 'zlib@openssh.com', 'zlib'] } });
+  const pair = sessionPair({ preferences: prefs }, { hostKeys, serverSigAlgs: ['ssh-ed25519', 'rsa-sha2-512'], preferences: { ...defaultPreferences(), kex: [...DEFAULT_KEX, ...INSECURE_KEX], compression: ['none', 'zlib@openssh.com', 'zlib'] } }, undefined, transient);
   pair.client.session.start();
   pair.server.session.start();
   pair.pump();
@@ -33,6 +34,16 @@ function exchangeData(pair: ReturnType<typeof handshake>) {
   expect(pair.server.messages.map(([t]) => t)).toEqual([MSG.SERVICE_REQUEST, MSG.SERVICE_REQUEST]);
   expect(new Message(pair.server.messages[1][1]).getString()).toEqual(big);
   expect(pair.client.messages.map(([t]) => t)).toEqual([MSG.SERVICE_ACCEPT]);
+}
+
+/** A rekey started by `side` in the middle of the stream, then data again. */
+function rekeyAndExchange(pair: ReturnType<typeof handshake>, side: 'client' | 'server') {
+  pair[side].session.rekey();
+  pair.pump();
+  expect(pair[side].kexDone).toBe(2);
+  pair.client.messages.length = 0;
+  pair.server.messages.length = 0;
+  exchangeData(pair);
 }
 
 describe('Session handshakes between our own endpoints (in memory)', () => {
@@ -65,13 +76,7 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
     expect(pair.client.session.negotiated!.cipherC2S).toBe(cipher);
     if (mac !== '(aead)') expect(pair.client.session.negotiated!.macC2S).toBe(mac);
     exchangeData(pair);
-    // rekey mid-stream, then data again
-    pair.client.session.rekey();
-    pair.pump();
-    expect(pair.client.kexDone).toBe(2);
-    pair.client.messages.length = 0;
-    pair.server.messages.length = 0;
-    exchangeData(pair);
+    rekeyAndExchange(pair, 'client');
   });
 
   it.each(['zlib', 'zlib@openssh.com'])('compression %s', (compression) => {
@@ -159,21 +164,11 @@ describe('Session buffers', () => {
   it.each(['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr'])(
     'bytes received into a reused read buffer (transient), %s: handshake, data, rekey',
     (cipher) => {
-      const prefs = defaultPreferences();
-      prefs.ciphers = [cipher];
-      const pair = sessionPair({ preferences: prefs }, { hostKeys, preferences: defaultPreferences() }, undefined, true);
-      pair.client.session.start();
-      pair.server.session.start();
-      pair.pump();
+      const pair = handshake({ cipher }, true);
       expect(pair.client.kexDone).toBe(1);
       expect(pair.client.session.negotiated!.cipherS2C).toBe(cipher);
       exchangeData(pair);
-      pair.server.session.rekey();
-      pair.pump();
-      expect(pair.server.kexDone).toBe(2);
-      pair.client.messages.length = 0;
-      pair.server.messages.length = 0;
-      exchangeData(pair);
+      rekeyAndExchange(pair, 'server');
     },
   );
 
