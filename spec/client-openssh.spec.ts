@@ -173,6 +173,34 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(stderr.read().length).toBe(64 << 20);
   });
 
+  itWithPeers(['sshd'], 'three connections streaming at once: their bytes never mix (the worker shares one read buffer)', () => {
+    const clients = [client(), client(), client()];
+    try {
+      const chans = clients.map((c, i) => {
+        const ch = c.getTransport()!.openSession();
+        ch.execCommand(`seq ${i + 1} ${i + 300000}`);
+        return ch;
+      });
+      const got: Buffer[][] = chans.map(() => []);
+      const open = new Set([0, 1, 2]);
+      // Round robin: all three sockets are read by the worker while the others have data too.
+      while (open.size) {
+        for (const i of [...open]) {
+          const b = chans[i].recv(16384);
+          if (b.length === 0) open.delete(i);
+          else got[i].push(b);
+        }
+      }
+      for (let i = 0; i < 3; i++) {
+        const want: string[] = [];
+        for (let n = i + 1; n <= i + 300000; n++) want.push(String(n));
+        expect(Buffer.concat(got[i]).toString()).toBe(want.join('\n') + '\n');
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
   itWithPeers(['sshd'], 'stdin is piped and stdin.close() sends EOF', () => {
     using c = client();
     const [stdin, stdout] = c.execCommand('sha256sum');

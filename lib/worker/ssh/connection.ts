@@ -50,8 +50,8 @@ const IGNORE_ACK = Buffer.from([MSG.IGNORE, 0, 0, 0, 0]);
  * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
  */
 /**
- * Bytes a socket dialed for a transport read into its own buffer: the connection that takes the
- * socket sets `deliver`; bytes before that are copied into `early`.
+ * Bytes a socket dialed for a transport reads into the shared buffer: the connection that takes
+ * the socket sets `deliver`; bytes before that are copied into `early`.
  */
 interface ReadBufferState {
   deliver: ((chunk: Buffer) => void) | null;
@@ -60,10 +60,16 @@ interface ReadBufferState {
 const kReadBuffer = Symbol('readBuffer');
 /** Each socket read takes up to this much (Node's default allocates 64 KiB per read). */
 const READ_BUFFER_SIZE = 256 * 1024;
+/**
+ * One read buffer for every dialed socket of the worker: libuv reads one socket at a time into
+ * it and each read's bytes are consumed (or copied) before the callback returns, so a thousand
+ * connections cost no more memory than one.
+ */
+let sharedReadBuffer: Buffer | null = null;
 
 function readBuffer(state: ReadBufferState): { buffer: Buffer; callback(n: number, buf: Buffer): boolean } {
   return {
-    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+    buffer: (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
     callback(n, buf) {
       const chunk = buf.subarray(0, n);
       if (state.deliver) state.deliver(chunk);
@@ -180,7 +186,7 @@ export class WorkerConnection {
 
   /**
    * Opens a TCP connection to every address of `host` in turn (Paramiko's connect loop). With
-   * `forTransport`, the socket reads into one buffer of its own (no allocation per read; the
+   * `forTransport`, the socket reads into the worker's shared read buffer (no allocation per read; the
    * session copies the unread tail of a packet) and only a WorkerConnection can take its bytes.
    */
   static async dial(host: string, port: number, timeoutSec: number | null, forTransport = false): Promise<Socket> {
