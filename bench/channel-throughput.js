@@ -27,7 +27,6 @@ const net = require('node:net');
 const { spawnSync } = require('node:child_process');
 const c = require('./support/common');
 
-const CHILD = c.arg('child');
 const GCM = 'aes128-gcm@openssh.com';
 const PARAMIKO_MAX_SIZE = c.parseSize(c.arg('paramiko-max-size', '448M'));
 
@@ -131,25 +130,6 @@ function childSsh2(o, nodelay) {
     });
     conn.connect(cfg);
   });
-}
-
-async function runChild(role) {
-  const o = {
-    port: Number(c.arg('port')),
-    user: c.arg('user'),
-    key: c.arg('key'),
-    knownHosts: c.arg('known-hosts'),
-    size: c.parseSize(c.arg('size')),
-    cipher: c.arg('cipher') || null,
-  };
-  let result;
-  if (role === 'ours-recv') result = childOurs(o, 'recv');
-  else if (role === 'ours-read') result = childOurs(o, 'read');
-  else if (role === 'ssh2') result = await childSsh2(o, false);
-  else if (role === 'ssh2-nodelay') result = await childSsh2(o, true);
-  else throw new Error(`unknown child role ${role}`);
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(0);
 }
 
 // ---------------------------------------------------------------- driver
@@ -299,14 +279,13 @@ async function main() {
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ size, repeat, results: all }, null, 2));
 }
 
-if (CHILD) {
-  runChild(CHILD).catch((err) => {
-    console.error(err && err.stack ? err.stack : err);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    console.error(err && err.stack ? err.stack : err);
-    process.exit(1);
-  });
-}
+c.benchEntry({
+  roles: {
+    'ours-recv': (o) => childOurs(o, 'recv'),
+    'ours-read': (o) => childOurs(o, 'read'),
+    ssh2: (o) => childSsh2(o, false),
+    'ssh2-nodelay': (o) => childSsh2(o, true),
+  },
+  extra: () => ({ size: c.parseSize(c.arg('size')), cipher: c.arg('cipher') || null }),
+  main,
+});

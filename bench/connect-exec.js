@@ -18,7 +18,6 @@ const net = require('node:net');
 const { spawnSync } = require('node:child_process');
 const c = require('./support/common');
 
-const CHILD = c.arg('child');
 
 // ---------------------------------------------------------------- clients (child processes)
 
@@ -93,23 +92,6 @@ async function childSsh2(o, nodelay) {
     ms.push(await ssh2Once(o, nodelay, i === 0 ? (n) => (cipher = `${n.kex}, ${n.sc.cipher} ${n.sc.mac || ''}`.trim()) : null));
   }
   return { ms, cipher };
-}
-
-async function runChild(role) {
-  const o = {
-    port: Number(c.arg('port')),
-    user: c.arg('user'),
-    key: c.arg('key'),
-    knownHosts: c.arg('known-hosts'),
-    iterations: Number(c.arg('iterations')),
-  };
-  let result;
-  if (role === 'ours') result = childOurs(o);
-  else if (role === 'ssh2') result = await childSsh2(o, false);
-  else if (role === 'ssh2-nodelay') result = await childSsh2(o, true);
-  else throw new Error(`unknown child role ${role}`);
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(0);
 }
 
 // ---------------------------------------------------------------- driver
@@ -188,14 +170,12 @@ async function main() {
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ n: N, results }, null, 2));
 }
 
-if (CHILD) {
-  runChild(CHILD).catch((err) => {
-    console.error(err && err.stack ? err.stack : err);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    console.error(err && err.stack ? err.stack : err);
-    process.exit(1);
-  });
-}
+c.benchEntry({
+  roles: {
+    ours: childOurs,
+    ssh2: (o) => childSsh2(o, false),
+    'ssh2-nodelay': (o) => childSsh2(o, true),
+  },
+  extra: () => ({ iterations: Number(c.arg('iterations')) }),
+  main,
+});

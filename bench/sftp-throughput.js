@@ -32,7 +32,6 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const c = require('./support/common');
 
-const CHILD = c.arg('child');
 const GCM = 'aes128-gcm@openssh.com';
 const PARAMIKO_SCRIPT = path.join(__dirname, 'support', 'sftp_paramiko.py');
 // Paramiko rekeys after 512 MiB (Packetizer.REKEY_BYTES) and that rekey, under a stream, often
@@ -99,25 +98,6 @@ function childSsh2(o, nodelay) {
     });
     conn.connect(cfg);
   });
-}
-
-async function runChild(role) {
-  const o = {
-    port: Number(c.arg('port')),
-    user: c.arg('user'),
-    key: c.arg('key'),
-    knownHosts: c.arg('known-hosts'),
-    direction: c.arg('direction'),
-    remote: c.arg('remote'),
-    local: c.arg('local'),
-  };
-  let result;
-  if (role === 'ours') result = childOurs(o);
-  else if (role === 'ssh2') result = await childSsh2(o, false);
-  else if (role === 'ssh2-nodelay') result = await childSsh2(o, true);
-  else throw new Error(`unknown child role ${role}`);
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(0);
 }
 
 // ---------------------------------------------------------------- driver
@@ -457,14 +437,12 @@ async function main() {
   console.log('(OpenSSH sftp ratios use its figure net of connect; Paramiko 2.x has no AES-GCM and uses its own default cipher)');
 }
 
-if (CHILD) {
-  runChild(CHILD).catch((err) => {
-    console.error(err && err.stack ? err.stack : err);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    console.error(err && err.stack ? err.stack : err);
-    process.exit(1);
-  });
-}
+c.benchEntry({
+  roles: {
+    ours: childOurs,
+    ssh2: (o) => childSsh2(o, false),
+    'ssh2-nodelay': (o) => childSsh2(o, true),
+  },
+  extra: () => ({ direction: c.arg('direction'), remote: c.arg('remote'), local: c.arg('local') }),
+  main,
+});

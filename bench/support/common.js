@@ -151,6 +151,27 @@ function runJson(cmd, args, options = {}) {
   });
 }
 
+/**
+ * The entry point of a benchmark script that runs each client under test in a child process of
+ * its own (`--child ROLE`): a child builds the connection options (`--port --user --key
+ * --known-hosts`, plus `extra()`), prints `await roles[ROLE](options)` as one JSON line and exits;
+ * without `--child`, `main()` runs. Either way an error is printed and exits with status 1.
+ */
+function benchEntry({ roles, extra = () => ({}), main }) {
+  const role = arg('child');
+  const child = async () => {
+    const run = roles[role];
+    if (!run) throw new Error(`unknown child role ${role}`);
+    const options = { port: Number(arg('port')), user: arg('user'), key: arg('key'), knownHosts: arg('known-hosts'), ...extra() };
+    process.stdout.write(JSON.stringify(await run(options)) + '\n');
+    process.exit(0);
+  };
+  (role ? child() : main()).catch((err) => {
+    console.error(err && err.stack ? err.stack : err);
+    process.exit(1);
+  });
+}
+
 /** Node re-running this same script in a child process (one process per client under test). */
 function runNodeChild(script, args, nodeArgs = []) {
   return runJson(process.execPath, [...nodeArgs, script, ...args]);
@@ -200,6 +221,7 @@ function table(rows) {
 }
 
 module.exports = {
+  benchEntry,
   ROOT,
   DIST,
   PYTHON,
