@@ -23,7 +23,6 @@
 // Uses dist/: run `npm run build` first.
 'use strict';
 const fs = require('node:fs');
-const net = require('node:net');
 const { spawnSync } = require('node:child_process');
 const c = require('./support/common');
 
@@ -85,23 +84,9 @@ function childOurs(o, how) {
 
 function childSsh2(o, nodelay) {
   const { Client } = require('ssh2');
-  const blob = Buffer.from(fs.readFileSync(o.knownHosts, 'utf8').trim().split(/\s+/)[2], 'base64');
   return new Promise((resolve, reject) => {
     const conn = new Client();
-    const cfg = {
-      host: '127.0.0.1',
-      port: o.port,
-      username: o.user,
-      privateKey: fs.readFileSync(o.key),
-      hostVerifier: (key) => Buffer.isBuffer(key) && key.equals(blob),
-    };
-    if (o.cipher) cfg.algorithms = { cipher: [o.cipher] };
-    if (nodelay) {
-      const sock = new net.Socket();
-      sock.setNoDelay(true);
-      sock.connect(o.port, '127.0.0.1');
-      cfg.sock = sock;
-    }
+    const cfg = c.ssh2Config(o, { nodelay, cipher: o.cipher });
     let cipher = null;
     conn.on('handshake', (n) => (cipher = `${n.sc.cipher} ${n.sc.mac || ''}`.trim()));
     conn.on('error', reject);

@@ -26,7 +26,6 @@
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
@@ -62,23 +61,9 @@ function childOurs(o) {
 
 function childSsh2(o, nodelay) {
   const { Client } = require('ssh2');
-  const blob = Buffer.from(fs.readFileSync(o.knownHosts, 'utf8').trim().split(/\s+/)[2], 'base64');
   return new Promise((resolve, reject) => {
     const conn = new Client();
-    const cfg = {
-      host: '127.0.0.1',
-      port: o.port,
-      username: o.user,
-      privateKey: fs.readFileSync(o.key),
-      hostVerifier: (k) => Buffer.isBuffer(k) && k.equals(blob),
-      algorithms: { cipher: [GCM] },
-    };
-    if (nodelay) {
-      const sock = new net.Socket();
-      sock.setNoDelay(true);
-      sock.connect(o.port, '127.0.0.1');
-      cfg.sock = sock;
-    }
+    const cfg = c.ssh2Config(o, { nodelay, cipher: GCM });
     let cipher = null;
     conn.on('handshake', (n) => (cipher = `${n.sc.cipher} ${n.sc.mac || ''}`.trim()));
     conn.on('error', reject);

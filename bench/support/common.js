@@ -3,6 +3,7 @@
 // description, loading the compiled library from dist/, and running a peer in a child process.
 const { execFileSync, spawnSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -172,6 +173,29 @@ function benchEntry({ roles, extra = () => ({}), main }) {
   });
 }
 
+/**
+ * An `ssh2` Client's connect config for the benchmark sshd (`o` from benchEntry): key login, the
+ * host key checked against --known-hosts, optionally a TCP_NODELAY socket and one cipher.
+ */
+function ssh2Config(o, { nodelay = false, cipher = null } = {}) {
+  const blob = Buffer.from(fs.readFileSync(o.knownHosts, 'utf8').trim().split(/\s+/)[2], 'base64');
+  const cfg = {
+    host: '127.0.0.1',
+    port: o.port,
+    username: o.user,
+    privateKey: fs.readFileSync(o.key),
+    hostVerifier: (key) => Buffer.isBuffer(key) && key.equals(blob),
+  };
+  if (cipher) cfg.algorithms = { cipher: [cipher] };
+  if (nodelay) {
+    const sock = new net.Socket();
+    sock.setNoDelay(true);
+    sock.connect(o.port, '127.0.0.1');
+    cfg.sock = sock;
+  }
+  return cfg;
+}
+
 /** Node re-running this same script in a child process (one process per client under test). */
 function runNodeChild(script, args, nodeArgs = []) {
   return runJson(process.execPath, [...nodeArgs, script, ...args]);
@@ -222,6 +246,7 @@ function table(rows) {
 
 module.exports = {
   benchEntry,
+  ssh2Config,
   ROOT,
   DIST,
   PYTHON,
