@@ -467,35 +467,39 @@ function publish(name: string, content: Buffer): string {
   return file;
 }
 
+/**
+ * Registers the describe block's setup: `peer`'s server started, `content()` published, our
+ * client logged in over SFTP; all closed after the block. Skipped when the peer is missing.
+ */
+function peerSession(peer: 'paramiko' | 'sshd', start: () => Promise<SshServer>, content: () => Buffer): { sftp: SFTPClient; file: string } {
+  const s = {} as { server?: SshServer; ssh?: SSHClient; sftp: SFTPClient; file: string };
+  beforeAll(async () => {
+    if (!hasPeer(peer)) return;
+    s.file = publish(peer, content());
+    s.server = await start();
+    ({ ssh: s.ssh, sftp: s.sftp } = connectTo(s.server, fs.mkdtempSync(path.join(base, `${peer}key-`))));
+  }, 60_000);
+  afterAll(async () => {
+    try {
+      s.sftp?.close();
+      s.ssh?.close();
+    } finally {
+      await s.server?.stop();
+    }
+  });
+  return s;
+}
+
 describe("check against Paramiko's SFTPServer", () => {
-  let server: SshServer;
-  let ssh: SSHClient;
-  let sftp: SFTPClient;
   /**
    * Under 64 KiB: Paramiko's server (2.12) adds the running count to the offset after each of
    * its 64 KiB reads, so its digests of a block longer than that skip data.
    */
   const small = randomBytes(60 * KiB + 7);
-  let file: string;
-
-  beforeAll(async () => {
-    if (!hasPeer('paramiko')) return;
-    file = publish('paramiko', small);
-    server = await startParamikoServer();
-    ({ ssh, sftp } = connectTo(server, fs.mkdtempSync(path.join(base, 'pmkey-'))));
-  }, 60_000);
-
-  afterAll(async () => {
-    try {
-      sftp?.close();
-      ssh?.close();
-    } finally {
-      await server?.stop();
-    }
-  });
+  const peer = peerSession('paramiko', startParamikoServer, () => small);
 
   itWithPeers(['paramiko'], 'whole file, a range and blocks match node:crypto (the request falls back to the name "check-file")', () => {
-    withFile(sftp, file, 'r', (f) => {
+    withFile(peer.sftp, peer.file, 'r', (f) => {
       expect(f.check('sha1')).toEqual(expected(small, 'sha1'));
       expect(f.check('md5', 100, 5000)).toEqual(expected(small, 'md5', 100, 5000));
       expect(f.check('sha1', 0, 0, 4096)).toEqual(expected(small, 'sha1', 0, 0, 4096));
@@ -505,7 +509,7 @@ describe("check against Paramiko's SFTPServer", () => {
   });
 
   itWithPeers(['paramiko'], 'its refusals come back as IOError with its status and text', () => {
-    withFile(sftp, file, 'r', (f) => {
+    withFile(peer.sftp, peer.file, 'r', (f) => {
       const alg = thrown(() => f.check('whirlpool'));
       expect(alg).toBeInstanceOf(IOError);
       expect(alg.status).toBe(FX.FAILURE);
@@ -518,37 +522,18 @@ describe("check against Paramiko's SFTPServer", () => {
 });
 
 describe("check against OpenSSH's sftp-server, which lacks check-file", () => {
-  let server: SshServer;
-  let ssh: SSHClient;
-  let sftp: SFTPClient;
-  let file: string;
-
-  beforeAll(async () => {
-    if (!hasPeer('sshd')) return;
-    file = publish('openssh', data);
-    server = await startSshd();
-    ({ ssh, sftp } = connectTo(server, fs.mkdtempSync(path.join(base, 'sshdkey-'))));
-  }, 60_000);
-
-  afterAll(async () => {
-    try {
-      sftp?.close();
-      ssh?.close();
-    } finally {
-      await server?.stop();
-    }
-  });
+  const peer = peerSession('sshd', () => startSshd(), () => data);
 
   itWithPeers(['sshd'], 'IOError ENOSYS with status OP_UNSUPPORTED, and the file and session stay usable', () => {
-    withFile(sftp, file, 'r', (f) => {
+    withFile(peer.sftp, peer.file, 'r', (f) => {
       const e = thrown(() => f.check('sha1'));
       expect(e).toBeInstanceOf(IOError);
       expect(e.status).toBe(FX.OP_UNSUPPORTED);
       expect(e.code).toBe('ENOSYS');
       expect(e.message).toMatch(/does not support check-file/);
-      expect(e.message).toContain(file);
+      expect(e.message).toContain(peer.file);
       expect(f.read(10)).toEqual(data.subarray(0, 10));
     });
-    expect(sftp.stat(file).st_size).toBe(data.length);
+    expect(peer.sftp.stat(peer.file).st_size).toBe(data.length);
   });
 });
