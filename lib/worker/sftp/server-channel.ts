@@ -8,7 +8,8 @@
  *   wait for the client's window, incoming bytes are held here and not acknowledged, so a
  *   client that sends requests faster than it reads replies runs out of window instead of
  *   making the server buffer without bound. What is held is at most one channel window.
- * - Replies go out as the client's window allows; the rest waits for `writable`.
+ * - Replies go out as the client's window allows, in whole channel packets (the tail at the end
+ *   of the event loop's turn); the rest waits for `writable` or the tail.
  * - End: after the client's EOF, the requests already received are answered, then
  *   exit-status 0, EOF and CLOSE, as sshd does when sftp-server exits at the end of its input.
  *   A protocol error ends the core: exit-status 1 (sftp-server's status for a fatal error),
