@@ -9,28 +9,17 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
-  AUTH_FAILED,
-  AUTH_SUCCESSFUL,
   AutoAddPolicy,
-  Channel,
-  Ed25519Key,
   EOFError,
-  Event,
   IOError,
-  listen,
-  Listener,
-  OPEN_SUCCEEDED,
-  PKey,
   SFTPAttributes,
   SFTPClient,
   SFTPFile,
   SFTPHandle,
   SFTPServer,
   SFTPServerInterface,
-  ServerInterface,
   SSHClient,
   SSHServer,
-  Transport,
 } from '../lib';
 import { CHECK_FILE, decodeCheckFileReply, encodeCheckFileArgs } from '../lib/sftp/check-file';
 import { SftpClientCore } from '../lib/sftp/client-core';
@@ -40,6 +29,7 @@ import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startParamikoServer, startSshd } from './support/servers';
 import type { SshServer } from './support/servers';
 import { CONNECT, loginTo } from './support/our-client';
+import { MainThreadSftpServer } from './support/sftp/main-thread-server';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import type { ProcessRun } from './support/run-process';
 
@@ -122,6 +112,14 @@ afterAll(() => {
   if (base) fs.rmSync(base, { recursive: true, force: true });
 });
 
+/** A fresh directory under the suite's base holding `data` as data.bin: a server's root. */
+function rootWithData(name: string): string {
+  const root = path.join(base, name);
+  fs.mkdirSync(root);
+  fs.writeFileSync(path.join(root, 'data.bin'), data);
+  return root;
+}
+
 describe("check against SSHServer's SFTP server (the worker's)", () => {
   let root: string;
   let server: SSHServer;
@@ -129,9 +127,7 @@ describe("check against SSHServer's SFTP server (the worker's)", () => {
   let sftp: SFTPClient;
 
   beforeAll(() => {
-    root = path.join(base, 'worker-root');
-    fs.mkdirSync(root);
-    fs.writeFileSync(path.join(root, 'data.bin'), data);
+    root = rootWithData('worker-root');
     server = SSHServer.start({ users: { [USER]: { password: PASSWORD } }, sftp: { root } });
     ssh = new SSHClient();
     ssh.setMissingHostKeyPolicy(AutoAddPolicy);
@@ -313,11 +309,7 @@ describe('check-file requests on the server engine in memory', () => {
 
 describe('check against the main-thread SFTPServer (Paramiko API)', () => {
   let root: string;
-  let listener: Listener;
-  let port: number;
-  let hostKey: Ed25519Key;
-  let clientKey: Ed25519Key;
-  let clientKeyPath: string;
+  let server: MainThreadSftpServer;
 
   class DirServer extends SFTPServerInterface {
     override open(p: string, flags: number): SFTPHandle | number {
@@ -336,48 +328,12 @@ describe('check against the main-thread SFTPServer (Paramiko API)', () => {
       return SFTPAttributes.fromStat(fs.fstatSync(this.readfile!));
     }
   }
-  class KeyServer extends ServerInterface {
-    override checkChannelRequest(): number {
-      return OPEN_SUCCEEDED;
-    }
-    override getAllowedAuths(): string {
-      return 'publickey';
-    }
-    override checkAuthPublickey(_u: string, key: PKey): number {
-      return key.equals(clientKey) ? AUTH_SUCCESSFUL : AUTH_FAILED;
-    }
-  }
-
   beforeAll(() => {
-    root = path.join(base, 'main-root');
-    fs.mkdirSync(root);
-    fs.writeFileSync(path.join(root, 'data.bin'), data);
-    hostKey = Ed25519Key.generate();
-    clientKey = Ed25519Key.generate();
-    clientKeyPath = path.join(base, 'main_id_ed25519');
-    clientKey.writePrivateKeyFile(clientKeyPath);
-    listener = listen('127.0.0.1', 0);
-    port = listener.getsockname()[1];
+    root = rootWithData('main-root');
+    server = new MainThreadSftpServer(fs.mkdtempSync(path.join(base, 'main-key-')), DirServer);
   });
 
-  afterAll(() => listener?.close());
-
-  /** Accepts one connection and serves SFTP on this thread until the client's session ends. */
-  function serveOnce(): void {
-    const [sock] = listener.accept(20);
-    const t = new Transport(sock);
-    try {
-      t.addServerKey(hostKey);
-      t.setSubsystemHandler('sftp', SFTPServer, DirServer);
-      t.startServer({ server: new KeyServer() });
-      const ch: Channel | null = t.accept(20);
-      expect(ch).not.toBeNull();
-      const deadline = Date.now() + 45_000;
-      while (!ch!.closed && Date.now() < deadline) new Event().wait(0.05);
-    } finally {
-      t.close();
-    }
-  }
+  afterAll(() => server?.close());
 
   itWithPeers(['paramiko'], "Paramiko's client: digests through the handle's read, refusals as IOError", async () => {
     const cases: PyCase[] = [
@@ -387,9 +343,9 @@ describe('check against the main-thread SFTPServer (Paramiko API)', () => {
       ['crc32', 0, 0, 0],
       ['sha1', 0, 0, 100],
     ];
-    const spec = { host: '127.0.0.1', port, username: 'tester', keyPath: clientKeyPath, path: '/data.bin', cases, timeoutMs: 30_000 };
+    const spec = { host: '127.0.0.1', port: server.port, username: 'tester', keyPath: server.clientKeyPath, path: '/data.bin', cases, timeoutMs: 30_000 };
     const client = paramikoCheck(spec);
-    serveOnce();
+    server.serveOnce(45_000);
     const res = pyResult(await client);
     expect(res.error).toBeNull();
     expect(res.results!.slice(0, 3)).toEqual([
@@ -407,9 +363,7 @@ describe("Paramiko's client against SSHServer's SFTP server", () => {
   let server: SSHServer;
 
   beforeAll(() => {
-    root = path.join(base, 'pyclient-root');
-    fs.mkdirSync(root);
-    fs.writeFileSync(path.join(root, 'data.bin'), data);
+    root = rootWithData('pyclient-root');
     server = SSHServer.start({ users: { [USER]: { password: PASSWORD } }, sftp: { root } });
   });
 

@@ -7,35 +7,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AUTH_FAILED,
-  AUTH_SUCCESSFUL,
-  Channel,
-  Ed25519Key,
-  Event,
-  listen,
-  Listener,
-  OPEN_SUCCEEDED,
-  PKey,
-  SFTPAttributes,
-  SFTPHandle,
-  SFTPServer,
-  SFTPServerInterface,
-  SFTP_OK,
-  ServerInterface,
-  Transport,
-} from '../lib';
+import { SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface, SFTP_OK } from '../lib';
 import { itWithPeers } from './support/peers';
+import { MainThreadSftpServer } from './support/sftp/main-thread-server';
 import { runProcess } from './support/run-process';
 import type { ProcessRun } from './support/run-process';
 
 let root: string;
 let work: string;
-let hostKey: Ed25519Key;
-let clientKey: Ed25519Key;
-let clientKeyPath: string;
-let listener: Listener;
-let port: number;
+let server: MainThreadSftpServer;
 
 /** As Paramiko's tests/_stub_sftp.py: every path maps under `root`. */
 class StubSFTPServer extends SFTPServerInterface {
@@ -127,53 +107,20 @@ class StubHandle extends SFTPHandle {
   }
 }
 
-class KeyServer extends ServerInterface {
-  override checkChannelRequest(): number {
-    return OPEN_SUCCEEDED;
-  }
-  override getAllowedAuths(): string {
-    return 'publickey';
-  }
-  override checkAuthPublickey(_u: string, key: PKey): number {
-    return key.equals(clientKey) ? AUTH_SUCCESSFUL : AUTH_FAILED;
-  }
-}
-
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'pts-sftpsrv-'));
   root = join(work, 'root');
   mkdirSync(root);
-  hostKey = Ed25519Key.generate();
-  clientKey = Ed25519Key.generate();
-  clientKey.comment = 'sftp@test';
-  clientKeyPath = join(work, 'id_ed25519');
-  clientKey.writePrivateKeyFile(clientKeyPath);
-  listener = listen('127.0.0.1', 0);
-  port = listener.getsockname()[1];
+  server = new MainThreadSftpServer(work, StubSFTPServer);
 });
 
 afterAll(() => {
-  listener?.close();
+  server?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
 /** Accepts one connection, serves SFTP through the stub until the client's session ends. */
-function serveOnce(): void {
-  const [sock] = listener.accept(20);
-  const t = new Transport(sock);
-  try {
-    t.addServerKey(hostKey);
-    t.setSubsystemHandler('sftp', SFTPServer, StubSFTPServer);
-    t.startServer({ server: new KeyServer() });
-    const ch: Channel | null = t.accept(20);
-    expect(ch).not.toBeNull();
-    // The subsystem runs inside this wait (a callback while the main thread is blocked).
-    const deadline = Date.now() + 60000;
-    while (!ch!.closed && Date.now() < deadline) new Event().wait(0.05);
-  } finally {
-    t.close();
-  }
-}
+const serveOnce = (): void => server.serveOnce(60000);
 
 const run = (cmd: string, args: string[], input = ''): Promise<ProcessRun> => runProcess(cmd, args, { input, timeoutMs: 60_000 });
 
@@ -198,7 +145,7 @@ describe('SFTPServer with an SFTPServerInterface (Paramiko API) on the main thre
     );
     const client = run('/usr/bin/sftp', [
       '-b', batch, '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', clientKeyPath, '-P', String(port), 'tester@127.0.0.1',
+      '-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', server.clientKeyPath, '-P', String(server.port), 'tester@127.0.0.1',
     ]);
     serveOnce();
     const r = await client;
@@ -234,7 +181,7 @@ describe('SFTPServer with an SFTPServerInterface (Paramiko API) on the main thre
       's.close(); t.close()',
       'print(json.dumps(out))',
     ].join('\n');
-    const client = run('/usr/bin/python3', ['-c', script, String(port), clientKeyPath]);
+    const client = run('/usr/bin/python3', ['-c', script, String(server.port), server.clientKeyPath]);
     serveOnce();
     const r = await client;
     const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
