@@ -16,7 +16,7 @@ import warnings
 sys.dont_write_bytecode = True
 warnings.filterwarnings("ignore")
 
-from pts_client_common import describe_error, emit, paramiko_sftp  # noqa: E402
+from pts_client_common import describe_error, paramiko_sftp, run_scenario  # noqa: E402
 
 
 def scenario(spec, result):
@@ -38,12 +38,7 @@ def scenario(spec, result):
 def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
-    result = {"error": None}
-    try:
-        scenario(spec, result)
-    except Exception as e:  # noqa: BLE001 (the test prints it)
-        result["error"] = describe_error(e)
-    emit(result)
+    run_scenario(scenario, spec, {"error": None})
 
 
 if __name__ == "__main__":

@@ -29,9 +29,9 @@ from pts_client_common import (  # noqa: E402
     b64,
     describe_error,
     drain,
-    emit,
     fingerprint_sha256,
     read_spec,
+    run_scenario,
     run_steps,
 )
 
@@ -88,14 +88,11 @@ def authenticate(t, spec):
         t.auth_password(user, password)
 
 
-def main():
-    spec = read_spec()
+def scenario(spec, result):
     deadline = time.monotonic() + spec.get("timeoutMs", 30000) / 1000.0
-    result = {"stdout": "", "stderr": "", "status": None, "error": None, "timedOut": False}
-    t = None
+    sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
+    t = RecordingTransport(sock)
     try:
-        sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
-        t = RecordingTransport(sock)
         restrict(t, spec)
         t.start_client(timeout=max(1.0, deadline - time.monotonic()))
         key = t.get_remote_server_key()
@@ -165,12 +162,12 @@ def main():
             result["status"] = None if status == -1 else status
         elif not result["error"]:
             result["timedOut"] = True
-    except Exception as e:  # noqa: BLE001
-        result["error"] = describe_error(e)
     finally:
-        if t is not None:
-            t.close()
-    emit(result)
+        t.close()
+
+
+def main():
+    run_scenario(scenario, read_spec(), {"stdout": "", "stderr": "", "status": None, "error": None, "timedOut": False})
 
 
 main()

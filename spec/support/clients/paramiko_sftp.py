@@ -21,7 +21,7 @@ import warnings
 sys.dont_write_bytecode = True
 warnings.filterwarnings("ignore")
 
-from pts_client_common import describe_error, emit, paramiko_sftp, read_spec  # noqa: E402
+from pts_client_common import describe_error, paramiko_sftp, read_spec, run_scenario  # noqa: E402
 
 
 def scenario(spec, result):
@@ -58,13 +58,7 @@ def scenario(spec, result):
 
 
 def main():
-    spec = read_spec()
-    result = {"error": None}
-    try:
-        scenario(spec, result)
-    except Exception as e:  # noqa: BLE001
-        result["error"] = describe_error(e)
-    emit(result)
+    run_scenario(scenario, read_spec(), {"error": None})
 
 
 if __name__ == "__main__":

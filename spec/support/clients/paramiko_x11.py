@@ -23,7 +23,7 @@ import warnings
 sys.dont_write_bytecode = True
 warnings.filterwarnings("ignore")
 
-from pts_client_common import b64, describe_error, emit, read_spec  # noqa: E402
+from pts_client_common import b64, describe_error, read_spec, run_scenario  # noqa: E402
 
 import paramiko  # noqa: E402
 
@@ -43,14 +43,11 @@ def read_line(ch, deadline):
     return data
 
 
-def main():
-    spec = read_spec()
+def scenario(spec, result):
     deadline = time.monotonic() + spec.get("timeoutMs", 20000) / 1000.0
-    result = {"requests": [], "x11": None, "origin": None, "error": None}
-    t = None
+    sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
+    t = paramiko.Transport(sock)
     try:
-        sock = socket.create_connection((spec["host"], spec["port"]), timeout=10)
-        t = paramiko.Transport(sock)
         t.start_client(timeout=max(1.0, deadline - time.monotonic()))
         t.auth_password(spec["username"], spec["password"])
         arrived = queue.Queue()
@@ -91,12 +88,12 @@ def main():
             x.close()
         for ch in sessions:
             ch.close()
-    except Exception as e:  # noqa: BLE001
-        result["error"] = describe_error(e)
     finally:
-        if t is not None:
-            t.close()
-    emit(result)
+        t.close()
+
+
+def main():
+    run_scenario(scenario, read_spec(), {"requests": [], "x11": None, "origin": None, "error": None})
 
 
 main()

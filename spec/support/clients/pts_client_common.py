@@ -45,6 +45,16 @@ def describe_error(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+def run_scenario(scenario, spec, result):
+    """Runs scenario(spec, result); an exception becomes result["error"] ("Name: message"), and
+    the result line is printed either way."""
+    try:
+        scenario(spec, result)
+    except Exception as e:  # noqa: BLE001 (the test reads it)
+        result["error"] = describe_error(e)
+    emit(result)
+
+
 def paramiko_sftp(spec, host_key_required=True):
     """Paramiko's Transport to spec's host and port, its host key checked against spec's
     hostKeyFingerprints (SHA256:...; optional unless host_key_required), logged in as spec's
