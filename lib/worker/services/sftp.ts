@@ -139,14 +139,18 @@ async function settleWrites(s: Session, handle: Uint8Array): Promise<void> {
   if (e) throw e;
 }
 
-interface GetArgs {
+/** What get and put have in common. */
+interface TransferArgs {
   sftp: number;
-  remote: string;
-  local: string;
   progressKey: number | null;
   maxInFlight?: number;
   /** Seconds without progress before SocketTimeout (the client's channel timeout). */
   idleTimeout?: number | null;
+}
+
+interface GetArgs extends TransferArgs {
+  remote: string;
+  local: string;
 }
 
 async function getFile(a: GetArgs, touch: () => void): Promise<number> {
@@ -177,14 +181,10 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
   }
 }
 
-interface PutArgs {
-  sftp: number;
+interface PutArgs extends TransferArgs {
   local: string;
   remote: string;
   confirm: boolean;
-  progressKey: number | null;
-  maxInFlight?: number;
-  idleTimeout?: number | null;
 }
 
 async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
