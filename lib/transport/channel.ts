@@ -10,20 +10,10 @@ const DATA_HEADER = 9;
 /** OpenSSH accepts packets up to 256 KiB; we never send data packets larger than this. */
 export const MAX_DATA_PACKET = 256 * 1024 - 1024;
 
-/** How a channel hands data and events to its owner (the worker's buffers, or a test). */
 /** Sends a payload of `length` bytes that `fill` writes in place (see Session.sendFilled). */
 export type SendFilled = (length: number, fill: (into: Buffer) => void) => void;
 
-let payloadScratch: Buffer | null = null;
-
-/** The buffer data payloads are built in, shared by every channel (sends are synchronous). */
-function payloadBuffer(size: number): Buffer {
-  if (!payloadScratch || payloadScratch.length < size) {
-    payloadScratch = Buffer.allocUnsafe(Math.min(Math.max(size, 2 * (payloadScratch?.length ?? 0)), MAX_DATA_PACKET + 13));
-  }
-  return payloadScratch.subarray(0, size);
-}
-
+/** How a channel hands data and events to its owner (the worker's buffers, or a test). */
 export interface ChannelSink {
   /** Data from the peer; `stream` 1 is stderr (extended data type 1). */
   data(chunk: Buffer, stream: 0 | 1): void;
@@ -74,10 +64,7 @@ export class ChannelCore {
   /** Replies to the peer's requests go out in order even when a handler is async. */
   private replyChain: Promise<void> = Promise.resolve();
 
-  /**
-   * `send` must encode or copy the payload before it returns: data payloads are built in one
-   * buffer reused for the next (the transport session's `send` does so).
-   */
+  /** With `sendFilled`, data is written straight into the packet; without, into a payload for `send`. */
   constructor(
     readonly localId: number,
     readonly kind: string,
@@ -144,9 +131,7 @@ export class ChannelCore {
     while (total < queued && this.remoteWindow > 0) {
       const n = Math.min(queued - total, this.remoteWindow, limit);
       if (wholePackets && n < limit) break;
-      // Type, channel, [data type,] length, data: written straight into the packet when the
-      // transport allows it, else built in the shared payload buffer (`send` encodes or copies
-      // it before returning: see the constructor).
+      // Type, channel, [data type,] length, data.
       const fill = (payload: Buffer): void => {
         payload[0] = stream ? MSG.CHANNEL_EXTENDED_DATA : MSG.CHANNEL_DATA;
         payload.writeUInt32BE(this.remoteId >>> 0, 1);
@@ -165,7 +150,7 @@ export class ChannelCore {
       };
       if (this.sendFilled) this.sendFilled(head + n, fill);
       else {
-        const payload = payloadBuffer(head + n);
+        const payload = Buffer.allocUnsafe(head + n);
         fill(payload);
         this.send(payload);
       }

@@ -265,7 +265,7 @@ export class Session {
 
   /**
    * Sends a payload, or queues it while a key exchange is in progress. The payload is encoded or
-   * copied before this returns: the caller may reuse its buffer (channels build data packets in one).
+   * copied before this returns: the caller may reuse its buffer.
    */
   send(payload: Buffer): void {
     if (this.phase === 'closed') throw new SSHException('the SSH session is closed');

@@ -45,11 +45,6 @@ export interface ServerSide {
 const IGNORE_ACK = Buffer.from([MSG.IGNORE, 0, 0, 0, 0]);
 
 /**
- * One SSH connection inside the worker: its socket, the transport Session, user auth and the
- * connection protocol. Writes are batched: every packet produced while handling one event goes
- * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
- */
-/**
  * Bytes a socket dialed for a transport reads into the shared buffer: the connection that takes
  * the socket sets `deliver`; bytes before that are copied into `early`.
  */
@@ -58,6 +53,8 @@ interface ReadBufferState {
   early: Buffer[];
 }
 const kReadBuffer = Symbol('readBuffer');
+/** A socket dial() made for a transport carries its read state under kReadBuffer. */
+type DialedSocket = { [kReadBuffer]?: ReadBufferState };
 /** Each socket read takes up to this much (Node's default allocates 64 KiB per read). */
 const READ_BUFFER_SIZE = 256 * 1024;
 /**
@@ -79,6 +76,11 @@ function readBuffer(state: ReadBufferState): { buffer: Buffer; callback(n: numbe
   };
 }
 
+/**
+ * One SSH connection inside the worker: its socket, the transport Session, user auth and the
+ * connection protocol. Writes are batched: every packet produced while handling one event goes
+ * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
+ */
 export class WorkerConnection {
   readonly session: Session;
   readonly auth: ClientAuth;
@@ -172,7 +174,7 @@ export class WorkerConnection {
       this.scheduleWake();
       this.elicitAck(writes);
     };
-    const reads = (socket as { [kReadBuffer]?: ReadBufferState })[kReadBuffer];
+    const reads = (socket as DialedSocket)[kReadBuffer];
     if (reads) {
       for (const d of reads.early.splice(0)) onBytes(d, false);
       reads.deliver = (d) => onBytes(d, true);
@@ -194,10 +196,10 @@ export class WorkerConnection {
     const errors = new Map<string, Error>();
     for (const a of addresses) {
       try {
-        const s0: ReadBufferState = { deliver: null, early: [] };
+        const reads: ReadBufferState = { deliver: null, early: [] };
         return await new Promise<Socket>((resolve, reject) => {
-          const s = netConnect({ host: a.address, port, family: a.family, ...(forTransport ? { onread: readBuffer(s0) } : {}) });
-          if (forTransport) (s as { [kReadBuffer]?: ReadBufferState })[kReadBuffer] = s0;
+          const s = netConnect({ host: a.address, port, family: a.family, ...(forTransport ? { onread: readBuffer(reads) } : {}) });
+          if (forTransport) (s as DialedSocket)[kReadBuffer] = reads;
           const timer = timeoutSec === null ? null : setTimeout(() => {
             s.destroy();
             reject(new SocketTimeout(`connect to ${a.address} port ${port} timed out after ${timeoutSec} s`));
