@@ -58,6 +58,7 @@ function childOurs(o, how) {
   const t0 = process.hrtime.bigint();
   ch.execCommand(`head -c ${o.size} /dev/zero`);
   const cpu0 = c.threadCpu();
+  const machine0 = c.machineCpuSeconds();
   let got = 0;
   let calls = 0;
   if (how === 'recv') {
@@ -71,6 +72,7 @@ function childOurs(o, how) {
     got = ch.makefile('rb').read().length;
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const machineCpu = c.machineCpuSeconds() - machine0;
   // CPU time per thread during the stream: main = this thread; the transport worker and V8's
   // helper threads are all called "node".
   const threads = cpuSince(cpu0);
@@ -79,7 +81,7 @@ function childOurs(o, how) {
   t.close();
   if (got !== o.size || status !== 0) throw new Error(`got ${got} of ${o.size} bytes, exit status ${status}`);
   const detail = `cpu during the stream: ${threads}${calls ? `; ${calls} recv calls, ${(got / Math.max(1, calls - 1) / 1024).toFixed(0)} KiB each on average` : ''}`;
-  return { seconds, bytes: got, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null, detail };
+  return { seconds, bytes: got, machineCpu, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null, detail };
 }
 
 function childSsh2(o, nodelay) {
@@ -92,6 +94,8 @@ function childSsh2(o, nodelay) {
     conn.on('error', reject);
     conn.on('ready', () => {
       const cpu0 = c.threadCpu();
+      const machine0 = c.machineCpuSeconds();
+      let machineCpu = null;
       let threads = '';
       const t0 = process.hrtime.bigint();
       conn.exec(`head -c ${o.size} /dev/zero`, (err, stream) => {
@@ -103,13 +107,14 @@ function childSsh2(o, nodelay) {
         stream.stderr.resume();
         stream.on('end', () => {
           seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+          machineCpu = c.machineCpuSeconds() - machine0;
           threads = cpuSince(cpu0);
         });
         stream.on('exit', (code) => (status = code));
         stream.on('close', () => {
           conn.end();
           if (got !== o.size || status !== 0) reject(new Error(`got ${got} of ${o.size} bytes, exit status ${status}`));
-          else resolve({ seconds, bytes: got, cipher, detail: `cpu during the stream: ${threads}` });
+          else resolve({ seconds, bytes: got, machineCpu, cipher, detail: `cpu during the stream: ${threads}` });
         });
       });
     });
@@ -167,11 +172,12 @@ async function measure(tool, sshd, size, cipher) {
     const extra = cipher ? ['-c', cipher] : [];
     const devnull = fs.openSync('/dev/null', 'w');
     try {
+      const machine0 = c.machineCpuSeconds();
       const t0 = process.hrtime.bigint();
       const r = spawnSync('ssh', [...c.sshArgs(sshd, extra), `head -c ${size} /dev/zero`], { stdio: ['ignore', devnull, 'pipe'] });
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       if (r.status !== 0) throw new Error(`ssh exited ${r.status}: ${r.stderr}`);
-      return { seconds, bytes: size };
+      return { seconds, bytes: size, machineCpu: c.machineCpuSeconds() - machine0 };
     } finally {
       fs.closeSync(devnull);
     }
@@ -217,8 +223,10 @@ async function main() {
             continue;
           }
           runs[t.id].push(res.bytes / res.seconds / 1e6);
-          info[t.id] = { cipher: res.cipher ?? info[t.id]?.cipher, note: [...new Set([info[t.id]?.note, res.note].filter(Boolean).join('; ').split('; ').filter(Boolean))].join('; ') || undefined, seconds: [...(info[t.id]?.seconds ?? []), res.seconds] };
-          console.log(`  [${mode}] ${t.label}: ${c.fmt(res.bytes / res.seconds / 1e6, 0)} MB/s (${res.seconds.toFixed(2)} s)${res.detail ? `  [${res.detail}]` : ''}`);
+          const cpuPerGiB = res.machineCpu == null ? null : res.machineCpu / (res.bytes / 2 ** 30);
+          info[t.id] = { cpuPerGiB: cpuPerGiB == null ? info[t.id]?.cpuPerGiB : [...(info[t.id]?.cpuPerGiB ?? []), cpuPerGiB], cipher: res.cipher ?? info[t.id]?.cipher, note: [...new Set([info[t.id]?.note, res.note].filter(Boolean).join('; ').split('; ').filter(Boolean))].join('; ') || undefined, seconds: [...(info[t.id]?.seconds ?? []), res.seconds] };
+          const cpuText = cpuPerGiB == null ? '' : `, machine CPU ${c.fmt(cpuPerGiB, 2)} s/GiB`;
+          console.log(`  [${mode}] ${t.label}: ${c.fmt(res.bytes / res.seconds / 1e6, 0)} MB/s (${res.seconds.toFixed(2)} s${cpuText})${res.detail ? `  [${res.detail}]` : ''}`);
         }
       }
       if (runs.openssh) {
@@ -243,12 +251,12 @@ async function main() {
     const ours = result['ours-recv'];
     console.log('');
     console.log(mode === 'gcm' ? `-- ${GCM} forced for all` : '-- each client with its default cipher');
-    const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'cipher negotiated']];
+    const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'machine CPU s/GiB', 'cipher negotiated']];
     for (const t of TOOLS) {
       const r = result[t.id];
       if (!r) continue;
       if (r.skipped && !r.runsMBps.length) {
-        rows.push([r.label, 'n/a', '', '', r.skipped]);
+        rows.push([r.label, 'n/a', '', '', '', r.skipped]);
         continue;
       }
       const ratio = ours && t.id !== 'ours-recv' && Number.isFinite(ours.MBps) ? `${(ours.MBps / r.MBps).toFixed(2)}x` : '';
@@ -256,11 +264,13 @@ async function main() {
       let cipher = r.cipher || '';
       if (t.id === 'openssh') cipher += ` (net of ${c.fmt(r.connectMs, 0)} ms connect: ${c.fmt(r.netMBps, 0)} MB/s)`;
       if (r.note) cipher += ` (${r.note})`;
-      rows.push([label, c.fmt(r.MBps, 0), r.runsMBps.map((x) => x.toFixed(0)).join(' '), ratio, cipher]);
+      const cpu = r.cpuPerGiB?.length ? c.fmt(c.quantile(r.cpuPerGiB, 0.5), 2) + (t.id === 'openssh' ? ' (whole process)' : '') : '';
+      rows.push([label, c.fmt(r.MBps, 0), r.runsMBps.map((x) => x.toFixed(0)).join(' '), ratio, cpu, cipher]);
     }
     console.log(c.table(rows));
   }
   console.log('(ratio = paramiko-ts recv(1 MiB) MB/s / peer MB/s: above 1 we are faster)');
+  console.log('(machine CPU: busy time of every process during the stream, sshd and head included, per GiB)');
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ size, repeat, results: all }, null, 2));
 }
 

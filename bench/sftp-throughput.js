@@ -216,6 +216,7 @@ async function transfer(tool, target, dir, direction, src, size, hash) {
   const remote = direction === 'get' ? src : dst;
   const local = direction === 'get' ? dst : src;
   let res;
+  const cpu0 = c.machineCpuSeconds();
   try {
     if (tool === 'sftp') {
       const seconds = await sftpBatch(target, dir, [`${direction} ${src} ${dst}`]);
@@ -229,6 +230,7 @@ async function transfer(tool, target, dir, direction, src, size, hash) {
       const nodeArgs = prof && tool === 'ours' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
       res = await runJson(process.execPath, [...nodeArgs, __filename, ...args, '--direction', direction, '--remote', remote, '--local', local]);
     }
+    res.machineCpu = c.machineCpuSeconds() - cpu0;
     const got = fs.statSync(dst).size;
     if (got !== size) throw new Error(`${tool} ${direction}: the copy has ${got} bytes, ${size} expected`);
     if (hash) {
@@ -286,10 +288,10 @@ async function main() {
             continue;
           }
           const mbps = res.bytes / res.seconds / 1e6;
-          results.clients[t.id][direction].push({ seconds: res.seconds, MBps: mbps });
+          results.clients[t.id][direction].push({ seconds: res.seconds, MBps: mbps, cpuPerGiB: res.machineCpu / (res.bytes / 2 ** 30) });
           if (res.cipher) results.clients[t.id].cipher = res.cipher;
           if (isParamiko && n < size) results.clients[t.id].note = `${(n / 2 ** 20).toFixed(0)} MiB`;
-          console.log(`  ${t.label} ${direction}: ${c.fmt(mbps, 0)} MB/s (${res.seconds.toFixed(2)} s, ${res.checked} checked)`);
+          console.log(`  ${t.label} ${direction}: ${c.fmt(mbps, 0)} MB/s (${res.seconds.toFixed(2)} s, machine CPU ${c.fmt(res.machineCpu / (res.bytes / 2 ** 30), 2)} s/GiB, ${res.checked} checked)`);
         }
       }
     }
@@ -329,8 +331,9 @@ async function main() {
               console.log(`  sftp -> ${s.label} ${direction}: FAILED: ${err.message.split('\n').filter(Boolean).slice(-1)[0]}`);
               continue;
             }
-            results.servers[s.id][direction].push({ seconds: res.seconds, MBps: res.bytes / res.seconds / 1e6 });
-            console.log(`  sftp -> ${s.label} ${direction}: ${c.fmt(res.bytes / res.seconds / 1e6, 0)} MB/s gross (${res.seconds.toFixed(2)} s, ${res.checked} checked)`);
+            const cpuPerGiB = res.machineCpu / (res.bytes / 2 ** 30);
+            results.servers[s.id][direction].push({ seconds: res.seconds, MBps: res.bytes / res.seconds / 1e6, cpuPerGiB });
+            console.log(`  sftp -> ${s.label} ${direction}: ${c.fmt(res.bytes / res.seconds / 1e6, 0)} MB/s gross (${res.seconds.toFixed(2)} s, machine CPU ${c.fmt(cpuPerGiB, 2)} s/GiB, ${res.checked} checked)`);
           }
         }
       }
@@ -345,7 +348,8 @@ async function main() {
 
   // ---- medians, net figures, ratios
   const med = (runs, connect = 0, bytes = size) => (runs.length ? bytes / (c.quantile(runs.map((x) => x.seconds), 0.5) - connect) / 1e6 : NaN);
-  const summary = { size, repeat, clients: {}, servers: {}, ratios: {} };
+  const medCpu = (runs) => (runs.length ? c.quantile(runs.map((x) => x.cpuPerGiB), 0.5) : NaN);
+  const summary = { size, repeat, nproc: c.machine().nproc, clients: {}, servers: {}, ratios: {} };
   for (const [id, r] of Object.entries(results.clients)) {
     const bytes = id === 'paramiko' ? Math.min(size, PARAMIKO_MAX_SIZE) : size;
     summary.clients[id] = {
@@ -356,6 +360,7 @@ async function main() {
       putMBps: med(r.put, 0, bytes),
       ...(id === 'sftp' && { getNetMBps: med(r.get, r.connectSeconds), putNetMBps: med(r.put, r.connectSeconds), connectMs: r.connectSeconds * 1000 }),
       runs: { get: r.get.map((x) => x.MBps), put: r.put.map((x) => x.MBps) },
+      cpuPerGiB: { get: medCpu(r.get), put: medCpu(r.put) },
     };
   }
   for (const [id, r] of Object.entries(results.servers)) {
@@ -371,6 +376,7 @@ async function main() {
       putNetMBps: med(r.put, r.connectSeconds),
       connectMs: r.connectSeconds * 1000,
       runs: { get: r.get.map((x) => x.MBps), put: r.put.map((x) => x.MBps) },
+      cpuPerGiB: { get: medCpu(r.get), put: medCpu(r.put) },
     };
   }
   const sc = summary.clients;
@@ -415,6 +421,17 @@ async function main() {
     }
     console.log(c.table(srows));
   }
+  // What each transfer cost the whole machine (both ends, kernel included), and the speed that
+  // cost allows when every core is kept busy: a client or server whose figure is far below its
+  // ceiling waits rather than computes.
+  console.log(`\n-- machine CPU per GiB moved (all processes, median), and the ceiling it implies on ${summary.nproc} cores`);
+  const crows = [['transfer', 'get s/GiB', 'get ceiling MB/s', 'put s/GiB', 'put ceiling MB/s']];
+  const ceiling = (cpu) => c.fmt((summary.nproc * 2 ** 30) / cpu / 1e6, 0);
+  const cpuRow = (label, r) => crows.push([label, c.fmt(r.cpuPerGiB.get, 2), ceiling(r.cpuPerGiB.get), c.fmt(r.cpuPerGiB.put, 2), ceiling(r.cpuPerGiB.put)]);
+  for (const r of Object.values(sc)) cpuRow(`${r.label} against sshd`, r);
+  for (const r of Object.values(ss)) if (!r.skipped) cpuRow(`OpenSSH sftp against ${r.label}`, r);
+  console.log(c.table(crows));
+  console.log('(OpenSSH sftp runs include its connect)');
   console.log('');
   const rrows = [['ratio (above 1: ours faster)', 'get', 'put']];
   for (const [k, v] of Object.entries(summary.ratios)) rrows.push([k, `${c.fmt(v.get, 2)}x`, `${c.fmt(v.put, 2)}x`]);

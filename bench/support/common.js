@@ -128,6 +128,18 @@ function threadCpu() {
   return out;
 }
 
+/**
+ * Busy CPU seconds of the whole machine so far (every process, kernel time included, from the
+ * `cpu` line of /proc/stat: all but idle and iowait). The difference over a transfer, divided
+ * by the bytes moved, is what the transfer cost both ends together: on a machine with N cores,
+ * N / (that cost per byte) is the fastest the same work could go if nothing ever waited.
+ */
+function machineCpuSeconds() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+}
+
 /** Runs a command, collects stdout, resolves with the last line parsed as JSON. */
 function runJson(cmd, args, options = {}) {
   return new Promise((resolve, reject) => {
@@ -262,6 +274,7 @@ module.exports = {
   runJson,
   runNodeChild,
   threadCpu,
+  machineCpuSeconds,
   sshArgs,
   sshNegotiated,
   ssh2Version,
