@@ -14,7 +14,7 @@
 // median MB/s (10^6 bytes/s) is reported.
 //
 //   npm run build && node bench/channel-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size BYTES]
-//       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,paramiko,openssh] [--ciphers default,gcm] [--json FILE]
+//       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,ssh2-js,paramiko,openssh] [--ciphers default,gcm] [--json FILE]
 //
 // Profile paramiko-ts's runs (one .cpuprofile per thread, the worker included):
 //   node bench/channel-throughput.js --only ours-recv --repeat 1 --cpu-prof /tmp/prof
@@ -84,8 +84,8 @@ function childOurs(o, how) {
   return { seconds, bytes: got, machineCpu, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null, detail };
 }
 
-function childSsh2(o, nodelay) {
-  const { Client } = require('ssh2');
+function childSsh2(o, nodelay, native = true) {
+  const { Client } = c.requireSsh2({ native });
   return new Promise((resolve, reject) => {
     const conn = new Client();
     const cfg = c.ssh2Config(o, { nodelay, cipher: o.cipher });
@@ -129,6 +129,7 @@ const TOOLS = [
   { id: 'ours-read', label: 'paramiko-ts stdout.read()' },
   { id: 'ssh2', label: 'ssh2 (as installed)' },
   { id: 'ssh2-nodelay', label: 'ssh2 + TCP_NODELAY socket' },
+  { id: 'ssh2-js', label: 'ssh2 without its native binding' },
   { id: 'paramiko', label: 'Paramiko recv(1 MiB)' },
   { id: 'openssh', label: 'OpenSSH ssh > /dev/null' },
 ];
@@ -280,6 +281,7 @@ c.benchEntry({
     'ours-read': (o) => childOurs(o, 'read'),
     ssh2: (o) => childSsh2(o, false),
     'ssh2-nodelay': (o) => childSsh2(o, true),
+    'ssh2-js': (o) => childSsh2(o, false, false),
   },
   extra: () => ({ size: c.parseSize(c.arg('size')), cipher: c.arg('cipher') || null }),
   main,

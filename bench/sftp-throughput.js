@@ -16,7 +16,7 @@
 // medians of --repeat runs (round robin).
 //
 //   npm run build && node bench/sftp-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size 448M]
-//       [--only sftp,ssh2,ssh2-nodelay,paramiko,ours,server] [--json [FILE]]
+//       [--only sftp,ssh2,ssh2-nodelay,ssh2-js-nodelay,paramiko,ours,server] [--json [FILE]]
 //
 // Profile paramiko-ts's client runs (one .cpuprofile per thread, the worker included):
 //   node bench/sftp-throughput.js --only ours --repeat 1 --cpu-prof /tmp/prof
@@ -59,8 +59,8 @@ function childOurs(o) {
   return { seconds, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null };
 }
 
-function childSsh2(o, nodelay) {
-  const { Client } = require('ssh2');
+function childSsh2(o, nodelay, native = true) {
+  const { Client } = c.requireSsh2({ native });
   return new Promise((resolve, reject) => {
     const conn = new Client();
     const cfg = c.ssh2Config(o, { nodelay, cipher: GCM });
@@ -91,6 +91,7 @@ const CLIENTS = [
   { id: 'sftp', label: 'OpenSSH sftp -b' },
   { id: 'ssh2', label: 'ssh2 fastGet/fastPut (as installed)' },
   { id: 'ssh2-nodelay', label: 'ssh2 fastGet/fastPut + TCP_NODELAY' },
+  { id: 'ssh2-js-nodelay', label: 'ssh2 + TCP_NODELAY, without its native binding' },
   { id: 'paramiko', label: 'Paramiko get (prefetch) / put' },
   { id: 'ours', label: 'paramiko-ts SFTPClient get / put' },
 ];
@@ -385,6 +386,7 @@ async function main() {
   if (sc.ours) {
     if (sc.sftp) summary.ratios['ours / OpenSSH sftp'] = { get: ratio(sc.ours.getMBps, sc.sftp.getNetMBps), put: ratio(sc.ours.putMBps, sc.sftp.putNetMBps) };
     if (sc['ssh2-nodelay']) summary.ratios['ours / ssh2 NODELAY'] = { get: ratio(sc.ours.getMBps, sc['ssh2-nodelay'].getMBps), put: ratio(sc.ours.putMBps, sc['ssh2-nodelay'].putMBps) };
+    if (sc['ssh2-js-nodelay']) summary.ratios['ours / ssh2 NODELAY without native binding'] = { get: ratio(sc.ours.getMBps, sc['ssh2-js-nodelay'].getMBps), put: ratio(sc.ours.putMBps, sc['ssh2-js-nodelay'].putMBps) };
     if (sc.paramiko) summary.ratios['ours / Paramiko'] = { get: ratio(sc.ours.getMBps, sc.paramiko.getMBps), put: ratio(sc.ours.putMBps, sc.paramiko.putMBps) };
   }
   if (ss.ours && !ss.ours.skipped && ss.sshd) {
@@ -444,6 +446,7 @@ c.benchEntry({
     ours: childOurs,
     ssh2: (o) => childSsh2(o, false),
     'ssh2-nodelay': (o) => childSsh2(o, true),
+    'ssh2-js-nodelay': (o) => childSsh2(o, true, false),
   },
   extra: () => ({ direction: c.arg('direction'), remote: c.arg('remote'), local: c.arg('local') }),
   main,

@@ -82,6 +82,27 @@ function ssh2Native() {
   }
 }
 
+/**
+ * `require('ssh2')`, with its optional native crypto binding (sshcrypto.node) or without it
+ * (`native: false`: the load of the binding is refused, as on a machine where npm could not
+ * compile it; ssh2 then ciphers through node:crypto, one object per packet, as paramiko-ts does).
+ * Throws if the binding's presence is not what was asked.
+ */
+function requireSsh2({ native = true } = {}) {
+  if (!native) {
+    const Module = require('node:module');
+    const load = Module._load;
+    Module._load = function (request, ...rest) {
+      if (/sshcrypto\.node$/.test(request)) throw new Error('ssh2 native binding hidden for this benchmark');
+      return load.call(this, request, ...rest);
+    };
+  }
+  const ssh2 = require('ssh2');
+  const { bindingAvailable } = require('ssh2/lib/protocol/crypto');
+  if (bindingAvailable !== native) throw new Error(`ssh2's native binding is ${bindingAvailable ? '' : 'not '}loaded (asked ${native ? 'with' : 'without'})`);
+  return ssh2;
+}
+
 function machine() {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const model = (/^model name\s*:\s*(.+)$/m.exec(cpuinfo) || [])[1] || 'unknown';
@@ -259,6 +280,7 @@ function table(rows) {
 module.exports = {
   benchEntry,
   ssh2Config,
+  requireSsh2,
   ROOT,
   DIST,
   PYTHON,
