@@ -500,6 +500,30 @@ describe('SFTPClient against OpenSSH sshd: SFTPFile', () => {
     expect(() => f.read(1)).toThrow(IOError);
   });
 
+  itWithPeers(['sshd'], 'a sequential reader holds what it has not read yet, not the whole file', () => {
+    const data = randomBytes(6 * MiB + 5);
+    const p = put(remote('sequential'), data);
+    const f = sftp.open(p, 'rb');
+    // The buffer is private; its size is the point: a reader that kept every byte read would
+    // hold the whole file and copy all of it again at each refill (quadratic time).
+    const buffered = (): number => (f as unknown as { readBuf: Buffer }).readBuf.length;
+    try {
+      const parts: Buffer[] = [];
+      let most = 0;
+      for (let b = f.read(MiB); b.length; b = f.read(MiB)) {
+        parts.push(b);
+        most = Math.max(most, buffered());
+      }
+      expectBytes(Buffer.concat(parts), data);
+      expect(most).toBeLessThanOrEqual(MiB);
+      // Going back re-reads from the server.
+      f.seek(3);
+      expectBytes(f.read(10), data.subarray(3, 13));
+    } finally {
+      f.close();
+    }
+  });
+
   itWithPeers(['sshd'], 'seek with whence 0, 1 and 2, and tell', () => {
     const p = put(remote('seek'), '0123456789abcdef');
     const f = sftp.open(p, 'r');

@@ -1,8 +1,14 @@
 import type { Channel } from './channel';
 
-/** A file-like object's read side: Python's BufferedFile semantics over a byte source. */
+/**
+ * A file-like object's read side: Python's BufferedFile semantics over a byte source. Unread
+ * data is kept as the chunks the source gave, and joined once when it is taken: reading a large
+ * `read(n)` or a long line copies each byte once, however many chunks it spans.
+ */
 abstract class BufferedReader {
-  private rbuf: Buffer = Buffer.alloc(0);
+  /** Unread data, oldest first; `buffered` bytes in all. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   private eof = false;
   closed = false;
   constructor(readonly mode: string) {}
@@ -10,6 +16,7 @@ abstract class BufferedReader {
   /** One chunk from the source: empty at EOF. */
   protected abstract fill(): Buffer;
 
+  /** Adds one chunk from the source; false at EOF. */
   private more(): boolean {
     if (this.eof) return false;
     const chunk = this.fill();
@@ -17,39 +24,62 @@ abstract class BufferedReader {
       this.eof = true;
       return false;
     }
-    this.rbuf = this.rbuf.length ? Buffer.concat([this.rbuf, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
     return true;
+  }
+
+  /** Removes and returns the first `n` (at most `buffered`) unread bytes. */
+  private take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (n === 0 || !first) return Buffer.alloc(0);
+    this.buffered -= n;
+    if (first.length >= n) {
+      // Chunks are the source's own fresh buffers: a view of one aliases nothing else.
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let at = 0; at < n; ) {
+      const c = this.chunks[0];
+      const k = Math.min(c.length, n - at);
+      c.copy(out, at, 0, k);
+      at += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
   }
 
   /** Reads `size` bytes, or everything to EOF when `size` is omitted or negative. */
   read(size?: number | null): Buffer {
     if (size === undefined || size === null || size < 0) {
-      const parts = [this.rbuf];
-      this.rbuf = Buffer.alloc(0);
-      while (!this.eof) {
-        const chunk = this.fill();
-        if (chunk.length === 0) this.eof = true;
-        else parts.push(chunk);
-      }
-      return Buffer.concat(parts);
+      while (this.more());
+      return this.take(this.buffered);
     }
-    while (this.rbuf.length < size && this.more());
-    const out = this.rbuf.subarray(0, size);
-    this.rbuf = this.rbuf.subarray(out.length);
-    return out;
+    while (this.buffered < size && this.more());
+    return this.take(Math.min(size, this.buffered));
   }
 
   /** One line including its '\n' (text unless the mode has 'b'); '' / empty at EOF. */
   readline(size?: number | null): string | Buffer {
-    let nl = this.rbuf.indexOf(0x0a);
-    while (nl < 0 && (size === undefined || size === null || this.rbuf.length < size) && this.more()) {
-      nl = this.rbuf.indexOf(0x0a);
+    const limit = size === undefined || size === null || size < 0 ? Infinity : size;
+    // Each chunk is searched once: `scanned` bytes (whole chunks) hold no newline.
+    let scanned = 0;
+    let next = 0;
+    let end = -1;
+    for (;;) {
+      while (end < 0 && next < this.chunks.length && scanned < limit) {
+        const c = this.chunks[next++];
+        const nl = c.indexOf(0x0a);
+        if (nl >= 0) end = scanned + nl + 1;
+        else scanned += c.length;
+      }
+      if (end >= 0 || scanned >= limit || !this.more()) break;
     }
-    let end = nl < 0 ? this.rbuf.length : nl + 1;
-    if (size !== undefined && size !== null && size >= 0) end = Math.min(end, size);
-    const line = this.rbuf.subarray(0, end);
-    this.rbuf = this.rbuf.subarray(end);
-    return this.mode.includes('b') ? Buffer.from(line) : line.toString('utf8');
+    const line = this.take(Math.min(end >= 0 ? end : this.buffered, limit));
+    return this.mode.includes('b') ? line : line.toString('utf8');
   }
 
   readlines(): Array<string | Buffer> {

@@ -130,18 +130,17 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   // ---- reading ----
 
-  /** Fills the read buffer at the current position; false at EOF. */
+  /**
+   * Refills the read buffer from the current position, which the callers have found outside
+   * it: what it held is read or skipped, and only unread data is kept (a sequential reader
+   * holds one read-ahead, not everything read so far). False at EOF.
+   */
   private fill(min: number): boolean {
-    if (this.readBufAt + this.readBuf.length !== this.pos || this.readBuf.length === 0) {
-      this.readBuf = Buffer.alloc(0);
-      this.readBufAt = this.pos;
-    }
     const want = Math.max(min, this.readAhead);
-    const at = this.readBufAt + this.readBuf.length;
-    const data = toBuffer(this.call('read', { handle: this.handle, offset: at, length: want })) as Buffer;
-    if (data.length === 0) return false;
-    this.readBuf = this.readBuf.length ? Buffer.concat([this.readBuf, data]) : data;
-    return true;
+    const data = toBuffer(this.call('read', { handle: this.handle, offset: this.pos, length: want })) as Buffer;
+    this.readBuf = data;
+    this.readBufAt = this.pos;
+    return data.length > 0;
   }
 
   /** Up to `size` bytes (all the rest when null); an empty Buffer at EOF. */

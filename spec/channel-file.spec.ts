@@ -1,0 +1,125 @@
+/**
+ * ChannelFile's read side (Python's BufferedFile semantics) over a scripted source: the chunks
+ * a channel's recv() would return, in order, then EOF.
+ */
+import type { Channel } from '../lib/api/channel';
+import { ChannelFile } from '../lib/api/channel-file';
+
+/** A ChannelFile whose channel returns `chunks` from recv(), then empty Buffers; counts the calls. */
+function fileOver(chunks: Array<string | Buffer>, mode = 'r'): { file: ChannelFile; recvCalls: () => number } {
+  const queue = chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+  let calls = 0;
+  const channel = {
+    recv: (): Buffer => {
+      calls++;
+      return queue.shift() ?? Buffer.alloc(0);
+    },
+  } as unknown as Channel;
+  return { file: new ChannelFile(channel, mode), recvCalls: () => calls };
+}
+
+/** Bytes requested from Buffer.allocUnsafe (what Buffer.concat also allocates through) while `fn` runs. */
+function allocatedDuring(fn: () => void): number {
+  let total = 0;
+  const real = Buffer.allocUnsafe;
+  const spy = jest.spyOn(Buffer, 'allocUnsafe').mockImplementation((size: number) => {
+    total += size;
+    return real(size);
+  });
+  try {
+    fn();
+  } finally {
+    spy.mockRestore();
+  }
+  return total;
+}
+
+describe('ChannelFile reading', () => {
+  it('read(n) returns exactly n bytes across chunks, then the rest, then empty at EOF', () => {
+    const { file } = fileOver(['ab', 'cdef', 'g', 'hij']);
+    expect(file.read(3).toString()).toBe('abc');
+    expect(file.read(5).toString()).toBe('defgh');
+    expect(file.read(10).toString()).toBe('ij');
+    const eof = file.read(4);
+    expect(Buffer.isBuffer(eof)).toBe(true);
+    expect(eof.length).toBe(0);
+    expect(file.read().length).toBe(0);
+  });
+
+  it('read(n) asks the channel only until n bytes are there', () => {
+    const { file, recvCalls } = fileOver(['abc', 'def', 'ghi']);
+    expect(file.read(4).toString()).toBe('abcd');
+    expect(recvCalls()).toBe(2);
+    expect(file.read(2).toString()).toBe('ef');
+    expect(recvCalls()).toBe(2);
+  });
+
+  it('read() and a negative size read to EOF, after what is buffered', () => {
+    const big = Buffer.alloc(300_000, 7);
+    const { file } = fileOver(['x\n', 'yz', big, 'end']);
+    expect(file.readline()).toBe('x\n');
+    const rest = file.read();
+    expect(rest.length).toBe(2 + big.length + 3);
+    expect(rest.subarray(0, 2).toString()).toBe('yz');
+    expect(rest.subarray(2, 2 + big.length).equals(big)).toBe(true);
+    expect(rest.subarray(-3).toString()).toBe('end');
+    expect(fileOver(['a', 'b']).file.read(-1).toString()).toBe('ab');
+  });
+
+  it('a large read over many chunks returns every byte in order, joining them once', () => {
+    const chunks = Array.from({ length: 500 }, (_, i) => Buffer.alloc(1000 + (i % 7), i & 0xff));
+    const whole = Buffer.concat(chunks);
+    const { file } = fileOver(chunks);
+    // Joining as chunks arrive (the buffer so far plus each new chunk) would allocate and copy
+    // ~chunks/2 times the result: quadratic in the size read.
+    const allocated = allocatedDuring(() => {
+      expect(file.read(whole.length - 10).equals(whole.subarray(0, whole.length - 10))).toBe(true);
+    });
+    expect(allocated).toBeLessThanOrEqual(whole.length);
+    expect(file.read().equals(whole.subarray(whole.length - 10))).toBe(true);
+  });
+
+  it('readline finds lines across chunk boundaries, keeps the newline, and gives the last line without one', () => {
+    const { file } = fileOver(['fir', 'st\nsec', 'ond\n', '\n', 'thi', 'rd', ' has no newline']);
+    expect(file.readline()).toBe('first\n');
+    expect(file.readline()).toBe('second\n');
+    expect(file.readline()).toBe('\n');
+    expect(file.readline()).toBe('third has no newline');
+    expect(file.readline()).toBe('');
+  });
+
+  it('readline(size) stops at size bytes; a negative size does not limit', () => {
+    const { file } = fileOver(['abc', 'defgh\nij\n']);
+    expect(file.readline(4)).toBe('abcd');
+    expect(file.readline(100)).toBe('efgh\n');
+    expect(file.readline(0)).toBe('');
+    expect(file.readline(-1)).toBe('ij\n');
+  });
+
+  it('a line spanning many chunks comes back whole, joined once', () => {
+    const parts = Array.from({ length: 300 }, () => 'x'.repeat(997));
+    const { file } = fileOver([...parts, '\nnext\n']);
+    const allocated = allocatedDuring(() => expect(file.readline()).toBe(`${parts.join('')}\n`));
+    expect(allocated).toBeLessThanOrEqual(300 * 997 + 1);
+    expect(file.readline()).toBe('next\n');
+  });
+
+  it('text mode decodes UTF-8 split across chunks; binary mode gives Buffers', () => {
+    const text = Buffer.from('ünï\ncode\n');
+    const { file } = fileOver([text.subarray(0, 1), text.subarray(1, 4), text.subarray(4)]);
+    expect(file.readlines()).toEqual(['ünï\n', 'code\n']);
+    const bin = fileOver(['a\nb', '\n'], 'rb').file;
+    const lines = [...bin];
+    expect(lines.every((l) => Buffer.isBuffer(l))).toBe(true);
+    expect(lines.map((l) => l.toString())).toEqual(['a\n', 'b\n']);
+  });
+
+  it('mixes read(n), readline and read() over one stream without losing or repeating bytes', () => {
+    const { file } = fileOver(['12', '34\n56', '7\n8', '9']);
+    expect(file.read(1).toString()).toBe('1');
+    expect(file.readline()).toBe('234\n');
+    expect(file.read(2).toString()).toBe('56');
+    expect(file.readline()).toBe('7\n');
+    expect(file.read().toString()).toBe('89');
+  });
+});
