@@ -254,6 +254,30 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(() => c.getTransport()!.openChannel('no-such-kind@example.com')).toThrow(ChannelException);
   });
 
+  itWithPeers(['sshd'], 'setCombineStderr: stderr joins stdout in arrival order; data already pending comes stdout first', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    expect(chan.setCombineStderr(true)).toBe(false);
+    chan.execCommand('echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three');
+    expect(chan.makefile().read().toString()).toBe('one\ntwo\nthree\n');
+    expect(chan.recvStderr(100).length).toBe(0);
+    expect(chan.recvExitStatus()).toBe(0);
+
+    // Switched on while both streams hold unread data: as Paramiko, what stdout held, then what
+    // stderr held, then the rest as it arrives (read in small pieces from the held part).
+    const late = c.getTransport()!.openSession();
+    late.execCommand("printf 'out1 '; printf 'err1 ' >&2; sleep 1; printf 'err2 ' >&2; sleep 0.3; printf out2");
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 100 && !(late.recvReady() && late.recvStderrReady()); i++) Atomics.wait(pause, 0, 0, 20);
+    expect(late.recvReady() && late.recvStderrReady()).toBe(true);
+    expect(late.setCombineStderr(true)).toBe(false);
+    const got: string[] = [];
+    for (let b = late.recv(3); b.length; b = late.recv(3)) got.push(b.toString());
+    expect(got.join('')).toBe('out1 err1 err2 out2');
+    expect(got[0]).toBe('out');
+    expect(late.setCombineStderr(false)).toBe(true);
+  });
+
   itWithPeers(['sshd'], 'renegotiateKeys in the middle of a stream keeps the data intact', () => {
     using c = client();
     const [, stdout] = c.execCommand('head -c 33554432 /dev/urandom | tee /tmp/pts-rekey.bin | sha256sum >&2; cat /tmp/pts-rekey.bin');

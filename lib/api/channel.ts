@@ -262,9 +262,10 @@ export class Channel {
   /** Up to `nbytes` of data; an empty Buffer means EOF. Raises SocketTimeout on timeout. */
   recv(nbytes: number): Buffer {
     if (this.front.length) {
-      const all = Buffer.concat(this.front);
-      const out = all.subarray(0, nbytes);
-      this.front = all.length > nbytes ? [all.subarray(nbytes)] : [];
+      // Join once; small recv()s then take from the head without copying the rest again.
+      const head = this.front.length === 1 ? this.front[0] : Buffer.concat(this.front);
+      const out = head.subarray(0, nbytes);
+      this.front = head.length > nbytes ? [head.subarray(nbytes)] : [];
       if (out.length) return Buffer.from(out);
     }
     if (this.readShut) return Buffer.alloc(0);
