@@ -10,14 +10,17 @@ import {
   BadHostKeyException,
   ChannelException,
   createConnection,
+  IncompatiblePeer,
   Ed25519Key,
   PKey,
   ProxyCommand,
   ProxyCommandFailure,
+  RejectPolicy,
   SocketTimeout,
   SSHClient,
   SSHException,
   Transport,
+  WarningPolicy,
 } from '../lib';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, signCertificate, startSshd } from './support/servers';
@@ -349,6 +352,178 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(c.getTransport()!.getNegotiated()!.compressionS2C).toBe('zlib@openssh.com');
     const [, stdout] = c.execCommand('head -c 10000000 /dev/zero');
     expect(stdout.read().length).toBe(10_000_000);
+  });
+});
+
+/** Blocks the calling thread for `ms` (a pause between polls: tests here are synchronous). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], 'exitStatusReady is false while the command runs and true once it exited', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    chan.execCommand('sleep 0.5; exit 4');
+    expect(chan.exitStatusReady()).toBe(false);
+    for (let i = 0; i < 250 && !chan.exitStatusReady(); i++) pause(20);
+    expect(chan.exitStatusReady()).toBe(true);
+    expect(chan.recvExitStatus()).toBe(4);
+  });
+
+  itWithPeers(['sshd'], 'shutdownRead: recv gives empty Buffers and a command writing far more than the window still finishes', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    // 16 MiB on each stream: eight times the window. Unread and not given back, it would stall
+    // the command once the window is used up.
+    chan.execCommand('head -c 16777216 /dev/zero; head -c 16777216 /dev/zero >&2; exit 5');
+    expect(chan.recv(1).length).toBe(1);
+    chan.shutdownRead();
+    expect(chan.recv(100).length).toBe(0);
+    expect(chan.recvStderr(100).length).toBe(0);
+    expect(chan.recvReady()).toBe(false);
+    // Polled, not recvExitStatus(): that one accepts all output by itself while it waits.
+    for (let i = 0; i < 500 && !chan.exitStatusReady(); i++) pause(20);
+    expect(chan.exitStatusReady()).toBe(true);
+    expect(chan.recvExitStatus()).toBe(5);
+  });
+
+  itWithPeers(['sshd'], 'shutdown(1) sends EOF, shutdown(2) also stops reading; sendReady follows the channel', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    chan.execCommand('cat; echo after-eof');
+    expect(chan.sendReady()).toBe(true);
+    chan.sendall('line\n');
+    chan.shutdown(1);
+    expect(() => chan.send('more')).toThrow(SSHException);
+    expect(chan.makefile().read().toString()).toBe('line\nafter-eof\n');
+    expect(chan.recvExitStatus()).toBe(0);
+
+    const both = c.getTransport()!.openSession();
+    both.execCommand('cat; head -c 8388608 /dev/zero');
+    both.shutdown(2);
+    expect(both.recv(10).length).toBe(0);
+    for (let i = 0; i < 500 && !both.exitStatusReady(); i++) pause(20);
+    expect(both.exitStatusReady()).toBe(true);
+    expect(both.recvExitStatus()).toBe(0);
+    both.close();
+    expect(both.sendReady()).toBe(true); // as Paramiko: a closed channel never blocks a send
+  });
+
+  itWithPeers(['sshd'], 'makefileStdin: writes reach the command and close() sends EOF', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    chan.execCommand('wc -c; echo done');
+    const stdin = chan.makefileStdin();
+    stdin.write('abc');
+    stdin.write(Buffer.from('de'));
+    stdin.close();
+    expect(chan.makefile().read().toString().replace(/ +/g, '')).toBe('5\ndone\n');
+  });
+
+  itWithPeers(['sshd'], 'updateEnvironment sets each variable the server accepts', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    chan.updateEnvironment({ PTS_FIRST: 'one', PTS_SECOND: 'two words' });
+    chan.execCommand('printf "%s|%s" "$PTS_FIRST" "$PTS_SECOND"');
+    expect(chan.makefile().read().toString()).toBe('one|two words');
+  });
+
+  itWithPeers(['sshd'], 'sendIgnore, of any size, leaves the connection working', () => {
+    using c = client();
+    const t = c.getTransport()!;
+    t.sendIgnore();
+    t.sendIgnore(0);
+    t.sendIgnore(30000);
+    expect(run(c, 'echo still').out).toBe('still\n');
+    expect(t.isActive()).toBe(true);
+  });
+
+  itWithPeers(['sshd'], 'disabledAlgorithms keeps the named algorithms out of the offer and of getSecurityOptions()', () => {
+    const disabled = ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'];
+    using c = client({ disabledAlgorithms: { ciphers: disabled } });
+    const n = c.getTransport()!.getNegotiated()!;
+    expect(disabled).not.toContain(n.cipherC2S);
+    expect(disabled).not.toContain(n.cipherS2C);
+    const offered = c.getTransport()!.getSecurityOptions().ciphers;
+    expect(offered).toContain('aes256-gcm@openssh.com');
+    for (const d of disabled) expect(offered).not.toContain(d);
+    // Nothing left to offer is the caller's mistake, said before connecting.
+    const all = [...c.getTransport()!.getSecurityOptions().ciphers, ...disabled];
+    expect(() => client({ disabledAlgorithms: { ciphers: all } })).toThrow(/no ciphers algorithm left to offer/);
+  });
+
+  itWithPeers(['sshd'], 'no common algorithm: IncompatiblePeer names the kind and what each side offered', () => {
+    const t = new Transport([sshd.host, sshd.port]);
+    t.getSecurityOptions().keyTypes = ['ssh-ed25519-cert-v01@openssh.com'];
+    let e: Error | null = null;
+    try {
+      t.startClient();
+    } catch (err) {
+      e = err as Error;
+    } finally {
+      t.close();
+    }
+    expect(e).toBeInstanceOf(IncompatiblePeer);
+    expect(e!.message).toMatch(/no matching host key algorithm: we offered \[ssh-ed25519-cert-v01@openssh.com\], the server offered \[[^\]]*ssh-ed25519/);
+    expect(t.isActive()).toBe(false);
+  });
+
+  itWithPeers(['sshd'], 'loadSystemHostKeys satisfies RejectPolicy; getHostKeys and saveHostKeys hold only the client\'s own keys', () => {
+    const system = join(dir, 'known_hosts_system');
+    writeFileSync(system, sshd.knownHosts());
+    const c = new SSHClient();
+    c.loadSystemHostKeys(system);
+    c.setMissingHostKeyPolicy(RejectPolicy);
+    c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false });
+    expect(run(c, 'true').status).toBe(0);
+    c.close();
+    expect(c.getHostKeys().size).toBe(0);
+
+    // A key AutoAddPolicy learned is in getHostKeys() and written by saveHostKeys.
+    const c2 = new SSHClient();
+    c2.setMissingHostKeyPolicy(new AutoAddPolicy());
+    c2.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false });
+    const name = `[${sshd.host}]:${sshd.port}`;
+    const learned = c2.getHostKeys().lookup(name);
+    expect(learned).toBeTruthy();
+    const saved = join(dir, 'known_hosts_saved');
+    c2.saveHostKeys(saved);
+    c2.close();
+    const c3 = new SSHClient();
+    c3.loadHostKeys(saved);
+    c3.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false });
+    expect(c3.getTransport()!.getRemoteServerKey().equals([...learned!.values()][0])).toBe(true);
+    c3.close();
+  });
+
+  itWithPeers(['sshd'], 'WarningPolicy connects to an unknown host and emits a warning naming its key', () => {
+    const warnings: string[] = [];
+    const spy = jest.spyOn(process, 'emitWarning').mockImplementation(((w: string | Error) => {
+      warnings.push(String(w));
+    }) as typeof process.emitWarning);
+    try {
+      using c = new SSHClient();
+      c.setMissingHostKeyPolicy(WarningPolicy);
+      c.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false });
+      expect(run(c, 'true').status).toBe(0);
+      expect(c.getHostKeys().size).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`[${sshd.host}]:${sshd.port}`);
+    expect(warnings[0]).toContain('SHA256:');
+  });
+
+  itWithPeers(['sshd'], 'a using declaration closes the client and its transport at the end of the block', () => {
+    let t: Transport;
+    {
+      using c = client();
+      t = c.getTransport()!;
+      expect(t.isActive()).toBe(true);
+    }
+    expect(t.isActive()).toBe(false);
   });
 });
 

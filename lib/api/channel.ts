@@ -281,11 +281,11 @@ export class Channel {
 
   /** True when `recv` would return at once with data (false does not mean closed). */
   recvReady(): boolean {
-    return this.front.some((b) => b.length > 0) || this.rings.stdout.available() > 0;
+    return !this.readShut && (this.front.some((b) => b.length > 0) || this.rings.stdout.available() > 0);
   }
 
   recvStderrReady(): boolean {
-    return this.rings.stderr.available() > 0;
+    return !this.readShut && this.rings.stderr.available() > 0;
   }
 
   // ---- writing ----
@@ -398,8 +398,15 @@ export class Channel {
     if (how === 1 || how === 2) this.shutdownWrite();
   }
 
+  /**
+   * No more reading: recv and recvStderr give empty Buffers from now on, and the worker drops
+   * what arrives while keeping the window open, so the command is never stalled by unread output.
+   */
   shutdownRead(): void {
+    if (this.readShut) return;
     this.readShut = true;
+    this.front = [];
+    if (this.transport.isActive()) this.call('channelShutdownRead');
   }
 
   /** Sends EOF after the data already sent. */

@@ -1,15 +1,22 @@
-import type { AlgorithmPreferences } from '../transport/algorithms';
-import { supported } from '../transport/algorithms';
+import type { AlgorithmPreferences, DisabledAlgorithms } from '../transport/algorithms';
+import { applyDisabled, supported } from '../transport/algorithms';
 
 /**
  * Paramiko's SecurityOptions: the algorithm lists of a transport, in preference order.
  * Assignable only before the transport starts; unknown names raise ValueError-like TypeErrors.
+ * As Paramiko's, the lists read back leave out the transport's `disabledAlgorithms`.
  */
 export class SecurityOptions {
   constructor(
     private prefs: AlgorithmPreferences,
     private readonly started: () => boolean,
+    private readonly disabled: DisabledAlgorithms = {},
   ) {}
+
+  /** One list as the transport will offer it: preferences less the disabled algorithms. */
+  private offered(kind: keyof AlgorithmPreferences): readonly string[] {
+    return applyDisabled(this.prefs, this.disabled)[kind];
+  }
 
   /** Kinds the user assigned (kept when a server start swaps in the server's defaults). */
   private readonly touched = new Set<keyof AlgorithmPreferences>();
@@ -33,31 +40,31 @@ export class SecurityOptions {
   }
 
   get ciphers(): readonly string[] {
-    return this.prefs.ciphers;
+    return this.offered('ciphers');
   }
   set ciphers(v: readonly string[]) {
     this.set('ciphers', v);
   }
   get digests(): readonly string[] {
-    return this.prefs.macs;
+    return this.offered('macs');
   }
   set digests(v: readonly string[]) {
     this.set('macs', v);
   }
   get keyTypes(): readonly string[] {
-    return this.prefs.hostKeys;
+    return this.offered('hostKeys');
   }
   set keyTypes(v: readonly string[]) {
     this.set('hostKeys', v);
   }
   get kex(): readonly string[] {
-    return this.prefs.kex;
+    return this.offered('kex');
   }
   set kex(v: readonly string[]) {
     this.set('kex', v);
   }
   get compression(): readonly string[] {
-    return this.prefs.compression;
+    return this.offered('compression');
   }
   set compression(v: readonly string[]) {
     this.set('compression', v);

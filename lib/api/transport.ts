@@ -157,7 +157,7 @@ export class Transport {
     this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
     this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.disabledAlgorithms = options.disabledAlgorithms ?? {};
-    this.securityOptions = new SecurityOptions(defaultPreferences(), () => this.id !== null);
+    this.securityOptions = new SecurityOptions(defaultPreferences(), () => this.id !== null, this.disabledAlgorithms);
   }
 
   private need(): number {

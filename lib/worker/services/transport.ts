@@ -363,6 +363,11 @@ export const transport: Service = {
       return true;
     },
 
+    channelShutdownRead(a: { id: number; chan: number }) {
+      connections.get(a.id)?.channels.get(a.chan)?.shutdownRead();
+      return true;
+    },
+
     channelShutdownWrite(a: { id: number; chan: number }) {
       connections.get(a.id)?.channels.get(a.chan)?.shutdownWrite();
       return true;

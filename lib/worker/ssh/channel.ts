@@ -126,6 +126,10 @@ export class WorkerChannel implements ChannelSink {
 
   data(chunk: Buffer, stream: 0 | 1): void {
     if (this.combineStderr) stream = 0;
+    if (this.readShut) {
+      this.core.consumed(chunk.length);
+      return;
+    }
     if (this.drain) {
       // Drain mode: the window reopens on arrival, whatever the main thread reads.
       this.core.consumed(chunk.length);
@@ -273,9 +277,31 @@ export class WorkerChannel implements ChannelSink {
     this.closeDrainedRings();
   }
 
+  /**
+   * The main thread reads no more (Channel.shutdownRead): what the rings hold and whatever
+   * arrives later is dropped, and its window goes back to the peer at once, so a command that
+   * keeps writing is not stalled and nothing piles up (as a TCP socket shut for reading).
+   */
+  shutdownRead(): void {
+    if (this.readShut) return;
+    this.readShut = true;
+    for (const s of [0, 1] as const) {
+      const spilled = this.spill[s].reduce((n, b) => n + b.length, 0);
+      // Bytes credited on arrival (drain mode) are among those held: the rest is owed.
+      const owed = this.out[s].available() + spilled - this.credited[s];
+      this.spill[s] = [];
+      this.spillBytes -= spilled;
+      this.credited[s] = 0;
+      this.out[s].closeReader();
+      if (owed > 0) this.core.consumed(owed);
+    }
+  }
+  private readShut = false;
+
   /** Drain mode: from now on data is accepted whatever the main thread reads (no deadlock). */
   startDrain(): void {
-    if (this.drain) return;
+    // After shutdownRead everything is dropped and its window returned already.
+    if (this.drain || this.readShut) return;
     this.drain = true;
     // Give back the window the rings are holding, so the peer can finish writing.
     for (const s of [0, 1] as const) {
