@@ -371,6 +371,21 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     expect(chan.recvExitStatus()).toBe(4);
   });
 
+  itWithPeers(['sshd'], 'the attributes active, closed, eofReceived and exitStatus follow the channel', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    expect([chan.active, chan.closed, chan.eofReceived, chan.exitStatus]).toEqual([true, false, false, -1]);
+    chan.execCommand('sleep 0.3; printf x; exit 7');
+    expect(chan.eofReceived).toBe(false);
+    expect(chan.makefile().read().toString()).toBe('x');
+    expect(chan.eofReceived).toBe(true);
+    expect(chan.recvExitStatus()).toBe(7);
+    expect(chan.exitStatus).toBe(7);
+    // sshd closes the channel after the exit status and EOF.
+    for (let i = 0; i < 100 && !chan.closed; i++) pause(20);
+    expect([chan.active, chan.closed]).toEqual([false, true]);
+  });
+
   itWithPeers(['sshd'], 'shutdownRead: recv gives empty Buffers and a command writing far more than the window still finishes', () => {
     using c = client();
     const chan = c.getTransport()!.openSession();
