@@ -114,6 +114,22 @@ describe('ChannelFile reading', () => {
     expect(lines.map((l) => l.toString())).toEqual(['a\n', 'b\n']);
   });
 
+  it('readinto fills the start of a buffer and returns the count, 0 at EOF', () => {
+    const { file } = fileOver(['abc', 'de']);
+    const buf = Buffer.alloc(4, 0x2e);
+    expect(file.readinto(buf)).toBe(4);
+    expect(buf.toString()).toBe('abcd');
+    expect(file.readinto(buf)).toBe(1);
+    expect(buf.toString()).toBe('ebcd'); // only the first byte is written
+    expect(file.readinto(new Uint8Array(8))).toBe(0);
+  });
+
+  it('readlines(sizehint) stops after the line that reaches the hint', () => {
+    const { file } = fileOver(['aa\nbb\ncc\ndd\n']);
+    expect(file.readlines(4)).toEqual(['aa\n', 'bb\n']);
+    expect(file.readlines()).toEqual(['cc\n', 'dd\n']);
+  });
+
   it('mixes read(n), readline and read() over one stream without losing or repeating bytes', () => {
     const { file } = fileOver(['12', '34\n56', '7\n8', '9']);
     expect(file.read(1).toString()).toBe('1');

@@ -524,6 +524,26 @@ describe('SFTPClient against OpenSSH sshd: SFTPFile', () => {
     }
   });
 
+  itWithPeers(['sshd'], 'readinto, readlines(sizehint), setblocking and file() as Paramiko\'s', () => {
+    const p = put(remote('into'), 'one\ntwo\nthree\nfour\n');
+    const f = sftp.file(p, 'r');
+    try {
+      const buf = Buffer.alloc(6);
+      expect(f.readinto(buf)).toBe(6);
+      expect(buf.toString()).toBe('one\ntw');
+      expect(f.readlines(5)).toEqual(['o\n', 'three\n']);
+      expect(f.readlines()).toEqual(['four\n']);
+      expect(f.readinto(buf)).toBe(0);
+      f.setblocking(false);
+      expect(f.gettimeout()).toBe(0);
+      expect(sftp.getChannel().gettimeout()).toBe(0);
+      f.setblocking(true);
+      expect(f.gettimeout()).toBeNull();
+    } finally {
+      f.close();
+    }
+  });
+
   itWithPeers(['sshd'], 'seek with whence 0, 1 and 2, and tell', () => {
     const p = put(remote('seek'), '0123456789abcdef');
     const f = sftp.open(p, 'r');

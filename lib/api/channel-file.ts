@@ -82,10 +82,23 @@ abstract class BufferedReader {
     return this.mode.includes('b') ? line : line.toString('utf8');
   }
 
-  readlines(): Array<string | Buffer> {
+  /** Every remaining line; with `sizehint`, whole lines until they total at least that much (as Paramiko's). */
+  readlines(sizehint: number | null = null): Array<string | Buffer> {
     const out: Array<string | Buffer> = [];
-    for (const line of this) out.push(line);
+    let total = 0;
+    for (const line of this) {
+      out.push(line);
+      total += line.length;
+      if (sizehint !== null && sizehint > 0 && total >= sizehint) break;
+    }
     return out;
+  }
+
+  /** Reads up to `buff.length` bytes into `buff`; returns how many (0 at EOF). */
+  readinto(buff: Uint8Array): number {
+    const data = this.read(buff.length);
+    buff.set(data);
+    return data.length;
   }
 
   *[Symbol.iterator](): Iterator<string | Buffer> {

@@ -191,10 +191,23 @@ export class SFTPFile implements Iterable<string | Buffer> {
     return this.mode.binary ? line : line.toString('utf8');
   }
 
-  readlines(): Array<string | Buffer> {
+  /** Every remaining line; with `sizehint`, whole lines until they total at least that much (as Paramiko's). */
+  readlines(sizehint: number | null = null): Array<string | Buffer> {
     const out: Array<string | Buffer> = [];
-    for (let l = this.readline(); l.length; l = this.readline()) out.push(l);
+    let total = 0;
+    for (let l = this.readline(); l.length; l = this.readline()) {
+      out.push(l);
+      total += l.length;
+      if (sizehint !== null && sizehint > 0 && total >= sizehint) break;
+    }
     return out;
+  }
+
+  /** Reads up to `buff.length` bytes into `buff`; returns how many (0 at EOF). */
+  readinto(buff: Uint8Array): number {
+    const data = this.read(buff.length);
+    buff.set(data);
+    return data.length;
   }
 
   *[Symbol.iterator](): Iterator<string | Buffer> {
@@ -357,6 +370,11 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   gettimeout(): number | null {
     return this.sftp.getChannel().gettimeout();
+  }
+
+  /** As Paramiko's: `settimeout(null)` when true, `settimeout(0)` (non-blocking) when false. */
+  setblocking(blocking: boolean | number): void {
+    this.settimeout(blocking ? null : 0);
   }
 
   /** Flushes, waits for pipelined writes (their first error is raised here), closes the handle. */
