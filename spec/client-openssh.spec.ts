@@ -361,6 +361,32 @@ function pause(ms: number): void {
 }
 
 describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], "Paramiko's channel attributes: remoteChanid, window and packet sizes, eofSent, statusEvent", () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession({ windowSize: 1 << 20, maxPacketSize: 16384 });
+    expect(chan.inWindowSize).toBe(1 << 20);
+    expect(chan.inMaxPacketSize).toBe(16384);
+    // sshd opens a session channel with 32 KiB packets and no window, and grants 2 MiB
+    // (OpenSSH's CHAN_SES_WINDOW_DEFAULT) once the command runs.
+    expect(chan.outMaxPacketSize).toBe(32768);
+    expect(chan.outWindowSize).toBe(0);
+    expect(Number.isInteger(chan.remoteChanid) && chan.remoteChanid >= 0).toBe(true);
+    chan.execCommand('cat > /dev/null; sleep 0.5; exit 6');
+    for (let i = 0; i < 100 && chan.outWindowSize === 0; i++) pause(10);
+    expect(chan.outWindowSize).toBe(2 << 20);
+    chan.sendall(Buffer.alloc(100_000));
+    expect(chan.eofSent).toBe(false);
+    chan.shutdownWrite();
+    for (let i = 0; i < 100 && !chan.eofSent; i++) pause(10);
+    expect(chan.eofSent).toBe(true);
+    expect(chan.statusEvent.isSet()).toBe(false);
+    expect(chan.statusEvent.wait(0.05)).toBe(false);
+    expect(chan.statusEvent.wait(10)).toBe(true);
+    expect(chan.statusEvent.isSet()).toBe(true);
+    expect(chan.recvExitStatus()).toBe(6);
+    expect(chan.outWindowSize).toBe(0); // closed by now or soon: never negative, never a throw
+  });
+
   itWithPeers(['sshd'], 'exitStatusReady is false while the command runs and true once it exited', () => {
     using c = client();
     const chan = c.getTransport()!.openSession();

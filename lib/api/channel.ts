@@ -6,6 +6,7 @@ import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import {
   FLAG_CLOSED,
   FLAG_CORE_DUMPED,
+  FLAG_EOF_SENT,
   FLAG_EXIT_SIGNAL,
   FLAG_EXIT_STATUS,
   STATUS_EXIT,
@@ -108,6 +109,54 @@ export class Channel {
   }
   getpeername(): [string, number] {
     return this.transport.getpeername();
+  }
+
+  // ---- Paramiko's public attributes ----
+
+  /** The peer's number for this channel (Paramiko's remote_chanid). */
+  get remoteChanid(): number {
+    return this.info.remoteId;
+  }
+  /** The window we announced (Paramiko's in_window_size). */
+  get inWindowSize(): number {
+    return this.info.windowSize;
+  }
+  /** The largest data packet we accept (in_max_packet_size). */
+  get inMaxPacketSize(): number {
+    return this.info.maxPacket;
+  }
+  /** The largest data packet the peer accepts (out_max_packet_size). */
+  get outMaxPacketSize(): number {
+    return this.info.remoteMaxPacket;
+  }
+  /** The peer's window left for our data now (out_window_size): asks the worker. */
+  get outWindowSize(): number {
+    return this.transport.isActive() && !this.closed ? this.call<number>('channelOutWindow') : 0;
+  }
+  /** True once our EOF went out (shutdownWrite, stdin.close(), close). */
+  get eofSent(): boolean {
+    return (Atomics.load(this.status, STATUS_FLAGS) & FLAG_EOF_SENT) !== 0;
+  }
+
+  /**
+   * Paramiko's status_event: set once the exit status (or signal, or the close) arrived.
+   * `wait(timeout)` (seconds; null: forever) returns whether it is set; like recvExitStatus,
+   * it lets the worker accept all output meanwhile, so it cannot deadlock on a full window.
+   */
+  get statusEvent(): { isSet(): boolean; wait(timeout?: number | null): boolean } {
+    return {
+      isSet: () => this.exitStatusReady(),
+      wait: (timeout: number | null = null) => {
+        if (this.exitStatusReady()) return true;
+        if (!this.transport.isActive()) return this.exitStatusReady();
+        try {
+          getBridge().call('transport', 'recvExitStatus', { id: this.transport.id, chan: this.chanid }, timeout);
+        } catch (e) {
+          if (!(e instanceof SocketTimeout)) throw e;
+        }
+        return this.exitStatusReady();
+      },
+    };
   }
 
   /** True once the channel is closed (by either side). */

@@ -363,6 +363,11 @@ export const transport: Service = {
       return true;
     },
 
+    /** The peer's window left for our data now (Paramiko's out_window_size); 0 once closed. */
+    channelOutWindow(a: { id: number; chan: number }) {
+      return connections.get(a.id)?.channels.get(a.chan)?.core.remoteWindow ?? 0;
+    },
+
     channelShutdownRead(a: { id: number; chan: number }) {
       connections.get(a.id)?.channels.get(a.chan)?.shutdownRead();
       return true;

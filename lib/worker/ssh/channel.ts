@@ -18,6 +18,11 @@ interface Ordered {
 /** What the main thread gets to drive a channel: its id and the shared rings. */
 export interface ChannelHandleInfo {
   chanId: number;
+  /** The peer's number for the channel, and the sizes each side announced at open. */
+  remoteId: number;
+  windowSize: number;
+  maxPacket: number;
+  remoteMaxPacket: number;
   /** Rings the worker writes and the main thread reads: stdout, stderr. */
   stdout: SharedArrayBuffer;
   stderr: SharedArrayBuffer;
@@ -102,6 +107,10 @@ export class WorkerChannel implements ChannelSink {
   info(): ChannelHandleInfo {
     return {
       chanId: this.core.localId,
+      remoteId: this.core.remoteId,
+      windowSize: this.core.windowSize,
+      maxPacket: this.core.maxPacket,
+      remoteMaxPacket: this.core.remoteMaxPacket,
       stdout: this.out[0].sab,
       stderr: this.out[1].sab,
       stdin: this.inRing.sab,
