@@ -281,6 +281,41 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(late.setCombineStderr(false)).toBe(true);
   });
 
+  itWithPeers(['sshd'], 'NODE_DEBUG=paramiko-ts: the worker\'s lines reach stderr in order, even when the script exits at once', () => {
+    const script = [
+      `const { Transport, PKey } = require(${JSON.stringify(join(__dirname, '..', 'dist'))});`,
+      `const t = new Transport([${JSON.stringify(sshd.host)}, ${sshd.port}]);`,
+      't.startClient();',
+      'process.stderr.write("main: started\\n");',
+      `t.authPublickey(${JSON.stringify(sshd.user.username)}, PKey.fromPrivateKeyFile(${JSON.stringify(userKey)}));`,
+      'process.exit(0);',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_DEBUG: 'paramiko-ts' }, timeout: 60_000 });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.toString().split('\n');
+    const negotiated = lines.findIndex((l) => /^PARAMIKO-TS \d+: negotiated \{"kex":"curve25519-sha256"/.test(l));
+    // Written by the worker while the main thread was blocked in startClient: before its line.
+    expect(negotiated).toBeGreaterThanOrEqual(0);
+    expect(negotiated).toBeLessThan(lines.indexOf('main: started'));
+  });
+
+  itWithPeers(['sshd'], 'renegotiateKeys before authentication: sshd refuses it, we say so at once and the session goes on', () => {
+    const t = new Transport([sshd.host, sshd.port]);
+    try {
+      t.startClient();
+      // Without the refusal noticed, this waited out handshakeTimeout and wedged the session.
+      expect(() => t.renegotiateKeys()).toThrow(/refused a key re-exchange/);
+      expect(t.isActive()).toBe(true);
+      t.authPublickey(sshd.user.username, PKey.fromPrivateKeyFile(userKey));
+      const chan = t.openSession();
+      chan.execCommand('echo alive');
+      expect(chan.makefile().read().toString()).toBe('alive\n');
+      t.renegotiateKeys();
+    } finally {
+      t.close();
+    }
+  });
+
   itWithPeers(['sshd'], 'renegotiateKeys in the middle of a stream keeps the data intact', () => {
     using c = client();
     const [, stdout] = c.execCommand('head -c 33554432 /dev/urandom | tee /tmp/pts-rekey.bin | sha256sum >&2; cat /tmp/pts-rekey.bin');
@@ -361,6 +396,34 @@ function pause(ms: number): void {
 }
 
 describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], "Paramiko's transport attributes: versions, sessionId, active, the preferred_* views", () => {
+    const t = new Transport([sshd.host, sshd.port], { disabledAlgorithms: { ciphers: ['aes128-ctr'], pubkeys: ['ssh-rsa'] } });
+    expect(t.localVersion).toMatch(/^SSH-2\.0-paramiko_ts_/);
+    expect(t.active).toBe(false);
+    expect(t.sessionId).toBeNull();
+    expect(t.preferredCiphers).not.toContain('aes128-ctr');
+    expect(t.preferredCiphers).toContain('aes256-ctr');
+    expect(t.preferredPubkeys).not.toContain('ssh-rsa');
+    expect(t.preferredPubkeys).toContain('rsa-sha2-512');
+    expect(t.preferredKex).toEqual(t.getSecurityOptions().kex);
+    expect(t.preferredMacs).toEqual(t.getSecurityOptions().digests);
+    expect(t.preferredKeys).toEqual(t.getSecurityOptions().keyTypes);
+    expect(t.preferredCompression).toEqual(t.getSecurityOptions().compression);
+    try {
+      t.startClient();
+      expect(t.active).toBe(true);
+      expect(t.remoteVersion).toMatch(/^SSH-2\.0-OpenSSH_/);
+      const id = t.sessionId!;
+      expect(id.length).toBe(32); // curve25519-sha256: a SHA-256 exchange hash
+      t.authPublickey(sshd.user.username, PKey.fromPrivateKeyFile(userKey));
+      t.renegotiateKeys();
+      expect(t.sessionId!.equals(id)).toBe(true); // a rekey keeps the session id
+    } finally {
+      t.close();
+    }
+    expect(t.active).toBe(false);
+  });
+
   itWithPeers(['sshd'], "Paramiko's channel attributes: remoteChanid, window and packet sizes, eofSent, statusEvent", () => {
     using c = client();
     const chan = c.getTransport()!.openSession({ windowSize: 1 << 20, maxPacketSize: 16384 });

@@ -1,9 +1,8 @@
-import { debuglog } from 'node:util';
+import { debug } from '../debug';
 import { getBridge, toBuffer } from '../bridge';
 import { SSHException, UnknownKeyType } from '../errors';
 import { AgentKey } from './agent-key';
 
-const debug = debuglog('paramiko-ts');
 
 /**
  * How long listing the keys may take, in seconds. A local agent answers at once; one silent

@@ -3,7 +3,7 @@ import { getBridge, toBuffer } from '../bridge';
 import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
-import { defaultPreferences, keyTypeOfAlgorithm, serverDefaultPreferences, supported } from '../transport/algorithms';
+import { CERT_HOST_KEY_ALGORITHMS, DEFAULT_HOST_KEY_ALGORITHMS, defaultPreferences, keyTypeOfAlgorithm, serverDefaultPreferences, supported } from '../transport/algorithms';
 import { readFileSync } from 'node:fs';
 import { Message } from '../wire/message';
 import { Event, InteractiveQuery, ServerInterface, SubsystemHandler } from './server';
@@ -13,6 +13,7 @@ import type { AuthOutcome, InteractiveHandler } from '../transport/auth-client';
 import { paramikoAuthResult } from '../transport/auth-client';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import type { Negotiated } from '../transport/session';
+import { DEFAULT_LOCAL_VERSION } from '../transport/version';
 import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import { Channel } from './channel';
 import { SFTPClient } from './sftp-client';
@@ -31,6 +32,8 @@ interface TransportInfo {
   username?: string | null;
   banner?: string | null;
   remoteVersion?: string | null;
+  localVersion?: string;
+  sessionId?: Uint8Array | null;
   negotiated?: Negotiated | null;
   strictKex?: boolean;
   hostKey?: Buffer | null;
@@ -261,6 +264,44 @@ export class Transport {
 
   get remoteVersion(): string | null {
     return this.info.remoteVersion ?? null;
+  }
+
+  /** Our identification line (Paramiko's local_version). */
+  get localVersion(): string {
+    return this.info.localVersion ?? DEFAULT_LOCAL_VERSION;
+  }
+
+  /** The exchange hash of the first key exchange (Paramiko's session_id); null before it. */
+  get sessionId(): Buffer | null {
+    const id = this.refresh().sessionId;
+    return id ? Buffer.from(id) : null;
+  }
+
+  /** Paramiko's `active` attribute: isActive(). */
+  get active(): boolean {
+    return this.isActive();
+  }
+
+  // Paramiko's preferred_* views: what the transport offers, disabledAlgorithms left out.
+  get preferredCiphers(): readonly string[] {
+    return this.securityOptions.ciphers;
+  }
+  get preferredMacs(): readonly string[] {
+    return this.securityOptions.digests;
+  }
+  get preferredKeys(): readonly string[] {
+    return this.securityOptions.keyTypes;
+  }
+  get preferredKex(): readonly string[] {
+    return this.securityOptions.kex;
+  }
+  get preferredCompression(): readonly string[] {
+    return this.securityOptions.compression;
+  }
+  /** Signature algorithms user keys may sign with, strongest first (less disabledAlgorithms.pubkeys). */
+  get preferredPubkeys(): readonly string[] {
+    const off = new Set(this.disabledAlgorithms.pubkeys ?? []);
+    return [...DEFAULT_HOST_KEY_ALGORITHMS, ...CERT_HOST_KEY_ALGORITHMS].filter((a) => !off.has(a));
   }
 
   getpeername(): [string, number] {

@@ -4,12 +4,11 @@
  *
  *     [@cert-authority|@revoked] hostnames keytype base64-key [comment]
  */
-import { debuglog } from 'node:util';
+import { debug } from '../debug';
 import { InvalidHostKey, SSHException, UnknownKeyType } from '../errors';
 import { PKey } from '../keys';
 import { namesMatchHost } from './patterns';
 
-const debug = debuglog('paramiko-ts');
 
 /** The markers sshd(8) defines; any other `@word` makes the line one OpenSSH skips. */
 export type HostKeyMarker = '@cert-authority' | '@revoked';

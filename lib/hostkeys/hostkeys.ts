@@ -19,14 +19,13 @@
  *   the revoked lines that match the host, which is weaker).
  * - `@cert-authority` keys are never host keys; `lookupCertAuthorities` gives them.
  */
-import { debuglog } from 'node:util';
+import { debug } from '../debug';
 import type { PKey } from '../keys';
 import { HostKeyEntry } from './entry';
 import { readLines, writeFileAtomic } from './file';
 import { HostKeyMap, type HostKeyMapOwner } from './map';
 import { hashHost as hashHostName, nameIsHost } from './patterns';
 
-const debug = debuglog('paramiko-ts');
 
 /** A line of the file: a parsed entry, or text kept as it was. */
 type Line = HostKeyEntry | string;

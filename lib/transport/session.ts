@@ -18,7 +18,9 @@ import type { KexRun } from './kex';
 import { PacketReader, PacketWriter } from './packet';
 import { compressorFor } from './compression';
 
-export const DEFAULT_LOCAL_VERSION = 'SSH-2.0-paramiko_ts_0.1';
+import { DEFAULT_LOCAL_VERSION } from './version';
+
+export { DEFAULT_LOCAL_VERSION };
 /** RFC 4253 section 4.2: the identification line is at most 255 bytes including CR LF. */
 const MAX_VERSION_LINE = 255;
 /** Lines a server may send before its identification (OpenSSH allows 1024). */
@@ -69,6 +71,11 @@ export interface SessionHost {
   message(type: number, msg: Message): void;
   /** A key exchange finished; `first` for the initial one. */
   kexDone(first: boolean): void;
+  /**
+   * The peer answered our KEXINIT of a re-exchange with UNIMPLEMENTED (OpenSSH's sshd does
+   * before authentication): the exchange is abandoned and the session goes on with its keys.
+   */
+  kexRefused?(error: SSHException): void;
   /** The session ended; `error` is null for a clean disconnect we asked for. */
   closed(error: Error | null): void;
   /** Optional debug log. */
@@ -221,9 +228,12 @@ export class Session {
       case MSG.IGNORE:
       case MSG.DEBUG:
         return;
-      case MSG.UNIMPLEMENTED:
-        this.host.log?.(`peer says message #${msg.getInt()} is unimplemented`);
+      case MSG.UNIMPLEMENTED: {
+        const seq = msg.getInt();
+        this.host.log?.(`peer says message #${seq} is unimplemented`);
+        if (this.localKexInit && !this.remoteKexInit && this.sessionId && seq === this.localKexInitSeq) this.abandonRekey();
         return;
+      }
       case MSG.KEXINIT:
         this.handleKexInit(payload);
         return;
@@ -318,7 +328,34 @@ export class Session {
     }
     const prefs = this.role === 'server' ? this.serverPreferences() : this.options.preferences;
     this.localKexInit = encodeKexInit(prefs, extra);
+    this.localKexInitSeq = this.writer.seq;
     this.sendRaw(this.localKexInit);
+  }
+
+  /** The sequence number our KEXINIT went out with (an UNIMPLEMENTED names it). */
+  private localKexInitSeq = -1;
+
+  /**
+   * The peer ignored our re-exchange (RFC 4253 11.4: an unimplemented message is ignored): it
+   * is not in a key exchange, so neither are we. What waited for the exchange goes out under
+   * the current keys, and the traffic limits count afresh, so an automatic rekey is not asked
+   * again at the next packet.
+   */
+  private abandonRekey(): void {
+    this.localKexInit = null;
+    for (const c of [this.writer.sinceKex, this.reader.sinceKex]) {
+      c.bytes = 0;
+      c.packets = 0;
+    }
+    const queued = this.queued;
+    this.queued = [];
+    for (const p of queued) this.sendRaw(p);
+    this.host.log?.('key re-exchange refused by the peer (UNIMPLEMENTED); keeping the current keys');
+    this.host.kexRefused?.(
+      new SSHException(
+        `the ${this.role === 'client' ? 'server' : 'client'} refused a key re-exchange now (it answered KEXINIT with UNIMPLEMENTED; OpenSSH's sshd does before authentication)`,
+      ),
+    );
   }
 
   /** The server offers only host key algorithms it has keys for. */

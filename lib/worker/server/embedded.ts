@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { appendFileSync, statSync } from 'node:fs';
-import { debuglog } from 'node:util';
+import { debug } from '../../debug';
 import { SSHException } from '../../errors';
 import { PKey, parseAuthorizedKeys } from '../../keys';
 import type { AuthorizedKey } from '../../keys';
@@ -26,7 +26,6 @@ import { SftpServerChannel } from '../sftp/server-channel';
 import { SessionChannel } from './session';
 import type { SessionSettings } from './session';
 
-const debug = debuglog('paramiko-ts');
 
 /** One account of the embedded server. */
 export interface EmbeddedUser {

@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
-import { debuglog } from 'node:util';
+import { debug } from '../../debug';
 import { SocketTimeout, SSHException } from '../../errors';
 import type { CallContext, Service } from '../../bridge/worker-side';
 import {
@@ -12,7 +12,6 @@ import {
 } from '../../agent/protocol';
 import type { AgentIdentity } from '../../agent/protocol';
 
-const debug = debuglog('paramiko-ts');
 
 /** How long an agent exchange may take: the caller's deadline, and its abort signal. */
 export interface AgentCallLimits {

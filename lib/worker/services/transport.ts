@@ -125,6 +125,8 @@ function info(c: WorkerConnection) {
     username: c.serverAuth ? c.serverAuth.username : c.auth.username,
     banner: c.serverAuth ? null : c.auth.banner,
     remoteVersion: s.remoteVersion,
+    localVersion: s.localVersion,
+    sessionId: s.sessionId,
     negotiated: s.negotiated,
     strictKex: s.strict,
     hostKey: s.remoteHostKey ? s.remoteHostKey.asBytes() : null,
@@ -405,7 +407,14 @@ export const transport: Service = {
     async renegotiate(a: { id: number }, ctx: CallContext) {
       const c = conn(a.id);
       c.session.rekey();
-      await withDeadline(c.waitKex(null), ctx, 'key re-exchange');
+      try {
+        await withDeadline(c.waitKex(null), ctx, 'key re-exchange');
+      } catch (e) {
+        // A refusal leaves the session as it was. A peer that never answers leaves it mid
+        // exchange, every later packet held back: as Paramiko's, the session ends.
+        if (e instanceof SocketTimeout && !c.isClosed) c.die(new SSHException(`key re-exchange did not complete within ${ctx.timeout} s`));
+        throw e;
+      }
       return true;
     },
 

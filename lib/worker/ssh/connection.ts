@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { ByteStream } from './streams';
-import { debuglog } from 'node:util';
+import { debug } from '../../debug';
 import { NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { mainDoorbell } from '../../bridge/worker-side';
 import { ClientAuth } from '../../transport/auth-client';
@@ -16,7 +16,6 @@ import type { SessionOptions } from '../../transport/session';
 import { Message } from '../../wire/message';
 import { WorkerChannel } from './channel';
 
-const debug = debuglog('paramiko-ts');
 
 /** What a server connection asks of its owner: ServerInterface's decisions, in the worker or
  * on the main thread. */
@@ -123,6 +122,9 @@ export class WorkerConnection {
       write: (d) => this.write(d),
       message: (type, msg) => this.onMessage(type, msg),
       kexDone: (first) => this.onKexDone(first),
+      kexRefused: (e) => {
+        for (const w of this.kexWaiters.splice(0)) w.reject(e);
+      },
       closed: (e) => this.onSessionClosed(e),
       log: (t) => debug(t),
     });
