@@ -1,19 +1,31 @@
 import { writeSync } from 'node:fs';
 import { debuglog, format } from 'node:util';
 
-const enabled = debuglog('paramiko-ts').enabled;
+/** The NODE_DEBUG section paramiko-ts logs to unless a transport is given another (setLogChannel). */
+export const DEFAULT_LOG_CHANNEL = 'paramiko-ts';
 
 /**
- * `NODE_DEBUG=paramiko-ts` logging in util.debuglog's format, written straight to stderr. A
- * worker's `process.stderr` is a stream the main thread forwards, and the main thread sits in
- * Atomics.wait during every blocking call: through it, the worker's lines came late, after the
+ * A writer for NODE_DEBUG section `section` (util.debuglog's format: `SECTION pid: text`), or
+ * null when NODE_DEBUG does not name it. Lines go straight to stderr: a worker's
+ * `process.stderr` is a stream the main thread forwards, and the main thread sits in
+ * Atomics.wait during every blocking call; through it, the worker's lines came late, after the
  * main thread's, or not at all when the process exited.
  */
+export function logTo(section: string): ((text: string) => void) | null {
+  if (!debuglog(section).enabled) return null;
+  const prefix = `${section.toUpperCase()} ${process.pid}: `;
+  return (text) => {
+    try {
+      writeSync(2, prefix + text + '\n');
+    } catch {
+      // stderr closed: nothing to log to
+    }
+  };
+}
+
+const defaultLog = logTo(DEFAULT_LOG_CHANNEL);
+
+/** Logs to the default section (NODE_DEBUG=paramiko-ts), printf-style. */
 export function debug(fmt: string, ...args: unknown[]): void {
-  if (!enabled) return;
-  try {
-    writeSync(2, `PARAMIKO-TS ${process.pid}: ${format(fmt, ...args)}\n`);
-  } catch {
-    // stderr closed: nothing to log to
-  }
+  defaultLog?.(format(fmt, ...args));
 }

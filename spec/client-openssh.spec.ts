@@ -281,22 +281,48 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(late.setCombineStderr(false)).toBe(true);
   });
 
-  itWithPeers(['sshd'], 'NODE_DEBUG=paramiko-ts: the worker\'s lines reach stderr in order, even when the script exits at once', () => {
+  /** Runs `body` (script lines using `t`, a started Transport) in a child with NODE_DEBUG; returns its stderr lines. */
+  function loggedChild(nodeDebug: string, body: string[], before: string[] = []): string[] {
     const script = [
       `const { Transport, PKey } = require(${JSON.stringify(join(__dirname, '..', 'dist'))});`,
       `const t = new Transport([${JSON.stringify(sshd.host)}, ${sshd.port}]);`,
+      ...before,
       't.startClient();',
       'process.stderr.write("main: started\\n");',
       `t.authPublickey(${JSON.stringify(sshd.user.username)}, PKey.fromPrivateKeyFile(${JSON.stringify(userKey)}));`,
+      ...body,
       'process.exit(0);',
     ].join('\n');
-    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_DEBUG: 'paramiko-ts' }, timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_DEBUG: nodeDebug }, timeout: 60_000 });
     expect(r.status).toBe(0);
-    const lines = r.stderr.toString().split('\n');
-    const negotiated = lines.findIndex((l) => /^PARAMIKO-TS \d+: negotiated \{"kex":"curve25519-sha256"/.test(l));
+    return r.stderr.toString().split('\n');
+  }
+
+  itWithPeers(['sshd'], 'NODE_DEBUG=paramiko-ts: the worker\'s lines reach stderr in order, even when the script exits at once', () => {
+    const lines = loggedChild('paramiko-ts', []);
+    const agreed = lines.findIndex((l) => /^PARAMIKO-TS \d+: \[127\.0\.0\.1:\d+\] kex agreed: curve25519-sha256, host key ssh-ed25519/.test(l));
     // Written by the worker while the main thread was blocked in startClient: before its line.
-    expect(negotiated).toBeGreaterThanOrEqual(0);
-    expect(negotiated).toBeLessThan(lines.indexOf('main: started'));
+    expect(agreed).toBeGreaterThanOrEqual(0);
+    expect(agreed).toBeLessThan(lines.indexOf('main: started'));
+    expect(lines.some((l) => / authentication \(publickey ssh-ed25519 SHA256:\S+\) as \S+ successful$/.test(l))).toBe(true);
+  });
+
+  itWithPeers(['sshd'], 'setLogChannel picks the NODE_DEBUG section; setHexdump adds the packets; channel events are logged', () => {
+    const body = [
+      'const ch = t.openSession();',
+      'ch.execCommand("exit 3");',
+      'if (ch.recvExitStatus() !== 3) throw new Error("exit status");',
+      'if (t.getLogChannel() !== "pts-spec" || t.getHexdump() !== true) throw new Error("getters");',
+    ];
+    const lines = loggedChild('pts-spec', body, ['t.setLogChannel("pts-spec");', 't.setHexdump(true);']);
+    const ours = lines.filter((l) => /^PTS-SPEC \d+: \[127\.0\.0\.1:\d+\] /.test(l)).map((l) => l.replace(/^PTS-SPEC \d+: \[[^\]]+\] /, ''));
+    expect(ours).toContain('[chan 0] request exec: accepted');
+    expect(ours).toContain('[chan 0] exit status 3');
+    expect(ours).toContain('OUT CHANNEL_OPEN (24 bytes)');
+    expect(ours).toContain('00000000  5a 00 00 00 07 73 65 73 73 69 6f 6e 00 00 00 00  Z....session....');
+    // The default section stays quiet for a transport logging elsewhere.
+    const quiet = loggedChild('paramiko-ts', [], ['t.setLogChannel("elsewhere");']);
+    expect(quiet.filter((l) => l.startsWith('PARAMIKO-TS'))).toEqual([]);
   });
 
   itWithPeers(['sshd'], 'renegotiateKeys before authentication: sshd refuses it, we say so at once and the session goes on', () => {

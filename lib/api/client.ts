@@ -96,6 +96,18 @@ export class SSHClient {
     return this.transport;
   }
 
+  private logChannel: string | null = null;
+
+  /**
+   * Paramiko's set_log_channel: the NODE_DEBUG section the client's transports log to (default
+   * `paramiko-ts`); applies to the current transport and to those connect() makes later.
+   */
+  setLogChannel(name: string): void {
+    if (typeof name !== 'string' || !name) throw new TypeError('the log channel is a non-empty NODE_DEBUG section name');
+    this.logChannel = name;
+    this.transport?.setLogChannel(name);
+  }
+
   /** Known keys of a host from both sets (system first, as Paramiko). */
   private knownKeys(name: string): Map<string, PKey> | null {
     for (const set of [this.systemHostKeys, this.hostKeys]) {
@@ -113,6 +125,7 @@ export class SSHClient {
       throw new NotImplementedError('SSHClient.connect with a sock other than a Socket, Channel or ProxyCommand');
     }
     const t = new Transport(sock as [string, number] | Socket | Channel | ProxyCommand, { disabledAlgorithms: options.disabledAlgorithms });
+    if (this.logChannel) t.setLogChannel(this.logChannel);
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;
     if (options.channelTimeout != null) t.channelTimeout = options.channelTimeout;

@@ -14,6 +14,7 @@ import { paramikoAuthResult } from '../transport/auth-client';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import type { Negotiated } from '../transport/session';
 import { DEFAULT_LOCAL_VERSION } from '../transport/version';
+import { DEFAULT_LOG_CHANNEL } from '../debug';
 import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import { Channel } from './channel';
 import { SFTPClient } from './sftp-client';
@@ -172,6 +173,36 @@ export class Transport {
     return getBridge().call<T>('transport', method, { id: this.need(), ...args }, timeout);
   }
 
+  // ---- logging ----
+
+  private logChannel = DEFAULT_LOG_CHANNEL;
+  private hexdump = false;
+
+  /**
+   * Paramiko's set_log_channel: the NODE_DEBUG section this transport logs to (default
+   * `paramiko-ts`): run with `NODE_DEBUG=<name>` to see its connection, key exchange,
+   * authentication and channel events on stderr.
+   */
+  setLogChannel(name: string): void {
+    if (typeof name !== 'string' || !name) throw new TypeError('the log channel is a non-empty NODE_DEBUG section name');
+    this.logChannel = name;
+    if (this.id !== null && this.isActive()) this.call('setLogging', { logChannel: name });
+  }
+
+  getLogChannel(): string {
+    return this.logChannel;
+  }
+
+  /** Paramiko's set_hexdump: also log every packet's payload in hex (when the log channel is on). */
+  setHexdump(hexdump: boolean): void {
+    this.hexdump = Boolean(hexdump);
+    if (this.id !== null && this.isActive()) this.call('setLogging', { hexdump: this.hexdump });
+  }
+
+  getHexdump(): boolean {
+    return this.hexdump;
+  }
+
   /** Only before start: turns on zlib compression (offered as zlib@openssh.com, zlib). */
   useCompression(compress = true): void {
     this.compress = compress;
@@ -205,6 +236,8 @@ export class Transport {
         preferences: prefs,
         disabledAlgorithms: this.disabledAlgorithms,
         compress: this.compress,
+        logChannel: this.logChannel,
+        hexdump: this.hexdump,
       },
       options.timeout === undefined || options.timeout === null ? null : options.timeout + handshake,
     );
@@ -376,6 +409,8 @@ export class Transport {
       bannerTimeout: this.bannerTimeout,
       event: event ? event.sab : null,
       callbackKey: this.serverKey_,
+      logChannel: this.logChannel,
+      hexdump: this.hexdump,
     };
     // The worker's id is known before the handshake: callbacks during it must find us.
     const info = getBridge().call<TransportInfo & { id: number }>('transport', 'startServer', args, event ? 30 : this.handshakeTimeout + 5);

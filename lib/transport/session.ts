@@ -19,6 +19,7 @@ import { PacketReader, PacketWriter } from './packet';
 import { compressorFor } from './compression';
 
 import { DEFAULT_LOCAL_VERSION } from './version';
+import { hexLines } from '../wire/hexdump';
 
 export { DEFAULT_LOCAL_VERSION };
 /** RFC 4253 section 4.2: the identification line is at most 255 bytes including CR LF. */
@@ -102,6 +103,8 @@ export class Session {
   /** Extensions the peer announced in EXT_INFO. */
   readonly peerExtensions = new Map<string, Buffer>();
   strict = false;
+  /** Log every packet's payload in hex (Paramiko's set_hexdump), through host.log. */
+  hexdump = false;
   private phase: Phase = 'version';
   private readonly reader = new PacketReader();
   private readonly writer = new PacketWriter();
@@ -195,6 +198,7 @@ export class Session {
         }
         if (line.length + 2 > MAX_VERSION_LINE) throw new SSHException('identification line too long');
         this.remoteVersion = line;
+        this.host.log?.(`local version ${this.localVersion}, remote version ${line}`);
         this.phase = 'running';
         this.reader.push(Buffer.from(text, 'latin1'));
         return true;
@@ -210,7 +214,15 @@ export class Session {
     }
   }
 
+  private dumpPacket(direction: 'IN' | 'OUT', payload: Buffer): void {
+    const log = this.host.log;
+    if (!log) return;
+    log(`${direction} ${messageName(payload[0])} (${payload.length} bytes)`);
+    for (const line of hexLines(payload)) log(line);
+  }
+
   private dispatch(payload: Buffer): void {
+    if (this.hexdump) this.dumpPacket('IN', payload);
     const type = payload[0];
     const msg = new Message(payload);
     msg.getByte();
@@ -226,7 +238,16 @@ export class Session {
         return;
       }
       case MSG.IGNORE:
+        return;
       case MSG.DEBUG:
+        if (this.host.log) {
+          try {
+            msg.getBoolean();
+            this.host.log(`debug message from the peer: ${msg.getText()}`);
+          } catch {
+            this.host.log('debug message from the peer (malformed)');
+          }
+        }
         return;
       case MSG.UNIMPLEMENTED: {
         const seq = msg.getInt();
@@ -293,10 +314,15 @@ export class Session {
    */
   sendFilled(length: number, fill: (into: Buffer) => void): void {
     if (this.phase === 'closed') throw new SSHException('the SSH session is closed');
-    if (this.inKex) {
+    if (this.inKex || this.hexdump) {
       const payload = Buffer.allocUnsafe(length);
       fill(payload);
-      this.queued.push(payload);
+      if (this.inKex) {
+        this.queued.push(payload);
+        return;
+      }
+      this.sendRaw(payload);
+      this.checkRekey();
       return;
     }
     for (const part of this.writer.encodeFilled(length, fill)) this.host.write(part);
@@ -309,6 +335,7 @@ export class Session {
   }
 
   private sendRaw(payload: Buffer): void {
+    if (this.hexdump) this.dumpPacket('OUT', payload);
     for (const part of this.writer.encodeParts(payload)) this.host.write(part);
   }
 
@@ -414,7 +441,15 @@ export class Session {
     const compressionC2S = choose('compression (client to server)', c.compressionC2S, s.compressionC2S, this.role);
     const compressionS2C = choose('compression (server to client)', c.compressionS2C, s.compressionS2C, this.role);
     this.negotiated = { kex, hostKey, cipherC2S, cipherS2C, macC2S, macS2C, compressionC2S, compressionS2C };
-    this.host.log?.(`negotiated ${JSON.stringify(this.negotiated)}${this.strict ? ' (strict kex)' : ''}`);
+    if (this.host.log) {
+      const n = this.negotiated!;
+      const both = (a: string, b: string): string => (a === b ? a || 'implicit' : `${a || 'implicit'} out, ${b || 'implicit'} in`);
+      const [cipher, mac, comp] =
+        this.role === 'client'
+          ? [both(n.cipherC2S, n.cipherS2C), both(n.macC2S, n.macS2C), both(n.compressionC2S, n.compressionS2C)]
+          : [both(n.cipherS2C, n.cipherC2S), both(n.macS2C, n.macC2S), both(n.compressionS2C, n.compressionC2S)];
+      this.host.log(`kex agreed: ${n.kex}, host key ${n.hostKey}, cipher ${cipher}, MAC ${mac}, compression ${comp}${this.strict ? ', strict kex' : ''}`);
+    }
     // A wrong guess means the peer's first kex packet is to be ignored (RFC 4253 section 7).
     if (peer.firstKexPacketFollows && (peer.kex[0] !== kex || peer.hostKeys[0] !== hostKey)) this.ignoreNextKexPacket = true;
 

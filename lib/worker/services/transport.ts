@@ -37,6 +37,9 @@ export interface ConnectArgs {
   localVersion?: string;
   rekeyBytes?: number;
   rekeyPackets?: number;
+  /** NODE_DEBUG section to log to (Paramiko's log channel), and whether to hex-dump packets. */
+  logChannel?: string;
+  hexdump?: boolean;
 }
 
 /** Options of a server connection (Transport.startServer), as the main thread sends them. */
@@ -60,6 +63,8 @@ export interface StartServerArgs {
   rekeyPackets?: number;
   /** How the main thread finds this transport's ServerInterface in callbacks. */
   callbackKey: number;
+  logChannel?: string;
+  hexdump?: boolean;
 }
 
 
@@ -179,6 +184,27 @@ async function openStream(a: ConnectArgs): Promise<ByteStream> {
   return WorkerConnection.dial(a.host, a.port, a.timeout, true);
 }
 
+/** Applies the log options of a connect or startServer call, before the first line is logged. */
+function setLogging(c: WorkerConnection, a: { logChannel?: string; hexdump?: boolean }, mode: string): void {
+  if (a.logChannel) c.setLogChannel(a.logChannel);
+  c.session.hexdump = Boolean(a.hexdump);
+  c.log(`starting (${mode} mode)`);
+}
+
+/** Runs an auth attempt and logs its outcome (an error too, which is rethrown). */
+async function loggedAuth(c: WorkerConnection, method: string, username: string, attempt: Promise<AuthOutcome>): Promise<AuthOutcome> {
+  try {
+    const o = await attempt;
+    if (o.success) c.log(`authentication (${method}) as ${username} successful`);
+    else if (o.partial) c.log(`authentication (${method}) as ${username}: partial success, continue with ${o.allowed.join(',')}`);
+    else c.log(`authentication (${method}) as ${username} failed; the server allows ${o.allowed.join(',') || 'nothing more'}`);
+    return outcome(o);
+  } catch (e) {
+    c.log(`authentication (${method}) as ${username}: ${(e as Error).message}`);
+    throw e;
+  }
+}
+
 export const transport: Service = {
   name: 'transport',
   methods: {
@@ -194,6 +220,7 @@ export const transport: Service = {
         rekeyBytes: a.rekeyBytes,
         rekeyPackets: a.rekeyPackets,
       });
+      setLogging(c, a, 'client');
       const id = nextId++;
       connections.set(id, c);
       c.session.start();
@@ -230,6 +257,7 @@ export const transport: Service = {
         {},
         { policy: new BridgePolicy(a.callbackKey), maxAuthTries: a.maxAuthTries, loginGraceTime: a.loginGraceTime },
       );
+      setLogging(c, a, 'server');
       connections.set(id, c);
       c.session.start();
       c.expectBanner(a.bannerTimeout ?? null);
@@ -283,11 +311,13 @@ export const transport: Service = {
     },
 
     async authNone(a: { id: number; username: string }, ctx: CallContext) {
-      return outcome(await withDeadline(conn(a.id).auth.authNone(a.username), ctx, 'authentication'));
+      const c = conn(a.id);
+      return loggedAuth(c, 'none', a.username, withDeadline(c.auth.authNone(a.username), ctx, 'authentication'));
     },
 
     async authPassword(a: { id: number; username: string; password: string }, ctx: CallContext) {
-      return outcome(await withDeadline(conn(a.id).auth.authPassword(a.username, a.password), ctx, 'authentication'));
+      const c = conn(a.id);
+      return loggedAuth(c, 'password', a.username, withDeadline(c.auth.authPassword(a.username, a.password), ctx, 'authentication'));
     },
 
     async authPublickey(a: { id: number; username: string; key: string; cert: Buffer | null; disabled: string[] }, ctx: CallContext) {
@@ -297,7 +327,9 @@ export const transport: Service = {
         key.publicBlob = withCert.publicBlob;
       }
       const signer = { key, sign: (data: Buffer, alg: string) => Buffer.from(key.signSshData(data, alg).asBytes()) };
-      return outcome(await withDeadline(conn(a.id).auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
+      const c = conn(a.id);
+      const what = `publickey ${key.publicBlob ? key.publicBlob.keyType : key.getName()} ${key.fingerprint}`;
+      return loggedAuth(c, what, a.username, withDeadline(c.auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
     },
 
     /** Publickey auth signed by the SSH agent at `socketPath` (no main-thread hop per signature). */
@@ -308,13 +340,16 @@ export const transport: Service = {
       if (a.cert) key.publicBlob = PKey.fromBlob(Buffer.from(a.cert)).publicBlob;
       const limits = { timeout: ctx.remaining(), signal: ctx.signal };
       const signer = { key, sign: (data: Buffer, alg: string) => agentSign(a.socketPath, blob, data, alg, limits) };
-      return outcome(await withDeadline(conn(a.id).auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
+      const c = conn(a.id);
+      const what = `publickey, agent key ${key.getName()} ${key.fingerprint}`;
+      return loggedAuth(c, what, a.username, withDeadline(c.auth.authPublickey(a.username, signer, a.disabled), ctx, 'authentication'));
     },
 
     async authInteractive(a: { id: number; username: string; submethods: string }, ctx: CallContext) {
       const handler = async (title: string, instructions: string, prompts: Array<[string, boolean]>) =>
         (await ctx.callback('interactive', { id: a.id, title, instructions, prompts })) as string[];
-      return outcome(await withDeadline(conn(a.id).auth.authInteractive(a.username, handler, a.submethods), ctx, 'authentication'));
+      const c = conn(a.id);
+      return loggedAuth(c, 'keyboard-interactive', a.username, withDeadline(c.auth.authInteractive(a.username, handler, a.submethods), ctx, 'authentication'));
     },
 
     async openChannel(
@@ -332,7 +367,12 @@ export const transport: Service = {
 
     async channelRequest(a: { id: number; chan: number; type: string; wantReply: boolean; args: Record<string, unknown> }, ctx: CallContext) {
       const ch = chan(a.id, a.chan);
-      const request = () => withDeadline(ch.core.request(a.type, a.wantReply, fillRequest(a.type, a.args)), ctx, `channel request ${a.type}`);
+      const c0 = conn(a.id);
+      const request = () =>
+        withDeadline(ch.core.request(a.type, a.wantReply, fillRequest(a.type, a.args)), ctx, `channel request ${a.type}`).then((ok) => {
+          c0.log(`[chan ${a.chan}] request ${a.type}: ${a.wantReply ? (ok ? 'accepted' : 'refused') : 'sent'}`);
+          return ok;
+        });
       if (a.type !== 'x11-req') return request();
       // The server may open x11 channels as soon as it has replied, in the same read as the
       // reply: accept them from now on, and stop again if it refuses (Paramiko sets its x11
@@ -362,6 +402,14 @@ export const transport: Service = {
     channelCombineStderr(a: { id: number; chan: number; combine: boolean }) {
       const ch = connections.get(a.id)?.channels.get(a.chan);
       if (ch) ch.combineStderr = a.combine;
+      return true;
+    },
+
+    /** Paramiko's set_log_channel and set_hexdump on a running transport. */
+    setLogging(a: { id: number; logChannel?: string; hexdump?: boolean }) {
+      const c = conn(a.id);
+      if (a.logChannel !== undefined) c.setLogChannel(a.logChannel);
+      if (a.hexdump !== undefined) c.session.hexdump = a.hexdump;
       return true;
     },
 

@@ -94,6 +94,8 @@ export class WorkerChannel implements ChannelSink {
     private readonly onFinished: (ch: WorkerChannel) => void,
     /** Called when a ring holds data the main thread has not been woken for. */
     private readonly onDirty: (ch: WorkerChannel) => void = (ch) => ch.flushSignals(),
+    /** The connection's debug log (a no-op unless NODE_DEBUG names its section). */
+    private readonly log: (text: string) => void = () => undefined,
   ) {
     const size = ringSize(core.windowSize);
     this.out = [new SharedRing(size, { doorbell }), new SharedRing(size, { doorbell })];
@@ -163,10 +165,12 @@ export class WorkerChannel implements ChannelSink {
   }
 
   eof(): void {
+    this.log('EOF received');
     this.closeDrainedRings();
   }
 
   closed(error: Error | null): void {
+    this.log(error ? `closed: ${error.message}` : 'closed');
     this.isClosed = true;
     for (const item of this.ordered.splice(0)) item.done(error ?? new SSHException('channel closed'));
     this.closedError = error;
@@ -183,6 +187,8 @@ export class WorkerChannel implements ChannelSink {
   }
 
   exit(): void {
+    const signal = this.core.exitSignal;
+    this.log(signal ? `exit signal ${signal.signal}${signal.coreDumped ? ' (core dumped)' : ''}` : `exit status ${this.core.exitStatus}`);
     if (this.core.exitStatus !== null) {
       Atomics.store(this.status, STATUS_EXIT, this.core.exitStatus);
       Atomics.or(this.status, STATUS_FLAGS, FLAG_EXIT_STATUS);
@@ -376,7 +382,7 @@ export class WorkerChannel implements ChannelSink {
     if (!this.pendingChunk && this.inRing.available() === 0 && this.ordered.length === 0) {
       if (this.eofRequested || this.inRing.closed) {
         this.core.sendEof();
-        Atomics.or(this.status, STATUS_FLAGS, FLAG_EOF_SENT);
+        if (!(Atomics.or(this.status, STATUS_FLAGS, FLAG_EOF_SENT) & FLAG_EOF_SENT)) this.log('EOF sent');
       }
       if (this.closeRequested) {
         this.core.close();

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { ByteStream } from './streams';
-import { debug } from '../../debug';
+import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { mainDoorbell } from '../../bridge/worker-side';
 import { ClientAuth } from '../../transport/auth-client';
@@ -101,6 +101,28 @@ export class WorkerConnection {
   private readonly dirty = new Set<WorkerChannel>();
   closedError: Error | null = null;
   isClosed = false;
+  private logWriter = logTo(DEFAULT_LOG_CHANNEL);
+  private logChannel = DEFAULT_LOG_CHANNEL;
+
+  /**
+   * Logs to the connection's NODE_DEBUG section (Paramiko's log channel), each line naming the
+   * peer. A no-op unless NODE_DEBUG names the section.
+   */
+  log(text: string): void {
+    if (!this.logWriter) return;
+    const peer = this.socket.remoteAddress ? `${this.socket.remoteAddress}:${this.socket.remotePort ?? 0}` : 'no address';
+    this.logWriter(`[${peer}] ${text}`);
+  }
+
+  /** Paramiko's set_log_channel: the NODE_DEBUG section this connection logs to. */
+  setLogChannel(name: string): void {
+    this.logChannel = name;
+    this.logWriter = logTo(name);
+  }
+
+  get logChannelName(): string {
+    return this.logChannel;
+  }
   private pendingWrites: Buffer[] = [];
   private flushScheduled = false;
   private kexWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
@@ -126,7 +148,7 @@ export class WorkerConnection {
         for (const w of this.kexWaiters.splice(0)) w.reject(e);
       },
       closed: (e) => this.onSessionClosed(e),
-      log: (t) => debug(t),
+      log: (t) => this.log(t),
     });
     this.auth = new ClientAuth({
       send: (p) => this.session.send(p),
@@ -387,7 +409,11 @@ export class WorkerConnection {
   }
 
   private onKexDone(first: boolean): void {
-    if (first) this.firstKexDone = true;
+    if (first) {
+      this.firstKexDone = true;
+      const key = this.session.remoteHostKey;
+      if (key) this.log(`server host key ${key.getName()} ${key.fingerprint}`);
+    } else this.log('key re-exchange done: new keys in use');
     for (const w of this.kexWaiters.splice(0)) w.resolve();
   }
 
@@ -436,7 +462,7 @@ export class WorkerConnection {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closedError = error;
-    debug(`connection closed: ${error.message}`);
+    this.log(`connection closed: ${error.message}`);
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     if (this.graceTimer) clearTimeout(this.graceTimer);
     for (const w of this.acceptWaiters.splice(0)) w(null);
@@ -467,6 +493,10 @@ export class WorkerConnection {
       mainDoorbell(),
       (c) => this.channels.delete(c.core.localId),
       (c) => this.dirty.add(c),
+      (t) => this.log(`[chan ${core.localId}] ${t}`),
+    );
+    this.log(
+      `[chan ${core.localId}] ${core.kind} channel open (peer's number ${core.remoteId}; window ${core.windowSize} in, ${core.remoteWindow} out; max packet ${core.maxPacket} in, ${core.remoteMaxPacket} out)`,
     );
     // Events that arrived before this sink (replayed by the constructor) wake the reader now.
     ch.flushSignals();
