@@ -16,6 +16,7 @@ import {
   ProxyCommand,
   ProxyCommandFailure,
   RejectPolicy,
+  select,
   SocketTimeout,
   SSHClient,
   SSHException,
@@ -474,6 +475,31 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     expect(chan.statusEvent.isSet()).toBe(true);
     expect(chan.recvExitStatus()).toBe(6);
     expect(chan.outWindowSize).toBe(0); // closed by now or soon: never negative, never a throw
+  });
+
+  itWithPeers(['sshd'], 'select, as Python\'s over Paramiko channels: readable on data, stderr or EOF; writable; timeout', () => {
+    using c = client();
+    const t = c.getTransport()!;
+    const slow = t.openSession();
+    slow.execCommand('sleep 5');
+    const soon = t.openSession();
+    soon.execCommand('sleep 0.3; echo soon');
+    const errOnly = t.openSession();
+    errOnly.execCommand('sleep 0.6; echo err >&2; sleep 5');
+    expect(select([slow, soon], [], [], 0)).toEqual([[], [], []]);
+    const [r, w, x] = select([slow, soon], [], [], 10);
+    expect([r, w, x]).toEqual([[soon], [], []]);
+    expect(soon.recv(100).toString()).toBe('soon\n');
+    // EOF counts as readable: recv returns at once (empty).
+    expect(select([soon], [], [], 10)[0]).toEqual([soon]);
+    expect(soon.recv(100).length).toBe(0);
+    expect(select([errOnly, slow], [], [], 10)[0]).toEqual([errOnly]);
+    expect(errOnly.recvStderr(100).toString()).toBe('err\n');
+    expect(select([slow], [], [], 0.2)).toEqual([[], [], []]);
+    expect(select([slow], [slow, errOnly], [slow], 10)).toEqual([[], [slow, errOnly], []]);
+    expect(select([], [], [], 0.05)).toEqual([[], [], []]);
+    expect(() => select([{} as never])).toThrow(TypeError);
+    for (const ch of [slow, soon, errOnly]) ch.close();
   });
 
   itWithPeers(['sshd'], 'exitStatusReady is false while the command runs and true once it exited', () => {

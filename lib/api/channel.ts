@@ -492,6 +492,6 @@ export class Channel {
   }
 
   fileno(): never {
-    throw new NotImplementedError('Channel.fileno (there is no OS descriptor; use recvReady or a timeout)');
+    throw new NotImplementedError('Channel.fileno (there is no OS descriptor: select([channels], [], [], timeout) from paramiko-ts replaces select.select on channels)');
   }
 }
