@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
+import { IOError, NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
 
 /** A port nothing listens on: bind one, note it, close it. */
 async function closedPort(): Promise<number> {
@@ -25,6 +25,20 @@ describe('connection errors', () => {
     expect(e.code).toBe('ECONNREFUSED');
     expect([...e.errors.keys()]).toEqual([`127.0.0.1:${port}`]);
     expect(e.message).toMatch(/Unable to connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+  });
+
+  it('a host name that does not resolve raises IOError with the resolver\'s code, naming the host', () => {
+    // RFC 6761: .invalid never resolves.
+    const c = new SSHClient();
+    let err: unknown;
+    try {
+      c.connect('no-such-host.invalid', { port: 22, username: 'nobody', lookForKeys: false, allowAgent: false, timeout: 5 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(IOError);
+    expect(['ENOTFOUND', 'EAI_AGAIN']).toContain((err as IOError).code);
+    expect((err as Error).message).toContain('"no-such-host.invalid"');
   });
 
   it('calls on a transport that was never started say there is no session', () => {

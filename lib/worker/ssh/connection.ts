@@ -3,7 +3,7 @@ import { connect as netConnect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
-import { NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
+import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { mainDoorbell } from '../../bridge/worker-side';
 import { ClientAuth } from '../../transport/auth-client';
 import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
@@ -73,6 +73,20 @@ function readBuffer(state: ReadBufferState): { buffer: Buffer; callback(n: numbe
       return true;
     },
   };
+}
+
+/**
+ * Every address of `host`. A name that does not resolve is an IOError with the resolver's code
+ * (Python's socket.gaierror is an OSError), not Node's bare `getaddrinfo ENOTFOUND`.
+ */
+async function resolve(host: string): Promise<Array<{ address: string; family: number }>> {
+  try {
+    return await lookup(host, { all: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOTFOUND' ? 'no such host' : code === 'EAI_AGAIN' ? 'temporary failure in name resolution' : (e as Error).message;
+    throw new IOError(`cannot resolve host name ${JSON.stringify(host)}: ${why}`, { code, cause: e });
+  }
 }
 
 /**
@@ -216,7 +230,7 @@ export class WorkerConnection {
    * session copies the unread tail of a packet) and only a WorkerConnection can take its bytes.
    */
   static async dial(host: string, port: number, timeoutSec: number | null, forTransport = false): Promise<Socket> {
-    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
+    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await resolve(host);
     const errors = new Map<string, Error>();
     for (const a of addresses) {
       try {
