@@ -8,6 +8,7 @@ import {
   DSSKey,
   ECDSAKey,
   Ed25519Key,
+  IOError,
   Message,
   NotImplementedError,
   PasswordRequiredException,
@@ -169,6 +170,22 @@ describe('loading refuses bad input with the right exception and cause', () => {
 
   it('a wrong password raises SSHException saying so', () => {
     expect(() => PKey.fromPrivateKey(ed.exportPrivateKey('pw-12345'), 'nope')).toThrow(/wrong password/);
+  });
+
+  it('a key, public key or certificate file that cannot be read raises IOError with its code and name', () => {
+    const missing = join(dir, 'no-such-key');
+    for (const load of [() => PKey.fromPrivateKeyFile(missing), () => Ed25519Key.fromPrivateKeyFile(missing), () => PKey.fromPath(missing), () => ed.loadCertificate(missing)]) {
+      let err: unknown;
+      try {
+        load();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(IOError);
+      expect((err as IOError).code).toBe('ENOENT');
+      expect((err as Error).message).toContain(missing);
+    }
+    expect(() => PKey.fromPrivateKeyFile(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
   });
 
   it('a truncated file names the missing END line', () => {

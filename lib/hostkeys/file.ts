@@ -2,20 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { IOError } from '../errors';
+import { ioErrorFrom as ioError } from '../files';
 
 /** known_hosts holds no secret, but OpenSSH and Paramiko users expect it private to its owner. */
 const FILE_MODE = 0o600;
-
-function ioError(e: unknown, action: string, filename: string): IOError {
-  const err = e as NodeJS.ErrnoException;
-  return new IOError(`${action} ${filename}: ${err?.message ?? String(e)}`, {
-    code: err?.code,
-    errno: err?.errno,
-    filename,
-    cause: e,
-  });
-}
 
 /** The lines of a text file, without their line endings (CRLF is accepted). */
 export function readLines(filename: string): string[] {

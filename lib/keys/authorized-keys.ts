@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readLocalFile } from '../files';
 import { SSHException } from '../errors';
 import { PKey, splitPublicKeyLine } from './pkey';
 
@@ -91,5 +91,5 @@ export function parseAuthorizedKeys(text: string): { keys: AuthorizedKey[]; erro
 }
 
 export function loadAuthorizedKeysFile(path: string): { keys: AuthorizedKey[]; errors: SSHException[] } {
-  return parseAuthorizedKeys(readFileSync(path, 'utf8'));
+  return parseAuthorizedKeys(readLocalFile(path, 'utf8'));
 }

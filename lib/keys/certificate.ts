@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readLocalFile } from '../files';
 import { SSHException, UnknownKeyType } from '../errors';
 import { Message } from '../wire/message';
 import { keyClassForType } from './registry';
@@ -51,7 +51,7 @@ export class PublicBlob {
   }
 
   static fromFile(filename: string): PublicBlob {
-    return PublicBlob.fromString(readFileSync(filename, 'utf8'));
+    return PublicBlob.fromString(readLocalFile(filename, 'utf8'));
   }
 
   /** From a Message holding a blob (the type is read from it). */
@@ -145,7 +145,7 @@ export class SSHCertificate extends PublicBlob {
   }
 
   static override fromFile(filename: string): SSHCertificate {
-    return SSHCertificate.fromString(readFileSync(filename, 'utf8'));
+    return SSHCertificate.fromString(readLocalFile(filename, 'utf8'));
   }
 
   /** The CA signature algorithm (e.g. 'rsa-sha2-512', 'ssh-ed25519'). */

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { readLocalFile } from '../files';
 import { SSHException, UnknownKeyType } from '../errors';
 import { Message } from '../wire/message';
 import { keyClassForType } from './registry';
@@ -94,7 +95,7 @@ export abstract class PKey {
       }
       pub = cls.publicFromBlob(keyType, msg);
     } else {
-      const text = options.filename !== undefined ? readFileSync(options.filename) : sourceText(options.fileObj!);
+      const text = options.filename !== undefined ? readLocalFile(options.filename) : sourceText(options.fileObj!);
       const loaded = loadPrivateKeyText(text, options.password ?? null, options.filename);
       if (loaded.cls !== cls) {
         throw new SSHException(`not a valid ${cls.name} private key file: it holds a ${loaded.cls.name}`);
@@ -128,7 +129,7 @@ export abstract class PKey {
     filename: string,
     password: Passphrase | null = null,
   ): T {
-    const loaded = loadPrivateKeyText(readFileSync(filename), password, filename);
+    const loaded = loadPrivateKeyText(readLocalFile(filename), password, filename);
     return finishLoad(this, loaded);
   }
 
@@ -190,7 +191,7 @@ export abstract class PKey {
 
   /** A public key from a `.pub` file. */
   static fromPublicKeyFile(filename: string): PKey {
-    const line = readFileSync(filename, 'utf8').split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
+    const line = readLocalFile(filename, 'utf8').split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
     if (!line) throw new SSHException(`${filename}: no public key in the file`);
     return PKey.fromPublicKeyLine(line);
   }
@@ -262,9 +263,13 @@ export abstract class PKey {
     return this.publicBlob ? [this.getName(), this.publicBlob.keyType] : [this.getName()];
   }
 
-  /** Attaches an OpenSSH certificate (a `-cert.pub` path, or its text) whose key must be this key. */
+  /**
+   * Attaches an OpenSSH certificate (a `-cert.pub` path, or its text) whose key must be this key.
+   * A value without whitespace is a path (certificate text is `type base64...`): IOError if it
+   * cannot be read.
+   */
   loadCertificate(value: string): void {
-    const text = existsSync(value) ? readFileSync(value, 'utf8') : value;
+    const text = /\s/.test(value.trim()) ? value : readLocalFile(value, 'utf8');
     const cert = SSHCertificate.fromString(text);
     if (!cert.key.equals(this)) {
       throw new SSHException(`PublicBlob type ${cert.keyType} incompatible with key type ${this.getName()}: the certificate is for another key`);
