@@ -2,12 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { IOError } from './errors';
 
-/** An fs error as Python's OSError would carry it: `code`, `errno`, the file, and what was tried. */
+/**
+ * An fs error as Python's OSError would carry it: `code`, `errno` (positive, as Python's and
+ * the SFTP errors': Node's is negated), the file, and what was tried.
+ */
 export function ioErrorFrom(e: unknown, action: string, filename: string): IOError {
   const err = e as NodeJS.ErrnoException;
   return new IOError(`${action} ${filename}: ${err?.message ?? String(e)}`, {
     code: err?.code,
-    errno: err?.errno,
+    errno: typeof err?.errno === 'number' ? Math.abs(err.errno) : undefined,
     filename,
     cause: e,
   });

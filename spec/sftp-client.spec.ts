@@ -374,6 +374,22 @@ describe('SFTPClient against OpenSSH sshd: errors', () => {
     expect(e.message).toContain(missing);
   });
 
+  itWithPeers(['sshd'], 'get and put: a local file that cannot be opened raises IOError with its code, naming it', () => {
+    const data = put(remote('local-errors'), 'x');
+    const target = join(local, 'no-such-dir', 'copy');
+    const e = thrown(() => sftp.get(data, target)) as IOError;
+    expect(e).toBeInstanceOf(IOError);
+    expect([e.code, e.errno]).toEqual(['ENOENT', 2]);
+    expect(e.message).toContain(target);
+    const source = join(local, 'no-such-source');
+    const e2 = thrown(() => sftp.put(source, remote('never-uploaded'))) as IOError;
+    expect(e2).toBeInstanceOf(IOError);
+    expect(e2.code).toBe('ENOENT');
+    expect(e2.message).toContain(source);
+    const e3 = thrown(() => sftp.get(data, local)) as IOError; // a directory
+    expect(e3.code).toBe('EISDIR');
+  });
+
   itWithPeers(['sshd'], 'a forbidden path raises IOError EACCES (errno 13) naming the path', () => {
     const secret = remote('secret');
     fs.writeFileSync(secret, 'no');

@@ -4,6 +4,7 @@ import { callback, withTransfer } from '../../bridge/worker-side';
 import type { Transfer } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
+import { ioErrorFrom } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { download, readRange, upload, verifySize } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';
@@ -148,6 +149,18 @@ interface TransferArgs {
   idleTimeout?: number | null;
 }
 
+/**
+ * A local file operation of get/put: an fs error becomes an IOError naming the local file, as
+ * Paramiko's (Python's open/read/write raise OSErrors with errno and filename).
+ */
+async function local<T>(action: string, filename: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException)?.code && !(e instanceof IOError) ? ioErrorFrom(e, `cannot ${action}`, filename) : e;
+  }
+}
+
 interface GetArgs extends TransferArgs {
   remote: string;
   local: string;
@@ -155,14 +168,14 @@ interface GetArgs extends TransferArgs {
 
 async function getFile(a: GetArgs, touch: () => void): Promise<number> {
   const s = session(a.sftp);
-  let fh: FileHandle | null = await fsOpen(a.local, 'w');
+  let fh: FileHandle | null = await local('write', a.local, () => fsOpen(a.local, 'w'));
   let expected: number | undefined;
   const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
   try {
     const n = await download(s.link.core, a.remote, async (offset, data) => {
       touch();
       progress?.check();
-      await fh!.write(data, 0, data.length, offset);
+      await local('write', a.local, () => fh!.write(data, 0, data.length, offset));
     }, {
       maxInFlight: a.maxInFlight,
       onProgress: (done, total) => {
@@ -170,7 +183,7 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
         progress?.report(done, total);
       },
     });
-    await fh.close();
+    await local('write', a.local, () => fh!.close());
     fh = null;
     // As Paramiko: any difference from the size the server gave is an error.
     if (expected !== undefined && n !== expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
@@ -189,9 +202,9 @@ interface PutArgs extends TransferArgs {
 
 async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   const s = session(a.sftp);
-  const fh = await fsOpen(a.local, 'r');
+  const fh = await local('read', a.local, () => fsOpen(a.local, 'r'));
   try {
-    const size = (await fh.stat()).size;
+    const size = (await local('read', a.local, () => fh.stat())).size;
     const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
     const n = await upload(
       s.link.core,
@@ -200,7 +213,7 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
         progress?.check();
         const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
         if (buf.length === 0) return null;
-        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        const { bytesRead } = await local('read', a.local, () => fh.read(buf, 0, buf.length, offset));
         return bytesRead ? buf.subarray(0, bytesRead) : null;
       },
       a.remote,
