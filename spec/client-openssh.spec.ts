@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import {
   AutoAddPolicy,
   BadAuthenticationType,
   BadHostKeyException,
+  Channel,
   ChannelException,
   createConnection,
   IncompatiblePeer,
@@ -680,6 +681,83 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
       expect(t.isActive()).toBe(true);
     }
     expect(t.isActive()).toBe(false);
+  });
+});
+
+/**
+ * A child process that connects to 127.0.0.1:`port`, sends `send`, and resolves with what it
+ * read until the other end closed (or with the connect error's code). A child, not this
+ * thread: the test's main thread is blocked in accept() while the connection happens.
+ */
+function tcpClient(port: number, send: string): Promise<string> {
+  const script = `const s = require('net').connect(${port}, '127.0.0.1', () => s.write(${JSON.stringify(send)}));
+let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => { process.stdout.write(got); s.end(); });
+s.on('error', (e) => { process.stdout.write('error ' + e.code); process.exit(0); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`tcp client exited ${code}`));
+    });
+  });
+}
+
+describe('remote port forwarding against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], 'requestPortForward on port 0: the server binds one, connections come from accept() as forwarded-tcpip channels', async () => {
+    const c = client();
+    try {
+      const t = c.getTransport()!;
+      const port = t.requestPortForward('127.0.0.1', 0);
+      expect(port).toBeGreaterThan(0);
+      const reply = tcpClient(port, 'ping\n');
+      const chan = t.accept(20)!;
+      expect(chan).not.toBeNull();
+      expect(chan.kind).toBe('forwarded-tcpip');
+      expect(chan.destination).toEqual(['127.0.0.1', port]);
+      expect(chan.origin![0]).toBe('127.0.0.1');
+      expect(chan.recv(100).toString()).toBe('ping\n');
+      chan.sendall('pong\n');
+      chan.close();
+      expect(await reply).toBe('pong\n');
+
+      // Cancelled: the server no longer listens.
+      t.cancelPortForward('127.0.0.1', port);
+      expect(await tcpClient(port, 'x')).toBe('error ECONNREFUSED');
+    } finally {
+      c.close();
+    }
+  });
+
+  itWithPeers(['sshd'], 'requestPortForward with a handler: it gets each channel with the origin and the server address', async () => {
+    const c = client();
+    try {
+      const t = c.getTransport()!;
+      let resolveGot!: (v: [Channel, [string, number], [string, number]]) => void;
+      const got = new Promise<[Channel, [string, number], [string, number]]>((r) => (resolveGot = r));
+      const port = t.requestPortForward('127.0.0.1', 0, (ch, origin, server) => resolveGot([ch, origin, server]));
+      const reply = tcpClient(port, 'hello\n');
+      // This thread is idle here: the handler runs from its event loop.
+      const [chan, origin, server] = await got;
+      expect(server).toEqual(['127.0.0.1', port]);
+      expect(origin[0]).toBe('127.0.0.1');
+      expect(chan.recv(100).toString()).toBe('hello\n');
+      chan.sendall('world\n');
+      chan.close();
+      expect(await reply).toBe('world\n');
+    } finally {
+      c.close();
+    }
+  });
+
+  itWithPeers(['sshd'], 'a refused forward raises SSHException, and the transport goes on', () => {
+    using c = client();
+    // sshd cannot listen where it listens already.
+    expect(() => c.getTransport()!.requestPortForward('127.0.0.1', sshd.port)).toThrow(/TCP forwarding request denied/);
+    expect(run(c, 'echo ok').out).toBe('ok\n');
   });
 });
 

@@ -1,7 +1,7 @@
 export { SSHClient } from './client';
 export type { ConnectOptions, ExecOptions } from './client';
 export { Transport } from './transport';
-export type { TransportOptions } from './transport';
+export type { TransportOptions, PortForwardHandler } from './transport';
 export { SecurityOptions } from './security-options';
 export { Channel } from './channel';
 export type { X11Handler, X11RequestOptions } from './channel';

@@ -23,7 +23,28 @@ import { ProxyCommand } from './proxy';
 import { Socket } from './socket';
 
 /** A channel the peer opened, as acceptChannel describes it. */
-type AcceptedChannelInfo = ChannelHandleInfo & { kind: string; origin: [string, number] | null };
+type AcceptedChannelInfo = ChannelHandleInfo & { kind: string; origin: [string, number] | null; forwardedTo?: [string, number] | null };
+
+/**
+ * Paramiko's request_port_forward handler: `(channel, [originAddress, originPort],
+ * [serverAddress, serverPort])` for each connection to the remote forward, run on the main
+ * thread (while it waits in any blocking call, or from its event loop when idle).
+ */
+export type PortForwardHandler = (channel: Channel, origin: [string, number], server: [string, number]) => void;
+
+/** Client transports with port-forward handlers, by worker id: 'portForward' callbacks find them here. */
+const forwardingTransports = new Map<number, Transport>();
+let forwardRegistered = false;
+function registerForwardCallbacks(): void {
+  if (forwardRegistered) return;
+  forwardRegistered = true;
+  getBridge().onCallback('portForward', (p: { id: number; chan: ChannelHandleInfo; origin: [string, number]; server: [string, number]; forward: string }) => {
+    const t = forwardingTransports.get(p.id);
+    if (!t) throw new SSHException('no port forward handler for this transport');
+    t.forwarded(p.forward, p.chan, p.origin, p.server);
+    return true;
+  });
+}
 
 /** What the worker reports about a connection. */
 interface TransportInfo {
@@ -428,7 +449,48 @@ export class Transport {
     const t = timeout !== null && typeof timeout === 'object' ? (timeout.timeout ?? null) : timeout;
     if (this.id === null) throw new SSHException('No existing session');
     const info = getBridge().call<AcceptedChannelInfo | null>('transport', 'acceptChannel', { id: this.id, timeout: t }, t === null ? null : t + 5);
-    return info ? this.channelFor(info, info.kind, info.origin) : null;
+    return info ? this.channelFor(info, info.kind, info.origin, info.forwardedTo ?? null) : null;
+  }
+
+  // ---- remote port forwarding (client) ----
+
+  private readonly forwardHandlers = new Map<string, PortForwardHandler>();
+
+  /**
+   * Paramiko's request_port_forward: asks the server to listen on `address`:`port` (`port` 0:
+   * the server picks one) and forward each connection back over this transport. Returns the port
+   * bound. Without a `handler`, the connections come from `accept()` as "forwarded-tcpip"
+   * channels (`channel.origin`: who connected; `channel.destination`: the server's address and
+   * port); with one, it is called for each. SSHException if the server refuses.
+   */
+  requestPortForward(address: string, port: number, handler: PortForwardHandler | null = null): number {
+    if (typeof address !== 'string') throw new TypeError('address must be a string ("" for every address of the server)');
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be 0 to 65535, not ${port}`);
+    if (handler !== null && typeof handler !== 'function') throw new TypeError('handler must be a function or null');
+    if (handler) {
+      registerForwardCallbacks();
+      forwardingTransports.set(this.need(), this);
+    }
+    const bound = this.call<number>('requestPortForward', { address, port, handler: handler !== null }, this.channelTimeout);
+    if (handler) this.forwardHandlers.set(`${address}:${bound}`, handler);
+    return bound;
+  }
+
+  /** Paramiko's cancel_port_forward: the server stops listening on `address`:`port`. */
+  cancelPortForward(address: string, port: number): void {
+    this.forwardHandlers.delete(`${address}:${port}`);
+    this.call('cancelPortForward', { address, port }, this.channelTimeout);
+  }
+
+  /** @internal A connection to a remote forward with a handler (the worker's 'portForward' callback). */
+  forwarded(forward: string, info: ChannelHandleInfo, origin: [string, number], server: [string, number]): void {
+    const handler = this.forwardHandlers.get(forward);
+    const ch = this.channelFor(info, 'forwarded-tcpip', origin, server);
+    if (!handler) {
+      ch.close();
+      throw new SSHException(`no handler for the remote forward ${server[0]}:${server[1]}`);
+    }
+    handler(ch, origin, server);
   }
 
   /** Registers a SubsystemHandler class for `name`: constructed as `new cls(channel, name, server, ...args)`. */
@@ -462,10 +524,10 @@ export class Transport {
   }
 
   /** The Channel object of a channel the worker describes (one per id). */
-  private channelFor(info: ChannelHandleInfo, kind = 'session', origin: [string, number] | null = null): Channel {
+  private channelFor(info: ChannelHandleInfo, kind = 'session', origin: [string, number] | null = null, destination: [string, number] | null = null): Channel {
     let ch = this.channelsById.get(info.chanId);
     if (!ch) {
-      ch = new Channel(this, info, kind, null, origin);
+      ch = new Channel(this, info, kind, destination, origin);
       this.channelsById.set(info.chanId, ch);
     }
     return ch;
@@ -710,6 +772,7 @@ export class Transport {
     if (this.id === null || this.closedByUser) return;
     this.closedByUser = true;
     serverTransports.delete(this.serverKey_);
+    forwardingTransports.delete(this.id);
     getBridge().call('transport', 'close', { id: this.id }, 10);
   }
 

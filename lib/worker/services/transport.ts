@@ -222,6 +222,7 @@ export const transport: Service = {
       });
       setLogging(c, a, 'client');
       const id = nextId++;
+      c.transportId = id;
       connections.set(id, c);
       c.session.start();
       c.expectBanner(a.bannerTimeout ?? null);
@@ -282,7 +283,7 @@ export const transport: Service = {
       const c = connections.get(a.id);
       if (!c) return null;
       const ch = await c.nextChannel(a.timeout);
-      return ch ? { ...ch.info(), kind: ch.core.kind, origin: ch.origin } : null;
+      return ch ? { ...ch.info(), kind: ch.core.kind, origin: ch.origin, forwardedTo: ch.forwardedTo } : null;
     },
 
     /** Server: stderr data after what was sent before it; resolves once it is on the wire. */
@@ -402,6 +403,29 @@ export const transport: Service = {
     channelCombineStderr(a: { id: number; chan: number; combine: boolean }) {
       const ch = connections.get(a.id)?.channels.get(a.chan);
       if (ch) ch.combineStderr = a.combine;
+      return true;
+    },
+
+    /**
+     * Paramiko's request_port_forward: asks the server to listen on `address:port` (0: it picks)
+     * and returns the port bound; its connections come back as forwarded-tcpip channels.
+     */
+    async requestPortForward(a: { id: number; address: string; port: number; handler: boolean }, ctx: CallContext) {
+      const c = conn(a.id);
+      const r = await withDeadline(c.conn.globalRequest('tcpip-forward', true, (m) => m.addString(a.address).addInt(a.port)), ctx, 'port forward request');
+      if (!r) throw new SSHException('TCP forwarding request denied');
+      // RFC 4254 7.1: the port bound comes back only when port 0 was asked.
+      const port = a.port === 0 ? r.getInt() : a.port;
+      c.remoteForwards.set(`${a.address}:${port}`, { handler: a.handler });
+      c.log(`remote forward ${a.address}:${port} granted`);
+      return port;
+    },
+
+    /** Paramiko's cancel_port_forward: the server stops listening; no more channels are accepted for it. */
+    async cancelPortForward(a: { id: number; address: string; port: number }, ctx: CallContext) {
+      const c = conn(a.id);
+      c.remoteForwards.delete(`${a.address}:${a.port}`);
+      await withDeadline(c.conn.globalRequest('cancel-tcpip-forward', true, (m) => m.addString(a.address).addInt(a.port)), ctx, 'port forward cancel');
       return true;
     },
 

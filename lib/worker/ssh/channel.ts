@@ -122,6 +122,8 @@ export class WorkerChannel implements ChannelSink {
 
   /** Where the peer says the channel comes from (an accepted x11 channel: the X client's address and port, RFC 4254 6.3.2). */
   origin: [string, number] | null = null;
+  /** A forwarded-tcpip channel: the server's address and port that were connected (RFC 4254 7.2). */
+  forwardedTo: [string, number] | null = null;
 
   /** Server: decides the client's requests on this channel (exec, pty-req...). */
   requestHandler: ((type: string, wantReply: boolean, msg: Message) => boolean | Promise<boolean>) | null = null;

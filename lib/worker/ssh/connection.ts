@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
-import { mainDoorbell } from '../../bridge/worker-side';
+import { callback, mainDoorbell } from '../../bridge/worker-side';
 import { ClientAuth } from '../../transport/auth-client';
 import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
 import type { ServerAuthPolicy } from '../../transport/auth-server';
@@ -109,6 +109,15 @@ export class WorkerConnection {
    * that, they are refused like any other channel the server opens unasked.
    */
   x11Requested = false;
+  /**
+   * Client: remote forwards the server accepted (tcpip-forward, RFC 4254 7.1), by
+   * "address:port" as requested and bound. Only forwarded-tcpip channels for one of them are
+   * accepted; `handler` says whether they go to the main thread's handler (through a callback)
+   * or to Transport.accept.
+   */
+  readonly remoteForwards = new Map<string, { handler: boolean }>();
+  /** The worker's id of this connection, for callbacks to the main thread. */
+  transportId = -1;
   private graceTimer: NodeJS.Timeout | null = null;
   readonly channels = new Map<number, WorkerChannel>();
   /** Channels whose rings got data during the current socket read (woken once at its end). */
@@ -352,16 +361,51 @@ export class WorkerConnection {
    * originator's address and port travel with the channel to Transport.accept.
    */
   private clientChannelOpen(open: IncomingOpen): number {
+    if (open.kind === 'forwarded-tcpip') return this.forwardedOpen(open);
     if (open.kind !== 'x11' || !this.x11Requested) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const origin: [string, number] = [open.msg.getText(), open.msg.getInt()];
     this.acceptChannel(open.channel, origin);
     return OPEN_SUCCEEDED;
   }
 
+  /**
+   * A connection to one of our remote forwards (RFC 4254 7.2: the address and port that were
+   * connected, then the originator's). Refused unless we asked for that forward. With a
+   * handler the main thread gets it by callback, else it waits for Transport.accept.
+   */
+  private forwardedOpen(open: IncomingOpen): number {
+    const server: [string, number] = [open.msg.getText(), open.msg.getInt()];
+    const origin: [string, number] = [open.msg.getText(), open.msg.getInt()];
+    // The server names the address as we asked for it (OpenSSH does); failing that, the one
+    // forward of that port.
+    let key = `${server[0]}:${server[1]}`;
+    if (!this.remoteForwards.has(key)) {
+      const same = [...this.remoteForwards.keys()].filter((k) => k.endsWith(`:${server[1]}`));
+      if (same.length === 1) key = same[0];
+    }
+    const fwd = this.remoteForwards.get(key);
+    if (!fwd) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+    this.log(`connection to remote forward ${server[0]}:${server[1]} from ${origin[0]}:${origin[1]}`);
+    if (!fwd.handler) {
+      this.acceptChannel(open.channel, origin, server);
+      return OPEN_SUCCEEDED;
+    }
+    const ch = this.adopt(open.channel);
+    ch.origin = origin;
+    ch.forwardedTo = server;
+    callback('portForward', { id: this.transportId, chan: ch.info(), origin, server, forward: key }).catch((e: Error) => {
+      // No handler ran (the script ended or it threw): the channel is of no use.
+      this.log(`[chan ${open.channel.localId}] port forward handler failed: ${e.message}`);
+      ch.close();
+    });
+    return OPEN_SUCCEEDED;
+  }
+
   /** A channel the peer opened and we accepted: it waits for Transport.accept. */
-  private acceptChannel(core: import('../../transport/channel').ChannelCore, origin: [string, number] | null = null): void {
+  private acceptChannel(core: import('../../transport/channel').ChannelCore, origin: [string, number] | null = null, forwardedTo: [string, number] | null = null): void {
     const ch = this.adopt(core);
     ch.origin = origin;
+    ch.forwardedTo = forwardedTo;
     // Server: the client's requests on it (exec, pty-req...) go to the policy. A client refuses
     // whatever the server asks on a channel it opened (no handler).
     const policy = this.server?.policy;
