@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { IOError, NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
+import { IOError, NotImplementedError, NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
 
 /** A port nothing listens on: bind one, note it, close it. */
 async function closedPort(): Promise<number> {
@@ -39,6 +39,21 @@ describe('connection errors', () => {
     expect(err).toBeInstanceOf(IOError);
     expect(['ENOTFOUND', 'EAI_AGAIN']).toContain((err as IOError).code);
     expect((err as Error).message).toContain('"no-such-host.invalid"');
+  });
+
+  it("Paramiko's Transport calls we do not implement say so by name (NotImplementedError)", () => {
+    const t = new Transport('127.0.0.1:22');
+    const calls: Array<[() => unknown, RegExp]> = [
+      [() => t.setGssHost('kdc'), /GSS-API/],
+      [() => t.authGssapiWithMic('u'), /GSS-API authentication/],
+      [() => t.authGssapiKeyex('u'), /GSS-API key exchange/],
+      [() => t.openForwardAgentChannel(), /agent forwarding/],
+      [() => t.atfork(), /atfork/],
+    ];
+    for (const [call, name] of calls) {
+      expect(call).toThrow(NotImplementedError);
+      expect(call).toThrow(name);
+    }
   });
 
   it('calls on a transport that was never started say there is no session', () => {

@@ -148,6 +148,25 @@ describe('SSHClient against OpenSSH sshd', () => {
     t.close();
   });
 
+  itWithPeers(['sshd'], 'authInteractiveDumb prompts on stdout and reads the answer from stdin; EOFError when stdin ends', () => {
+    const script = [
+      `const { Transport } = require(${JSON.stringify(join(__dirname, '..', 'dist'))});`,
+      `const t = new Transport([${JSON.stringify(sshd.host)}, ${sshd.port}]);`,
+      't.startClient();',
+      'try {',
+      `  const left = t.authInteractiveDumb(${JSON.stringify(sshd.user.username)});`,
+      '  process.stdout.write("\\nresult " + JSON.stringify(left) + " " + t.isAuthenticated() + "\\n");',
+      '} catch (e) { process.stdout.write("\\nerror " + e.constructor.name + "\\n"); }',
+      't.close();',
+    ].join('\n');
+    const ok = spawnSync(process.execPath, ['-e', script], { input: `${sshd.user.password}\n`, timeout: 60_000 });
+    const out = ok.stdout.toString();
+    expect(out).toMatch(/assword:? ?\n?/);
+    expect(out).toContain('result [] true');
+    const eof = spawnSync(process.execPath, ['-e', script], { input: '', timeout: 60_000 });
+    expect(eof.stdout.toString()).toContain('error EOFError');
+  });
+
   itWithPeers(['sshd'], 'authNone raises BadAuthenticationType listing the allowed methods', () => {
     const t = new Transport([sshd.host, sshd.port]);
     t.startClient();

@@ -1,10 +1,10 @@
-import { AuthenticationException, BadAuthenticationType, NotImplementedError, SSHException } from '../errors';
+import { AuthenticationException, BadAuthenticationType, EOFError, NotImplementedError, SSHException } from '../errors';
 import { getBridge, toBuffer } from '../bridge';
 import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
 import { CERT_HOST_KEY_ALGORITHMS, DEFAULT_HOST_KEY_ALGORITHMS, defaultPreferences, keyTypeOfAlgorithm, serverDefaultPreferences, supported } from '../transport/algorithms';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync, writeSync } from 'node:fs';
 import { Message } from '../wire/message';
 import { Event, InteractiveQuery, ServerInterface, SubsystemHandler } from './server';
 import type { GlobalReplyItem } from './server';
@@ -31,6 +31,42 @@ type AcceptedChannelInfo = ChannelHandleInfo & { kind: string; origin: [string, 
  * thread (while it waits in any blocking call, or from its event loop when idle).
  */
 export type PortForwardHandler = (channel: Channel, origin: [string, number], server: [string, number]) => void;
+
+/** One line from stdin (fd 0), read synchronously, without its line ending; null at end of input. */
+function readStdinLine(): string | null {
+  const bytes: number[] = [];
+  const one = Buffer.alloc(1);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, one, 0, 1, null);
+    } catch (e) {
+      // A non-blocking stdin (a pipe Node set up that way) has nothing yet: wait a little.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+      if ((e as NodeJS.ErrnoException).code === 'EOF') n = 0;
+      else throw e;
+    }
+    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : null;
+    if (one[0] === 0x0a) return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
+    bytes.push(one[0]);
+  }
+}
+
+/** authInteractiveDumb's handler: prompts on stdout, answers from stdin, as Paramiko's. */
+function promptOnTerminal(title: string, instructions: string, prompts: Array<[string, boolean]>): string[] {
+  const say = (text: string): void => void writeSync(1, text);
+  if (title.trim()) say(`${title.trim()}\n`);
+  if (instructions.trim()) say(`${instructions.trim()}\n`);
+  return prompts.map(([prompt]) => {
+    say(`${prompt.trim()} `);
+    const line = readStdinLine();
+    if (line === null) throw new EOFError(`end of input before an answer to ${JSON.stringify(prompt.trim())}`);
+    return line;
+  });
+}
 
 /** Client transports with port-forward handlers, by worker id: 'portForward' callbacks find them here. */
 const forwardingTransports = new Map<number, Transport>();
@@ -691,6 +727,34 @@ export class Transport {
       disabled: this.disabledAlgorithms.pubkeys ?? [],
     });
     return paramikoAuthResult('publickey', o);
+  }
+
+  /**
+   * Paramiko's auth_interactive_dumb: keyboard-interactive where, without a handler, the title,
+   * instructions and each prompt are printed to stdout and each answer is a line read from stdin
+   * (typed input is echoed, as Paramiko's `input()` does). EOFError if stdin ends first.
+   */
+  authInteractiveDumb(username: string, handler: InteractiveHandler | null = null, submethods = ''): string[] {
+    return this.authInteractive(username, handler ?? promptOnTerminal, submethods);
+  }
+
+  /** Not implemented: GSS-API (Kerberos) authentication and key exchange (REFERENCE P2). */
+  setGssHost(_gssHost: string): never {
+    throw new NotImplementedError('GSS-API (Transport.setGssHost)');
+  }
+  authGssapiWithMic(_username: string, _gssHost?: string, _gssDelegCreds?: boolean): never {
+    throw new NotImplementedError('GSS-API authentication (Transport.authGssapiWithMic)');
+  }
+  authGssapiKeyex(_username: string): never {
+    throw new NotImplementedError('GSS-API key exchange authentication (Transport.authGssapiKeyex)');
+  }
+  /** Not implemented: agent forwarding (server side). */
+  openForwardAgentChannel(): never {
+    throw new NotImplementedError('agent forwarding (Transport.openForwardAgentChannel)');
+  }
+  /** Python's fork shares the process with the transport thread; Node has no fork of a running process. */
+  atfork(): never {
+    throw new NotImplementedError('Transport.atfork (Node cannot fork a running process: a child_process starts afresh)');
   }
 
   /** Keyboard-interactive: `handler(title, instructions, [[prompt, echo], ...])` returns answers. */
