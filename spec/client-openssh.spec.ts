@@ -291,8 +291,7 @@ describe('SSHClient against OpenSSH sshd', () => {
     // stderr held, then the rest as it arrives (read in small pieces from the held part).
     const late = c.getTransport()!.openSession();
     late.execCommand("printf 'out1 '; printf 'err1 ' >&2; sleep 1; printf 'err2 ' >&2; sleep 0.3; printf out2");
-    const pause = new Int32Array(new SharedArrayBuffer(4));
-    for (let i = 0; i < 100 && !(late.recvReady() && late.recvStderrReady()); i++) Atomics.wait(pause, 0, 0, 20);
+    waitFor(() => late.recvReady() && late.recvStderrReady());
     expect(late.recvReady() && late.recvStderrReady()).toBe(true);
     expect(late.setCombineStderr(true)).toBe(false);
     const got: string[] = [];
@@ -437,9 +436,13 @@ describe('SSHClient against OpenSSH sshd', () => {
   });
 });
 
-/** Blocks the calling thread for `ms` (a pause between polls: tests here are synchronous). */
-function pause(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/**
+ * Polls `done` every 10 ms for up to `seconds` (tests here are synchronous: the thread blocks
+ * between polls); the caller then asserts the condition itself.
+ */
+function waitFor(done: () => boolean, seconds = 10): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const end = Date.now() + seconds * 1000; !done() && Date.now() < end; ) Atomics.wait(pause, 0, 0, 10);
 }
 
 describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
@@ -482,12 +485,12 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     expect(chan.outWindowSize).toBe(0);
     expect(Number.isInteger(chan.remoteChanid) && chan.remoteChanid >= 0).toBe(true);
     chan.execCommand('cat > /dev/null; sleep 0.5; exit 6');
-    for (let i = 0; i < 100 && chan.outWindowSize === 0; i++) pause(10);
+    waitFor(() => chan.outWindowSize !== 0);
     expect(chan.outWindowSize).toBe(2 << 20);
     chan.sendall(Buffer.alloc(100_000));
     expect(chan.eofSent).toBe(false);
     chan.shutdownWrite();
-    for (let i = 0; i < 100 && !chan.eofSent; i++) pause(10);
+    waitFor(() => chan.eofSent);
     expect(chan.eofSent).toBe(true);
     expect(chan.statusEvent.isSet()).toBe(false);
     expect(chan.statusEvent.wait(0.05)).toBe(false);
@@ -527,7 +530,7 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     const chan = c.getTransport()!.openSession();
     chan.execCommand('sleep 0.5; exit 4');
     expect(chan.exitStatusReady()).toBe(false);
-    for (let i = 0; i < 250 && !chan.exitStatusReady(); i++) pause(20);
+    waitFor(() => chan.exitStatusReady());
     expect(chan.exitStatusReady()).toBe(true);
     expect(chan.recvExitStatus()).toBe(4);
   });
@@ -543,7 +546,7 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     expect(chan.recvExitStatus()).toBe(7);
     expect(chan.exitStatus).toBe(7);
     // sshd closes the channel after the exit status and EOF.
-    for (let i = 0; i < 100 && !chan.closed; i++) pause(20);
+    waitFor(() => chan.closed);
     expect([chan.active, chan.closed]).toEqual([false, true]);
   });
 
@@ -559,7 +562,7 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     expect(chan.recvStderr(100).length).toBe(0);
     expect(chan.recvReady()).toBe(false);
     // Polled, not recvExitStatus(): that one accepts all output by itself while it waits.
-    for (let i = 0; i < 500 && !chan.exitStatusReady(); i++) pause(20);
+    waitFor(() => chan.exitStatusReady());
     expect(chan.exitStatusReady()).toBe(true);
     expect(chan.recvExitStatus()).toBe(5);
   });
@@ -579,7 +582,7 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     both.execCommand('cat; head -c 8388608 /dev/zero');
     both.shutdown(2);
     expect(both.recv(10).length).toBe(0);
-    for (let i = 0; i < 500 && !both.exitStatusReady(); i++) pause(20);
+    waitFor(() => both.exitStatusReady());
     expect(both.exitStatusReady()).toBe(true);
     expect(both.recvExitStatus()).toBe(0);
     both.close();
