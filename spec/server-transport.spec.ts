@@ -15,6 +15,7 @@ import {
   AutoAddPolicy,
   SSHClient,
   Channel,
+  ChannelException,
   Ed25519Key,
   Event,
   InteractiveQuery,
@@ -462,6 +463,22 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(new Message(fwd('127.0.0.1', 0)!).getInt()).toBe(4242);
     expect(fwd('127.0.0.1', 8080)!.length).toBe(0);
     expect(fwd('0.0.0.0', 8080)).toBeNull();
+    // The same through Paramiko's call: the server's forwarded-tcpip channels for a forward the
+    // client asked for come from the client's accept(); any other is refused.
+    expect(ct.requestPortForward('127.0.0.1', 0)).toBe(4242);
+    expect(() => ct.requestPortForward('0.0.0.0', 1)).toThrow(/TCP forwarding request denied/);
+    const served = st.openForwardedTcpipChannel(['10.1.2.3', 5555], ['127.0.0.1', 4242]);
+    const back = ct.accept(10)!;
+    expect(back.kind).toBe('forwarded-tcpip');
+    expect(back.origin).toEqual(['10.1.2.3', 5555]);
+    expect(back.destination).toEqual(['127.0.0.1', 4242]);
+    served.sendall('from afar');
+    back.settimeout(10);
+    expect(back.recv(100).toString()).toBe('from afar');
+    back.close();
+    expect(() => st.openForwardedTcpipChannel(['10.1.2.3', 5555], ['127.0.0.1', 9999])).toThrow(ChannelException);
+    ct.cancelPortForward('127.0.0.1', 4242);
+    expect(() => st.openForwardedTcpipChannel(['10.1.2.3', 5555], ['127.0.0.1', 4242])).toThrow(ChannelException);
   });
 
   it('samples/paramiko-server.js (Paramiko demo_server.py, ported) serves its BBS chat', async () => {
