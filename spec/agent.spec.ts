@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   Agent,
   AgentKey,
+  AgentRequestHandler,
   AuthenticationException,
   AutoAddPolicy,
   Ed25519Key,
@@ -263,6 +264,39 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
     t.startClient();
     return t;
   }
+
+  itWithPeers(['ssh-agent', 'sshd'], "agent forwarding (AgentRequestHandler): ssh-add -l on the server lists the local agent's keys", () => {
+    process.env.SSH_AUTH_SOCK = agent.socketPath;
+    const keys = new Agent({ socketPath: agent.socketPath }).getKeys();
+    const t = transport();
+    try {
+      t.authPublickey(sshd.user.username, keys[0]);
+      const chan = t.openSession();
+      new AgentRequestHandler(chan);
+      chan.execCommand('ssh-add -l');
+      const out = chan.makefile().read().toString();
+      for (const k of keys) expect(out).toContain(k.fingerprint);
+      expect(chan.recvExitStatus()).toBe(0);
+      // A connection that did not ask has no agent there (ssh-add: 2, cannot connect). Within
+      // one connection sshd keeps forwarding for every later session once one asked.
+      const t2 = transport();
+      try {
+        t2.authPublickey(sshd.user.username, keys[0]);
+        const plain = t2.openSession();
+        plain.execCommand('ssh-add -l >/dev/null 2>&1; echo "status $?"');
+        expect(plain.makefile().read().toString()).toBe('status 2\n');
+      } finally {
+        t2.close();
+      }
+      // No local agent: said before asking the server.
+      delete process.env.SSH_AUTH_SOCK;
+      const third = t.openSession();
+      expect(() => third.requestForwardAgent()).toThrow(/SSH_AUTH_SOCK is not set/);
+      expect(() => third.requestForwardAgent(() => undefined)).toThrow(/handler function/);
+    } finally {
+      t.close();
+    }
+  });
 
   itWithPeers(['ssh-agent', 'sshd'], 'new Agent() lists the keys of SSH_AUTH_SOCK: types, fingerprints, comments', () => {
     process.env.SSH_AUTH_SOCK = agent.socketPath;

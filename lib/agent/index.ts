@@ -2,3 +2,4 @@
 export { Agent } from './agent';
 export type { AgentOptions } from './agent';
 export { AgentKey } from './agent-key';
+export { AgentRequestHandler } from './request-handler';

@@ -263,8 +263,23 @@ export class Channel {
     return cookie;
   }
 
-  requestForwardAgent(): never {
-    throw new NotImplementedError('agent forwarding (Channel.requestForwardAgent)');
+  /**
+   * Paramiko's request_forward_agent: asks the server to forward agent connections made on this
+   * session (its SSH_AUTH_SOCK) back to us; each is joined, in the worker, to the local agent at
+   * SSH_AUTH_SOCK as it is now. Returns true; SSHException if there is no local agent or the
+   * server refuses (Paramiko does not ask for a reply). `handler` may be an AgentRequestHandler
+   * (as `new AgentRequestHandler(channel)` passes itself) or omitted: a function handler that
+   * would get each agent channel is not supported (NotImplementedError).
+   */
+  requestForwardAgent(handler: object | null = null): boolean {
+    if (typeof handler === 'function') {
+      throw new NotImplementedError('a handler function for Channel.requestForwardAgent (agent channels go to the local agent in the worker: omit it, or use AgentRequestHandler)');
+    }
+    if (this.closed) throw new SSHException('Channel is not open');
+    const socketPath = process.env.SSH_AUTH_SOCK;
+    if (!socketPath) throw new SSHException('agent forwarding needs a local agent: SSH_AUTH_SOCK is not set');
+    if (!this.call<boolean>('channelForwardAgent', { socketPath })) throw new SSHException(`the server refused agent forwarding on channel ${this.chanid}`);
+    return true;
   }
 
   // ---- timeouts ----

@@ -429,6 +429,21 @@ export const transport: Service = {
       return true;
     },
 
+    /**
+     * Paramiko's request_forward_agent: asks the server to forward agent connections on this
+     * channel's session; they are joined to the agent at `socketPath` in this worker.
+     */
+    async channelForwardAgent(a: { id: number; chan: number; socketPath: string }, ctx: CallContext) {
+      const c = conn(a.id);
+      const ch = chan(a.id, a.chan);
+      const before = c.agentForwardSocket;
+      c.agentForwardSocket = a.socketPath;
+      const ok = await withDeadline(ch.core.request('auth-agent-req@openssh.com', true), ctx, 'agent forwarding request');
+      c.log(`[chan ${a.chan}] request auth-agent-req@openssh.com: ${ok ? 'accepted' : 'refused'}`);
+      if (!ok) c.agentForwardSocket = before;
+      return ok;
+    },
+
     /** Paramiko's set_log_channel and set_hexdump on a running transport. */
     setLogging(a: { id: number; logChannel?: string; hexdump?: boolean }) {
       const c = conn(a.id);

@@ -5,6 +5,7 @@ import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { callback, mainDoorbell } from '../../bridge/worker-side';
+import { AgentForward } from './agent-forward';
 import { ClientAuth } from '../../transport/auth-client';
 import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
 import type { ServerAuthPolicy } from '../../transport/auth-server';
@@ -118,6 +119,11 @@ export class WorkerConnection {
   readonly remoteForwards = new Map<string, { handler: boolean }>();
   /** The worker's id of this connection, for callbacks to the main thread. */
   transportId = -1;
+  /**
+   * Client: the local agent's socket once agent forwarding was asked on one of our channels;
+   * until then the server's "auth-agent@openssh.com" opens are refused.
+   */
+  agentForwardSocket: string | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   readonly channels = new Map<number, WorkerChannel>();
   /** Channels whose rings got data during the current socket read (woken once at its end). */
@@ -362,9 +368,20 @@ export class WorkerConnection {
    */
   private clientChannelOpen(open: IncomingOpen): number {
     if (open.kind === 'forwarded-tcpip') return this.forwardedOpen(open);
+    if (open.kind === 'auth-agent@openssh.com') return this.agentOpen(open);
     if (open.kind !== 'x11' || !this.x11Requested) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const origin: [string, number] = [open.msg.getText(), open.msg.getInt()];
     this.acceptChannel(open.channel, origin);
+    return OPEN_SUCCEEDED;
+  }
+
+  /** A program on the server talks to our agent (we asked for agent forwarding): joined to it here. */
+  private agentOpen(open: IncomingOpen): number {
+    const path = this.agentForwardSocket;
+    if (!path) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+    const id = open.channel.localId;
+    this.log(`[chan ${id}] agent connection from the server, forwarded to ${path}`);
+    new AgentForward(open.channel, path, (t) => this.log(`[chan ${id}] ${t}`));
     return OPEN_SUCCEEDED;
   }
 
