@@ -514,7 +514,9 @@ describe('Transport in server mode with a ServerInterface', () => {
         c.close();
       }
       // The child's output events arrive only now that this thread no longer blocks.
-      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('still running after 10 s'), 10_000)))]);
+      clearTimeout(timer); // left running, it kept Jest alive 10 s after the last test
       expect(`${text}\n--- sample output (exit ${code}):\n${out}`).toContain("I don't like you, dave.");
       expect(code).toBe(0);
       expect(out).toContain('Authenticated!');
