@@ -17,7 +17,6 @@ import type { SessionOptions } from '../../transport/session';
 import { Message } from '../../wire/message';
 import { WorkerChannel } from './channel';
 
-
 /** What a server connection asks of its owner: ServerInterface's decisions, in the worker or
  * on the main thread. */
 export interface ServerPolicy extends ServerAuthPolicy {
@@ -130,28 +129,9 @@ export class WorkerConnection {
   private readonly dirty = new Set<WorkerChannel>();
   closedError: Error | null = null;
   isClosed = false;
+  /** Where log() writes: the connection's NODE_DEBUG section, or null when NODE_DEBUG leaves it out. */
   private logWriter = logTo(DEFAULT_LOG_CHANNEL);
-  private logChannel = DEFAULT_LOG_CHANNEL;
 
-  /**
-   * Logs to the connection's NODE_DEBUG section (Paramiko's log channel), each line naming the
-   * peer. A no-op unless NODE_DEBUG names the section.
-   */
-  log(text: string): void {
-    if (!this.logWriter) return;
-    const peer = this.socket.remoteAddress ? `${this.socket.remoteAddress}:${this.socket.remotePort ?? 0}` : 'no address';
-    this.logWriter(`[${peer}] ${text}`);
-  }
-
-  /** Paramiko's set_log_channel: the NODE_DEBUG section this connection logs to. */
-  setLogChannel(name: string): void {
-    this.logChannel = name;
-    this.logWriter = logTo(name);
-  }
-
-  get logChannelName(): string {
-    return this.logChannel;
-  }
   private pendingWrites: Buffer[] = [];
   private flushScheduled = false;
   private kexWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
@@ -548,6 +528,21 @@ export class WorkerConnection {
     this.auth.abort(error);
     this.conn.abort(error);
     this.server?.policy.closed?.(error);
+  }
+
+  /**
+   * Logs to the connection's NODE_DEBUG section (Paramiko's log channel), each line naming the
+   * peer. A no-op unless NODE_DEBUG names the section.
+   */
+  log(text: string): void {
+    if (!this.logWriter) return;
+    const peer = this.socket.remoteAddress ? `${this.socket.remoteAddress}:${this.socket.remotePort ?? 0}` : 'no address';
+    this.logWriter(`[${peer}] ${text}`);
+  }
+
+  /** Paramiko's set_log_channel: the NODE_DEBUG section this connection logs to. */
+  setLogChannel(name: string): void {
+    this.logWriter = logTo(name);
   }
 
   /**
