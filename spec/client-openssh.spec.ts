@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect as netConnect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -780,6 +782,79 @@ describe('remote port forwarding against OpenSSH sshd', () => {
     // sshd cannot listen where it listens already.
     expect(() => c.getTransport()!.requestPortForward('127.0.0.1', sshd.port)).toThrow(/TCP forwarding request denied/);
     expect(run(c, 'echo ok').out).toBe('ok\n');
+  });
+});
+
+/** An echo server on 127.0.0.1 in this process: its events run while the test awaits. */
+async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return { port: (srv.address() as AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
+}
+
+/**
+ * Connects to 127.0.0.1:`port`, sends `data`, half-closes, and resolves with everything read
+ * until the other end closed (a reset counts as the end); rejects with the connect error.
+ */
+function roundTrip(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let connected = false;
+    const s = netConnect(port, '127.0.0.1', () => {
+      connected = true;
+      s.end(data);
+    });
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('error', (e: NodeJS.ErrnoException) => (connected && e.code === 'ECONNRESET' ? undefined : reject(e)));
+    s.on('close', () => resolve(Buffer.concat(parts)));
+  });
+}
+
+describe('forwardLocalPort and forwardRemotePort against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], 'forwardLocalPort: connections here reach the destination through the server, intact both ways, two at once', async () => {
+    const echo = await echoServer();
+    const c = client();
+    try {
+      const fwd = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', echo.port);
+      expect(fwd.port).toBeGreaterThan(0);
+      // 8 MiB is four windows: flow control both ways, then EOF each way (the echo ends after ours).
+      const a = randomBytes(8 << 20);
+      const b = randomBytes(100_000);
+      const [ra, rb] = await Promise.all([roundTrip(fwd.port, a), roundTrip(fwd.port, b)]);
+      expect(ra.equals(a)).toBe(true);
+      expect(rb.equals(b)).toBe(true);
+      // A destination the server cannot reach: the server refuses the channel, the connection closes.
+      const nowhere = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', 1);
+      expect((await roundTrip(nowhere.port, Buffer.from('x'))).length).toBe(0);
+      fwd.close();
+      await expect(roundTrip(fwd.port, Buffer.from('x'))).rejects.toThrow(/ECONNREFUSED/);
+      expect(() => c.forwardLocalPort('127.0.0.1', nowhere.port, '127.0.0.1', echo.port)).toThrow(/cannot listen on 127\.0\.0\.1:\d+/);
+    } finally {
+      c.close();
+      await echo.close();
+    }
+  });
+
+  itWithPeers(['sshd'], "forwardRemotePort: connections to the server's port reach a destination here; close cancels it", async () => {
+    const echo = await echoServer();
+    const c = client();
+    try {
+      const fwd = c.forwardRemotePort('127.0.0.1', 0, '127.0.0.1', echo.port);
+      expect(fwd.port).toBeGreaterThan(0);
+      const data = randomBytes(4 << 20);
+      expect((await roundTrip(fwd.port, data)).equals(data)).toBe(true);
+      fwd.close();
+      // The cancel wants no reply: give sshd a moment to stop listening.
+      let refused = false;
+      for (let i = 0; i < 50 && !refused; i++) {
+        refused = await roundTrip(fwd.port, Buffer.from('x')).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED');
+        if (!refused) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(refused).toBe(true);
+    } finally {
+      c.close();
+      await echo.close();
+    }
   });
 });
 

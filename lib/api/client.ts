@@ -13,6 +13,7 @@ import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport } from './transport';
+import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
 
 export interface ConnectOptions {
@@ -94,6 +95,18 @@ export class SSHClient {
 
   getTransport(): Transport | null {
     return this.transport;
+  }
+
+  /** Transport.forwardLocalPort on this client's transport (AsyncSSH's forward_local_port). */
+  forwardLocalPort(listenHost: string, listenPort: number, destHost: string, destPort: number): PortForwarder {
+    if (!this.transport) throw new SSHException('SSH session not active');
+    return this.transport.forwardLocalPort(listenHost, listenPort, destHost, destPort);
+  }
+
+  /** Transport.forwardRemotePort on this client's transport (AsyncSSH's forward_remote_port). */
+  forwardRemotePort(listenHost: string, listenPort: number, destHost: string, destPort: number): PortForwarder {
+    if (!this.transport) throw new SSHException('SSH session not active');
+    return this.transport.forwardRemotePort(listenHost, listenPort, destHost, destPort);
   }
 
   private logChannel: string | null = null;

@@ -1,6 +1,6 @@
 export { SSHClient } from './client';
 export type { ConnectOptions, ExecOptions } from './client';
-export { Transport } from './transport';
+export { Transport, PortForwarder } from './transport';
 export type { TransportOptions, PortForwardHandler } from './transport';
 export { SecurityOptions } from './security-options';
 export { Channel } from './channel';

@@ -32,6 +32,12 @@ type AcceptedChannelInfo = ChannelHandleInfo & { kind: string; origin: [string, 
  */
 export type PortForwardHandler = (channel: Channel, origin: [string, number], server: [string, number]) => void;
 
+function checkForwardArgs(listenHost: string, listenPort: number, destHost: string, destPort: number): void {
+  if (typeof listenHost !== 'string' || typeof destHost !== 'string' || !destHost) throw new TypeError('listenHost and destHost must be strings (destHost not empty)');
+  if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) throw new TypeError(`listenPort must be 0 to 65535, not ${listenPort}`);
+  if (!Number.isInteger(destPort) || destPort < 1 || destPort > 65535) throw new TypeError(`destPort must be 1 to 65535, not ${destPort}`);
+}
+
 /** One line from stdin (fd 0), read synchronously, without its line ending; null at end of input. */
 function readStdinLine(): string | null {
   const bytes: number[] = [];
@@ -66,6 +72,33 @@ function promptOnTerminal(title: string, instructions: string, prompts: Array<[s
     if (line === null) throw new EOFError(`end of input before an answer to ${JSON.stringify(prompt.trim())}`);
     return line;
   });
+}
+
+/**
+ * A running port forward of forwardLocalPort or forwardRemotePort (AsyncSSH's SSHListener):
+ * `port` is the port listened on (the one picked when 0 was asked); `close()` stops new
+ * connections (those open go on until they end). The transport's close stops it too.
+ */
+export class PortForwarder {
+  private closed = false;
+  constructor(
+    private readonly transport: Transport,
+    private readonly forwarder: number,
+    /** The port listened on: locally for forwardLocalPort, on the server for forwardRemotePort. */
+    readonly port: number,
+  ) {}
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.transport.id !== null && this.transport.isActive()) {
+      getBridge().call('transport', 'closeForward', { id: this.transport.id, forwarder: this.forwarder }, 10);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /** Client transports with port-forward handlers, by worker id: 'portForward' callbacks find them here. */
@@ -510,6 +543,30 @@ export class Transport {
     const bound = this.call<number>('requestPortForward', { address, port, handler: handler !== null }, this.channelTimeout);
     if (handler) this.forwardHandlers.set(`${address}:${bound}`, handler);
     return bound;
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's forward_local_port): listens on `listenHost`:`listenPort` here
+   * (0: a free port) and carries each connection to `destHost`:`destPort` as seen from the
+   * server (a direct-tcpip channel). Runs in the worker: the connections flow while this
+   * thread blocks in anything else or sits idle. IOError if the port cannot be listened on; a
+   * connection the server refuses to forward is closed.
+   */
+  forwardLocalPort(listenHost: string, listenPort: number, destHost: string, destPort: number): PortForwarder {
+    checkForwardArgs(listenHost, listenPort, destHost, destPort);
+    const r = this.call<{ forwarder: number; port: number }>('forwardLocalPort', { listenHost, listenPort, destHost, destPort }, this.channelTimeout);
+    return new PortForwarder(this, r.forwarder, r.port);
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's forward_remote_port): the server listens on
+   * `listenHost`:`listenPort` (0: it picks) and each connection is carried back and on to
+   * `destHost`:`destPort` as seen from here, in the worker. SSHException if the server refuses.
+   */
+  forwardRemotePort(listenHost: string, listenPort: number, destHost: string, destPort: number): PortForwarder {
+    checkForwardArgs(listenHost, listenPort, destHost, destPort);
+    const r = this.call<{ forwarder: number; port: number }>('forwardRemotePort', { listenHost, listenPort, destHost, destPort }, this.channelTimeout);
+    return new PortForwarder(this, r.forwarder, r.port);
   }
 
   /** Paramiko's cancel_port_forward: the server stops listening on `address`:`port`. */

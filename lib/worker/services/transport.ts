@@ -1,4 +1,6 @@
-import { SocketTimeout, SSHException } from '../../errors';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { PKey } from '../../keys';
 import type { Service, CallContext } from '../../bridge/worker-side';
 import { applyDisabled, defaultPreferences, SERVER_SIG_ALGS, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
@@ -12,6 +14,8 @@ import { agentSign } from './agent';
 import { WorkerConnection } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
 import { ChannelStream, ProcessStream } from '../ssh/streams';
+import { SocketBridge } from '../ssh/socket-bridge';
+import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/channel';
 import { takeSocket } from './sockets';
 import type { ByteStream } from '../ssh/streams';
 
@@ -442,6 +446,68 @@ export const transport: Service = {
       c.log(`[chan ${a.chan}] request auth-agent-req@openssh.com: ${ok ? 'accepted' : 'refused'}`);
       if (!ok) c.agentForwardSocket = before;
       return ok;
+    },
+
+    /**
+     * forwardLocalPort: listens on `listenHost:listenPort` (0: any free port) here, and joins
+     * each connection to a new direct-tcpip channel to `destHost:destPort` (from the server).
+     */
+    async forwardLocalPort(a: { id: number; listenHost: string; listenPort: number; destHost: string; destPort: number }) {
+      const c = conn(a.id);
+      // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
+      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
+        const origin: [string, number] = [sock.remoteAddress ?? '', sock.remotePort ?? 0];
+        const fill = (m: Message): void => void m.addString(a.destHost).addInt(a.destPort).addString(origin[0]).addInt(origin[1]);
+        c.conn.open('direct-tcpip', fill, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE).then(
+          (core) => {
+            c.log(`[chan ${core.localId}] local forward: ${origin[0]}:${origin[1]} to ${a.destHost}:${a.destPort}`);
+            new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] ${t}`));
+            sock.resume();
+          },
+          (e: Error) => {
+            c.log(`local forward to ${a.destHost}:${a.destPort} refused: ${e.message}`);
+            sock.destroy();
+          },
+        );
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(a.listenPort, a.listenHost, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }).catch((e: NodeJS.ErrnoException) => {
+        throw new IOError(`cannot listen on ${a.listenHost}:${a.listenPort}: ${e.message}`, { code: e.code, errno: typeof e.errno === 'number' ? Math.abs(e.errno) : undefined, cause: e });
+      });
+      const port = (server.address() as AddressInfo).port;
+      c.log(`local forward ${a.listenHost}:${port} -> ${a.destHost}:${a.destPort}`);
+      return { forwarder: c.addForwarder(() => server.close()), port };
+    },
+
+    /**
+     * forwardRemotePort: the server listens on `listenHost:listenPort` (tcpip-forward) and each
+     * connection is joined here to a new connection to `destHost:destPort`.
+     */
+    async forwardRemotePort(a: { id: number; listenHost: string; listenPort: number; destHost: string; destPort: number }, ctx: CallContext) {
+      const c = conn(a.id);
+      const fill = (port: number) => (m: Message): void => void m.addString(a.listenHost).addInt(port);
+      const r = await withDeadline(c.conn.globalRequest('tcpip-forward', true, fill(a.listenPort)), ctx, 'port forward request');
+      if (!r) throw new SSHException('TCP forwarding request denied');
+      const port = a.listenPort === 0 ? r.getInt() : a.listenPort;
+      const key = `${a.listenHost}:${port}`;
+      c.remoteForwards.set(key, { handler: false, connectTo: [a.destHost, a.destPort] });
+      c.log(`remote forward ${key} -> ${a.destHost}:${a.destPort}`);
+      const stop = (): void => {
+        c.remoteForwards.delete(key);
+        if (!c.isClosed) void c.conn.globalRequest('cancel-tcpip-forward', false, fill(port)).catch(() => undefined);
+      };
+      return { forwarder: c.addForwarder(stop), port };
+    },
+
+    /** Stops a forwarder of forwardLocalPort or forwardRemotePort. */
+    closeForward(a: { id: number; forwarder: number }) {
+      connections.get(a.id)?.stopForwarder(a.forwarder);
+      return true;
     },
 
     /** Paramiko's set_log_channel and set_hexdump on a running transport. */

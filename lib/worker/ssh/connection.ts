@@ -1,11 +1,11 @@
 import { lookup } from 'node:dns/promises';
-import { connect as netConnect, isIP } from 'node:net';
+import { connect as netConnect, createConnection, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { callback, mainDoorbell } from '../../bridge/worker-side';
-import { AgentForward } from './agent-forward';
+import { SocketBridge } from './socket-bridge';
 import { ClientAuth } from '../../transport/auth-client';
 import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
 import type { ServerAuthPolicy } from '../../transport/auth-server';
@@ -115,7 +115,24 @@ export class WorkerConnection {
    * accepted; `handler` says whether they go to the main thread's handler (through a callback)
    * or to Transport.accept.
    */
-  readonly remoteForwards = new Map<string, { handler: boolean }>();
+  readonly remoteForwards = new Map<string, { handler: boolean; connectTo?: [string, number] }>();
+  /** Port forwarders (forwardLocalPort, forwardRemotePort) by id: each entry stops one. */
+  private readonly forwarders = new Map<number, () => void>();
+  private nextForwarder = 1;
+
+  /** Registers a forwarder's stop; returns its id. All stop when the connection ends. */
+  addForwarder(stop: () => void): number {
+    const id = this.nextForwarder++;
+    this.forwarders.set(id, stop);
+    return id;
+  }
+
+  /** Stops one forwarder (a no-op if it is gone). */
+  stopForwarder(id: number): void {
+    const stop = this.forwarders.get(id);
+    this.forwarders.delete(id);
+    stop?.();
+  }
   /** The worker's id of this connection, for callbacks to the main thread. */
   transportId = -1;
   /**
@@ -361,7 +378,7 @@ export class WorkerConnection {
     if (!path) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const id = open.channel.localId;
     this.log(`[chan ${id}] agent connection from the server, forwarded to ${path}`);
-    new AgentForward(open.channel, path, (t) => this.log(`[chan ${id}] ${t}`));
+    new SocketBridge(open.channel, createConnection({ path, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] agent: ${t}`));
     return OPEN_SUCCEEDED;
   }
 
@@ -383,6 +400,13 @@ export class WorkerConnection {
     const fwd = this.remoteForwards.get(key);
     if (!fwd) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     this.log(`connection to remote forward ${server[0]}:${server[1]} from ${origin[0]}:${origin[1]}`);
+    if (fwd.connectTo) {
+      // forwardRemotePort: joined here to a new connection to its destination.
+      const [host, port] = fwd.connectTo;
+      const id = open.channel.localId;
+      new SocketBridge(open.channel, netConnect({ host, port, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] to ${host}:${port}: ${t}`));
+      return OPEN_SUCCEEDED;
+    }
     if (!fwd.handler) {
       this.acceptChannel(open.channel, origin, server);
       return OPEN_SUCCEEDED;
@@ -518,6 +542,8 @@ export class WorkerConnection {
     this.isClosed = true;
     this.closedError = error;
     this.log(`connection closed: ${error.message}`);
+    for (const stop of this.forwarders.values()) stop();
+    this.forwarders.clear();
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     if (this.graceTimer) clearTimeout(this.graceTimer);
     for (const w of this.acceptWaiters.splice(0)) w(null);
