@@ -47,7 +47,6 @@ describe('connection errors', () => {
       [() => t.setGssHost('kdc'), /GSS-API/],
       [() => t.authGssapiWithMic('u'), /GSS-API authentication/],
       [() => t.authGssapiKeyex('u'), /GSS-API key exchange/],
-      [() => t.openForwardAgentChannel(), /agent forwarding/],
       [() => t.atfork(), /atfork/],
     ];
     for (const [call, name] of calls) {

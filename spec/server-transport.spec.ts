@@ -31,6 +31,7 @@ import {
 import type { ExecResult } from './support/servers';
 import { asyncsshClient, dbclientExec, opensshExec, paramikoExec, plinkExec, startAgent } from './support/servers';
 import { Loopback } from './support/loopback';
+import { encodeRequestIdentities, parseIdentitiesAnswer } from '../lib/agent/protocol';
 import { itWithPeers } from './support/peers';
 
 const USER = 'alice';
@@ -273,17 +274,38 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(r.status).toBe(0);
   });
 
-  itWithPeers(['ssh', 'ssh-agent'], 'agent forwarding requests (ssh -A) reach checkChannelForwardAgentRequest', async () => {
+  /** Asks the agent behind `ch` (an agent channel) for its identities; their public key blobs. */
+  function agentIdentities(ch: Channel): Buffer[] {
+    ch.settimeout(20);
+    ch.sendall(encodeRequestIdentities());
+    let got = Buffer.alloc(0);
+    while (got.length < 4 || got.length < 4 + got.readUInt32BE(0)) {
+      const d = ch.recv(65536);
+      if (!d.length) throw new Error(`the agent channel ended after ${got.length} bytes`);
+      got = Buffer.concat([got, d]);
+    }
+    return parseIdentitiesAnswer(got.subarray(4, 4 + got.readUInt32BE(0))).map((i) => i.blob);
+  }
+
+  itWithPeers(['ssh', 'ssh-agent'], 'agent forwarding (ssh -A): checkChannelForwardAgentRequest, then openForwardAgentChannel reaches the client\'s agent', async () => {
     const agent = await startAgent();
     try {
+      agent.add(clientKeyPath);
       const server = new DemoServer();
       server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
       const client = opensshExec(target(), 'with agent', { identity: clientKeyPath, agentSocket: agent.socketPath, options: ['ForwardAgent=yes'] });
       const t = serve(server);
-      answerExec(t, server);
+      const ch = t.accept(20)!;
+      expect(server.event.wait(20)).toBe(true);
+      expect(server.forwardAgent).toBe(1);
+      const toAgent = t.openForwardAgentChannel();
+      expect(agentIdentities(toAgent).map((b) => b.equals(clientKey.asBytes()))).toContain(true);
+      toAgent.close();
+      ch.sendall(`you said: ${server.command}\n`);
+      ch.sendExitStatus(0);
+      ch.close();
       const r = await client;
       expect(r.stdout).toBe('you said: with agent\n');
-      expect(server.forwardAgent).toBe(1);
     } finally {
       await agent.stop();
     }
@@ -479,6 +501,30 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(() => st.openForwardedTcpipChannel(['10.1.2.3', 5555], ['127.0.0.1', 9999])).toThrow(ChannelException);
     ct.cancelPortForward('127.0.0.1', 4242);
     expect(() => st.openForwardedTcpipChannel(['10.1.2.3', 5555], ['127.0.0.1', 4242])).toThrow(ChannelException);
+    // Agent forwarding, our two sides: refused before the client asks for it.
+    expect(() => st.openForwardAgentChannel()).toThrow(ChannelException);
+  });
+
+  itWithPeers(['ssh-agent'], "agent forwarding between this library's client and server, in one thread", async () => {
+    const agent = await startAgent();
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      agent.add(clientKeyPath);
+      process.env.SSH_AUTH_SOCK = agent.socketPath;
+      const server = new DemoServer();
+      const { st, ct } = loop.pair(server);
+      ct.authPassword(USER, PASSWORD);
+      const cc = ct.openSession();
+      cc.requestForwardAgent();
+      expect(server.forwardAgent).toBe(1);
+      const toAgent = st.openForwardAgentChannel();
+      expect(agentIdentities(toAgent).map((b) => b.equals(clientKey.asBytes()))).toContain(true);
+      toAgent.close();
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      await agent.stop();
+    }
   });
 
   it('samples/paramiko-server.js (Paramiko demo_server.py, ported) serves its BBS chat', async () => {

@@ -609,6 +609,16 @@ export class Transport {
   }
 
   /**
+   * Server mode, Paramiko's open_forward_agent_channel: a channel to the client's agent (after
+   * its auth-agent-req@openssh.com, which checkChannelForwardAgentRequest accepted): agent
+   * protocol messages written to it are answered by the client's agent. ChannelException if
+   * the client refuses (it did not ask for agent forwarding).
+   */
+  openForwardAgentChannel(): Channel {
+    return this.openChannel('auth-agent@openssh.com');
+  }
+
+  /**
    * Server mode: an x11 channel to the client (after its x11-req), from the X client at
    * `srcAddr` (RFC 4254 6.3.2). ChannelException if the client refuses it.
    */
@@ -804,10 +814,6 @@ export class Transport {
   }
   authGssapiKeyex(_username: string): never {
     throw new NotImplementedError('GSS-API key exchange authentication (Transport.authGssapiKeyex)');
-  }
-  /** Not implemented: agent forwarding (server side). */
-  openForwardAgentChannel(): never {
-    throw new NotImplementedError('agent forwarding (Transport.openForwardAgentChannel)');
   }
   /** Python's fork shares the process with the transport thread; Node has no fork of a running process. */
   atfork(): never {
