@@ -4,14 +4,15 @@
  * ssh, Paramiko) run as separate processes. The main thread sits in blocking calls; the
  * ServerInterface callbacks are served from inside them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   AUTH_FAILED,
   AUTH_PARTIALLY_SUCCESSFUL,
   AUTH_SUCCESSFUL,
+  AgentServerProxy,
   AutoAddPolicy,
   SSHClient,
   Channel,
@@ -301,6 +302,15 @@ describe('Transport in server mode with a ServerInterface', () => {
       const toAgent = t.openForwardAgentChannel();
       expect(agentIdentities(toAgent).map((b) => b.equals(clientKey.asBytes()))).toContain(true);
       toAgent.close();
+      // Paramiko's AgentServerProxy: a local socket for this machine's programs.
+      const proxy = new AgentServerProxy(t);
+      proxy.connect();
+      expect(proxy.getKeys().map((k) => k.fingerprint)).toContain(clientKey.fingerprint);
+      const sock = proxy.getEnv().SSH_AUTH_SOCK;
+      const listed = spawnSync('ssh-add', ['-l'], { env: { PATH: '/usr/bin:/bin', SSH_AUTH_SOCK: sock }, timeout: 20_000 });
+      expect(listed.stdout.toString()).toContain(clientKey.fingerprint);
+      proxy.close();
+      expect(existsSync(sock)).toBe(false);
       ch.sendall(`you said: ${server.command}\n`);
       ch.sendExitStatus(0);
       ch.close();
@@ -514,6 +524,9 @@ describe('Transport in server mode with a ServerInterface', () => {
       const server = new DemoServer();
       const { st, ct } = loop.pair(server);
       ct.authPassword(USER, PASSWORD);
+      const early = new AgentServerProxy(st);
+      expect(() => early.connect()).toThrow(/lost ssh-agent/);
+      early.close();
       const cc = ct.openSession();
       cc.requestForwardAgent();
       expect(server.forwardAgent).toBe(1);

@@ -3,3 +3,4 @@ export { Agent } from './agent';
 export type { AgentOptions } from './agent';
 export { AgentKey } from './agent-key';
 export { AgentRequestHandler } from './request-handler';
+export { AgentServerProxy } from './server-proxy';

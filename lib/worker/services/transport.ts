@@ -1,4 +1,7 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { PKey } from '../../keys';
@@ -502,6 +505,42 @@ export const transport: Service = {
         if (!c.isClosed) void c.conn.globalRequest('cancel-tcpip-forward', false, fill(port)).catch(() => undefined);
       };
       return { forwarder: c.addForwarder(stop), port };
+    },
+
+    /**
+     * AgentServerProxy: a unix socket in a fresh 0700 directory; each connection to it becomes
+     * an agent channel to the client (auth-agent@openssh.com), joined here.
+     */
+    async agentProxy(a: { id: number }) {
+      const c = conn(a.id);
+      const dir = mkdtempSync(join(tmpdir(), 'pts-agent-proxy-'));
+      chmodSync(dir, 0o700);
+      const path = join(dir, 'agent.sock');
+      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
+        c.conn.open('auth-agent@openssh.com', undefined, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE).then(
+          (core) => {
+            new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] agent proxy: ${t}`));
+            sock.resume();
+          },
+          (e: Error) => {
+            c.log(`agent proxy: the client refused an agent channel: ${e.message}`);
+            sock.destroy();
+          },
+        );
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      c.log(`agent proxy listening on ${path}`);
+      const stop = (): void => {
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+      };
+      return { forwarder: c.addForwarder(stop), path };
     },
 
     /** Stops a forwarder of forwardLocalPort or forwardRemotePort. */
