@@ -12,6 +12,7 @@ import {
   AUTH_FAILED,
   AUTH_PARTIALLY_SUCCESSFUL,
   AUTH_SUCCESSFUL,
+  AgentRequestHandler,
   AgentServerProxy,
   AutoAddPolicy,
   SSHClient,
@@ -533,6 +534,10 @@ describe('Transport in server mode with a ServerInterface', () => {
       const toAgent = st.openForwardAgentChannel();
       expect(agentIdentities(toAgent).map((b) => b.equals(clientKey.asBytes()))).toContain(true);
       toAgent.close();
+      // Closed, the handler refuses further agent channels.
+      const handler = new AgentRequestHandler(ct.openSession());
+      handler.close();
+      expect(() => st.openForwardAgentChannel()).toThrow(ChannelException);
     } finally {
       if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
       else process.env.SSH_AUTH_SOCK = saved;

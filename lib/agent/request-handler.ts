@@ -1,3 +1,4 @@
+import { getBridge } from '../bridge';
 import type { Channel } from '../api/channel';
 
 /**
@@ -11,6 +12,12 @@ export class AgentRequestHandler {
     channel.requestForwardAgent(this);
   }
 
-  /** As Paramiko's: nothing left to stop here (each forwarded connection ends with its channel). */
-  close(): void {}
+  /**
+   * As Paramiko's (which stops its proxy threads): agent channels the server opens from now on
+   * are refused; connections already forwarded end with their channels.
+   */
+  close(): void {
+    const t = this.channel.transport;
+    if (t.id !== null && t.isActive()) getBridge().call('transport', 'stopForwardAgent', { id: t.id }, 10);
+  }
 }

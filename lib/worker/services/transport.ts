@@ -549,6 +549,13 @@ export const transport: Service = {
       return true;
     },
 
+    /** AgentRequestHandler.close: the server's agent channels are refused from now on. */
+    stopForwardAgent(a: { id: number }) {
+      const c = connections.get(a.id);
+      if (c) c.agentForwardSocket = null;
+      return true;
+    },
+
     /** Paramiko's set_log_channel and set_hexdump on a running transport. */
     setLogging(a: { id: number; logChannel?: string; hexdump?: boolean }) {
       const c = conn(a.id);
