@@ -177,3 +177,22 @@ export class NoValidConnectionsError extends IOError {
     this.errors = errors;
   }
 }
+
+/**
+ * AsyncSSH's ProcessError: `SSHClient.run(..., { check: true })` ran a command that ended with
+ * a non-zero exit status or a signal. Carries what the command printed.
+ */
+export class ProcessError extends SSHException {
+  constructor(
+    readonly command: string,
+    /** The exit status; -1 when the command died of a signal or sent none. */
+    readonly exitStatus: number,
+    /** The signal's name (without SIG) when it died of one. */
+    readonly exitSignal: string | null,
+    readonly stdout: string | Buffer,
+    readonly stderr: string | Buffer,
+  ) {
+    super(exitSignal !== null ? `Process exited with signal ${exitSignal}` : `Process exited with non-zero exit status ${exitStatus}`);
+    this.name = 'ProcessError';
+  }
+}

@@ -16,6 +16,7 @@ import {
   IncompatiblePeer,
   Ed25519Key,
   PKey,
+  ProcessError,
   ProxyCommand,
   ProxyCommandFailure,
   RejectPolicy,
@@ -525,6 +526,30 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     expect(select([], [], [], 0.05)).toEqual([[], [], []]);
     expect(() => select([{} as never])).toThrow(TypeError);
     for (const ch of [slow, soon, errOnly]) ch.close();
+  });
+
+  itWithPeers(['sshd'], "run (AsyncSSH's): output, exit status, input, check, both streams far past the window, signal, timeout", () => {
+    using c = client();
+    expect(c.run('echo out; echo err >&2; exit 3')).toEqual({ command: 'echo out; echo err >&2; exit 3', exitStatus: 3, exitSignal: null, stdout: 'out\n', stderr: 'err\n' });
+    expect(c.run('cat', { input: 'fed in' }).stdout).toBe('fed in');
+    let failed: unknown;
+    try {
+      c.run('echo partial; exit 4', { check: true });
+    } catch (e) {
+      failed = e;
+    }
+    expect(failed).toBeInstanceOf(ProcessError);
+    expect((failed as ProcessError).exitStatus).toBe(4);
+    expect((failed as ProcessError).stdout).toBe('partial\n');
+    expect((failed as Error).message).toBe('Process exited with non-zero exit status 4');
+    // 8 MiB on each stream, four windows each, read by nobody while it runs: no deadlock.
+    const big = c.run('head -c 8388608 /dev/zero; head -c 8388608 /dev/zero >&2', { encoding: null });
+    expect([(big.stdout as Buffer).length, (big.stderr as Buffer).length]).toEqual([8 << 20, 8 << 20]);
+    const killed = c.run('kill -TERM $$');
+    expect([killed.exitStatus, killed.exitSignal]).toEqual([-1, 'TERM']);
+    expect(() => c.run('kill -TERM $$', { check: true })).toThrow(/Process exited with signal TERM/);
+    expect(() => c.run('sleep 5', { timeout: 0.3 })).toThrow(SocketTimeout);
+    expect(c.run('echo still').stdout).toBe('still\n');
   });
 
   itWithPeers(['sshd'], 'exitStatusReady is false while the command runs and true once it exited', () => {

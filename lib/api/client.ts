@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { AuthenticationException, BadHostKeyException, NotImplementedError, SSHException } from '../errors';
+import { AuthenticationException, BadHostKeyException, NotImplementedError, ProcessError, SocketTimeout, SSHException } from '../errors';
 import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
 import { PKey } from '../keys';
@@ -43,6 +43,31 @@ export interface ExecOptions {
   timeout?: number | null;
   getPty?: boolean;
   environment?: Record<string, string> | null;
+}
+
+/** Options of SSHClient.run (AsyncSSH's run). */
+export interface RunOptions {
+  /** Written to the command's stdin, then EOF (none: EOF at once). */
+  input?: string | Buffer | null;
+  /** Seconds for the whole run (null: no limit). */
+  timeout?: number | null;
+  /** Raise ProcessError when the command does not exit 0. */
+  check?: boolean;
+  /** Variables to set (the server may refuse them silently, as for execCommand). */
+  environment?: Record<string, string> | null;
+  /** How to decode stdout and stderr (default utf8); null keeps Buffers. */
+  encoding?: BufferEncoding | null;
+}
+
+/** What SSHClient.run returns (AsyncSSH's SSHCompletedProcess). */
+export interface CompletedProcess {
+  command: string;
+  /** The exit status; -1 when the command died of a signal or sent none. */
+  exitStatus: number;
+  /** The signal's name (without SIG) when it died of one, else null. */
+  exitSignal: string | null;
+  stdout: string | Buffer;
+  stderr: string | Buffer;
 }
 
 /** Key files SSHClient tries from ~/.ssh, in Paramiko's order. */
@@ -263,6 +288,45 @@ export class SSHClient {
     chan.execCommand(command);
     const bufsize = options.bufsize ?? -1;
     return [chan.makefileStdin('wb', bufsize), chan.makefile('r', bufsize), chan.makefileStderr('r', bufsize)];
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's run): runs `command` to its end and returns what it printed and
+   * how it ended, with no deadlock whatever the amount of output (the worker takes both streams
+   * in full while the command runs). `input` is written to its stdin, then EOF. `timeout`
+   * (seconds) bounds the whole run: SocketTimeout, and the channel is closed. `check` raises
+   * ProcessError for a non-zero exit status or a signal. Output is text (`encoding`, default
+   * utf8), or Buffers with `encoding: null`.
+   */
+  run(command: string, options: RunOptions = {}): CompletedProcess {
+    const t = this.need();
+    const timeout = options.timeout ?? null;
+    const deadline = timeout === null ? null : Date.now() + timeout * 1000;
+    const left = (): number | null => (deadline === null ? null : Math.max(0, (deadline - Date.now()) / 1000));
+    const chan = t.openSession({ timeout });
+    try {
+      chan.settimeout(timeout);
+      if (options.environment) chan.updateEnvironment(options.environment);
+      chan.execCommand(command);
+      if (options.input !== undefined && options.input !== null) chan.sendall(options.input);
+      chan.shutdownWrite();
+      // Waits for the end with the worker taking all output meanwhile (no window deadlock).
+      if (!chan.statusEvent.wait(left())) throw new SocketTimeout(`the command did not finish within ${timeout} s: ${command}`);
+      chan.settimeout(left());
+      const out = chan.makefile('rb').read();
+      const err = chan.makefileStderr('rb').read();
+      const encoding = options.encoding === undefined ? 'utf8' : options.encoding;
+      const text = (b: Buffer): string | Buffer => (encoding === null ? b : b.toString(encoding));
+      const exitStatus = chan.recvExitStatus();
+      const exitSignal = chan.exitSignal?.signal ?? null;
+      const result: CompletedProcess = { command, exitStatus, exitSignal, stdout: text(out), stderr: text(err) };
+      if (options.check && (exitStatus !== 0 || exitSignal !== null)) {
+        throw new ProcessError(command, exitStatus, exitSignal, result.stdout, result.stderr);
+      }
+      return result;
+    } finally {
+      chan.close();
+    }
   }
 
   /** An interactive shell with a pty (Paramiko's defaults: vt100, 80x24). */

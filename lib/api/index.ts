@@ -1,5 +1,5 @@
 export { SSHClient } from './client';
-export type { ConnectOptions, ExecOptions } from './client';
+export type { ConnectOptions, ExecOptions, RunOptions, CompletedProcess } from './client';
 export { Transport, PortForwarder } from './transport';
 export type { TransportOptions, PortForwardHandler } from './transport';
 export { SecurityOptions } from './security-options';
