@@ -2,8 +2,9 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { IOError, SocketTimeout, SSHException } from '../../errors';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { SocketTimeout, SSHException } from '../../errors';
+import { ioErrorFrom } from '../../files';
 import { PKey } from '../../keys';
 import type { Service, CallContext } from '../../bridge/worker-side';
 import { applyDisabled, defaultPreferences, SERVER_SIG_ALGS, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
@@ -19,6 +20,7 @@ import type { WorkerChannel } from '../ssh/channel';
 import { ChannelStream, ProcessStream } from '../ssh/streams';
 import { SocketBridge } from '../ssh/socket-bridge';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/channel';
+import type { ChannelCore } from '../../transport/channel';
 import { takeSocket } from './sockets';
 import type { ByteStream } from '../ssh/streams';
 
@@ -210,6 +212,60 @@ async function loggedAuth(c: WorkerConnection, method: string, username: string,
     c.log(`authentication (${method}) as ${username}: ${(e as Error).message}`);
     throw e;
   }
+}
+
+/**
+ * Asks the server to listen on `address:port` (tcpip-forward, RFC 4254 7.1) and registers what
+ * to do with its connections; returns the port bound (sent back only when 0 was asked).
+ */
+async function remoteForward(c: WorkerConnection, ctx: CallContext, address: string, port: number, use: { handler: boolean; connectTo?: [string, number] }): Promise<number> {
+  const r = await withDeadline(c.conn.globalRequest('tcpip-forward', true, forwardFields(address, port)), ctx, 'port forward request');
+  if (!r) throw new SSHException('TCP forwarding request denied');
+  const bound = port === 0 ? r.getInt() : port;
+  c.remoteForwards.set(`${address}:${bound}`, use);
+  c.log(`remote forward ${address}:${bound} granted${use.connectTo ? ` -> ${use.connectTo[0]}:${use.connectTo[1]}` : ''}`);
+  return bound;
+}
+
+/** The fields of tcpip-forward and cancel-tcpip-forward. */
+function forwardFields(address: string, port: number): (m: Message) => void {
+  return (m) => void m.addString(address).addInt(port);
+}
+
+/**
+ * Listens here (`listen` as server.listen takes it: port and host, or a unix socket path) and
+ * joins each connection to the channel `open` makes for it (SocketBridge); a connection whose
+ * channel the peer refuses is closed. Resolves once listening; IOError if it cannot.
+ */
+async function bridgeListener(c: WorkerConnection, what: string, listen: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server> {
+  // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
+    open(sock).then(
+      (core) => {
+        c.log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
+        new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] ${t}`));
+        sock.resume();
+      },
+      (e: Error) => {
+        c.log(`${what}: the peer refused the channel: ${e.message}`);
+        sock.destroy();
+      },
+    );
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const done = (): void => {
+        server.off('error', reject);
+        resolve();
+      };
+      if (listen.length === 2) server.listen(listen[0], listen[1], done);
+      else server.listen(listen[0], done);
+    });
+  } catch (e) {
+    throw ioErrorFrom(e, 'cannot listen on', listen.length === 2 ? `${listen[1]}:${listen[0]}` : listen[0]);
+  }
+  return server;
 }
 
 export const transport: Service = {
@@ -417,22 +473,15 @@ export const transport: Service = {
      * Paramiko's request_port_forward: asks the server to listen on `address:port` (0: it picks)
      * and returns the port bound; its connections come back as forwarded-tcpip channels.
      */
-    async requestPortForward(a: { id: number; address: string; port: number; handler: boolean }, ctx: CallContext) {
-      const c = conn(a.id);
-      const r = await withDeadline(c.conn.globalRequest('tcpip-forward', true, (m) => m.addString(a.address).addInt(a.port)), ctx, 'port forward request');
-      if (!r) throw new SSHException('TCP forwarding request denied');
-      // RFC 4254 7.1: the port bound comes back only when port 0 was asked.
-      const port = a.port === 0 ? r.getInt() : a.port;
-      c.remoteForwards.set(`${a.address}:${port}`, { handler: a.handler });
-      c.log(`remote forward ${a.address}:${port} granted`);
-      return port;
+    requestPortForward(a: { id: number; address: string; port: number; handler: boolean }, ctx: CallContext) {
+      return remoteForward(conn(a.id), ctx, a.address, a.port, { handler: a.handler });
     },
 
     /** Paramiko's cancel_port_forward: the server stops listening; no more channels are accepted for it. */
     async cancelPortForward(a: { id: number; address: string; port: number }, ctx: CallContext) {
       const c = conn(a.id);
       c.remoteForwards.delete(`${a.address}:${a.port}`);
-      await withDeadline(c.conn.globalRequest('cancel-tcpip-forward', true, (m) => m.addString(a.address).addInt(a.port)), ctx, 'port forward cancel');
+      await withDeadline(c.conn.globalRequest('cancel-tcpip-forward', true, forwardFields(a.address, a.port)), ctx, 'port forward cancel');
       return true;
     },
 
@@ -457,33 +506,14 @@ export const transport: Service = {
      */
     async forwardLocalPort(a: { id: number; listenHost: string; listenPort: number; destHost: string; destPort: number }) {
       const c = conn(a.id);
-      // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
-      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
-        const origin: [string, number] = [sock.remoteAddress ?? '', sock.remotePort ?? 0];
-        const fill = (m: Message): void => void m.addString(a.destHost).addInt(a.destPort).addString(origin[0]).addInt(origin[1]);
-        c.conn.open('direct-tcpip', fill, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE).then(
-          (core) => {
-            c.log(`[chan ${core.localId}] local forward: ${origin[0]}:${origin[1]} to ${a.destHost}:${a.destPort}`);
-            new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] ${t}`));
-            sock.resume();
-          },
-          (e: Error) => {
-            c.log(`local forward to ${a.destHost}:${a.destPort} refused: ${e.message}`);
-            sock.destroy();
-          },
-        );
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(a.listenPort, a.listenHost, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      }).catch((e: NodeJS.ErrnoException) => {
-        throw new IOError(`cannot listen on ${a.listenHost}:${a.listenPort}: ${e.message}`, { code: e.code, errno: typeof e.errno === 'number' ? Math.abs(e.errno) : undefined, cause: e });
+      const what = `local forward to ${a.destHost}:${a.destPort}`;
+      const server = await bridgeListener(c, what, [a.listenPort, a.listenHost], (sock) => {
+        const fill = (m: Message): void =>
+          void m.addString(a.destHost).addInt(a.destPort).addString(sock.remoteAddress ?? '').addInt(sock.remotePort ?? 0);
+        return c.conn.open('direct-tcpip', fill, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE);
       });
       const port = (server.address() as AddressInfo).port;
-      c.log(`local forward ${a.listenHost}:${port} -> ${a.destHost}:${a.destPort}`);
+      c.log(`${what} listening on ${a.listenHost}:${port}`);
       return { forwarder: c.addForwarder(() => server.close()), port };
     },
 
@@ -493,16 +523,10 @@ export const transport: Service = {
      */
     async forwardRemotePort(a: { id: number; listenHost: string; listenPort: number; destHost: string; destPort: number }, ctx: CallContext) {
       const c = conn(a.id);
-      const fill = (port: number) => (m: Message): void => void m.addString(a.listenHost).addInt(port);
-      const r = await withDeadline(c.conn.globalRequest('tcpip-forward', true, fill(a.listenPort)), ctx, 'port forward request');
-      if (!r) throw new SSHException('TCP forwarding request denied');
-      const port = a.listenPort === 0 ? r.getInt() : a.listenPort;
-      const key = `${a.listenHost}:${port}`;
-      c.remoteForwards.set(key, { handler: false, connectTo: [a.destHost, a.destPort] });
-      c.log(`remote forward ${key} -> ${a.destHost}:${a.destPort}`);
+      const port = await remoteForward(c, ctx, a.listenHost, a.listenPort, { handler: false, connectTo: [a.destHost, a.destPort] });
       const stop = (): void => {
-        c.remoteForwards.delete(key);
-        if (!c.isClosed) void c.conn.globalRequest('cancel-tcpip-forward', false, fill(port)).catch(() => undefined);
+        c.remoteForwards.delete(`${a.listenHost}:${port}`);
+        if (!c.isClosed) void c.conn.globalRequest('cancel-tcpip-forward', false, forwardFields(a.listenHost, port)).catch(() => undefined);
       };
       return { forwarder: c.addForwarder(stop), port };
     },
@@ -516,25 +540,9 @@ export const transport: Service = {
       const dir = mkdtempSync(join(tmpdir(), 'pts-agent-proxy-'));
       chmodSync(dir, 0o700);
       const path = join(dir, 'agent.sock');
-      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
-        c.conn.open('auth-agent@openssh.com', undefined, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE).then(
-          (core) => {
-            new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] agent proxy: ${t}`));
-            sock.resume();
-          },
-          (e: Error) => {
-            c.log(`agent proxy: the client refused an agent channel: ${e.message}`);
-            sock.destroy();
-          },
-        );
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      const server = await bridgeListener(c, 'agent proxy', [path], () =>
+        c.conn.open('auth-agent@openssh.com', undefined, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE),
+      );
       c.log(`agent proxy listening on ${path}`);
       const stop = (): void => {
         server.close();
@@ -543,7 +551,7 @@ export const transport: Service = {
       return { forwarder: c.addForwarder(stop), path };
     },
 
-    /** Stops a forwarder of forwardLocalPort or forwardRemotePort. */
+    /** Stops a forwarder of forwardLocalPort, forwardRemotePort or agentProxy. */
     closeForward(a: { id: number; forwarder: number }) {
       connections.get(a.id)?.stopForwarder(a.forwarder);
       return true;
