@@ -116,23 +116,9 @@ export class WorkerConnection {
    * or to Transport.accept.
    */
   readonly remoteForwards = new Map<string, { handler: boolean; connectTo?: [string, number] }>();
-  /** Port forwarders (forwardLocalPort, forwardRemotePort) by id: each entry stops one. */
+  /** Forwarders (forwardLocalPort, forwardRemotePort, the agent proxy) by id: each entry stops one. */
   private readonly forwarders = new Map<number, () => void>();
   private nextForwarder = 1;
-
-  /** Registers a forwarder's stop; returns its id. All stop when the connection ends. */
-  addForwarder(stop: () => void): number {
-    const id = this.nextForwarder++;
-    this.forwarders.set(id, stop);
-    return id;
-  }
-
-  /** Stops one forwarder (a no-op if it is gone). */
-  stopForwarder(id: number): void {
-    const stop = this.forwarders.get(id);
-    this.forwarders.delete(id);
-    stop?.();
-  }
   /** The worker's id of this connection, for callbacks to the main thread. */
   transportId = -1;
   /**
@@ -554,6 +540,20 @@ export class WorkerConnection {
     this.auth.abort(error);
     this.conn.abort(error);
     this.server?.policy.closed?.(error);
+  }
+
+  /** Registers a forwarder's stop; returns its id. All stop when the connection ends. */
+  addForwarder(stop: () => void): number {
+    const id = this.nextForwarder++;
+    this.forwarders.set(id, stop);
+    return id;
+  }
+
+  /** Stops one forwarder (a no-op if it is gone). */
+  stopForwarder(id: number): void {
+    const stop = this.forwarders.get(id);
+    this.forwarders.delete(id);
+    stop?.();
   }
 
   /**
