@@ -17,7 +17,6 @@ import { deriveKey, kexByName } from './kex';
 import type { KexRun } from './kex';
 import { PacketReader, PacketWriter } from './packet';
 import { compressorFor } from './compression';
-
 import { DEFAULT_LOCAL_VERSION } from './version';
 import { hexLines } from '../wire/hexdump';
 
@@ -315,14 +314,10 @@ export class Session {
   sendFilled(length: number, fill: (into: Buffer) => void): void {
     if (this.phase === 'closed') throw new SSHException('the SSH session is closed');
     if (this.inKex || this.hexdump) {
+      // Queued during kex, or dumped: through send() with a payload of its own.
       const payload = Buffer.allocUnsafe(length);
       fill(payload);
-      if (this.inKex) {
-        this.queued.push(payload);
-        return;
-      }
-      this.sendRaw(payload);
-      this.checkRekey();
+      this.send(payload);
       return;
     }
     for (const part of this.writer.encodeFilled(length, fill)) this.host.write(part);
