@@ -1,5 +1,6 @@
 import { getBridge } from '../bridge';
 import { SSHException } from '../errors';
+import { PortForwarder } from '../api/transport';
 import type { Transport } from '../api/transport';
 import { Agent } from './agent';
 import type { AgentKey } from './agent-key';
@@ -13,13 +14,14 @@ import type { AgentKey } from './agent-key';
  */
 export class AgentServerProxy {
   private readonly path: string;
-  private readonly forwarder: number;
+  /** The worker's listener on `path`: stopped as a forwarder is. */
+  private readonly listener: PortForwarder;
   private closed = false;
 
   constructor(readonly transport: Transport) {
     if (transport.id === null || !transport.isActive()) throw new SSHException('AgentServerProxy needs an active transport');
     const r = getBridge().call<{ forwarder: number; path: string }>('transport', 'agentProxy', { id: transport.id }, 30);
-    this.forwarder = r.forwarder;
+    this.listener = new PortForwarder(transport, r.forwarder, 0);
     this.path = r.path;
   }
 
@@ -49,10 +51,7 @@ export class AgentServerProxy {
   }
 
   close(): void {
-    if (this.closed) return;
     this.closed = true;
-    if (this.transport.id !== null && this.transport.isActive()) {
-      getBridge().call('transport', 'closeForward', { id: this.transport.id, forwarder: this.forwarder }, 10);
-    }
+    this.listener.close();
   }
 }

@@ -75,9 +75,10 @@ function promptOnTerminal(title: string, instructions: string, prompts: Array<[s
 }
 
 /**
- * A running port forward of forwardLocalPort or forwardRemotePort (AsyncSSH's SSHListener):
- * `port` is the port listened on (the one picked when 0 was asked); `close()` stops new
- * connections (those open go on until they end). The transport's close stops it too.
+ * A running port forward of forwardLocalPort or forwardRemotePort (AsyncSSH's SSHListener), or
+ * the listener of an AgentServerProxy: `port` is the port listened on (the one picked when 0
+ * was asked; 0 for the proxy's unix socket); `close()` stops new connections (those open go on
+ * until they end). The transport's close stops it too.
  */
 export class PortForwarder {
   private closed = false;
