@@ -1,5 +1,5 @@
 import { debug } from '../debug';
-import { getBridge, toBuffer } from '../bridge';
+import { request, runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { SSHException, UnknownKeyType } from '../errors';
 import { AgentKey } from './agent-key';
 
@@ -13,6 +13,16 @@ const IDENTITIES_TIMEOUT = 30;
 export interface AgentOptions {
   /** The agent's UNIX socket; defaults to `process.env.SSH_AUTH_SOCK` as it is now. */
   socketPath?: string | null;
+}
+
+type Identities = Array<{ blob: Uint8Array; comment: string }>;
+/** The key list `Agent.openOp` fetched, handed to the constructor so it does not ask again. */
+const kListed = Symbol('listed identities');
+type ListedOptions = AgentOptions & { [kListed]?: Identities };
+
+function socketPathOf(options: AgentOptions): string | null {
+  const path = options.socketPath !== undefined ? options.socketPath : process.env.SSH_AUTH_SOCK;
+  return path ? path : null;
 }
 
 /**
@@ -34,10 +44,9 @@ export class Agent {
   private isClosed = false;
 
   constructor(options: AgentOptions = {}) {
-    const path = options.socketPath !== undefined ? options.socketPath : process.env.SSH_AUTH_SOCK;
-    this.socketPath = path ? path : null;
+    this.socketPath = socketPathOf(options);
     if (!this.socketPath) return;
-    const ids = getBridge().call<Array<{ blob: Uint8Array; comment: string }>>('agent', 'identities', { socketPath: this.socketPath }, IDENTITIES_TIMEOUT);
+    const ids = (options as ListedOptions)[kListed] ?? runSync(Agent.identitiesOp(this.socketPath));
     for (const { blob, comment } of ids) {
       try {
         this.keys.push(new AgentKey(this, Buffer.from(toBuffer(blob) as Buffer), comment));
@@ -48,6 +57,22 @@ export class Agent {
         debug('agent key %j skipped: %s', comment, (e as Error).message);
       }
     }
+  }
+
+  /** The promise twin of `new Agent(options)`: lists the agent's keys without blocking. */
+  static openAsync(options: AgentOptions = {}): Promise<Agent> {
+    return runAsync(Agent.openOp(options));
+  }
+
+  /** @internal `new Agent(options)` as an op, for the twins of the calls that make one. */
+  static *openOp(options: AgentOptions = {}): Op<Agent> {
+    const path = socketPathOf(options);
+    const listed = path ? yield* Agent.identitiesOp(path) : [];
+    return new Agent({ ...options, socketPath: path, [kListed]: listed } as ListedOptions);
+  }
+
+  private static *identitiesOp(socketPath: string): Op<Identities> {
+    return yield* request<Identities>('agent', 'identities', { socketPath }, IDENTITIES_TIMEOUT);
   }
 
   /** The agent's keys, in the agent's order (Paramiko's tuple, as an array); [] once closed. */

@@ -1,3 +1,4 @@
+import { runAsync, runSync, type Op } from '../bridge';
 import type { Channel } from './channel';
 
 /**
@@ -14,12 +15,12 @@ abstract class BufferedReader {
   constructor(readonly mode: string) {}
 
   /** One chunk from the source: empty at EOF. */
-  protected abstract fill(): Buffer;
+  protected abstract fillOp(): Op<Buffer>;
 
   /** Adds one chunk from the source; false at EOF. */
-  private more(): boolean {
+  private *moreOp(): Op<boolean> {
     if (this.eof) return false;
-    const chunk = this.fill();
+    const chunk = yield* this.fillOp();
     if (chunk.length === 0) {
       this.eof = true;
       return false;
@@ -54,16 +55,35 @@ abstract class BufferedReader {
 
   /** Reads `size` bytes, or everything to EOF when `size` is omitted or negative. */
   read(size?: number | null): Buffer {
+    return runSync(this.readOp(size));
+  }
+
+  /** The promise twin of read. */
+  readAsync(size?: number | null): Promise<Buffer> {
+    return runAsync(this.readOp(size));
+  }
+
+  /** @internal the body of read and readAsync (SSHClient.run runs it). */
+  *readOp(size?: number | null): Op<Buffer> {
     if (size === undefined || size === null || size < 0) {
-      while (this.more());
+      while (yield* this.moreOp());
       return this.take(this.buffered);
     }
-    while (this.buffered < size && this.more());
+    while (this.buffered < size && (yield* this.moreOp()));
     return this.take(Math.min(size, this.buffered));
   }
 
   /** One line including its '\n' (text unless the mode has 'b'); '' / empty at EOF. */
   readline(size?: number | null): string | Buffer {
+    return runSync(this.readlineOp(size));
+  }
+
+  /** The promise twin of readline. */
+  readlineAsync(size?: number | null): Promise<string | Buffer> {
+    return runAsync(this.readlineOp(size));
+  }
+
+  private *readlineOp(size?: number | null): Op<string | Buffer> {
     const limit = size === undefined || size === null || size < 0 ? Infinity : size;
     // Each chunk is searched once: `scanned` bytes (whole chunks) hold no newline.
     let scanned = 0;
@@ -76,7 +96,7 @@ abstract class BufferedReader {
         if (nl >= 0) end = scanned + nl + 1;
         else scanned += c.length;
       }
-      if (end >= 0 || scanned >= limit || !this.more()) break;
+      if (end >= 0 || scanned >= limit || !(yield* this.moreOp())) break;
     }
     const line = this.take(Math.min(end >= 0 ? end : this.buffered, limit));
     return this.mode.includes('b') ? line : line.toString('utf8');
@@ -84,9 +104,20 @@ abstract class BufferedReader {
 
   /** Every remaining line; with `sizehint`, whole lines until they total at least that much (as Paramiko's). */
   readlines(sizehint: number | null = null): Array<string | Buffer> {
+    return runSync(this.readlinesOp(sizehint));
+  }
+
+  /** The promise twin of readlines. */
+  readlinesAsync(sizehint: number | null = null): Promise<Array<string | Buffer>> {
+    return runAsync(this.readlinesOp(sizehint));
+  }
+
+  private *readlinesOp(sizehint: number | null): Op<Array<string | Buffer>> {
     const out: Array<string | Buffer> = [];
     let total = 0;
-    for (const line of this) {
+    for (;;) {
+      const line = yield* this.readlineOp();
+      if (line.length === 0) break;
       out.push(line);
       total += line.length;
       if (sizehint !== null && sizehint > 0 && total >= sizehint) break;
@@ -108,6 +139,15 @@ abstract class BufferedReader {
       yield line;
     }
   }
+
+  /** `for await (const line of stdout)`: the lines, read without blocking the event loop. */
+  async *[Symbol.asyncIterator](): AsyncIterator<string | Buffer> {
+    for (;;) {
+      const line = await this.readlineAsync();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
 }
 
 /**
@@ -123,12 +163,17 @@ export class ChannelFile extends BufferedReader {
     super(mode);
   }
 
-  protected fill(): Buffer {
-    return this.channel.recv(1 << 20);
+  protected fillOp(): Op<Buffer> {
+    return this.channel.recvOp(1 << 20);
   }
 
   write(data: string | Buffer): void {
     this.channel.sendall(data);
+  }
+
+  /** The promise twin of write. */
+  writeAsync(data: string | Buffer): Promise<void> {
+    return this.channel.sendallAsync(data);
   }
 
   writelines(lines: Iterable<string | Buffer>): void {
@@ -148,12 +193,16 @@ export class ChannelFile extends BufferedReader {
 
 /** Reads the stderr stream (Paramiko's ChannelStderrFile); writes go to stderr (server side). */
 export class ChannelStderrFile extends ChannelFile {
-  protected override fill(): Buffer {
-    return this.channel.recvStderr(1 << 20);
+  protected override fillOp(): Op<Buffer> {
+    return this.channel.recvStderrOp(1 << 20);
   }
 
   override write(data: string | Buffer): void {
     this.channel.sendallStderr(data);
+  }
+
+  override writeAsync(data: string | Buffer): Promise<void> {
+    return this.channel.sendallStderrAsync(data);
   }
 }
 
@@ -163,5 +212,12 @@ export class ChannelStdinFile extends ChannelFile {
     if (this.closed) return;
     super.close();
     this.channel.shutdownWrite();
+  }
+
+  /** The promise twin of close: EOF to the command, after the data written before it. */
+  async closeAsync(): Promise<void> {
+    if (this.closed) return;
+    super.close();
+    await this.channel.shutdownWriteAsync();
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { NotImplementedError, SocketTimeout, SSHException } from '../errors';
-import { getBridge } from '../bridge';
+import { request, runAsync, runSync, until, type Op } from '../bridge';
 import { SharedRing } from '../bridge/ring';
 import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import {
@@ -83,7 +83,11 @@ export class Channel {
   }
 
   private call<T>(method: string, args: Record<string, unknown> = {}, timeout: number | null = this.transport.channelTimeout): T {
-    return getBridge().call<T>('transport', method, { id: this.transport.id, chan: this.chanid, ...args }, timeout);
+    return runSync(this.callOp<T>(method, args, timeout));
+  }
+
+  private *callOp<T>(method: string, args: Record<string, unknown> = {}, timeout: number | null = this.transport.channelTimeout): Op<T> {
+    return yield* request<T>('transport', method, { id: this.transport.id, chan: this.chanid, ...args }, timeout);
   }
 
   /** This channel now carries a nested Transport (jump host): it is no longer usable itself. */
@@ -143,20 +147,24 @@ export class Channel {
    * `wait(timeout)` (seconds; null: forever) returns whether it is set; like recvExitStatus,
    * it lets the worker accept all output meanwhile, so it cannot deadlock on a full window.
    */
-  get statusEvent(): { isSet(): boolean; wait(timeout?: number | null): boolean } {
+  get statusEvent(): { isSet(): boolean; wait(timeout?: number | null): boolean; waitAsync(timeout?: number | null): Promise<boolean> } {
     return {
       isSet: () => this.exitStatusReady(),
-      wait: (timeout: number | null = null) => {
-        if (this.exitStatusReady()) return true;
-        if (!this.transport.isActive()) return this.exitStatusReady();
-        try {
-          getBridge().call('transport', 'recvExitStatus', { id: this.transport.id, chan: this.chanid }, timeout);
-        } catch (e) {
-          if (!(e instanceof SocketTimeout)) throw e;
-        }
-        return this.exitStatusReady();
-      },
+      wait: (timeout: number | null = null) => runSync(this.statusWaitOp(timeout)),
+      waitAsync: (timeout: number | null = null) => runAsync(this.statusWaitOp(timeout)),
     };
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *statusWaitOp(timeout: number | null): Op<boolean> {
+    if (this.exitStatusReady()) return true;
+    if (!this.transport.isActive()) return this.exitStatusReady();
+    try {
+      yield* this.callOp('recvExitStatus', {}, timeout);
+    } catch (e) {
+      if (!(e instanceof SocketTimeout)) throw e;
+    }
+    return this.exitStatusReady();
   }
 
   /** True once the channel is closed (by either side). */
@@ -173,15 +181,30 @@ export class Channel {
   // ---- requests ----
 
   private request(type: string, args: Record<string, unknown> = {}, wantReply = true): void {
+    runSync(this.requestOp(type, args, wantReply));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *requestOp(type: string, args: Record<string, unknown> = {}, wantReply = true): Op<void> {
     if (this.closed) throw new SSHException('Channel is not open');
-    const ok = this.call<boolean>('channelRequest', { type, wantReply, args });
+    const ok = yield* this.callOp<boolean>('channelRequest', { type, wantReply, args });
     if (!ok) throw new SSHException(`the server refused the ${type} request on channel ${this.chanid}`);
   }
 
   /** Requests a pseudo-terminal (Paramiko's defaults: vt100, 80x24). */
   getPty(term: string | PtyArgs = 'vt100', width = 80, height = 24, widthPixels = 0, heightPixels = 0): void {
+    runSync(this.getPtyOp(term, width, height, widthPixels, heightPixels));
+  }
+
+  /** The promise twin of getPty. */
+  getPtyAsync(term: string | PtyArgs = 'vt100', width = 80, height = 24, widthPixels = 0, heightPixels = 0): Promise<void> {
+    return runAsync(this.getPtyOp(term, width, height, widthPixels, heightPixels));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *getPtyOp(term: string | PtyArgs, width: number, height: number, widthPixels: number, heightPixels: number): Op<void> {
     const o: PtyArgs = typeof term === 'object' ? term : { term, width, height, widthPixels, heightPixels };
-    this.request('pty-req', {
+    yield* this.requestOp('pty-req', {
       term: o.term ?? 'vt100',
       width: o.width ?? 80,
       height: o.height ?? 24,
@@ -195,13 +218,28 @@ export class Channel {
     this.request('shell');
   }
 
+  /** The promise twin of invokeShell. */
+  invokeShellAsync(): Promise<void> {
+    return runAsync(this.requestOp('shell'));
+  }
+
   /** Runs one command (one per channel; the channel closes when it ends). */
   execCommand(command: string | Buffer): void {
     this.request('exec', { command });
   }
 
+  /** The promise twin of execCommand. */
+  execCommandAsync(command: string | Buffer): Promise<void> {
+    return runAsync(this.requestOp('exec', { command }));
+  }
+
   invokeSubsystem(subsystem: string): void {
     this.request('subsystem', { name: subsystem });
+  }
+
+  /** The promise twin of invokeSubsystem. */
+  invokeSubsystemAsync(subsystem: string): Promise<void> {
+    return runAsync(this.requestOp('subsystem', { name: subsystem }));
   }
 
   resizePty(width: number | PtyArgs = 80, height = 24, widthPixels = 0, heightPixels = 0): void {
@@ -315,16 +353,26 @@ export class Channel {
     return old;
   }
 
-  private waitData(ring: SharedRing): void {
+  private *waitDataOp(ring: SharedRing): Op<void> {
     if (ring.available() > 0 || ring.closed) return;
     if (this.timeout === 0) throw new SocketTimeout('no data ready (non-blocking channel)');
-    if (!getBridge().waitUntil(() => ring.available() > 0 || ring.closed, this.timeout)) {
+    if (!(yield* until(() => ring.available() > 0 || ring.closed, this.timeout))) {
       throw new SocketTimeout(`no data within ${this.timeout} s`);
     }
   }
 
   /** Up to `nbytes` of data; an empty Buffer means EOF. Raises SocketTimeout on timeout. */
   recv(nbytes: number): Buffer {
+    return runSync(this.recvOp(nbytes));
+  }
+
+  /** The promise twin of recv. */
+  recvAsync(nbytes: number): Promise<Buffer> {
+    return runAsync(this.recvOp(nbytes));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *recvOp(nbytes: number): Op<Buffer> {
     if (this.front.length) {
       // Join once; small recv()s then take from the head without copying the rest again.
       const head = this.front.length === 1 ? this.front[0] : Buffer.concat(this.front);
@@ -333,13 +381,23 @@ export class Channel {
       if (out.length) return Buffer.from(out);
     }
     if (this.readShut) return Buffer.alloc(0);
-    this.waitData(this.rings.stdout);
+    yield* this.waitDataOp(this.rings.stdout);
     return this.rings.stdout.read(nbytes);
   }
 
   recvStderr(nbytes: number): Buffer {
+    return runSync(this.recvStderrOp(nbytes));
+  }
+
+  /** The promise twin of recvStderr. */
+  recvStderrAsync(nbytes: number): Promise<Buffer> {
+    return runAsync(this.recvStderrOp(nbytes));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *recvStderrOp(nbytes: number): Op<Buffer> {
     if (this.readShut) return Buffer.alloc(0);
-    this.waitData(this.rings.stderr);
+    yield* this.waitDataOp(this.rings.stderr);
     return this.rings.stderr.read(nbytes);
   }
 
@@ -356,13 +414,21 @@ export class Channel {
 
   /** Sends what fits now (at least one byte unless the timeout expires); returns the count. */
   send(data: string | Buffer | Uint8Array): number {
-    const buf = toBuf(data);
+    return runSync(this.sendOp(toBuf(data)));
+  }
+
+  /** The promise twin of send. */
+  sendAsync(data: string | Buffer | Uint8Array): Promise<number> {
+    return runAsync(this.sendOp(toBuf(data)));
+  }
+
+  private *sendOp(buf: Buffer): Op<number> {
     if (buf.length === 0) return 0;
     const ring = this.rings.stdin;
     if (this.writeShut || this.closed) throw new SSHException('Socket is closed');
     if (ring.free() === 0) {
       if (this.timeout === 0) throw new SocketTimeout('channel send buffer full (non-blocking channel)');
-      if (!getBridge().waitUntil(() => ring.free() > 0 || this.closed || ring.readerClosed, this.timeout)) {
+      if (!(yield* until(() => ring.free() > 0 || this.closed || ring.readerClosed, this.timeout))) {
         throw new SocketTimeout(`could not send within ${this.timeout} s`);
       }
       if (this.closed || ring.readerClosed) throw new SSHException('Socket is closed');
@@ -372,9 +438,19 @@ export class Channel {
 
   /** Sends everything, waiting for window as needed. */
   sendall(data: string | Buffer | Uint8Array): void {
+    runSync(this.sendallOp(data));
+  }
+
+  /** The promise twin of sendall. */
+  sendallAsync(data: string | Buffer | Uint8Array): Promise<void> {
+    return runAsync(this.sendallOp(data));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *sendallOp(data: string | Buffer | Uint8Array): Op<void> {
     const buf = toBuf(data);
     let off = 0;
-    while (off < buf.length) off += this.send(buf.subarray(off));
+    while (off < buf.length) off += yield* this.sendOp(buf.subarray(off));
   }
 
   /**
@@ -382,14 +458,28 @@ export class Channel {
    * returns once it is on the wire (waiting for window), with the count, which is all of it.
    */
   sendStderr(data: string | Buffer | Uint8Array): number {
-    const buf = toBuf(data);
+    return runSync(this.sendStderrOp(toBuf(data)));
+  }
+
+  /** The promise twin of sendStderr. */
+  sendStderrAsync(data: string | Buffer | Uint8Array): Promise<number> {
+    return runAsync(this.sendStderrOp(toBuf(data)));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *sendStderrOp(buf: Buffer): Op<number> {
     if (buf.length === 0) return 0;
     if (this.writeShut || this.closed) throw new SSHException('Socket is closed');
-    return this.call<number>('channelSendStderr', { data: buf }, this.timeout);
+    return yield* this.callOp<number>('channelSendStderr', { data: buf }, this.timeout);
   }
 
   sendallStderr(data: string | Buffer | Uint8Array): void {
     this.sendStderr(data);
+  }
+
+  /** The promise twin of sendallStderr. */
+  async sendallStderrAsync(data: string | Buffer | Uint8Array): Promise<void> {
+    await this.sendStderrAsync(data);
   }
 
   /**
@@ -424,14 +514,22 @@ export class Channel {
    * and it stays readable afterwards.
    */
   recvExitStatus(): number {
+    return runSync(this.recvExitStatusOp());
+  }
+
+  /** The promise twin of recvExitStatus. */
+  recvExitStatusAsync(): Promise<number> {
+    return runAsync(this.recvExitStatusOp());
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *recvExitStatusOp(): Op<number> {
     const flags = Atomics.load(this.status, STATUS_FLAGS);
     if (flags & FLAG_EXIT_STATUS) return Atomics.load(this.status, STATUS_EXIT);
     if (flags & (FLAG_EXIT_SIGNAL | FLAG_CLOSED)) return -1;
     // The worker waits for exit-status/exit-signal/close. The shared status words are the answer:
     // they outlive the worker's channel, which may have closed before this request arrived.
-    if (this.transport.isActive()) {
-      getBridge().call('transport', 'recvExitStatus', { id: this.transport.id, chan: this.chanid }, null);
-    }
+    if (this.transport.isActive()) yield* this.callOp('recvExitStatus', {}, null);
     const after = Atomics.load(this.status, STATUS_FLAGS);
     return after & FLAG_EXIT_STATUS ? Atomics.load(this.status, STATUS_EXIT) : -1;
   }
@@ -475,19 +573,39 @@ export class Channel {
 
   /** Sends EOF after the data already sent. */
   shutdownWrite(): void {
+    runSync(this.shutdownWriteOp());
+  }
+
+  /** The promise twin of shutdownWrite (it waits until the data sent before it is on the wire). */
+  shutdownWriteAsync(): Promise<void> {
+    return runAsync(this.shutdownWriteOp());
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *shutdownWriteOp(): Op<void> {
     if (this.writeShut) return;
     this.writeShut = true;
     this.rings.stdin.close();
     if (!this.transport.isActive()) return;
-    this.call('channelShutdownWrite');
+    yield* this.callOp('channelShutdownWrite');
   }
 
   /** Flushes what was sent, then closes the channel. */
   close(): void {
+    runSync(this.closeOp());
+  }
+
+  /** The promise twin of close. */
+  closeAsync(): Promise<void> {
+    return runAsync(this.closeOp());
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *closeOp(): Op<void> {
     if (this.closedByUs) return;
     this.closedByUs = true;
     if (!this.writeShut) this.rings.stdin.close();
-    if (this.transport.isActive()) this.call('channelClose');
+    if (this.transport.isActive()) yield* this.callOp('channelClose');
   }
 
   [Symbol.dispose](): void {

@@ -15,6 +15,7 @@ import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport } from './transport';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
+import { runAsync, runSync, type Op } from '../bridge';
 
 export interface ConnectOptions {
   port?: number;
@@ -36,6 +37,16 @@ export interface ConnectOptions {
   /** Decrypts key files; defaults to `password`, as Paramiko. */
   passphrase?: string | null;
   disabledAlgorithms?: DisabledAlgorithms;
+}
+
+/** invokeShell's pty size and type (Paramiko's defaults: vt100, 80x24) and environment. */
+export interface ShellOptions {
+  term?: string;
+  width?: number;
+  height?: number;
+  widthPixels?: number;
+  heightPixels?: number;
+  environment?: Record<string, string>;
 }
 
 export interface ExecOptions {
@@ -156,6 +167,18 @@ export class SSHClient {
   }
 
   connect(hostname: string, options: ConnectOptions = {}): void {
+    runSync(this.connectOp(hostname, options));
+  }
+
+  /**
+   * The promise twin of connect: the same steps, the event loop free while the network is
+   * awaited. The host key policy and keyboard-interactive handlers still run synchronously.
+   */
+  connectAsync(hostname: string, options: ConnectOptions = {}): Promise<void> {
+    return runAsync(this.connectOp(hostname, options));
+  }
+
+  private *connectOp(hostname: string, options: ConnectOptions): Op<void> {
     const port = options.port ?? 22;
     const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
     const sock = options.sock ?? [hostname, port];
@@ -179,48 +202,36 @@ export class SSHClient {
       if (first.length) sec.keyTypes = [...first, ...sec.keyTypes.filter((a) => !first.includes(a))];
     }
     this.transport = t;
-    t.startClient({ timeout: options.timeout ?? null });
+    yield* t.startClientOp({ timeout: options.timeout ?? null });
 
     const key = t.getRemoteServerKey();
-    if (this.systemHostKeys.isRevoked(key) || this.hostKeys.isRevoked(key)) {
-      t.close();
-      throw new BadHostKeyException(hostname, key, key);
-    }
-    if (!known) {
-      try {
-        this.policy.missingHostKey(this, hostKeyName, key);
-      } catch (e) {
-        t.close();
-        throw e;
-      }
-    } else {
-      const ours = known.get(key.getName());
-      if (!ours || !ours.equals(key)) {
-        t.close();
-        throw new BadHostKeyException(hostname, key, ours ?? [...known.values()][0]);
-      }
-    }
-
-    const username = options.username ?? userInfo().username;
-    const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
     try {
-      this.auth(t, username, options, files);
+      if (this.systemHostKeys.isRevoked(key) || this.hostKeys.isRevoked(key)) throw new BadHostKeyException(hostname, key, key);
+      if (!known) {
+        this.policy.missingHostKey(this, hostKeyName, key);
+      } else {
+        const ours = known.get(key.getName());
+        if (!ours || !ours.equals(key)) throw new BadHostKeyException(hostname, key, ours ?? [...known.values()][0]);
+      }
+      const username = options.username ?? userInfo().username;
+      const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
+      yield* this.authOp(t, username, options, files);
     } catch (e) {
-      t.close();
+      yield* t.closeOp();
       throw e;
     }
   }
 
   /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */
-  private auth(t: Transport, username: string, o: ConnectOptions, keyFiles: string[]): void {
+  private *authOp(t: Transport, username: string, o: ConnectOptions, keyFiles: string[]): Op<void> {
     const passphrase = o.passphrase ?? o.password ?? null;
     let saved: Error | null = null;
     let twoFactor = false;
     const twoFactorTypes = ['keyboard-interactive', 'password'];
     /** True when the key completed authentication; a partial success may ask for a password. */
-    const tryKey = (key: PKey): boolean => {
+    const tryKey = function* (key: PKey): Op<boolean> {
       try {
-        const next = t.authPublickey(username, key);
+        const next = yield* t.authPublickeyOp(username, key);
         if (next.length === 0) return true;
         twoFactor = next.some((m) => twoFactorTypes.includes(m));
         return false;
@@ -229,11 +240,11 @@ export class SSHClient {
         return false;
       }
     };
-    if (o.pkey && tryKey(o.pkey)) return;
+    if (o.pkey && (yield* tryKey(o.pkey))) return;
     if (!twoFactor) {
       for (const f of keyFiles) {
         try {
-          if (tryKey(PKey.fromPath(expandHome(f).replace(/-cert\.pub$/, ''), passphrase))) return;
+          if (yield* tryKey(PKey.fromPath(expandHome(f).replace(/-cert\.pub$/, ''), passphrase))) return;
         } catch (e) {
           saved = e as Error;
         }
@@ -243,9 +254,9 @@ export class SSHClient {
       // SSH_AUTH_SOCK's agent, key by key in its order; no agent means no keys, not an error.
       let agent: Agent | null = null;
       try {
-        agent = new Agent();
+        agent = yield* Agent.openOp();
         for (const key of agent.getKeys()) {
-          if (tryKey(key)) return;
+          if (yield* tryKey(key)) return;
           if (twoFactor) break;
         }
       } catch (e) {
@@ -259,7 +270,7 @@ export class SSHClient {
         const path = join(homedir(), '.ssh', name);
         if (!existsSync(path)) continue;
         try {
-          if (tryKey(PKey.fromPath(path, passphrase))) return;
+          if (yield* tryKey(PKey.fromPath(path, passphrase))) return;
         } catch (e) {
           saved = e as Error;
         }
@@ -267,7 +278,7 @@ export class SSHClient {
     }
     if (o.password !== undefined && o.password !== null) {
       try {
-        t.authPassword(username, o.password);
+        yield* t.authPasswordOp(username, o.password, true);
         if (t.isAuthenticated()) return;
       } catch (e) {
         saved = e as Error;
@@ -280,12 +291,24 @@ export class SSHClient {
 
   /** Runs a command on a new channel: [stdin, stdout, stderr] file objects, as Paramiko. */
   execCommand(command: string, options: ExecOptions = {}): [ChannelStdinFile, ChannelFile, ChannelStderrFile] {
+    return runSync(this.execCommandOp(command, options));
+  }
+
+  /**
+   * The promise twin of execCommand. The files it gives have promise twins too (`readAsync`,
+   * `readlineAsync`, `for await` over lines, `writeAsync`, stdin's `closeAsync`).
+   */
+  execCommandAsync(command: string, options: ExecOptions = {}): Promise<[ChannelStdinFile, ChannelFile, ChannelStderrFile]> {
+    return runAsync(this.execCommandOp(command, options));
+  }
+
+  private *execCommandOp(command: string, options: ExecOptions): Op<[ChannelStdinFile, ChannelFile, ChannelStderrFile]> {
     const t = this.need();
-    const chan = t.openSession({ timeout: options.timeout ?? null });
-    if (options.getPty) chan.getPty();
+    const chan = yield* t.openChannelOp('session', null, null, { timeout: options.timeout ?? null });
+    if (options.getPty) yield* chan.getPtyOp('vt100', 80, 24, 0, 0);
     chan.settimeout(options.timeout ?? null);
     if (options.environment) chan.updateEnvironment(options.environment);
-    chan.execCommand(command);
+    yield* chan.requestOp('exec', { command });
     const bufsize = options.bufsize ?? -1;
     return [chan.makefileStdin('wb', bufsize), chan.makefile('r', bufsize), chan.makefileStderr('r', bufsize)];
   }
@@ -299,25 +322,34 @@ export class SSHClient {
    * utf8), or Buffers with `encoding: null`.
    */
   run(command: string, options: RunOptions = {}): CompletedProcess {
+    return runSync(this.runOp(command, options));
+  }
+
+  /** The promise twin of run (AsyncSSH's `await conn.run(...)`). */
+  runAsync(command: string, options: RunOptions = {}): Promise<CompletedProcess> {
+    return runAsync(this.runOp(command, options));
+  }
+
+  private *runOp(command: string, options: RunOptions): Op<CompletedProcess> {
     const t = this.need();
     const timeout = options.timeout ?? null;
     const deadline = timeout === null ? null : Date.now() + timeout * 1000;
     const left = (): number | null => (deadline === null ? null : Math.max(0, (deadline - Date.now()) / 1000));
-    const chan = t.openSession({ timeout });
+    const chan = yield* t.openChannelOp('session', null, null, { timeout });
     try {
       chan.settimeout(timeout);
       if (options.environment) chan.updateEnvironment(options.environment);
-      chan.execCommand(command);
-      if (options.input !== undefined && options.input !== null) chan.sendall(options.input);
-      chan.shutdownWrite();
+      yield* chan.requestOp('exec', { command });
+      if (options.input !== undefined && options.input !== null) yield* chan.sendallOp(options.input);
+      yield* chan.shutdownWriteOp();
       // Waits for the end with the worker taking all output meanwhile (no window deadlock).
-      if (!chan.statusEvent.wait(left())) throw new SocketTimeout(`the command did not finish within ${timeout} s: ${command}`);
+      if (!(yield* chan.statusWaitOp(left()))) throw new SocketTimeout(`the command did not finish within ${timeout} s: ${command}`);
       chan.settimeout(left());
-      const out = chan.makefile('rb').read();
-      const err = chan.makefileStderr('rb').read();
+      const out = yield* chan.makefile('rb').readOp();
+      const err = yield* chan.makefileStderr('rb').readOp();
       const encoding = options.encoding === undefined ? 'utf8' : options.encoding;
       const text = (b: Buffer): string | Buffer => (encoding === null ? b : b.toString(encoding));
-      const exitStatus = chan.recvExitStatus();
+      const exitStatus = yield* chan.recvExitStatusOp();
       const exitSignal = chan.exitSignal?.signal ?? null;
       const result: CompletedProcess = { command, exitStatus, exitSignal, stdout: text(out), stderr: text(err) };
       if (options.check && (exitStatus !== 0 || exitSignal !== null)) {
@@ -325,24 +357,36 @@ export class SSHClient {
       }
       return result;
     } finally {
-      chan.close();
+      yield* chan.closeOp();
     }
   }
 
   /** An interactive shell with a pty (Paramiko's defaults: vt100, 80x24). */
-  invokeShell(
-    options: { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number; environment?: Record<string, string> } = {},
-  ): Channel {
-    const chan = this.need().openSession();
-    chan.getPty(options);
+  invokeShell(options: ShellOptions = {}): Channel {
+    return runSync(this.invokeShellOp(options));
+  }
+
+  /** The promise twin of invokeShell. */
+  invokeShellAsync(options: ShellOptions = {}): Promise<Channel> {
+    return runAsync(this.invokeShellOp(options));
+  }
+
+  private *invokeShellOp(options: ShellOptions): Op<Channel> {
+    const chan = yield* this.need().openChannelOp('session', null, null, {});
+    yield* chan.getPtyOp(options, 80, 24, 0, 0);
     if (options.environment) chan.updateEnvironment(options.environment);
-    chan.invokeShell();
+    yield* chan.requestOp('shell');
     return chan;
   }
 
   /** An SFTP session on the connection (Paramiko's open_sftp). */
   openSftp(): SFTPClient {
     return SFTPClient.fromTransport(this.need());
+  }
+
+  /** The promise twin of openSftp. */
+  openSftpAsync(): Promise<SFTPClient> {
+    return SFTPClient.fromTransportAsync(this.need());
   }
 
   private need(): Transport {
@@ -353,6 +397,13 @@ export class SSHClient {
   close(): void {
     this.transport?.close();
     this.transport = null;
+  }
+
+  /** The promise twin of close. */
+  async closeAsync(): Promise<void> {
+    const t = this.transport;
+    this.transport = null;
+    await t?.closeAsync();
   }
 
   [Symbol.dispose](): void {

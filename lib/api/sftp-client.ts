@@ -1,4 +1,4 @@
-import { getBridge, toBuffer } from '../bridge';
+import { getBridge, request, runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { IOError, SSHException } from '../errors';
 import { SFTPAttributes } from '../sftp/attributes';
 import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
@@ -27,11 +27,24 @@ export function toAttributes(plain: unknown): SFTPAttributes {
   return a;
 }
 
+/** fromTransport's channel sizes. */
+export interface SftpOpenOptions {
+  windowSize?: number;
+  maxPacketSize?: number;
+}
+
+/** utime's attributes: `times` [atime, mtime] in seconds, or now. */
+function utimeAttrs(times: [number, number] | null): Record<string, number> {
+  const now = Math.floor(Date.now() / 1000);
+  const [atime, mtime] = times ?? [now, now];
+  return { st_atime: Math.floor(atime), st_mtime: Math.floor(mtime) };
+}
+
 const progressCallbacks = new Map<number, TransferCallback>();
 let progressRegistered = false;
 let nextProgressKey = 1;
-function withProgress<T>(cb: TransferCallback | null | undefined, run: (key: number | null) => T): T {
-  if (!cb) return run(null);
+function* withProgress<T>(cb: TransferCallback | null | undefined, run: (key: number | null) => Op<T>): Op<T> {
+  if (!cb) return yield* run(null);
   if (!progressRegistered) {
     progressRegistered = true;
     getBridge().onCallback('sftp-progress', (p: { key: number; done: number; total: number }) => {
@@ -42,7 +55,7 @@ function withProgress<T>(cb: TransferCallback | null | undefined, run: (key: num
   const key = nextProgressKey++;
   progressCallbacks.set(key, cb);
   try {
-    return run(key);
+    return yield* run(key);
   } finally {
     progressCallbacks.delete(key);
   }
@@ -74,9 +87,18 @@ export class SFTPClient {
   }
 
   /** Opens a session channel on `t` and starts the sftp subsystem on it. */
-  static fromTransport(t: Transport, options: { windowSize?: number; maxPacketSize?: number } = {}): SFTPClient {
+  static fromTransport(t: Transport, options: SftpOpenOptions = {}): SFTPClient {
+    return runSync(SFTPClient.fromTransportOp(t, options));
+  }
+
+  /** The promise twin of fromTransport. */
+  static fromTransportAsync(t: Transport, options: SftpOpenOptions = {}): Promise<SFTPClient> {
+    return runAsync(SFTPClient.fromTransportOp(t, options));
+  }
+
+  private static *fromTransportOp(t: Transport, options: SftpOpenOptions): Op<SFTPClient> {
     if (t.id === null) throw new SSHException('No existing session');
-    const info = getBridge().call<{ sftp: number; version: number; extensions: string[] }>(
+    const info = yield* request<{ sftp: number; version: number; extensions: string[] }>(
       'sftp',
       'open',
       // A window as deep as the engine's pipeline (64 reads of up to 255 KiB): the server never waits for it.
@@ -93,11 +115,16 @@ export class SFTPClient {
 
   /** @internal a worker call on this session, bounded by the channel timeout (SocketTimeout). */
   call<T>(method: string, args: Record<string, unknown>, timeout: number | null = this.timeout): T {
-    return getBridge().call<T>('sftp', method, { sftp: this.need(), ...args }, timeout);
+    return runSync(this.callOp<T>(method, args, timeout));
   }
 
-  private op<T>(op: string, args: Record<string, unknown>): T {
-    return this.call<T>('op', { op, args });
+  /** @internal `call` as an op, for the twins of SFTPFile's methods. */
+  *callOp<T>(method: string, args: Record<string, unknown>, timeout: number | null = this.timeout): Op<T> {
+    return yield* request<T>('sftp', method, { sftp: this.need(), ...args }, timeout);
+  }
+
+  private *op<T>(op: string, args: Record<string, unknown>): Op<T> {
+    return yield* this.callOp<T>('op', { op, args });
   }
 
   /** Paramiko's cwd emulation: relative paths are joined to the directory chdir set. */
@@ -106,15 +133,29 @@ export class SFTPClient {
     return this.cwd === '/' ? `/${path}` : `${this.cwd}/${path}`;
   }
 
+  // Each method below has a promise twin, `<name>Async`, running the same op.
+
   // ---- directories and names ----
 
   listdir(path = '.'): string[] {
-    return this.listdirAttr(path).map((a) => a.filename!);
+    return runSync(this.listdirOp(path));
+  }
+  listdirAsync(path = '.'): Promise<string[]> {
+    return runAsync(this.listdirOp(path));
+  }
+  private *listdirOp(path: string): Op<string[]> {
+    return (yield* this.listdirAttrOp(path)).map((a) => a.filename!);
   }
 
   /** Entries with `filename` and `longname`; no `.` or `..`. */
   listdirAttr(path = '.'): SFTPAttributes[] {
-    const all = this.op<unknown[]>('listdir', { path: this.adjust(path) }).map(toAttributes);
+    return runSync(this.listdirAttrOp(path));
+  }
+  listdirAttrAsync(path = '.'): Promise<SFTPAttributes[]> {
+    return runAsync(this.listdirAttrOp(path));
+  }
+  private *listdirAttrOp(path: string): Op<SFTPAttributes[]> {
+    const all = (yield* this.op<unknown[]>('listdir', { path: this.adjust(path) })).map(toAttributes);
     return all.filter((a) => a.filename !== '.' && a.filename !== '..');
   }
 
@@ -122,60 +163,121 @@ export class SFTPClient {
     yield* this.listdirAttr(path);
   }
 
+  /** `for await (const attr of sftp.listdirIterAsync(path))`. */
+  async *listdirIterAsync(path = '.'): AsyncGenerator<SFTPAttributes> {
+    yield* await this.listdirAttrAsync(path);
+  }
+
   mkdir(path: string, mode = 0o777): void {
-    this.op('mkdir', { path: this.adjust(path), attrs: { st_mode: mode } });
+    runSync(this.mkdirOp(path, mode));
+  }
+  mkdirAsync(path: string, mode = 0o777): Promise<void> {
+    return runAsync(this.mkdirOp(path, mode));
+  }
+  private *mkdirOp(path: string, mode: number): Op<void> {
+    yield* this.op('mkdir', { path: this.adjust(path), attrs: { st_mode: mode } });
   }
 
   rmdir(path: string): void {
-    this.op('rmdir', { path: this.adjust(path) });
+    runSync(this.pathOp('rmdir', path));
+  }
+  rmdirAsync(path: string): Promise<void> {
+    return runAsync(this.pathOp('rmdir', path));
   }
 
   remove(path: string): void {
-    this.op('remove', { path: this.adjust(path) });
+    runSync(this.pathOp('remove', path));
+  }
+  removeAsync(path: string): Promise<void> {
+    return runAsync(this.pathOp('remove', path));
   }
 
   unlink(path: string): void {
     this.remove(path);
   }
+  unlinkAsync(path: string): Promise<void> {
+    return this.removeAsync(path);
+  }
+
+  /** An operation on one path whose answer is OK or an error. */
+  private *pathOp(op: 'rmdir' | 'remove', path: string): Op<void> {
+    yield* this.op(op, { path: this.adjust(path) });
+  }
 
   /** SFTPv3 rename: fails when `newpath` exists (see posixRename). */
   rename(oldpath: string, newpath: string): void {
-    this.op('rename', { oldPath: this.adjust(oldpath), newPath: this.adjust(newpath) });
+    runSync(this.twoPathOp('rename', oldpath, newpath));
+  }
+  renameAsync(oldpath: string, newpath: string): Promise<void> {
+    return runAsync(this.twoPathOp('rename', oldpath, newpath));
   }
 
   /** posix-rename@openssh.com: replaces `newpath` atomically. */
   posixRename(oldpath: string, newpath: string): void {
-    this.op('posixRename', { oldPath: this.adjust(oldpath), newPath: this.adjust(newpath) });
+    runSync(this.twoPathOp('posixRename', oldpath, newpath));
   }
-
-  /** A symbolic link at `dest` pointing to `source` (OpenSSH's argument order is handled). */
-  symlink(source: string, dest: string): void {
-    this.op('symlink', { target: source, link: this.adjust(dest) });
-  }
-
-  readlink(path: string): string {
-    return this.op<string>('readlink', { path: this.adjust(path) });
+  posixRenameAsync(oldpath: string, newpath: string): Promise<void> {
+    return runAsync(this.twoPathOp('posixRename', oldpath, newpath));
   }
 
   /** hardlink@openssh.com (beyond Paramiko). */
   hardlink(oldpath: string, newpath: string): void {
-    this.op('hardlink', { oldPath: this.adjust(oldpath), newPath: this.adjust(newpath) });
+    runSync(this.twoPathOp('hardlink', oldpath, newpath));
+  }
+  hardlinkAsync(oldpath: string, newpath: string): Promise<void> {
+    return runAsync(this.twoPathOp('hardlink', oldpath, newpath));
+  }
+
+  private *twoPathOp(op: 'rename' | 'posixRename' | 'hardlink', oldpath: string, newpath: string): Op<void> {
+    yield* this.op(op, { oldPath: this.adjust(oldpath), newPath: this.adjust(newpath) });
+  }
+
+  /** A symbolic link at `dest` pointing to `source` (OpenSSH's argument order is handled). */
+  symlink(source: string, dest: string): void {
+    runSync(this.symlinkOp(source, dest));
+  }
+  symlinkAsync(source: string, dest: string): Promise<void> {
+    return runAsync(this.symlinkOp(source, dest));
+  }
+  private *symlinkOp(source: string, dest: string): Op<void> {
+    yield* this.op('symlink', { target: source, link: this.adjust(dest) });
+  }
+
+  readlink(path: string): string {
+    return runSync(this.nameOp('readlink', path));
+  }
+  readlinkAsync(path: string): Promise<string> {
+    return runAsync(this.nameOp('readlink', path));
   }
 
   /** The server's canonical absolute path (`.`: its working directory). */
   normalize(path: string): string {
-    return this.op<string>('realpath', { path: this.adjust(path) });
+    return runSync(this.nameOp('realpath', path));
+  }
+  normalizeAsync(path: string): Promise<string> {
+    return runAsync(this.nameOp('realpath', path));
+  }
+
+  /** An operation on one path whose answer is a name. */
+  private *nameOp(op: 'readlink' | 'realpath', path: string): Op<string> {
+    return yield* this.op<string>(op, { path: this.adjust(path) });
   }
 
   /** Client-side working directory, as Paramiko (null resets); IOError if not a directory. */
   chdir(path: string | null = null): void {
+    runSync(this.chdirOp(path));
+  }
+  chdirAsync(path: string | null = null): Promise<void> {
+    return runAsync(this.chdirOp(path));
+  }
+  private *chdirOp(path: string | null): Op<void> {
     if (path === null) {
       this.cwd = null;
       return;
     }
-    const st = this.stat(path);
+    const st = yield* this.statOp('stat', path);
     if (((st.st_mode ?? 0) & 0o170000) !== 0o040000) throw new IOError(`ENOTDIR: not a directory, chdir '${path}'`, { code: 'ENOTDIR', errno: 20, filename: path });
-    this.cwd = this.normalize(path);
+    this.cwd = yield* this.nameOp('realpath', path);
   }
 
   /** The directory chdir set, or null when it was never called (Paramiko). */
@@ -185,78 +287,127 @@ export class SFTPClient {
 
   /** mkdir -p (beyond Paramiko). */
   makedirs(path: string, mode = 0o777): void {
+    runSync(this.makedirsOp(path, mode));
+  }
+  makedirsAsync(path: string, mode = 0o777): Promise<void> {
+    return runAsync(this.makedirsOp(path, mode));
+  }
+  private *makedirsOp(path: string, mode: number): Op<void> {
     const abs = this.adjust(path);
     const parts = abs.split('/').filter(Boolean);
     let cur = abs.startsWith('/') ? '' : '.';
     for (const p of parts) {
       cur = cur === '' ? `/${p}` : `${cur}/${p}`;
+      let st: SFTPAttributes | null = null;
       try {
-        const st = this.stat(cur);
-        if (((st.st_mode ?? 0) & 0o170000) !== 0o040000) throw new IOError(`EEXIST: not a directory, mkdir '${cur}'`, { code: 'EEXIST', errno: 17, filename: cur });
+        st = yield* this.statOp('stat', cur);
       } catch (e) {
         if ((e as IOError).code !== 'ENOENT') throw e;
-        this.mkdir(cur, mode);
       }
+      if (st === null) yield* this.mkdirOp(cur, mode);
+      else if (((st.st_mode ?? 0) & 0o170000) !== 0o040000) throw new IOError(`EEXIST: not a directory, mkdir '${cur}'`, { code: 'EEXIST', errno: 17, filename: cur });
     }
   }
 
   /** rm -r (beyond Paramiko): removes `path` and everything under it; symlinks are not followed. */
   rmtree(path: string): void {
+    runSync(this.rmtreeOp(path));
+  }
+  rmtreeAsync(path: string): Promise<void> {
+    return runAsync(this.rmtreeOp(path));
+  }
+  private *rmtreeOp(path: string): Op<void> {
     const abs = this.adjust(path);
-    for (const a of this.listdirAttr(abs)) {
+    for (const a of yield* this.listdirAttrOp(abs)) {
       const child = `${abs}/${a.filename}`;
-      if (((a.st_mode ?? 0) & 0o170000) === 0o040000) this.rmtree(child);
-      else this.remove(child);
+      if (((a.st_mode ?? 0) & 0o170000) === 0o040000) yield* this.rmtreeOp(child);
+      else yield* this.pathOp('remove', child);
     }
-    this.rmdir(abs);
+    yield* this.pathOp('rmdir', abs);
   }
 
   // ---- attributes ----
 
   stat(path: string): SFTPAttributes {
-    return toAttributes(this.op('stat', { path: this.adjust(path) }));
+    return runSync(this.statOp('stat', path));
+  }
+  statAsync(path: string): Promise<SFTPAttributes> {
+    return runAsync(this.statOp('stat', path));
   }
 
   lstat(path: string): SFTPAttributes {
-    return toAttributes(this.op('lstat', { path: this.adjust(path) }));
+    return runSync(this.statOp('lstat', path));
+  }
+  lstatAsync(path: string): Promise<SFTPAttributes> {
+    return runAsync(this.statOp('lstat', path));
+  }
+
+  private *statOp(op: 'stat' | 'lstat', path: string): Op<SFTPAttributes> {
+    return toAttributes(yield* this.op(op, { path: this.adjust(path) }));
   }
 
   chmod(path: string, mode: number): void {
-    this.op('setstat', { path: this.adjust(path), attrs: { st_mode: mode } });
+    runSync(this.setstatOp(path, { st_mode: mode }));
+  }
+  chmodAsync(path: string, mode: number): Promise<void> {
+    return runAsync(this.setstatOp(path, { st_mode: mode }));
   }
 
   chown(path: string, uid: number, gid: number): void {
-    this.op('setstat', { path: this.adjust(path), attrs: { st_uid: uid, st_gid: gid } });
+    runSync(this.setstatOp(path, { st_uid: uid, st_gid: gid }));
+  }
+  chownAsync(path: string, uid: number, gid: number): Promise<void> {
+    return runAsync(this.setstatOp(path, { st_uid: uid, st_gid: gid }));
   }
 
   /** `times`: [atime, mtime] in seconds, or null for now. */
   utime(path: string, times: [number, number] | null = null): void {
-    const now = Math.floor(Date.now() / 1000);
-    const [atime, mtime] = times ?? [now, now];
-    this.op('setstat', { path: this.adjust(path), attrs: { st_atime: Math.floor(atime), st_mtime: Math.floor(mtime) } });
+    runSync(this.setstatOp(path, utimeAttrs(times)));
+  }
+  utimeAsync(path: string, times: [number, number] | null = null): Promise<void> {
+    return runAsync(this.setstatOp(path, utimeAttrs(times)));
   }
 
   truncate(path: string, size: number): void {
-    this.op('setstat', { path: this.adjust(path), attrs: { st_size: size } });
+    runSync(this.setstatOp(path, { st_size: size }));
+  }
+  truncateAsync(path: string, size: number): Promise<void> {
+    return runAsync(this.setstatOp(path, { st_size: size }));
+  }
+
+  private *setstatOp(path: string, attrs: Record<string, number>): Op<void> {
+    yield* this.op('setstat', { path: this.adjust(path), attrs });
   }
 
   /** statvfs@openssh.com (beyond Paramiko). */
   statvfs(path: string): SftpStatVFS {
-    return this.op<SftpStatVFS>('statvfs', { path: this.adjust(path) });
+    return runSync(this.op<SftpStatVFS>('statvfs', { path: this.adjust(path) }));
+  }
+  statvfsAsync(path: string): Promise<SftpStatVFS> {
+    return runAsync(this.op<SftpStatVFS>('statvfs', { path: this.adjust(path) }));
   }
 
   /** limits@openssh.com, or the defaults OpenSSH's client assumes (beyond Paramiko). */
   limits(): SftpLimits {
-    return this.op<SftpLimits>('limits', {});
+    return runSync(this.op<SftpLimits>('limits', {}));
+  }
+  limitsAsync(): Promise<SftpLimits> {
+    return runAsync(this.op<SftpLimits>('limits', {}));
   }
 
   // ---- files ----
 
   /** Opens a remote file: modes r w a r+ w+ a+ x (+b; b only changes readline to Buffers). */
   open(filename: string, mode = 'r', bufsize = -1): SFTPFile {
+    return runSync(this.openOp(filename, mode, bufsize));
+  }
+  openAsync(filename: string, mode = 'r', bufsize = -1): Promise<SFTPFile> {
+    return runAsync(this.openOp(filename, mode, bufsize));
+  }
+  private *openOp(filename: string, mode: string, bufsize: number): Op<SFTPFile> {
     const { flags } = parseMode(mode);
-    const handle = toBuffer(this.op<Uint8Array>('open', { path: this.adjust(filename), flags, attrs: null })) as Buffer;
-    return new SFTPFile(this, handle, mode, bufsize, filename);
+    const handle = toBuffer(yield* this.op<Uint8Array>('open', { path: this.adjust(filename), flags, attrs: null })) as Buffer;
+    return yield* new SFTPFile(this, handle, mode, bufsize, filename).openedOp();
   }
 
   file(filename: string, mode = 'r', bufsize = -1): SFTPFile {
@@ -268,17 +419,33 @@ export class SFTPClient {
    * many writes in flight; `confirm` checks the size afterwards ("size mismatch in put!").
    */
   put(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true): SFTPAttributes {
-    return withProgress(callback, (progressKey) =>
-      // The timeout bounds inactivity, not the whole transfer (as a Paramiko channel's recv).
-      toAttributes(this.call('put', { local: localpath, remote: this.adjust(remotepath), confirm, progressKey, idleTimeout: this.timeout }, null)),
-    );
+    return runSync(this.putOp(localpath, remotepath, callback, confirm));
+  }
+
+  /** The promise twin of put: the transfer runs in the worker either way; `callback` runs on this thread. */
+  putAsync(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true): Promise<SFTPAttributes> {
+    return runAsync(this.putOp(localpath, remotepath, callback, confirm));
+  }
+
+  private *putOp(localpath: string, remotepath: string, callback: TransferCallback | null, confirm: boolean): Op<SFTPAttributes> {
+    // The timeout bounds inactivity, not the whole transfer (as a Paramiko channel's recv).
+    const args = { local: localpath, remote: this.adjust(remotepath), confirm, idleTimeout: this.timeout };
+    return toAttributes(yield* withProgress(callback, (progressKey) => this.callOp('put', { ...args, progressKey }, null)));
   }
 
   /** Downloads to a local file, in the worker with many reads in flight; returns the byte count. */
   get(remotepath: string, localpath: string, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): number {
-    return withProgress(callback, (progressKey) =>
-      this.call<number>('get', { remote: this.adjust(remotepath), local: localpath, progressKey, idleTimeout: this.timeout }, null),
-    );
+    return runSync(this.getOp(remotepath, localpath, callback));
+  }
+
+  /** The promise twin of get. */
+  getAsync(remotepath: string, localpath: string, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): Promise<number> {
+    return runAsync(this.getOp(remotepath, localpath, callback));
+  }
+
+  private *getOp(remotepath: string, localpath: string, callback: TransferCallback | null): Op<number> {
+    const args = { remote: this.adjust(remotepath), local: localpath, idleTimeout: this.timeout };
+    return yield* withProgress(callback, (progressKey) => this.callOp<number>('get', { ...args, progressKey }, null));
   }
 
   /** Uploads what `fl.read()` gives until it is empty; returns the remote attributes. */
@@ -345,10 +512,19 @@ export class SFTPClient {
   }
 
   close(): void {
+    runSync(this.closeOp());
+  }
+
+  /** The promise twin of close. */
+  closeAsync(): Promise<void> {
+    return runAsync(this.closeOp());
+  }
+
+  private *closeOp(): Op<void> {
     if (this.id === null) return;
     const id = this.id;
     this.id = null;
-    getBridge().call('sftp', 'closeSession', { sftp: id }, 10);
+    yield* request('sftp', 'closeSession', { sftp: id }, 10);
   }
 
   [Symbol.dispose](): void {

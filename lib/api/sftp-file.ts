@@ -1,4 +1,4 @@
-import { toBuffer } from '../bridge';
+import { runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { IOError } from '../errors';
 import type { SFTPAttributes } from '../sftp/attributes';
 import { FXF } from '../sftp/constants';
@@ -106,13 +106,22 @@ export class SFTPFile implements Iterable<string | Buffer> {
     // probably confuse people"): each write is on the server when it returns (or, pipelined, sent).
     this.bufsize = bufsize < 0 ? 0 : bufsize;
     this.readAhead = this.bufsize > 1 ? this.bufsize : DEFAULT_BUFSIZE;
-    if (this.mode.append) this.pos = Number(this.stat().st_size ?? 0);
+  }
+
+  /** @internal SFTPClient.open's last step: a file opened to append starts at its end. */
+  *openedOp(): Op<this> {
+    if (this.mode.append) this.pos = Number((yield* this.statOp()).st_size ?? 0);
+    return this;
   }
 
   /** A worker call on this file; its errors name the file, as the path-based calls' do. */
   private call<T = unknown>(method: string, args: Record<string, unknown>): T {
+    return runSync(this.callOp<T>(method, args));
+  }
+
+  private *callOp<T = unknown>(method: string, args: Record<string, unknown>): Op<T> {
     try {
-      return this.sftp.call<T>(method, args);
+      return yield* this.sftp.callOp<T>(method, args);
     } catch (e) {
       const err = e as IOError & { path?: string };
       if (err instanceof IOError && this.name && err.path === undefined) {
@@ -135,9 +144,9 @@ export class SFTPFile implements Iterable<string | Buffer> {
    * it: what it held is read or skipped, and only unread data is kept (a sequential reader
    * holds one read-ahead, not everything read so far). False at EOF.
    */
-  private fill(min: number): boolean {
+  private *fillOp(min: number): Op<boolean> {
     const want = Math.max(min, this.readAhead);
-    const data = toBuffer(this.call('read', { handle: this.handle, offset: this.pos, length: want })) as Buffer;
+    const data = toBuffer(yield* this.callOp('read', { handle: this.handle, offset: this.pos, length: want })) as Buffer;
     this.readBuf = data;
     this.readBufAt = this.pos;
     return data.length > 0;
@@ -145,16 +154,25 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** Up to `size` bytes (all the rest when null); an empty Buffer at EOF. */
   read(size: number | null = null): Buffer {
+    return runSync(this.readOp(size));
+  }
+
+  /** The promise twin of read. */
+  readAsync(size: number | null = null): Promise<Buffer> {
+    return runAsync(this.readOp(size));
+  }
+
+  private *readOp(size: number | null): Op<Buffer> {
     this.need();
     if (!this.mode.read) throw new IOError('File not open for reading');
-    this.flushWrites();
+    yield* this.flushWritesOp();
     const parts: Buffer[] = [];
     let got = 0;
     const limit = size === null || size < 0 ? Infinity : size;
     while (got < limit) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
-        if (!this.fill(limit === Infinity ? PREFETCH_CHUNK : Math.min(limit - got, PREFETCH_CHUNK))) break;
+        if (!(yield* this.fillOp(limit === Infinity ? PREFETCH_CHUNK : Math.min(limit - got, PREFETCH_CHUNK)))) break;
         continue;
       }
       const take = this.readBuf.subarray(offsetInBuf, offsetInBuf + Math.min(limit - got, this.readBuf.length - offsetInBuf));
@@ -168,14 +186,23 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** One line, with its newline: a string, or a Buffer when the mode has 'b'. */
   readline(size: number | null = null): string | Buffer {
+    return runSync(this.readlineOp(size));
+  }
+
+  /** The promise twin of readline. */
+  readlineAsync(size: number | null = null): Promise<string | Buffer> {
+    return runAsync(this.readlineOp(size));
+  }
+
+  private *readlineOp(size: number | null): Op<string | Buffer> {
     this.need();
     const parts: Buffer[] = [];
     let got = 0;
     for (;;) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
-        this.flushWrites();
-        if (!this.fill(this.readAhead)) break;
+        yield* this.flushWritesOp();
+        if (!(yield* this.fillOp(this.readAhead))) break;
         continue;
       }
       const avail = this.readBuf.subarray(offsetInBuf);
@@ -193,9 +220,18 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** Every remaining line; with `sizehint`, whole lines until they total at least that much (as Paramiko's). */
   readlines(sizehint: number | null = null): Array<string | Buffer> {
+    return runSync(this.readlinesOp(sizehint));
+  }
+
+  /** The promise twin of readlines. */
+  readlinesAsync(sizehint: number | null = null): Promise<Array<string | Buffer>> {
+    return runAsync(this.readlinesOp(sizehint));
+  }
+
+  private *readlinesOp(sizehint: number | null): Op<Array<string | Buffer>> {
     const out: Array<string | Buffer> = [];
     let total = 0;
-    for (let l = this.readline(); l.length; l = this.readline()) {
+    for (let l = yield* this.readlineOp(null); l.length; l = yield* this.readlineOp(null)) {
       out.push(l);
       total += l.length;
       if (sizehint !== null && sizehint > 0 && total >= sizehint) break;
@@ -212,6 +248,11 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   *[Symbol.iterator](): Iterator<string | Buffer> {
     for (let l = this.readline(); l.length; l = this.readline()) yield l;
+  }
+
+  /** `for await (const line of file)`: the lines, read without blocking the event loop. */
+  async *[Symbol.asyncIterator](): AsyncIterator<string | Buffer> {
+    for (let l = await this.readlineAsync(); l.length; l = await this.readlineAsync()) yield l;
   }
 
   /** Reads `[offset, length]` ranges, many requests in flight; returns the data of each. */
@@ -233,13 +274,22 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** Buffers `data` (sent when the buffer fills, on flush, seek, read or close). */
   write(data: string | Buffer | Uint8Array): number {
+    return runSync(this.writeOp(data));
+  }
+
+  /** The promise twin of write. */
+  writeAsync(data: string | Buffer | Uint8Array): Promise<number> {
+    return runAsync(this.writeOp(data));
+  }
+
+  private *writeOp(data: string | Buffer | Uint8Array): Op<number> {
     this.need();
     if (!this.mode.write) throw new IOError('File not open for writing');
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     this.writeBuf.push(buf);
     this.writeBufLen += buf.length;
     const lineDone = this.bufsize === 1 && buf.includes(0x0a);
-    if (this.bufsize <= 1 ? this.bufsize === 0 || lineDone : this.writeBufLen >= this.bufsize) this.flushWrites();
+    if (this.bufsize <= 1 ? this.bufsize === 0 || lineDone : this.writeBufLen >= this.bufsize) yield* this.flushWritesOp();
     return buf.length;
   }
 
@@ -248,6 +298,10 @@ export class SFTPFile implements Iterable<string | Buffer> {
   }
 
   private flushWrites(): void {
+    runSync(this.flushWritesOp());
+  }
+
+  private *flushWritesOp(): Op<void> {
     if (!this.writeBufLen) return;
     const data = this.writeBuf.length === 1 ? this.writeBuf[0] : Buffer.concat(this.writeBuf);
     this.writeBuf = [];
@@ -255,8 +309,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     // Data read ahead over this range is stale now.
     this.readBuf = Buffer.alloc(0);
     // Append mode: the server writes at the end whatever the offset; the position follows it.
-    if (this.mode.append) this.pos = Number(toAttributes(this.call('op', { op: 'fstat', args: { handle: this.handle } })).st_size ?? this.pos);
-    this.call('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
+    if (this.mode.append) this.pos = Number(toAttributes(yield* this.callOp('op', { op: 'fstat', args: { handle: this.handle } })).st_size ?? this.pos);
+    yield* this.callOp('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
     this.pos += data.length;
   }
 
@@ -264,6 +318,12 @@ export class SFTPFile implements Iterable<string | Buffer> {
   flush(): void {
     this.need();
     this.flushWrites();
+  }
+
+  /** The promise twin of flush. */
+  async flushAsync(): Promise<void> {
+    this.need();
+    await runAsync(this.flushWritesOp());
   }
 
   /** Writes stop waiting for each acknowledgement; errors surface later (at close at the latest). */
@@ -301,9 +361,18 @@ export class SFTPFile implements Iterable<string | Buffer> {
   // ---- attributes ----
 
   stat(): SFTPAttributes {
+    return runSync(this.statOp());
+  }
+
+  /** The promise twin of stat. */
+  statAsync(): Promise<SFTPAttributes> {
+    return runAsync(this.statOp());
+  }
+
+  private *statOp(): Op<SFTPAttributes> {
     this.need();
-    this.flushWrites();
-    return toAttributes(this.call('op', { op: 'fstat', args: { handle: this.handle } }));
+    yield* this.flushWritesOp();
+    return toAttributes(yield* this.callOp('op', { op: 'fstat', args: { handle: this.handle } }));
   }
 
   private setattr(attrs: Record<string, number>): void {
@@ -379,16 +448,25 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** Flushes, waits for pipelined writes (their first error is raised here), closes the handle. */
   close(): void {
+    runSync(this.closeOp());
+  }
+
+  /** The promise twin of close. */
+  closeAsync(): Promise<void> {
+    return runAsync(this.closeOp());
+  }
+
+  private *closeOp(): Op<void> {
     if (this.closed) return;
     let first: Error | null = null;
     try {
-      this.flushWrites();
+      yield* this.flushWritesOp();
     } catch (e) {
       first = e as Error;
     }
     this.closed = true;
     try {
-      this.call('close', { handle: this.handle });
+      yield* this.callOp('close', { handle: this.handle });
     } catch (e) {
       first ??= e as Error;
     }

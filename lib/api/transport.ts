@@ -1,5 +1,5 @@
 import { AuthenticationException, BadAuthenticationType, EOFError, NotImplementedError, SSHException } from '../errors';
-import { getBridge, toBuffer } from '../bridge';
+import { getBridge, request, runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
@@ -139,6 +139,22 @@ export interface TransportOptions {
   disabledAlgorithms?: DisabledAlgorithms;
 }
 
+/** openChannel's options. */
+export interface OpenChannelOptions {
+  windowSize?: number;
+  maxPacketSize?: number;
+  /** Seconds to wait for the server's answer (default: the transport's channelTimeout). */
+  timeout?: number | null;
+}
+
+/** Paramiko's Transport.connect keywords. */
+export interface TransportConnectOptions {
+  hostkey?: PKey | null;
+  username?: string;
+  password?: string | null;
+  pkey?: PKey | null;
+}
+
 /** An InteractiveQuery as the worker takes it; AUTH_* numbers pass through. */
 function interactive(r: number | InteractiveQuery): unknown {
   if (r instanceof InteractiveQuery) return { name: r.name, instructions: r.instructions, prompts: r.prompts };
@@ -261,7 +277,11 @@ export class Transport {
   }
 
   private call<T>(method: string, args: Record<string, unknown> = {}, timeout: number | null = null): T {
-    return getBridge().call<T>('transport', method, { id: this.need(), ...args }, timeout);
+    return runSync(this.callOp<T>(method, args, timeout));
+  }
+
+  private *callOp<T>(method: string, args: Record<string, unknown> = {}, timeout: number | null = null): Op<T> {
+    return yield* request<T>('transport', method, { id: this.need(), ...args }, timeout);
   }
 
   // ---- logging ----
@@ -309,10 +329,20 @@ export class Transport {
    * signature. `timeout` bounds the TCP connect; the handshake has `handshakeTimeout`.
    */
   startClient(options: { timeout?: number | null } = {}): void {
+    runSync(this.startClientOp(options));
+  }
+
+  /** The promise twin of startClient. */
+  startClientAsync(options: { timeout?: number | null } = {}): Promise<void> {
+    return runAsync(this.startClientOp(options));
+  }
+
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *startClientOp(options: { timeout?: number | null }): Op<void> {
     if (this.id !== null) throw new SSHException('the transport was already started');
     const prefs = this.securityOptions.preferences();
     const handshake = this.handshakeTimeout;
-    const info = getBridge().call<TransportInfo & { id: number }>(
+    const info = yield* request<TransportInfo & { id: number }>(
       'transport',
       'connect',
       {
@@ -347,15 +377,24 @@ export class Transport {
    * Paramiko's connect(): starts the client, checks `hostkey` if given, then authenticates
    * with the password or key. With neither, it succeeds unauthenticated, as Paramiko's does.
    */
-  connect(options: { hostkey?: PKey | null; username?: string; password?: string | null; pkey?: PKey | null } = {}): void {
-    if (this.id === null) this.startClient();
+  connect(options: TransportConnectOptions = {}): void {
+    runSync(this.connectOp(options));
+  }
+
+  /** The promise twin of connect. */
+  connectAsync(options: TransportConnectOptions = {}): Promise<void> {
+    return runAsync(this.connectOp(options));
+  }
+
+  private *connectOp(options: TransportConnectOptions): Op<void> {
+    if (this.id === null) yield* this.startClientOp({});
     const key = this.getRemoteServerKey();
     if (options.hostkey && (options.hostkey.getName() !== key.getName() || !options.hostkey.equals(key))) {
       throw new SSHException('Bad host key from server');
     }
     const username = options.username ?? '';
-    if (options.pkey) this.authPublickey(username, options.pkey);
-    else if (options.password !== undefined && options.password !== null) this.authPassword(username, options.password);
+    if (options.pkey) yield* this.authPublickeyOp(username, options.pkey);
+    else if (options.password !== undefined && options.password !== null) yield* this.authPasswordOp(username, options.password, true);
   }
 
   isActive(): boolean {
@@ -516,9 +555,18 @@ export class Transport {
    * address and port). Null after `timeout` seconds or when the transport ends.
    */
   accept(timeout: number | null | { timeout?: number | null } = null): Channel | null {
+    return runSync(this.acceptOp(timeout));
+  }
+
+  /** The promise twin of accept: a server can wait for channels without blocking its event loop. */
+  acceptAsync(timeout: number | null | { timeout?: number | null } = null): Promise<Channel | null> {
+    return runAsync(this.acceptOp(timeout));
+  }
+
+  private *acceptOp(timeout: number | null | { timeout?: number | null }): Op<Channel | null> {
     const t = timeout !== null && typeof timeout === 'object' ? (timeout.timeout ?? null) : timeout;
     if (this.id === null) throw new SSHException('No existing session');
-    const info = getBridge().call<AcceptedChannelInfo | null>('transport', 'acceptChannel', { id: this.id, timeout: t }, t === null ? null : t + 5);
+    const info = yield* request<AcceptedChannelInfo | null>('transport', 'acceptChannel', { id: this.id, timeout: t }, t === null ? null : t + 5);
     return info ? this.channelFor(info, info.kind, info.origin, info.forwardedTo ?? null) : null;
   }
 
@@ -745,13 +793,22 @@ export class Transport {
 
   // ---- authentication ----
 
-  private auth(method: string, args: Record<string, unknown>): AuthOutcome {
-    return this.call<AuthOutcome>(method, args, this.authTimeout);
+  private *authOp(method: string, args: Record<string, unknown>): Op<AuthOutcome> {
+    return yield* this.callOp<AuthOutcome>(method, args, this.authTimeout);
   }
 
   /** Returns the server's allowed methods: Paramiko raises BadAuthenticationType carrying them. */
   authNone(username: string): string[] {
-    return paramikoAuthResult('none', this.auth('authNone', { username }));
+    return runSync(this.authNoneOp(username));
+  }
+
+  /** The promise twin of authNone. */
+  authNoneAsync(username: string): Promise<string[]> {
+    return runAsync(this.authNoneOp(username));
+  }
+
+  private *authNoneOp(username: string): Op<string[]> {
+    return paramikoAuthResult('none', yield* this.authOp('authNone', { username }));
   }
 
   /**
@@ -759,13 +816,23 @@ export class Transport {
    * server that allows only keyboard-interactive gets the password as the answer to its prompt.
    */
   authPassword(username: string, password: string, options: { fallback?: boolean } | boolean = true): string[] {
+    return runSync(this.authPasswordOp(username, password, options));
+  }
+
+  /** The promise twin of authPassword. */
+  authPasswordAsync(username: string, password: string, options: { fallback?: boolean } | boolean = true): Promise<string[]> {
+    return runAsync(this.authPasswordOp(username, password, options));
+  }
+
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *authPasswordOp(username: string, password: string, options: { fallback?: boolean } | boolean): Op<string[]> {
     const fallback = typeof options === 'boolean' ? options : options.fallback !== false;
-    const o = this.auth('authPassword', { username, password });
+    const o = yield* this.authOp('authPassword', { username, password });
     try {
       return paramikoAuthResult('password', o);
     } catch (e) {
       if (!(e instanceof BadAuthenticationType) || !fallback || !e.allowedTypes.includes('keyboard-interactive')) throw e;
-      return this.authInteractive(username, (_t, _i, prompts) => {
+      return yield* this.authInteractiveOp(username, (_t, _i, prompts) => {
         if (prompts.length > 1) throw new SSHException('Fallback authentication failed.');
         return prompts.length ? [password] : [];
       });
@@ -777,8 +844,18 @@ export class Transport {
    * then the worker has the agent sign, with no thread hop per signature.
    */
   authPublickey(username: string, key: PKey): string[] {
+    return runSync(this.authPublickeyOp(username, key));
+  }
+
+  /** The promise twin of authPublickey. */
+  authPublickeyAsync(username: string, key: PKey): Promise<string[]> {
+    return runAsync(this.authPublickeyOp(username, key));
+  }
+
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *authPublickeyOp(username: string, key: PKey): Op<string[]> {
     if (key instanceof AgentKey) {
-      const o = this.auth('authAgent', {
+      const o = yield* this.authOp('authAgent', {
         username,
         blob: key.blob,
         cert: key.publicBlob ? key.publicBlob.keyBlob : null,
@@ -788,7 +865,7 @@ export class Transport {
       return paramikoAuthResult('publickey', o);
     }
     if (!key.canSign()) throw new SSHException('authPublickey needs a key that can sign (a private key)');
-    const o = this.auth('authPublickey', {
+    const o = yield* this.authOp('authPublickey', {
       username,
       key: key.privateKeyObject!.export({ type: 'pkcs8', format: 'pem' }) as string,
       cert: key.publicBlob ? key.publicBlob.keyBlob : null,
@@ -823,11 +900,23 @@ export class Transport {
 
   /** Keyboard-interactive: `handler(title, instructions, [[prompt, echo], ...])` returns answers. */
   authInteractive(username: string, handler: InteractiveHandler, submethods = ''): string[] {
+    return runSync(this.authInteractiveOp(username, handler, submethods));
+  }
+
+  /**
+   * The promise twin of authInteractive. The handler runs on this thread when the server's
+   * prompts arrive; it must answer synchronously.
+   */
+  authInteractiveAsync(username: string, handler: InteractiveHandler, submethods = ''): Promise<string[]> {
+    return runAsync(this.authInteractiveOp(username, handler, submethods));
+  }
+
+  private *authInteractiveOp(username: string, handler: InteractiveHandler, submethods = ''): Op<string[]> {
     registerInteractive();
     const id = this.need();
     interactiveHandlers.set(id, handler);
     try {
-      return paramikoAuthResult('keyboard-interactive', this.auth('authInteractive', { username, submethods }));
+      return paramikoAuthResult('keyboard-interactive', yield* this.authOp('authInteractive', { username, submethods }));
     } finally {
       interactiveHandlers.delete(id);
     }
@@ -835,21 +924,31 @@ export class Transport {
 
   // ---- channels ----
 
-  openSession(options: { windowSize?: number; maxPacketSize?: number; timeout?: number | null } = {}): Channel {
+  openSession(options: OpenChannelOptions = {}): Channel {
     return this.openChannel('session', null, null, options);
   }
 
+  /** The promise twin of openSession. */
+  openSessionAsync(options: OpenChannelOptions = {}): Promise<Channel> {
+    return this.openChannelAsync('session', null, null, options);
+  }
+
   /** Opens a channel; the default timeout is Paramiko's 3600 s. ChannelException if refused. */
-  openChannel(
-    kind: string,
-    destAddr: [string, number] | null = null,
-    srcAddr: [string, number] | null = null,
-    options: { windowSize?: number; maxPacketSize?: number; timeout?: number | null } = {},
-  ): Channel {
+  openChannel(kind: string, destAddr: [string, number] | null = null, srcAddr: [string, number] | null = null, options: OpenChannelOptions = {}): Channel {
+    return runSync(this.openChannelOp(kind, destAddr, srcAddr, options));
+  }
+
+  /** The promise twin of openChannel. */
+  openChannelAsync(kind: string, destAddr: [string, number] | null = null, srcAddr: [string, number] | null = null, options: OpenChannelOptions = {}): Promise<Channel> {
+    return runAsync(this.openChannelOp(kind, destAddr, srcAddr, options));
+  }
+
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *openChannelOp(kind: string, destAddr: [string, number] | null, srcAddr: [string, number] | null, options: OpenChannelOptions): Op<Channel> {
     if (!this.isAuthenticated() && kind === 'session' && !this.info.active) throw new SSHException('SSH session not active');
     // As Paramiko's open_channel: an x11 open carries only the source address (its origin).
     const origin: [string, number] | null = kind === 'x11' ? (srcAddr ?? ['', 0]) : null;
-    const info = this.call<ChannelHandleInfo>(
+    const info = yield* this.callOp<ChannelHandleInfo>(
       'openChannel',
       {
         kind,
@@ -890,18 +989,42 @@ export class Transport {
     this.call('renegotiate', {}, this.handshakeTimeout);
   }
 
+  /** The promise twin of renegotiateKeys. */
+  renegotiateKeysAsync(): Promise<void> {
+    return runAsync(this.callOp<void>('renegotiate', {}, this.handshakeTimeout));
+  }
+
   /** A global request: the reply data (success), an empty Buffer when not waiting, or null if refused. */
   globalRequest(kind: string, data: Buffer | null = null, wait = true): Buffer | null {
-    const r = this.call<{ ok: boolean; data: Buffer | null }>('globalRequest', { name: kind, wantReply: wait, data }, this.channelTimeout);
+    return runSync(this.globalRequestOp(kind, data, wait));
+  }
+
+  /** The promise twin of globalRequest. */
+  globalRequestAsync(kind: string, data: Buffer | null = null, wait = true): Promise<Buffer | null> {
+    return runAsync(this.globalRequestOp(kind, data, wait));
+  }
+
+  private *globalRequestOp(kind: string, data: Buffer | null, wait: boolean): Op<Buffer | null> {
+    const r = yield* this.callOp<{ ok: boolean; data: Buffer | null }>('globalRequest', { name: kind, wantReply: wait, data }, this.channelTimeout);
     return r.ok ? (r.data ? toBuffer(r.data) as Buffer : Buffer.alloc(0)) : null;
   }
 
   close(): void {
+    runSync(this.closeOp());
+  }
+
+  /** The promise twin of close. */
+  closeAsync(): Promise<void> {
+    return runAsync(this.closeOp());
+  }
+
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *closeOp(): Op<void> {
     if (this.id === null || this.closedByUser) return;
     this.closedByUser = true;
     serverTransports.delete(this.serverKey_);
     forwardingTransports.delete(this.id);
-    getBridge().call('transport', 'close', { id: this.id }, 10);
+    yield* request('transport', 'close', { id: this.id }, 10);
   }
 
   [Symbol.dispose](): void {

@@ -44,7 +44,7 @@ import {
   type WorkerInit,
 } from './protocol';
 import type { Doorbell } from './ring';
-import { MAIN_SPIN_MICROS, WARM_WINDOW_MICROS, spinWhileEqual } from './spin';
+import { MAIN_SPIN_MICROS, WARM_WINDOW_MICROS, spinWhileEqual, waitAsync } from './spin';
 import { isTransportWorker } from './worker-side';
 
 /** A main-thread handler of worker callbacks. It may return a promise, but see `onCallback`. */
@@ -291,6 +291,35 @@ export class Bridge {
     const w = this.ensureWorker();
     const deadline = timeout === null ? Infinity : performance.now() + timeout * 1000;
     return this.waitLoop(w, condition, deadline);
+  }
+
+  /**
+   * The promise twin of `waitUntil`: the same condition and wake-ups, awaited with
+   * Atomics.waitAsync on the word a blocked main thread sleeps on, so the event loop runs
+   * meanwhile (worker callbacks arrive through the port's events). The process is kept alive
+   * while it is pending. Rejects with SSHException if the worker dies.
+   */
+  async waitUntilAsync(condition: () => boolean, timeout: number | null = null): Promise<boolean> {
+    validateTimeout(timeout);
+    const w = this.ensureWorker();
+    const deadline = timeout === null ? Infinity : performance.now() + timeout * 1000;
+    this.asyncCount++;
+    this.updateRefs();
+    try {
+      for (;;) {
+        const seen = Atomics.load(w.control, MAIN_SIGNAL);
+        this.drain(w);
+        if (condition()) return true;
+        this.checkAlive(w);
+        const now = performance.now();
+        if (now >= deadline) return false;
+        const r = waitAsync(w.control, MAIN_SIGNAL, seen, Math.min(deadline - now, POLL_MS));
+        if (r.async) await r.value;
+      }
+    } finally {
+      this.asyncCount--;
+      this.updateRefs();
+    }
   }
 
   /**

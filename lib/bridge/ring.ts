@@ -18,7 +18,7 @@
  * (`mainDoorbell()` in the worker), which every write and close of that end also rings.
  */
 import { IOError } from '../errors';
-import { RING_SPIN_MICROS, spinWhileEqual } from './spin';
+import { RING_SPIN_MICROS, spinWhileEqual, waitAsync } from './spin';
 
 /** An extra Int32 word to bump and notify on every state change made through one end. */
 export interface Doorbell {
@@ -61,10 +61,6 @@ const READER_CLOSED = 2;
 /** 1 GiB: the largest power of two for which uint32 counter differences stay unambiguous. */
 export const MAX_RING_CAPACITY = 2 ** 30;
 
-type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
-const waitAsync = (Atomics as unknown as {
-  waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
-}).waitAsync;
 
 /**
  * Copies `length` (> 0) bytes, as memcpy. V8 copies into or out of a SharedArrayBuffer with

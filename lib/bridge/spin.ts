@@ -45,3 +45,9 @@ export function spinWhileEqual(array: Int32Array, index: number, value: number, 
     if ((i & 31) === 0 && performance.now() >= end) return false;
   }
 }
+
+type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
+/** Atomics.waitAsync (Node 16+; not yet in TypeScript's lib for ES2022). */
+export const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number, timeout?: number): WaitAsyncResult;
+}).waitAsync;

@@ -1,0 +1,196 @@
+/**
+ * The promise twins (`connectAsync`, `runAsync`, `recvAsync`, `getAsync`...) against OpenSSH's
+ * sshd: each does what its blocking method does, through the same op (lib/bridge/op.ts), while
+ * the event loop keeps running. The tests that matter most would deadlock or time out with the
+ * blocking calls: two commands that wait on each other, run from one thread.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuthenticationException, AutoAddPolicy, IOError, ProcessError, SocketTimeout, SSHClient, Transport, PKey } from '../lib';
+import { hasPeer, itWithPeers } from './support/peers';
+import { generateKey, isRoot, startSshd } from './support/servers';
+import type { SshdServer } from './support/servers';
+import { CONNECT } from './support/our-client';
+
+let sshd: SshdServer;
+let dir: string;
+let userKey: string;
+let otherKey: string;
+
+async function connectAsync(keyFilename = userKey): Promise<SSHClient> {
+  const c = new SSHClient();
+  c.setMissingHostKeyPolicy(new AutoAddPolicy());
+  await c.connectAsync(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename, lookForKeys: false, allowAgent: false, ...CONNECT });
+  return c;
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+beforeAll(async () => {
+  if (!hasPeer('sshd')) return;
+  dir = fs.realpathSync(fs.mkdtempSync(join(tmpdir(), 'pts-twins-')));
+  fs.chmodSync(dir, 0o777);
+  const key = generateKey(join(dir, 'id_ed25519'), 'ed25519');
+  userKey = key.path;
+  otherKey = generateKey(join(dir, 'id_other'), 'ed25519').path;
+  sshd = await startSshd({ authorizedKeys: [key.publicKey] });
+}, 60_000);
+
+afterAll(async () => {
+  await sshd?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('promise twins against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], 'connectAsync, runAsync and closeAsync leave the event loop running while they wait', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 20);
+    try {
+      const c = await connectAsync();
+      const r = await c.runAsync('sleep 0.5; echo done; echo oops >&2; exit 3');
+      expect(r).toMatchObject({ exitStatus: 3, exitSignal: null, stdout: 'done\n', stderr: 'oops\n' });
+      // A blocking run would have held the timer back for the whole half second.
+      expect(ticks).toBeGreaterThanOrEqual(5);
+      await expect(c.runAsync('exit 4', { check: true })).rejects.toBeInstanceOf(ProcessError);
+      await c.closeAsync();
+      expect(c.getTransport()).toBeNull();
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  itWithPeers(['sshd'], 'two commands that wait on each other both finish (blocking calls from one thread could not)', async () => {
+    const c = await connectAsync();
+    try {
+      const flag = join(dir, `flag-${process.pid}-${Date.now()}`);
+      const waiter = c.runAsync(`for i in $(seq 200); do [ -e ${flag} ] && echo seen && exit 0; sleep 0.05; done; exit 1`);
+      const toucher = c.runAsync(`touch ${flag}`);
+      const [w, t] = await Promise.all([waiter, toucher]);
+      expect(t.exitStatus).toBe(0);
+      expect(w).toMatchObject({ exitStatus: 0, stdout: 'seen\n' });
+    } finally {
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'a channel driven by its twins: 4 MiB through cat and back, EOF, exit status', async () => {
+    const c = await connectAsync();
+    try {
+      const chan = await c.getTransport()!.openSessionAsync();
+      await chan.execCommandAsync('cat');
+      const data = randomBytes(4 << 20);
+      // Send and receive at once: cat's output fills the window long before the input ends.
+      const sending = chan.sendallAsync(data).then(() => chan.shutdownWriteAsync());
+      const parts: Buffer[] = [];
+      for (let b = await chan.recvAsync(1 << 20); b.length; b = await chan.recvAsync(1 << 20)) parts.push(b);
+      await sending;
+      expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
+      expect(await chan.recvExitStatusAsync()).toBe(0);
+      await chan.closeAsync();
+    } finally {
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'execCommandAsync gives files with twins: for await over lines, readAsync, writeAsync and closeAsync on stdin', async () => {
+    const c = await connectAsync();
+    try {
+      const [stdin, stdout, stderr] = await c.execCommandAsync('sed s/^/x/; echo err >&2');
+      await stdin.writeAsync('a\nb\n');
+      await stdin.writeAsync(Buffer.from('c\n'));
+      await stdin.closeAsync();
+      const lines: Array<string | Buffer> = [];
+      for await (const line of stdout) lines.push(line);
+      expect(lines).toEqual(['xa\n', 'xb\n', 'xc\n']);
+      expect((await stderr.readAsync()).toString()).toBe('err\n');
+      expect(await stdout.channel.recvExitStatusAsync()).toBe(0);
+    } finally {
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'errors arrive as rejections of the same classes: auth, timeout', async () => {
+    await expect(connectAsync(otherKey)).rejects.toBeInstanceOf(AuthenticationException);
+    const c = await connectAsync();
+    try {
+      const chan = await c.getTransport()!.openSessionAsync();
+      await chan.execCommandAsync('sleep 5');
+      chan.settimeout(0.2);
+      await expect(chan.recvAsync(10)).rejects.toBeInstanceOf(SocketTimeout);
+      chan.settimeout(0);
+      await expect(chan.recvAsync(10)).rejects.toBeInstanceOf(SocketTimeout);
+      await chan.closeAsync();
+    } finally {
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'Transport twins: startClientAsync, authPublickeyAsync, authPasswordAsync, globalRequestAsync, renegotiateKeysAsync', async () => {
+    const t = new Transport([sshd.host, sshd.port]);
+    try {
+      await t.startClientAsync({ timeout: 10 });
+      expect(t.getRemoteServerKey().getName()).toBe('ssh-ed25519');
+      if (isRoot() && sshd.user.password) {
+        await expect(t.authPasswordAsync(sshd.user.username, 'not the password')).rejects.toBeInstanceOf(AuthenticationException);
+      }
+      expect(await t.authPublickeyAsync(sshd.user.username, PKey.fromPrivateKeyFile(userKey))).toEqual([]);
+      expect(t.isAuthenticated()).toBe(true);
+      // OpenSSH refuses global requests it does not know.
+      expect(await t.globalRequestAsync('no-such-request@paramiko-ts', null, true)).toBeNull();
+      await t.renegotiateKeysAsync();
+      const chan = await t.openSessionAsync();
+      await chan.execCommandAsync('echo after rekey');
+      expect((await chan.makefile('r').readAsync()).toString()).toBe('after rekey\n');
+    } finally {
+      await t.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'SFTP twins: putAsync and getAsync with progress, file reads and writes, directories, errors with codes', async () => {
+    const c = await connectAsync();
+    const sftp = await c.openSftpAsync();
+    const work = join(dir, `sftp-${Date.now()}`);
+    try {
+      await sftp.mkdirAsync(work, 0o755);
+      const src = join(dir, 'src.bin');
+      const data = randomBytes(3 << 20);
+      fs.writeFileSync(src, data);
+      const progress: number[] = [];
+      const attrs = await sftp.putAsync(src, `${work}/up.bin`, (done) => progress.push(done));
+      expect(attrs.st_size).toBe(data.length);
+      expect(progress[progress.length - 1]).toBe(data.length);
+      const back = join(dir, 'back.bin');
+      expect(await sftp.getAsync(`${work}/up.bin`, back)).toBe(data.length);
+      expect(sha256(fs.readFileSync(back))).toBe(sha256(data));
+
+      const f = await sftp.openAsync(`${work}/lines.txt`, 'w');
+      await f.writeAsync('one\ntwo\n');
+      await f.closeAsync();
+      const g = await sftp.openAsync(`${work}/lines.txt`, 'a');
+      await g.writeAsync('three\n');
+      await g.closeAsync();
+      const r = await sftp.openAsync(`${work}/lines.txt`, 'r');
+      expect(await r.readlineAsync()).toBe('one\n');
+      const rest: Array<string | Buffer> = [];
+      for await (const line of r) rest.push(line);
+      expect(rest).toEqual(['two\n', 'three\n']);
+      expect((await r.statAsync()).st_size).toBe(14);
+      await r.closeAsync();
+
+      await sftp.makedirsAsync(`${work}/a/b/c`);
+      expect((await sftp.listdirAsync(`${work}/a/b`)).sort()).toEqual(['c']);
+      await sftp.renameAsync(`${work}/lines.txt`, `${work}/a/lines.txt`);
+      expect((await sftp.statAsync(`${work}/a/lines.txt`)).st_size).toBe(14);
+      const missing = await sftp.statAsync(`${work}/nope`).catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(IOError);
+      expect((missing as IOError).code).toBe('ENOENT');
+      await sftp.rmtreeAsync(`${work}/a`);
+      expect((await sftp.listdirAsync(work)).sort()).toEqual(['up.bin']);
+    } finally {
+      await sftp.closeAsync();
+      await c.closeAsync();
+    }
+  });
+});
