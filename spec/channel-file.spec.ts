@@ -141,3 +141,29 @@ describe('ChannelFile reading', () => {
     expect(file.read().toString()).toBe('89');
   });
 });
+
+describe('ChannelFile promise twins', () => {
+  it('readAsync, readlineAsync, readlinesAsync and for await give what the blocking calls give', async () => {
+    const { file } = fileOver(['12', '34\n56', '7\n8', '9\nlast']);
+    expect((await file.readAsync(1)).toString()).toBe('1');
+    expect(await file.readlineAsync()).toBe('234\n');
+    expect((await file.readAsync(2)).toString()).toBe('56');
+    const lines: Array<string | Buffer> = [];
+    for await (const line of file) lines.push(line);
+    expect(lines).toEqual(['7\n', '89\n', 'last']);
+    expect((await file.readAsync()).length).toBe(0);
+    expect(await fileOver(['a\nb\n', 'c\n']).file.readlinesAsync(3)).toEqual(['a\n', 'b\n']);
+  });
+
+  it('an error of the source rejects the twin, as it throws from the blocking call', async () => {
+    const channel = {
+      // eslint-disable-next-line require-yield
+      *recvOp(): Generator<never, Buffer> {
+        throw new Error('the channel broke');
+      },
+    } as unknown as Channel;
+    const file = new ChannelFile(channel);
+    await expect(file.readAsync()).rejects.toThrow('the channel broke');
+    expect(() => file.read()).toThrow('the channel broke');
+  });
+});

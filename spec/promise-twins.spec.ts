@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthenticationException, AutoAddPolicy, IOError, ProcessError, SocketTimeout, SSHClient, Transport, PKey } from '../lib';
@@ -145,6 +146,28 @@ describe('promise twins against OpenSSH sshd', () => {
       expect((await chan.makefile('r').readAsync()).toString()).toBe('after rekey\n');
     } finally {
       await t.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'acceptAsync takes a forwarded connection made from this same event loop (a blocking accept would starve it)', async () => {
+    const c = await connectAsync();
+    const t = c.getTransport()!;
+    try {
+      const port = t.requestPortForward('127.0.0.1', 0);
+      const sock = netConnect({ host: '127.0.0.1', port });
+      sock.on('error', () => {});
+      sock.write('hello through sshd');
+      const chan = await t.acceptAsync(10);
+      expect(chan).not.toBeNull();
+      expect(chan!.kind).toBe('forwarded-tcpip');
+      let got = Buffer.alloc(0);
+      while (got.length < 18) got = Buffer.concat([got, await chan!.recvAsync(100)]);
+      expect(got.toString()).toBe('hello through sshd');
+      sock.destroy();
+      await chan!.closeAsync();
+      t.cancelPortForward('127.0.0.1', port);
+    } finally {
+      await c.closeAsync();
     }
   });
 

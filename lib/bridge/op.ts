@@ -71,22 +71,25 @@ export function runSync<T>(op: Op<T>): T {
 }
 
 /** Runs an op without blocking: each step is awaited, the event loop runs meanwhile. */
-export async function runAsync<T>(op: Op<T>): Promise<T> {
-  let next = op.next();
-  while (!next.done) {
-    const step = next.value;
-    let result: unknown;
-    try {
-      const bridge = getBridge();
-      result =
-        step.kind === 'call'
-          ? await bridge.callAsync(step.service, step.method, step.args, step.timeout, step.transfer)
-          : await bridge.waitUntilAsync(step.condition, step.timeout);
-    } catch (err) {
-      next = op.throw(err);
-      continue;
-    }
-    next = op.next(result);
+export function runAsync<T>(op: Op<T>): Promise<T> {
+  const perform = (step: Step): Promise<unknown> => {
+    const bridge = getBridge();
+    return step.kind === 'call'
+      ? bridge.callAsync(step.service, step.method, step.args, step.timeout, step.transfer)
+      : bridge.waitUntilAsync(step.condition, step.timeout);
+  };
+  // Each step's outcome goes back into the op (a failure as a throw at its yield), which
+  // answers with its next step or its result; a throw out of the op rejects.
+  const advance = (next: IteratorResult<Step, T>): Promise<T> =>
+    next.done
+      ? Promise.resolve(next.value)
+      : perform(next.value).then(
+          (value) => advance(op.next(value)),
+          (err: unknown) => advance(op.throw(err)),
+        );
+  try {
+    return advance(op.next());
+  } catch (err) {
+    return Promise.reject(err);
   }
-  return next.value;
 }
