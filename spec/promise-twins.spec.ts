@@ -36,7 +36,7 @@ beforeAll(async () => {
   const key = generateKey(join(dir, 'id_ed25519'), 'ed25519');
   userKey = key.path;
   otherKey = generateKey(join(dir, 'id_other'), 'ed25519').path;
-  sshd = await startSshd({ authorizedKeys: [key.publicKey] });
+  sshd = await startSshd({ authorizedKeys: [key.publicKey], extraConfig: ['AcceptEnv PTS_*'] });
 }, 60_000);
 
 afterAll(async () => {
@@ -107,6 +107,29 @@ describe('promise twins against OpenSSH sshd', () => {
       expect(lines).toEqual(['xa\n', 'xb\n', 'xc\n']);
       expect((await stderr.readAsync()).toString()).toBe('err\n');
       expect(await stdout.channel.recvExitStatusAsync()).toBe(0);
+    } finally {
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'channel requests without a reply have twins too: env, pty size, signal', async () => {
+    const c = await connectAsync();
+    try {
+      const chan = await c.getTransport()!.openSessionAsync();
+      await chan.updateEnvironmentAsync({ PTS_ONE: 'one' });
+      await chan.setEnvironmentVariableAsync('PTS_TWO', 'two');
+      await chan.getPtyAsync('xterm', 80, 24);
+      await chan.execCommandAsync('echo $PTS_ONE $PTS_TWO; stty size; sleep 0.3; stty size; exec sleep 30');
+      const out = chan.makefile('r');
+      expect(await out.readlineAsync()).toBe('one two\r\n');
+      expect(await out.readlineAsync()).toBe('24 80\r\n');
+      await chan.resizePtyAsync(100, 40);
+      expect(await out.readlineAsync()).toBe('40 100\r\n');
+      await chan.sendSignalAsync('TERM');
+      // sshd delivers it (OpenSSH 7.9 and later): the command dies of it.
+      expect(await chan.statusEvent.waitAsync(10)).toBe(true);
+      expect(chan.exitSignal?.signal).toBe('TERM');
+      await chan.closeAsync();
     } finally {
       await c.closeAsync();
     }
@@ -211,6 +234,24 @@ describe('promise twins against OpenSSH sshd', () => {
       expect((missing as IOError).code).toBe('ENOENT');
       await sftp.rmtreeAsync(`${work}/a`);
       expect((await sftp.listdirAsync(work)).sort()).toEqual(['up.bin']);
+
+      // putfo/getfo over file-like objects, and the file attribute twins.
+      const chunks = [Buffer.from('abc'), Buffer.from('defg')];
+      await sftp.putfoAsync({ read: () => chunks.shift() ?? Buffer.alloc(0) }, `${work}/fo.txt`);
+      const got: Buffer[] = [];
+      expect(await sftp.getfoAsync(`${work}/fo.txt`, { write: (b: Buffer) => got.push(b) })).toBe(7);
+      expect(Buffer.concat(got).toString()).toBe('abcdefg');
+      const h = await sftp.openAsync(`${work}/fo.txt`, 'r+');
+      await h.truncateAsync(5);
+      await h.chmodAsync(0o600);
+      await h.utimeAsync([1_000_000, 2_000_000]);
+      expect(await h.seekAsync(-2, 2)).toBe(3);
+      expect((await h.readAsync()).toString()).toBe('de');
+      await h.fsyncAsync();
+      const st = await h.statAsync();
+      expect(st).toMatchObject({ st_size: 5, st_mtime: 2_000_000 });
+      expect((st.st_mode ?? 0) & 0o777).toBe(0o600);
+      await h.closeAsync();
     } finally {
       await sftp.closeAsync();
       await c.closeAsync();

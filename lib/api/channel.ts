@@ -243,8 +243,17 @@ export class Channel {
   }
 
   resizePty(width: number | PtyArgs = 80, height = 24, widthPixels = 0, heightPixels = 0): void {
+    runSync(this.resizePtyOp(width, height, widthPixels, heightPixels));
+  }
+
+  /** The promise twin of resizePty. */
+  resizePtyAsync(width: number | PtyArgs = 80, height = 24, widthPixels = 0, heightPixels = 0): Promise<void> {
+    return runAsync(this.resizePtyOp(width, height, widthPixels, heightPixels));
+  }
+
+  private *resizePtyOp(width: number | PtyArgs, height: number, widthPixels: number, heightPixels: number): Op<void> {
     const o = typeof width === 'object' ? width : { width, height, widthPixels, heightPixels };
-    this.request('window-change', { width: o.width ?? 80, height: o.height ?? 24, widthPixels: o.widthPixels ?? 0, heightPixels: o.heightPixels ?? 0 }, false);
+    yield* this.requestOp('window-change', { width: o.width ?? 80, height: o.height ?? 24, widthPixels: o.widthPixels ?? 0, heightPixels: o.heightPixels ?? 0 }, false);
   }
 
   /**
@@ -252,16 +261,36 @@ export class Channel {
    * server that does not accept a name (sshd's AcceptEnv) ignores it silently.
    */
   updateEnvironment(environment: Record<string, string>): void {
-    for (const [name, value] of Object.entries(environment)) this.setEnvironmentVariable(name, value);
+    runSync(this.updateEnvironmentOp(environment));
+  }
+
+  /** The promise twin of updateEnvironment. */
+  updateEnvironmentAsync(environment: Record<string, string>): Promise<void> {
+    return runAsync(this.updateEnvironmentOp(environment));
+  }
+
+  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  *updateEnvironmentOp(environment: Record<string, string>): Op<void> {
+    for (const [name, value] of Object.entries(environment)) yield* this.requestOp('env', { name, value }, false);
   }
 
   setEnvironmentVariable(name: string, value: string): void {
     this.request('env', { name, value }, false);
   }
 
+  /** The promise twin of setEnvironmentVariable. */
+  setEnvironmentVariableAsync(name: string, value: string): Promise<void> {
+    return runAsync(this.requestOp('env', { name, value }, false));
+  }
+
   /** Sends a signal to the remote process (RFC 4254 6.9), e.g. 'TERM', 'INT'. Beyond Paramiko. */
   sendSignal(signal: string): void {
     this.request('signal', { signal: signal.replace(/^SIG/, '') }, false);
+  }
+
+  /** The promise twin of sendSignal. */
+  sendSignalAsync(signal: string): Promise<void> {
+    return runAsync(this.requestOp('signal', { signal: signal.replace(/^SIG/, '') }, false));
   }
 
   /**

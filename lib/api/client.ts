@@ -307,7 +307,7 @@ export class SSHClient {
     const chan = yield* t.openChannelOp('session', null, null, { timeout: options.timeout ?? null });
     if (options.getPty) yield* chan.getPtyOp('vt100', 80, 24, 0, 0);
     chan.settimeout(options.timeout ?? null);
-    if (options.environment) chan.updateEnvironment(options.environment);
+    if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
     yield* chan.requestOp('exec', { command });
     const bufsize = options.bufsize ?? -1;
     return [chan.makefileStdin('wb', bufsize), chan.makefile('r', bufsize), chan.makefileStderr('r', bufsize)];
@@ -338,7 +338,7 @@ export class SSHClient {
     const chan = yield* t.openChannelOp('session', null, null, { timeout });
     try {
       chan.settimeout(timeout);
-      if (options.environment) chan.updateEnvironment(options.environment);
+      if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
       yield* chan.requestOp('exec', { command });
       if (options.input !== undefined && options.input !== null) yield* chan.sendallOp(options.input);
       yield* chan.shutdownWriteOp();
@@ -374,7 +374,7 @@ export class SSHClient {
   private *invokeShellOp(options: ShellOptions): Op<Channel> {
     const chan = yield* this.need().openChannelOp('session', null, null, {});
     yield* chan.getPtyOp(options, 80, 24, 0, 0);
-    if (options.environment) chan.updateEnvironment(options.environment);
+    if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
     yield* chan.requestOp('shell');
     return chan;
   }

@@ -34,7 +34,7 @@ export interface SftpOpenOptions {
 }
 
 /** utime's attributes: `times` [atime, mtime] in seconds, or now. */
-function utimeAttrs(times: [number, number] | null): Record<string, number> {
+export function utimeAttrs(times: [number, number] | null): Record<string, number> {
   const now = Math.floor(Date.now() / 1000);
   const [atime, mtime] = times ?? [now, now];
   return { st_atime: Math.floor(atime), st_mtime: Math.floor(mtime) };
@@ -450,7 +450,16 @@ export class SFTPClient {
 
   /** Uploads what `fl.read()` gives until it is empty; returns the remote attributes. */
   putfo(fl: ReadableFileLike, remotepath: string, fileSize = 0, callback: TransferCallback | null = null, confirm = true): SFTPAttributes {
-    const f = this.open(remotepath, 'wb');
+    return runSync(this.putfoOp(fl, remotepath, fileSize, callback, confirm));
+  }
+
+  /** The promise twin of putfo (`fl.read` stays synchronous). */
+  putfoAsync(fl: ReadableFileLike, remotepath: string, fileSize = 0, callback: TransferCallback | null = null, confirm = true): Promise<SFTPAttributes> {
+    return runAsync(this.putfoOp(fl, remotepath, fileSize, callback, confirm));
+  }
+
+  private *putfoOp(fl: ReadableFileLike, remotepath: string, fileSize: number, callback: TransferCallback | null, confirm: boolean): Op<SFTPAttributes> {
+    const f = yield* this.openOp(remotepath, 'wb', -1);
     let size = 0;
     try {
       f.setPipelined(true);
@@ -458,35 +467,44 @@ export class SFTPClient {
         const chunk = fl.read(1 << 20);
         if (chunk === null || chunk === undefined || chunk.length === 0) break;
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
-        f.write(buf);
+        yield* f.writeOp(buf);
         size += buf.length;
         callback?.(size, fileSize);
       }
     } finally {
-      f.close();
+      yield* f.closeOp();
     }
     if (!confirm) return Object.assign(new SFTPAttributes(), { st_size: size });
-    const st = this.stat(remotepath);
+    const st = yield* this.statOp('stat', remotepath);
     if (st.st_size !== size) throw new IOError(`size mismatch in put!  ${String(st.st_size)} != ${size}`);
     return st;
   }
 
   /** Downloads into `fl.write()`; returns the byte count. */
   getfo(remotepath: string, fl: WritableFileLike, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): number {
-    const f = this.open(remotepath, 'rb');
+    return runSync(this.getfoOp(remotepath, fl, callback));
+  }
+
+  /** The promise twin of getfo (`fl.write` stays synchronous). */
+  getfoAsync(remotepath: string, fl: WritableFileLike, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): Promise<number> {
+    return runAsync(this.getfoOp(remotepath, fl, callback));
+  }
+
+  private *getfoOp(remotepath: string, fl: WritableFileLike, callback: TransferCallback | null): Op<number> {
+    const f = yield* this.openOp(remotepath, 'rb', -1);
     let n = 0;
     try {
-      const total = Number(f.stat().st_size ?? 0);
+      const total = Number((yield* f.statOp()).st_size ?? 0);
       f.prefetch(total);
       for (;;) {
-        const chunk = f.read(1 << 22);
+        const chunk = yield* f.readOp(1 << 22);
         if (chunk.length === 0) break;
         fl.write(chunk);
         n += chunk.length;
         callback?.(n, total);
       }
     } finally {
-      f.close();
+      yield* f.closeOp();
     }
     return n;
   }

@@ -4,7 +4,7 @@ import type { SFTPAttributes } from '../sftp/attributes';
 import { FXF } from '../sftp/constants';
 import type { SftpStatVFS } from '../sftp/client-core';
 import type { SFTPClient } from './sftp-client';
-import { toAttributes } from './sftp-client';
+import { toAttributes, utimeAttrs } from './sftp-client';
 
 /** Python's open() modes as SFTP open flags (Paramiko's table). */
 export function parseMode(mode: string): { flags: number; read: boolean; write: boolean; append: boolean; binary: boolean } {
@@ -162,7 +162,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     return runAsync(this.readOp(size));
   }
 
-  private *readOp(size: number | null): Op<Buffer> {
+  /** @internal the body of the method and of its twin (SFTPClient.putfo/getfo run it). */
+  *readOp(size: number | null): Op<Buffer> {
     this.need();
     if (!this.mode.read) throw new IOError('File not open for reading');
     yield* this.flushWritesOp();
@@ -282,7 +283,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     return runAsync(this.writeOp(data));
   }
 
-  private *writeOp(data: string | Buffer | Uint8Array): Op<number> {
+  /** @internal the body of the method and of its twin (SFTPClient.putfo/getfo run it). */
+  *writeOp(data: string | Buffer | Uint8Array): Op<number> {
     this.need();
     if (!this.mode.write) throw new IOError('File not open for writing');
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
@@ -335,10 +337,19 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** whence: 0 from the start, 1 from the current position, 2 from the end. */
   seek(offset: number, whence = 0): number {
+    return runSync(this.seekOp(offset, whence));
+  }
+
+  /** The promise twin of seek (it may flush writes, and asks the size for whence 2). */
+  seekAsync(offset: number, whence = 0): Promise<number> {
+    return runAsync(this.seekOp(offset, whence));
+  }
+
+  private *seekOp(offset: number, whence: number): Op<number> {
     this.need();
-    this.flushWrites();
+    yield* this.flushWritesOp();
     if (whence === 1) this.pos += offset;
-    else if (whence === 2) this.pos = Number(this.stat().st_size ?? 0) + offset;
+    else if (whence === 2) this.pos = Number((yield* this.statOp()).st_size ?? 0) + offset;
     else this.pos = offset;
     if (this.pos < 0) throw new IOError('negative seek position', { code: 'EINVAL', errno: 22 });
     return this.pos;
@@ -369,41 +380,62 @@ export class SFTPFile implements Iterable<string | Buffer> {
     return runAsync(this.statOp());
   }
 
-  private *statOp(): Op<SFTPAttributes> {
+  /** @internal the body of the method and of its twin (SFTPClient.putfo/getfo run it). */
+  *statOp(): Op<SFTPAttributes> {
     this.need();
     yield* this.flushWritesOp();
     return toAttributes(yield* this.callOp('op', { op: 'fstat', args: { handle: this.handle } }));
   }
 
-  private setattr(attrs: Record<string, number>): void {
+  private *setattrOp(attrs: Record<string, number>): Op<void> {
     this.need();
-    this.flushWrites();
-    this.call('op', { op: 'fsetstat', args: { handle: this.handle, attrs } });
+    yield* this.flushWritesOp();
+    yield* this.callOp('op', { op: 'fsetstat', args: { handle: this.handle, attrs } });
   }
 
   chmod(mode: number): void {
-    this.setattr({ st_mode: mode });
+    runSync(this.setattrOp({ st_mode: mode }));
+  }
+  chmodAsync(mode: number): Promise<void> {
+    return runAsync(this.setattrOp({ st_mode: mode }));
   }
 
   chown(uid: number, gid: number): void {
-    this.setattr({ st_uid: uid, st_gid: gid });
+    runSync(this.setattrOp({ st_uid: uid, st_gid: gid }));
+  }
+  chownAsync(uid: number, gid: number): Promise<void> {
+    return runAsync(this.setattrOp({ st_uid: uid, st_gid: gid }));
   }
 
+  /** `times`: [atime, mtime] in seconds, or null for now. */
   utime(times: [number, number] | null = null): void {
-    const now = Math.floor(Date.now() / 1000);
-    const [atime, mtime] = times ?? [now, now];
-    this.setattr({ st_atime: Math.floor(atime), st_mtime: Math.floor(mtime) });
+    runSync(this.setattrOp(utimeAttrs(times)));
+  }
+  utimeAsync(times: [number, number] | null = null): Promise<void> {
+    return runAsync(this.setattrOp(utimeAttrs(times)));
   }
 
   truncate(size: number): void {
-    this.setattr({ st_size: size });
+    runSync(this.setattrOp({ st_size: size }));
+  }
+  truncateAsync(size: number): Promise<void> {
+    return runAsync(this.setattrOp({ st_size: size }));
   }
 
   /** fsync@openssh.com (beyond Paramiko): the server flushes the file to disk. */
   fsync(): void {
+    runSync(this.fsyncOp());
+  }
+
+  /** The promise twin of fsync. */
+  fsyncAsync(): Promise<void> {
+    return runAsync(this.fsyncOp());
+  }
+
+  private *fsyncOp(): Op<void> {
     this.need();
-    this.flushWrites();
-    this.call('op', { op: 'fsync', args: { handle: this.handle } });
+    yield* this.flushWritesOp();
+    yield* this.callOp('op', { op: 'fsync', args: { handle: this.handle } });
   }
 
   /** fstatvfs@openssh.com (beyond Paramiko). */
@@ -456,7 +488,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
     return runAsync(this.closeOp());
   }
 
-  private *closeOp(): Op<void> {
+  /** @internal the body of the method and of its twin (SFTPClient.putfo/getfo run it). */
+  *closeOp(): Op<void> {
     if (this.closed) return;
     let first: Error | null = null;
     try {
