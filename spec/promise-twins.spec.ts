@@ -27,6 +27,16 @@ async function connectAsync(keyFilename = userKey): Promise<SSHClient> {
   return c;
 }
 
+/** Runs `body` with a fresh client, closed by its twin whatever happens. */
+async function withClient(body: (c: SSHClient) => Promise<void>): Promise<void> {
+  const c = await connectAsync();
+  try {
+    await body(c);
+  } finally {
+    await c.closeAsync();
+  }
+}
+
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
@@ -63,22 +73,18 @@ describe('promise twins against OpenSSH sshd', () => {
   });
 
   itWithPeers(['sshd'], 'two commands that wait on each other both finish (blocking calls from one thread could not)', async () => {
-    const c = await connectAsync();
-    try {
+    await withClient(async (c) => {
       const flag = join(dir, `flag-${process.pid}-${Date.now()}`);
       const waiter = c.runAsync(`for i in $(seq 200); do [ -e ${flag} ] && echo seen && exit 0; sleep 0.05; done; exit 1`);
       const toucher = c.runAsync(`touch ${flag}`);
       const [w, t] = await Promise.all([waiter, toucher]);
       expect(t.exitStatus).toBe(0);
       expect(w).toMatchObject({ exitStatus: 0, stdout: 'seen\n' });
-    } finally {
-      await c.closeAsync();
-    }
+    });
   });
 
   itWithPeers(['sshd'], 'a channel driven by its twins: 4 MiB through cat and back, EOF, exit status', async () => {
-    const c = await connectAsync();
-    try {
+    await withClient(async (c) => {
       const chan = await c.getTransport()!.openSessionAsync();
       await chan.execCommandAsync('cat');
       const data = randomBytes(4 << 20);
@@ -90,14 +96,11 @@ describe('promise twins against OpenSSH sshd', () => {
       expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
       expect(await chan.recvExitStatusAsync()).toBe(0);
       await chan.closeAsync();
-    } finally {
-      await c.closeAsync();
-    }
+    });
   });
 
   itWithPeers(['sshd'], 'execCommandAsync gives files with twins: for await over lines, readAsync, writeAsync and closeAsync on stdin', async () => {
-    const c = await connectAsync();
-    try {
+    await withClient(async (c) => {
       const [stdin, stdout, stderr] = await c.execCommandAsync('sed s/^/x/; echo err >&2');
       await stdin.writeAsync('a\nb\n');
       await stdin.writeAsync(Buffer.from('c\n'));
@@ -107,14 +110,11 @@ describe('promise twins against OpenSSH sshd', () => {
       expect(lines).toEqual(['xa\n', 'xb\n', 'xc\n']);
       expect((await stderr.readAsync()).toString()).toBe('err\n');
       expect(await stdout.channel.recvExitStatusAsync()).toBe(0);
-    } finally {
-      await c.closeAsync();
-    }
+    });
   });
 
   itWithPeers(['sshd'], 'channel requests without a reply have twins too: env, pty size, signal', async () => {
-    const c = await connectAsync();
-    try {
+    await withClient(async (c) => {
       const chan = await c.getTransport()!.openSessionAsync();
       await chan.updateEnvironmentAsync({ PTS_ONE: 'one' });
       await chan.setEnvironmentVariableAsync('PTS_TWO', 'two');
@@ -130,15 +130,12 @@ describe('promise twins against OpenSSH sshd', () => {
       expect(await chan.statusEvent.waitAsync(10)).toBe(true);
       expect(chan.exitSignal?.signal).toBe('TERM');
       await chan.closeAsync();
-    } finally {
-      await c.closeAsync();
-    }
+    });
   });
 
   itWithPeers(['sshd'], 'errors arrive as rejections of the same classes: auth, timeout', async () => {
     await expect(connectAsync(otherKey)).rejects.toBeInstanceOf(AuthenticationException);
-    const c = await connectAsync();
-    try {
+    await withClient(async (c) => {
       const chan = await c.getTransport()!.openSessionAsync();
       await chan.execCommandAsync('sleep 5');
       chan.settimeout(0.2);
@@ -146,9 +143,7 @@ describe('promise twins against OpenSSH sshd', () => {
       chan.settimeout(0);
       await expect(chan.recvAsync(10)).rejects.toBeInstanceOf(SocketTimeout);
       await chan.closeAsync();
-    } finally {
-      await c.closeAsync();
-    }
+    });
   });
 
   itWithPeers(['sshd'], 'Transport twins: startClientAsync, authPublickeyAsync, authPasswordAsync, globalRequestAsync, renegotiateKeysAsync', async () => {
