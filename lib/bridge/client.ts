@@ -307,10 +307,8 @@ export class Bridge {
     this.updateRefs();
     try {
       for (;;) {
-        const seen = Atomics.load(w.control, MAIN_SIGNAL);
-        this.drain(w);
-        if (condition()) return true;
-        this.checkAlive(w);
+        const seen = this.look(w, condition);
+        if (seen === null) return true;
         const now = performance.now();
         if (now >= deadline) return false;
         const r = waitAsync(w.control, MAIN_SIGNAL, seen, Math.min(deadline - now, POLL_MS));
@@ -448,12 +446,8 @@ export class Bridge {
   private waitLoopInner(w: WorkerHandle, done: () => boolean, deadline: number): boolean {
     const control = w.control;
     for (;;) {
-      // Read the signal before draining: a message posted after the drain changes it, and
-      // Atomics.wait then returns at once instead of sleeping through it.
-      const seen = Atomics.load(control, MAIN_SIGNAL);
-      this.drain(w);
-      if (done()) return true;
-      this.checkAlive(w);
+      const seen = this.look(w, done);
+      if (seen === null) return true;
       const now = performance.now();
       if (now >= deadline) return false;
       // Spin only if the worker was heard from a moment ago (see WARM_WINDOW_MICROS).
@@ -461,6 +455,20 @@ export class Bridge {
       if (micros > 0 && spinWhileEqual(control, MAIN_SIGNAL, seen, micros)) continue;
       Atomics.wait(control, MAIN_SIGNAL, seen, Math.min(deadline - now, POLL_MS));
     }
+  }
+
+  /**
+   * One look of a wait loop (blocking or awaited): null once `done()`, else the signal word as
+   * read before draining the port, to wait on. A message posted after the drain changes that
+   * word, so the wait then returns at once instead of sleeping through it. Throws if the
+   * worker died.
+   */
+  private look(w: WorkerHandle, done: () => boolean): number | null {
+    const seen = Atomics.load(w.control, MAIN_SIGNAL);
+    this.drain(w);
+    if (done()) return null;
+    this.checkAlive(w);
+    return seen;
   }
 
   private drain(w: WorkerHandle): void {

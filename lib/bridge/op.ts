@@ -49,18 +49,36 @@ export function* until(condition: () => boolean, timeout: number | null): Op<boo
   return (yield { kind: 'wait', condition, timeout }) as boolean;
 }
 
+/** Performs a step by blocking this thread. */
+function performSync(step: Step): unknown {
+  const bridge = getBridge();
+  return step.kind === 'call'
+    ? bridge.call(step.service, step.method, step.args, step.timeout, step.transfer)
+    : bridge.waitUntil(step.condition, step.timeout);
+}
+
+/** Performs a step without blocking. */
+function performAsync(step: Step): Promise<unknown> {
+  const bridge = getBridge();
+  return step.kind === 'call'
+    ? bridge.callAsync(step.service, step.method, step.args, step.timeout, step.transfer)
+    : bridge.waitUntilAsync(step.condition, step.timeout);
+}
+
+/*
+ * The two drivers below are the same loop, one blocking and one awaiting: each step's outcome
+ * goes back into the op (a failure as a throw at its yield), which answers with its next step
+ * or its result. They stay two plain loops on purpose: a promise chain (`.then` returning the
+ * next step's promise) would hold every step of a long op until its end.
+ */
+
 /** Runs an op on this thread, blocking at each step. */
 export function runSync<T>(op: Op<T>): T {
   let next = op.next();
   while (!next.done) {
-    const step = next.value;
     let result: unknown;
     try {
-      const bridge = getBridge();
-      result =
-        step.kind === 'call'
-          ? bridge.call(step.service, step.method, step.args, step.timeout, step.transfer)
-          : bridge.waitUntil(step.condition, step.timeout);
+      result = performSync(next.value);
     } catch (err) {
       next = op.throw(err);
       continue;
@@ -71,25 +89,17 @@ export function runSync<T>(op: Op<T>): T {
 }
 
 /** Runs an op without blocking: each step is awaited, the event loop runs meanwhile. */
-export function runAsync<T>(op: Op<T>): Promise<T> {
-  const perform = (step: Step): Promise<unknown> => {
-    const bridge = getBridge();
-    return step.kind === 'call'
-      ? bridge.callAsync(step.service, step.method, step.args, step.timeout, step.transfer)
-      : bridge.waitUntilAsync(step.condition, step.timeout);
-  };
-  // Each step's outcome goes back into the op (a failure as a throw at its yield), which
-  // answers with its next step or its result; a throw out of the op rejects.
-  const advance = (next: IteratorResult<Step, T>): Promise<T> =>
-    next.done
-      ? Promise.resolve(next.value)
-      : perform(next.value).then(
-          (value) => advance(op.next(value)),
-          (err: unknown) => advance(op.throw(err)),
-        );
-  try {
-    return advance(op.next());
-  } catch (err) {
-    return Promise.reject(err);
+export async function runAsync<T>(op: Op<T>): Promise<T> {
+  let next = op.next();
+  while (!next.done) {
+    let result: unknown;
+    try {
+      result = await performAsync(next.value);
+    } catch (err) {
+      next = op.throw(err);
+      continue;
+    }
+    next = op.next(result);
   }
+  return next.value;
 }
