@@ -209,15 +209,17 @@ export class ChannelStderrFile extends ChannelFile {
 /** The command's stdin (Paramiko's ChannelStdinFile): `close()` sends EOF to the command. */
 export class ChannelStdinFile extends ChannelFile {
   override close(): void {
-    if (this.closed) return;
-    super.close();
-    this.channel.shutdownWrite();
+    runSync(this.closeOp());
   }
 
   /** The promise twin of close: EOF to the command, after the data written before it. */
-  async closeAsync(): Promise<void> {
+  closeAsync(): Promise<void> {
+    return runAsync(this.closeOp());
+  }
+
+  private *closeOp(): Op<void> {
     if (this.closed) return;
     super.close();
-    await this.channel.shutdownWriteAsync();
+    yield* this.channel.shutdownWriteOp();
   }
 }

@@ -155,7 +155,7 @@ export class Channel {
     };
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *statusWaitOp(timeout: number | null): Op<boolean> {
     if (this.exitStatusReady()) return true;
     if (!this.transport.isActive()) return this.exitStatusReady();
@@ -184,7 +184,7 @@ export class Channel {
     runSync(this.requestOp(type, args, wantReply));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *requestOp(type: string, args: Record<string, unknown> = {}, wantReply = true): Op<void> {
     if (this.closed) throw new SSHException('Channel is not open');
     const ok = yield* this.callOp<boolean>('channelRequest', { type, wantReply, args });
@@ -201,8 +201,8 @@ export class Channel {
     return runAsync(this.getPtyOp(term, width, height, widthPixels, heightPixels));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
-  *getPtyOp(term: string | PtyArgs, width: number, height: number, widthPixels: number, heightPixels: number): Op<void> {
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
+  *getPtyOp(term: string | PtyArgs = 'vt100', width = 80, height = 24, widthPixels = 0, heightPixels = 0): Op<void> {
     const o: PtyArgs = typeof term === 'object' ? term : { term, width, height, widthPixels, heightPixels };
     yield* this.requestOp('pty-req', {
       term: o.term ?? 'vt100',
@@ -269,7 +269,7 @@ export class Channel {
     return runAsync(this.updateEnvironmentOp(environment));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *updateEnvironmentOp(environment: Record<string, string>): Op<void> {
     for (const [name, value] of Object.entries(environment)) yield* this.requestOp('env', { name, value }, false);
   }
@@ -400,7 +400,7 @@ export class Channel {
     return runAsync(this.recvOp(nbytes));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *recvOp(nbytes: number): Op<Buffer> {
     if (this.front.length) {
       // Join once; small recv()s then take from the head without copying the rest again.
@@ -423,7 +423,7 @@ export class Channel {
     return runAsync(this.recvStderrOp(nbytes));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *recvStderrOp(nbytes: number): Op<Buffer> {
     if (this.readShut) return Buffer.alloc(0);
     yield* this.waitDataOp(this.rings.stderr);
@@ -475,7 +475,7 @@ export class Channel {
     return runAsync(this.sendallOp(data));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *sendallOp(data: string | Buffer | Uint8Array): Op<void> {
     const buf = toBuf(data);
     let off = 0;
@@ -495,7 +495,7 @@ export class Channel {
     return runAsync(this.sendStderrOp(toBuf(data)));
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *sendStderrOp(buf: Buffer): Op<number> {
     if (buf.length === 0) return 0;
     if (this.writeShut || this.closed) throw new SSHException('Socket is closed');
@@ -551,7 +551,7 @@ export class Channel {
     return runAsync(this.recvExitStatusOp());
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *recvExitStatusOp(): Op<number> {
     const flags = Atomics.load(this.status, STATUS_FLAGS);
     if (flags & FLAG_EXIT_STATUS) return Atomics.load(this.status, STATUS_EXIT);
@@ -610,7 +610,7 @@ export class Channel {
     return runAsync(this.shutdownWriteOp());
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *shutdownWriteOp(): Op<void> {
     if (this.writeShut) return;
     this.writeShut = true;
@@ -629,7 +629,7 @@ export class Channel {
     return runAsync(this.closeOp());
   }
 
-  /** @internal the body of the method and of its twin (ChannelFile and SSHClient run it). */
+  /** @internal the body of the method and of its twin, for the calls outside this class that run it. */
   *closeOp(): Op<void> {
     if (this.closedByUs) return;
     this.closedByUs = true;

@@ -304,8 +304,8 @@ export class SSHClient {
 
   private *execCommandOp(command: string, options: ExecOptions): Op<[ChannelStdinFile, ChannelFile, ChannelStderrFile]> {
     const t = this.need();
-    const chan = yield* t.openChannelOp('session', null, null, { timeout: options.timeout ?? null });
-    if (options.getPty) yield* chan.getPtyOp('vt100', 80, 24, 0, 0);
+    const chan = yield* t.openSessionOp({ timeout: options.timeout ?? null });
+    if (options.getPty) yield* chan.getPtyOp();
     chan.settimeout(options.timeout ?? null);
     if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
     yield* chan.requestOp('exec', { command });
@@ -335,7 +335,7 @@ export class SSHClient {
     const timeout = options.timeout ?? null;
     const deadline = timeout === null ? null : Date.now() + timeout * 1000;
     const left = (): number | null => (deadline === null ? null : Math.max(0, (deadline - Date.now()) / 1000));
-    const chan = yield* t.openChannelOp('session', null, null, { timeout });
+    const chan = yield* t.openSessionOp({ timeout });
     try {
       chan.settimeout(timeout);
       if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
@@ -372,8 +372,8 @@ export class SSHClient {
   }
 
   private *invokeShellOp(options: ShellOptions): Op<Channel> {
-    const chan = yield* this.need().openChannelOp('session', null, null, {});
-    yield* chan.getPtyOp(options, 80, 24, 0, 0);
+    const chan = yield* this.need().openSessionOp();
+    yield* chan.getPtyOp(options);
     if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
     yield* chan.requestOp('shell');
     return chan;

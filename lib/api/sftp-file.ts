@@ -311,21 +311,24 @@ export class SFTPFile implements Iterable<string | Buffer> {
     // Data read ahead over this range is stale now.
     this.readBuf = Buffer.alloc(0);
     // Append mode: the server writes at the end whatever the offset; the position follows it.
-    if (this.mode.append) this.pos = Number(toAttributes(yield* this.callOp('op', { op: 'fstat', args: { handle: this.handle } })).st_size ?? this.pos);
+    if (this.mode.append) this.pos = Number((yield* this.fstatOp()).st_size ?? this.pos);
     yield* this.callOp('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
     this.pos += data.length;
   }
 
   /** Sends buffered writes (with pipelining, their acknowledgements may still be pending). */
   flush(): void {
-    this.need();
-    this.flushWrites();
+    runSync(this.flushOp());
   }
 
   /** The promise twin of flush. */
-  async flushAsync(): Promise<void> {
+  flushAsync(): Promise<void> {
+    return runAsync(this.flushOp());
+  }
+
+  private *flushOp(): Op<void> {
     this.need();
-    await runAsync(this.flushWritesOp());
+    yield* this.flushWritesOp();
   }
 
   /** Writes stop waiting for each acknowledgement; errors surface later (at close at the latest). */
@@ -384,6 +387,11 @@ export class SFTPFile implements Iterable<string | Buffer> {
   *statOp(): Op<SFTPAttributes> {
     this.need();
     yield* this.flushWritesOp();
+    return yield* this.fstatOp();
+  }
+
+  /** The server's attributes of the handle, as they are (no flush first). */
+  private *fstatOp(): Op<SFTPAttributes> {
     return toAttributes(yield* this.callOp('op', { op: 'fstat', args: { handle: this.handle } }));
   }
 

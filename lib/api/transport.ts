@@ -925,12 +925,17 @@ export class Transport {
   // ---- channels ----
 
   openSession(options: OpenChannelOptions = {}): Channel {
-    return this.openChannel('session', null, null, options);
+    return runSync(this.openSessionOp(options));
   }
 
   /** The promise twin of openSession. */
   openSessionAsync(options: OpenChannelOptions = {}): Promise<Channel> {
-    return this.openChannelAsync('session', null, null, options);
+    return runAsync(this.openSessionOp(options));
+  }
+
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *openSessionOp(options: OpenChannelOptions = {}): Op<Channel> {
+    return yield* this.openChannelOp('session', null, null, options);
   }
 
   /** Opens a channel; the default timeout is Paramiko's 3600 s. ChannelException if refused. */
