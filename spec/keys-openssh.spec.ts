@@ -50,6 +50,7 @@ const FORMATS: Array<[string, string[]]> = [
   ['openssh aes256-ctr', ['-N', PASS]],
   ['openssh aes256-cbc', ['-N', PASS, '-Z', 'aes256-cbc']],
   ['openssh aes256-gcm', ['-N', PASS, '-Z', 'aes256-gcm@openssh.com']],
+  ['openssh chacha20-poly1305', ['-N', PASS, '-Z', 'chacha20-poly1305@openssh.com']],
   ['openssh aes128-ctr', ['-N', PASS, '-Z', 'aes128-ctr', '-a', '4']],
   ['PEM', ['-N', '', '-m', 'PEM']],
   ['PEM encrypted', ['-N', PASS, '-m', 'PEM']],
@@ -79,6 +80,23 @@ describe('keys written by ssh-keygen', () => {
       }
     });
   }
+});
+
+describe('authenticated key-file ciphers', () => {
+  itWithPeers(['ssh-keygen'], 'chacha20-poly1305 and AES-GCM sections: the right passphrase loads, a wrong one fails the tag', () => {
+    for (const cipher of ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com']) {
+      const path = join(dir, `tag-${cipher}`);
+      keygen('-q', '-t', 'ed25519', '-N', PASS, '-Z', cipher, '-C', 'tagged', '-f', path);
+      expect(PKey.fromPrivateKeyFile(path, PASS).fingerprint).toBe(keygenFingerprint(`${path}.pub`).fingerprint);
+      expect(() => PKey.fromPrivateKeyFile(path, 'not the passphrase')).toThrow(/authentication tag does not verify/);
+      // one flipped bit in the sealed section (its last bytes precede the 16-byte tag)
+      const text = readFileSync(path, 'utf8');
+      const body = Buffer.from(text.split('\n').filter((l) => l && !l.startsWith('-----')).join(''), 'base64');
+      body[body.length - 20] ^= 1;
+      const armored = `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+      expect(() => PKey.fromPrivateKey(armored, PASS)).toThrow(/authentication tag does not verify/);
+    }
+  });
 });
 
 describe('keys we write', () => {

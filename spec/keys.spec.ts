@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createPrivateKey, createPublicKey, createHash } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import {
   SSHException,
   UnknownKeyType,
 } from '../lib';
+import { decryptSection, encryptSection, keyFileCipher } from '../lib/keys/formats/ciphers';
 
 const FIXTURES = join(__dirname, 'fixtures', 'keys');
 const kat = JSON.parse(readFileSync(join(FIXTURES, 'kat.json'), 'utf8'));
@@ -151,6 +152,25 @@ describe.each(generated)('%s keys', (_name, key) => {
         expect(() => PKey.fromPrivateKeyFile(file)).toThrow(PasswordRequiredException);
         expect(() => PKey.fromPrivateKeyFile(file, 'wrong horse')).toThrow(/wrong password/);
       }
+    }
+  });
+});
+
+describe('key-file section ciphers', () => {
+  it.each(['aes256-ctr', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'])('%s seals and opens, and a changed byte fails', (name) => {
+    const c = keyFileCipher(name);
+    const key = randomBytes(c.keyLength);
+    const iv = randomBytes(c.ivLength);
+    const plain = randomBytes(c.blockSize * 7);
+    const sealed = encryptSection(c, key, iv, plain);
+    expect(sealed.length).toBe(plain.length + c.tagLength);
+    expect(sealed.subarray(0, plain.length).equals(plain)).toBe(false);
+    const body = sealed.subarray(0, plain.length);
+    const tag = c.tagLength ? sealed.subarray(plain.length) : null;
+    expect(decryptSection(c, key, iv, body, tag)!.equals(plain)).toBe(true);
+    if (c.tagLength) {
+      body[3] ^= 0x80;
+      expect(decryptSection(c, key, iv, body, tag)).toBeNull();
     }
   });
 });

@@ -239,6 +239,29 @@ export class ChaChaPolyOpener implements Opener {
   }
 }
 
+/**
+ * The cipher as OpenSSH applies it to the private section of a key file (`ssh-keygen -Z
+ * chacha20-poly1305@openssh.com`): sequence number 0 and no length prefix, so the section is
+ * XORed with ChaCha20(K_2, counter 1...) and the tag is Poly1305(block 0 of K_2, ciphertext).
+ * Returns ciphertext || tag.
+ */
+export function sealKeyFileSection(key: Buffer, plain: Buffer): Buffer {
+  const k = new ChaChaKeys({ key, iv: Buffer.alloc(0), macKey: Buffer.alloc(0) });
+  const out = Buffer.allocUnsafe(plain.length + POLY1305_TAG_LENGTH);
+  createCipheriv('chacha20', k.main, k.payloadIv(0)).update(plain).copy(out, 0);
+  defaultPoly1305().macInto(k.js.block0(0, k.polyKey), out.subarray(0, plain.length), out, plain.length);
+  return out;
+}
+
+/** Opens what sealKeyFileSection made; null when the tag does not verify (a wrong passphrase). */
+export function openKeyFileSection(key: Buffer, sealed: Buffer, tag: Buffer): Buffer | null {
+  const k = new ChaChaKeys({ key, iv: Buffer.alloc(0), macKey: Buffer.alloc(0) });
+  const expected = Buffer.alloc(POLY1305_TAG_LENGTH);
+  defaultPoly1305().macInto(k.js.block0(0, k.polyKey), sealed, expected, 0);
+  if (tag.length !== POLY1305_TAG_LENGTH || !timingSafeEqual(expected, tag)) return null;
+  return createDecipheriv('chacha20', k.main, k.payloadIv(0)).update(sealed);
+}
+
 export const chacha20Poly1305: CipherAlgorithm = {
   name: CHACHA20_POLY1305,
   keyLength: KEY_LENGTH,

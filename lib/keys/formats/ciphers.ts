@@ -1,17 +1,22 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { NotImplementedError, SSHException } from '../../errors';
+import { openKeyFileSection, sealKeyFileSection } from '../../crypto/chachapoly';
+import { SSHException } from '../../errors';
 
 /**
  * Ciphers OpenSSH may use to encrypt the private section of its key format (`ssh-keygen -Z`),
- * mapped to OpenSSL names. GCM's 16-byte tag follows the encrypted section in the file.
+ * mapped to OpenSSL names. The 16-byte tag of GCM and of chacha20-poly1305 follows the
+ * encrypted section in the file.
  */
 interface KeyFileCipher {
+  /** The OpenSSL cipher; '' for none, 'chacha20-poly1305' for OpenSSH's own construction. */
   openssl: string;
   keyLength: number;
   ivLength: number;
   blockSize: number;
   tagLength: number;
 }
+
+const CHACHA = 'chacha20-poly1305';
 
 const CIPHERS: Record<string, KeyFileCipher> = {
   none: { openssl: '', keyLength: 0, ivLength: 0, blockSize: 8, tagLength: 0 },
@@ -23,20 +28,19 @@ const CIPHERS: Record<string, KeyFileCipher> = {
   'aes256-cbc': { openssl: 'aes-256-cbc', keyLength: 32, ivLength: 16, blockSize: 16, tagLength: 0 },
   'aes128-gcm@openssh.com': { openssl: 'aes-128-gcm', keyLength: 16, ivLength: 12, blockSize: 16, tagLength: 16 },
   'aes256-gcm@openssh.com': { openssl: 'aes-256-gcm', keyLength: 32, ivLength: 12, blockSize: 16, tagLength: 16 },
+  'chacha20-poly1305@openssh.com': { openssl: CHACHA, keyLength: 64, ivLength: 0, blockSize: 8, tagLength: 16 },
 };
 
 export function keyFileCipher(name: string): KeyFileCipher {
   const c = CIPHERS[name];
   if (c) return c;
-  if (name === 'chacha20-poly1305@openssh.com') {
-    throw new NotImplementedError('private key files encrypted with chacha20-poly1305@openssh.com (re-encrypt with ssh-keygen -p -Z aes256-ctr)');
-  }
   throw new SSHException(`unknown cipher ${JSON.stringify(name)} in OpenSSH private key file`);
 }
 
 /** Encrypts the private section; for GCM the tag is appended. Padding is the caller's. */
 export function encryptSection(c: KeyFileCipher, key: Buffer, iv: Buffer, plain: Buffer): Buffer {
   if (!c.openssl) return plain;
+  if (c.openssl === CHACHA) return sealKeyFileSection(key, plain);
   const cipher = createCipheriv(c.openssl, key, iv);
   cipher.setAutoPadding(false);
   const out: Buffer[] = [cipher.update(plain), cipher.final()];
@@ -47,6 +51,7 @@ export function encryptSection(c: KeyFileCipher, key: Buffer, iv: Buffer, plain:
 /** Decrypts the private section; returns null when a GCM tag does not verify. */
 export function decryptSection(c: KeyFileCipher, key: Buffer, iv: Buffer, data: Buffer, tag: Buffer | null): Buffer | null {
   if (!c.openssl) return data;
+  if (c.openssl === CHACHA) return openKeyFileSection(key, data, tag!);
   const decipher = createDecipheriv(c.openssl, key, iv);
   decipher.setAutoPadding(false);
   if (c.tagLength) (decipher as unknown as { setAuthTag(t: Uint8Array): void }).setAuthTag(tag!);
