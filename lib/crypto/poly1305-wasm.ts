@@ -17,6 +17,8 @@
  * writes the tag.
  */
 import type { Poly1305Engine } from './poly1305';
+import { add, add32, and, call, extendU, func, gget, gset, gtU32, I32, I64, k32, k64, leU32, load64, ltU, module, mul, or, set, get, shl, shrS, shrU, store64, sub, sum, VOID, wasmApi, xor } from './wasm-asm';
+import type { Code, WasmMemory } from './wasm-asm';
 
 const KEY = 0;
 const TAG = 32;
@@ -24,67 +26,6 @@ const DATA = 64;
 const PAGE = 65536;
 /** OpenSSH's largest packet (PACKET_MAX_SIZE, 256 KiB) fits without growing memory. */
 const INITIAL_PAGES = 5;
-
-// --- binary encoding (WebAssembly core specification 1.0, chapter 5) ---
-
-type Code = number[];
-
-function uleb(n: number): Code {
-  const out: Code = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(v: bigint): Code {
-  const out: Code = [];
-  for (;;) {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
-    out.push(done ? b : b | 0x80);
-    if (done) return out;
-  }
-}
-
-const vec = (items: Code[]): Code => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: Code): Code => [id, ...uleb(body.length), ...body];
-const name = (s: string): Code => vec([...Buffer.from(s, 'utf8')].map((b) => [b]));
-
-const I32 = 0x7f;
-const I64 = 0x7e;
-const VOID = 0x40;
-
-// Instructions used below, by opcode.
-const get = (i: number): Code => [0x20, ...uleb(i)];
-const set = (i: number, v: Code): Code => [...v, 0x21, ...uleb(i)];
-const gget = (i: number): Code => [0x23, ...uleb(i)];
-const gset = (i: number, v: Code): Code => [...v, 0x24, ...uleb(i)];
-const k64 = (v: bigint | number): Code => [0x42, ...sleb(BigInt(v))];
-const k32 = (v: number): Code => [0x41, ...sleb(BigInt(v))];
-const bin = (op: number) => (a: Code, b: Code): Code => [...a, ...b, op];
-const add = bin(0x7c);
-const sub = bin(0x7d);
-const mul = bin(0x7e);
-const and = bin(0x83);
-const or = bin(0x84);
-const xor = bin(0x85);
-const shl = bin(0x86);
-const shrS = bin(0x87);
-const shrU = bin(0x88);
-const ltU = bin(0x54);
-const add32 = bin(0x6a);
-const gtU32 = bin(0x4b);
-const leU32 = bin(0x4d);
-const extendU = (v: Code): Code => [...v, 0xad];
-const load64 = (addr: Code, offset: number): Code => [...addr, 0x29, 3, ...uleb(offset)];
-const store64 = (addr: Code, v: Code, offset: number): Code => [...addr, ...v, 0x37, 3, ...uleb(offset)];
-const call = (f: number): Code => [0x10, ...uleb(f)];
-const sum = (...xs: Code[]): Code => xs.reduce((acc, x) => add(acc, x));
 
 const M26 = 0x3ffffff;
 const m26 = (v: Code): Code => and(v, k64(M26));
@@ -280,56 +221,33 @@ function macBody(): Code {
   ];
 }
 
-function func(localGroups: Array<[number, number]>, body: Code): Code {
-  const content = [...vec(localGroups.map(([n, t]) => [...uleb(n), t])), ...body, 0x0b];
-  return [...uleb(content.length), ...content];
-}
-
 /** The module's bytes. */
 export function poly1305WasmBytes(): Uint8Array {
-  const types = vec([
-    [0x60, ...vec([]), ...vec([])], // 0: () -> ()
-    [0x60, ...vec([[I32], [I32], [I64]]), ...vec([])], // 1: (i32, i32, i64) -> ()
-    [0x60, ...vec([[I32], [I32]]), ...vec([])], // 2: (i32, i32) -> ()
-  ]);
-  const funcs = vec([[0], [1], [0], [2]]); // init, blocks, finish, mac
-  const memory = vec([[0x00, ...uleb(INITIAL_PAGES)]]);
-  const globals = vec(Array.from({ length: GLOBALS }, () => [I64, 0x01, ...k64(0), 0x0b]));
-  const exports = vec([
-    [...name('memory'), 0x02, 0],
-    [...name('mac'), 0x00, F_MAC],
-  ]);
-  const code = vec([
-    func([[23, I64]], initBody()),
-    func([[38, I64], [1, I32]], blocksBody()),
-    func([[13, I64]], finishBody()),
-    func([], macBody()),
-  ]);
-  return Uint8Array.from([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
-    ...section(1, types),
-    ...section(3, funcs),
-    ...section(5, memory),
-    ...section(6, globals),
-    ...section(7, exports),
-    ...section(10, code),
-  ]);
-}
-
-// The few WebAssembly JS API members used here (TypeScript's lib.dom has them, our lib does not).
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  return module({
+    types: [
+      [0x60, 0, 0], // 0: () -> ()
+      [0x60, 3, I32, I32, I64, 0], // 1: (i32, i32, i64) -> ()
+      [0x60, 2, I32, I32, 0], // 2: (i32, i32) -> ()
+    ],
+    funcs: [0, 1, 0, 2], // init, blocks, finish, mac
+    memoryPages: INITIAL_PAGES,
+    globals: Array.from({ length: GLOBALS }, () => [I64, 0x01, ...k64(0), 0x0b]),
+    exports: [
+      ['memory', 0x02, 0],
+      ['mac', 0x00, F_MAC],
+    ],
+    code: [
+      func([[23, I64]], initBody()),
+      func([[38, I64], [1, I32]], blocksBody()),
+      func([[13, I64]], finishBody()),
+      func([], macBody()),
+    ],
+  });
 }
 
 /** Instantiates the module; throws when the runtime has no WebAssembly. */
 export function createWasmPoly1305(): Poly1305Engine {
-  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!api) throw new Error('WebAssembly is not available');
+  const api = wasmApi();
   const instance = new api.Instance(new api.Module(poly1305WasmBytes()), {});
   const memory = instance.exports.memory as WasmMemory;
   const mac = instance.exports.mac as (full: number, tail: number) => void;
