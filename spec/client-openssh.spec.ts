@@ -192,6 +192,19 @@ describe('SSHClient against OpenSSH sshd', () => {
     }
   });
 
+  itWithPeers(['sshd', 'puttygen'], "a PuTTY .ppk key (puttygen's, Argon2-encrypted) authenticates through keyFilename and passphrase", () => {
+    const ppk = join(dir, 'user.ppk');
+    const passFile = join(dir, 'ppk-pass');
+    writeFileSync(passFile, 'ppk secret');
+    spawnSync('/usr/bin/puttygen', ['-t', 'ecdsa', '-b', '384', '-o', ppk, '--new-passphrase', passFile, '--ppk-param', 'memory=1024,passes=3']);
+    const pub = spawnSync('/usr/bin/puttygen', [ppk, '-L']); // the public half is not encrypted
+    expect(pub.status).toBe(0);
+    sshd.authorize(pub.stdout.toString().trim());
+    using c = client({ keyFilename: ppk, passphrase: 'ppk secret' });
+    expect(run(c, 'echo ppk').out).toBe('ppk\n');
+    expect(() => client({ keyFilename: ppk, passphrase: 'wrong' })).toThrow(/wrong password/);
+  });
+
   itWithPeers(['sshd'], 'exec with 64 MiB on stdout and stderr at once: recvExitStatus first does not deadlock', () => {
     using c = client();
     const [, stdout, stderr] = c.execCommand('head -c 67108864 /dev/zero; head -c 67108864 /dev/zero >&2; exit 7');

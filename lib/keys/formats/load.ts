@@ -5,13 +5,14 @@ import { decodeOpenSSHPrivateKey } from './openssh';
 import type { LoadedKey } from './openssh';
 import { decodePemPrivateKey, PEM_PRIVATE_LABELS } from './pem';
 import { findPemBlock } from './pem-armor';
+import { decodePuttyPrivateKey, isPuttyKeyFile } from './ppk';
 
 /** Refuses input whose size cannot be a key file before reading it as one. */
 const MAX_KEY_FILE = 1 << 20;
 
 /**
  * Reads a private key file of any supported format: OpenSSH, PEM PKCS#1 / SEC1 / DSA / PKCS#8,
- * plain or encrypted. Errors name the file (when known) and the cause.
+ * PuTTY's .ppk (versions 2 and 3), plain or encrypted. Errors name the file (when known) and the cause.
  */
 export function loadPrivateKeyText(data: string | Buffer, password: Passphrase | null, filename?: string): LoadedKey {
   try {
@@ -25,6 +26,7 @@ export function loadPrivateKeyText(data: string | Buffer, password: Passphrase |
 function load(data: string | Buffer, password: Passphrase | null): LoadedKey {
   if (data.length > MAX_KEY_FILE) throw new SSHException(`not a private key file: ${data.length} bytes is too large`);
   const text = typeof data === 'string' ? data : data.toString('latin1');
+  if (isPuttyKeyFile(text)) return decodePuttyPrivateKey(data, password);
   const block = findPemBlock(text);
   if (!block) throw new SSHException(describeNonPem(text));
   if (block.label === 'OPENSSH PRIVATE KEY') return decodeOpenSSHPrivateKey(block.body, password);
@@ -40,9 +42,6 @@ function load(data: string | Buffer, password: Passphrase | null): LoadedKey {
 
 function describeNonPem(text: string): string {
   const head = text.trimStart();
-  if (head.startsWith('PuTTY-User-Key-File-')) {
-    throw new NotImplementedError('PuTTY .ppk key files (convert with: puttygen key.ppk -O private-openssh -o key)');
-  }
   if (head.startsWith('---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----')) {
     throw new NotImplementedError('ssh.com (SECSH) private key files (convert with: ssh-keygen -i -f key)');
   }

@@ -30,7 +30,7 @@ export interface LoadedKey {
   comment: string;
 }
 
-function passBytes(p: Passphrase): Buffer {
+export function passBytes(p: Passphrase): Buffer {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 

@@ -1,0 +1,155 @@
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DSSKey, ECDSAKey, Ed25519Key, Message, PasswordRequiredException, PKey, RSAKey, SSHException, UnknownKeyType } from '../lib';
+import { itWithPeers, runPeer } from './support/peers';
+
+// PuTTY's .ppk files, written by PuTTY's own puttygen (Debian putty-tools).
+const PUTTYGEN = '/usr/bin/puttygen';
+const PASS = 'a ppk passphrase';
+/** Argon2 settings small enough for a test (puttygen's default costs ~100 ms of its C per load). */
+const QUICK_KDF = 'memory=256,passes=2';
+const FIXTURES = join(__dirname, 'fixtures', 'keys');
+
+let dir: string;
+let passFile: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pts-ppk-'));
+  passFile = join(dir, 'passphrase');
+  writeFileSync(passFile, PASS);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const puttygen = (...args: string[]) => runPeer(PUTTYGEN, args);
+
+/** puttygen -l: "<type> <bits> SHA256:..." */
+function puttygenFingerprint(path: string, encrypted: boolean): { bits: number; fingerprint: string; type: string } {
+  const out = puttygen(path, '-l', ...(encrypted ? ['--old-passphrase', passFile] : [])).trim();
+  const [type, bits, fingerprint] = out.split(' ');
+  return { type, bits: Number(bits), fingerprint };
+}
+
+const TYPES: Array<[string, string[], Function]> = [
+  ['ed25519', ['-t', 'ed25519'], Ed25519Key],
+  ['ecdsa256', ['-t', 'ecdsa', '-b', '256'], ECDSAKey],
+  ['ecdsa384', ['-t', 'ecdsa', '-b', '384'], ECDSAKey],
+  ['ecdsa521', ['-t', 'ecdsa', '-b', '521'], ECDSAKey],
+  ['rsa', ['-t', 'rsa', '-b', '2048'], RSAKey],
+  ['dsa', ['-t', 'dsa', '-b', '1024'], DSSKey],
+];
+/** The forms puttygen writes: version, encryption and Argon2 flavour. */
+const FORMATS: Array<[string, string[], boolean]> = [
+  ['v3 plain', [], false],
+  ['v3 Argon2id', ['--ppk-param', `kdf=argon2id,${QUICK_KDF}`], true],
+  ['v3 Argon2i, 2 lanes', ['--ppk-param', `kdf=argon2i,${QUICK_KDF},parallelism=2`], true],
+  ['v3 Argon2d', ['--ppk-param', `kdf=argon2d,${QUICK_KDF}`], true],
+  ['v2 plain', ['--ppk-param', 'version=2'], false],
+  ['v2 encrypted', ['--ppk-param', 'version=2'], true],
+];
+
+describe('PuTTY .ppk files written by puttygen', () => {
+  for (const [name, typeArgs, cls] of TYPES) {
+    itWithPeers(['puttygen'], `${name}: every version and encryption loads with puttygen's fingerprint, and signs`, () => {
+      const source = join(dir, `${name}.ppk`);
+      puttygen(...typeArgs, '-C', `ppk ${name} é`, '-o', source, '--new-passphrase', '/dev/null');
+      puttygen(source, '-O', 'private-openssh-new', '-o', `${source}.openssh`);
+      const openssh = PKey.fromPrivateKeyFile(`${source}.openssh`);
+      for (const [format, formatArgs, encrypted] of FORMATS) {
+        const path = join(dir, `${name}-${format.replace(/\W+/g, '_')}.ppk`);
+        puttygen(source, '-P', '--new-passphrase', encrypted ? passFile : '/dev/null', '-o', path, ...formatArgs);
+        const key = PKey.fromPrivateKeyFile(path, encrypted ? PASS : null);
+        const expected = puttygenFingerprint(path, encrypted);
+        expect([format, key.fingerprint]).toEqual([format, expected.fingerprint]);
+        // puttygen counts Ed25519 as 255 bits; Paramiko and ssh-keygen say 256, as we do
+        expect([format, key.getBits()]).toEqual([format, name === 'ed25519' ? 256 : expected.bits]);
+        expect(key.getName()).toBe(expected.type);
+        expect(key).toBeInstanceOf(cls);
+        expect(key.comment).toBe(`ppk ${name} é`);
+        expect(key.equals(openssh)).toBe(true);
+        const sig = key.signSshData(Buffer.from('signed'), key.signatureAlgorithms()[0]);
+        expect(openssh.verifySshSig(Buffer.from('signed'), sig)).toBe(true);
+        if (encrypted) {
+          expect(() => PKey.fromPrivateKeyFile(path)).toThrow(PasswordRequiredException);
+          expect(() => PKey.fromPrivateKeyFile(path, 'not it')).toThrow(/wrong password/);
+        }
+      }
+    });
+  }
+
+  itWithPeers(['puttygen'], "puttygen's default Argon2 settings (8 MiB, passes timed to 100 ms of its C) load", () => {
+    const path = join(dir, 'default-kdf.ppk');
+    puttygen('-t', 'ed25519', '-o', path, '--new-passphrase', passFile);
+    expect(readFileSync(path, 'utf8')).toContain('Argon2-Memory: 8192');
+    expect(PKey.fromPrivateKeyFile(path, PASS).fingerprint).toBe(puttygenFingerprint(path, true).fingerprint);
+  });
+
+  itWithPeers(['puttygen'], 'a class refuses a .ppk of another type, and RSAKey loads an RSA one', () => {
+    const path = join(dir, 'rsa-class.ppk');
+    puttygen('-t', 'rsa', '-b', '2048', '-o', path, '--new-passphrase', '/dev/null');
+    expect(RSAKey.fromPrivateKeyFile(path)).toBeInstanceOf(RSAKey);
+    expect(() => Ed25519Key.fromPrivateKeyFile(path)).toThrow(SSHException);
+  });
+
+  itWithPeers(['puttygen'], 'an altered file fails its MAC; bad structure is named', () => {
+    const path = join(dir, 'altered.ppk');
+    puttygen('-t', 'ed25519', '-C', 'original', '-o', path, '--new-passphrase', '/dev/null');
+    const text = readFileSync(path, 'utf8');
+    // the comment is covered by the MAC, so is the public key
+    expect(() => PKey.fromPrivateKey(text.replace('Comment: original', 'Comment: edited'))).toThrow(/Private-MAC does not verify/);
+    const other = join(dir, 'other.ppk');
+    puttygen('-t', 'ed25519', '-o', other, '--new-passphrase', '/dev/null');
+    const otherPublic = /Public-Lines: 2\n(.*\n.*\n)/.exec(readFileSync(other, 'utf8'))![1];
+    expect(() => PKey.fromPrivateKey(text.replace(/(Public-Lines: 2\n)(.*\n.*\n)/, `$1${otherPublic}`))).toThrow(/Private-MAC does not verify/);
+    // CR LF line ends are read as PuTTY reads them
+    expect(PKey.fromPrivateKey(text.replace(/\n/g, '\r\n')).comment).toBe('original');
+    expect(() => PKey.fromPrivateKey(text.replace('PuTTY-User-Key-File-3', 'PuTTY-User-Key-File-1'))).toThrow(/version 1 is not supported/);
+    expect(() => PKey.fromPrivateKey(text.replace('Public-Lines: 2', 'Public-Lines: 99'))).toThrow(/Public-Lines: 99 but \d+ lines follow/);
+    expect(() => PKey.fromPrivateKey(text.replace(/Private-MAC: .*\n/, ''))).toThrow(/no Private-MAC line/);
+    expect(() => PKey.fromPrivateKey(text.replace('Encryption: none', 'Encryption: aes128-ctr'))).toThrow(/unknown Encryption "aes128-ctr"/);
+    expect(() => PKey.fromPrivateKey(text.replace('ssh-ed25519', 'ssh-ed448'))).toThrow(/header says ssh-ed448/);
+  });
+
+  itWithPeers(['puttygen'], 'hostile Argon2 parameters are refused before any memory is spent', () => {
+    const path = join(dir, 'hostile.ppk');
+    puttygen('-t', 'ed25519', '-o', path, '--new-passphrase', passFile, '--ppk-param', QUICK_KDF);
+    const text = readFileSync(path, 'utf8');
+    expect(() => PKey.fromPrivateKey(text.replace(/Argon2-Memory: \d+/, 'Argon2-Memory: 4294967295'), PASS)).toThrow(/Argon2-Memory "4294967295" is outside/);
+    expect(() => PKey.fromPrivateKey(text.replace(/Argon2-Passes: \d+/, 'Argon2-Passes: 0'), PASS)).toThrow(/Argon2-Passes "0" is outside/);
+    expect(() => PKey.fromPrivateKey(text.replace('Key-Derivation: Argon2id', 'Key-Derivation: scrypt'), PASS)).toThrow(/unknown Key-Derivation "scrypt"/);
+  });
+});
+
+describe('PuTTY .ppk without puttygen', () => {
+  // Written by puttygen 0.78 (passphrase below), with the fingerprints `puttygen -l` printed.
+  const FIXTURE_PASS = 'fixture passphrase';
+  it.each([
+    ['ppk-v3-ed25519.ppk', 'SHA256:N9H3IwulDJsXG7X/YQ2q+8Sl8p77cgrsQzH4gf2RQ8w', 'ppk v3 fixture'],
+    ['ppk-v2-ecdsa.ppk', 'SHA256:iymP48jAuslO1qVoHhJLhLlCQkvL9bLQxBEhTNepdOo', 'ppk v2 fixture'],
+  ])('%s loads with its fingerprint and comment', (file, fingerprint, comment) => {
+    const key = PKey.fromPrivateKeyFile(join(FIXTURES, file), FIXTURE_PASS);
+    expect(key.fingerprint).toBe(fingerprint);
+    expect(key.comment).toBe(comment);
+    expect(() => PKey.fromPrivateKeyFile(join(FIXTURES, file), 'wrong')).toThrow(/wrong password/);
+  });
+
+  it('an unknown key type in a well-formed file raises UnknownKeyType', () => {
+    // The MAC is checked before the key type is looked up: compute it (an empty key when unencrypted).
+    const pub = new Message().addString('ssh-ed448').addString(Buffer.alloc(57, 1)).asBytes();
+    const priv = new Message().addString(Buffer.alloc(57, 2)).asBytes();
+    const macInput = new Message().addString('ssh-ed448').addString('none').addString('c').addString(pub).addString(priv).asBytes();
+    const mac = createHmac('sha256', Buffer.alloc(0)).update(macInput).digest('hex');
+    const file = [
+      'PuTTY-User-Key-File-3: ssh-ed448',
+      'Encryption: none',
+      'Comment: c',
+      'Public-Lines: 1',
+      pub.toString('base64'),
+      'Private-Lines: 1',
+      priv.toString('base64'),
+      `Private-MAC: ${mac}`,
+      '',
+    ].join('\n');
+    expect(() => PKey.fromPrivateKey(file)).toThrow(UnknownKeyType);
+  });
+});
