@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DSSKey,
   ECDSAKey,
   Ed25519Key,
   Message,
@@ -15,6 +14,7 @@ import {
   loadAuthorizedKeysFile,
   parseAuthorizedKeys,
 } from '../lib';
+import { KEY_TYPES } from './support/key-types';
 import { itWithPeers, runPeer } from './support/peers';
 
 // Everything here is checked against OpenSSH's own ssh-keygen (Debian openssh-client).
@@ -36,14 +36,6 @@ function keygenFingerprint(path: string): { bits: number; fingerprint: string; t
   return { bits: Number(m[1]), fingerprint: m[2], type: m[3] };
 }
 
-const TYPES: Array<[string, string[], Function]> = [
-  ['ed25519', ['-t', 'ed25519'], Ed25519Key],
-  ['ecdsa256', ['-t', 'ecdsa', '-b', '256'], ECDSAKey],
-  ['ecdsa384', ['-t', 'ecdsa', '-b', '384'], ECDSAKey],
-  ['ecdsa521', ['-t', 'ecdsa', '-b', '521'], ECDSAKey],
-  ['rsa', ['-t', 'rsa', '-b', '2048'], RSAKey],
-  ['dsa', ['-t', 'dsa'], DSSKey],
-];
 /** How ssh-keygen can write a private key: format flags and whether it is encrypted. */
 const FORMATS: Array<[string, string[]]> = [
   ['openssh', ['-N', '']],
@@ -59,7 +51,7 @@ const FORMATS: Array<[string, string[]]> = [
 ];
 
 describe('keys written by ssh-keygen', () => {
-  for (const [name, typeArgs, cls] of TYPES) {
+  for (const [name, typeArgs, cls] of KEY_TYPES) {
     itWithPeers(['ssh-keygen'], `${name}: every format loads, with ssh-keygen's fingerprint and bits`, () => {
       for (const [format, formatArgs] of FORMATS) {
         const path = join(dir, `${name}-${format.replace(/ /g, '_')}`);
@@ -143,7 +135,7 @@ function sshsigSignedData(namespace: string, message: Buffer): Buffer {
 
 describe('signatures against ssh-keygen -Y (SSHSIG)', () => {
   const message = Buffer.from('a message signed for paramiko-ts\n');
-  for (const [name, typeArgs] of TYPES.filter(([n]) => n !== 'dsa')) {
+  for (const [name, typeArgs] of KEY_TYPES.filter(([n]) => n !== 'dsa')) {
     itWithPeers(['ssh-keygen'], `${name}: ssh-keygen verifies ours and we verify ssh-keygen's`, () => {
       const path = join(dir, `sig-${name}`);
       keygen('-q', ...typeArgs, '-N', '', '-f', path);
@@ -226,7 +218,7 @@ describe('OpenSSH certificates', () => {
   itWithPeers(['ssh-keygen'], 'host certificates of every key type, and PKey.fromPath loads the -cert.pub beside a key', () => {
     const ca = join(dir, 'hostca');
     keygen('-q', '-t', 'ed25519', '-N', '', '-f', ca);
-    for (const [name, typeArgs] of TYPES.filter(([n]) => n !== 'dsa')) {
+    for (const [name, typeArgs] of KEY_TYPES.filter(([n]) => n !== 'dsa')) {
       const host = join(dir, `host-${name}`);
       keygen('-q', ...typeArgs, '-N', '', '-f', host);
       keygen('-q', '-s', ca, '-h', '-I', 'host', '-n', 'server.example', `${host}.pub`);

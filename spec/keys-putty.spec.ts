@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DSSKey, ECDSAKey, Ed25519Key, Message, PasswordRequiredException, PKey, RSAKey, SSHException, UnknownKeyType } from '../lib';
+import { Ed25519Key, Message, PasswordRequiredException, PKey, RSAKey, SSHException, UnknownKeyType } from '../lib';
+import { KEY_TYPES } from './support/key-types';
 import { itWithPeers, runPeer } from './support/peers';
 
 // PuTTY's .ppk files, written by PuTTY's own puttygen (Debian putty-tools).
@@ -30,14 +31,6 @@ function puttygenFingerprint(path: string, encrypted: boolean): { bits: number; 
   return { type, bits: Number(bits), fingerprint };
 }
 
-const TYPES: Array<[string, string[], Function]> = [
-  ['ed25519', ['-t', 'ed25519'], Ed25519Key],
-  ['ecdsa256', ['-t', 'ecdsa', '-b', '256'], ECDSAKey],
-  ['ecdsa384', ['-t', 'ecdsa', '-b', '384'], ECDSAKey],
-  ['ecdsa521', ['-t', 'ecdsa', '-b', '521'], ECDSAKey],
-  ['rsa', ['-t', 'rsa', '-b', '2048'], RSAKey],
-  ['dsa', ['-t', 'dsa', '-b', '1024'], DSSKey],
-];
 /** The forms puttygen writes: version, encryption and Argon2 flavour. */
 const FORMATS: Array<[string, string[], boolean]> = [
   ['v3 plain', [], false],
@@ -49,7 +42,7 @@ const FORMATS: Array<[string, string[], boolean]> = [
 ];
 
 describe('PuTTY .ppk files written by puttygen', () => {
-  for (const [name, typeArgs, cls] of TYPES) {
+  for (const [name, typeArgs, cls] of KEY_TYPES) {
     itWithPeers(['puttygen'], `${name}: every version and encryption loads with puttygen's fingerprint, and signs`, () => {
       const source = join(dir, `${name}.ppk`);
       puttygen(...typeArgs, '-C', `ppk ${name} é`, '-o', source, '--new-passphrase', '/dev/null');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { blake2b } from './blake2b';
-import { add, add32, and, extendU, func, get, I32, I64, k32, k64, load64, ltU32, module, mul, rotr, set, shl, store64, sub, VOID, wasmApi, xor } from './wasm-asm';
+import { add, add32, and, extendU, func, get, I32, I64, k32, k64, load64, ltU32, module, mul, PAGE, rotr, set, shl, store64, sub, VOID, wasmApi, xor } from './wasm-asm';
 import type { Code, WasmMemory } from './wasm-asm';
 
 /**
@@ -42,7 +42,6 @@ const ADDRESSES = 4096;
 const TEMP = 5120;
 /** Memory blocks B[lane][column] start here. */
 const BASE = 8192;
-const PAGE = 65536;
 const ADDRESSES_PER_BLOCK = 128;
 const SYNC_POINTS = 4;
 

@@ -17,13 +17,12 @@
  * writes the tag.
  */
 import type { Poly1305Engine } from './poly1305';
-import { add, add32, and, call, extendU, func, gget, gset, gtU32, I32, I64, k32, k64, leU32, load64, ltU, module, mul, or, set, get, shl, shrS, shrU, store64, sub, sum, VOID, wasmApi, xor } from './wasm-asm';
+import { add, add32, and, call, extendU, func, gget, gset, gtU32, I32, I64, k32, k64, leU32, load64, ltU, module, mul, PAGE, or, set, get, shl, shrS, shrU, store64, sub, sum, VOID, wasmApi, xor } from './wasm-asm';
 import type { Code, WasmMemory } from './wasm-asm';
 
 const KEY = 0;
 const TAG = 32;
 const DATA = 64;
-const PAGE = 65536;
 /** OpenSSH's largest packet (PACKET_MAX_SIZE, 256 KiB) fits without growing memory. */
 const INITIAL_PAGES = 5;
 

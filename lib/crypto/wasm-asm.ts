@@ -7,6 +7,9 @@
 
 export type Code = number[];
 
+/** Bytes in a page of WebAssembly memory. */
+export const PAGE = 65536;
+
 export function uleb(n: number): Code {
   const out: Code = [];
   do {
