@@ -74,6 +74,20 @@ describe('keys written by ssh-keygen', () => {
   }
 });
 
+describe('RFC 4716 public keys (ssh-keygen -e and -i)', () => {
+  itWithPeers(['ssh-keygen'], 'every key type exported by ssh-keygen -e loads; ssh-keygen -i reads the same key', () => {
+    for (const [name, typeArgs] of KEY_TYPES) {
+      const path = join(dir, `rfc4716-${name}`);
+      keygen('-q', ...typeArgs, '-N', '', '-C', `rfc ${name}`, '-f', path);
+      writeFileSync(`${path}.rfc`, keygen('-e', '-f', `${path}.pub`));
+      const key = PKey.fromPublicKeyFile(`${path}.rfc`);
+      expect([name, key.equals(PKey.fromPublicKeyFile(`${path}.pub`))]).toEqual([name, true]);
+      expect(key.comment).toMatch(/converted by .* from OpenSSH/);
+      expect(keygen('-i', '-f', `${path}.rfc`).trim()).toBe(`${key.getName()} ${key.getBase64()}`);
+    }
+  });
+});
+
 describe('authenticated key-file ciphers', () => {
   itWithPeers(['ssh-keygen'], 'chacha20-poly1305 and AES-GCM sections: the right passphrase loads, a wrong one fails the tag', () => {
     for (const cipher of ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com']) {

@@ -48,6 +48,11 @@ describe('PuTTY .ppk files written by puttygen', () => {
       puttygen(...typeArgs, '-C', `ppk ${name} é`, '-o', source, '--new-passphrase', '/dev/null');
       puttygen(source, '-O', 'private-openssh-new', '-o', `${source}.openssh`);
       const openssh = PKey.fromPrivateKeyFile(`${source}.openssh`);
+      // PuTTYgen's public key file is RFC 4716's block
+      puttygen(source, '-O', 'public', '-o', `${source}.pub`);
+      const pub = PKey.fromPublicKeyFile(`${source}.pub`);
+      expect(pub.equals(openssh)).toBe(true);
+      expect(pub.comment).toBe(`ppk ${name} é`);
       for (const [format, formatArgs, encrypted] of FORMATS) {
         const path = join(dir, `${name}-${format.replace(/\W+/g, '_')}.ppk`);
         puttygen(source, '-P', '--new-passphrase', encrypted ? passFile : '/dev/null', '-o', path, ...formatArgs);

@@ -156,6 +156,41 @@ describe.each(generated)('%s keys', (_name, key) => {
   });
 });
 
+describe('RFC 4716 public key files', () => {
+  const key = Ed25519Key.generate();
+  const body = key.getBase64();
+  const write = (text: string) => {
+    const file = join(dir, 'rfc4716.pub');
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('headers (continued with a backslash, quoted or not) and a wrapped body', () => {
+    const text = [
+      '---- BEGIN SSH2 PUBLIC KEY ----',
+      'Subject: someone',
+      'Comment: "a comment that runs over \\',
+      'two lines"',
+      'x-private: ignored',
+      body.slice(0, 20),
+      body.slice(20),
+      '---- END SSH2 PUBLIC KEY ----',
+      '',
+    ].join('\r\n');
+    const loaded = PKey.fromPublicKeyFile(write(text));
+    expect(loaded.equals(key)).toBe(true);
+    expect(loaded.comment).toBe('a comment that runs over two lines');
+    expect(PKey.fromPublicKeyFile(write(`---- BEGIN SSH2 PUBLIC KEY ----\n${body}\n---- END SSH2 PUBLIC KEY ----\n`)).comment).toBe('');
+  });
+
+  it('a missing END line, no key data or bad base64 are named', () => {
+    expect(() => PKey.fromPublicKeyFile(write(`---- BEGIN SSH2 PUBLIC KEY ----\n${body}\n`))).toThrow(/rfc4716.pub: .*no "---- END SSH2 PUBLIC KEY ----" line/);
+    expect(() => PKey.fromPublicKeyFile(write('---- BEGIN SSH2 PUBLIC KEY ----\nComment: x\n---- END SSH2 PUBLIC KEY ----\n'))).toThrow(/no key data/);
+    expect(() => PKey.fromPublicKeyFile(write('---- BEGIN SSH2 PUBLIC KEY ----\n!!!!\n---- END SSH2 PUBLIC KEY ----\n'))).toThrow(/invalid base64/);
+    expect(() => PKey.fromPrivateKey(`---- BEGIN SSH2 PUBLIC KEY ----\n${body}\n---- END SSH2 PUBLIC KEY ----\n`)).toThrow(/public key \(RFC 4716/);
+  });
+});
+
 describe('key-file section ciphers', () => {
   it.each(['aes256-ctr', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'])('%s seals and opens, and a changed byte fails', (name) => {
     const c = keyFileCipher(name);

@@ -8,6 +8,7 @@ import type { KeyClass } from './registry';
 import { loadPrivateKeyText } from './formats/load';
 import { encodeOpenSSHPrivateKey } from './formats/openssh';
 import { encodePemPrivateKey } from './formats/pem';
+import { decodeRfc4716PublicKey, isRfc4716PublicKey } from './formats/rfc4716';
 import { PublicBlob, SSHCertificate, isCertType } from './certificate';
 
 /** Password or passphrase for an encrypted key file. */
@@ -189,9 +190,24 @@ export abstract class PKey {
     return key;
   }
 
-  /** A public key from a `.pub` file. */
+  /**
+   * A public key from a `.pub` file: OpenSSH's one line, or the RFC 4716 block that
+   * `ssh-keygen -e` and PuTTYgen write (`---- BEGIN SSH2 PUBLIC KEY ----`).
+   */
   static fromPublicKeyFile(filename: string): PKey {
-    const line = readLocalFile(filename, 'utf8').split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
+    const text = readLocalFile(filename, 'utf8');
+    if (isRfc4716PublicKey(text)) {
+      try {
+        const { blob, comment } = decodeRfc4716PublicKey(text);
+        const key = PKey.fromBase64(blob);
+        key.comment = comment;
+        return key;
+      } catch (e) {
+        if (e instanceof Error) e.message = `${filename}: ${e.message}`;
+        throw e;
+      }
+    }
+    const line = text.split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
     if (!line) throw new SSHException(`${filename}: no public key in the file`);
     return PKey.fromPublicKeyLine(line);
   }

@@ -6,6 +6,7 @@ import type { LoadedKey } from './openssh';
 import { decodePemPrivateKey, PEM_PRIVATE_LABELS } from './pem';
 import { findPemBlock } from './pem-armor';
 import { decodePuttyPrivateKey, isPuttyKeyFile } from './ppk';
+import { isRfc4716PublicKey } from './rfc4716';
 
 /** Refuses input whose size cannot be a key file before reading it as one. */
 const MAX_KEY_FILE = 1 << 20;
@@ -46,6 +47,7 @@ function describeNonPem(text: string): string {
     throw new NotImplementedError('ssh.com (SECSH) private key files (convert with: ssh-keygen -i -f key)');
   }
   if (/^(ssh-|ecdsa-|sk-)\S* [A-Za-z0-9+/=]+/.test(head)) return 'this is a public key line, not a private key';
+  if (isRfc4716PublicKey(head)) return 'this is a public key (RFC 4716, "---- BEGIN SSH2 PUBLIC KEY ----"), not a private key';
   if (head.length === 0) return 'not a private key file: it is empty';
   return 'not a private key file: no "-----BEGIN ... PRIVATE KEY-----" line';
 }
