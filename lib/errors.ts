@@ -69,6 +69,12 @@ export class BadHostKeyException extends SSHException {
   }
 }
 
+/**
+ * An SCP transfer failed: the remote scp's message (e.g. "scp: /x: No such file or
+ * directory"), its exit status and stderr, or a protocol violation. As the `scp` package's.
+ */
+export class SCPException extends SSHException {}
+
 /** A ProxyCommand process failed or exited. */
 export class ProxyCommandFailure extends SSHException {
   readonly command: string;

@@ -18,6 +18,8 @@ export type { SSHServerOptions, SSHServerSftpOptions, SSHServerUser, ExecCallbac
 export { SFTPClient, SFTP, SFTPChannel } from './sftp-client';
 export type { TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
 export { SFTPFile } from './sftp-file';
+export { SCPClient, shQuote } from './scp';
+export type { SCPClientOptions, SCPProgress, SCPProgress4, SCPTransferOptions } from './scp';
 export type { CheckOptions as SFTPCheckOptions } from './sftp-file';
 export {
   SFTPServer,
