@@ -19,6 +19,8 @@ let dir: string;
 const keys: Array<{ name: string; key: PKey; path: string }> = [];
 let server: SSHServer;
 let target: ClientTarget;
+/** Every key exchange the server runs, the NIST curves included (its defaults leave them out). */
+const KEX = ['sntrup761x25519-sha512', 'sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256'];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pts-interop-'));
@@ -41,7 +43,7 @@ beforeAll(() => {
     users: { [USER]: { password: PASSWORD, authorizedKeys: keys.map((k) => k.key) } },
     hostKeys: [Ed25519Key.generate(), ECDSAKey.generate({ curve: 'nistp256' }), ECDSAKey.generate({ curve: 'nistp384' }), ECDSAKey.generate({ curve: 'nistp521' }), RSAKey.generate(2048)],
     preferences: {
-      kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256'],
+      kex: KEX,
       keys: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
       macs: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1-etm@openssh.com', 'hmac-sha1'],
     },
@@ -77,7 +79,6 @@ const RESIZE_SCRIPT: PtyStep[] = [
 ];
 
 describe('OpenSSH ssh against SSHServer', () => {
-  const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256'];
   const CIPHERS = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
   const MACS = ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1-etm@openssh.com', 'hmac-sha1'];
   const HOST_KEYS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
@@ -168,6 +169,26 @@ describe('other clients against SSHServer', () => {
     expect(pty.stdout).toContain('30 100');
     expect(pty.stdout).toContain('33 91');
     expect(pty.status).toBe(4);
+  });
+
+  itWithPeers(['dbclient'], "Dropbear's guessed KEXDH_INIT: used when both sides list its kex first, ignored when not", async () => {
+    // dbclient guesses curve25519-sha256 and sends its KEXDH_INIT before our KEXINIT arrives.
+    // `target` lists sntrup761 first: a wrong guess, which must be dropped (the agreed kex is
+    // still curve25519, and dbclient sends KEXDH_INIT again). Here the guess is right.
+    const guessRight = SSHServer.start({
+      users: { [USER]: { password: PASSWORD } },
+      preferences: { kex: ['curve25519-sha256', 'diffie-hellman-group14-sha256'] },
+      exec: (command) => ({ stdout: `ran ${command}\n`, status: 0 }),
+    });
+    try {
+      const t = { ...target, host: guessRight.host, port: guessRight.port, hostKeys: guessRight.hostKeys.map((k) => ({ fingerprint: k.fingerprint })) };
+      const r = await dbclientExec(t, 'x', { password: PASSWORD });
+      expect([r.status, r.stdout]).toEqual([0, 'ran x\n']);
+    } finally {
+      guessRight.close();
+    }
+    const wrong = await dbclientExec(target, 'echo guessed', { password: PASSWORD });
+    expect([wrong.status, wrong.stdout.trim()]).toEqual([0, 'guessed']);
   });
 
   for (const [name, run] of [['paramiko', paramikoClient], ['asyncssh', asyncsshClient]] as const) {

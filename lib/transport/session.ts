@@ -445,8 +445,12 @@ export class Session {
           : [both(n.cipherS2C, n.cipherC2S), both(n.macS2C, n.macC2S), both(n.compressionS2C, n.compressionC2S)];
       this.host.log(`kex agreed: ${n.kex}, host key ${n.hostKey}, cipher ${cipher}, MAC ${mac}, compression ${comp}${this.strict ? ', strict kex' : ''}`);
     }
-    // A wrong guess means the peer's first kex packet is to be ignored (RFC 4253 section 7).
-    if (peer.firstKexPacketFollows && (peer.kex[0] !== kex || peer.hostKeys[0] !== hostKey)) this.ignoreNextKexPacket = true;
+    // A guessed first kex packet counts only when both sides list the same kex and host key
+    // algorithms first (RFC 4253 section 7, as OpenSSH and Dropbear judge it); otherwise it is
+    // ignored and the peer sends another. Agreeing on the peer's first choice is not enough:
+    // Dropbear's client guesses curve25519-sha256, and a server listing sntrup761 first may
+    // still agree on curve25519, yet Dropbear then sends its KEXDH_INIT again.
+    if (peer.firstKexPacketFollows && (peer.kex[0] !== local.kex[0] || peer.hostKeys[0] !== local.hostKeys[0])) this.ignoreNextKexPacket = true;
 
     const alg = kexByName(kex)!;
     const [clientKexInit, serverKexInit] = this.role === 'client' ? [this.localKexInit!, this.remoteKexInit] : [this.remoteKexInit, this.localKexInit!];

@@ -4,6 +4,8 @@ import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../../errors';
 import { Message } from '../../wire/message';
 import { MSG } from '../constants';
+import { SNTRUP761_CIPHERTEXT_BYTES, SNTRUP761_PUBLIC_KEY_BYTES, sntrup761Encapsulate, sntrup761KeyPair } from '../../crypto/sntrup761';
+import type { Sntrup761KeyPair } from '../../crypto/sntrup761';
 import { digest, exchangeHashPrefix, sharedSecretMpint } from './hash';
 import type { KexAlgorithm, KexContext, KexResult, KexRun } from './types';
 
@@ -55,19 +57,85 @@ function nist(curve: string): () => Ephemeral {
   };
 }
 
-/** The shape every ECDH-style exchange shares (OpenSSH's kexgen): one INIT, one REPLY. */
-class EcdhRun implements KexRun {
-  private eph: Ephemeral | null = null;
+/**
+ * One party's part of an exchange in one round trip (OpenSSH's kexgen: ECDH and the hybrid
+ * KEMs): the client offers Q_C, the server answers Q_S, both derive K. K comes back encoded as
+ * the exchange hash and key derivation take it (an mpint for ECDH, a string for the hybrids).
+ */
+interface OneRound {
+  /** Client: makes its ephemeral key(s); returns Q_C. */
+  offer(): Buffer;
+  /** Client: K from the server's Q_S. */
+  finish(qs: Buffer): Buffer;
+  /** Server: Q_S and K from the client's Q_C. */
+  answer(qc: Buffer): { qs: Buffer; k: Buffer };
+}
+
+function ecdhRound(make: () => Ephemeral): () => OneRound {
+  return () => {
+    let eph: Ephemeral | null = null;
+    return {
+      offer() {
+        eph = make();
+        return eph.publicBytes;
+      },
+      finish: (qs) => sharedSecretMpint(eph!.agree(qs)),
+      answer(qc) {
+        const e = make();
+        return { qs: e.publicBytes, k: sharedSecretMpint(e.agree(qc)) };
+      },
+    };
+  };
+}
+
+/**
+ * sntrup761x25519-sha512 (OpenSSH's default from 9.0 to 9.8): Q_C is an sntrup761 public key
+ * and an X25519 key, Q_S a ciphertext for it and the server's X25519 key; K is the string of
+ * SHA-512(KEM key || X25519 secret). Breaking it takes breaking both.
+ */
+function sntrupRound(): OneRound {
+  let kem: Sntrup761KeyPair | null = null;
+  let eph: Ephemeral | null = null;
+  const combine = (kemKey: Buffer, ecdhSecret: Buffer) =>
+    new Message().addString(digest('sha512', Buffer.concat([kemKey, ecdhSecret]))).asBytes();
+  const expect = (what: string, b: Buffer, length: number) => {
+    if (b.length !== length) throw new SSHException(`sntrup761x25519: ${what} is ${b.length} bytes, expected ${length}`);
+  };
+  return {
+    offer() {
+      kem = sntrup761KeyPair();
+      eph = x25519();
+      return Buffer.concat([kem.publicKey, eph.publicBytes]);
+    },
+    finish(qs) {
+      expect("the server's reply", qs, SNTRUP761_CIPHERTEXT_BYTES + 32);
+      const kemKey = kem!.decapsulate(qs.subarray(0, SNTRUP761_CIPHERTEXT_BYTES));
+      return combine(kemKey, eph!.agree(qs.subarray(SNTRUP761_CIPHERTEXT_BYTES)));
+    },
+    answer(qc) {
+      expect("the client's keys", qc, SNTRUP761_PUBLIC_KEY_BYTES + 32);
+      const { ciphertext, key } = sntrup761Encapsulate(qc.subarray(0, SNTRUP761_PUBLIC_KEY_BYTES));
+      const e = x25519();
+      return { qs: Buffer.concat([ciphertext, e.publicBytes]), k: combine(key, e.agree(qc.subarray(SNTRUP761_PUBLIC_KEY_BYTES))) };
+    },
+  };
+}
+
+/** The run every one-round exchange shares: one INIT, one REPLY (messages 30 and 31). */
+class OneRoundRun implements KexRun {
+  private round: OneRound | null = null;
+  private qc: Buffer | null = null;
   constructor(
     private readonly ctx: KexContext,
     private readonly hash: string,
-    private readonly make: () => Ephemeral,
+    private readonly make: () => OneRound,
   ) {}
 
   start(): void {
     if (this.ctx.role === 'client') {
-      this.eph = this.make();
-      this.ctx.send(new Message().addByte(MSG.KEXDH_INIT).addString(this.eph.publicBytes).asBytes());
+      this.round = this.make();
+      this.qc = this.round.offer();
+      this.ctx.send(new Message().addByte(MSG.KEXDH_INIT).addString(this.qc).asBytes());
     }
   }
 
@@ -78,33 +146,34 @@ class EcdhRun implements KexRun {
 
   handle(type: number, msg: Message): KexResult | null {
     if (this.ctx.role === 'client') {
-      if (type !== MSG.KEXDH_REPLY || !this.eph) throw new SSHException(`key exchange: unexpected message ${type}`);
+      if (type !== MSG.KEXDH_REPLY || !this.round || !this.qc) throw new SSHException(`key exchange: unexpected message ${type}`);
       const hostKeyBlob = Buffer.from(msg.getString());
       const qs = msg.getString();
       const signature = Buffer.from(msg.getString());
-      const k = sharedSecretMpint(this.eph.agree(qs));
-      return { sharedSecret: k, exchangeHash: this.hashOf(hostKeyBlob, this.eph.publicBytes, qs, k), hostKeyBlob, signature };
+      const k = this.round.finish(qs);
+      return { sharedSecret: k, exchangeHash: this.hashOf(hostKeyBlob, this.qc, qs, k), hostKeyBlob, signature };
     }
     if (type !== MSG.KEXDH_INIT) throw new SSHException(`key exchange: unexpected message ${type}`);
     const qc = msg.getString();
-    const eph = this.make();
-    const k = sharedSecretMpint(eph.agree(qc));
+    const { qs, k } = this.make().answer(qc);
     const hostKeyBlob = this.ctx.hostKeyBlob!();
-    const h = this.hashOf(hostKeyBlob, qc, eph.publicBytes, k);
+    const h = this.hashOf(hostKeyBlob, qc, qs, k);
     const sig = this.ctx.signExchangeHash!(h);
-    this.ctx.send(new Message().addByte(MSG.KEXDH_REPLY).addString(hostKeyBlob).addString(eph.publicBytes).addString(sig).asBytes());
+    this.ctx.send(new Message().addByte(MSG.KEXDH_REPLY).addString(hostKeyBlob).addString(qs).addString(sig).asBytes());
     return { sharedSecret: k, exchangeHash: h, hostKeyBlob };
   }
 }
 
-function ecdhAlgorithm(name: string, hash: string, make: () => Ephemeral): KexAlgorithm {
-  return { name, hash, create: (ctx) => new EcdhRun(ctx, hash, make) };
+function oneRound(name: string, hash: string, make: () => OneRound): KexAlgorithm {
+  return { name, hash, create: (ctx) => new OneRoundRun(ctx, hash, make) };
 }
 
 export const ECDH_ALGORITHMS: KexAlgorithm[] = [
-  ecdhAlgorithm('curve25519-sha256', 'sha256', x25519),
-  ecdhAlgorithm('curve25519-sha256@libssh.org', 'sha256', x25519),
-  ecdhAlgorithm('ecdh-sha2-nistp256', 'sha256', nist('prime256v1')),
-  ecdhAlgorithm('ecdh-sha2-nistp384', 'sha384', nist('secp384r1')),
-  ecdhAlgorithm('ecdh-sha2-nistp521', 'sha512', nist('secp521r1')),
+  oneRound('sntrup761x25519-sha512', 'sha512', sntrupRound),
+  oneRound('sntrup761x25519-sha512@openssh.com', 'sha512', sntrupRound),
+  oneRound('curve25519-sha256', 'sha256', ecdhRound(x25519)),
+  oneRound('curve25519-sha256@libssh.org', 'sha256', ecdhRound(x25519)),
+  oneRound('ecdh-sha2-nistp256', 'sha256', ecdhRound(nist('prime256v1'))),
+  oneRound('ecdh-sha2-nistp384', 'sha384', ecdhRound(nist('secp384r1'))),
+  oneRound('ecdh-sha2-nistp521', 'sha512', ecdhRound(nist('secp521r1'))),
 ];

@@ -15,8 +15,14 @@ export function supportedKex(): string[] {
   return [...registry.keys()];
 }
 
-/** Strongest first, as OpenSSH 9.x orders them (without the post-quantum hybrids). */
+/**
+ * Strongest first, as OpenSSH 9.9 orders them: the post-quantum hybrid sntrup761x25519 (under
+ * its IETF name and OpenSSH's), then the elliptic curves and the finite-field groups.
+ * (mlkem768x25519-sha256, OpenSSH 9.9's first choice, is not implemented.)
+ */
 export const DEFAULT_KEX = [
+  'sntrup761x25519-sha512',
+  'sntrup761x25519-sha512@openssh.com',
   'curve25519-sha256',
   'curve25519-sha256@libssh.org',
   'ecdh-sha2-nistp256',

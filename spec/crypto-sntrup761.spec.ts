@@ -1,0 +1,46 @@
+import {
+  SNTRUP761_CIPHERTEXT_BYTES,
+  SNTRUP761_PUBLIC_KEY_BYTES,
+  sntrup761Encapsulate,
+  sntrup761KeyPair,
+} from '../lib/crypto/sntrup761';
+
+// Conformance is checked against OpenSSH (client-openssh.spec.ts and server-interop.spec.ts run
+// the sntrup761x25519 key exchange both ways); these check the KEM's own properties.
+describe('sntrup761', () => {
+  it('a ciphertext for a key decapsulates to the key it carries; sizes are the reference ones', () => {
+    for (let i = 0; i < 3; i++) {
+      const pair = sntrup761KeyPair();
+      expect(pair.publicKey).toHaveLength(SNTRUP761_PUBLIC_KEY_BYTES);
+      const { ciphertext, key } = sntrup761Encapsulate(pair.publicKey);
+      expect(ciphertext).toHaveLength(SNTRUP761_CIPHERTEXT_BYTES);
+      expect(key).toHaveLength(32);
+      expect(pair.decapsulate(ciphertext).equals(key)).toBe(true);
+    }
+  });
+
+  it('an altered ciphertext gives an unrelated key (implicit rejection), the same one each time', () => {
+    const pair = sntrup761KeyPair();
+    const { ciphertext, key } = sntrup761Encapsulate(pair.publicKey);
+    for (const at of [0, 500, SNTRUP761_CIPHERTEXT_BYTES - 1]) {
+      const bad = Buffer.from(ciphertext);
+      bad[at] ^= 0x01;
+      const k = pair.decapsulate(bad);
+      expect(k.equals(key)).toBe(false);
+      expect(pair.decapsulate(bad).equals(k)).toBe(true);
+    }
+  });
+
+  it('another key pair cannot open the ciphertext', () => {
+    const a = sntrup761KeyPair();
+    const b = sntrup761KeyPair();
+    const { ciphertext, key } = sntrup761Encapsulate(a.publicKey);
+    expect(b.decapsulate(ciphertext).equals(key)).toBe(false);
+  });
+
+  it('wrong sizes are refused', () => {
+    const pair = sntrup761KeyPair();
+    expect(() => sntrup761Encapsulate(pair.publicKey.subarray(1))).toThrow(/must be 1158 bytes/);
+    expect(() => pair.decapsulate(Buffer.alloc(10))).toThrow(/must be 1039 bytes/);
+  });
+});
