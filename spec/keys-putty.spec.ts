@@ -75,6 +75,27 @@ describe('PuTTY .ppk files written by puttygen', () => {
     });
   }
 
+  itWithPeers(['puttygen', 'ssh-keygen'], 'ssh.com (SECSH) private keys that puttygen exports load, plain and 3DES-encrypted; ssh-keygen -i agrees', () => {
+    for (const [name, typeArgs] of KEY_TYPES.filter(([n]) => n === 'rsa' || n === 'dsa')) {
+      const source = join(dir, `sshcom-${name}.ppk`);
+      puttygen(...typeArgs, '-C', `sshcom ${name}`, '-o', source, '--new-passphrase', '/dev/null');
+      const plain = join(dir, `sshcom-${name}`);
+      puttygen(source, '-O', 'private-sshcom', '-o', plain);
+      const encrypted = join(dir, `sshcom-${name}-enc`);
+      puttygen(source, '-O', 'private-sshcom', '-o', encrypted, '-P', '--new-passphrase', passFile);
+      const expected = puttygenFingerprint(source, false).fingerprint;
+      const key = PKey.fromPrivateKeyFile(plain);
+      expect([name, key.fingerprint, key.comment]).toEqual([name, expected, `sshcom ${name}`]);
+      expect(PKey.fromPrivateKeyFile(encrypted, PASS).fingerprint).toBe(expected);
+      expect(() => PKey.fromPrivateKeyFile(encrypted)).toThrow(PasswordRequiredException);
+      expect(() => PKey.fromPrivateKeyFile(encrypted, 'not it')).toThrow(/wrong password/);
+      const converted = runPeer('/usr/bin/ssh-keygen', ['-i', '-f', plain]);
+      expect(PKey.fromPrivateKey(converted).equals(key)).toBe(true);
+      const sig = key.signSshData(Buffer.from('sshcom'), key.signatureAlgorithms()[0]);
+      expect(PKey.fromPrivateKey(converted).verifySshSig(Buffer.from('sshcom'), sig)).toBe(true);
+    }
+  });
+
   itWithPeers(['puttygen'], "puttygen's default Argon2 settings (8 MiB, passes timed to 100 ms of its C) load", () => {
     const path = join(dir, 'default-kdf.ppk');
     puttygen('-t', 'ed25519', '-o', path, '--new-passphrase', passFile);

@@ -8,7 +8,7 @@ import type { KeyClass } from './registry';
 import { loadPrivateKeyText } from './formats/load';
 import { encodeOpenSSHPrivateKey } from './formats/openssh';
 import { encodePemPrivateKey } from './formats/pem';
-import { decodeRfc4716PublicKey, isRfc4716PublicKey } from './formats/rfc4716';
+import { decodeSecshBlock, isSecshBlock, SECSH_PUBLIC } from './formats/rfc4716';
 import { PublicBlob, SSHCertificate, isCertType } from './certificate';
 
 /** Password or passphrase for an encrypted key file. */
@@ -196,9 +196,9 @@ export abstract class PKey {
    */
   static fromPublicKeyFile(filename: string): PKey {
     const text = readLocalFile(filename, 'utf8');
-    if (isRfc4716PublicKey(text)) {
+    if (isSecshBlock(text, SECSH_PUBLIC)) {
       try {
-        const { blob, comment } = decodeRfc4716PublicKey(text);
+        const { blob, comment } = decodeSecshBlock(text, SECSH_PUBLIC);
         const key = PKey.fromBase64(blob);
         key.comment = comment;
         return key;

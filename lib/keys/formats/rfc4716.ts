@@ -1,26 +1,27 @@
 import { SSHException } from '../../errors';
 
 /**
- * The SSH public key file format of RFC 4716: what `ssh-keygen -e` and puttygen (`-O public`,
- * and PuTTYgen's "Save public key") write.
+ * The SSH key file armour of RFC 4716 ("SECSH"): what `ssh-keygen -e` and puttygen write for
+ * public keys, and ssh.com's (Tectia's) private key files use too.
  *
  *   ---- BEGIN SSH2 PUBLIC KEY ----
  *   Comment: "a comment"            (headers: `Tag: value`, a trailing \ continues a line)
- *   AAAAC3NzaC1lZDI1NTE5AAAA...     (the base64 of the public key blob)
+ *   AAAAC3NzaC1lZDI1NTE5AAAA...     (base64)
  *   ---- END SSH2 PUBLIC KEY ----
  */
-const BEGIN = '---- BEGIN SSH2 PUBLIC KEY ----';
-const END = '---- END SSH2 PUBLIC KEY ----';
+export const SECSH_PUBLIC = 'SSH2 PUBLIC KEY';
+export const SECSH_PRIVATE = 'SSH2 ENCRYPTED PRIVATE KEY';
 
-export function isRfc4716PublicKey(text: string): boolean {
-  return text.trimStart().startsWith(BEGIN);
+export function isSecshBlock(text: string, label: string): boolean {
+  return text.trimStart().startsWith(`---- BEGIN ${label} ----`);
 }
 
-/** The blob and the Comment header (its quotes removed; '' when there is none). */
-export function decodeRfc4716PublicKey(text: string): { blob: string; comment: string } {
+/** The base64 body and the Comment header (its quotes removed; '' when there is none). */
+export function decodeSecshBlock(text: string, label: string): { blob: string; comment: string } {
   const lines = text.trimStart().split(/\r\n|\r|\n/).map((l) => l.trim());
-  const end = lines.indexOf(END);
-  if (end < 0) throw new SSHException(`not an RFC 4716 public key: no "${END}" line`);
+  const endLine = `---- END ${label} ----`;
+  const end = lines.indexOf(endLine);
+  if (end < 0) throw new SSHException(`not an RFC 4716 ${label.toLowerCase()}: no "${endLine}" line`);
   let comment = '';
   let i = 1;
   // Headers run until the first line without a colon; a backslash at the end continues one.
@@ -32,6 +33,6 @@ export function decodeRfc4716PublicKey(text: string): { blob: string; comment: s
     if (tag.toLowerCase() === 'comment') comment = header.slice(colon + 1).trim().replace(/^"(.*)"$/, '$1');
   }
   const blob = lines.slice(i, end).join('');
-  if (!blob) throw new SSHException('not an RFC 4716 public key: no key data between its BEGIN and END lines');
+  if (!blob) throw new SSHException(`not an RFC 4716 ${label.toLowerCase()}: no key data between its BEGIN and END lines`);
   return { blob, comment };
 }
