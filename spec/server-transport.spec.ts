@@ -388,6 +388,36 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(rs.map((r) => r.stdout).sort()).toEqual(['you said: client 0\n', 'you said: client 1\n', 'you said: client 2\n']);
   });
 
+  itWithPeers(['ssh'], 'the promise twins serve OpenSSH ssh from the event loop: acceptAsync, startServerAsync, Event.waitAsync', async () => {
+    const server = new DemoServer();
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const client = opensshExec(target(), 'served async', { identity: clientKeyPath });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      const [sock, addr] = await loop.listener.acceptAsync(20);
+      expect(addr[0]).toBe('127.0.0.1');
+      const t = loop.track(new Transport(sock));
+      t.addServerKey(loop.hostKey);
+      // The key exchange and the ServerInterface's auth callbacks run while this awaits.
+      await t.startServerAsync({ server });
+      const ch = await t.acceptAsync(20);
+      expect(ch).not.toBeNull();
+      expect(await server.event.waitAsync(20)).toBe(true);
+      await ch!.sendallAsync(`you said: ${server.command}\n`);
+      ch!.sendExitStatus(3);
+      await ch!.closeAsync();
+    } finally {
+      clearInterval(timer);
+    }
+    const r = await client;
+    expect([r.status, r.stdout]).toEqual([3, 'you said: served async\n']);
+    expect(server.queried.length).toBeGreaterThan(0); // checkAuthPublickey ran from the event loop
+    expect(ticks).toBeGreaterThan(0);
+    await expect(loop.listener.acceptAsync(0.2)).rejects.toThrow(SocketTimeout);
+    expect(await new Event().waitAsync(0.1)).toBe(false);
+  });
+
   it('Listener.accept times out with SocketTimeout', () => {
     expect(() => loop.listener.accept(0.2)).toThrow(SocketTimeout);
   });

@@ -1,4 +1,4 @@
-import { getBridge } from '../bridge';
+import { getBridge, runAsync, until } from '../bridge';
 import type { PKey } from '../keys';
 import type { Message } from '../wire/message';
 import {
@@ -213,5 +213,10 @@ export class Event {
   wait(timeout: number | null = null): boolean {
     if (this.isSet()) return true;
     return getBridge().waitUntil(() => this.isSet(), timeout);
+  }
+
+  /** The promise twin of wait. */
+  waitAsync(timeout: number | null = null): Promise<boolean> {
+    return runAsync(until(() => this.isSet(), timeout));
   }
 }

@@ -1,4 +1,4 @@
-import { getBridge } from '../bridge';
+import { getBridge, request, runAsync, runSync, type Op } from '../bridge';
 import { SocketTimeout, SSHException } from '../errors';
 
 /**
@@ -82,9 +82,18 @@ export class Listener {
    * ServerInterface) are served while it waits.
    */
   accept(timeout: number | null | { timeout?: number | null } = null): [Socket, [string, number]] {
+    return runSync(this.acceptOp(timeout));
+  }
+
+  /** The promise twin of accept: a server loop can wait for connections on its event loop. */
+  acceptAsync(timeout: number | null | { timeout?: number | null } = null): Promise<[Socket, [string, number]]> {
+    return runAsync(this.acceptOp(timeout));
+  }
+
+  private *acceptOp(timeout: number | null | { timeout?: number | null }): Op<[Socket, [string, number]]> {
     if (this.id === null) throw new SSHException('the listening socket is closed');
     const t = timeout !== null && typeof timeout === 'object' ? (timeout.timeout ?? null) : timeout;
-    const info = getBridge().call<{ id: number; peer: [string, number]; local: [string, number] } | null>(
+    const info = yield* request<{ id: number; peer: [string, number]; local: [string, number] } | null>(
       'sockets',
       'accept',
       { id: this.id, timeout: t },

@@ -510,6 +510,21 @@ export class Transport {
     eventOrOptions: Event | null | { server?: ServerInterface; event?: Event | null } = null,
     server: ServerInterface | null = null,
   ): void {
+    runSync(this.startServerOp(eventOrOptions, server));
+  }
+
+  /**
+   * The promise twin of startServer: the event loop runs while the client negotiates, and the
+   * ServerInterface callbacks (synchronous, as always) run from it.
+   */
+  startServerAsync(
+    eventOrOptions: Event | null | { server?: ServerInterface; event?: Event | null } = null,
+    server: ServerInterface | null = null,
+  ): Promise<void> {
+    return runAsync(this.startServerOp(eventOrOptions, server));
+  }
+
+  private *startServerOp(eventOrOptions: Event | null | { server?: ServerInterface; event?: Event | null }, server: ServerInterface | null): Op<void> {
     let event: Event | null = null;
     if (eventOrOptions instanceof Event) event = eventOrOptions;
     else if (eventOrOptions instanceof ServerInterface) server = eventOrOptions;
@@ -543,7 +558,7 @@ export class Transport {
       hexdump: this.hexdump,
     };
     // The worker's id is known before the handshake: callbacks during it must find us.
-    const info = getBridge().call<TransportInfo & { id: number }>('transport', 'startServer', args, event ? 30 : this.handshakeTimeout + 5);
+    const info = yield* request<TransportInfo & { id: number }>('transport', 'startServer', args, event ? 30 : this.handshakeTimeout + 5);
     this.id = info.id;
     this.info = info;
   }
