@@ -83,6 +83,13 @@ export interface SSHServerOptions {
    * command does not expose the filesystem unasked.
    */
   sftp?: boolean | SSHServerSftpOptions;
+  /**
+   * Serve SCP (exec requests running `scp -t` / `scp -f`, what `scp -O`, Python's `scp`
+   * package and SCPClient send) in the worker, inside the `sftp` jail with its `readOnly` and
+   * `umask`, instead of through the local shell; needs `sftp`. Default false (as AsyncSSH's
+   * allow_scp): with `exec: true` the local scp serves them, unjailed.
+   */
+  scp?: boolean;
   /** The shell for sessions; default $SHELL or /bin/sh. */
   shell?: string;
   cwd?: string | null;
@@ -193,8 +200,10 @@ export class SSHServer {
       LANG: process.env.LANG ?? 'C.UTF-8',
       SHELL: options.shell ?? process.env.SHELL ?? '/bin/sh',
     };
-    const key = nextKey++;
     const exec = options.exec ?? true;
+    const sftp = sftpSettings(options.sftp, exec);
+    if (options.scp && !sftp) throw new TypeError('scp needs the sftp option: its root, readOnly and umask jail the transfers');
+    const key = nextKey++;
     if (typeof exec === 'function') {
       registerExec();
       execCallbacks.set(key, exec);
@@ -215,7 +224,8 @@ export class SSHServer {
       allowPty: options.allowPty ?? true,
       allowExec: exec !== false,
       execCallback: typeof exec === 'function',
-      sftp: sftpSettings(options.sftp, exec),
+      sftp,
+      scp: Boolean(options.scp),
       maxAuthTries: options.maxAuthTries ?? 6,
       loginGraceTime: options.loginGraceTime === undefined ? 120 : options.loginGraceTime,
       maxSessions: options.maxSessions ?? 10,

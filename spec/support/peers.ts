@@ -12,6 +12,7 @@ export type PeerName =
   | 'ssh-agent'
   | 'sshd'
   | 'sftp'
+  | 'scp'
   | 'paramiko'
   | 'asyncssh'
   | 'dropbear'
@@ -27,6 +28,7 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = 
   'ssh-keygen': { path: '/usr/bin/ssh-keygen', pkg: 'openssh-client' },
   'ssh-agent': { path: '/usr/bin/ssh-agent', pkg: 'openssh-client' },
   sftp: { path: '/usr/bin/sftp', pkg: 'openssh-client' },
+  scp: { path: '/usr/bin/scp', pkg: 'openssh-client' },
   sshd: { path: '/usr/sbin/sshd', pkg: 'openssh-server' },
   // Debian's Paramiko and AsyncSSH import only under the system interpreter.
   paramiko: { path: '/usr/bin/python3', pkg: 'python3-paramiko', python: 'paramiko' },

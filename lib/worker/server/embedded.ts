@@ -65,6 +65,8 @@ export interface EmbeddedOptions {
   execCallback: boolean;
   /** The 'sftp' subsystem, jailed in `root` (an absolute path); null: refused. */
   sftp: EmbeddedSftp | null;
+  /** scp -t / -f exec requests served in the sftp jail (needs `sftp`). */
+  scp: boolean;
   maxAuthTries: number;
   loginGraceTime: number | null;
   /** Sessions one connection may hold open (OpenSSH's MaxSessions). */
@@ -222,6 +224,7 @@ export class EmbeddedServer {
       allowExec: o.allowExec,
       execHandler: exec ? (command, env) => exec(command, username, env) : null,
       subsystems: this.subsystems(username, log),
+      scp: o.scp && o.sftp ? { root: o.sftp.root, readOnly: o.sftp.readOnly, umask: o.sftp.umask ?? process.umask(), log } : null,
       log,
     };
   }

@@ -3,6 +3,8 @@ import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import type { Message } from '../../wire/message';
 import { parseChannelRequest } from '../ssh/bridge-policy';
 import { findPython3, spawnSession } from './process';
+import { parseScpCommand, ScpServerChannel } from './scp';
+import type { ScpSettings } from './scp';
 import type { PtySize, SessionExit, SessionProcess } from './process';
 
 /** What a session may do, decided by the embedded server's settings. */
@@ -21,6 +23,8 @@ export interface SessionSettings {
   allowExec: boolean;
   /** Subsystems served in the worker: name -> starter, which logs the start itself. */
   subsystems: Map<string, (ch: ChannelCore) => ChannelSink>;
+  /** `scp -t` / `scp -f` exec requests served in the worker, in this jail; null: not. */
+  scp: ScpSettings | null;
   log(line: string): void;
 }
 
@@ -125,7 +129,28 @@ export class SessionChannel implements ChannelSink {
     return true;
   }
 
+  /** An scp exec served by ScpServerChannel in the jail (as a subsystem is). */
+  private startScp(command: string, request: NonNullable<ReturnType<typeof parseScpCommand>>): boolean {
+    if (this.started) return false;
+    const s = this.settings;
+    s.log(`${s.username}: scp ${JSON.stringify(command.slice(0, 200))}`);
+    let sink: ChannelSink;
+    try {
+      sink = new ScpServerChannel(this.core, { ...s.scp!, log: (l) => s.log(`${s.username}: ${l}`) }, request);
+    } catch (e) {
+      s.log(`${s.username}: scp refused: ${(e as Error).message}`);
+      return false;
+    }
+    this.started = true;
+    this.delegate = sink;
+    for (const chunk of this.early.splice(0)) sink.data(chunk, 0);
+    if (this.earlyEof) sink.eof();
+    return true;
+  }
+
   private start(command: string | null): boolean | Promise<boolean> {
+    const scp = command !== null && this.settings.scp ? parseScpCommand(command) : null;
+    if (scp) return this.startScp(command!, scp);
     if (this.started || !this.settings.allowExec) return false;
     // With an exec callback there is no local shell to give.
     if (command === null && this.settings.execHandler) return false;
