@@ -93,6 +93,30 @@ describe('SSHServer scp: true', () => {
     expect(scp(readOnly, 'u@127.0.0.1:/tree/x', join(local, 'from-ro'))).toEqual([0, '']);
   });
 
+  itWithPeers(['paramiko', 'python-scp'], "Python's scp package (over Paramiko) puts a tree and gets it back", () => {
+    const tree = join(local, 'py-tree');
+    fs.mkdirSync(join(tree, 'd'), { recursive: true });
+    fs.writeFileSync(join(tree, 'd', 'f'), randomBytes(300_000));
+    const script = [
+      'import sys, paramiko, scp',
+      'port, key, src, dst = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]',
+      'c = paramiko.SSHClient()',
+      'c.set_missing_host_key_policy(paramiko.AutoAddPolicy())',
+      "c.connect('127.0.0.1', port=port, username='u', key_filename=key, look_for_keys=False, allow_agent=False)",
+      'with scp.SCPClient(c.get_transport()) as s:',
+      "    s.put(src, remote_path='/py-up', recursive=True, preserve_times=True)",
+      "    s.get('/py-up', local_path=dst, recursive=True)",
+      "    try:\n        s.get('/no-such-thing', local_path=dst)\n    except scp.SCPException as e:\n        print('error:', e)",
+      'c.close()',
+    ].join('\n');
+    const back = join(local, 'py-back');
+    const r = spawnSync('/usr/bin/python3', ['-c', script, String(server.port), keyPath, tree, back], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^error: .*No such file or directory/);
+    expect(sha(join(root, 'py-up', 'd', 'f'))).toBe(sha(join(tree, 'd', 'f')));
+    expect(sha(join(back, 'd', 'f'))).toBe(sha(join(tree, 'd', 'f')));
+  });
+
   it('SCPClient against it: put, get, errors as SCPException; other commands stay refused with exec: false', () => {
     const c = new SSHClient();
     c.setMissingHostKeyPolicy(new AutoAddPolicy());

@@ -15,6 +15,7 @@ export type PeerName =
   | 'scp'
   | 'paramiko'
   | 'asyncssh'
+  | 'python-scp'
   | 'dropbear'
   | 'dbclient'
   | 'plink'
@@ -33,6 +34,8 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = 
   // Debian's Paramiko and AsyncSSH import only under the system interpreter.
   paramiko: { path: '/usr/bin/python3', pkg: 'python3-paramiko', python: 'paramiko' },
   asyncssh: { path: '/usr/bin/python3', pkg: 'python3-asyncssh', python: 'asyncssh' },
+  // The `scp` package Paramiko users copy files with (SCPClient over a Paramiko transport).
+  'python-scp': { path: '/usr/bin/python3', pkg: 'python3-scp', python: 'scp' },
   dropbear: { path: '/usr/sbin/dropbear', pkg: 'dropbear-bin' },
   dbclient: { path: '/usr/bin/dbclient', pkg: 'dropbear-bin' },
   plink: { path: '/usr/bin/plink', pkg: 'putty-tools' },
