@@ -3,6 +3,7 @@ import {
   SNTRUP761_PUBLIC_KEY_BYTES,
   sntrup761Encapsulate,
   sntrup761KeyPair,
+  takeSntrup761KeyPair,
 } from '../lib/crypto/sntrup761';
 
 // Conformance is checked against OpenSSH (client-openssh.spec.ts and server-interop.spec.ts run
@@ -36,6 +37,18 @@ describe('sntrup761', () => {
     const b = sntrup761KeyPair();
     const { ciphertext, key } = sntrup761Encapsulate(a.publicKey);
     expect(b.decapsulate(ciphertext).equals(key)).toBe(false);
+  });
+
+  it('the pair made ahead for the next exchange is handed out once, never twice', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const pair = takeSntrup761KeyPair();
+      seen.add(pair.publicKey.toString('hex'));
+      const { ciphertext, key } = sntrup761Encapsulate(pair.publicKey);
+      expect(pair.decapsulate(ciphertext).equals(key)).toBe(true);
+      if (i % 2) await new Promise((resolve) => setImmediate(resolve)); // let the spare be made
+    }
+    expect(seen.size).toBe(4);
   });
 
   it('wrong sizes are refused', () => {

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { SSHException } from '../../errors';
 import { Message } from '../../wire/message';
 import { MSG } from '../constants';
-import { SNTRUP761_CIPHERTEXT_BYTES, SNTRUP761_PUBLIC_KEY_BYTES, sntrup761Encapsulate, sntrup761KeyPair } from '../../crypto/sntrup761';
+import { SNTRUP761_CIPHERTEXT_BYTES, SNTRUP761_PUBLIC_KEY_BYTES, sntrup761Encapsulate, takeSntrup761KeyPair } from '../../crypto/sntrup761';
 import type { Sntrup761KeyPair } from '../../crypto/sntrup761';
 import { digest, exchangeHashPrefix, sharedSecretMpint } from './hash';
 import type { KexAlgorithm, KexContext, KexResult, KexRun } from './types';
@@ -103,7 +103,7 @@ function sntrupRound(): OneRound {
   };
   return {
     offer() {
-      kem = sntrup761KeyPair();
+      kem = takeSntrup761KeyPair();
       eph = x25519();
       return Buffer.concat([kem.publicKey, eph.publicBytes]);
     },
