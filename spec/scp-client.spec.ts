@@ -180,6 +180,10 @@ describe('SCPClient against OpenSSH (scp -t / scp -f)', () => {
       clearInterval(timer);
     }
     expect(ticks).toBeGreaterThan(0);
+    // one transfer at a time per SCPClient: a second one at once is refused, the first completes
+    const first = scp.putfoAsync(Buffer.from('one'), remote('one-at-a-time'));
+    await expect(scp.putfoAsync(Buffer.from('two'), remote('refused'))).rejects.toThrow(/already in progress/);
+    await first;
   });
 });
 

@@ -170,6 +170,7 @@ export class SCPClient {
   readonly sanitize: (path: string) => string;
   /** The channel of the transfer in progress, if any. */
   channel: Channel | null = null;
+  private busy = false;
 
   /**
    * `new SCPClient(transport, bufferSize, socketTimeout, progress, progress4, sanitize)`, or
@@ -495,8 +496,15 @@ export class SCPClient {
    * exit status (a failure with the remote stderr when not 0), close.
    */
   private *session(command: string, body: (this: SCPClient, s: Stream) => Op<void>): Op<void> {
-    if (this.channel) throw new SCPException('a transfer is already in progress on this SCPClient');
-    const ch = yield* this.transport.openSessionOp();
+    if (this.busy) throw new SCPException('a transfer is already in progress on this SCPClient');
+    this.busy = true;
+    let ch: Channel;
+    try {
+      ch = yield* this.transport.openSessionOp();
+    } catch (e) {
+      this.busy = false;
+      throw e;
+    }
     this.channel = ch;
     try {
       ch.settimeout(this.socketTimeout);
@@ -511,6 +519,7 @@ export class SCPClient {
       throw e;
     } finally {
       this.channel = null;
+      this.busy = false;
       yield* ch.closeOp();
     }
   }
