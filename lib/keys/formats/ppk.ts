@@ -127,7 +127,13 @@ function v3Keys(file: PpkFile, encrypted: boolean, pass: Buffer): FileKeys {
   const parallelism = file.number('Argon2-Parallelism', 1, 0xffffff);
   if (memory < 8 * parallelism) throw new SSHException(`PuTTY key file: Argon2-Memory ${memory} is below 8 KiB per lane (${parallelism} lanes)`);
   const salt = file.hex('Argon2-Salt');
-  const out = argon2(pass, salt, { type, passes, memoryKiB: memory, parallelism, tagLength: AES_KEY + AES_IV + V3_MAC_KEY });
+  let out: Buffer;
+  try {
+    out = argon2(pass, salt, { type, passes, memoryKiB: memory, parallelism, tagLength: AES_KEY + AES_IV + V3_MAC_KEY });
+  } catch (e) {
+    // WebAssembly could not have the memory (the file asks up to 1 GiB)
+    throw new SSHException(`PuTTY key file: Argon2 with ${memory} KiB failed: ${(e as Error).message}`, { cause: e });
+  }
   return {
     cipherKey: out.subarray(0, AES_KEY),
     iv: out.subarray(AES_KEY, AES_KEY + AES_IV),
