@@ -330,14 +330,22 @@ let refilling = false;
 export function takeSntrup761KeyPair(): Sntrup761KeyPair {
   const pair = spare ?? sntrup761KeyPair();
   spare = null;
-  if (!refilling) {
-    refilling = true;
-    setImmediate(() => {
-      refilling = false;
-      spare ??= sntrup761KeyPair();
-    }).unref();
-  }
+  prepareSntrup761KeyPair();
   return pair;
+}
+
+/**
+ * Makes the spare pair when the event loop is next idle, if there is none: a client calls it
+ * as it sends its version, so the generation overlaps the wait for the server's (one round
+ * trip, more than the generation on any remote link).
+ */
+export function prepareSntrup761KeyPair(): void {
+  if (spare || refilling) return;
+  refilling = true;
+  setImmediate(() => {
+    refilling = false;
+    spare ??= sntrup761KeyPair();
+  }).unref();
 }
 
 /** A ciphertext for `publicKey` and the shared key it carries. */

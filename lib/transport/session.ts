@@ -1,3 +1,4 @@
+import { prepareSntrup761KeyPair } from '../crypto/sntrup761';
 import { MessageOrderError, SSHException } from '../errors';
 import { cipherByName } from '../crypto/ciphers';
 import { MACS } from '../crypto/macs';
@@ -150,6 +151,8 @@ export class Session {
   start(): void {
     this.host.write(Buffer.from(this.localVersion + '\r\n', 'latin1'));
     this.sendKexInit();
+    // Our first choice needs a fresh sntrup761 key pair: make it while the server answers.
+    if (this.role === 'client' && this.options.preferences.kex[0]?.startsWith('sntrup761')) prepareSntrup761KeyPair();
   }
 
   // ---- input ----
