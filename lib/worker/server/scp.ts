@@ -149,7 +149,7 @@ export class ScpServerChannel implements ChannelSink {
     private readonly req: ScpRequest,
   ) {
     this.jail = new PathJail(settings.root);
-    core.sink = this;
+    // The session channel stays the core's sink and hands its events on to this one.
     setImmediate(() => void this.run());
   }
 
