@@ -243,6 +243,10 @@ describe('promise twins against OpenSSH sshd', () => {
       expect(await h.seekAsync(-2, 2)).toBe(3);
       expect((await h.readAsync()).toString()).toBe('de');
       await h.fsyncAsync();
+      expect((await h.readvAsync([[0, 2], [3, 2]])).map(String)).toEqual(['ab', 'de']);
+      expect((await h.statvfsAsync()).bsize).toBeGreaterThan(0);
+      // OpenSSH has no check-file: the twin rejects as check raises
+      await expect(h.checkAsync('sha256')).rejects.toMatchObject({ code: 'ENOSYS' });
       const st = await h.statAsync();
       expect(st).toMatchObject({ st_size: 5, st_mtime: 2_000_000 });
       expect((st.st_mode ?? 0) & 0o777).toBe(0o600);

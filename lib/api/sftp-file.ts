@@ -258,9 +258,18 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** Reads `[offset, length]` ranges, many requests in flight; returns the data of each. */
   readv(chunks: Array<[number, number]>): Buffer[] {
+    return runSync(this.readvOp(chunks));
+  }
+
+  /** The promise twin of readv. */
+  readvAsync(chunks: Array<[number, number]>): Promise<Buffer[]> {
+    return runAsync(this.readvOp(chunks));
+  }
+
+  private *readvOp(chunks: Array<[number, number]>): Op<Buffer[]> {
     this.need();
-    this.flushWrites();
-    return this.call<Uint8Array[]>('readv', { handle: this.handle, ranges: chunks }).map((b) => toBuffer(b) as Buffer);
+    yield* this.flushWritesOp();
+    return (yield* this.callOp<Uint8Array[]>('readv', { handle: this.handle, ranges: chunks })).map((b) => toBuffer(b) as Buffer);
   }
 
   /**
@@ -448,8 +457,17 @@ export class SFTPFile implements Iterable<string | Buffer> {
 
   /** fstatvfs@openssh.com (beyond Paramiko). */
   statvfs(): SftpStatVFS {
+    return runSync(this.statvfsOp());
+  }
+
+  /** The promise twin of statvfs. */
+  statvfsAsync(): Promise<SftpStatVFS> {
+    return runAsync(this.statvfsOp());
+  }
+
+  private *statvfsOp(): Op<SftpStatVFS> {
     this.need();
-    return this.call('op', { op: 'fstatvfs', args: { handle: this.handle } });
+    return yield* this.callOp<SftpStatVFS>('op', { op: 'fstatvfs', args: { handle: this.handle } });
   }
 
   /**
@@ -463,12 +481,21 @@ export class SFTPFile implements Iterable<string | Buffer> {
    * place after `hashAlgorithm`: `check('sha1', { length: 4096, blockSize: 1024 })`.
    */
   check(hashAlgorithm: string | readonly string[], offset?: number | CheckOptions, length?: number | CheckOptions, blockSize?: number | CheckOptions): Buffer {
-    const o = checkOptions([offset, length, blockSize]);
+    return runSync(this.checkOp(hashAlgorithm, [offset, length, blockSize]));
+  }
+
+  /** The promise twin of check. */
+  checkAsync(hashAlgorithm: string | readonly string[], offset?: number | CheckOptions, length?: number | CheckOptions, blockSize?: number | CheckOptions): Promise<Buffer> {
+    return runAsync(this.checkOp(hashAlgorithm, [offset, length, blockSize]));
+  }
+
+  private *checkOp(hashAlgorithm: string | readonly string[], rest: Array<number | CheckOptions | undefined>): Op<Buffer> {
+    const o = checkOptions(rest);
     const algorithms = typeof hashAlgorithm === 'string' ? hashAlgorithm : hashAlgorithm.join(',');
     if (!algorithms) throw new TypeError('check: no hash algorithm given');
     this.need();
-    this.flushWrites();
-    const r = this.call<{ algorithm: string; hashes: Uint8Array }>('op', { op: 'checkFile', args: { handle: this.handle, algorithms, ...o } });
+    yield* this.flushWritesOp();
+    const r = yield* this.callOp<{ algorithm: string; hashes: Uint8Array }>('op', { op: 'checkFile', args: { handle: this.handle, algorithms, ...o } });
     return toBuffer(r.hashes) as Buffer;
   }
 
