@@ -6,7 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthenticationException, AutoAddPolicy, IOError, ProcessError, SocketTimeout, SSHClient, Transport, PKey } from '../lib';
@@ -171,7 +172,7 @@ describe('promise twins against OpenSSH sshd', () => {
     const c = await connectAsync();
     const t = c.getTransport()!;
     try {
-      const port = t.requestPortForward('127.0.0.1', 0);
+      const port = await t.requestPortForwardAsync('127.0.0.1', 0);
       const sock = netConnect({ host: '127.0.0.1', port });
       sock.on('error', () => {});
       sock.write('hello through sshd');
@@ -183,8 +184,41 @@ describe('promise twins against OpenSSH sshd', () => {
       expect(got.toString()).toBe('hello through sshd');
       sock.destroy();
       await chan!.closeAsync();
-      t.cancelPortForward('127.0.0.1', port);
+      await t.cancelPortForwardAsync('127.0.0.1', port);
     } finally {
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'forwardLocalPortAsync and forwardRemotePortAsync carry connections made and served by this event loop', async () => {
+    const c = await connectAsync();
+    const t = c.getTransport()!;
+    // An echo server on this thread: only a free event loop can serve it.
+    const echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const echoPort = (echo.address() as AddressInfo).port;
+    const roundTrip = (port: number, text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = netConnect({ host: '127.0.0.1', port }, () => s.write(text));
+        let got = '';
+        s.on('data', (d) => {
+          got += d;
+          if (got.length >= text.length) {
+            s.destroy();
+            resolve(got);
+          }
+        });
+        s.on('error', reject);
+      });
+    try {
+      const local = await t.forwardLocalPortAsync('127.0.0.1', 0, '127.0.0.1', echoPort);
+      expect(await roundTrip(local.port, 'via a local forward')).toBe('via a local forward');
+      local.close();
+      const remote = await t.forwardRemotePortAsync('127.0.0.1', 0, '127.0.0.1', echoPort);
+      expect(await roundTrip(remote.port, 'via a remote forward')).toBe('via a remote forward');
+      remote.close();
+    } finally {
+      echo.close();
       await c.closeAsync();
     }
   });

@@ -597,6 +597,15 @@ export class Transport {
    * port); with one, it is called for each. SSHException if the server refuses.
    */
   requestPortForward(address: string, port: number, handler: PortForwardHandler | null = null): number {
+    return runSync(this.requestPortForwardOp(address, port, handler));
+  }
+
+  /** The promise twin of requestPortForward (the handler is still called synchronously). */
+  requestPortForwardAsync(address: string, port: number, handler: PortForwardHandler | null = null): Promise<number> {
+    return runAsync(this.requestPortForwardOp(address, port, handler));
+  }
+
+  private *requestPortForwardOp(address: string, port: number, handler: PortForwardHandler | null): Op<number> {
     if (typeof address !== 'string') throw new TypeError('address must be a string ("" for every address of the server)');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be 0 to 65535, not ${port}`);
     if (handler !== null && typeof handler !== 'function') throw new TypeError('handler must be a function or null');
@@ -604,7 +613,7 @@ export class Transport {
       registerForwardCallbacks();
       forwardingTransports.set(this.need(), this);
     }
-    const bound = this.call<number>('requestPortForward', { address, port, handler: handler !== null }, this.channelTimeout);
+    const bound = yield* this.callOp<number>('requestPortForward', { address, port, handler: handler !== null }, this.channelTimeout);
     if (handler) this.forwardHandlers.set(`${address}:${bound}`, handler);
     return bound;
   }
@@ -617,8 +626,17 @@ export class Transport {
    * connection the server refuses to forward is closed.
    */
   forwardLocalPort(listenHost: string, listenPort: number, destHost: string, destPort: number): PortForwarder {
+    return runSync(this.forwarderOp('forwardLocalPort', listenHost, listenPort, destHost, destPort));
+  }
+
+  /** The promise twin of forwardLocalPort. */
+  forwardLocalPortAsync(listenHost: string, listenPort: number, destHost: string, destPort: number): Promise<PortForwarder> {
+    return runAsync(this.forwarderOp('forwardLocalPort', listenHost, listenPort, destHost, destPort));
+  }
+
+  private *forwarderOp(method: 'forwardLocalPort' | 'forwardRemotePort', listenHost: string, listenPort: number, destHost: string, destPort: number): Op<PortForwarder> {
     checkForwardArgs(listenHost, listenPort, destHost, destPort);
-    const r = this.call<{ forwarder: number; port: number }>('forwardLocalPort', { listenHost, listenPort, destHost, destPort }, this.channelTimeout);
+    const r = yield* this.callOp<{ forwarder: number; port: number }>(method, { listenHost, listenPort, destHost, destPort }, this.channelTimeout);
     return new PortForwarder(this, r.forwarder, r.port);
   }
 
@@ -628,15 +646,27 @@ export class Transport {
    * `destHost`:`destPort` as seen from here, in the worker. SSHException if the server refuses.
    */
   forwardRemotePort(listenHost: string, listenPort: number, destHost: string, destPort: number): PortForwarder {
-    checkForwardArgs(listenHost, listenPort, destHost, destPort);
-    const r = this.call<{ forwarder: number; port: number }>('forwardRemotePort', { listenHost, listenPort, destHost, destPort }, this.channelTimeout);
-    return new PortForwarder(this, r.forwarder, r.port);
+    return runSync(this.forwarderOp('forwardRemotePort', listenHost, listenPort, destHost, destPort));
+  }
+
+  /** The promise twin of forwardRemotePort. */
+  forwardRemotePortAsync(listenHost: string, listenPort: number, destHost: string, destPort: number): Promise<PortForwarder> {
+    return runAsync(this.forwarderOp('forwardRemotePort', listenHost, listenPort, destHost, destPort));
   }
 
   /** Paramiko's cancel_port_forward: the server stops listening on `address`:`port`. */
   cancelPortForward(address: string, port: number): void {
+    runSync(this.cancelPortForwardOp(address, port));
+  }
+
+  /** The promise twin of cancelPortForward. */
+  cancelPortForwardAsync(address: string, port: number): Promise<void> {
+    return runAsync(this.cancelPortForwardOp(address, port));
+  }
+
+  private *cancelPortForwardOp(address: string, port: number): Op<void> {
     this.forwardHandlers.delete(`${address}:${port}`);
-    this.call('cancelPortForward', { address, port }, this.channelTimeout);
+    yield* this.callOp('cancelPortForward', { address, port }, this.channelTimeout);
   }
 
   /** @internal A connection to a remote forward with a handler (the worker's 'portForward' callback). */
