@@ -10,7 +10,7 @@ import { connect as netConnect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthenticationException, AutoAddPolicy, IOError, ProcessError, SocketTimeout, SSHClient, Transport, PKey } from '../lib';
+import { AuthenticationException, AutoAddPolicy, IOError, ProcessError, selectAsync, SocketTimeout, SSHClient, Transport, PKey } from '../lib';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
@@ -219,6 +219,27 @@ describe('promise twins against OpenSSH sshd', () => {
       remote.close();
     } finally {
       echo.close();
+      await c.closeAsync();
+    }
+  });
+
+  itWithPeers(['sshd'], 'selectAsync waits for the first ready channel while timers run', async () => {
+    const c = await connectAsync();
+    try {
+      const t = c.getTransport()!;
+      const slow = await t.openSessionAsync();
+      const soon = await t.openSessionAsync();
+      await slow.execCommandAsync('sleep 5; echo slow');
+      await soon.execCommandAsync('sleep 0.3; echo soon');
+      expect(await selectAsync([slow, soon], [], [], 0)).toEqual([[], [], []]);
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const [r] = await selectAsync([slow, soon], [], [], 10).finally(() => clearInterval(timer));
+      expect(r).toEqual([soon]);
+      expect(ticks).toBeGreaterThan(10);
+      await slow.closeAsync();
+      await soon.closeAsync();
+    } finally {
       await c.closeAsync();
     }
   });

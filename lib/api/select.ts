@@ -1,4 +1,4 @@
-import { getBridge } from '../bridge';
+import { runAsync, runSync, until, type Op } from '../bridge';
 import { Channel } from './channel';
 
 /** recv (or recvStderr) would return at once: data, EOF, or a closed channel. */
@@ -20,12 +20,26 @@ export function select<T extends Channel>(
   xlist: readonly T[] = [],
   timeout: number | null = null,
 ): [T[], T[], T[]] {
+  return runSync(selectOp(rlist, wlist, xlist, timeout));
+}
+
+/** The promise twin of select: the event loop runs while it waits. */
+export function selectAsync<T extends Channel>(
+  rlist: readonly T[],
+  wlist: readonly T[] = [],
+  xlist: readonly T[] = [],
+  timeout: number | null = null,
+): Promise<[T[], T[], T[]]> {
+  return runAsync(selectOp(rlist, wlist, xlist, timeout));
+}
+
+function* selectOp<T extends Channel>(rlist: readonly T[], wlist: readonly T[], xlist: readonly T[], timeout: number | null): Op<[T[], T[], T[]]> {
   for (const list of [rlist, wlist, xlist]) {
     if (!Array.isArray(list) || !list.every((c) => c instanceof Channel)) throw new TypeError('select takes arrays of Channels');
   }
   const ready = (): [T[], T[], T[]] => [rlist.filter(readable), wlist.filter((c) => c.sendReady()), []];
   const now = ready();
   if (now[0].length || now[1].length || timeout === 0 || (!rlist.length && !wlist.length && timeout === null)) return now;
-  getBridge().waitUntil(() => rlist.some(readable) || wlist.some((c) => c.sendReady()), timeout);
+  yield* until(() => rlist.some(readable) || wlist.some((c) => c.sendReady()), timeout);
   return ready();
 }
