@@ -51,8 +51,11 @@ export interface SessionProcess {
   readonly stdout: Readable;
   /** null with a pty (the terminal carries both streams). */
   readonly stderr: Readable | null;
-  /** SSH window-change; a no-op (returns false) without a pty. */
-  resize(size: PtySize): boolean;
+  /**
+   * SSH window-change; a no-op (returns false) without a pty. `applied` is called once the
+   * new size is on its way to the terminal (input written after that sees it).
+   */
+  resize(size: PtySize, applied?: () => void): boolean;
   /**
    * SSH "signal" request: name without SIG ('INT', 'TERM', 'HUP', 'KILL', 'USR1'...); false if
    * unknown or the process is gone. Without a pty, delivered to the program's process group;
@@ -393,10 +396,12 @@ class PtySession extends Session implements SessionProcess {
     return !this.closed && this.report === null && !this.control.writableEnded;
   }
 
-  resize(size: PtySize): boolean {
+  resize(size: PtySize, applied?: () => void): boolean {
     if (!this.running) return false;
     const { cols, rows, widthPixels, heightPixels } = size;
-    this.control.write(`resize ${[cols, rows, widthPixels, heightPixels].map(dimension).join(' ')}\n`);
+    // Once this is in the control pipe, the helper (control first in each round) applies it
+    // before any input written afterwards.
+    this.control.write(`resize ${[cols, rows, widthPixels, heightPixels].map(dimension).join(' ')}\n`, () => applied?.());
     return true;
   }
 

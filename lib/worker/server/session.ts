@@ -52,6 +52,10 @@ export class SessionChannel implements ChannelSink {
   /** Input that came before the process (a request's answer is async; data is not). */
   private early: Buffer[] = [];
   private earlyEof = false;
+  /** Window changes not yet handed to the pty helper; input waits in `held` meanwhile. */
+  private inputHeld = 0;
+  private held: Buffer[] = [];
+  private heldEof = false;
 
   constructor(
     private readonly core: ChannelCore,
@@ -87,10 +91,22 @@ export class SessionChannel implements ChannelSink {
           modes: a.modes as Buffer,
         };
         return true;
-      case 'window-change':
+      case 'window-change': {
         if (!this.pty) return false;
         this.pty = { ...this.pty, cols: a.width as number, rows: a.height as number };
-        return this.proc ? this.proc.resize({ cols: a.width as number, rows: a.height as number, widthPixels: a.widthPixels as number, heightPixels: a.heightPixels as number }) : true;
+        if (!this.proc) return true;
+        // Input that follows the request waits until the new size is in the helper's control
+        // pipe: two pipes give no order between them, and a command typed after a resize must
+        // see the new size (stty size, a full-screen program's first draw).
+        this.inputHeld++;
+        const release = () => {
+          this.inputHeld--;
+          this.releaseInput();
+        };
+        const ok = this.proc.resize({ cols: a.width as number, rows: a.height as number, widthPixels: a.widthPixels as number, heightPixels: a.heightPixels as number }, release);
+        if (!ok) release();
+        return ok;
+      }
       case 'signal':
         return this.proc ? this.proc.signal(a.signal as string) : false;
       case 'shell':
@@ -253,6 +269,10 @@ export class SessionChannel implements ChannelSink {
       this.core.consumed(chunk.length);
       return;
     }
+    if (this.inputHeld > 0) {
+      this.held.push(Buffer.from(chunk));
+      return;
+    }
     // The window reopens as the process takes the input.
     stdin.write(chunk, () => this.core.consumed(chunk.length));
   }
@@ -263,7 +283,18 @@ export class SessionChannel implements ChannelSink {
       return;
     }
     if (!this.proc) this.earlyEof = true;
+    else if (this.inputHeld > 0) this.heldEof = true;
     else this.proc.stdin.end();
+  }
+
+  /** After a resize reached the helper: the input that waited for it, then a waiting EOF. */
+  private releaseInput(): void {
+    if (this.inputHeld > 0 || !this.proc) return;
+    for (const chunk of this.held.splice(0)) this.data(chunk, 0);
+    if (this.heldEof) {
+      this.heldEof = false;
+      this.proc.stdin.end();
+    }
   }
 
   closed(error: Error | null): void {
