@@ -21,6 +21,7 @@ const USAGE = `usage: paramiko-ts serve [options]
   --sftp-root DIR          serve SFTP jailed in DIR (default: the whole filesystem, /)
   --sftp-read-only         SFTP refuses every change
   --no-sftp                refuse the sftp subsystem
+  --scp                    serve scp -t / scp -f in the SFTP jail (even with --no-exec)
   --shell PATH             shell for sessions (default $SHELL or /bin/sh)
   --log FILE               append log lines to FILE (they also go to stderr)
 `;
@@ -45,6 +46,7 @@ function main(argv: string[]): number {
       'sftp-root': { type: 'string' },
       'sftp-read-only': { type: 'boolean', default: false },
       'no-sftp': { type: 'boolean', default: false },
+      scp: { type: 'boolean', default: false },
       shell: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -68,7 +70,10 @@ function main(argv: string[]): number {
   const sftpGiven = values['sftp-root'] !== undefined || values['sftp-read-only'];
   if (values['no-sftp'] && sftpGiven) throw new TypeError('--no-sftp contradicts --sftp-root and --sftp-read-only');
   // Unset: SSHServer's default (on, unless exec is refused).
-  const sftp = values['no-sftp'] ? false : sftpGiven ? { root: values['sftp-root'], readOnly: values['sftp-read-only'] } : undefined;
+  let sftp: boolean | { root?: string; readOnly: boolean } | undefined = values['no-sftp'] ? false : sftpGiven ? { root: values['sftp-root'], readOnly: values['sftp-read-only'] } : undefined;
+  if (values.scp && sftp === false) throw new TypeError('--scp serves in the SFTP jail: it contradicts --no-sftp');
+  // SCP needs the jail even where SFTP would be off by default (--no-exec): the whole filesystem then.
+  if (values.scp && sftp === undefined) sftp = true;
   if (!Object.keys(users).length) throw new TypeError('no account: give --user NAME:PASSWORD or --user-key NAME:FILE');
   const server = SSHServer.start({
     host: values.host,
@@ -79,6 +84,7 @@ function main(argv: string[]): number {
     banner: values.banner ?? null,
     exec: !values['no-exec'],
     sftp,
+    scp: values.scp,
     shell: values.shell,
     logFile: values.log ?? null,
   });

@@ -4,7 +4,7 @@
  * blocked outside the library) are both served.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chooseModuliGroup, parseModuli } from '../lib/transport/kex/moduli';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import {
   ChannelException,
   Ed25519Key,
   RSAKey,
+  SCPClient,
   SSHClient,
   SSHServer,
   Transport,
@@ -284,7 +285,9 @@ describe('SSHServer', () => {
     const cli = join(__dirname, '..', 'dist', 'cli.js');
     const keys = join(dir, 'cli_keys');
     writeFileSync(keys, `${userKey.getName()} ${userKey.getBase64()}\n`);
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--user', `dave:${PASSWORD}`, '--user-key', `erin:${keys}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const jail = join(dir, 'cli-jail');
+    mkdirSync(jail, { recursive: true });
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--user', `dave:${PASSWORD}`, '--user-key', `erin:${keys}`, '--sftp-root', jail, '--scp'], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         let text = '';
@@ -300,6 +303,8 @@ describe('SSHServer', () => {
       c.setMissingHostKeyPolicy(new AutoAddPolicy());
       c.connect('127.0.0.1', { port, username: 'erin', pkey: userKey, allowAgent: false, lookForKeys: false });
       expect(run(c, 'echo cli')[0]).toBe('cli\n');
+      new SCPClient(c.getTransport()!).putfo('over scp\n', '/from-cli-scp');
+      expect(readFileSync(join(jail, 'from-cli-scp'), 'utf8')).toBe('over scp\n');
       c.close();
     } finally {
       const exited = new Promise((r) => child.on('exit', r));
