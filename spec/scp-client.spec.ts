@@ -123,6 +123,10 @@ describe('SCPClient against OpenSSH (scp -t / scp -f)', () => {
     const down = localPath('tree-down'); // does not exist: the top directory takes its name
     scp.get(up, down, true, true);
     expectSameTree(tree, down);
+    // `dir/.`: OpenSSH's scp sends the directory as `.`, meaning the target itself
+    const dot = localPath('tree-dot');
+    scp.get(`${up}/.`, dot, { recursive: true });
+    expectSameTree(tree, dot);
     expect(fs.statSync(join(down, 'x')).mtimeMs).toBe(1_100_000_000_000);
     expect(fs.statSync(join(down, 'x')).mode & 0o777).toBe(0o640);
   });

@@ -130,6 +130,9 @@ describe('SSHServer scp: true', () => {
       client.getfo('/tree/x', { write: (b: Buffer) => chunks.push(Buffer.from(b)) });
       expect(Buffer.concat(chunks).toString()).toBe('x contents\n');
       expect(() => client.get('/missing', join(local, 'm'))).toThrow(SCPException);
+      // `dir/.` and the root go by their directories' names
+      client.get('/tree/.', join(local, 'dot-tree'), { recursive: true });
+      expect(fs.readdirSync(join(local, 'dot-tree')).sort()).toEqual(['sub', 'x']);
       expect(() => c.run('echo hi')).toThrow(); // exec stays off: only scp is served
     } finally {
       c.close();

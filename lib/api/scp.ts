@@ -50,6 +50,7 @@ const FATAL = 2;
 const DEFAULT_BUFFER = 256 * 1024;
 /** Longest control line accepted from the remote side. */
 const MAX_LINE = 64 * 1024;
+const ACK = Buffer.from([OK]);
 
 /** Quotes a path for a POSIX shell: 'it'\''s' (the `scp` package's default sanitize). */
 export function shQuote(path: string): string {
@@ -128,6 +129,19 @@ class Stream {
       const said = at >= 0 ? text.subarray(at + 1).toString('utf8').split('\n')[0] : '';
       const status = this.channel.exitStatusReady() ? `, exit status ${this.channel.exitStatus}` : '';
       throw new SCPException(said || `the remote scp closed the channel before the transfer ended${status}${stderrOf(this.channel)}`, { cause: e });
+    }
+  }
+
+  /**
+   * Acknowledges what the remote sent (receiving side). A remote that already closed the
+   * channel cannot read it, but what it sent before is still ours to read and judge.
+   */
+  *ackOp(): Op<void> {
+    if (this.channel.closed) return;
+    try {
+      yield* this.channel.sendallOp(ACK);
+    } catch (e) {
+      if (!this.channel.closed) throw e;
     }
   }
 
@@ -361,9 +375,11 @@ export class SCPClient {
     const target = localPath === '' ? '.' : localPath;
     const targetIsDir = isDirectory(target);
     if (sources.length > 1 && !targetIsDir) throw new SCPException(`${target} is not a directory (several files are fetched)`);
-    const patterns = sources.map((p) => basename(p));
+    // What a top-level name may be: the basename asked for (a glob matches as the shell would).
+    // For `.`, `..` or `/` the remote names a directory we cannot predict: any safe name then.
+    const patterns = sources.map((p) => basename(p)).map((b) => (b === '' || b === '.' || b === '..' ? '*' : b));
     yield* this.session(this.command('-f', recursive, preserve, sources), function* (this: SCPClient, s: Stream) {
-      yield* s.sendOp(Buffer.from([OK]));
+      yield* s.ackOp();
       const dirs: Array<{ path: string; times: Times | null }> = [];
       const warnings: string[] = [];
       let times: Times | null = null;
@@ -380,14 +396,14 @@ export class SCPClient {
           const m = /^T(\d+) \d+ (\d+) \d+$/.exec(line);
           if (!m) throw new SCPException(`the remote scp sent a bad times line: ${JSON.stringify(line)}`);
           times = { mtime: Number(m[1]), atime: Number(m[2]) };
-          yield* s.sendOp(Buffer.from([OK]));
+          yield* s.ackOp();
           continue;
         }
         if (line === 'E') {
           const dir = dirs.pop();
           if (!dir) throw new SCPException('the remote scp left a directory it never entered');
           if (dir.times) setTimes(dir.path, dir.times);
-          yield* s.sendOp(Buffer.from([OK]));
+          yield* s.ackOp();
           continue;
         }
         const m = /^([CD])([0-7]{4}) (\d+) (.+)$/s.exec(line);
@@ -395,10 +411,12 @@ export class SCPClient {
         const [, type, modeText, sizeText, name] = m;
         // A name is one path component; at the top it must be one that was asked for (a
         // hostile server must not choose where files land: CVE-2019-6111).
-        if (name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+        // `.` is allowed for a directory, as OpenSSH's scp allows it: `scp -r -f .` sends `D... .`,
+        // meaning the target itself.
+        if ((name === '.' && type === 'C') || name === '..' || name.includes('/') || name.includes('\0')) {
           throw new SCPException(`the remote scp sent an unsafe name: ${JSON.stringify(name)}`);
         }
-        if (dirs.length === 0 && !patterns.some((p) => globMatches(p, name))) {
+        if (dirs.length === 0 && name !== '.' && !patterns.some((p) => globMatches(p, name))) {
           throw new SCPException(`the remote scp sent ${JSON.stringify(name)}, which was not asked for`);
         }
         const mode = parseInt(modeText, 8);
@@ -408,7 +426,7 @@ export class SCPClient {
           makeDirectory(path, preserve ? mode : 0o777);
           dirs.push({ path, times });
           times = null;
-          yield* s.sendOp(Buffer.from([OK]));
+          yield* s.ackOp();
           continue;
         }
         const size = Number(sizeText);
@@ -429,7 +447,7 @@ export class SCPClient {
       throw ioErrorFrom(e, 'cannot write', path);
     }
     try {
-      yield* s.sendOp(Buffer.from([OK]));
+      yield* s.ackOp();
       yield* this.receiveDataOp(s, name, size, (data) => {
         try {
           writeSync(fd, data);
@@ -442,7 +460,7 @@ export class SCPClient {
     } finally {
       closeSync(fd);
     }
-    yield* s.sendOp(Buffer.from([OK]));
+    yield* s.ackOp();
   }
 
   /** `size` bytes of file data to `sink`, then the sender's confirmation. */
@@ -462,22 +480,22 @@ export class SCPClient {
   private *getfoOp(remotePath: string, fl: WritableFileLike): Op<number> {
     let total = -1;
     yield* this.session(this.command('-f', false, false, [remotePath]), function* (this: SCPClient, s: Stream) {
-      yield* s.sendOp(Buffer.from([OK]));
+      yield* s.ackOp();
       for (;;) {
         const line = yield* s.lineOp();
         if (line === null) break;
         const kind = line.charCodeAt(0);
         if (kind === WARNING || kind === FATAL) throw new SCPException(line.slice(1));
         if (line[0] === 'T') {
-          yield* s.sendOp(Buffer.from([OK]));
+          yield* s.ackOp();
           continue;
         }
         const m = /^C[0-7]{4} (\d+) (.+)$/s.exec(line);
         if (!m || total >= 0) throw new SCPException(`getfo expects one file; the remote scp sent ${JSON.stringify(line.slice(0, 80))}`);
         total = Number(m[1]);
-        yield* s.sendOp(Buffer.from([OK]));
+        yield* s.ackOp();
         yield* this.receiveDataOp(s, m[2], total, (data) => fl.write(data));
-        yield* s.sendOp(Buffer.from([OK]));
+        yield* s.ackOp();
       }
       if (total < 0) throw new SCPException(`the remote scp sent no file for ${remotePath}`);
     });

@@ -434,7 +434,8 @@ export class ScpServerChannel implements ChannelSink {
       await this.warn(`${path}: ${reason(st)}`);
       return;
     }
-    const name = posix.basename(path) || posix.basename(real) || '/';
+    // `dir/.` is `dir`; the root (`/`) goes by its real directory's name.
+    const name = posix.basename(posix.normalize(path)) || posix.basename(real) || 'root';
     if (/[\n\r]/.test(name)) {
       await this.warn(`${JSON.stringify(name)}: name holds a line break`);
       return;
