@@ -88,6 +88,25 @@ describe('RFC 4716 public keys (ssh-keygen -e and -i)', () => {
   });
 });
 
+describe('PEM public keys (ssh-keygen -e -m PKCS8 and -m PEM)', () => {
+  itWithPeers(['ssh-keygen'], 'load as the same key, the one ssh-keygen -i turns them back into', () => {
+    // OpenSSH 9.2 exports Ed25519 in neither form.
+    for (const [name, typeArgs] of KEY_TYPES.filter(([n]) => n !== 'ed25519')) {
+      const path = join(dir, `pem-pub-${name}`);
+      keygen('-q', ...typeArgs, '-N', '', '-f', path);
+      const expected = PKey.fromPublicKeyFile(`${path}.pub`);
+      for (const format of name === 'rsa' ? ['PKCS8', 'PEM'] : ['PKCS8']) {
+        const pem = `${path}.${format}`;
+        writeFileSync(pem, keygen('-e', '-m', format, '-f', `${path}.pub`));
+        const key = PKey.fromPublicKeyFile(pem);
+        expect([name, format, key.equals(expected)]).toEqual([name, format, true]);
+        expect(key.canSign()).toBe(false);
+        expect(keygen('-i', '-m', format, '-f', pem).trim()).toBe(`${key.getName()} ${key.getBase64()}`);
+      }
+    }
+  });
+});
+
 describe('authenticated key-file ciphers', () => {
   itWithPeers(['ssh-keygen'], 'chacha20-poly1305 and AES-GCM sections: the right passphrase loads, a wrong one fails the tag', () => {
     for (const cipher of ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com']) {

@@ -182,6 +182,10 @@ describe('RFC 4716 public key files', () => {
     expect(PKey.fromPublicKeyFile(write(`---- BEGIN SSH2 PUBLIC KEY ----\n${body}\n---- END SSH2 PUBLIC KEY ----\n`)).comment).toBe('');
   });
 
+  it('a corrupt PEM public key is named', () => {
+    expect(() => PKey.fromPublicKeyFile(write('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n'))).toThrow(/rfc4716.pub: corrupt PUBLIC KEY/);
+  });
+
   it('a missing END line, no key data or bad base64 are named', () => {
     expect(() => PKey.fromPublicKeyFile(write(`---- BEGIN SSH2 PUBLIC KEY ----\n${body}\n`))).toThrow(/rfc4716.pub: .*no "---- END SSH2 PUBLIC KEY ----" line/);
     expect(() => PKey.fromPublicKeyFile(write('---- BEGIN SSH2 PUBLIC KEY ----\nComment: x\n---- END SSH2 PUBLIC KEY ----\n'))).toThrow(/no key data/);

@@ -3,7 +3,7 @@ import { closeSync, existsSync, fchmodSync, openSync, writeSync } from 'node:fs'
 import { readLocalFile } from '../files';
 import { SSHException, UnknownKeyType } from '../errors';
 import { Message } from '../wire/message';
-import { keyClassForType } from './registry';
+import { keyClassForNodeType, keyClassForType } from './registry';
 import type { KeyClass } from './registry';
 import { loadPrivateKeyText } from './formats/load';
 import { encodeOpenSSHPrivateKey } from './formats/openssh';
@@ -191,8 +191,9 @@ export abstract class PKey {
   }
 
   /**
-   * A public key from a `.pub` file: OpenSSH's one line, or the RFC 4716 block that
-   * `ssh-keygen -e` and PuTTYgen write (`---- BEGIN SSH2 PUBLIC KEY ----`).
+   * A public key from a `.pub` file: OpenSSH's one line, the RFC 4716 block that
+   * `ssh-keygen -e` and PuTTYgen write (`---- BEGIN SSH2 PUBLIC KEY ----`), or a PEM public key
+   * (`-----BEGIN PUBLIC KEY-----` / `RSA PUBLIC KEY`, from `ssh-keygen -e -m PKCS8|PEM` or OpenSSL).
    */
   static fromPublicKeyFile(filename: string): PKey {
     const text = readLocalFile(filename, 'utf8');
@@ -206,6 +207,19 @@ export abstract class PKey {
         if (e instanceof Error) e.message = `${filename}: ${e.message}`;
         throw e;
       }
+    }
+    const pem = /-----BEGIN (RSA )?PUBLIC KEY-----/.exec(text);
+    if (pem) {
+      // SubjectPublicKeyInfo or PKCS#1 (`ssh-keygen -e -m PKCS8` / `-m PEM`, openssl pkey -pubout)
+      let key: KeyObject;
+      try {
+        key = createPublicKey({ key: text.slice(pem.index), format: 'pem' });
+      } catch (e) {
+        throw new SSHException(`${filename}: corrupt ${pem[0].slice(11, -5)} (${(e as Error).message})`, { cause: e });
+      }
+      const cls = keyClassForNodeType(key.asymmetricKeyType);
+      if (!cls) throw new UnknownKeyType(key.asymmetricKeyType ?? null);
+      return new cls({ key });
     }
     const line = text.split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
     if (!line) throw new SSHException(`${filename}: no public key in the file`);
