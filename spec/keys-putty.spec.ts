@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Ed25519Key, Message, PasswordRequiredException, PKey, RSAKey, SSHException, UnknownKeyType } from '../lib';
+import { ECDSAKey, Ed25519Key, Message, PasswordRequiredException, PKey, RSAKey, SSHException, UnknownKeyType } from '../lib';
 import { KEY_TYPES } from './support/key-types';
 import { itWithPeers, runPeer } from './support/peers';
 
@@ -136,6 +136,41 @@ describe('PuTTY .ppk files written by puttygen', () => {
     expect(() => PKey.fromPrivateKey(text.replace(/Argon2-Memory: \d+/, 'Argon2-Memory: 4294967295'), PASS)).toThrow(/Argon2-Memory "4294967295" is outside/);
     expect(() => PKey.fromPrivateKey(text.replace(/Argon2-Passes: \d+/, 'Argon2-Passes: 0'), PASS)).toThrow(/Argon2-Passes "0" is outside/);
     expect(() => PKey.fromPrivateKey(text.replace('Key-Derivation: Argon2id', 'Key-Derivation: scrypt'), PASS)).toThrow(/unknown Key-Derivation "scrypt"/);
+  });
+});
+
+describe('.ppk files we write', () => {
+  const ours: Array<[string, PKey]> = [
+    ['ed25519', Ed25519Key.generate()],
+    ['ecdsa256', ECDSAKey.generate({ curve: 'nistp256' })],
+    ['ecdsa521', ECDSAKey.generate({ curve: 'nistp521' })],
+    ['rsa', RSAKey.generate(2048)],
+  ];
+  for (const [name, key] of ours) {
+    itWithPeers(['puttygen'], `${name}: puttygen opens ours, plain and Argon2-encrypted, and exports the same key`, () => {
+      key.comment = `ours ${name} é`;
+      for (const password of [null, PASS]) {
+        const path = join(dir, `ours-${name}-${password ? 'enc' : 'plain'}.ppk`);
+        key.writePrivateKeyFile(path, password, 'ppk');
+        const text = readFileSync(path, 'utf8');
+        expect(text.startsWith(`PuTTY-User-Key-File-3: ${key.getName()}\nEncryption: ${password ? 'aes256-cbc' : 'none'}\nComment: ours ${name} é\n`)).toBe(true);
+        // puttygen decrypts and checks the MAC to export the private key
+        const exported = `${path}.openssh`;
+        puttygen(path, '-O', 'private-openssh-new', '-o', exported, ...(password ? ['--old-passphrase', passFile] : []));
+        expect(PKey.fromPrivateKeyFile(exported, password).equals(key)).toBe(true); // it keeps the passphrase
+        expect(puttygenFingerprint(path, Boolean(password)).fingerprint).toBe(key.fingerprint);
+        const back = PKey.fromPrivateKeyFile(path, password);
+        expect(back.equals(key)).toBe(true);
+        expect(back.comment).toBe(`ours ${name} é`);
+      }
+    });
+  }
+
+  it('a comment with a line break is refused; a public key cannot be written', () => {
+    const key = Ed25519Key.generate();
+    key.comment = 'two\nlines';
+    expect(() => key.exportPrivateKey(null, 'ppk')).toThrow(/line break/);
+    expect(() => PKey.fromBlob(key.asBytes()).exportPrivateKey(null, 'ppk')).toThrow(/public/);
   });
 });
 

@@ -8,6 +8,7 @@ import type { KeyClass } from './registry';
 import { loadPrivateKeyText } from './formats/load';
 import { encodeOpenSSHPrivateKey } from './formats/openssh';
 import { encodePemPrivateKey } from './formats/pem';
+import { encodePuttyPrivateKey } from './formats/ppk';
 import { decodeSecshBlock, isSecshBlock, SECSH_PUBLIC } from './formats/rfc4716';
 import { PublicBlob, SSHCertificate, isCertType } from './certificate';
 
@@ -15,7 +16,7 @@ import { PublicBlob, SSHCertificate, isCertType } from './certificate';
 export type Passphrase = string | Buffer;
 
 /** Private-key file formats `writePrivateKey` can produce. */
-export type PrivateKeyFormat = 'openssh' | 'pem' | 'pkcs8';
+export type PrivateKeyFormat = 'openssh' | 'pem' | 'pkcs8' | 'ppk';
 
 /** Anything with a Python-file-like `read()`. */
 export interface ReadableFileLike {
@@ -349,6 +350,7 @@ export abstract class PKey {
   exportPrivateKey(password: Passphrase | null = null, format: PrivateKeyFormat = 'openssh'): string {
     if (!this.privateKey) throw new SSHException(`cannot write a public ${this.getName()} key as a private key`);
     if (format === 'openssh') return encodeOpenSSHPrivateKey(this, password, this.comment);
+    if (format === 'ppk') return encodePuttyPrivateKey(this, password, this.comment);
     return encodePemPrivateKey(this.privateKey, format, password);
   }
 

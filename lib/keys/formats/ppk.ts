@@ -1,10 +1,10 @@
-import { createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { argon2 } from '../../crypto/argon2';
 import type { Argon2Type } from '../../crypto/argon2';
 import { PasswordRequiredException, SSHException, UnknownKeyType } from '../../errors';
 import { Message } from '../../wire/message';
 import { keyClassForType } from '../registry';
-import type { Passphrase } from '../pkey';
+import type { Passphrase, PKey } from '../pkey';
 import { passBytes } from './openssh';
 import type { LoadedKey } from './openssh';
 
@@ -161,6 +161,94 @@ function keyFromBlobs(keyType: string, publicBlob: Buffer, privateBlob: Buffer):
     throw new SSHException('corrupt PuTTY key file: the private part does not match the public key');
   }
   return { cls, privateKey };
+}
+
+/**
+ * OpenSSH's private fields (as the key classes write them) back to PPK's: the inverse of
+ * TO_OPENSSH, for writing.
+ */
+const FROM_OPENSSH: Record<string, (fields: Message, out: Message) => void> = {
+  // n, e, d, iqmp, p, q -> d, p, q, iqmp
+  'ssh-rsa': (f, out) => {
+    f.getMpint();
+    f.getMpint();
+    const d = f.getMpint();
+    const iqmp = f.getMpint();
+    out.addMpint(d).addMpint(f.getMpint()).addMpint(f.getMpint()).addMpint(iqmp);
+  },
+  // p, q, g, y, x -> x
+  'ssh-dss': (f, out) => {
+    for (let i = 0; i < 4; i++) f.getMpint();
+    out.addMpint(f.getMpint());
+  },
+  // curve, point, scalar -> scalar
+  ecdsa: (f, out) => {
+    f.getString();
+    f.getString();
+    out.addMpint(f.getMpint());
+  },
+  // public, seed || public -> seed
+  'ssh-ed25519': (f, out) => {
+    f.getString();
+    out.addString(f.getString().subarray(0, 32));
+  },
+};
+
+/** Argon2 settings we write: PuTTY's memory and flavour, passes for ~100 ms here (as puttygen aims). */
+const WRITE_ARGON2 = { type: 'argon2id' as const, memoryKiB: 8192, passes: 21, parallelism: 1 };
+
+/** A .ppk (version 3) for `key`; encrypted with aes256-cbc under Argon2id when a password is given. */
+export function encodePuttyPrivateKey(key: PKey, password: Passphrase | null, comment: string): string {
+  const keyType = key.getName();
+  const convert = FROM_OPENSSH[keyType.startsWith('ecdsa-sha2-') ? 'ecdsa' : keyType];
+  if (!convert) throw new UnknownKeyType(keyType);
+  if (/[\r\n]/.test(comment)) throw new SSHException('a PuTTY key comment cannot hold a line break');
+  const fields = new Message();
+  key.writeOpenSSHPrivateFields(fields);
+  const priv = new Message();
+  convert(new Message(fields.asBytes()), priv);
+  let plain = priv.asBytes();
+  const pass = password === null || password === undefined ? Buffer.alloc(0) : passBytes(password);
+  const encrypted = pass.length > 0;
+  const encryption = encrypted ? 'aes256-cbc' : 'none';
+  const header: string[] = [];
+  let macKey: Buffer = Buffer.alloc(0);
+  let sealed = plain;
+  if (encrypted) {
+    plain = Buffer.concat([plain, randomBytes((16 - (plain.length % 16)) % 16)]);
+    const salt = randomBytes(16);
+    const out = argon2(pass, salt, { ...WRITE_ARGON2, tagLength: AES_KEY + AES_IV + V3_MAC_KEY });
+    macKey = out.subarray(AES_KEY + AES_IV);
+    const cipher = createCipheriv('aes-256-cbc', out.subarray(0, AES_KEY), out.subarray(AES_KEY, AES_KEY + AES_IV)).setAutoPadding(false);
+    sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
+    header.push(
+      'Key-Derivation: Argon2id',
+      `Argon2-Memory: ${WRITE_ARGON2.memoryKiB}`,
+      `Argon2-Passes: ${WRITE_ARGON2.passes}`,
+      `Argon2-Parallelism: ${WRITE_ARGON2.parallelism}`,
+      `Argon2-Salt: ${salt.toString('hex')}`,
+    );
+  }
+  const publicBlob = key.asBytes();
+  const commentBytes = Buffer.from(comment, 'utf8');
+  const mac = createHmac('sha256', macKey)
+    .update(new Message().addString(keyType).addString(encryption).addString(commentBytes).addString(publicBlob).addString(plain).asBytes())
+    .digest('hex');
+  const lines = (b: Buffer) => b.toString('base64').match(/.{1,64}/g) ?? [];
+  const pub = lines(publicBlob);
+  const sec = lines(sealed);
+  return [
+    `PuTTY-User-Key-File-3: ${keyType}`,
+    `Encryption: ${encryption}`,
+    `Comment: ${comment}`,
+    `Public-Lines: ${pub.length}`,
+    ...pub,
+    ...header,
+    `Private-Lines: ${sec.length}`,
+    ...sec,
+    `Private-MAC: ${mac}`,
+    '',
+  ].join('\n');
 }
 
 /** The outer, textual layer of a .ppk file. */
