@@ -139,6 +139,39 @@ describe('SSHServer scp: true', () => {
     }
   });
 
+  it('hostile scp -t input ends the transfer with a reason, never with the root\'s real path', () => {
+    const c = new SSHClient();
+    c.setMissingHostKeyPolicy(new AutoAddPolicy());
+    c.connect(server.host, { port: server.port, username: 'u', keyFilename: keyPath, lookForKeys: false, allowAgent: false });
+    try {
+      const cases: Array<[string, RegExp]> = [
+        ['C0644 3 a\0b\nabc\0', /bad name/],
+        ['C0644 5 ../x\n', /bad name/],
+        ['D0755 0 sub/dir\n', /bad name/],
+        ['C0644 abc x\n', /unknown control line/],
+        ['E\n', /E outside a directory/],
+        ['C0644 100 short\nonly this', /end of input|in the middle of a file/],
+      ];
+      for (const [input, expected] of cases) {
+        const ch = c.getTransport()!.openSession();
+        ch.settimeout(10);
+        ch.execCommand('scp -r -t /');
+        expect(ch.recv(1)[0]).toBe(0);
+        ch.sendall(input);
+        ch.shutdownWrite();
+        let out = '';
+        for (let b = ch.recv(4096); b.length; b = ch.recv(4096)) out += b.toString('latin1');
+        expect([input, out]).toEqual([input, expect.stringMatching(expected)]);
+        expect(out).not.toContain(root);
+        expect(ch.recvExitStatus()).toBe(1);
+      }
+      expect(fs.existsSync(join(root, 'short'))).toBe(true); // opened before the data ran out; never outside
+      fs.rmSync(join(root, 'short'));
+    } finally {
+      c.close();
+    }
+  });
+
   it('scp: true without sftp is refused at start', () => {
     expect(() => SSHServer.start({ users: { u: 'pw' }, exec: false, scp: true })).toThrow(/scp needs the sftp option/);
   });

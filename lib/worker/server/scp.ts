@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, stat, utimes } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as posix from 'node:path/posix';
-import { PathJail } from '../../sftp/server-paths';
+import { PathJail, StatusError } from '../../sftp/server-paths';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 
 /**
@@ -110,6 +110,7 @@ const MAX_LINE = 64 * 1024;
 class Fatal extends Error {}
 
 function reason(e: unknown): string {
+  if (e instanceof StatusError || e instanceof Fatal) return e.message; // the jail's own texts carry no path
   const err = e as NodeJS.ErrnoException;
   switch (err.code) {
     case 'ENOENT':
@@ -125,8 +126,11 @@ function reason(e: unknown): string {
       return 'Too many levels of symbolic links';
     case 'ENOSPC':
       return 'No space left on device';
+    case 'EEXIST':
+      return 'File exists';
   }
-  return err.message ?? String(e);
+  // Node's messages name the real path: the client sees only the code, never the jail's place.
+  return err.code ?? 'Failure';
 }
 
 function globToRegExp(pattern: string): RegExp {
@@ -313,7 +317,7 @@ export class ScpServerChannel implements ChannelSink {
       const m = /^([CD])([0-7]{4}) (\d+) (.+)$/s.exec(line);
       if (!m) throw new Fatal('protocol error: unknown control line');
       const [, type, modeText, sizeText, name] = m;
-      if (name === '.' || name === '..' || name.includes('/')) throw new Fatal(`protocol error: bad name ${JSON.stringify(name)}`);
+      if (name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new Fatal(`protocol error: bad name ${JSON.stringify(name)}`);
       const mode = parseInt(modeText, 8);
       const parent = dirs.length ? dirs[dirs.length - 1].real : targetIsDir ? real : null;
       const path = parent ? posix.join(parent, name) : real;
