@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, stat, utimes } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as posix from 'node:path/posix';
+import { messageFromErrnoCode, statusFromErrnoCode } from '../../sftp/constants';
 import { PathJail, StatusError } from '../../sftp/server-paths';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 
@@ -111,26 +112,9 @@ class Fatal extends Error {}
 
 function reason(e: unknown): string {
   if (e instanceof StatusError || e instanceof Fatal) return e.message; // the jail's own texts carry no path
-  const err = e as NodeJS.ErrnoException;
-  switch (err.code) {
-    case 'ENOENT':
-      return 'No such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'Permission denied';
-    case 'EISDIR':
-      return 'Is a directory';
-    case 'ENOTDIR':
-      return 'Not a directory';
-    case 'ELOOP':
-      return 'Too many levels of symbolic links';
-    case 'ENOSPC':
-      return 'No space left on device';
-    case 'EEXIST':
-      return 'File exists';
-  }
-  // Node's messages name the real path: the client sees only the code, never the jail's place.
-  return err.code ?? 'Failure';
+  // The strerror text the SFTP server sends: Node's own messages name the real (unjailed) path.
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return messageFromErrnoCode(code, statusFromErrnoCode(code));
 }
 
 function globToRegExp(pattern: string): RegExp {
