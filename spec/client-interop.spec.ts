@@ -10,7 +10,7 @@ import type { KexInit } from '../lib/transport/algorithms';
 import { INSECURE_KEX } from '../lib/transport/kex';
 import { DEFAULT_MACS } from '../lib/crypto/macs';
 import { DEFAULT_CIPHERS } from '../lib/crypto/ciphers';
-import { hasPeer, itWithPeers, peersRequired } from './support/peers';
+import { hasPeer, itWithPeers, itWithRootPeers } from './support/peers';
 import type { PeerName } from './support/peers';
 import { generateKey, isRoot, startAsyncsshServer, startDropbear, startParamikoServer } from './support/servers';
 import type { KeyType, SshServer } from './support/servers';
@@ -138,11 +138,7 @@ for (const pc of PEERS) {
 
     /** itWithPeers, and a peer that needs root counts as missing when we are not root. */
     function itPeer(name: string, fn: jest.ProvidesCallback, timeout?: number): void {
-      if (!rootMissing || !hasPeer(pc.peer)) return itWithPeers([pc.peer], name, fn, timeout);
-      it(name, () => {
-        if (peersRequired()) throw new Error(`${pc.title} needs root (run the tests as root)`);
-        console.warn(`NOTICE: not run, ${pc.title} needs root: ${name}`);
-      });
+      (pc.needsRoot ? itWithRootPeers : itWithPeers)([pc.peer], name, fn, timeout);
     }
 
     beforeAll(async () => {

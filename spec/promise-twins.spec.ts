@@ -6,11 +6,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthenticationException, AutoAddPolicy, IOError, ProcessError, selectAsync, SocketTimeout, SSHClient, Transport, PKey } from '../lib';
+import { echoServer, roundTrip } from './support/echo';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
@@ -194,31 +194,17 @@ describe('promise twins against OpenSSH sshd', () => {
     const c = await connectAsync();
     const t = c.getTransport()!;
     // An echo server on this thread: only a free event loop can serve it.
-    const echo = createServer((s) => s.pipe(s));
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-    const echoPort = (echo.address() as AddressInfo).port;
-    const roundTrip = (port: number, text: string) =>
-      new Promise<string>((resolve, reject) => {
-        const s = netConnect({ host: '127.0.0.1', port }, () => s.write(text));
-        let got = '';
-        s.on('data', (d) => {
-          got += d;
-          if (got.length >= text.length) {
-            s.destroy();
-            resolve(got);
-          }
-        });
-        s.on('error', reject);
-      });
+    const echo = await echoServer();
+    const trip = async (port: number, text: string) => (await roundTrip(port, Buffer.from(text))).toString();
     try {
-      const local = await t.forwardLocalPortAsync('127.0.0.1', 0, '127.0.0.1', echoPort);
-      expect(await roundTrip(local.port, 'via a local forward')).toBe('via a local forward');
+      const local = await t.forwardLocalPortAsync('127.0.0.1', 0, '127.0.0.1', echo.port);
+      expect(await trip(local.port, 'via a local forward')).toBe('via a local forward');
       local.close();
-      const remote = await t.forwardRemotePortAsync('127.0.0.1', 0, '127.0.0.1', echoPort);
-      expect(await roundTrip(remote.port, 'via a remote forward')).toBe('via a remote forward');
+      const remote = await t.forwardRemotePortAsync('127.0.0.1', 0, '127.0.0.1', echo.port);
+      expect(await trip(remote.port, 'via a remote forward')).toBe('via a remote forward');
       remote.close();
     } finally {
-      echo.close();
+      await echo.close();
       await c.closeAsync();
     }
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoAddPolicy, IOError, SCPClient, SCPException, SSHClient, SSHServer } from '../lib';
 import { loginTo } from './support/our-client';
-import { hasPeer, itWithPeers } from './support/peers';
+import { hasPeer, itWithPeers, itWithRootPeers } from './support/peers';
 import { generateKey, isRoot, startDropbear, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
 
@@ -192,9 +192,7 @@ describe('SCPClient against OpenSSH (scp -t / scp -f)', () => {
 });
 
 describe('SCPClient through Dropbear (which runs the same scp: the channel handling differs)', () => {
-  // Dropbear logs users in by uid and reads /etc/shadow: it runs only as root (as CI does).
-  const itDropbear = isRoot() ? itWithPeers : (peers: string[], name: string) => it.skip(`${name} (needs root)`, () => undefined);
-  itDropbear(['dropbear', 'sshd'], 'a tree goes up and comes back with its times', async () => {
+  itWithRootPeers(['dropbear', 'sshd'], 'a tree goes up and comes back with its times', async () => {
     const key = generateKey(localPath('dropbear-key'), 'ed25519');
     const server = await startDropbear({ authorizedKeys: [key.publicKey] });
     try {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { isRoot } from './servers/process';
 
 /**
  * The real peers the tests run against (DESIGN.md section 5). In CI (CI=true, or
@@ -89,6 +90,19 @@ export function itWithPeers(peers: PeerName[], name: string, fn: jest.ProvidesCa
       console.warn(`NOTICE: not run, peer missing: ${missing.map((m) => `${m} (${PEERS[m].pkg})`).join(', ')}: ${name}`);
     });
   }
+}
+
+/**
+ * itWithPeers for a peer that runs only as root (Dropbear logs users in by uid and reads
+ * /etc/shadow): not being root counts as the peer missing, so CI fails and a developer sees
+ * the notice, instead of the test being skipped.
+ */
+export function itWithRootPeers(peers: PeerName[], name: string, fn: jest.ProvidesCallback, timeout?: number): void {
+  if (isRoot() || peers.some((p) => !hasPeer(p))) return itWithPeers(peers, name, fn, timeout);
+  it(name, () => {
+    if (peersRequired()) throw new Error(`${peers.join(', ')} needs root (run the tests as root)`);
+    console.warn(`NOTICE: not run, ${peers.join(', ')} needs root: ${name}`);
+  });
 }
 
 /** Runs a peer command; throws with its stderr when it fails. */
