@@ -7,6 +7,7 @@ import { ioErrorFrom } from '../files';
 import type { Channel } from './channel';
 import type { ReadableFileLike, WritableFileLike } from './sftp-client';
 import type { Transport } from './transport';
+import { parseScpEntry, parseScpTimes, SCP_ACK, SCP_FATAL, SCP_MAX_LINE, SCP_OK, SCP_WARNING, scpEntryLine, scpGlob, scpTimesLine } from '../wire/scp';
 
 /**
  * SCP (the `rcp` protocol over an exec channel), for servers without SFTP: routers, embedded
@@ -14,12 +15,8 @@ import type { Transport } from './transport';
  * package (`SCPClient(transport).put(files, remotePath)`), on a session channel of ours.
  *
  * The protocol, as OpenSSH's scp speaks it: the side receiving files runs `scp -t <target>`
- * ("to"), the side sending them `scp -f <sources>` ("from"). The sender sends control lines:
- *   C<mode> <size> <name>\n   a file follows: `size` bytes, then a \0
- *   D<mode> 0 <name>\n         enter a directory (created as needed); E\n leaves it
- *   T<mtime> 0 <atime> 0\n     times for the next C or D (with -p)
- * and the receiver answers each line and each file with one byte: \0 for success, \1 and a
- * message line for an error on that file, \2 and a message line for a fatal one.
+ * ("to"), the side sending them `scp -f <sources>` ("from"); the sender's control lines and
+ * the receiver's one-byte answers are in lib/wire/scp.ts.
  */
 
 /** Progress: the file's name, its size and the bytes sent or received so far. */
@@ -44,13 +41,7 @@ export interface SCPTransferOptions {
   preserveTimes?: boolean;
 }
 
-const OK = 0;
-const WARNING = 1;
-const FATAL = 2;
 const DEFAULT_BUFFER = 256 * 1024;
-/** Longest control line accepted from the remote side. */
-const MAX_LINE = 64 * 1024;
-const ACK = Buffer.from([OK]);
 
 /** Quotes a path for a POSIX shell: 'it'\''s' (the `scp` package's default sanitize). */
 export function shQuote(path: string): string {
@@ -60,16 +51,6 @@ export function shQuote(path: string): string {
 /** A remote path as a command argument: quoted, and never read as an option. */
 function remoteArgument(path: string, sanitize: (p: string) => string): string {
   return sanitize(path.startsWith('-') ? `./${path}` : path);
-}
-
-/** Matches a name against a shell glob (for names the remote side may send back). */
-function globMatches(pattern: string, name: string): boolean {
-  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${re}$`, 's').test(name);
-}
-
-function modeString(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, '0');
 }
 
 /** The remote side's bytes: control lines, acknowledgements and file data, buffered. */
@@ -96,7 +77,7 @@ class Stream {
     const parts: Buffer[] = [];
     let length = 0;
     for (;;) {
-      const data = yield* this.readOp(MAX_LINE);
+      const data = yield* this.readOp(SCP_MAX_LINE);
       if (data.length === 0) {
         if (length === 0) return null;
         throw new SCPException('the remote scp ended in the middle of a line');
@@ -109,7 +90,7 @@ class Stream {
       }
       parts.push(data);
       length += data.length;
-      if (length > MAX_LINE) throw new SCPException(`the remote scp sent a line longer than ${MAX_LINE} bytes`);
+      if (length > SCP_MAX_LINE) throw new SCPException(`the remote scp sent a line longer than ${SCP_MAX_LINE} bytes`);
     }
   }
 
@@ -123,9 +104,9 @@ class Stream {
     } catch (e) {
       if (!this.channel.closed) throw e;
       const rest: Buffer[] = [];
-      for (let b = yield* this.readOp(MAX_LINE); b.length; b = yield* this.readOp(MAX_LINE)) rest.push(b);
+      for (let b = yield* this.readOp(SCP_MAX_LINE); b.length; b = yield* this.readOp(SCP_MAX_LINE)) rest.push(b);
       const text = Buffer.concat(rest);
-      const at = text.findIndex((b) => b === WARNING || b === FATAL);
+      const at = text.findIndex((b) => b === SCP_WARNING || b === SCP_FATAL);
       const said = at >= 0 ? text.subarray(at + 1).toString('utf8').split('\n')[0] : '';
       const status = this.channel.exitStatusReady() ? `, exit status ${this.channel.exitStatus}` : '';
       throw new SCPException(said || `the remote scp closed the channel before the transfer ended${status}${stderrOf(this.channel)}`, { cause: e });
@@ -139,7 +120,7 @@ class Stream {
   *ackOp(): Op<void> {
     if (this.channel.closed) return;
     try {
-      yield* this.channel.sendallOp(ACK);
+      yield* this.channel.sendallOp(SCP_ACK);
     } catch (e) {
       if (!this.channel.closed) throw e;
     }
@@ -149,8 +130,8 @@ class Stream {
   *confirmOp(what: string): Op<void> {
     const b = yield* this.readOp(1);
     if (b.length === 0) throw new SCPException(`the remote scp ended without confirming ${what}${stderrOf(this.channel)}`);
-    if (b[0] === OK) return;
-    if (b[0] === WARNING || b[0] === FATAL) {
+    if (b[0] === SCP_OK) return;
+    if (b[0] === SCP_WARNING || b[0] === SCP_FATAL) {
       const message = (yield* this.lineOp()) ?? '';
       throw new SCPException(message || `the remote scp refused ${what}`);
     }
@@ -323,7 +304,7 @@ export class SCPClient {
   /** C line, the bytes `fill` gives (it returns how many it put in the buffer), \0, and the confirmations. */
   private *sendDataOp(s: Stream, name: string, mode: number, size: number, fill: (buf: Buffer, at: number) => number): Op<void> {
     if (/[\n\r]/.test(name)) throw new SCPException(`cannot send a file whose name holds a line break: ${JSON.stringify(name)}`);
-    yield* s.sendOp(`C${modeString(mode)} ${size} ${name}\n`);
+    yield* s.sendOp(scpEntryLine('C', mode, size, name));
     yield* s.confirmOp(`${name}`);
     const buf = Buffer.allocUnsafe(Math.min(this.bufferSize, Math.max(size, 1)));
     let sent = 0;
@@ -335,12 +316,12 @@ export class SCPClient {
       sent += n;
       this.report(name, size, sent);
     }
-    yield* s.sendOp(Buffer.from([OK]));
+    yield* s.sendOp(SCP_ACK);
     yield* s.confirmOp(`${name}`);
   }
 
   private *sendTimesOp(s: Stream, st: Stats, path: string): Op<void> {
-    yield* s.sendOp(`T${Math.floor(st.mtimeMs / 1000)} 0 ${Math.floor(st.atimeMs / 1000)} 0\n`);
+    yield* s.sendOp(scpTimesLine(st.mtimeMs, st.atimeMs));
     yield* s.confirmOp(`the times of ${path}`);
   }
 
@@ -348,7 +329,7 @@ export class SCPClient {
     const name = basename(path);
     if (/[\n\r]/.test(name)) throw new SCPException(`cannot send a directory whose name holds a line break: ${JSON.stringify(name)}`);
     if (preserve) yield* this.sendTimesOp(s, st, path);
-    yield* s.sendOp(`D${modeString(st.mode)} 0 ${name}\n`);
+    yield* s.sendOp(scpEntryLine('D', st.mode, 0, name));
     yield* s.confirmOp(`directory ${path}`);
     let entries: string[];
     try {
@@ -387,15 +368,14 @@ export class SCPClient {
         const line = yield* s.lineOp();
         if (line === null) break;
         const kind = line.charCodeAt(0);
-        if (kind === WARNING || kind === FATAL) {
-          if (kind === FATAL) throw new SCPException(line.slice(1));
+        if (kind === SCP_WARNING || kind === SCP_FATAL) {
+          if (kind === SCP_FATAL) throw new SCPException(line.slice(1));
           warnings.push(line.slice(1));
           continue;
         }
         if (line[0] === 'T') {
-          const m = /^T(\d+) \d+ (\d+) \d+$/.exec(line);
-          if (!m) throw new SCPException(`the remote scp sent a bad times line: ${JSON.stringify(line)}`);
-          times = { mtime: Number(m[1]), atime: Number(m[2]) };
+          times = parseScpTimes(line);
+          if (!times) throw new SCPException(`the remote scp sent a bad times line: ${JSON.stringify(line)}`);
           yield* s.ackOp();
           continue;
         }
@@ -406,9 +386,9 @@ export class SCPClient {
           yield* s.ackOp();
           continue;
         }
-        const m = /^([CD])([0-7]{4}) (\d+) (.+)$/s.exec(line);
-        if (!m) throw new SCPException(`the remote scp sent a line that is not part of the protocol: ${JSON.stringify(line.slice(0, 80))}`);
-        const [, type, modeText, sizeText, name] = m;
+        const entry = parseScpEntry(line);
+        if (!entry) throw new SCPException(`the remote scp sent a line that is not part of the protocol: ${JSON.stringify(line.slice(0, 80))}`);
+        const { type, mode, size: sizeText, name } = entry;
         // A name is one path component; at the top it must be one that was asked for (a
         // hostile server must not choose where files land: CVE-2019-6111).
         // `.` is allowed for a directory, as OpenSSH's scp allows it: `scp -r -f .` sends `D... .`,
@@ -416,10 +396,9 @@ export class SCPClient {
         if ((name === '.' && type === 'C') || name === '..' || name.includes('/') || name.includes('\0')) {
           throw new SCPException(`the remote scp sent an unsafe name: ${JSON.stringify(name)}`);
         }
-        if (dirs.length === 0 && name !== '.' && !patterns.some((p) => globMatches(p, name))) {
+        if (dirs.length === 0 && name !== '.' && !patterns.some((p) => scpGlob(p).test(name))) {
           throw new SCPException(`the remote scp sent ${JSON.stringify(name)}, which was not asked for`);
         }
-        const mode = parseInt(modeText, 8);
         const path = dirs.length ? join(dirs[dirs.length - 1].path, name) : targetIsDir ? join(target, name) : target;
         if (type === 'D') {
           if (!recursive) throw new SCPException(`the remote scp sent directory ${JSON.stringify(name)} without recursive`);
@@ -485,16 +464,16 @@ export class SCPClient {
         const line = yield* s.lineOp();
         if (line === null) break;
         const kind = line.charCodeAt(0);
-        if (kind === WARNING || kind === FATAL) throw new SCPException(line.slice(1));
+        if (kind === SCP_WARNING || kind === SCP_FATAL) throw new SCPException(line.slice(1));
         if (line[0] === 'T') {
           yield* s.ackOp();
           continue;
         }
-        const m = /^C[0-7]{4} (\d+) (.+)$/s.exec(line);
-        if (!m || total >= 0) throw new SCPException(`getfo expects one file; the remote scp sent ${JSON.stringify(line.slice(0, 80))}`);
-        total = Number(m[1]);
+        const entry = parseScpEntry(line);
+        if (entry?.type !== 'C' || total >= 0) throw new SCPException(`getfo expects one file; the remote scp sent ${JSON.stringify(line.slice(0, 80))}`);
+        total = Number(entry.size);
         yield* s.ackOp();
-        yield* this.receiveDataOp(s, m[2], total, (data) => fl.write(data));
+        yield* this.receiveDataOp(s, entry.name, total, (data) => fl.write(data));
         yield* s.ackOp();
       }
       if (total < 0) throw new SCPException(`the remote scp sent no file for ${remotePath}`);

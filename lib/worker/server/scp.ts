@@ -5,14 +5,14 @@ import * as posix from 'node:path/posix';
 import { messageFromErrnoCode, statusFromErrnoCode } from '../../sftp/constants';
 import { PathJail, StatusError } from '../../sftp/server-paths';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
+import { parseScpEntry, parseScpTimes, SCP_ACK, SCP_FATAL, SCP_MAX_LINE, SCP_OK, SCP_WARNING, scpEntryLine, scpGlob, scpTimesLine } from '../../wire/scp';
 
 /**
  * SCP served by the embedded server inside its SFTP jail (`SSHServer({ sftp: { root }, scp:
  * true })`): exec requests that run `scp -t` (receive files) or `scp -f` (send files) are
  * answered here, in the worker, with the same root, read-only flag and umask as SFTP, instead
- * of by a local scp. The protocol is the one SCPClient speaks from the other side (see
- * lib/api/scp.ts): control lines C/D/E/T, each answered with \0, \1 + message (that file
- * failed) or \2 + message (the transfer ends).
+ * of by a local scp. The protocol (lib/wire/scp.ts) is the one SCPClient speaks from the
+ * other side.
  */
 
 export interface ScpRequest {
@@ -101,11 +101,7 @@ export function parseScpCommand(command: string): ScpRequest | null {
   return r;
 }
 
-const OK = 0;
-const WARNING = 1;
-const FATAL = 2;
 const CHUNK = 256 * 1024;
-const MAX_LINE = 64 * 1024;
 
 /** A reason to stop the whole transfer (the client is told with \2). */
 class Fatal extends Error {}
@@ -115,11 +111,6 @@ function reason(e: unknown): string {
   // The strerror text the SFTP server sends: Node's own messages name the real (unjailed) path.
   const code = (e as NodeJS.ErrnoException)?.code;
   return messageFromErrnoCode(code, statusFromErrnoCode(code));
-}
-
-function globToRegExp(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
-  return new RegExp(`^${re}$`, 's');
 }
 
 /** One scp run on a session channel: the channel's sink until it ends with an exit status. */
@@ -203,7 +194,7 @@ export class ScpServerChannel implements ChannelSink {
       }
       if (b[0] === 0x0a) return Buffer.concat(parts).toString('utf8');
       parts.push(b);
-      if (++length > MAX_LINE) throw new Fatal('protocol error: line too long');
+      if (++length > SCP_MAX_LINE) throw new Fatal('protocol error: line too long');
     }
   }
 
@@ -211,11 +202,11 @@ export class ScpServerChannel implements ChannelSink {
   private async ack(): Promise<boolean> {
     const b = await this.take(1);
     if (!b) throw new Fatal('the client went away');
-    if (b[0] === OK) return true;
-    if (b[0] === WARNING || b[0] === FATAL) {
+    if (b[0] === SCP_OK) return true;
+    if (b[0] === SCP_WARNING || b[0] === SCP_FATAL) {
       const message = (await this.line()) ?? '';
       this.settings.log(`scp: the client reported: ${message}`);
-      if (b[0] === FATAL) throw new Fatal(message);
+      if (b[0] === SCP_FATAL) throw new Fatal(message);
       return false;
     }
     throw new Fatal('protocol error: bad acknowledgement');
@@ -236,7 +227,7 @@ export class ScpServerChannel implements ChannelSink {
   private async warn(message: string): Promise<void> {
     this.errors++;
     this.settings.log(`scp: ${message}`);
-    await this.send(Buffer.concat([Buffer.from([WARNING]), Buffer.from(`scp: ${message}\n`, 'utf8')]));
+    await this.send(Buffer.concat([Buffer.from([SCP_WARNING]), Buffer.from(`scp: ${message}\n`, 'utf8')]));
   }
 
   // ---- the run ----
@@ -253,7 +244,7 @@ export class ScpServerChannel implements ChannelSink {
       this.settings.log(`scp: ${message}`);
       if (!this.closedFlag && this.core.state === 'open') {
         try {
-          await this.send(Buffer.concat([Buffer.from([FATAL]), Buffer.from(`scp: ${message}\n`, 'utf8')]));
+          await this.send(Buffer.concat([Buffer.from([SCP_FATAL]), Buffer.from(`scp: ${message}\n`, 'utf8')]));
         } catch {
           // the channel is gone: nothing to tell
         }
@@ -272,37 +263,36 @@ export class ScpServerChannel implements ChannelSink {
     const st = await stat(real).catch(() => null);
     const targetIsDir = !!st?.isDirectory();
     if (this.req.targetIsDir && !targetIsDir) throw new Fatal(`${target}: Not a directory`);
-    await this.send(Buffer.from([OK]));
+    await this.send(SCP_ACK);
     const dirs: Array<{ real: string; times: [number, number] | null }> = [];
     let times: [number, number] | null = null;
     for (;;) {
       const line = await this.line();
       if (line === null) return;
       const kind = line.charCodeAt(0);
-      if (kind === WARNING || kind === FATAL) {
+      if (kind === SCP_WARNING || kind === SCP_FATAL) {
         this.settings.log(`scp: the client reported: ${line.slice(1)}`);
-        if (kind === FATAL) return;
+        if (kind === SCP_FATAL) return;
         continue;
       }
       if (line[0] === 'T') {
-        const m = /^T(\d+) \d+ (\d+) \d+$/.exec(line);
-        if (!m) throw new Fatal('protocol error: bad time line');
-        times = [Number(m[2]), Number(m[1])]; // atime, mtime
-        await this.send(Buffer.from([OK]));
+        const t = parseScpTimes(line);
+        if (!t) throw new Fatal('protocol error: bad time line');
+        times = [t.atime, t.mtime];
+        await this.send(SCP_ACK);
         continue;
       }
       if (line === 'E') {
         const dir = dirs.pop();
         if (!dir) throw new Fatal('protocol error: E outside a directory');
         if (dir.times && this.req.preserve) await utimes(dir.real, dir.times[0], dir.times[1]).catch(() => undefined);
-        await this.send(Buffer.from([OK]));
+        await this.send(SCP_ACK);
         continue;
       }
-      const m = /^([CD])([0-7]{4}) (\d+) (.+)$/s.exec(line);
-      if (!m) throw new Fatal('protocol error: unknown control line');
-      const [, type, modeText, sizeText, name] = m;
+      const entry = parseScpEntry(line);
+      if (!entry) throw new Fatal('protocol error: unknown control line');
+      const { type, mode, size: sizeText, name } = entry;
       if (name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new Fatal(`protocol error: bad name ${JSON.stringify(name)}`);
-      const mode = parseInt(modeText, 8);
       const parent = dirs.length ? dirs[dirs.length - 1].real : targetIsDir ? real : null;
       const path = parent ? posix.join(parent, name) : real;
       if (type === 'D') {
@@ -314,7 +304,7 @@ export class ScpServerChannel implements ChannelSink {
         }
         dirs.push({ real: path, times });
         times = null;
-        await this.send(Buffer.from([OK]));
+        await this.send(SCP_ACK);
         continue;
       }
       await this.receiveFile(path, name, mode, Number(sizeText), times);
@@ -355,7 +345,7 @@ export class ScpServerChannel implements ChannelSink {
       return;
     }
     try {
-      await this.send(Buffer.from([OK]));
+      await this.send(SCP_ACK);
       let received = 0;
       while (received < size) {
         const chunk = await this.take(Math.min(CHUNK, size - received));
@@ -379,7 +369,7 @@ export class ScpServerChannel implements ChannelSink {
       await fh?.close();
     }
     if (failure) await this.warn(`${name}: ${failure}`);
-    else await this.send(Buffer.from([OK]));
+    else await this.send(SCP_ACK);
   }
 
   /** scp -f: we send the named files to the client. */
@@ -402,7 +392,7 @@ export class ScpServerChannel implements ChannelSink {
     const dir = posix.dirname(pattern);
     try {
       const names = await readdir(await this.jail.resolve(dir, true));
-      const re = globToRegExp(base);
+      const re = scpGlob(base);
       return names.filter((n) => re.test(n) && !n.startsWith('.')).sort().map((n) => posix.join(dir, n));
     } catch {
       return [];
@@ -434,7 +424,7 @@ export class ScpServerChannel implements ChannelSink {
         return;
       }
       if (this.req.preserve && !(await this.sendTimes(st.mtimeMs, st.atimeMs))) return;
-      await this.send(`D${(st.mode & 0o7777).toString(8).padStart(4, '0')} 0 ${name}\n`);
+      await this.send(scpEntryLine('D', st.mode, 0, name));
       if (!(await this.ack())) return;
       let entries: string[] = [];
       try {
@@ -460,7 +450,7 @@ export class ScpServerChannel implements ChannelSink {
     }
     try {
       if (this.req.preserve && !(await this.sendTimes(st.mtimeMs, st.atimeMs))) return;
-      await this.send(`C${(st.mode & 0o7777).toString(8).padStart(4, '0')} ${st.size} ${name}\n`);
+      await this.send(scpEntryLine('C', st.mode, st.size, name));
       if (!(await this.ack())) return;
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(st.size, 1)));
       let sent = 0;
@@ -479,7 +469,7 @@ export class ScpServerChannel implements ChannelSink {
         sent += n;
       }
       if (shortRead) await this.warn(`${path}: file changed size`);
-      else await this.send(Buffer.from([OK]));
+      else await this.send(SCP_ACK);
       await this.ack();
     } finally {
       await fh.close();
@@ -487,7 +477,7 @@ export class ScpServerChannel implements ChannelSink {
   }
 
   private async sendTimes(mtimeMs: number, atimeMs: number): Promise<boolean> {
-    await this.send(`T${Math.floor(mtimeMs / 1000)} 0 ${Math.floor(atimeMs / 1000)} 0\n`);
+    await this.send(scpTimesLine(mtimeMs, atimeMs));
     return this.ack();
   }
 }
