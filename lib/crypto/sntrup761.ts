@@ -299,7 +299,6 @@ export function sntrup761KeyPair(): Sntrup761KeyPair {
   const finv = invert(f3q, Q, fq)!; // R/q is a field and 3f is not 0
   const h = multiply(finv, g, fq);
   const publicKey = rqEncode(h);
-  const hq = rqDecode(publicKey);
   const rho = randomBytes(SNTRUP761_SMALL_BYTES);
   const cache = hashPrefix(4, publicKey);
   return {
@@ -313,7 +312,7 @@ export function sntrup761KeyPair(): Sntrup761KeyPair {
       let weight = 0;
       for (let i = 0; i < P; i++) weight += ev[i] & 1;
       const r = weight === W ? ev : Int32Array.from({ length: P }, (_, i) => (i < W ? 1 : 0));
-      const again = hide(r, hq, cache);
+      const again = hide(r, h, cache); // h's coefficients are those the public key encodes
       const same = timingSafeEqual(again.ciphertext, ciphertext);
       return same ? sessionKey(1, again.rEnc, ciphertext) : sessionKey(0, rho, ciphertext);
     },
