@@ -30,7 +30,9 @@ export interface LoadedKey {
   comment: string;
 }
 
-export function passBytes(p: Passphrase): Buffer {
+/** The passphrase's bytes; empty for none. */
+export function passBytes(p: Passphrase | null | undefined): Buffer {
+  if (p === null || p === undefined) return Buffer.alloc(0);
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 
@@ -55,7 +57,7 @@ export function decodeOpenSSHPrivateKey(data: Buffer, password: Passphrase | nul
     plain = encrypted;
   } else {
     if (kdfName !== 'bcrypt') throw new SSHException(`OpenSSH private key: unknown kdf ${JSON.stringify(kdfName)}`);
-    if (password === null || password === undefined || passBytes(password).length === 0) {
+    if (passBytes(password).length === 0) {
       throw new PasswordRequiredException('private key file is encrypted');
     }
     const ko = new Message(kdfOptions);
@@ -96,7 +98,7 @@ export function decodeOpenSSHPrivateKey(data: Buffer, password: Passphrase | nul
 }
 
 export function encodeOpenSSHPrivateKey(key: PKey, password: Passphrase | null, comment: string): string {
-  const usePass = password !== null && password !== undefined && passBytes(password).length > 0;
+  const usePass = passBytes(password).length > 0;
   const cipherName = usePass ? DEFAULT_CIPHER : 'none';
   const cipher = keyFileCipher(cipherName);
   const check = randomBytes(4).readUInt32BE(0);
@@ -112,7 +114,7 @@ export function encodeOpenSSHPrivateKey(key: PKey, password: Passphrase | null, 
   const out = new Message().addBytes(MAGIC).addString(cipherName);
   if (usePass) {
     const salt = randomBytes(SALT_LENGTH);
-    const material = bcryptPbkdf(passBytes(password!), salt, cipher.keyLength + cipher.ivLength, DEFAULT_ROUNDS);
+    const material = bcryptPbkdf(passBytes(password), salt, cipher.keyLength + cipher.ivLength, DEFAULT_ROUNDS);
     const sealed = encryptSection(cipher, material.subarray(0, cipher.keyLength), material.subarray(cipher.keyLength), body.asBytes());
     out.addString('bcrypt').addString(new Message().addString(salt).addInt(DEFAULT_ROUNDS).asBytes());
     out.addInt(1).addString(key.asBytes());

@@ -80,7 +80,7 @@ export function decodePuttyPrivateKey(data: string | Buffer, password: Passphras
     throw new SSHException(`corrupt PuTTY key file: its header says ${file.algorithm} but its public key is ${keyType}`);
   }
   const encrypted = file.encryption !== 'none';
-  const pass = password === null || password === undefined ? Buffer.alloc(0) : passBytes(password);
+  const pass = passBytes(password);
   if (encrypted && pass.length === 0) throw new PasswordRequiredException('private key file is encrypted');
 
   const keys = file.version === 3 ? v3Keys(file, encrypted, pass) : v2Keys(encrypted, pass);
@@ -208,7 +208,7 @@ export function encodePuttyPrivateKey(key: PKey, password: Passphrase | null, co
   const priv = new Message();
   convert(new Message(fields.asBytes()), priv);
   let plain = priv.asBytes();
-  const pass = password === null || password === undefined ? Buffer.alloc(0) : passBytes(password);
+  const pass = passBytes(password);
   const encrypted = pass.length > 0;
   const encryption = encrypted ? 'aes256-cbc' : 'none';
   const header: string[] = [];

@@ -1,5 +1,6 @@
 import { createDecipheriv, createHash } from 'node:crypto';
 import { PasswordRequiredException, SSHException, UnknownKeyType } from '../../errors';
+import { bytesToBigint } from '../../wire/bigint';
 import { Message } from '../../wire/message';
 import type { Passphrase } from '../pkey';
 import { keyClassForType } from '../registry';
@@ -23,8 +24,7 @@ const MAGIC = 0x3f6ff9eb;
 /** ssh.com's integer: a bit count, then that many bits in big-endian bytes. */
 function bigint(m: Message): bigint {
   const bits = m.getInt();
-  const bytes = m.getBytes(Math.ceil(bits / 8));
-  return bytes.length ? BigInt(`0x${bytes.toString('hex')}`) : 0n;
+  return bytesToBigint(m.getBytes(Math.ceil(bits / 8)));
 }
 
 function modInverse(a: bigint, m: bigint): bigint {
@@ -40,7 +40,7 @@ function modInverse(a: bigint, m: bigint): bigint {
 function keyData(type: string, cipher: string, sealed: Buffer, password: Passphrase | null): Buffer {
   if (cipher === 'none') return sealed;
   if (cipher !== '3des-cbc') throw new SSHException(`ssh.com private key: unknown cipher ${JSON.stringify(cipher)} (3des-cbc or none)`);
-  const pass = password === null || password === undefined ? Buffer.alloc(0) : passBytes(password);
+  const pass = passBytes(password);
   if (pass.length === 0) throw new PasswordRequiredException('private key file is encrypted');
   if (sealed.length % 8) throw new SSHException(`corrupt ssh.com private key: ${sealed.length} encrypted bytes are not whole 3DES blocks`);
   const first = createHash('md5').update(pass).digest();
