@@ -5,7 +5,10 @@ import { MSG } from '../lib/transport/constants';
 import { sessionPair } from './support/session-pair';
 import { supportedCiphers } from '../lib/crypto/ciphers';
 import { DEFAULT_MACS } from '../lib/crypto/macs';
-import { DEFAULT_KEX, INSECURE_KEX } from '../lib/transport/kex';
+import { DEFAULT_KEX, INSECURE_KEX, kexByName } from '../lib/transport/kex';
+import { mlkem768KeyPair } from '../lib/crypto/mlkem768';
+import { sntrup761KeyPair } from '../lib/crypto/sntrup761';
+import { generateKeyPairSync } from 'node:crypto';
 
 const hostKeys = [Ed25519Key.generate(), ECDSAKey.generate({ curve: 'nistp256' }), ECDSAKey.generate({ curve: 'nistp384' }), ECDSAKey.generate({ curve: 'nistp521' }), RSAKey.generate(2048)];
 
@@ -205,5 +208,53 @@ describe('Session buffers', () => {
     expect(pair.client.kexDone).toBe(2);
     expect(pair.server.messages.map(([t]) => t)).toEqual([MSG.SERVICE_REQUEST]);
     expect(new Message(pair.server.messages[0][1]).getString().toString()).toBe('first');
+  });
+});
+
+describe('X25519 and hybrid post-quantum key exchanges refuse bad keys from the peer', () => {
+  /** A server-side run of `kex`, fed one KEXDH_INIT carrying `qc`. */
+  function serverAnswer(kex: string, qc: Buffer): Buffer[] {
+    const sent: Buffer[] = [];
+    const run = kexByName(kex)!.create({
+      role: 'server',
+      clientVersion: 'SSH-2.0-a',
+      serverVersion: 'SSH-2.0-b',
+      clientKexInit: Buffer.alloc(1),
+      serverKexInit: Buffer.alloc(1),
+      send: (p) => sent.push(p),
+      hostKeyBlob: () => hostKeys[0].asBytes(),
+      signExchangeHash: (h) => hostKeys[0].signSshData(h).asBytes(),
+    });
+    run.start();
+    const msg = new Message().addByte(MSG.KEXDH_INIT).addString(qc);
+    msg.rewind();
+    msg.getByte();
+    run.handle(MSG.KEXDH_INIT, msg);
+    return sent;
+  }
+  const x25519Public = () => Buffer.from(generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x!, 'base64url');
+
+  it('mlkem768x25519: an encapsulation key with a coefficient not below q (FIPS 203 modulus check)', () => {
+    const ek = mlkem768KeyPair().publicKey;
+    expect(serverAnswer('mlkem768x25519-sha256', Buffer.concat([ek, x25519Public()]))).toHaveLength(1); // the untouched key is answered
+    ek[0] = 0xff;
+    ek[1] |= 0x0f; // the first 12-bit coefficient: 4095
+    expect(() => serverAnswer('mlkem768x25519-sha256', Buffer.concat([ek, x25519Public()]))).toThrow(
+      new SSHException("mlkem768x25519: the client's mlkem768 key is invalid: ML-KEM-768 encapsulation key has a coefficient not reduced modulo q"),
+    );
+  });
+
+  it('curve25519: a low-order (all-zero) key is refused as such, not as an OpenSSL error', () => {
+    expect(() => serverAnswer('curve25519-sha256', Buffer.alloc(32))).toThrow(new SSHException('curve25519: shared secret is zero (low-order peer key)'));
+  });
+
+  it.each([
+    ['mlkem768x25519-sha256', 1184 + 32],
+    ['sntrup761x25519-sha512', 1158 + 32],
+  ])('%s: keys of the wrong length, and an all-zero X25519 key', (kex, length) => {
+    const label = kex.split('-')[0];
+    expect(() => serverAnswer(kex, Buffer.alloc(length - 1))).toThrow(new SSHException(`${label}: the client's keys is ${length - 1} bytes, expected ${length}`));
+    const kem = kex.startsWith('mlkem') ? mlkem768KeyPair().publicKey : sntrup761KeyPair().publicKey;
+    expect(() => serverAnswer(kex, Buffer.concat([kem, Buffer.alloc(32)]))).toThrow(new SSHException('curve25519: shared secret is zero (low-order peer key)'));
   });
 });

@@ -5,7 +5,7 @@ import { SSHException } from '../../errors';
 import { Message } from '../../wire/message';
 import { MSG } from '../constants';
 import { SNTRUP761_CIPHERTEXT_BYTES, SNTRUP761_PUBLIC_KEY_BYTES, sntrup761Encapsulate, takeSntrup761KeyPair } from '../../crypto/sntrup761';
-import type { Sntrup761KeyPair } from '../../crypto/sntrup761';
+import { MLKEM768_CIPHERTEXT_BYTES, MLKEM768_PUBLIC_KEY_BYTES, mlkem768Encapsulate, mlkem768KeyPair } from '../../crypto/mlkem768';
 import { digest, exchangeHashPrefix, sharedSecretMpint } from './hash';
 import type { KexAlgorithm, KexContext, KexResult, KexRun } from './types';
 
@@ -30,9 +30,15 @@ function x25519(): Ephemeral {
       } catch (e) {
         throw new SSHException(`curve25519: invalid peer public key: ${(e as Error).message}`);
       }
-      const secret = diffieHellman({ privateKey, publicKey: peerKey });
-      // RFC 8731 section 3: an all-zero result means a low-order point; abort.
-      if (secret.every((b) => b === 0)) throw new SSHException('curve25519: shared secret is zero (low-order peer key)');
+      // RFC 8731 section 3: an all-zero result means a low-order point; abort. OpenSSL 3
+      // refuses to derive it; older ones return the zeros.
+      let secret: Buffer | null = null;
+      try {
+        secret = diffieHellman({ privateKey, publicKey: peerKey });
+      } catch {
+        // the low-order case below
+      }
+      if (!secret || secret.every((b) => b === 0)) throw new SSHException('curve25519: shared secret is zero (low-order peer key)');
       return secret;
     },
   };
@@ -88,36 +94,71 @@ function ecdhRound(make: () => Ephemeral): () => OneRound {
   };
 }
 
+/** The post-quantum half of a hybrid exchange: a KEM whose key pair lives for one exchange. */
+interface Kem {
+  name: string;
+  publicKeyBytes: number;
+  ciphertextBytes: number;
+  keyPair(): { publicKey: Buffer; decapsulate(ciphertext: Uint8Array): Buffer };
+  /** Throws RangeError on a public key the KEM refuses. */
+  encapsulate(publicKey: Uint8Array): { ciphertext: Buffer; key: Buffer };
+}
+
+const SNTRUP761: Kem = {
+  name: 'sntrup761',
+  publicKeyBytes: SNTRUP761_PUBLIC_KEY_BYTES,
+  ciphertextBytes: SNTRUP761_CIPHERTEXT_BYTES,
+  keyPair: takeSntrup761KeyPair,
+  encapsulate: sntrup761Encapsulate,
+};
+
+const MLKEM768: Kem = {
+  name: 'mlkem768',
+  publicKeyBytes: MLKEM768_PUBLIC_KEY_BYTES,
+  ciphertextBytes: MLKEM768_CIPHERTEXT_BYTES,
+  keyPair: () => mlkem768KeyPair(),
+  encapsulate: (publicKey) => mlkem768Encapsulate(publicKey),
+};
+
 /**
- * sntrup761x25519-sha512 (OpenSSH's default from 9.0 to 9.8): Q_C is an sntrup761 public key
- * and an X25519 key, Q_S a ciphertext for it and the server's X25519 key; K is the string of
- * SHA-512(KEM key || X25519 secret). Breaking it takes breaking both.
+ * A KEM + X25519 hybrid (OpenSSH's sntrup761x25519-sha512, default from 9.0 to 9.8, and
+ * mlkem768x25519-sha256, default from 9.9): Q_C is the KEM public key then an X25519 key, Q_S
+ * a ciphertext for it then the server's X25519 key; K is the string of HASH(KEM key || X25519
+ * secret). Breaking it takes breaking both.
  */
-function sntrupRound(): OneRound {
-  let kem: Sntrup761KeyPair | null = null;
-  let eph: Ephemeral | null = null;
+function hybridRound(kem: Kem, hash: string): () => OneRound {
+  const label = `${kem.name}x25519`;
   const combine = (kemKey: Buffer, ecdhSecret: Buffer) =>
-    new Message().addString(digest('sha512', Buffer.concat([kemKey, ecdhSecret]))).asBytes();
+    new Message().addString(digest(hash, Buffer.concat([kemKey, ecdhSecret]))).asBytes();
   const expect = (what: string, b: Buffer, length: number) => {
-    if (b.length !== length) throw new SSHException(`sntrup761x25519: ${what} is ${b.length} bytes, expected ${length}`);
+    if (b.length !== length) throw new SSHException(`${label}: ${what} is ${b.length} bytes, expected ${length}`);
   };
-  return {
-    offer() {
-      kem = takeSntrup761KeyPair();
-      eph = x25519();
-      return Buffer.concat([kem.publicKey, eph.publicBytes]);
-    },
-    finish(qs) {
-      expect("the server's reply", qs, SNTRUP761_CIPHERTEXT_BYTES + 32);
-      const kemKey = kem!.decapsulate(qs.subarray(0, SNTRUP761_CIPHERTEXT_BYTES));
-      return combine(kemKey, eph!.agree(qs.subarray(SNTRUP761_CIPHERTEXT_BYTES)));
-    },
-    answer(qc) {
-      expect("the client's keys", qc, SNTRUP761_PUBLIC_KEY_BYTES + 32);
-      const { ciphertext, key } = sntrup761Encapsulate(qc.subarray(0, SNTRUP761_PUBLIC_KEY_BYTES));
-      const e = x25519();
-      return { qs: Buffer.concat([ciphertext, e.publicBytes]), k: combine(key, e.agree(qc.subarray(SNTRUP761_PUBLIC_KEY_BYTES))) };
-    },
+  return () => {
+    let pair: ReturnType<Kem['keyPair']> | null = null;
+    let eph: Ephemeral | null = null;
+    return {
+      offer() {
+        pair = kem.keyPair();
+        eph = x25519();
+        return Buffer.concat([pair.publicKey, eph.publicBytes]);
+      },
+      finish(qs) {
+        expect("the server's reply", qs, kem.ciphertextBytes + 32);
+        const kemKey = pair!.decapsulate(qs.subarray(0, kem.ciphertextBytes));
+        return combine(kemKey, eph!.agree(qs.subarray(kem.ciphertextBytes)));
+      },
+      answer(qc) {
+        expect("the client's keys", qc, kem.publicKeyBytes + 32);
+        let sealed: { ciphertext: Buffer; key: Buffer };
+        try {
+          sealed = kem.encapsulate(qc.subarray(0, kem.publicKeyBytes));
+        } catch (e) {
+          throw new SSHException(`${label}: the client's ${kem.name} key is invalid: ${(e as Error).message}`);
+        }
+        const e = x25519();
+        return { qs: Buffer.concat([sealed.ciphertext, e.publicBytes]), k: combine(sealed.key, e.agree(qc.subarray(kem.publicKeyBytes))) };
+      },
+    };
   };
 }
 
@@ -168,9 +209,14 @@ function oneRound(name: string, hash: string, make: () => OneRound): KexAlgorith
   return { name, hash, create: (ctx) => new OneRoundRun(ctx, hash, make) };
 }
 
+function hybrid(name: string, kem: Kem, hash: string): KexAlgorithm {
+  return oneRound(name, hash, hybridRound(kem, hash));
+}
+
 export const ECDH_ALGORITHMS: KexAlgorithm[] = [
-  oneRound('sntrup761x25519-sha512', 'sha512', sntrupRound),
-  oneRound('sntrup761x25519-sha512@openssh.com', 'sha512', sntrupRound),
+  hybrid('mlkem768x25519-sha256', MLKEM768, 'sha256'),
+  hybrid('sntrup761x25519-sha512', SNTRUP761, 'sha512'),
+  hybrid('sntrup761x25519-sha512@openssh.com', SNTRUP761, 'sha512'),
   oneRound('curve25519-sha256', 'sha256', ecdhRound(x25519)),
   oneRound('curve25519-sha256@libssh.org', 'sha256', ecdhRound(x25519)),
   oneRound('ecdh-sha2-nistp256', 'sha256', ecdhRound(nist('prime256v1'))),

@@ -16,11 +16,12 @@ export function supportedKex(): string[] {
 }
 
 /**
- * Strongest first, as OpenSSH 9.9 orders them: the post-quantum hybrid sntrup761x25519 (under
- * its IETF name and OpenSSH's), then the elliptic curves and the finite-field groups.
- * (mlkem768x25519-sha256, OpenSSH 9.9's first choice, is not implemented.)
+ * Strongest first, as OpenSSH 9.9 and later order them: the post-quantum hybrids
+ * mlkem768x25519 and sntrup761x25519 (under its IETF name and OpenSSH's), then the elliptic
+ * curves and the finite-field groups.
  */
 export const DEFAULT_KEX = [
+  'mlkem768x25519-sha256',
   'sntrup761x25519-sha512',
   'sntrup761x25519-sha512@openssh.com',
   'curve25519-sha256',
