@@ -10,6 +10,8 @@
 //
 //   npm run build && node bench/connect-exec.js [--n 30] [--json FILE]
 //       [--only ours,ssh2,ssh2-nodelay,paramiko,openssh,openssh-curve25519]
+//       [--openssh10 [ROOT]]   (OpenSSH 10's sshd, unpacked by .ci/install-openssh10; its
+//                               default kex is mlkem768x25519-sha256)
 //
 // Uses dist/: run `npm run build` first.
 'use strict';
@@ -123,7 +125,8 @@ async function main() {
 
   console.log(`== connect + auth (ed25519 key) + exec true + exit status + close: 1 first + ${N} connections per client`);
   c.printMachine();
-  const sshd = await startSshd();
+  const ten = c.arg('openssh10');
+  const sshd = await startSshd(ten ? { root: ten === true ? '/opt/paramiko-ts/openssh10' : String(ten) } : {});
   const results = {};
   try {
     console.log(`sshd: ${sshd.banner} on 127.0.0.1:${sshd.port}`);

@@ -74,7 +74,9 @@ function waitForBanner(port, child, timeoutMs = 10000) {
 
 /**
  * Starts `sshd -D -e -f <config>`. Options: `ciphers` (sshd_config `Ciphers` value),
- * `extraConfig` (lines). Returns once the port answers with a banner.
+ * `extraConfig` (lines), `root` (a folder holding another OpenSSH's usr/sbin/sshd and
+ * usr/lib/openssh, as .ci/install-openssh10 unpacks OpenSSH 10). Returns once the port answers
+ * with a banner.
  */
 async function startSshd(options = {}) {
   if (process.getuid && process.getuid() === 0) {
@@ -119,6 +121,7 @@ async function startSshd(options = {}) {
       '# written by bench/support/sshd.js',
       ...(options.extraConfig ?? []),
       ...(options.ciphers ? [`Ciphers ${options.ciphers}`] : []),
+      ...(options.root ? [`SshdSessionPath ${options.root}/usr/lib/openssh/sshd-session`, `SshdAuthPath ${options.root}/usr/lib/openssh/sshd-auth`] : []),
       'ListenAddress 127.0.0.1',
       `Port ${server.port}`,
       `HostKey ${hostKey}`,
@@ -145,7 +148,7 @@ async function startSshd(options = {}) {
 
     const log = fs.openSync(path.join(dir, 'sshd.log'), 'a');
     // sshd re-executes itself for every connection: it must be started by absolute path.
-    child = spawn(SSHD, ['-D', '-e', '-f', configPath], {
+    child = spawn(options.root ? `${options.root}/usr/sbin/sshd` : SSHD, ['-D', '-e', '-f', configPath], {
       stdio: ['ignore', log, log],
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
     });

@@ -22,10 +22,17 @@ export type PeerName =
   | 'plink'
   | 'puttygen'
   | 'ssh-audit'
-  | 'xauth';
+  | 'xauth'
+  | 'openssh10';
+
+/**
+ * Where .ci/install-openssh10 unpacks OpenSSH 10 (bookworm-backports) beside the system's 9.2:
+ * PARAMIKO_TS_OPENSSH10 names another folder.
+ */
+export const OPENSSH10_ROOT = process.env.PARAMIKO_TS_OPENSSH10 ?? '/opt/paramiko-ts/openssh10';
 
 /** How to find each peer; the Debian package that brings it is named in the notice. */
-const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = {
+const PEERS: Record<PeerName, { path: string; pkg: string; python?: string; install?: string }> = {
   ssh: { path: '/usr/bin/ssh', pkg: 'openssh-client' },
   'ssh-keygen': { path: '/usr/bin/ssh-keygen', pkg: 'openssh-client' },
   'ssh-agent': { path: '/usr/bin/ssh-agent', pkg: 'openssh-client' },
@@ -44,7 +51,12 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string }> = 
   'ssh-audit': { path: '/usr/bin/ssh-audit', pkg: 'ssh-audit' },
   // sshd runs it to store the forwarded X11 cookie; without it sshd refuses x11-req.
   xauth: { path: '/usr/bin/xauth', pkg: 'xauth' },
+  // ssh, sshd and sftp of OpenSSH 10 (mlkem768x25519-sha256 by default, no DSA).
+  openssh10: { path: `${OPENSSH10_ROOT}/usr/sbin/sshd`, pkg: 'OpenSSH 10 from bookworm-backports', install: '.ci/install-openssh10' },
 };
+
+/** How to install a peer, for the messages. */
+const installHint = (n: PeerName) => PEERS[n].install ?? `apt-get install ${PEERS[n].pkg}`;
 
 export const peersRequired = (): boolean =>
   (Boolean(process.env.CI) && process.env.CI !== 'false') || process.env.PARAMIKO_TS_REQUIRE_PEERS === '1';
@@ -83,7 +95,7 @@ export function itWithPeers(peers: PeerName[], name: string, fn: jest.ProvidesCa
     it(name, fn, timeout);
   } else if (peersRequired()) {
     it(name, () => {
-      throw new Error(`peer missing: ${missing.map((m) => `${m} (apt-get install ${PEERS[m].pkg})`).join(', ')}`);
+      throw new Error(`peer missing: ${missing.map((m) => `${m} (${installHint(m)})`).join(', ')}`);
     });
   } else {
     it(name, () => {

@@ -281,6 +281,8 @@ const list = (v: string | string[]) => (Array.isArray(v) ? v.join(',') : v);
 // OpenSSH ssh
 
 export interface OpensshExecOptions {
+  /** The ssh program (default /usr/bin/ssh; e.g. OpenSSH 10's, see peers.ts OPENSSH10_ROOT). */
+  binary?: string;
   /** Private key file (-i, with IdentitiesOnly). */
   identity?: string;
   /** Passphrase of `identity` (answered through SSH_ASKPASS). */
@@ -423,10 +425,10 @@ export function opensshExec(server: ClientTarget, command: string, options: Open
 
     let r: ClientResult & PtyResult;
     if (options.ptyScript) {
-      const argv = ['/usr/bin/ssh', '-tt', ...args, ...(command ? [command] : [])];
+      const argv = [options.binary ?? '/usr/bin/ssh', '-tt', ...args, ...(command ? [command] : [])];
       r = await startInPty(dir, argv, env, options.ptyScript, options.pty ?? {}, timeoutMs);
     } else {
-      const raw = await startClient(dir, '/usr/bin/ssh', [...args, command], { input: options.input, env, timeoutMs });
+      const raw = await startClient(dir, options.binary ?? '/usr/bin/ssh', [...args, command], { input: options.input, env, timeoutMs });
       r = { ...raw, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr.toString('utf8'), tempDir: dir };
     }
     const result: OpensshResult = {

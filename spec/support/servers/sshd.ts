@@ -6,12 +6,18 @@ import { failStart, LOCALHOST, serverHandle, waitForBanner, withPortRetry } from
 import { isRoot, makeTempDir, PeerProcess, removeTempDir } from './process';
 import { HostKey, SshServer } from './types';
 import { ensureTestUser } from './users';
+import { OPENSSH10_ROOT } from '../peers';
 
 export const SSHD = '/usr/sbin/sshd';
 
 type List = string | string[];
 
 export interface SshdOptions {
+  /**
+   * Run OpenSSH 10's sshd (unpacked by .ci/install-openssh10; peer 'openssh10') instead of the
+   * system's 9.2. Its sshd-session and sshd-auth are named in the config.
+   */
+  openssh10?: boolean;
   /** Host keys to generate (default ed25519, ecdsa (nistp256), rsa (3072)). */
   hostKeyTypes?: KeyType[];
   /** KexAlgorithms, Ciphers, MACs, HostKeyAlgorithms, PubkeyAcceptedAlgorithms: a list, or one string as sshd_config takes it ('+alg', '-alg', '^alg' work). */
@@ -65,16 +71,18 @@ export interface SshdServer extends SshServer {
   config: string;
 }
 
-let sshdVersion: [number, number] | null = null;
+const versions = new Map<string, [number, number]>();
 
-/** sshd's version, from `sshd -V` ("OpenSSH_9.2p1 ..."). */
-export function opensshVersion(): [number, number] {
-  if (!sshdVersion) {
-    const r = spawnSync(SSHD, ['-V']);
+/** The version of an sshd (default the system's), from `sshd -V` ("OpenSSH_9.2p1 ..."). */
+export function opensshVersion(sshd = SSHD): [number, number] {
+  let v = versions.get(sshd);
+  if (!v) {
+    const r = spawnSync(sshd, ['-V']);
     const m = /OpenSSH_(\d+)\.(\d+)/.exec(`${r.stdout}${r.stderr}`);
-    sshdVersion = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    v = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    versions.set(sshd, v);
   }
-  return sshdVersion;
+  return v;
 }
 
 const list = (v: List) => (Array.isArray(v) ? v.join(',') : v);
@@ -94,6 +102,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     chmodSync('/run/sshd', 0o755);
   }
+  const sshd = options.openssh10 ? `${OPENSSH10_ROOT}/usr/sbin/sshd` : SSHD;
   const dir = makeTempDir('sshd');
   try {
     const hostKeys: HostKey[] = [];
@@ -185,8 +194,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
         'PrintLastLog no',
         'UseDNS no',
       );
+      if (options.openssh10) c.push(`SshdSessionPath ${OPENSSH10_ROOT}/usr/lib/openssh/sshd-session`, `SshdAuthPath ${OPENSSH10_ROOT}/usr/lib/openssh/sshd-auth`);
       // OpenSSH 9.8 penalises sources that fail to authenticate: tests fail on purpose, often.
-      const [maj, min] = opensshVersion();
+      const [maj, min] = opensshVersion(sshd);
       if (maj > 9 || (maj === 9 && min >= 8)) c.push('PerSourcePenalties no');
       c.push(...bottom);
       return c;
@@ -197,7 +207,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
       const configPath = join(dir, 'sshd_config');
       writeFileSync(configPath, config, { mode: 0o644 });
       // sshd re-executes itself for every connection: it must be started by absolute path.
-      const peer = new PeerProcess('sshd', SSHD, ['-D', '-e', '-f', configPath], join(dir, `sshd-${port}.log`), {
+      const peer = new PeerProcess('sshd', sshd, ['-D', '-e', '-f', configPath], join(dir, `sshd-${port}.log`), {
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
       });
       let banner: string;
