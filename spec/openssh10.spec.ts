@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AutoAddPolicy, Ed25519Key, ECDSAKey, PKey, RSAKey, SSHClient, SSHServer, Transport } from '../lib';
 import { hasPeer, itWithPeers, OPENSSH10_ROOT } from './support/peers';
 import { generateKey, opensshExec, startSshd } from './support/servers';
-import type { ClientTarget, SshdServer } from './support/servers';
+import type { ClientTarget, PtyStep, SshdServer } from './support/servers';
 
 const SSH10 = `${OPENSSH10_ROOT}/usr/bin/ssh`;
 const SFTP10 = `${OPENSSH10_ROOT}/usr/bin/sftp`;
@@ -34,7 +34,8 @@ beforeAll(async () => {
     users: { [USER]: { password: PASSWORD, authorizedKeys: [clientKey] } },
     hostKeys: [Ed25519Key.generate(), ECDSAKey.generate({ curve: 'nistp256' }), RSAKey.generate(2048)],
     sftp: { root: dir },
-    env: { PATH: '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8' },
+    shell: '/bin/sh',
+    env: { PATH: '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', PS1: 'pts$ ' },
   });
   target = { host: server.host, port: server.port, user: { username: USER, password: PASSWORD } };
   if (!hasPeer('openssh10')) return;
@@ -142,6 +143,19 @@ describe('OpenSSH 10 ssh and sftp against our server', () => {
       const r = await opensshExec(target, 'echo hk', { binary: SSH10, password: PASSWORD, hostKeyAlgorithm: hostKey, verbose: true });
       expect({ hostKey, out: r.stdout, negotiated: r.negotiated!.hostKeyAlgorithm }).toEqual({ hostKey, out: 'hk\n', negotiated: hostKey });
     }
+  });
+
+  itWithPeers(['openssh10'], "ssh's keystroke timing obfuscation is on: our server offers ping@openssh.com and answers the chaff", async () => {
+    // OpenSSH 9.5+ sends SSH2_MSG_PING chaff while the user types, only to servers that offer
+    // the extension (without it, ssh logs "0 chaff packets sent").
+    const typing: PtyStep[] = [{ expect: 'pts$ ' }, { send: 'e' }, { sleep: 60 }, { send: 'c' }, { sleep: 60 }, { send: 'ho T$((3+4))\n' }, { expect: 'T7' }, { sleep: 200 }, 'exit 5'];
+    const r = await opensshExec(target, '', { binary: SSH10, identity: join(dir, 'id_ours'), verbose: 3, ptyScript: typing });
+    expect(r.error ?? null).toBeNull();
+    expect(r.stdout).toContain('T7');
+    expect(r.status).toBe(5);
+    expect(r.log).toMatch(/kex_ext_info_check_ver: ping@openssh\.com=<0>/);
+    const chaff = /obfuscate_keystroke_timing: stopping: .*\((\d+) chaff packets sent\)/.exec(r.log!);
+    expect(Number(chaff?.[1])).toBeGreaterThan(0);
   });
 
   itWithPeers(['openssh10'], 'sftp puts and gets a file through our server', () => {

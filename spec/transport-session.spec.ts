@@ -102,6 +102,28 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
     expect(pair.client.session.serverSigAlgs).toEqual(['ssh-ed25519', 'rsa-sha2-512']);
   });
 
+  it('ext-info offers ping@openssh.com; a PING is answered with its data once authenticated, not before', () => {
+    const pair = handshake({});
+    expect(pair.client.session.peerExtensions.get('ping@openssh.com')?.toString()).toBe('0');
+    const ping = (data: string) => {
+      const before = pair.server.written.length;
+      pair.client.session.send(new Message().addByte(MSG.PING).addString(data).asBytes());
+      pair.pump();
+      return pair.server.written.length - before;
+    };
+    expect(ping('pre-auth')).toBe(0); // as sshd: no answer before the user is authenticated
+    pair.server.session.setAuthenticated();
+    pair.client.session.setAuthenticated();
+    const logged: string[] = [];
+    pair.client.session.hexdump = true;
+    (pair.client.session as unknown as { host: { log?: (l: string) => void } }).host.log = (l) => logged.push(l);
+    expect(ping('chaff')).toBeGreaterThan(0); // one packet, in a few writes
+    // the client got a PONG carrying the same data, and took it as a transport message
+    expect(logged.slice(2)).toEqual(['IN PONG (10 bytes)', expect.stringMatching(/^00000000  c1 00 00 00 05 63 68 61 66 66 +\.\.\.\.\.chaff$/)]);
+    expect(pair.client.messages).toEqual([]);
+    expect(pair.client.closed).toBeUndefined();
+  });
+
   it('no common algorithm fails with IncompatiblePeer naming both lists', () => {
     const prefs = defaultPreferences();
     prefs.ciphers = ['aes192-ctr'];

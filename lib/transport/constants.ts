@@ -39,6 +39,9 @@ export const MSG = {
   CHANNEL_REQUEST: 98,
   CHANNEL_SUCCESS: 99,
   CHANNEL_FAILURE: 100,
+  // OpenSSH's transport-level ping (its PROTOCOL file, section 1.9; ext-info ping@openssh.com)
+  PING: 192,
+  PONG: 193,
 } as const;
 
 /** Disconnect reason codes (RFC 4250 section 4.2.2). */

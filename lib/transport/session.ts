@@ -268,6 +268,15 @@ export class Session {
       case MSG.EXT_INFO:
         this.handleExtInfo(msg);
         return;
+      case MSG.PING:
+        // OpenSSH 9.5+ clients send these as chaff while the user types in a terminal (its
+        // keystroke timing obfuscation), to servers whose EXT_INFO offers ping@openssh.com.
+        // Answered as sshd does: with the same data, once the user is authenticated, in order
+        // (queued during a rekey).
+        if (this.sessionId && this.authenticated) this.send(new Message().addByte(MSG.PONG).addString(msg.getString()).asBytes());
+        return;
+      case MSG.PONG:
+        return;
     }
     if (type >= 30 && type <= 49) {
       if (!this.kexRun) throw new SSHException(`unexpected ${messageName(type)} outside a key exchange`);
@@ -575,7 +584,8 @@ export class Session {
   // ---- ext-info (RFC 8308) ----
 
   private sendExtInfo(): void {
-    const m = new Message().addByte(MSG.EXT_INFO).addInt(1).addString('server-sig-algs').addList(this.options.serverSigAlgs!);
+    const m = new Message().addByte(MSG.EXT_INFO).addInt(2).addString('server-sig-algs').addList(this.options.serverSigAlgs!);
+    m.addString('ping@openssh.com').addString('0');
     this.sendRaw(m.asBytes());
   }
 

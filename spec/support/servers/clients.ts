@@ -310,8 +310,8 @@ export interface OpensshExecOptions {
   agentSocket?: string;
   /** More -o options, e.g. ['Ciphers=aes128-ctr'] (they take precedence over the defaults). */
   options?: string[];
-  /** ssh -v, its log written to `log` (with -E: stderr then holds only the remote's stderr and nothing of ssh's own messages). */
-  verbose?: boolean;
+  /** ssh -v (3: -vvv), its log written to `log` (with -E: stderr then holds only the remote's stderr and nothing of ssh's own messages). */
+  verbose?: boolean | 3;
   /** An interactive session: `ssh -tt` on a pseudo-terminal of `pty`'s size, driven by these steps. */
   ptyScript?: PtyStep[];
   pty?: PtyOptions;
@@ -369,7 +369,7 @@ export function opensshExec(server: ClientTarget, command: string, options: Open
     const askpass = options.password !== undefined || options.identityPassphrase !== undefined;
     // ssh keeps the first value of an option: the caller's come first.
     const args = ['-F', '/dev/null'];
-    if (options.verbose) args.push('-v', '-E', join(dir, 'ssh.log'));
+    if (options.verbose) args.push(options.verbose === 3 ? '-vvv' : '-v', '-E', join(dir, 'ssh.log'));
     if (options.kex) args.push('-o', `KexAlgorithms=${list(options.kex)}`);
     if (options.cipher) args.push('-o', `Ciphers=${list(options.cipher)}`);
     if (options.mac) args.push('-o', `MACs=${list(options.mac)}`);
