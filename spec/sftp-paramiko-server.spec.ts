@@ -8,7 +8,7 @@ import { lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface, SFTP_OK } from '../lib';
-import { itWithPeers } from './support/peers';
+import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 import { MainThreadSftpServer } from './support/sftp/main-thread-server';
 import { runProcess } from './support/run-process';
 import type { ProcessRun } from './support/run-process';
@@ -143,7 +143,7 @@ describe('SFTPServer with an SFTPServerInterface (Paramiko API) on the main thre
         'rm /dir/new.txt',
       ].join('\n') + '\n',
     );
-    const client = run('/usr/bin/sftp', [
+    const client = run(`${OPENSSH_ROOT}/usr/bin/sftp`, [
       '-b', batch, '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
       '-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', server.clientKeyPath, '-P', String(server.port), 'tester@127.0.0.1',
     ]);

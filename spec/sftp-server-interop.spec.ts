@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { AutoAddPolicy, Channel, Ed25519Key, SSHClient, SSHServer } from '../lib';
 import type { SSHServerOptions } from '../lib/api/ssh-server';
-import { itWithPeers } from './support/peers';
+import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import type { ProcessRun } from './support/run-process';
 
@@ -94,7 +94,7 @@ function sftpBatch(target: SSHServer, lines: string[], cwd: string): Promise<Pro
     args.push('-o', o);
   }
   args.push('-i', keyPath, `${USER}@${target.host}`);
-  return run('/usr/bin/sftp', args, { cwd });
+  return run(`${OPENSSH_ROOT}/usr/bin/sftp`, args, { cwd });
 }
 
 /** A Python client script: the JSON spec on stdin, the JSON result on its last stdout line. */
@@ -163,9 +163,9 @@ describe('OpenSSH sftp against SSHServer', () => {
     fs.writeFileSync(knownHosts, server.knownHosts());
     const opts = ['-P', String(server.port), '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
       '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'LogLevel=ERROR', '-i', keyPath];
-    const up = await run('/usr/bin/scp', [...opts, 'scp.bin', `${USER}@${server.host}:/scp-up.bin`], { cwd: local });
+    const up = await run(`${OPENSSH_ROOT}/usr/bin/scp`, [...opts, 'scp.bin', `${USER}@${server.host}:/scp-up.bin`], { cwd: local });
     expect([up.code, up.stderr]).toEqual([0, '']);
-    const down = await run('/usr/bin/scp', [...opts, `${USER}@${server.host}:/scp-up.bin`, 'scp-down.bin'], { cwd: local });
+    const down = await run(`${OPENSSH_ROOT}/usr/bin/scp`, [...opts, `${USER}@${server.host}:/scp-up.bin`, 'scp-down.bin'], { cwd: local });
     expect([down.code, down.stderr]).toEqual([0, '']);
     expect(sha256(fs.readFileSync(r('scp-up.bin')))).toBe(sha256(data));
     expect(sha256(fs.readFileSync(path.join(local, 'scp-down.bin')))).toBe(sha256(data));

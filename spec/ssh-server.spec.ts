@@ -20,7 +20,7 @@ import {
   SSHServer,
   Transport,
 } from '../lib';
-import { itWithPeers } from './support/peers';
+import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 
 const PASSWORD = 'sw0rdfish';
 let dir: string;
@@ -273,7 +273,7 @@ describe('SSHServer', () => {
     const kh = join(dir, 'known_hosts');
     writeFileSync(kh, server.knownHosts());
     const out = execFileSync(
-      '/usr/bin/ssh',
+      `${OPENSSH_ROOT}/usr/bin/ssh`,
       ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', userKeyPath,
         '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, '-p', String(server.port), 'bob@127.0.0.1', 'echo from ssh; exit 0'],
       { timeout: 20000, input: '' },

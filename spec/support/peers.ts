@@ -31,6 +31,14 @@ export type PeerName =
  */
 export const OPENSSH10_ROOT = process.env.PARAMIKO_TS_OPENSSH10 ?? '/opt/paramiko-ts/openssh10';
 
+/**
+ * PARAMIKO_TS_OPENSSH=10: the harness runs OpenSSH 10's sshd, ssh, sftp and sftp-server wherever
+ * it would run the system's (a developer's check of the whole suite against it; CI runs the
+ * system's 9.2 everywhere and OpenSSH 10 in spec/openssh10.spec.ts). The root its programs sit
+ * under: '' for the system's.
+ */
+export const OPENSSH_ROOT = process.env.PARAMIKO_TS_OPENSSH === '10' ? OPENSSH10_ROOT : '';
+
 /** How to find each peer; the Debian package that brings it is named in the notice. */
 const PEERS: Record<PeerName, { path: string; pkg: string; python?: string; install?: string }> = {
   ssh: { path: '/usr/bin/ssh', pkg: 'openssh-client' },

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, wr
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { exitCleanup, makeTempDir, removeTempDir } from './process';
+import { OPENSSH_ROOT } from '../peers';
 
 /**
  * Reference clients run against a server under test: OpenSSH's ssh, PuTTY's plink, Dropbear's
@@ -281,7 +282,7 @@ const list = (v: string | string[]) => (Array.isArray(v) ? v.join(',') : v);
 // OpenSSH ssh
 
 export interface OpensshExecOptions {
-  /** The ssh program (default /usr/bin/ssh; e.g. OpenSSH 10's, see peers.ts OPENSSH10_ROOT). */
+  /** The ssh program (default /usr/bin/ssh, or OpenSSH 10's with PARAMIKO_TS_OPENSSH=10: peers.ts). */
   binary?: string;
   /** Private key file (-i, with IdentitiesOnly). */
   identity?: string;
@@ -425,10 +426,10 @@ export function opensshExec(server: ClientTarget, command: string, options: Open
 
     let r: ClientResult & PtyResult;
     if (options.ptyScript) {
-      const argv = [options.binary ?? '/usr/bin/ssh', '-tt', ...args, ...(command ? [command] : [])];
+      const argv = [options.binary ?? `${OPENSSH_ROOT}/usr/bin/ssh`, '-tt', ...args, ...(command ? [command] : [])];
       r = await startInPty(dir, argv, env, options.ptyScript, options.pty ?? {}, timeoutMs);
     } else {
-      const raw = await startClient(dir, options.binary ?? '/usr/bin/ssh', [...args, command], { input: options.input, env, timeoutMs });
+      const raw = await startClient(dir, options.binary ?? `${OPENSSH_ROOT}/usr/bin/ssh`, [...args, command], { input: options.input, env, timeoutMs });
       r = { ...raw, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr.toString('utf8'), tempDir: dir };
     }
     const result: OpensshResult = {

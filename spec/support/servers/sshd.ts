@@ -6,7 +6,7 @@ import { failStart, LOCALHOST, serverHandle, waitForBanner, withPortRetry } from
 import { isRoot, makeTempDir, PeerProcess, removeTempDir } from './process';
 import { HostKey, SshServer } from './types';
 import { ensureTestUser } from './users';
-import { OPENSSH10_ROOT } from '../peers';
+import { OPENSSH10_ROOT, OPENSSH_ROOT } from '../peers';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -102,7 +102,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     chmodSync('/run/sshd', 0o755);
   }
-  const sshd = options.openssh10 ? `${OPENSSH10_ROOT}/usr/sbin/sshd` : SSHD;
+  const prefix = options.openssh10 ? OPENSSH10_ROOT : OPENSSH_ROOT;
+  const sshd = `${prefix}${SSHD}`;
   const dir = makeTempDir('sshd');
   try {
     const hostKeys: HostKey[] = [];
@@ -194,7 +195,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
         'PrintLastLog no',
         'UseDNS no',
       );
-      if (options.openssh10) c.push(`SshdSessionPath ${OPENSSH10_ROOT}/usr/lib/openssh/sshd-session`, `SshdAuthPath ${OPENSSH10_ROOT}/usr/lib/openssh/sshd-auth`);
+      if (prefix) c.push(`SshdSessionPath ${prefix}/usr/lib/openssh/sshd-session`, `SshdAuthPath ${prefix}/usr/lib/openssh/sshd-auth`);
       // OpenSSH 9.8 penalises sources that fail to authenticate: tests fail on purpose, often.
       const [maj, min] = opensshVersion(sshd);
       if (maj > 9 || (maj === 9 && min >= 8)) c.push('PerSourcePenalties no');

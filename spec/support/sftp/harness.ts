@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { SftpClientCore, SftpClientCoreOptions } from '../../../lib/sftp/client-core';
 import { SftpServerCore, SftpServerCoreOptions } from '../../../lib/sftp/server-core';
-import { peersRequired } from '../peers';
+import { OPENSSH_ROOT, peersRequired } from '../peers';
 
-export const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
-export const SFTP_CLIENT = '/usr/bin/sftp';
+/** OpenSSH's sftp-server and sftp (OpenSSH 10's with PARAMIKO_TS_OPENSSH=10: see peers.ts). */
+export const SFTP_SERVER = `${OPENSSH_ROOT}/usr/lib/openssh/sftp-server`;
+export const SFTP_CLIENT = `${OPENSSH_ROOT}/usr/bin/sftp`;
 export const STDIO_SCRIPT = path.join(__dirname, 'server-stdio.js');
 export const DIST_SERVER = path.join(__dirname, '..', '..', '..', 'dist', 'sftp', 'server-core.js');
 
