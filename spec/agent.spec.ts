@@ -10,6 +10,7 @@ import {
   AgentRequestHandler,
   AuthenticationException,
   AutoAddPolicy,
+  Channel,
   Ed25519Key,
   Message,
   PKey,
@@ -26,6 +27,7 @@ import {
   parseSignResponse,
   SSH_AGENT_RSA_SHA2_512,
 } from '../lib/agent/protocol';
+import { blockUntil } from './support/bridge-helpers';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, signCertificate, startAgent, startSshd } from './support/servers';
 import type { Agent as TestAgent, KeyPair, SshdServer } from './support/servers';
@@ -292,7 +294,33 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
       delete process.env.SSH_AUTH_SOCK;
       const third = t.openSession();
       expect(() => third.requestForwardAgent()).toThrow(/SSH_AUTH_SOCK is not set/);
-      expect(() => third.requestForwardAgent(() => undefined)).toThrow(/handler function/);
+    } finally {
+      t.close();
+    }
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], "agent forwarding with a handler function (Paramiko's form): it gets each agent channel, no local agent needed", () => {
+    const keys = new Agent({ socketPath: agent.socketPath }).getKeys();
+    delete process.env.SSH_AUTH_SOCK;
+    const t = transport();
+    try {
+      t.authPublickey(sshd.user.username, keys[0]);
+      const chan = t.openSession();
+      const got: Channel[] = [];
+      expect(chan.requestForwardAgent((ch: Channel) => got.push(ch))).toBe(true);
+      chan.execCommand('ssh-add -l; echo "status $?"');
+      // The handler runs on this thread while it blocks in a call.
+      blockUntil(() => got.length > 0, 20);
+      expect(got).toHaveLength(1);
+      const agentChan = got[0];
+      expect(agentChan.kind).toBe('auth-agent@openssh.com');
+      agentChan.settimeout(20);
+      // ssh-add -l asks for the identities (SSH2_AGENTC_REQUEST_IDENTITIES, 11): answer none.
+      const request = agentChan.recv(5);
+      expect([...request]).toEqual([0, 0, 0, 1, 11]);
+      agentChan.sendall(Buffer.from([0, 0, 0, 5, 12, 0, 0, 0, 0]));
+      chan.settimeout(20);
+      expect(chan.makefile().read().toString()).toBe('The agent has no identities.\nstatus 1\n');
     } finally {
       t.close();
     }

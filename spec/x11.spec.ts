@@ -15,7 +15,6 @@ import {
   Channel,
   ChannelException,
   Event,
-  NotImplementedError,
   OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
   OPEN_SUCCEEDED,
   ServerInterface,
@@ -24,10 +23,12 @@ import {
   Transport,
 } from '../lib';
 import { Loopback } from './support/loopback';
+import { blockUntil } from './support/bridge-helpers';
 import { hasPeer, itWithPeers } from './support/peers';
 import { exitCleanup } from './support/servers/process';
 import { generateKey, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
+import type { X11Handler } from '../lib';
 
 const USER = 'xuser';
 const PASSWORD = 'x11 please';
@@ -146,10 +147,36 @@ describe('our client against our server', () => {
     ]);
     expect(() => a.requestX11(REFUSED_SCREEN, null, 'abcd')).toThrow(/refused the x11-req/);
     expect(server.requests[4]).toMatchObject({ screenNumber: REFUSED_SCREEN, authCookie: 'abcd' });
-    // Paramiko's handler runs on a thread of its own: not supported, and nothing is sent.
-    expect(() => a.requestX11(0, null, null, false, () => undefined)).toThrow(NotImplementedError);
-    expect(() => a.requestX11({ handler: () => undefined })).toThrow(/handler of Channel\.requestX11/);
+    // A handler that is not a function is refused before anything is sent.
+    expect(() => a.requestX11({ handler: 'nope' as unknown as X11Handler })).toThrow(TypeError);
     expect(server.requests).toHaveLength(5);
+  });
+
+  it("with a handler (Paramiko's form), each x11 channel goes to it on this thread, with its origin; without one again, to accept()", () => {
+    const server = new X11Server();
+    const { st, ct } = pair(server);
+    const session = ct.openSession();
+    const got: Array<[Channel, [string, number]]> = [];
+    session.requestX11({ handler: (ch, origin) => got.push([ch, origin]) });
+    // openX11Channel blocks until the client confirms: the handler runs meanwhile.
+    const sx = st.openX11Channel(['192.0.2.9', 6001]);
+    expect(got).toHaveLength(1);
+    const [cx, origin] = got[0];
+    expect(origin).toEqual(['192.0.2.9', 6001]);
+    expect([cx.kind, cx.origin]).toEqual(['x11', ['192.0.2.9', 6001]]);
+    expect(ct.accept(0)).toBeNull();
+    sx.sendall('from the X client');
+    cx.settimeout(10);
+    expect(cx.recv(100).toString()).toBe('from the X client');
+    cx.sendall('from the X server');
+    sx.settimeout(10);
+    expect(sx.recv(100).toString()).toBe('from the X server');
+    // A later request without a handler (Paramiko: the default handler) queues for accept().
+    session.requestX11();
+    const sx2 = st.openX11Channel(['192.0.2.9', 6002]);
+    expect(got).toHaveLength(1);
+    expect(ct.accept(10)!.origin).toEqual(['192.0.2.9', 6002]);
+    for (const c of [cx, sx, sx2]) c.close();
   });
 
   it('openX11Channel reaches the client through accept(), with its origin, and data flows both ways', () => {
@@ -322,44 +349,53 @@ describe("our client against OpenSSH's sshd", () => {
   });
   afterAll(() => sshd?.stop());
 
-  itWithPeers(['sshd', 'xauth'], 'requestX11: sshd stores the cookie, and a connection to its display arrives as an x11 channel via accept()', () => {
-    const s = sshd!;
-    const c = new SSHClient();
-    c.setMissingHostKeyPolicy(new AutoAddPolicy());
-    try {
-      c.connect(s.host, { port: s.port, username: s.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, timeout: 10 });
-      const t = c.getTransport()!;
-      const ch = t.openSession();
-      const cookie = ch.requestX11();
-      expect(cookie).toMatch(HEX128);
-      // xauth entries live in the test user's home: the command removes its own again.
-      ch.execCommand('printf "D=%s\\n" "$DISPLAY"; xauth list; python3 -; s=$?; xauth remove "unix:${DISPLAY#*:}" >/dev/null 2>&1; exit $s');
-      ch.sendall(X_CLIENT);
-      ch.shutdownWrite();
-      const x = t.accept(20);
-      expect(x).not.toBeNull();
-      expect(x!.kind).toBe('x11');
-      x!.settimeout(20);
-      let hello = '';
-      while (!hello.endsWith('\n')) {
-        const b = x!.recv(100);
-        if (!b.length) break;
-        hello += b.toString();
+  for (const via of ['accept()', 'the handler'] as const) {
+    itWithPeers(['sshd', 'xauth'], `requestX11: sshd stores the cookie, and a connection to its display arrives as an x11 channel via ${via}`, () => {
+      const s = sshd!;
+      const c = new SSHClient();
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      try {
+        c.connect(s.host, { port: s.port, username: s.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, timeout: 10 });
+        const t = c.getTransport()!;
+        const ch = t.openSession();
+        const handled: Channel[] = [];
+        const cookie = via === 'accept()' ? ch.requestX11() : ch.requestX11({ handler: (x) => handled.push(x) });
+        expect(cookie).toMatch(HEX128);
+        // xauth entries live in the test user's home: the command removes its own again.
+        ch.execCommand('printf "D=%s\\n" "$DISPLAY"; xauth list; python3 -; s=$?; xauth remove "unix:${DISPLAY#*:}" >/dev/null 2>&1; exit $s');
+        ch.sendall(X_CLIENT);
+        ch.shutdownWrite();
+        let x: Channel | null = null;
+        if (via === 'accept()') x = t.accept(20);
+        else {
+          blockUntil(() => handled.length > 0, 20); // the handler runs while this thread waits
+          x = handled[0] ?? null;
+          expect(t.accept(0)).toBeNull();
+        }
+        expect(x).not.toBeNull();
+        expect(x!.kind).toBe('x11');
+        x!.settimeout(20);
+        let hello = '';
+        while (!hello.endsWith('\n')) {
+          const b = x!.recv(100);
+          if (!b.length) break;
+          hello += b.toString();
+        }
+        expect(hello).toBe('hello from xclient\n');
+        x!.sendall('hello from the X server\n');
+        x!.close();
+        ch.settimeout(20);
+        const out = readAll(ch);
+        expect(ch.recvExitStatus()).toBe(0);
+        expect(out).toMatch(/^D=localhost:1\d\.0$/m);
+        expect(out).toContain(`MIT-MAGIC-COOKIE-1  ${cookie}`);
+        expect(out).toContain('R=hello from the X server\n');
+        // sshd gives the X client's address and port as the channel's origin (RFC 4254 6.3.2).
+        const localPort = Number(/^L=(\d+)$/m.exec(out)?.[1]);
+        expect(x!.origin).toEqual(['127.0.0.1', localPort]);
+      } finally {
+        c.close();
       }
-      expect(hello).toBe('hello from xclient\n');
-      x!.sendall('hello from the X server\n');
-      x!.close();
-      ch.settimeout(20);
-      const out = readAll(ch);
-      expect(ch.recvExitStatus()).toBe(0);
-      expect(out).toMatch(/^D=localhost:1\d\.0$/m);
-      expect(out).toContain(`MIT-MAGIC-COOKIE-1  ${cookie}`);
-      expect(out).toContain('R=hello from the X server\n');
-      // sshd gives the X client's address and port as the channel's origin (RFC 4254 6.3.2).
-      const localPort = Number(/^L=(\d+)$/m.exec(out)?.[1]);
-      expect(x!.origin).toEqual(['127.0.0.1', localPort]);
-    } finally {
-      c.close();
-    }
-  });
+    });
+  }
 });

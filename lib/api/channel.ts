@@ -18,7 +18,7 @@ import {
 } from '../worker/ssh/channel';
 import type { ExitSignal } from '../transport/channel';
 import { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
-import type { Transport } from './transport';
+import type { AgentChannelHandler, Transport } from './transport';
 
 type PtyArgs = { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number };
 
@@ -297,8 +297,10 @@ export class Channel {
    * Asks the server to forward X11 connections to this client (RFC 4254 6.3.1); returns the
    * cookie sent (random 128-bit hex when none is given). Paramiko's positional parameters, and/or
    * a trailing options object. The server's "x11" channels then go to `Transport.accept()`,
-   * with the X client's address in `Channel.origin`. SSHException when the server refuses.
-   * A `handler` (Paramiko runs it on its own thread) is not supported: use accept().
+   * with the X client's address in `Channel.origin`, or with a `handler` to
+   * `handler(channel, [address, port])`, called on this thread (while it blocks in any call, or
+   * from the event loop when idle): keep it short, as Paramiko's must not block. SSHException
+   * when the server refuses.
    */
   requestX11(
     screenNumber: number | X11RequestOptions = 0,
@@ -321,12 +323,13 @@ export class Channel {
     const cookie = pick<string | null>(2, 'authCookie', null) ?? randomBytes(X11_COOKIE_BYTES).toString('hex');
     const single = pick<boolean>(3, 'singleConnection', false);
     const h = pick<X11Handler | null>(4, 'handler', null);
-    if (h !== null) {
-      throw new NotImplementedError('the handler of Channel.requestX11 (without one, x11 channels go to Transport.accept())');
-    }
+    if (h !== null && typeof h !== 'function') throw new TypeError('handler must be a function or null');
     if (!Number.isInteger(screen) || screen < 0 || screen > 0xffffffff) throw new TypeError(`screenNumber must be a uint32, not ${screen}`);
     if (typeof protocol !== 'string' || typeof cookie !== 'string') throw new TypeError('authProtocol and authCookie must be strings');
-    this.request('x11-req', { singleConnection: Boolean(single), protocol, cookie, screen });
+    // As Paramiko: the transport's handler is set before the request (the server may open x11
+    // channels as soon as it replies), and the last request's handler (or none) is the one used.
+    this.transport.setX11Handler(h);
+    this.request('x11-req', { singleConnection: Boolean(single), protocol, cookie, screen, handler: h !== null });
     return cookie;
   }
 
@@ -335,14 +338,18 @@ export class Channel {
    * session (its SSH_AUTH_SOCK) back to us; each is joined, in the worker, to the local agent at
    * SSH_AUTH_SOCK as it is now. Returns true; SSHException if there is no local agent or the
    * server refuses (Paramiko does not ask for a reply). `handler` may be an AgentRequestHandler
-   * (as `new AgentRequestHandler(channel)` passes itself) or omitted: a function handler that
-   * would get each agent channel is not supported (NotImplementedError).
+   * (as `new AgentRequestHandler(channel)` passes itself) or omitted; or, as in Paramiko, a
+   * function that gets each agent channel the server opens (no local agent needed), called on
+   * this thread like requestX11's handler: the handler speaks the agent protocol on it itself.
    */
-  requestForwardAgent(handler: object | null = null): boolean {
-    if (typeof handler === 'function') {
-      throw new NotImplementedError('a handler function for Channel.requestForwardAgent (agent channels go to the local agent in the worker: omit it, or use AgentRequestHandler)');
-    }
+  requestForwardAgent(handler: AgentChannelHandler | object | null = null): boolean {
     if (this.closed) throw new SSHException('Channel is not open');
+    if (typeof handler === 'function') {
+      // Paramiko's own form: the handler gets each agent channel, on this thread.
+      this.transport.setAgentHandler(handler as AgentChannelHandler);
+      if (!this.call<boolean>('channelForwardAgent', { socketPath: null })) throw new SSHException(`the server refused agent forwarding on channel ${this.chanid}`);
+      return true;
+    }
     const socketPath = process.env.SSH_AUTH_SOCK;
     if (!socketPath) throw new SSHException('agent forwarding needs a local agent: SSH_AUTH_SOCK is not set');
     if (!this.call<boolean>('channelForwardAgent', { socketPath })) throw new SSHException(`the server refused agent forwarding on channel ${this.chanid}`);

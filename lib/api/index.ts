@@ -1,7 +1,7 @@
 export { SSHClient } from './client';
 export type { ConnectOptions, ExecOptions, RunOptions, CompletedProcess } from './client';
 export { Transport, PortForwarder } from './transport';
-export type { TransportOptions, PortForwardHandler } from './transport';
+export type { TransportOptions, PortForwardHandler, AgentChannelHandler } from './transport';
 export { SecurityOptions } from './security-options';
 export { Channel } from './channel';
 export type { X11Handler, X11RequestOptions } from './channel';

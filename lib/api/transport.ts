@@ -17,6 +17,7 @@ import { DEFAULT_LOCAL_VERSION } from '../transport/version';
 import { DEFAULT_LOG_CHANNEL } from '../debug';
 import type { ChannelHandleInfo } from '../worker/ssh/channel';
 import { Channel } from './channel';
+import type { X11Handler } from './channel';
 import { SFTPClient } from './sftp-client';
 import { SecurityOptions } from './security-options';
 import { ProxyCommand } from './proxy';
@@ -31,6 +32,8 @@ type AcceptedChannelInfo = ChannelHandleInfo & { kind: string; origin: [string, 
  * thread (while it waits in any blocking call, or from its event loop when idle).
  */
 export type PortForwardHandler = (channel: Channel, origin: [string, number], server: [string, number]) => void;
+/** Channel.requestForwardAgent's handler function: gets each agent channel the server opens. */
+export type AgentChannelHandler = (channel: Channel) => void;
 
 function checkForwardArgs(listenHost: string, listenPort: number, destHost: string, destPort: number): void {
   if (typeof listenHost !== 'string' || typeof destHost !== 'string' || !destHost) throw new TypeError('listenHost and destHost must be strings (destHost not empty)');
@@ -103,15 +106,31 @@ export class PortForwarder {
 }
 
 /** Client transports with port-forward handlers, by worker id: 'portForward' callbacks find them here. */
-const forwardingTransports = new Map<number, Transport>();
-let forwardRegistered = false;
-function registerForwardCallbacks(): void {
-  if (forwardRegistered) return;
-  forwardRegistered = true;
-  getBridge().onCallback('portForward', (p: { id: number; chan: ChannelHandleInfo; origin: [string, number]; server: [string, number]; forward: string }) => {
-    const t = forwardingTransports.get(p.id);
-    if (!t) throw new SSHException('no port forward handler for this transport');
-    t.forwarded(p.forward, p.chan, p.origin, p.server);
+/**
+ * Transports with a handler for channels the server opens (remote forwards, x11, agent): the
+ * worker hands each such channel to the main thread by callback, and the handler runs there.
+ */
+const handlingTransports = new Map<number, Transport>();
+let handlersRegistered = false;
+function registerHandlerCallbacks(): void {
+  if (handlersRegistered) return;
+  handlersRegistered = true;
+  const transport = (id: number, what: string): Transport => {
+    const t = handlingTransports.get(id);
+    if (!t) throw new SSHException(`no ${what} handler for this transport`);
+    return t;
+  };
+  const bridge = getBridge();
+  bridge.onCallback('portForward', (p: { id: number; chan: ChannelHandleInfo; origin: [string, number]; server: [string, number]; forward: string }) => {
+    transport(p.id, 'port forward').forwarded(p.forward, p.chan, p.origin, p.server);
+    return true;
+  });
+  bridge.onCallback('x11Channel', (p: { id: number; chan: ChannelHandleInfo; origin: [string, number] }) => {
+    transport(p.id, 'x11').x11Opened(p.chan, p.origin);
+    return true;
+  });
+  bridge.onCallback('agentChannel', (p: { id: number; chan: ChannelHandleInfo }) => {
+    transport(p.id, 'agent forwarding').agentOpened(p.chan);
     return true;
   });
 }
@@ -609,10 +628,7 @@ export class Transport {
     if (typeof address !== 'string') throw new TypeError('address must be a string ("" for every address of the server)');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be 0 to 65535, not ${port}`);
     if (handler !== null && typeof handler !== 'function') throw new TypeError('handler must be a function or null');
-    if (handler) {
-      registerForwardCallbacks();
-      forwardingTransports.set(this.need(), this);
-    }
+    if (handler) this.handleChannels();
     const bound = yield* this.callOp<number>('requestPortForward', { address, port, handler: handler !== null }, this.channelTimeout);
     if (handler) this.forwardHandlers.set(`${address}:${bound}`, handler);
     return bound;
@@ -678,6 +694,49 @@ export class Transport {
       throw new SSHException(`no handler for the remote forward ${server[0]}:${server[1]}`);
     }
     handler(ch, origin, server);
+  }
+
+  /** Routes the channels the server opens for a handler of ours to this transport. */
+  private handleChannels(): void {
+    registerHandlerCallbacks();
+    handlingTransports.set(this.need(), this);
+  }
+
+  // ---- x11 and agent channels with a handler (client; set by Channel.requestX11 and requestForwardAgent) ----
+
+  private x11Handler: X11Handler | null = null;
+  private agentHandler: AgentChannelHandler | null = null;
+
+  /** @internal Channel.requestX11's handler (Paramiko's transport-wide _set_x11_handler); null: accept(). */
+  setX11Handler(handler: X11Handler | null): void {
+    if (handler) this.handleChannels();
+    this.x11Handler = handler;
+  }
+
+  /** @internal Channel.requestForwardAgent's handler function (Paramiko's _set_forward_agent_handler). */
+  setAgentHandler(handler: AgentChannelHandler): void {
+    this.handleChannels();
+    this.agentHandler = handler;
+  }
+
+  /** @internal An x11 channel for the handler (the worker's 'x11Channel' callback). */
+  x11Opened(info: ChannelHandleInfo, origin: [string, number]): void {
+    const ch = this.channelFor(info, 'x11', origin);
+    if (!this.x11Handler) {
+      ch.close();
+      throw new SSHException('no x11 handler on this transport');
+    }
+    this.x11Handler(ch, origin);
+  }
+
+  /** @internal An agent channel for the handler (the worker's 'agentChannel' callback). */
+  agentOpened(info: ChannelHandleInfo): void {
+    const ch = this.channelFor(info, 'auth-agent@openssh.com');
+    if (!this.agentHandler) {
+      ch.close();
+      throw new SSHException('no agent forwarding handler on this transport');
+    }
+    this.agentHandler(ch);
   }
 
   /** Registers a SubsystemHandler class for `name`: constructed as `new cls(channel, name, server, ...args)`. */
@@ -1073,7 +1132,7 @@ export class Transport {
     if (this.id === null || this.closedByUser) return;
     this.closedByUser = true;
     serverTransports.delete(this.serverKey_);
-    forwardingTransports.delete(this.id);
+    handlingTransports.delete(this.id);
     yield* request('transport', 'close', { id: this.id }, 10);
   }
 

@@ -25,3 +25,16 @@ export function deferred<T>(): Deferred<T> {
   });
   return { promise, resolve, reject };
 }
+
+/**
+ * Blocks this thread until `done()` or `seconds` pass, in short select() waits: worker callbacks
+ * (handlers of channels the server opens) run meanwhile. Returns done().
+ */
+export function blockUntil(done: () => boolean, seconds: number): boolean {
+  // Imported here, not at the top: the other helpers serve specs that load no library code.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { select } = require('../../lib') as typeof import('../../lib');
+  const deadline = Date.now() + seconds * 1000;
+  while (!done() && Date.now() < deadline) select([], [], [], 0.05);
+  return done();
+}

@@ -444,6 +444,8 @@ export const transport: Service = {
       const c = conn(a.id);
       const before = c.x11Requested;
       c.x11Requested = true;
+      // The main thread has already set (or cleared) its handler: the last request's counts.
+      c.x11Handler = Boolean(a.args.handler);
       let ok = false;
       try {
         ok = await request();
@@ -489,14 +491,16 @@ export const transport: Service = {
      * Paramiko's request_forward_agent: asks the server to forward agent connections on this
      * channel's session; they are joined to the agent at `socketPath` in this worker.
      */
-    async channelForwardAgent(a: { id: number; chan: number; socketPath: string }, ctx: CallContext) {
+    /** `socketPath` null: the main thread's handler function gets the agent channels. */
+    async channelForwardAgent(a: { id: number; chan: number; socketPath: string | null }, ctx: CallContext) {
       const c = conn(a.id);
       const ch = chan(a.id, a.chan);
-      const before = c.agentForwardSocket;
-      c.agentForwardSocket = a.socketPath;
+      const before = [c.agentForwardSocket, c.agentHandler] as const;
+      if (a.socketPath === null) c.agentHandler = true;
+      else [c.agentForwardSocket, c.agentHandler] = [a.socketPath, false];
       const ok = await withDeadline(ch.core.request('auth-agent-req@openssh.com', true), ctx, 'agent forwarding request');
       c.log(`[chan ${a.chan}] request auth-agent-req@openssh.com: ${ok ? 'accepted' : 'refused'}`);
-      if (!ok) c.agentForwardSocket = before;
+      if (!ok) [c.agentForwardSocket, c.agentHandler] = before;
       return ok;
     },
 

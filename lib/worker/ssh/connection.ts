@@ -109,6 +109,10 @@ export class WorkerConnection {
    * that, they are refused like any other channel the server opens unasked.
    */
   x11Requested = false;
+  /** Client: the main thread has a handler for x11 channels (else they wait for accept()). */
+  x11Handler = false;
+  /** Client: the main thread has a handler function for agent channels (Paramiko's form). */
+  agentHandler = false;
   /**
    * Client: remote forwards the server accepted (tcpip-forward, RFC 4254 7.1), by
    * "address:port" as requested and bound. Only forwarded-tcpip channels for one of them are
@@ -354,12 +358,38 @@ export class WorkerConnection {
     if (open.kind === 'auth-agent@openssh.com') return this.agentOpen(open);
     if (open.kind !== 'x11' || !this.x11Requested) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const origin: [string, number] = [open.msg.getText(), open.msg.getInt()];
-    this.acceptChannel(open.channel, origin);
+    if (this.x11Handler) this.toHandler('x11Channel', open, origin);
+    else this.acceptChannel(open.channel, origin);
     return OPEN_SUCCEEDED;
+  }
+
+  /**
+   * A channel the server opened, handed to the main thread's handler by callback. If no handler
+   * runs (the script ended, or the handler threw), the channel is of no use and is closed.
+   */
+  private toHandler(
+    name: 'portForward' | 'x11Channel' | 'agentChannel',
+    open: IncomingOpen,
+    origin: [string, number] | null,
+    forwardedTo: [string, number] | null = null,
+    extra: Record<string, unknown> = {},
+  ): void {
+    const ch = this.adopt(open.channel);
+    ch.origin = origin;
+    ch.forwardedTo = forwardedTo;
+    callback(name, { id: this.transportId, chan: ch.info(), origin, ...extra }).catch((e: Error) => {
+      this.log(`[chan ${open.channel.localId}] ${open.kind} handler failed: ${e.message}`);
+      ch.close();
+    });
   }
 
   /** A program on the server talks to our agent (we asked for agent forwarding): joined to it here. */
   private agentOpen(open: IncomingOpen): number {
+    if (this.agentHandler) {
+      this.log(`[chan ${open.channel.localId}] agent connection from the server, to the handler`);
+      this.toHandler('agentChannel', open, null);
+      return OPEN_SUCCEEDED;
+    }
     const path = this.agentForwardSocket;
     if (!path) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const id = open.channel.localId;
@@ -397,14 +427,7 @@ export class WorkerConnection {
       this.acceptChannel(open.channel, origin, server);
       return OPEN_SUCCEEDED;
     }
-    const ch = this.adopt(open.channel);
-    ch.origin = origin;
-    ch.forwardedTo = server;
-    callback('portForward', { id: this.transportId, chan: ch.info(), origin, server, forward: key }).catch((e: Error) => {
-      // No handler ran (the script ended or it threw): the channel is of no use.
-      this.log(`[chan ${open.channel.localId}] port forward handler failed: ${e.message}`);
-      ch.close();
-    });
+    this.toHandler('portForward', open, origin, server, { server, forward: key });
     return OPEN_SUCCEEDED;
   }
 
