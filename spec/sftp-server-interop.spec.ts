@@ -1,7 +1,7 @@
 /**
  * The 'sftp' subsystem of SSHServer (lib/worker/sftp/server-channel.ts) against real SFTP
- * clients over SSH: OpenSSH's sftp in batch mode, Paramiko's SFTPClient and AsyncSSH's client,
- * with every result compared with the filesystem under the root. Then the jail seen through
+ * clients over SSH: OpenSSH's sftp in batch mode, PuTTY's psftp and pscp, Paramiko's SFTPClient
+ * and AsyncSSH's client, with every result compared with the filesystem under the root. Then the jail seen through
  * SSH (a sentinel directory next to the root must not change), the read-only and disabled
  * subsystem, and hostile SFTP streams from this library's own client: each closes the channel
  * with a log line, the server keeps its memory bounded and goes on serving.
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { AutoAddPolicy, Channel, Ed25519Key, SSHClient, SSHServer } from '../lib';
 import type { SSHServerOptions } from '../lib/api/ssh-server';
-import { itWithPeers, OPENSSH_ROOT } from './support/peers';
+import { itWithPeers, OPENSSH_ROOT, peerPath } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import type { ProcessRun } from './support/run-process';
 
@@ -225,6 +225,107 @@ describe('OpenSSH sftp against SSHServer', () => {
     expect(df).not.toBeNull();
     const st = fs.statfsSync(root);
     expect(Number(df![1])).toBe(Math.floor((st.blocks * st.bsize) / 1024));
+  });
+});
+
+/** PuTTY's common options: batch (never a prompt), password from a file, our host keys only. */
+function puttyArgs(target: SSHServer): string[] {
+  const pw = path.join(base, 'putty-password');
+  fs.writeFileSync(pw, PASSWORD, { mode: 0o600 });
+  const args = ['-batch', '-noagent', '-P', String(target.port), '-l', USER, '-pwfile', pw];
+  for (const k of target.hostKeys) args.push('-hostkey', k.fingerprint);
+  return args;
+}
+
+/**
+ * A PuTTY program in `cwd` (PuTTY keeps its host key cache in ~/.putty: a HOME of its own);
+ * stderr without the lines it prints on every login (the user name, and the frame around our
+ * server's keyboard-interactive prompts).
+ */
+async function puttyRun(cmd: string, args: string[], cwd: string): Promise<ProcessRun> {
+  const res = await runProcess(cmd, args, { cwd, env: { ...CLEAN_ENV, HOME: base }, timeoutMs: TIMEOUT_MS });
+  const noise = /^(Using username ".*"\.|Keyboard-interactive authentication prompts from server:|End of keyboard-interactive prompts from server)$/;
+  return { ...res, stderr: res.stderr.split('\n').filter((l) => !noise.test(l)).join('\n') };
+}
+
+describe("PuTTY's psftp and pscp against SSHServer", () => {
+  itWithPeers(['psftp'], 'psftp: put and get (and reput/reget resuming), ls, mkdir, mv, rm, chmod, rmdir agree with the filesystem', async () => {
+    const local = localDir();
+    const data = randomBytes(8 << 20);
+    fs.writeFileSync(path.join(local, 'big.bin'), data);
+    fs.writeFileSync(path.join(local, 'half.bin'), data);
+    fs.mkdirSync(r('pu'));
+    fs.writeFileSync(r('pu', 'doomed'), 'x');
+    // A partial upload and a partial download, for reput and reget to finish.
+    fs.writeFileSync(r('pu', 'half.bin'), data.subarray(0, 3 << 20));
+    const batch = path.join(base, 'psftp-batch');
+    fs.writeFileSync(
+      batch,
+      [
+        'cd /pu',
+        'pwd',
+        'put big.bin',
+        'get big.bin back.bin',
+        'reput half.bin',
+        'mkdir made',
+        'mkdir gone',
+        'rmdir gone',
+        'mv big.bin made/moved.bin',
+        'rm doomed',
+        'chmod 640 half.bin',
+        'ls',
+        '',
+      ].join('\n'),
+    );
+    const res = await puttyRun(peerPath('psftp'), [...puttyArgs(server), '-bc', '-b', batch, server.host], local);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/Remote directory is \/pu\n/);
+    expect(sha256(fs.readFileSync(r('pu', 'made', 'moved.bin')))).toBe(sha256(data));
+    expect(sha256(fs.readFileSync(path.join(local, 'back.bin')))).toBe(sha256(data));
+    expect(sha256(fs.readFileSync(r('pu', 'half.bin')))).toBe(sha256(data));
+    expect(res.stdout).toMatch(/reput half\.bin\n.*[Rr]estarting at file position 3145728/);
+    expect(fs.statSync(r('pu', 'made')).isDirectory()).toBe(true);
+    expect(fs.existsSync(r('pu', 'gone'))).toBe(false);
+    expect(fs.existsSync(r('pu', 'doomed'))).toBe(false);
+    expect(fs.statSync(r('pu', 'half.bin')).mode & 0o777).toBe(0o640);
+    // ls: the long names our server sends, as lstat sees the entries.
+    expect(res.stdout).toMatch(/^-rw-r----- .* half\.bin$/m);
+    expect(res.stdout).toMatch(/^drwx.* made$/m);
+
+    // reget: a partial local copy is completed from where it stops.
+    fs.writeFileSync(path.join(local, 'part.bin'), data.subarray(0, 5 << 20));
+    fs.writeFileSync(batch, 'reget /pu/half.bin part.bin\n');
+    const again = await puttyRun(peerPath('psftp'), [...puttyArgs(server), '-b', batch, server.host], local);
+    expect([again.code, again.stderr]).toEqual([0, '']);
+    expect(sha256(fs.readFileSync(path.join(local, 'part.bin')))).toBe(sha256(data));
+    fs.rmSync(r('pu'), { recursive: true });
+  });
+
+  itWithPeers(['pscp'], 'pscp over SFTP (its default) and over SCP (-scp, served by `scp: true`), both ways, recursive', async () => {
+    const scpServer = startServer({ sftp: { root }, scp: true });
+    const local = localDir();
+    const data = randomBytes(2 << 20);
+    fs.mkdirSync(path.join(local, 'tree', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(local, 'tree', 'a.bin'), data);
+    fs.writeFileSync(path.join(local, 'tree', 'sub', 'b.txt'), 'bee\n');
+    // Into existing directories: pscp 0.78 -r -sftp to a name that does not exist yet creates it,
+    // then fails to open the files in it, against OpenSSH's sftp-server as well.
+    for (const protocol of ['-sftp', '-scp']) {
+      const dest = `pscp${protocol}`;
+      fs.mkdirSync(r(dest));
+      const up = await puttyRun(peerPath('pscp'), [...puttyArgs(scpServer), protocol, '-r', 'tree', `${scpServer.host}:/${dest}`], local);
+      expect({ protocol, code: up.code, stderr: up.stderr }).toEqual({ protocol, code: 0, stderr: '' });
+      expect(sha256(fs.readFileSync(r(dest, 'tree', 'a.bin')))).toBe(sha256(data));
+      expect(fs.readFileSync(r(dest, 'tree', 'sub', 'b.txt'), 'utf8')).toBe('bee\n');
+      const back = path.join(local, `back${protocol}`);
+      fs.mkdirSync(back);
+      const down = await puttyRun(peerPath('pscp'), [...puttyArgs(scpServer), protocol, '-r', `${scpServer.host}:/${dest}/tree`, back], local);
+      expect({ protocol, code: down.code, stderr: down.stderr }).toEqual({ protocol, code: 0, stderr: '' });
+      expect(sha256(fs.readFileSync(path.join(back, 'tree', 'a.bin')))).toBe(sha256(data));
+      expect(fs.readFileSync(path.join(back, 'tree', 'sub', 'b.txt'), 'utf8')).toBe('bee\n');
+      fs.rmSync(r(dest), { recursive: true });
+    }
   });
 });
 

@@ -20,6 +20,8 @@ export type PeerName =
   | 'dropbear'
   | 'dbclient'
   | 'plink'
+  | 'psftp'
+  | 'pscp'
   | 'puttygen'
   | 'ssh-audit'
   | 'xauth'
@@ -55,6 +57,8 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string; inst
   dropbear: { path: '/usr/sbin/dropbear', pkg: 'dropbear-bin' },
   dbclient: { path: '/usr/bin/dbclient', pkg: 'dropbear-bin' },
   plink: { path: '/usr/bin/plink', pkg: 'putty-tools' },
+  psftp: { path: '/usr/bin/psftp', pkg: 'putty-tools' },
+  pscp: { path: '/usr/bin/pscp', pkg: 'putty-tools' },
   puttygen: { path: '/usr/bin/puttygen', pkg: 'putty-tools' },
   'ssh-audit': { path: '/usr/bin/ssh-audit', pkg: 'ssh-audit' },
   // sshd runs it to store the forwarded X11 cookie; without it sshd refuses x11-req.
