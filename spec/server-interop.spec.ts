@@ -4,7 +4,7 @@
  * PuTTY's plink, Dropbear's dbclient, Paramiko's and AsyncSSH's clients, and ssh-audit.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECDSAKey, Ed25519Key, PKey, RSAKey, SSHServer } from '../lib';
@@ -120,6 +120,25 @@ describe('OpenSSH ssh against SSHServer', () => {
       expect({ key: k.name, out: r.stdout }).toEqual({ key: k.name, out: 'key-ok\n' });
     }
     expect((await opensshExec(target, CMD, { password: 'wrong' })).status).toBe(255);
+  });
+
+  itWithPeers(['ssh'], 'UpdateHostKeys: ssh learns every host key of ours from a known_hosts that holds one (hostkeys-00, proved by hostkeys-prove-00)', async () => {
+    const lines = server.knownHosts().trim().split('\n');
+    const ed = lines.filter((l) => l.includes(' ssh-ed25519 '));
+    expect(ed).toHaveLength(1);
+    const knownHostsFile = join(dir, 'known_hosts-update');
+    writeFileSync(knownHostsFile, ed[0] + '\n');
+    // ssh verifies with the ed25519 key it knows, then asks us to prove the four others (the RSA
+    // one signed with rsa-sha2-512, as the exchange's host key is not RSA).
+    const r = await opensshExec(target, 'echo updated', { identity: ed25519(), knownHostsFile, options: ['UpdateHostKeys=yes'], verbose: 3 });
+    expect([r.status, r.stdout]).toEqual([0, 'updated\n']);
+    expect(r.log).toMatch(/client_input_hostkeys: 5 server keys: 4 new/);
+    expect(r.log).not.toMatch(/bad signature|failed to confirm|disregarding/);
+    const learnt = readFileSync(knownHostsFile, 'utf8').trim().split('\n').map((l) => l.split(' ').slice(1, 3).join(' '));
+    expect(learnt.sort()).toEqual(lines.map((l) => l.split(' ').slice(1, 3).join(' ')).sort());
+    // Next time nothing is new.
+    const again = await opensshExec(target, 'true', { identity: ed25519(), knownHostsFile, options: ['UpdateHostKeys=yes'], verbose: 3 });
+    expect(again.log).toMatch(/no new or deprecated keys from server/);
   });
 
   itWithPeers(['ssh'], 'partial authentication: publickey, then password', async () => {

@@ -15,6 +15,8 @@ import { DISCONNECT, MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDE
 import { Session } from '../../transport/session';
 import type { SessionOptions } from '../../transport/session';
 import { Message } from '../../wire/message';
+import type { PKey } from '../../keys';
+import { fillAnnouncement, HOSTKEYS_ANNOUNCE, HOSTKEYS_PROVE, proveHostKeys } from '../../transport/hostkey-rotation';
 import { WorkerChannel } from './channel';
 
 /** What a server connection asks of its owner: ServerInterface's decisions, in the worker or
@@ -148,6 +150,8 @@ export class WorkerConnection {
   /** Packets written so far (to see whether handling a read produced any). */
   private writeCount = 0;
   private lastReceive = Date.now();
+  /** Server: its host keys (announced after a login, proved on request). */
+  private hostKeys: PKey[] = [];
 
   constructor(
     readonly socket: ByteStream,
@@ -193,8 +197,12 @@ export class WorkerConnection {
         this.graceTimer.unref();
       }
       const policy = server.policy;
+      const hostKeys = (this.hostKeys = options.hostKeys ?? []);
       this.conn = new ConnectionCore((p) => this.session.send(p), {
-        globalRequest: (name, wantReply, msg) => policy.globalRequest(name, wantReply, msg),
+        globalRequest: (name, wantReply, msg) =>
+          name === HOSTKEYS_PROVE
+            ? (proveHostKeys(msg, hostKeys, this.session.sessionId!, this.session.negotiated!.hostKey) ?? false)
+            : policy.globalRequest(name, wantReply, msg),
         channelOpen: async (open) => {
           const code = await policy.channelOpen(open);
           if (code === 0 && !this.isClosed && !policy.ownsChannels) this.acceptChannel(open.channel);
@@ -345,6 +353,9 @@ export class WorkerConnection {
 
   private onServerAuthenticated(): void {
     this.session.setAuthenticated();
+    // As sshd: every host key, for clients that keep known_hosts up to date (UpdateHostKeys).
+    const hostKeys = this.hostKeys;
+    if (hostKeys.length) void this.conn.globalRequest(HOSTKEYS_ANNOUNCE, false, (m) => fillAnnouncement(m, hostKeys)).catch(() => undefined);
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = null;
   }
