@@ -17,9 +17,11 @@ import {
   RSAKey,
   SCPClient,
   SSHClient,
+  OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
   SSHServer,
   Transport,
 } from '../lib';
+import { catchError } from './support/bridge-helpers';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 
 const PASSWORD = 'sw0rdfish';
@@ -177,6 +179,18 @@ describe('SSHServer', () => {
     } finally {
       small.close();
     }
+  });
+
+  it('no-more-sessions@openssh.com: the sessions open stay, later ones are refused (as sshd)', () => {
+    const c = client('alice', { password: PASSWORD });
+    const t = c.getTransport()!;
+    const first = t.openSession();
+    expect(t.globalRequest('no-more-sessions@openssh.com', null, true)).not.toBeNull();
+    const e = catchError(() => t.openSession());
+    expect(e).toBeInstanceOf(ChannelException);
+    expect((e as ChannelException).code).toBe(OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED);
+    first.execCommand('echo still');
+    expect(first.makefile().read().toString()).toBe('still\n');
   });
 
   it('authMethods: publickey then password, as AuthenticationMethods', () => {

@@ -263,6 +263,8 @@ export class EmbeddedServer {
 class EmbeddedPolicy implements ServerPolicy {
   private passed = new Set<string>();
   private sessions = 0;
+  /** The client sent no-more-sessions@openssh.com: session channels are refused from now on. */
+  private noMoreSessions = false;
   private username = '';
 
   constructor(
@@ -362,6 +364,11 @@ class EmbeddedPolicy implements ServerPolicy {
       this.log(`${this.username}: ${open.kind} channel refused`);
       return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     }
+    if (this.noMoreSessions) {
+      // OpenSSH's ssh says so once its session is open: another would come from a hijacker.
+      this.log(`${this.username}: session refused (the client sent no-more-sessions@openssh.com)`);
+      return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+    }
     if (this.sessions >= this.server.options.maxSessions) {
       this.log(`${this.username}: session refused (${this.sessions} open, the limit)`);
       return OPEN_FAILED_RESOURCE_SHORTAGE;
@@ -380,8 +387,12 @@ class EmbeddedPolicy implements ServerPolicy {
   }
 
   globalRequest(name: string): boolean {
+    if (name === 'no-more-sessions@openssh.com') {
+      this.noMoreSessions = true;
+      return true;
+    }
     // keepalive@openssh.com and friends: a refusal is an answer, which is all a keepalive needs.
-    if (name !== 'keepalive@openssh.com' && name !== 'no-more-sessions@openssh.com') this.log(`global request ${name} refused`);
+    if (name !== 'keepalive@openssh.com') this.log(`global request ${name} refused`);
     return false;
   }
 
