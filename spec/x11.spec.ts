@@ -104,6 +104,16 @@ function readAll(ch: Channel): string {
   }
 }
 
+/** Data both ways between the server's end of an x11 channel and the client's. */
+function exchange(server: Channel, client: Channel): void {
+  server.sendall('from the X client');
+  client.settimeout(10);
+  expect(client.recv(100).toString()).toBe('from the X client');
+  client.sendall('from the X server');
+  server.settimeout(10);
+  expect(server.recv(100).toString()).toBe('from the X server');
+}
+
 describe('our client against our server', () => {
   it('an x11 open before any x11-req is refused (administratively prohibited), and after a refused x11-req too', () => {
     const server = new X11Server();
@@ -165,12 +175,7 @@ describe('our client against our server', () => {
     expect(origin).toEqual(['192.0.2.9', 6001]);
     expect([cx.kind, cx.origin]).toEqual(['x11', ['192.0.2.9', 6001]]);
     expect(ct.accept(0)).toBeNull();
-    sx.sendall('from the X client');
-    cx.settimeout(10);
-    expect(cx.recv(100).toString()).toBe('from the X client');
-    cx.sendall('from the X server');
-    sx.settimeout(10);
-    expect(sx.recv(100).toString()).toBe('from the X server');
+    exchange(sx, cx);
     // A later request without a handler (Paramiko: the default handler) queues for accept().
     session.requestX11();
     const sx2 = st.openX11Channel(['192.0.2.9', 6002]);
@@ -190,12 +195,7 @@ describe('our client against our server', () => {
     expect(cx.kind).toBe('x11');
     expect(cx.origin).toEqual(['127.0.0.1', 6010]);
     expect(sx.kind).toBe('x11');
-    sx.sendall('from the X client');
-    cx.settimeout(10);
-    expect(cx.recv(100).toString()).toBe('from the X client');
-    cx.sendall('from the X server');
-    sx.settimeout(10);
-    expect(sx.recv(100).toString()).toBe('from the X server');
+    exchange(sx, cx);
     // A second X client: another channel, with the default source address.
     const sx2 = st.openX11Channel();
     const cx2 = ct.accept(10)!;

@@ -94,7 +94,7 @@ function multiplyAdd(acc: Poly, a: Poly, b: Poly): void {
   }
 }
 
-/** sum over j of row[j] * v[j], then back out of the NTT domain. */
+/** The sum over j of row[j] * v[j], in the NTT domain. */
 function innerProduct(row: Poly[], v: Poly[]): Poly {
   const acc = new Int32Array(N);
   for (let j = 0; j < K; j++) multiplyAdd(acc, row[j], v[j]);
