@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +28,8 @@ import {
   WarningPolicy,
 } from '../lib';
 import { echoServer, roundTrip } from './support/echo';
-import { hasPeer, itWithPeers } from './support/peers';
+import { hasPeer, itWithPeers, peerPath } from './support/peers';
+import { CLEAN_ENV, runProcess } from './support/run-process';
 import { generateKey, signCertificate, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
 import { DEFAULT_KEX } from '../lib/transport/kex';
@@ -854,6 +857,46 @@ describe('forwardLocalPort and forwardRemotePort against OpenSSH sshd', () => {
     } finally {
       c.close();
       await echo.close();
+    }
+  });
+
+  itWithPeers(['sshd', 'curl'], 'forwardSocks: curl through it with SOCKS5 (names resolved by the server), SOCKS5, 4 and 4a; a refused destination is refused', async () => {
+    // An HTTP server here: GET /blob sends 3 MiB, POST /echo answers with the body it got.
+    const blob = randomBytes(3 << 20);
+    const http = createHttpServer((req, res) => {
+      if (req.url === '/blob') return void res.end(blob);
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => res.end(Buffer.concat(parts)));
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    const httpPort = (http.address() as AddressInfo).port;
+    const c = client();
+    try {
+      using socks = c.forwardSocks('127.0.0.1', 0);
+      const curl = (proxy: string, path: string, extra: string[] = []) =>
+        runProcess(peerPath('curl'), ['-sS', '--max-time', '20', '--noproxy', '', proxy, `127.0.0.1:${socks.port}`, ...extra, `http://127.0.0.1:${httpPort}${path}`], {
+          env: CLEAN_ENV,
+          timeoutMs: 30_000,
+          cwd: dir,
+        });
+      for (const proxy of ['--socks5-hostname', '--socks5', '--socks4', '--socks4a']) {
+        const got = await curl(proxy, '/blob', ['-o', join(dir, 'blob')]);
+        expect({ proxy, code: got.code, stderr: got.stderr }).toEqual({ proxy, code: 0, stderr: '' });
+        expect(createHash('sha256').update(readFileSync(join(dir, 'blob'))).digest('hex')).toBe(createHash('sha256').update(blob).digest('hex'));
+      }
+      const body = randomBytes(1 << 20);
+      writeFileSync(join(dir, 'body'), body);
+      const echoed = await curl('--socks5-hostname', '/echo', ['--data-binary', `@${join(dir, 'body')}`, '-o', join(dir, 'echoed')]);
+      expect(echoed.code).toBe(0);
+      expect(readFileSync(join(dir, 'echoed')).equals(body)).toBe(true);
+      // Nothing listens on port 1 of the server: the channel is refused, and so the SOCKS request.
+      const refused = await runProcess(peerPath('curl'), ['-sS', '--max-time', '20', '--socks5', `127.0.0.1:${socks.port}`, 'http://127.0.0.1:1/'], { env: CLEAN_ENV, timeoutMs: 30_000 });
+      expect(refused.code).toBe(97); // CURLE_PROXY: the proxy refused
+      expect(refused.stderr).toMatch(/Can't complete SOCKS5 connection to 127\.0\.0\.1\. \(5\)/); // reply 5: connection refused
+    } finally {
+      c.close();
+      await new Promise<void>((r) => http.close(() => r()));
     }
   });
 

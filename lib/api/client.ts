@@ -145,6 +145,12 @@ export class SSHClient {
     return this.transport.forwardRemotePort(listenHost, listenPort, destHost, destPort);
   }
 
+  /** Transport.forwardSocks on this client's transport (AsyncSSH's forward_socks, `ssh -D`). */
+  forwardSocks(listenHost: string, listenPort: number): PortForwarder {
+    if (!this.transport) throw new SSHException('SSH session not active');
+    return this.transport.forwardSocks(listenHost, listenPort);
+  }
+
   private logChannel: string | null = null;
 
   /**

@@ -35,9 +35,14 @@ export type PortForwardHandler = (channel: Channel, origin: [string, number], se
 /** Channel.requestForwardAgent's handler function: gets each agent channel the server opens. */
 export type AgentChannelHandler = (channel: Channel) => void;
 
-function checkForwardArgs(listenHost: string, listenPort: number, destHost: string, destPort: number): void {
-  if (typeof listenHost !== 'string' || typeof destHost !== 'string' || !destHost) throw new TypeError('listenHost and destHost must be strings (destHost not empty)');
+function checkListenArgs(listenHost: string, listenPort: number): void {
+  if (typeof listenHost !== 'string') throw new TypeError('listenHost must be a string');
   if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) throw new TypeError(`listenPort must be 0 to 65535, not ${listenPort}`);
+}
+
+function checkForwardArgs(listenHost: string, listenPort: number, destHost: string, destPort: number): void {
+  checkListenArgs(listenHost, listenPort);
+  if (typeof destHost !== 'string' || !destHost) throw new TypeError('destHost must be a string, not empty');
   if (!Number.isInteger(destPort) || destPort < 1 || destPort > 65535) throw new TypeError(`destPort must be 1 to 65535, not ${destPort}`);
 }
 
@@ -78,8 +83,8 @@ function promptOnTerminal(title: string, instructions: string, prompts: Array<[s
 }
 
 /**
- * A running port forward of forwardLocalPort or forwardRemotePort (AsyncSSH's SSHListener), or
- * the listener of an AgentServerProxy: `port` is the port listened on (the one picked when 0
+ * A running port forward of forwardLocalPort, forwardRemotePort or forwardSocks (AsyncSSH's
+ * SSHListener), or the listener of an AgentServerProxy: `port` is the port listened on (the one picked when 0
  * was asked; 0 for the proxy's unix socket); `close()` stops new connections (those open go on
  * until they end). The transport's close stops it too.
  */
@@ -88,7 +93,7 @@ export class PortForwarder {
   constructor(
     private readonly transport: Transport,
     private readonly forwarder: number,
-    /** The port listened on: locally for forwardLocalPort, on the server for forwardRemotePort. */
+    /** The port listened on: locally for forwardLocalPort and forwardSocks, on the server for forwardRemotePort. */
     readonly port: number,
   ) {}
 
@@ -105,7 +110,6 @@ export class PortForwarder {
   }
 }
 
-/** Client transports with port-forward handlers, by worker id: 'portForward' callbacks find them here. */
 /**
  * Transports with a handler for channels the server opens (remote forwards, x11, agent): the
  * worker hands each such channel to the main thread by callback, and the handler runs there.
@@ -668,6 +672,28 @@ export class Transport {
   /** The promise twin of forwardRemotePort. */
   forwardRemotePortAsync(listenHost: string, listenPort: number, destHost: string, destPort: number): Promise<PortForwarder> {
     return runAsync(this.forwarderOp('forwardRemotePort', listenHost, listenPort, destHost, destPort));
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's forward_socks, OpenSSH's `ssh -D`): a SOCKS proxy on
+   * `listenHost`:`listenPort` here (0: a free port). Each CONNECT (SOCKS4, 4a or 5 without
+   * authentication) is carried to the host and port it names, as seen from the server, over a
+   * direct-tcpip channel, in the worker. IOError if the port cannot be listened on; a destination
+   * the server refuses gets the SOCKS refusal.
+   */
+  forwardSocks(listenHost: string, listenPort: number): PortForwarder {
+    return runSync(this.forwardSocksOp(listenHost, listenPort));
+  }
+
+  /** The promise twin of forwardSocks. */
+  forwardSocksAsync(listenHost: string, listenPort: number): Promise<PortForwarder> {
+    return runAsync(this.forwardSocksOp(listenHost, listenPort));
+  }
+
+  private *forwardSocksOp(listenHost: string, listenPort: number): Op<PortForwarder> {
+    checkListenArgs(listenHost, listenPort);
+    const r = yield* this.callOp<{ forwarder: number; port: number }>('forwardSocks', { listenHost, listenPort }, this.channelTimeout);
+    return new PortForwarder(this, r.forwarder, r.port);
   }
 
   /** Paramiko's cancel_port_forward: the server stops listening on `address`:`port`. */

@@ -25,6 +25,7 @@ export type PeerName =
   | 'puttygen'
   | 'ssh-audit'
   | 'xauth'
+  | 'curl'
   | 'openssh10';
 
 /**
@@ -63,6 +64,8 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string; inst
   'ssh-audit': { path: '/usr/bin/ssh-audit', pkg: 'ssh-audit' },
   // sshd runs it to store the forwarded X11 cookie; without it sshd refuses x11-req.
   xauth: { path: '/usr/bin/xauth', pkg: 'xauth' },
+  // A SOCKS client (4, 4a, 5) for Transport.forwardSocks.
+  curl: { path: '/usr/bin/curl', pkg: 'curl' },
   // ssh, sshd and sftp of OpenSSH 10 (mlkem768x25519-sha256 by default, no DSA).
   openssh10: { path: `${OPENSSH10_ROOT}/usr/sbin/sshd`, pkg: 'OpenSSH 10 from bookworm-backports', install: '.ci/install-openssh10' },
 };

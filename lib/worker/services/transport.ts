@@ -14,6 +14,7 @@ import { mainDoorbell } from '../../bridge/worker-side';
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
 import type { AuthOutcome } from '../../transport/auth-client';
 import { Message } from '../../wire/message';
+import { SocksHandshake } from '../../wire/socks';
 import { agentSign } from './agent';
 import { WorkerConnection } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
@@ -238,8 +239,7 @@ function forwardFields(address: string, port: number): (m: Message) => void {
  * channel the peer refuses is closed. Resolves once listening; IOError if it cannot.
  */
 async function bridgeListener(c: WorkerConnection, what: string, listen: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server> {
-  // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
+  return listenOn(what, listen, (sock) => {
     open(sock).then(
       (core) => {
         c.log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
@@ -252,6 +252,54 @@ async function bridgeListener(c: WorkerConnection, what: string, listen: [number
       },
     );
   });
+}
+
+/**
+ * One connection to a SOCKS forward: the handshake, then a direct-tcpip channel to the
+ * destination it names (the client's address as the originator), joined to the socket.
+ */
+function socksConnection(c: WorkerConnection, sock: Socket): void {
+  const hs = new SocksHandshake();
+  const from = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+  const onData = (d: Buffer): void => {
+    const step = hs.feed(d);
+    if (step.send) sock.write(step.send);
+    if (step.kind === 'more') return;
+    sock.off('data', onData);
+    sock.pause();
+    if (step.kind === 'fail') {
+      c.log(`SOCKS forward: ${from}: ${step.reason}`);
+      sock.end();
+      return;
+    }
+    const { host, port } = step.request;
+    const fill = (m: Message): void => void m.addString(host).addInt(port).addString(sock.remoteAddress ?? '').addInt(sock.remotePort ?? 0);
+    c.conn.open('direct-tcpip', fill, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE).then(
+      (core) => {
+        c.log(`[chan ${core.localId}] SOCKS${step.request.version} forward: ${from} to ${host}:${port}`);
+        if (sock.destroyed) {
+          core.close();
+          return;
+        }
+        sock.write(hs.reply(true));
+        new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] ${t}`), step.rest);
+        sock.resume();
+      },
+      (e: Error) => {
+        c.log(`SOCKS forward: ${from} to ${host}:${port}: the server refused: ${e.message}`);
+        sock.end(hs.reply(false));
+      },
+    );
+  };
+  sock.on('data', onData);
+  sock.on('error', (e: Error) => c.log(`SOCKS forward: ${from}: ${e.message}`));
+  sock.resume();
+}
+
+/** A local listener (TCP `[port, host]` or a unix socket `[path]`); IOError when it cannot listen. */
+async function listenOn(what: string, listen: [number, string] | [string], onConnection: (sock: Socket) => void): Promise<Server> {
+  // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, onConnection);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -518,6 +566,18 @@ export const transport: Service = {
       });
       const port = (server.address() as AddressInfo).port;
       c.log(`${what} listening on ${a.listenHost}:${port}`);
+      return { forwarder: c.addForwarder(() => server.close()), port };
+    },
+
+    /**
+     * forwardSocks: a SOCKS4/4a/5 server on `listenHost:listenPort` here (0: any free port); each
+     * CONNECT becomes a direct-tcpip channel to the destination it names, as `ssh -D` does.
+     */
+    async forwardSocks(a: { id: number; listenHost: string; listenPort: number }) {
+      const c = conn(a.id);
+      const server = await listenOn(`SOCKS forward`, [a.listenPort, a.listenHost], (sock) => socksConnection(c, sock));
+      const port = (server.address() as AddressInfo).port;
+      c.log(`SOCKS forward listening on ${a.listenHost}:${port}`);
       return { forwarder: c.addForwarder(() => server.close()), port };
     },
 

@@ -19,11 +19,17 @@ export class SocketBridge implements ChannelSink {
   private socketDone = false;
   private closed_ = false;
 
+  /** `initial`: bytes already read from the socket that belong to the channel (after a SOCKS request). */
   constructor(
     private readonly ch: ChannelCore,
     private readonly socket: Socket,
     private readonly log: (text: string) => void,
+    initial?: Buffer,
   ) {
+    if (initial?.length) {
+      this.pending.push(initial);
+      this.pendingBytes = initial.length;
+    }
     socket.on('data', (d: Buffer) => this.fromSocket(d));
     socket.on('end', () => {
       this.eofFromSocket = true;
@@ -35,6 +41,7 @@ export class SocketBridge implements ChannelSink {
       this.flush();
     });
     ch.sink = this;
+    if (this.pendingBytes) this.flush();
   }
 
   private eofFromSocket = false;
