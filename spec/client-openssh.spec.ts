@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
@@ -897,6 +897,43 @@ describe('forwardLocalPort and forwardRemotePort against OpenSSH sshd', () => {
     } finally {
       c.close();
       await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
+
+  itWithPeers(['sshd'], 'forwardLocalPath and forwardRemotePath: unix sockets both ways (OpenSSH streamlocal), intact, and closed again', async () => {
+    // sshd works as the test user: a folder it may use, sockets anyone may connect to.
+    const sockets = mkdtempSync(join(tmpdir(), 'pts-streamlocal-'));
+    chmodSync(sockets, 0o1777);
+    const echo = await echoServer(join(sockets, 'echo.sock'));
+    const c = client();
+    try {
+      // Here -> the server's echo.sock.
+      const local = c.forwardLocalPath(join(sockets, 'local.sock'), join(sockets, 'echo.sock'));
+      expect(local.port).toBe(0);
+      const a = randomBytes(4 << 20);
+      expect((await roundTrip(join(sockets, 'local.sock'), a)).equals(a)).toBe(true);
+      // The server's remote.sock -> echo.sock here.
+      const remote = c.forwardRemotePath(join(sockets, 'remote.sock'), join(sockets, 'echo.sock'));
+      const b = randomBytes(3 << 20);
+      expect((await roundTrip(join(sockets, 'remote.sock'), b)).equals(b)).toBe(true);
+      // A path the server cannot reach: the channel is refused, the connection closes.
+      using nowhere = c.forwardLocalPath(join(sockets, 'nowhere.sock'), join(sockets, 'missing.sock'));
+      expect(nowhere.port).toBe(0);
+      expect((await roundTrip(join(sockets, 'nowhere.sock'), Buffer.from('x'))).length).toBe(0);
+      local.close();
+      await expect(roundTrip(join(sockets, 'local.sock'), Buffer.from('x'))).rejects.toThrow(/ENOENT|ECONNREFUSED/);
+      expect(() => c.forwardLocalPath(join(sockets, 'no-such-dir', 'x.sock'), join(sockets, 'echo.sock'))).toThrow(/cannot listen on/);
+      remote.close();
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        gone = await roundTrip(join(sockets, 'remote.sock'), Buffer.from('x')).then(() => false, () => true);
+        if (!gone) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(gone).toBe(true);
+    } finally {
+      c.close();
+      await echo.close();
+      rmSync(sockets, { recursive: true, force: true });
     }
   });
 

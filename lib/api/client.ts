@@ -151,6 +151,18 @@ export class SSHClient {
     return this.transport.forwardSocks(listenHost, listenPort);
   }
 
+  /** Transport.forwardLocalPath on this client's transport (AsyncSSH's forward_local_path). */
+  forwardLocalPath(listenPath: string, destPath: string): PortForwarder {
+    if (!this.transport) throw new SSHException('SSH session not active');
+    return this.transport.forwardLocalPath(listenPath, destPath);
+  }
+
+  /** Transport.forwardRemotePath on this client's transport (AsyncSSH's forward_remote_path). */
+  forwardRemotePath(listenPath: string, destPath: string): PortForwarder {
+    if (!this.transport) throw new SSHException('SSH session not active');
+    return this.transport.forwardRemotePath(listenPath, destPath);
+  }
+
   private logChannel: string | null = null;
 
   /**

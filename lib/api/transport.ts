@@ -83,10 +83,10 @@ function promptOnTerminal(title: string, instructions: string, prompts: Array<[s
 }
 
 /**
- * A running port forward of forwardLocalPort, forwardRemotePort or forwardSocks (AsyncSSH's
- * SSHListener), or the listener of an AgentServerProxy: `port` is the port listened on (the one picked when 0
- * was asked; 0 for the proxy's unix socket); `close()` stops new connections (those open go on
- * until they end). The transport's close stops it too.
+ * A running port forward of forwardLocalPort, forwardRemotePort, forwardSocks or a path forward
+ * (AsyncSSH's SSHListener), or the listener of an AgentServerProxy: `port` is the port listened
+ * on (the one picked when 0 was asked; 0 for unix sockets); `close()` stops new connections
+ * (those open go on until they end). The transport's close stops it too.
  */
 export class PortForwarder {
   private closed = false;
@@ -693,6 +693,42 @@ export class Transport {
   private *forwardSocksOp(listenHost: string, listenPort: number): Op<PortForwarder> {
     checkListenArgs(listenHost, listenPort);
     const r = yield* this.callOp<{ forwarder: number; port: number }>('forwardSocks', { listenHost, listenPort }, this.channelTimeout);
+    return new PortForwarder(this, r.forwarder, r.port);
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's forward_local_path, `ssh -L path:path`): listens on the unix
+   * socket `listenPath` here and carries each connection to the server's unix socket `destPath`
+   * (a direct-streamlocal@openssh.com channel; OpenSSH's AllowStreamLocalForwarding), in the
+   * worker. IOError if the path cannot be listened on (it exists, or its folder does not).
+   */
+  forwardLocalPath(listenPath: string, destPath: string): PortForwarder {
+    return runSync(this.pathForwarderOp('forwardLocalPath', listenPath, destPath));
+  }
+
+  /** The promise twin of forwardLocalPath. */
+  forwardLocalPathAsync(listenPath: string, destPath: string): Promise<PortForwarder> {
+    return runAsync(this.pathForwarderOp('forwardLocalPath', listenPath, destPath));
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's forward_remote_path, `ssh -R path:path`): the server listens on
+   * its unix socket `listenPath` (streamlocal-forward@openssh.com) and each connection is
+   * carried back to the unix socket `destPath` here, in the worker. SSHException if the server
+   * refuses; `close()` cancels it.
+   */
+  forwardRemotePath(listenPath: string, destPath: string): PortForwarder {
+    return runSync(this.pathForwarderOp('forwardRemotePath', listenPath, destPath));
+  }
+
+  /** The promise twin of forwardRemotePath. */
+  forwardRemotePathAsync(listenPath: string, destPath: string): Promise<PortForwarder> {
+    return runAsync(this.pathForwarderOp('forwardRemotePath', listenPath, destPath));
+  }
+
+  private *pathForwarderOp(method: 'forwardLocalPath' | 'forwardRemotePath', listenPath: string, destPath: string): Op<PortForwarder> {
+    if (typeof listenPath !== 'string' || !listenPath || typeof destPath !== 'string' || !destPath) throw new TypeError('listenPath and destPath must be socket paths');
+    const r = yield* this.callOp<{ forwarder: number; port: number }>(method, { listenPath, destPath }, this.channelTimeout);
     return new PortForwarder(this, r.forwarder, r.port);
   }
 

@@ -1,25 +1,32 @@
+import { chmodSync } from 'node:fs';
 import { connect as netConnect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-/** An echo server on 127.0.0.1 in this process: its events run while the test awaits. */
-export async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+/**
+ * An echo server in this process, on 127.0.0.1 (or the unix socket `path`, which anyone may
+ * connect to): its events run while the test awaits.
+ */
+export async function echoServer(path?: string): Promise<{ port: number; close(): Promise<void> }> {
   const srv = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  return { port: (srv.address() as AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
+  await new Promise<void>((r) => (path ? srv.listen(path, () => r()) : srv.listen(0, '127.0.0.1', () => r())));
+  if (path) chmodSync(path, 0o777);
+  return { port: path ? 0 : (srv.address() as AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
 }
 
 /**
- * Connects to 127.0.0.1:`port`, sends `data`, half-closes, and resolves with everything read
- * until the other end closed (a reset counts as the end); rejects with the connect error.
+ * Connects to 127.0.0.1:`port` (or the unix socket at a path), sends `data`, half-closes, and
+ * resolves with everything read until the other end closed (a reset counts as the end);
+ * rejects with the connect error.
  */
-export function roundTrip(port: number, data: Buffer): Promise<Buffer> {
+export function roundTrip(port: number | string, data: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let connected = false;
-    const s = netConnect(port, '127.0.0.1', () => {
+    const opened = () => {
       connected = true;
       s.end(data);
-    });
+    };
+    const s = typeof port === 'string' ? netConnect({ path: port }, opened) : netConnect(port, '127.0.0.1', opened);
     s.on('data', (d: Buffer) => parts.push(d));
     s.on('error', (e: NodeJS.ErrnoException) => (connected && e.code === 'ECONNRESET' ? undefined : reject(e)));
     s.on('close', () => resolve(Buffer.concat(parts)));

@@ -596,6 +596,39 @@ export const transport: Service = {
     },
 
     /**
+     * forwardLocalPath: listens on the unix socket `listenPath` here and joins each connection to
+     * a direct-streamlocal@openssh.com channel to the server's socket `destPath`.
+     */
+    async forwardLocalPath(a: { id: number; listenPath: string; destPath: string }) {
+      const c = conn(a.id);
+      const what = `local forward to ${a.destPath}`;
+      const server = await bridgeListener(c, what, [a.listenPath], () =>
+        // The path, then a reserved string and uint32 (OpenSSH's PROTOCOL 2.4).
+        c.conn.open('direct-streamlocal@openssh.com', (m) => void m.addString(a.destPath).addString('').addInt(0), DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE),
+      );
+      c.log(`${what} listening on ${a.listenPath}`);
+      return { forwarder: c.addForwarder(() => server.close()), port: 0 };
+    },
+
+    /**
+     * forwardRemotePath: the server listens on its unix socket `listenPath`
+     * (streamlocal-forward@openssh.com) and each connection is joined here to `destPath`.
+     */
+    async forwardRemotePath(a: { id: number; listenPath: string; destPath: string }, ctx: CallContext) {
+      const c = conn(a.id);
+      const fields = (m: Message): void => void m.addString(a.listenPath);
+      const r = await withDeadline(c.conn.globalRequest('streamlocal-forward@openssh.com', true, fields), ctx, 'unix socket forward request');
+      if (!r) throw new SSHException(`the server refused to listen on ${a.listenPath} (streamlocal-forward@openssh.com)`);
+      c.remotePathForwards.set(a.listenPath, a.destPath);
+      c.log(`remote forward ${a.listenPath} granted -> ${a.destPath}`);
+      const stop = (): void => {
+        c.remotePathForwards.delete(a.listenPath);
+        if (!c.isClosed) void c.conn.globalRequest('cancel-streamlocal-forward@openssh.com', false, fields).catch(() => undefined);
+      };
+      return { forwarder: c.addForwarder(stop), port: 0 };
+    },
+
+    /**
      * AgentServerProxy: a unix socket in a fresh 0700 directory; each connection to it becomes
      * an agent channel to the client (auth-agent@openssh.com), joined here.
      */
@@ -615,7 +648,7 @@ export const transport: Service = {
       return { forwarder: c.addForwarder(stop), path };
     },
 
-    /** Stops a forwarder of forwardLocalPort, forwardRemotePort or agentProxy. */
+    /** Stops a forwarder (forwardLocalPort, forwardRemotePort, forwardSocks, the path forwards, agentProxy). */
     closeForward(a: { id: number; forwarder: number }) {
       connections.get(a.id)?.stopForwarder(a.forwarder);
       return true;

@@ -122,6 +122,8 @@ export class WorkerConnection {
    * or to Transport.accept.
    */
   readonly remoteForwards = new Map<string, { handler: boolean; connectTo?: [string, number] }>();
+  /** forwardRemotePath: the server's socket paths we asked for, each with the local path its connections go to. */
+  readonly remotePathForwards = new Map<string, string>();
   /** Forwarders (forwardLocalPort, forwardRemotePort, the agent proxy) by id: each entry stops one. */
   private readonly forwarders = new Map<number, () => void>();
   private nextForwarder = 1;
@@ -366,6 +368,7 @@ export class WorkerConnection {
    */
   private clientChannelOpen(open: IncomingOpen): number {
     if (open.kind === 'forwarded-tcpip') return this.forwardedOpen(open);
+    if (open.kind === 'forwarded-streamlocal@openssh.com') return this.forwardedPathOpen(open);
     if (open.kind === 'auth-agent@openssh.com') return this.agentOpen(open);
     if (open.kind !== 'x11' || !this.x11Requested) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const origin: [string, number] = [open.msg.getText(), open.msg.getInt()];
@@ -439,6 +442,20 @@ export class WorkerConnection {
       return OPEN_SUCCEEDED;
     }
     this.toHandler('portForward', open, origin, server, { server, forward: key });
+    return OPEN_SUCCEEDED;
+  }
+
+  /**
+   * A connection to one of our forwardRemotePath sockets (OpenSSH's PROTOCOL 2.4: the socket
+   * path, then a reserved string): joined here to a new connection to its local socket.
+   */
+  private forwardedPathOpen(open: IncomingOpen): number {
+    const path = open.msg.getText();
+    const dest = this.remotePathForwards.get(path);
+    if (dest === undefined) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
+    const id = open.channel.localId;
+    this.log(`[chan ${id}] connection to remote forward ${path}, to ${dest}`);
+    new SocketBridge(open.channel, createConnection({ path: dest, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] to ${dest}: ${t}`));
     return OPEN_SUCCEEDED;
   }
 
