@@ -22,6 +22,7 @@ const USAGE = `usage: paramiko-ts serve [options]
   --sftp-read-only         SFTP refuses every change
   --no-sftp                refuse the sftp subsystem
   --scp                    serve scp -t / scp -f in the SFTP jail (even with --no-exec)
+  --no-forwarding          refuse TCP forwarding (ssh -L, -R, -D, -J; on by default with exec)
   --shell PATH             shell for sessions (default $SHELL or /bin/sh)
   --log FILE               append log lines to FILE (they also go to stderr)
 `;
@@ -47,6 +48,7 @@ function main(argv: string[]): number {
       'sftp-read-only': { type: 'boolean', default: false },
       'no-sftp': { type: 'boolean', default: false },
       scp: { type: 'boolean', default: false },
+      'no-forwarding': { type: 'boolean', default: false },
       shell: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -85,6 +87,7 @@ function main(argv: string[]): number {
     exec: !values['no-exec'],
     sftp,
     scp: values.scp,
+    forwarding: values['no-forwarding'] ? false : undefined,
     shell: values.shell,
     logFile: values.log ?? null,
   });

@@ -8,7 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECDSAKey, Ed25519Key, PKey, RSAKey, SSHServer } from '../lib';
-import { itWithPeers } from './support/peers';
+import { itWithPeers, OPENSSH_ROOT } from './support/peers';
+import { echoServer } from './support/echo';
+import { CLEAN_ENV, runProcess } from './support/run-process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { asyncsshClient, dbclientExec, opensshExec, paramikoClient, plinkExec, sshAudit } from './support/servers';
 import type { ClientTarget, PtyStep } from './support/servers';
 
@@ -139,6 +143,48 @@ describe('OpenSSH ssh against SSHServer', () => {
     // Next time nothing is new.
     const again = await opensshExec(target, 'true', { identity: ed25519(), knownHostsFile, options: ['UpdateHostKeys=yes'], verbose: 3 });
     expect(again.log).toMatch(/no new or deprecated keys from server/);
+  });
+
+  itWithPeers(['ssh'], 'TCP forwarding: ssh through our server as a jump host (-W, what -J runs), and -R back to a port here', async () => {
+    const echo = await echoServer();
+    try {
+      // The jump: a ProxyCommand `ssh -W` through our server to our server itself (direct-tcpip),
+      // then the real login over that channel.
+      const hop = [
+        `${OPENSSH_ROOT}/usr/bin/ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null`,
+        `-o IdentityAgent=none -o IdentitiesOnly=yes -o LogLevel=ERROR -i ${ed25519()} -p ${server.port} -W %h:%p ${USER}@127.0.0.1`,
+      ].join(' ');
+      const jumped = await opensshExec(target, 'echo via the jump host', { identity: ed25519(), options: [`ProxyCommand=${hop}`] });
+      expect([jumped.status, jumped.stdout, jumped.stderr]).toEqual([0, 'via the jump host\n', '']);
+      // -W straight to the echo server here: 1 MiB through and back.
+      const data = randomBytes(512 << 10).toString('hex');
+      const w = await runProcess('/bin/sh', ['-c', hop.replace('%h:%p', `127.0.0.1:${echo.port}`)], { input: data, env: CLEAN_ENV, timeoutMs: 30000 });
+      expect([w.code, w.stderr, w.stdout.length]).toEqual([0, '', data.length]);
+      expect(w.stdout === data).toBe(true);
+      // -R: the server listens on a port of ours; the command there connects to it and reaches
+      // the echo server here through the client.
+      const port = await new Promise<number>((resolve) => {
+        const probeServer = createServer().listen(0, '127.0.0.1', () => {
+          const { port: p } = probeServer.address() as AddressInfo;
+          probeServer.close(() => resolve(p));
+        });
+      });
+      const probe = `python3 -c "import socket; s = socket.create_connection(('127.0.0.1', ${port})); s.sendall(b'ping'); s.shutdown(1); print(s.recv(100).decode())"`;
+      const back = await opensshExec(target, probe, { identity: ed25519(), options: [`RemoteForward=127.0.0.1:${port} 127.0.0.1:${echo.port}`, 'ExitOnForwardFailure=yes'] });
+      expect([back.status, back.stdout, back.stderr]).toEqual([0, 'ping\n', '']);
+      // With forwarding off, both are refused.
+      const closed = SSHServer.start({ users: { [USER]: { authorizedKeys: [keys[0].key] } }, forwarding: false });
+      try {
+        const t = { ...target, port: closed.port };
+        const refused = await opensshExec(t, 'true', { identity: ed25519(), options: [`RemoteForward=127.0.0.1:${port} 127.0.0.1:${echo.port}`, 'ExitOnForwardFailure=yes'] });
+        expect(refused.status).toBe(255);
+        expect(refused.stderr).toMatch(/remote port forwarding failed/);
+      } finally {
+        closed.close();
+      }
+    } finally {
+      await echo.close();
+    }
   });
 
   itWithPeers(['ssh'], 'partial authentication: publickey, then password', async () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The embedded SSHServer: it runs entirely in the transport worker, so this library's own
  * client (blocking calls on this thread) and external clients run by execFileSync (this thread
@@ -18,10 +19,13 @@ import {
   SCPClient,
   SSHClient,
   OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+  OPEN_FAILED_CONNECT_FAILED,
+  SSHException,
   SSHServer,
   Transport,
 } from '../lib';
 import { catchError } from './support/bridge-helpers';
+import { echoServer, roundTrip } from './support/echo';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 
 const PASSWORD = 'sw0rdfish';
@@ -191,6 +195,43 @@ describe('SSHServer', () => {
     expect((e as ChannelException).code).toBe(OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED);
     first.execCommand('echo still');
     expect(first.makefile().read().toString()).toBe('still\n');
+  });
+
+  it('forwarding: forwardLocalPort and forwardRemotePort through it, cancel; a destination nobody listens on is refused; off with exec: false', async () => {
+    const echo = await echoServer();
+    try {
+      const c = client('alice', { password: PASSWORD });
+      const data = randomBytes(2 << 20);
+      using local = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', echo.port);
+      expect((await roundTrip(local.port, data)).equals(data)).toBe(true);
+      const remote = c.forwardRemotePort('', 0, '127.0.0.1', echo.port);
+      expect((await roundTrip(remote.port, data)).equals(data)).toBe(true);
+      remote.close();
+      let refused = false;
+      for (let i = 0; i < 50 && !refused; i++) {
+        refused = await roundTrip(remote.port, Buffer.from('x')).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED');
+        if (!refused) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(refused).toBe(true);
+      const e = catchError(() => c.getTransport()!.openChannel('direct-tcpip', ['127.0.0.1', 1], ['127.0.0.1', 4242]));
+      expect(e).toBeInstanceOf(ChannelException);
+      expect((e as ChannelException).code).toBe(OPEN_FAILED_CONNECT_FAILED);
+      // Off: refused administratively.
+      const closed = SSHServer.start({ users: { alice: PASSWORD }, exec: false });
+      try {
+        const c2 = new SSHClient();
+        clients.push(c2);
+        c2.setMissingHostKeyPolicy(new AutoAddPolicy());
+        c2.connect(closed.host, { port: closed.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false });
+        const off = catchError(() => c2.getTransport()!.openChannel('direct-tcpip', ['127.0.0.1', echo.port], ['127.0.0.1', 4242]));
+        expect((off as ChannelException).code).toBe(OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED);
+        expect(() => c2.forwardRemotePort('', 0, '127.0.0.1', echo.port)).toThrow(SSHException);
+      } finally {
+        closed.close();
+      }
+    } finally {
+      await echo.close();
+    }
   });
 
   it('authMethods: publickey then password, as AuthenticationMethods', () => {

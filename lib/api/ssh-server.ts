@@ -90,6 +90,13 @@ export interface SSHServerOptions {
    * allow_scp): with `exec: true` the local scp serves them, unjailed.
    */
   scp?: boolean;
+  /**
+   * TCP forwarding, as sshd's AllowTcpForwarding with GatewayPorts no: direct-tcpip channels
+   * (`ssh -L`, `ssh -D`, `ssh -J` through this server, forwardLocalPort) connect from here to
+   * what they name, and tcpip-forward requests (`ssh -R`, forwardRemotePort) listen on the
+   * loopback address. Default: `true` while `exec` is `true` (a shell reaches as far), else off.
+   */
+  forwarding?: boolean;
   /** The shell for sessions; default $SHELL or /bin/sh. */
   shell?: string;
   cwd?: string | null;
@@ -226,6 +233,7 @@ export class SSHServer {
       execCallback: typeof exec === 'function',
       sftp,
       scp: Boolean(options.scp),
+      forwarding: options.forwarding ?? exec === true,
       maxAuthTries: options.maxAuthTries ?? 6,
       loginGraceTime: options.loginGraceTime === undefined ? 120 : options.loginGraceTime,
       maxSessions: options.maxSessions ?? 10,

@@ -22,6 +22,9 @@ import { listenTcp } from '../services/sockets';
 import { WorkerConnection } from '../ssh/connection';
 import type { ServerPolicy } from '../ssh/connection';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
+import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/channel';
+import type { Message } from '../../wire/message';
+import { ServerForwarding } from './forwarding';
 import { SftpServerChannel } from '../sftp/server-channel';
 import { SessionChannel } from './session';
 import type { SessionSettings } from './session';
@@ -67,6 +70,8 @@ export interface EmbeddedOptions {
   sftp: EmbeddedSftp | null;
   /** scp -t / -f exec requests served in the sftp jail (needs `sftp`). */
   scp: boolean;
+  /** direct-tcpip channels and tcpip-forward requests (sshd's AllowTcpForwarding, GatewayPorts no). */
+  forwarding: boolean;
   maxAuthTries: number;
   loginGraceTime: number | null;
   /** Sessions one connection may hold open (OpenSSH's MaxSessions). */
@@ -267,11 +272,21 @@ class EmbeddedPolicy implements ServerPolicy {
   private noMoreSessions = false;
   private username = '';
 
+  /** TCP forwarding (the `forwarding` option); null: direct-tcpip and tcpip-forward refused. */
+  private readonly forwarding: ServerForwarding | null;
+
   constructor(
     private readonly server: EmbeddedServer,
     private readonly peer: string,
     private readonly conn: () => WorkerConnection,
-  ) {}
+  ) {
+    this.forwarding = server.options.forwarding
+      ? new ServerForwarding({
+          openToClient: (kind, fill) => this.conn().conn.open(kind, fill, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE),
+          log: (line) => this.log(`${this.username}: ${line}`),
+        })
+      : null;
+  }
 
   private log(line: string): void {
     this.server.log(`${this.peer}: ${line}`);
@@ -359,7 +374,8 @@ class EmbeddedPolicy implements ServerPolicy {
     return this.server.options.banner;
   }
 
-  channelOpen(open: IncomingOpen): number {
+  channelOpen(open: IncomingOpen): number | Promise<number> {
+    if (open.kind === 'direct-tcpip' && this.forwarding) return this.forwarding.directTcpip(open);
     if (open.kind !== 'session') {
       this.log(`${this.username}: ${open.kind} channel refused`);
       return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
@@ -386,7 +402,9 @@ class EmbeddedPolicy implements ServerPolicy {
     return OPEN_SUCCEEDED;
   }
 
-  globalRequest(name: string): boolean {
+  globalRequest(name: string, _wantReply: boolean, msg: Message): boolean | Promise<boolean | Buffer> {
+    const forward = this.forwarding?.globalRequest(name, msg);
+    if (forward) return forward;
     if (name === 'no-more-sessions@openssh.com') {
       this.noMoreSessions = true;
       return true;
@@ -404,6 +422,7 @@ class EmbeddedPolicy implements ServerPolicy {
   readonly ownsChannels = true;
 
   closed(error: Error): void {
+    this.forwarding?.close();
     const conn = this.conn();
     this.server.connections.delete(conn);
     this.log(`${this.username || 'connection'} closed: ${error.message}`);
