@@ -13,7 +13,7 @@ import { echoServer } from './support/echo';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { asyncsshClient, dbclientExec, opensshExec, paramikoClient, plinkExec, sshAudit } from './support/servers';
+import { asyncsshClient, dbclientExec, opensshExec, paramikoClient, plinkExec, sshAudit, startAgent } from './support/servers';
 import type { ClientTarget, PtyStep } from './support/servers';
 
 const PASSWORD = 'interop pass';
@@ -184,6 +184,31 @@ describe('OpenSSH ssh against SSHServer', () => {
       }
     } finally {
       await echo.close();
+    }
+  });
+
+  itWithPeers(['ssh', 'ssh-agent'], 'agent forwarding (ssh -A): ssh-add -l in a session lists the client agent\'s keys; off, no SSH_AUTH_SOCK', async () => {
+    const agent = await startAgent();
+    try {
+      agent.add(keys[1].path);
+      const listed = await opensshExec(target, 'ssh-add -l; echo "sock=${SSH_AUTH_SOCK:+set}"', { identity: ed25519(), agentSocket: agent.socketPath, options: ['ForwardAgent=yes'] });
+      expect(listed.stderr).toBe('');
+      expect(listed.stdout).toContain(keys[1].key.fingerprint);
+      expect(listed.stdout).toMatch(/sock=set\n$/);
+      // Without -A the session has no agent.
+      const plain = await opensshExec(target, 'echo "sock=${SSH_AUTH_SOCK:-none}"', { identity: ed25519(), agentSocket: agent.socketPath });
+      expect(plain.stdout).toBe('sock=none\n');
+      // With the option off, the request (ssh wants no reply to it) is refused: no agent either.
+      const off = SSHServer.start({ users: { [USER]: { authorizedKeys: [keys[0].key] } }, agentForwarding: false, env: { PATH: '/usr/bin:/bin' } });
+      try {
+        const r = await opensshExec({ ...target, port: off.port }, 'echo "sock=${SSH_AUTH_SOCK:-none}"', { identity: ed25519(), agentSocket: agent.socketPath, options: ['ForwardAgent=yes'], verbose: true });
+        expect(r.stdout).toBe('sock=none\n');
+        expect(r.log).toMatch(/Requesting authentication agent forwarding/);
+      } finally {
+        off.close();
+      }
+    } finally {
+      await agent.stop();
     }
   });
 

@@ -97,6 +97,13 @@ export interface SSHServerOptions {
    * loopback address. Default: `true` while `exec` is `true` (a shell reaches as far), else off.
    */
   forwarding?: boolean;
+  /**
+   * Agent forwarding (`ssh -A`), as sshd's AllowAgentForwarding: after a session's
+   * auth-agent-req, that session and those started after it on the connection get
+   * SSH_AUTH_SOCK, a socket whose connections reach the client's agent. Default: `true` while
+   * `exec` is `true`, else off.
+   */
+  agentForwarding?: boolean;
   /** The shell for sessions; default $SHELL or /bin/sh. */
   shell?: string;
   cwd?: string | null;
@@ -234,6 +241,7 @@ export class SSHServer {
       sftp,
       scp: Boolean(options.scp),
       forwarding: options.forwarding ?? exec === true,
+      agentForwarding: options.agentForwarding ?? exec === true,
       maxAuthTries: options.maxAuthTries ?? 6,
       loginGraceTime: options.loginGraceTime === undefined ? 120 : options.loginGraceTime,
       maxSessions: options.maxSessions ?? 10,

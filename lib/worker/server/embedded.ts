@@ -25,6 +25,7 @@ import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/channel';
 import type { Message } from '../../wire/message';
 import { ServerForwarding } from './forwarding';
+import { agentProxyListener } from '../ssh/listeners';
 import { SftpServerChannel } from '../sftp/server-channel';
 import { SessionChannel } from './session';
 import type { SessionSettings } from './session';
@@ -72,6 +73,8 @@ export interface EmbeddedOptions {
   scp: boolean;
   /** direct-tcpip channels and tcpip-forward requests (sshd's AllowTcpForwarding, GatewayPorts no). */
   forwarding: boolean;
+  /** auth-agent-req@openssh.com accepted: sessions get SSH_AUTH_SOCK (sshd's AllowAgentForwarding). */
+  agentForwarding: boolean;
   maxAuthTries: number;
   loginGraceTime: number | null;
   /** Sessions one connection may hold open (OpenSSH's MaxSessions). */
@@ -216,7 +219,7 @@ export class EmbeddedServer {
     return this.keysByUser.get(username) ?? [];
   }
 
-  sessionSettings(username: string, log: (l: string) => void): SessionSettings {
+  sessionSettings(username: string, log: (l: string) => void, agent: SessionSettings['agent']): SessionSettings {
     const o = this.options;
     const exec = this.execCallback;
     return {
@@ -230,6 +233,7 @@ export class EmbeddedServer {
       execHandler: exec ? (command, env) => exec(command, username, env) : null,
       subsystems: this.subsystems(username, log),
       scp: o.scp && o.sftp ? { root: o.sftp.root, readOnly: o.sftp.readOnly, umask: o.sftp.umask ?? process.umask(), log } : null,
+      agent: o.agentForwarding ? agent : null,
       log,
     };
   }
@@ -271,6 +275,27 @@ class EmbeddedPolicy implements ServerPolicy {
   /** The client sent no-more-sessions@openssh.com: session channels are refused from now on. */
   private noMoreSessions = false;
   private username = '';
+
+  /** The agent proxy of this connection once a session asked for agent forwarding. */
+  private agentPath: string | null = null;
+  private agentSetup: Promise<boolean> | null = null;
+  private readonly agent = {
+    request: (): Promise<boolean> =>
+      (this.agentSetup ??= agentProxyListener(this.conn()).then(
+        ({ path, stop }) => {
+          this.conn().addForwarder(stop);
+          this.agentPath = path;
+          this.log(`${this.username}: agent forwarding on ${path}`);
+          return true;
+        },
+        (e: Error) => {
+          this.log(`${this.username}: agent forwarding failed: ${e.message}`);
+          this.agentSetup = null;
+          return false;
+        },
+      )),
+    path: (): string | null => this.agentPath,
+  };
 
   /** TCP forwarding (the `forwarding` option); null: direct-tcpip and tcpip-forward refused. */
   private readonly forwarding: ServerForwarding | null;
@@ -390,7 +415,7 @@ class EmbeddedPolicy implements ServerPolicy {
       return OPEN_FAILED_RESOURCE_SHORTAGE;
     }
     this.sessions++;
-    const settings = this.server.sessionSettings(this.username, (l) => this.log(l));
+    const settings = this.server.sessionSettings(this.username, (l) => this.log(l), this.agent);
     const session = new SessionChannel(open.channel, settings);
     const sink = open.channel.sink!;
     // Count the session down when it ends.

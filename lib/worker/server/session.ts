@@ -25,6 +25,11 @@ export interface SessionSettings {
   subsystems: Map<string, (ch: ChannelCore) => ChannelSink>;
   /** `scp -t` / `scp -f` exec requests served in the worker, in this jail; null: not. */
   scp: ScpSettings | null;
+  /**
+   * Agent forwarding of the connection (auth-agent-req@openssh.com); null: refused. `request`
+   * sets it up once (true when it is there); `path` is SSH_AUTH_SOCK for sessions started after.
+   */
+  agent: { request(): Promise<boolean>; path(): string | null } | null;
   log(line: string): void;
 }
 
@@ -107,6 +112,8 @@ export class SessionChannel implements ChannelSink {
         if (!ok) release();
         return ok;
       }
+      case 'auth-agent-req@openssh.com':
+        return this.started || !this.settings.agent ? false : this.settings.agent.request();
       case 'signal':
         return this.proc ? this.proc.signal(a.signal as string) : false;
       case 'shell':
@@ -174,6 +181,9 @@ export class SessionChannel implements ChannelSink {
     const s = this.settings;
     s.log(`${s.username}: ${command === null ? `shell${this.pty ? ' with pty' : ''}` : `exec ${JSON.stringify(command.slice(0, 200))}`}`);
     const env = { ...s.baseEnv, ...this.env };
+    // As sshd: once the client asked for agent forwarding on the connection, sessions see it.
+    const agentPath = s.agent?.path();
+    if (agentPath) env.SSH_AUTH_SOCK = agentPath;
     if (command !== null && s.execHandler) {
       const handler = s.execHandler;
       // The reply goes first (the client waits for it), then the output.

@@ -1,10 +1,5 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SocketTimeout, SSHException } from '../../errors';
-import { ioErrorFrom } from '../../files';
 import { PKey } from '../../keys';
 import type { Service, CallContext } from '../../bridge/worker-side';
 import { applyDisabled, defaultPreferences, SERVER_SIG_ALGS, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
@@ -15,13 +10,13 @@ import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/a
 import type { AuthOutcome } from '../../transport/auth-client';
 import { Message } from '../../wire/message';
 import { SocksHandshake } from '../../wire/socks';
+import { agentProxyListener, bridgeListener, listenOn } from '../ssh/listeners';
 import { agentSign } from './agent';
 import { WorkerConnection } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
 import { ChannelStream, ProcessStream } from '../ssh/streams';
 import { SocketBridge } from '../ssh/socket-bridge';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/channel';
-import type { ChannelCore } from '../../transport/channel';
 import { takeSocket } from './sockets';
 import type { ByteStream } from '../ssh/streams';
 
@@ -234,27 +229,6 @@ function forwardFields(address: string, port: number): (m: Message) => void {
 }
 
 /**
- * Listens here (`listen` as server.listen takes it: port and host, or a unix socket path) and
- * joins each connection to the channel `open` makes for it (SocketBridge); a connection whose
- * channel the peer refuses is closed. Resolves once listening; IOError if it cannot.
- */
-async function bridgeListener(c: WorkerConnection, what: string, listen: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server> {
-  return listenOn(what, listen, (sock) => {
-    open(sock).then(
-      (core) => {
-        c.log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
-        new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] ${t}`));
-        sock.resume();
-      },
-      (e: Error) => {
-        c.log(`${what}: the peer refused the channel: ${e.message}`);
-        sock.destroy();
-      },
-    );
-  });
-}
-
-/**
  * One connection to a SOCKS forward: the handshake, then a direct-tcpip channel to the
  * destination it names (the client's address as the originator), joined to the socket.
  */
@@ -294,26 +268,6 @@ function socksConnection(c: WorkerConnection, sock: Socket): void {
   sock.on('data', onData);
   sock.on('error', (e: Error) => c.log(`SOCKS forward: ${from}: ${e.message}`));
   sock.resume();
-}
-
-/** A local listener (TCP `[port, host]` or a unix socket `[path]`); IOError when it cannot listen. */
-async function listenOn(what: string, listen: [number, string] | [string], onConnection: (sock: Socket) => void): Promise<Server> {
-  // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, onConnection);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const done = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (listen.length === 2) server.listen(listen[0], listen[1], done);
-      else server.listen(listen[0], done);
-    });
-  } catch (e) {
-    throw ioErrorFrom(e, 'cannot listen on', listen.length === 2 ? `${listen[1]}:${listen[0]}` : listen[0]);
-  }
-  return server;
 }
 
 export const transport: Service = {
@@ -634,17 +588,7 @@ export const transport: Service = {
      */
     async agentProxy(a: { id: number }) {
       const c = conn(a.id);
-      const dir = mkdtempSync(join(tmpdir(), 'pts-agent-proxy-'));
-      chmodSync(dir, 0o700);
-      const path = join(dir, 'agent.sock');
-      const server = await bridgeListener(c, 'agent proxy', [path], () =>
-        c.conn.open('auth-agent@openssh.com', undefined, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE),
-      );
-      c.log(`agent proxy listening on ${path}`);
-      const stop = (): void => {
-        server.close();
-        rmSync(dir, { recursive: true, force: true });
-      };
+      const { path, stop } = await agentProxyListener(c);
       return { forwarder: c.addForwarder(stop), path };
     },
 
