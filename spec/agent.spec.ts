@@ -316,7 +316,12 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
       expect(agentChan.kind).toBe('auth-agent@openssh.com');
       agentChan.settimeout(20);
       // ssh-add -l asks for the identities (SSH2_AGENTC_REQUEST_IDENTITIES, 11): answer none.
-      const request = agentChan.recv(5);
+      let request = Buffer.alloc(0);
+      while (request.length < 5) {
+        const more = agentChan.recv(5 - request.length);
+        if (!more.length) break;
+        request = Buffer.concat([request, more]);
+      }
       expect([...request]).toEqual([0, 0, 0, 1, 11]);
       agentChan.sendall(Buffer.from([0, 0, 0, 5, 12, 0, 0, 0, 0]));
       chan.settimeout(20);
