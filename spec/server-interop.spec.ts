@@ -172,6 +172,18 @@ describe('OpenSSH ssh against SSHServer', () => {
       const probe = `python3 -c "import socket; s = socket.create_connection(('127.0.0.1', ${port})); s.sendall(b'ping'); s.shutdown(1); print(s.recv(100).decode())"`;
       const back = await opensshExec(target, probe, { identity: ed25519(), options: [`RemoteForward=127.0.0.1:${port} 127.0.0.1:${echo.port}`, 'ExitOnForwardFailure=yes'] });
       expect([back.status, back.stdout, back.stderr]).toEqual([0, 'ping\n', '']);
+      // -R for unix sockets: a socket on the server reaching one here.
+      const sockets = mkdtempSync(join(tmpdir(), 'pts-sl-'));
+      const unixEcho = await echoServer(join(sockets, 'echo.sock'));
+      try {
+        const remoteSock = join(sockets, 'remote.sock');
+        const unixProbe = `python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('${remoteSock}'); s.sendall(b'pong'); s.shutdown(1); print(s.recv(100).decode())"`;
+        const viaPath = await opensshExec(target, unixProbe, { identity: ed25519(), options: [`RemoteForward=${remoteSock} ${join(sockets, 'echo.sock')}`, 'ExitOnForwardFailure=yes'] });
+        expect([viaPath.status, viaPath.stdout, viaPath.stderr]).toEqual([0, 'pong\n', '']);
+      } finally {
+        await unixEcho.close();
+        rmSync(sockets, { recursive: true, force: true });
+      }
       // With forwarding off, both are refused.
       const closed = SSHServer.start({ users: { [USER]: { authorizedKeys: [keys[0].key] } }, forwarding: false });
       try {

@@ -197,7 +197,7 @@ describe('SSHServer', () => {
     expect(first.makefile().read().toString()).toBe('still\n');
   });
 
-  it('forwarding: forwardLocalPort and forwardRemotePort through it, cancel; a destination nobody listens on is refused; off with exec: false', async () => {
+  it('forwarding: forwardLocalPort, forwardRemotePort and the unix socket forwards through it, cancel; a destination nobody listens on is refused; off with exec: false', async () => {
     const echo = await echoServer();
     try {
       const c = client('alice', { password: PASSWORD });
@@ -213,6 +213,26 @@ describe('SSHServer', () => {
         if (!refused) await new Promise((r) => setTimeout(r, 50));
       }
       expect(refused).toBe(true);
+      // Unix sockets both ways (streamlocal), to an echo server on a socket here.
+      const sockets = mkdtempSync(join(tmpdir(), 'pts-sl-'));
+      const unixEcho = await echoServer(join(sockets, 'echo.sock'));
+      try {
+        using _toPath = c.forwardLocalPath(join(sockets, 'local.sock'), join(sockets, 'echo.sock'));
+        expect((await roundTrip(join(sockets, 'local.sock'), data)).equals(data)).toBe(true);
+        const fromPath = c.forwardRemotePath(join(sockets, 'remote.sock'), join(sockets, 'echo.sock'));
+        expect((await roundTrip(join(sockets, 'remote.sock'), data)).equals(data)).toBe(true);
+        expect(() => c.forwardRemotePath(join(sockets, 'remote.sock'), join(sockets, 'echo.sock'))).toThrow(SSHException); // taken
+        fromPath.close();
+        let gone = false;
+        for (let i = 0; i < 50 && !gone; i++) {
+          gone = !existsSync(join(sockets, 'remote.sock'));
+          if (!gone) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(gone).toBe(true); // the server removed its socket on cancel
+      } finally {
+        await unixEcho.close();
+        rmSync(sockets, { recursive: true, force: true });
+      }
       const e = catchError(() => c.getTransport()!.openChannel('direct-tcpip', ['127.0.0.1', 1], ['127.0.0.1', 4242]));
       expect(e).toBeInstanceOf(ChannelException);
       expect((e as ChannelException).code).toBe(OPEN_FAILED_CONNECT_FAILED);

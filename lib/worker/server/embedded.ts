@@ -401,6 +401,7 @@ class EmbeddedPolicy implements ServerPolicy {
 
   channelOpen(open: IncomingOpen): number | Promise<number> {
     if (open.kind === 'direct-tcpip' && this.forwarding) return this.forwarding.directTcpip(open);
+    if (open.kind === 'direct-streamlocal@openssh.com' && this.forwarding) return this.forwarding.directStreamlocal(open);
     if (open.kind !== 'session') {
       this.log(`${this.username}: ${open.kind} channel refused`);
       return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;

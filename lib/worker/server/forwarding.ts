@@ -1,10 +1,12 @@
 /**
- * TCP forwarding for one connection of the embedded server, as sshd's AllowTcpForwarding with
- * GatewayPorts no: direct-tcpip channels (`ssh -L`, `-D`, `-J` and our own forwardLocalPort)
- * connect from here to the destination they name; tcpip-forward requests (`ssh -R`) listen on
- * the loopback address and open a forwarded-tcpip channel back to the client per connection.
+ * Forwarding for one connection of the embedded server, as sshd's AllowTcpForwarding and
+ * AllowStreamLocalForwarding with GatewayPorts no: direct-tcpip channels (`ssh -L`, `-D`, `-J`
+ * and our own forwardLocalPort) connect from here to the destination they name; tcpip-forward
+ * requests (`ssh -R`) listen on the loopback address and open a forwarded-tcpip channel back to
+ * the client per connection. The same for unix sockets (OpenSSH's streamlocal channels).
  */
-import { connect as netConnect, createServer } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import { connect as netConnect, createConnection, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { ChannelCore } from '../../transport/channel';
 import type { IncomingOpen } from '../../transport/connection';
@@ -19,7 +21,7 @@ export interface ForwardingHost {
 }
 
 export class ServerForwarding {
-  /** tcpip-forward listeners by the address and port the client asked for. */
+  /** Remote forward listeners: `address:port` as the client asked, or `path:` and a socket path. */
   private readonly listeners = new Map<string, Server>();
 
   constructor(private readonly host: ForwardingHost) {}
@@ -47,14 +49,59 @@ export class ServerForwarding {
     return OPEN_SUCCEEDED;
   }
 
+  /** A direct-streamlocal@openssh.com open: connects to the unix socket it names. */
+  async directStreamlocal(open: IncomingOpen): Promise<number> {
+    const path = open.msg.getText();
+    const sock = createConnection({ path, allowHalfOpen: true });
+    const connected = await new Promise<boolean>((resolve) => {
+      sock.once('connect', () => resolve(true));
+      sock.once('error', (e: Error) => {
+        this.host.log(`forward to ${path} failed: ${e.message}`);
+        resolve(false);
+      });
+    });
+    if (!connected) {
+      sock.destroy();
+      return OPEN_FAILED_CONNECT_FAILED;
+    }
+    const id = open.channel.localId;
+    this.host.log(`[chan ${id}] forward to ${path}`);
+    new SocketBridge(open.channel, sock, (t) => this.host.log(`[chan ${id}] ${t}`));
+    return OPEN_SUCCEEDED;
+  }
+
   /**
-   * tcpip-forward and cancel-tcpip-forward (RFC 4254 7.1); null for other requests. The reply
-   * to a forward of port 0 carries the port bound.
+   * tcpip-forward and cancel-tcpip-forward (RFC 4254 7.1), and OpenSSH's streamlocal-forward /
+   * cancel-streamlocal-forward; null for other requests. The reply to a forward of port 0
+   * carries the port bound.
    */
   globalRequest(name: string, msg: Message): Promise<boolean | Buffer> | null {
     if (name === 'tcpip-forward') return this.listen(msg.getText(), msg.getInt());
-    if (name === 'cancel-tcpip-forward') return Promise.resolve(this.cancel(msg.getText(), msg.getInt()));
+    if (name === 'cancel-tcpip-forward') return Promise.resolve(this.cancel(`${msg.getText()}:${msg.getInt()}`));
+    if (name === 'streamlocal-forward@openssh.com') return this.listenPath(msg.getText());
+    if (name === 'cancel-streamlocal-forward@openssh.com') return Promise.resolve(this.cancel(`path:${msg.getText()}`));
     return null;
+  }
+
+  /** A unix socket the client asked for; its connections come back as forwarded-streamlocal channels. */
+  private async listenPath(path: string): Promise<boolean> {
+    if (!path || this.listeners.has(`path:${path}`)) return false;
+    const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
+      // The socket path, then a reserved string (OpenSSH's PROTOCOL 2.4).
+      const fill = (m: Message): void => void m.addString(path).addString('');
+      this.toClient('forwarded-streamlocal@openssh.com', fill, sock, `remote forward ${path}`);
+    });
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', (e: Error) => {
+        this.host.log(`remote forward ${path} refused: ${e.message}`);
+        resolve(false);
+      });
+      server.listen(path, () => resolve(true));
+    });
+    if (!ok) return false;
+    this.listeners.set(`path:${path}`, server);
+    this.host.log(`remote forward listening on ${path}`);
+    return true;
   }
 
   private async listen(address: string, port: number): Promise<boolean | Buffer> {
@@ -84,31 +131,48 @@ export class ServerForwarding {
   private forwarded(address: string, server: Server, sock: Socket): void {
     const port = (server.address() as AddressInfo).port;
     const fill = (m: Message): void => void m.addString(address).addInt(port).addString(sock.remoteAddress ?? '').addInt(sock.remotePort ?? 0);
-    this.host.openToClient('forwarded-tcpip', fill).then(
+    this.toClient('forwarded-tcpip', fill, sock, `remote forward ${address}:${port}`);
+  }
+
+  /** A channel of `kind` to the client for a connection to one of its remote forwards, joined to it. */
+  private toClient(kind: string, fill: (m: Message) => void, sock: Socket, what: string): void {
+    this.host.openToClient(kind, fill).then(
       (core) => {
-        this.host.log(`[chan ${core.localId}] remote forward ${address}:${port}: connection from ${sock.remoteAddress}:${sock.remotePort}`);
+        this.host.log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
         new SocketBridge(core, sock, (t) => this.host.log(`[chan ${core.localId}] ${t}`));
         sock.resume();
       },
       (e: Error) => {
-        this.host.log(`remote forward ${address}:${port}: the client refused the channel: ${e.message}`);
+        this.host.log(`${what}: the client refused the channel: ${e.message}`);
         sock.destroy();
       },
     );
   }
 
-  private cancel(address: string, port: number): boolean {
-    const server = this.listeners.get(`${address}:${port}`);
+  /** Stops the listener of a forward (`address:port`, or `path:` and the socket path). */
+  private cancel(key: string): boolean {
+    const server = this.listeners.get(key);
     if (!server) return false;
-    server.close();
-    this.listeners.delete(`${address}:${port}`);
-    this.host.log(`remote forward ${address}:${port} cancelled`);
+    this.stop(key, server);
+    this.host.log(`remote forward ${key.replace(/^path:/, '')} cancelled`);
     return true;
+  }
+
+  private stop(key: string, server: Server): void {
+    server.close();
+    this.listeners.delete(key);
+    // A unix socket's file outlives its listener: remove it, as sshd does.
+    if (key.startsWith('path:')) {
+      try {
+        unlinkSync(key.slice(5));
+      } catch {
+        // already gone
+      }
+    }
   }
 
   /** The connection ended: every listener stops (connections already carried go on). */
   close(): void {
-    for (const server of this.listeners.values()) server.close();
-    this.listeners.clear();
+    for (const [key, server] of [...this.listeners]) this.stop(key, server);
   }
 }
