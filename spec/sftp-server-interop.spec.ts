@@ -8,7 +8,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { AutoAddPolicy, Channel, Ed25519Key, SSHClient, SSHServer } from '../lib';
 import type { SSHServerOptions } from '../lib/api/ssh-server';
@@ -196,6 +197,7 @@ describe('OpenSSH sftp against SSHServer', () => {
         'ln -s made/new-name link',
         'ls -1a',
         'ls -l',
+        'ls -l f.tx?',
         'df',
       ],
       local,
@@ -220,6 +222,12 @@ describe('OpenSSH sftp against SSHServer', () => {
     expect(res.stdout).toMatch(/^lrwxrwxrwx .* link$/m);
     expect(res.stdout).toMatch(/^-rw-r----- .* f\.txt$/m);
     expect(res.stdout).toMatch(/^drwx.* made$/m);
+    // Owner and group by name, as OpenSSH's sftp-server gives them: in the long names, and for
+    // a glob (which the client lists from stat results) through users-groups-by-id@openssh.com.
+    const [user, group] = [userInfo().username, execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim()];
+    const globbed = res.stdout.split('sftp> ls -l f.tx?\n')[1].split('sftp> ')[0];
+    expect(globbed).toMatch(new RegExp(`^-rw-r----- +\\S+ +${user} +${group} +10 .* f\\.txt\\n$`));
+    expect(res.stdout).toMatch(new RegExp(`^-rw-r----- +\\S+ +${user} +${group} +10 .* f\\.txt$`, 'm'));
     // df (statvfs@openssh.com): the size in KiB as statfs gives it for the root's filesystem.
     const df = /Size\s+Used\s+Avail\s+\(root\)\s+%Capacity\n\s*(\d+)\s+(\d+)\s+(\d+)/.exec(res.stdout);
     expect(df).not.toBeNull();

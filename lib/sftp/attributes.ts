@@ -146,7 +146,11 @@ export class SFTPAttributes {
   }
 
   /** The `ls -l` style line of Paramiko's __str__: `-rw-r--r--   1 1000     1000         1234 05 Mar 12:00 name`. */
-  toString(now: number = Date.now() / 1000): string {
+  /**
+   * `ls -l` style, as Paramiko's str(); `names` puts the owner's and group's names in place of
+   * the numbers (as OpenSSH's sftp-server's long names have them).
+   */
+  toString(now: number = Date.now() / 1000, names?: { user: string | null; group: string | null }): string {
     let ks: string;
     if (this.st_mode !== undefined) {
       const mode = this.st_mode;
@@ -168,8 +172,8 @@ export class SFTPAttributes {
           ? `${day} ${d.getFullYear()}`
           : `${day} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
     }
-    const uid = String(this.st_uid ?? 0).padEnd(8);
-    const gid = String(this.st_gid ?? 0).padEnd(8);
+    const uid = (names?.user ?? String(this.st_uid ?? 0)).padEnd(8);
+    const gid = (names?.group ?? String(this.st_gid ?? 0)).padEnd(8);
     const size = String(this.st_size ?? 0).padStart(8);
     const nlink = String(this.st_nlink ?? 1).padStart(4);
     return `${ks}${nlink} ${uid} ${gid} ${size} ${datestr.padEnd(12)} ${this.filename ?? '?'}`;

@@ -102,6 +102,7 @@ export const EXT = {
   LSETSTAT: 'lsetstat@openssh.com',
   LIMITS: 'limits@openssh.com',
   EXPAND_PATH: 'expand-path@openssh.com',
+  USERS_GROUPS_BY_ID: 'users-groups-by-id@openssh.com',
   COPY_DATA: 'copy-data',
 } as const;
 

@@ -66,6 +66,7 @@ const EXTENSIONS: Array<[string, string]> = [
   [EXT.LSETSTAT, '1'],
   [EXT.LIMITS, '1'],
   [EXT.EXPAND_PATH, '1'],
+  [EXT.USERS_GROUPS_BY_ID, '1'],
   [EXT.COPY_DATA, '1'],
   checkFileAnnouncement(),
 ];
@@ -304,6 +305,11 @@ export class SftpServerCore {
       case EXT.EXPAND_PATH: {
         const p = m.getText();
         return path(() => ops.expandPath(id, p));
+      }
+      case EXT.USERS_GROUPS_BY_ID: {
+        const uids = Buffer.from(m.getString('a uid list'));
+        const gids = Buffer.from(m.getString('a gid list'));
+        return Promise.resolve(ops.usersGroupsById(id, uids, gids));
       }
       case EXT.COPY_DATA: {
         const from = ops.file(m.getString('a handle'));

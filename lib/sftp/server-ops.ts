@@ -15,6 +15,7 @@ import { allocDataReply, DATA_HEADER, DataReplyPool, encodeReply, finishDataRepl
 import { DirEntry, FileEntry, HandleTable, OrderedQueue } from './server-handles';
 import { PathJail, StatusError } from './server-paths';
 import { readUint64, Uint64 } from './uint64';
+import { SYSTEM_ID_NAMES } from './id-names';
 
 /** Entries per NAME reply to READDIR: OpenSSH's sftp-server sends at most 100. */
 const READDIR_BATCH = 100;
@@ -217,7 +218,7 @@ export class ServerOps {
         const st = await fsp.lstat(target).catch(() => null);
         if (!st) return null; // removed since it was listed
         const a = SFTPAttributes.fromStat(st, name);
-        a.longname = a.toString();
+        a.longname = a.toString(undefined, { user: SYSTEM_ID_NAMES.user(st.uid), group: SYSTEM_ID_NAMES.group(st.gid) });
         return a;
       }),
     );
@@ -338,6 +339,22 @@ export class ServerOps {
     return encodeReply.extendedReply(id, (m) => {
       for (const f of fields) m.addInt64(f);
     });
+  }
+
+  /**
+   * users-groups-by-id@openssh.com: the names of the uids and gids asked for (packed uint32s),
+   * each list a string of strings, empty for an id without a name.
+   */
+  usersGroupsById(id: number, uids: Buffer, gids: Buffer): Buffer {
+    if (uids.length % 4 !== 0 || gids.length % 4 !== 0) return encodeReply.status(id, FX.BAD_MESSAGE, 'users-groups-by-id: an id list is not a whole number of uint32s');
+    const names = (packed: Buffer, lookup: (n: number) => string | null): Buffer => {
+      const list = new Message();
+      for (let at = 0; at < packed.length; at += 4) list.addString(lookup(packed.readUInt32BE(at)) ?? '');
+      return list.asBytes();
+    };
+    const users = names(uids, (n) => SYSTEM_ID_NAMES.user(n));
+    const groups = names(gids, (n) => SYSTEM_ID_NAMES.group(n));
+    return encodeReply.extendedReply(id, (m) => void m.addString(users).addString(groups));
   }
 
   limits(id: number): Buffer {
