@@ -426,6 +426,11 @@ describe('SSHServer', () => {
     expect(() => chooseModuliGroup(groups, 4096, 4096, 8192)).toThrow(/no Diffie-Hellman group/);
   });
 
+  it('samples/jump-host.js reaches a target through an SSHServer bastion (a channel as the sock)', () => {
+    const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'jump-host.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
+    expect(out).toBe('hello from the target, through the bastion\nexit status 0\n');
+  });
+
   it('the README demo (samples/demo.js) runs its server and client and exits 0', () => {
     const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'demo.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
     expect(out).toContain('client: exit status: 3');

@@ -124,6 +124,19 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
     expect(pair.client.closed).toBeUndefined();
   });
 
+  it("the peer's version and KEXINIT arriving before start() wait: our identification line still goes first", () => {
+    // As over a channel that already holds what our own server sent on accept (a jump host).
+    const pair = sessionPair({ preferences: defaultPreferences() }, { hostKeys, serverSigAlgs: ['ssh-ed25519'], preferences: defaultPreferences() });
+    pair.server.session.start();
+    pair.pump();
+    expect(pair.client.written).toHaveLength(0);
+    pair.client.session.start();
+    expect(pair.client.written[0].toString('latin1')).toMatch(/^SSH-2\.0-paramiko_ts\S*\r\n$/);
+    pair.pump();
+    expect([pair.client.closed, pair.server.closed]).toEqual([undefined, undefined]);
+    expect([pair.client.kexDone, pair.server.kexDone]).toEqual([1, 1]);
+  });
+
   it('no common algorithm fails with IncompatiblePeer naming both lists', () => {
     const prefs = defaultPreferences();
     prefs.ciphers = ['aes192-ctr'];

@@ -34,6 +34,7 @@ export const DEFAULT_REKEY_PACKETS = 1 << 28;
 const STRICT_C = 'kex-strict-c-v00@openssh.com';
 const STRICT_S = 'kex-strict-s-v00@openssh.com';
 const EXT_INFO_C = 'ext-info-c';
+const NO_BYTES = Buffer.alloc(0);
 const EXT_INFO_S = 'ext-info-s';
 
 /** What was agreed in a key exchange (Paramiko's `get_security_options` view of it). */
@@ -142,6 +143,9 @@ export class Session {
     return this.phase === 'closed';
   }
 
+  /** start() was called: until then input is only buffered. */
+  private started = false;
+
   /** Whether a key exchange is under way (messages other than transport ones are queued). */
   get inKex(): boolean {
     return this.localKexInit !== null;
@@ -149,12 +153,15 @@ export class Session {
 
   /** Sends our identification line and KEXINIT. */
   start(): void {
+    this.started = true;
     this.host.write(Buffer.from(this.localVersion + '\r\n', 'latin1'));
     this.sendKexInit();
     // When sntrup761 is our first choice its key pair (4-5 ms, ~16 cold) is made while the
     // server answers. Second to ML-KEM (the default), it is made when a server picks it (OpenSSH
     // 9.0-9.8), and the next connection's spare after that, never for a server that takes ML-KEM.
     if (this.role === 'client' && this.options.preferences.kex[0]?.startsWith('sntrup761')) prepareSntrup761KeyPair();
+    // What came before start(), now that our identification and KEXINIT are out.
+    this.receive(NO_BYTES);
   }
 
   // ---- input ----
@@ -165,6 +172,14 @@ export class Session {
    */
   receive(data: Buffer, transient = false): void {
     if (this.phase === 'closed') return;
+    if (!this.started) {
+      // Input before start() waits: a peer that sends its KEXINIT at once (our own server does;
+      // sshd waits for our version), held in a channel we then run over, would otherwise be
+      // answered with our KEXINIT before our identification line.
+      this.reader.push(data);
+      if (transient) this.reader.detach();
+      return;
+    }
     try {
       if (this.phase === 'version') {
         this.reader.push(data);
