@@ -15,8 +15,8 @@ export async function echoServer(path?: string): Promise<{ port: number; close()
 
 /**
  * Connects to 127.0.0.1:`port` (or the unix socket at a path), sends `data`, half-closes, and
- * resolves with everything read until the other end closed (a reset counts as the end);
- * rejects with the connect error.
+ * resolves with everything read until the other end closed (a reset or broken pipe counts as
+ * the end); rejects with the connect error.
  */
 export function roundTrip(port: number | string, data: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -28,7 +28,8 @@ export function roundTrip(port: number | string, data: Buffer): Promise<Buffer> 
     };
     const s = typeof port === 'string' ? netConnect({ path: port }, opened) : netConnect(port, '127.0.0.1', opened);
     s.on('data', (d: Buffer) => parts.push(d));
-    s.on('error', (e: NodeJS.ErrnoException) => (connected && e.code === 'ECONNRESET' ? undefined : reject(e)));
+    // Once connected, a reset (TCP) or a broken pipe (a unix socket the other end closed) is the end.
+    s.on('error', (e: NodeJS.ErrnoException) => (connected && (e.code === 'ECONNRESET' || e.code === 'EPIPE') ? undefined : reject(e)));
     s.on('close', () => resolve(Buffer.concat(parts)));
   });
 }
