@@ -33,3 +33,19 @@ export function roundTrip(port: number | string, data: Buffer): Promise<Buffer> 
     s.on('close', () => resolve(Buffer.concat(parts)));
   });
 }
+
+/**
+ * Whether connections to `target` (a port on 127.0.0.1, or a unix socket path) are refused
+ * within `timeoutMs`: a listener closed by a cancel that wants no reply goes away a little later.
+ */
+export async function refusedWithin(target: number | string, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const refused = await roundTrip(target, Buffer.from('x')).then(
+      () => false,
+      (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED' || e.code === 'ENOENT',
+    );
+    if (refused || Date.now() > deadline) return refused;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
