@@ -22,7 +22,8 @@ const USAGE = `usage: paramiko-ts serve [options]
   --sftp-read-only         SFTP refuses every change
   --no-sftp                refuse the sftp subsystem
   --scp                    serve scp -t / scp -f in the SFTP jail (even with --no-exec)
-  --no-forwarding          refuse TCP forwarding (ssh -L, -R, -D, -J; on by default with exec)
+  --no-forwarding          refuse TCP and unix socket forwarding (ssh -L, -R, -D, -J; on by default with exec)
+  --no-agent-forwarding    refuse agent forwarding (ssh -A; on by default with exec)
   --shell PATH             shell for sessions (default $SHELL or /bin/sh)
   --log FILE               append log lines to FILE (they also go to stderr)
 `;
@@ -49,6 +50,7 @@ function main(argv: string[]): number {
       'no-sftp': { type: 'boolean', default: false },
       scp: { type: 'boolean', default: false },
       'no-forwarding': { type: 'boolean', default: false },
+      'no-agent-forwarding': { type: 'boolean', default: false },
       shell: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -88,6 +90,7 @@ function main(argv: string[]): number {
     sftp,
     scp: values.scp,
     forwarding: values['no-forwarding'] ? false : undefined,
+    agentForwarding: values['no-agent-forwarding'] ? false : undefined,
     shell: values.shell,
     logFile: values.log ?? null,
   });
