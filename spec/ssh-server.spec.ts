@@ -347,13 +347,13 @@ describe('SSHServer', () => {
     expect(out).toBe('from ssh\n');
   });
 
-  it('npx paramiko-ts serve: the command line starts the same server', async () => {
+  it('npx paramiko-ts serve: the command line starts the same server (with --scp and --no-forwarding)', async () => {
     const cli = join(__dirname, '..', 'dist', 'cli.js');
     const keys = join(dir, 'cli_keys');
     writeFileSync(keys, `${userKey.getName()} ${userKey.getBase64()}\n`);
     const jail = join(dir, 'cli-jail');
     mkdirSync(jail, { recursive: true });
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--user', `dave:${PASSWORD}`, '--user-key', `erin:${keys}`, '--sftp-root', jail, '--scp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--user', `dave:${PASSWORD}`, '--user-key', `erin:${keys}`, '--sftp-root', jail, '--scp', '--no-forwarding'], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         let text = '';
@@ -371,6 +371,9 @@ describe('SSHServer', () => {
       expect(run(c, 'echo cli')[0]).toBe('cli\n');
       new SCPClient(c.getTransport()!).putfo('over scp\n', '/from-cli-scp');
       expect(readFileSync(join(jail, 'from-cli-scp'), 'utf8')).toBe('over scp\n');
+      // --no-forwarding: exec is on, forwarding off.
+      const refused = catchError(() => c.getTransport()!.openChannel('direct-tcpip', ['127.0.0.1', port], ['127.0.0.1', 0]));
+      expect((refused as ChannelException).code).toBe(OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED);
       c.close();
     } finally {
       const exited = new Promise((r) => child.on('exit', r));
