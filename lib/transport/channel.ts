@@ -210,6 +210,14 @@ export class ChannelCore {
     this.state = 'open';
   }
 
+  /**
+   * A channel the peer opened is confirmed (the confirmation is sent): a sink that had data
+   * before (a forwarded connection whose far end spoke first) may send it now.
+   */
+  confirmed(): void {
+    if (this.remoteWindow > 0) this.deliver((s) => s.writable());
+  }
+
   onData(data: Buffer, stream: 0 | 1): void {
     if (data.length > this.localWindow) {
       throw new SSHException(`channel ${this.localId}: the peer sent ${data.length} bytes with ${this.localWindow} of window left`);

@@ -212,6 +212,7 @@ export class ConnectionCore {
       this.send(
         new Message().addByte(MSG.CHANNEL_OPEN_CONFIRMATION).addInt(remoteId).addInt(ch.localId).addInt(ch.windowSize).addInt(ch.maxPacket).asBytes(),
       );
+      ch.confirmed();
     })();
   }
 

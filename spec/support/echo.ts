@@ -49,3 +49,33 @@ export async function refusedWithin(target: number | string, timeoutMs = 5000): 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** A server that speaks first (as SMTP, FTP and SSH servers do): `banner` on connect, then echo. */
+export async function bannerServer(banner: string): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = createServer({ allowHalfOpen: true }, (s) => {
+    s.write(banner);
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return { port: (srv.address() as AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
+}
+
+/** Connects to 127.0.0.1:`port` and resolves with what arrives before `timeoutMs` while we send nothing. */
+export function firstWords(port: number, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const s = netConnect(port, '127.0.0.1');
+    s.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+    setTimeout(() => {
+      s.destroy();
+      resolve(got);
+    }, timeoutMs);
+  });
+}
