@@ -54,6 +54,37 @@ describe('SOCKS server handshake', () => {
     expect(steps.filter((s) => s.send).map((s) => s.send)).toEqual([Buffer.from([5, 0])]);
   });
 
+  it('random and mangled input (seeded): every step is more, a request or a refusal; nothing throws', () => {
+    let seed = 20261130;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const valid = [bytes([5, 1, 0], [5, 1, 0, 3, 4], 'host', [0, 80]), bytes([4, 1, 0, 80, 0, 0, 0, 1], 'u', [0], 'h', [0]), bytes([5, 1, 0], [5, 1, 0, 1, 1, 2, 3, 4, 0, 22])];
+    for (let i = 0; i < 3000; i++) {
+      let input: Buffer;
+      if (i % 2) {
+        input = Buffer.from(valid[rand(valid.length)]);
+        for (let k = rand(4); k >= 0; k--) input[rand(input.length)] = rand(256); // mangled
+      } else {
+        input = Buffer.from(Array.from({ length: 1 + rand(40) }, () => rand(256)));
+        input[0] = [4, 5, rand(256)][rand(3)]; // mostly a SOCKS version first
+      }
+      const hs = new SocksHandshake();
+      for (let at = 0; at < input.length; ) {
+        const n = 1 + rand(6);
+        const step = hs.feed(input.subarray(at, at + n));
+        at += n;
+        if (step.kind === 'more') continue;
+        if (step.kind === 'request') {
+          expect(step.request.host.length).toBeGreaterThan(0);
+          expect(step.request.port).toBeGreaterThanOrEqual(0);
+          expect(step.request.port).toBeLessThanOrEqual(65535);
+        } else {
+          expect(typeof step.reason).toBe('string');
+        }
+        break;
+      }
+    }
+  });
+
   it('refuses what it cannot serve, with the reply the protocol has', () => {
     expect(new SocksHandshake().feed(bytes([5, 1, 2]))).toEqual({ kind: 'fail', reason: 'SOCKS5 client offers no method without authentication', send: Buffer.from([5, 0xff]) });
     const bind = new SocksHandshake().feed(bytes([5, 1, 0], [5, 2, 0, 1, 1, 2, 3, 4, 0, 80]));
