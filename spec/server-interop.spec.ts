@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECDSAKey, Ed25519Key, PKey, RSAKey, SSHServer } from '../lib';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
-import { echoServer } from './support/echo';
+import { echoServer, roundTrip } from './support/echo';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -81,6 +81,16 @@ const RESIZE_SCRIPT: PtyStep[] = [
   { expect: 'S3' },
   'exit 4',
 ];
+
+/** A port nothing listens on now (for a client told to listen there). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 describe('OpenSSH ssh against SSHServer', () => {
   const CIPHERS = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
@@ -163,12 +173,7 @@ describe('OpenSSH ssh against SSHServer', () => {
       expect(w.stdout === data).toBe(true);
       // -R: the server listens on a port of ours; the command there connects to it and reaches
       // the echo server here through the client.
-      const port = await new Promise<number>((resolve) => {
-        const probeServer = createServer().listen(0, '127.0.0.1', () => {
-          const { port: p } = probeServer.address() as AddressInfo;
-          probeServer.close(() => resolve(p));
-        });
-      });
+      const port = await freePort();
       const probe = `python3 -c "import socket; s = socket.create_connection(('127.0.0.1', ${port})); s.sendall(b'ping'); s.shutdown(1); print(s.recv(100).decode())"`;
       const back = await opensshExec(target, probe, { identity: ed25519(), options: [`RemoteForward=127.0.0.1:${port} 127.0.0.1:${echo.port}`, 'ExitOnForwardFailure=yes'] });
       expect([back.status, back.stdout, back.stderr]).toEqual([0, 'ping\n', '']);
@@ -271,6 +276,29 @@ describe('other clients against SSHServer', () => {
     expect(pty.stdout).toContain('30 100');
     expect(pty.stdout).toContain('33 91');
     expect(pty.status).toBe(4);
+  });
+
+  itWithPeers(['dbclient'], 'Dropbear dbclient: -R to a port here reached from a command on the server, and -L through the server', async () => {
+    const echo = await echoServer();
+    try {
+      const port = await freePort();
+      const probe = `python3 -c "import socket; s = socket.create_connection(('127.0.0.1', ${port})); s.sendall(b'db'); s.shutdown(1); print(s.recv(100).decode())"`;
+      const back = await dbclientExec(target, probe, { password: PASSWORD, extraArgs: ['-R', `${port}:127.0.0.1:${echo.port}`] });
+      expect([back.status, back.stdout.trim()]).toEqual([0, 'db']);
+      // -L: dbclient listens here and the server connects to the echo server (the same
+      // direct-tcpip channel ssh -L opens); the command keeps the session up meanwhile.
+      const localPort = await freePort();
+      const session = dbclientExec(target, 'sleep 3', { password: PASSWORD, extraArgs: ['-L', `${localPort}:127.0.0.1:${echo.port}`] });
+      let answer: Buffer | null = null;
+      for (let i = 0; i < 40 && !answer; i++) {
+        answer = await roundTrip(localPort, Buffer.from('through -L')).catch(() => null);
+        if (!answer) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(answer?.toString()).toBe('through -L');
+      expect((await session).status).toBe(0);
+    } finally {
+      await echo.close();
+    }
   });
 
   itWithPeers(['dbclient'], "Dropbear's guessed KEXDH_INIT: used when both sides list its kex first, ignored when not", async () => {
