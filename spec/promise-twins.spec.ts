@@ -209,6 +209,34 @@ describe('promise twins against OpenSSH sshd', () => {
     }
   });
 
+  itWithPeers(['sshd'], 'forwardLocalPathAsync, forwardRemotePathAsync and forwardSocksAsync, served by this event loop', async () => {
+    const c = await connectAsync();
+    const t = c.getTransport()!;
+    // Sockets sshd (the test user) may use, an echo server on one of them, on this thread.
+    const sockets = fs.mkdtempSync(join(tmpdir(), 'pts-twins-sl-'));
+    fs.chmodSync(sockets, 0o1777);
+    const echo = await echoServer(join(sockets, 'echo.sock'));
+    const tcpEcho = await echoServer();
+    try {
+      using _local = await t.forwardLocalPathAsync(join(sockets, 'here.sock'), join(sockets, 'echo.sock'));
+      expect((await roundTrip(join(sockets, 'here.sock'), Buffer.from('via a path'))).toString()).toBe('via a path');
+      using _remote = await t.forwardRemotePathAsync(join(sockets, 'there.sock'), join(sockets, 'echo.sock'));
+      expect((await roundTrip(join(sockets, 'there.sock'), Buffer.from('back via a path'))).toString()).toBe('back via a path');
+      // SOCKS5 by hand: no authentication, CONNECT 127.0.0.1:<echo>, then the echo.
+      using socks = await t.forwardSocksAsync('127.0.0.1', 0);
+      const request = Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, tcpEcho.port >> 8, tcpEcho.port & 255]);
+      const answer = await roundTrip(socks.port, Buffer.concat([request, Buffer.from('via socks')]));
+      expect(answer.subarray(0, 2)).toEqual(Buffer.from([5, 0])); // no authentication chosen
+      expect(answer.subarray(2, 4)).toEqual(Buffer.from([5, 0])); // succeeded
+      expect(answer.subarray(12).toString()).toBe('via socks');
+    } finally {
+      await echo.close();
+      await tcpEcho.close();
+      await c.closeAsync();
+      fs.rmSync(sockets, { recursive: true, force: true });
+    }
+  });
+
   itWithPeers(['sshd'], 'selectAsync waits for the first ready channel while timers run', async () => {
     const c = await connectAsync();
     try {

@@ -41,7 +41,10 @@ export class SocketBridge implements ChannelSink {
       this.flush();
     });
     ch.sink = this;
-    if (this.pendingBytes) this.flush();
+    // A client that half-closed while its channel was opening (SOCKS pipelines its request,
+    // data and FIN): 'end' came before we listened.
+    if (socket.readableEnded) this.eofFromSocket = true;
+    if (this.pendingBytes || this.eofFromSocket) this.flush();
   }
 
   private eofFromSocket = false;
