@@ -8,6 +8,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chooseModuliGroup, parseModuli } from '../lib/transport/kex/moduli';
 import { tmpdir } from 'node:os';
+import { connect as netConnect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   AuthenticationException,
@@ -208,6 +210,17 @@ describe('SSHServer', () => {
       expect((await roundTrip(remote.port, data)).equals(data)).toBe(true);
       remote.close();
       expect(await refusedWithin(remote.port)).toBe(true);
+      // A client that hangs up at once (its FIN comes while the channel is still opening): the
+      // connection to the destination is closed too, not left open.
+      const destClosed = await new Promise<boolean>((resolve) => {
+        const dest = createServer((s) => s.on('close', () => dest.close(() => resolve(true))));
+        dest.listen(0, '127.0.0.1', () => {
+          const fwd = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', (dest.address() as AddressInfo).port);
+          const quitter = netConnect(fwd.port, '127.0.0.1', () => quitter.destroy());
+          setTimeout(() => resolve(false), 5000);
+        });
+      });
+      expect(destClosed).toBe(true);
       // A destination that speaks first: its greeting comes through before we send anything.
       const greeter = await bannerServer('220 hello first\n');
       try {

@@ -44,7 +44,9 @@ export class SocketBridge implements ChannelSink {
     // A client that half-closed while its channel was opening (SOCKS pipelines its request,
     // data and FIN): 'end' came before we listened.
     if (socket.readableEnded) this.eofFromSocket = true;
-    if (this.pendingBytes || this.eofFromSocket) this.flush();
+    // Or went away altogether ('close' came before we listened): the channel closes.
+    if (socket.destroyed) this.socketDone = true;
+    if (this.pendingBytes || this.eofFromSocket || this.socketDone) this.flush();
   }
 
   private eofFromSocket = false;
