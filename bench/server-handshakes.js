@@ -8,11 +8,13 @@
 //      the proportional set size (PSS) of its per-connection processes, for us the growth of this
 //      process's PSS (the server runs in its worker thread).
 //
-//   npm run build && node bench/server-handshakes.js [--n 200] [--c 8] [--m 200] [--kex NAME] [--json]
+//   npm run build && node bench/server-handshakes.js [--n 200] [--c 8] [--m 200] [--kex NAME]
+//       [--openssh10 [ROOT]] [--json]
 //
 // The clients use their default key exchange (sntrup761x25519-sha512 with both servers) unless
 // --kex names one (e.g. curve25519-sha256, to see the servers' own cost without the client's
-// post-quantum key generation, which dominates).
+// post-quantum key generation, which dominates). --openssh10: OpenSSH 10's ssh and sshd
+// (unpacked by .ci/install-openssh10), whose default is mlkem768x25519-sha256.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -25,6 +27,9 @@ const C = Number(c.arg('c', 8));
 const M = Number(c.arg('m', 200));
 const asJson = Boolean(c.arg('json'));
 const KEX = c.arg('kex', '');
+const TEN = c.arg('openssh10');
+const TEN_ROOT = TEN ? (TEN === true ? '/opt/paramiko-ts/openssh10' : String(TEN)) : null;
+const SSH = TEN_ROOT ? `${TEN_ROOT}/usr/bin/ssh` : 'ssh';
 /** ssh options every client gets. */
 const KEX_ARGS = KEX ? ['-o', `KexAlgorithms=${KEX}`] : [];
 const pts = c.requireDist();
@@ -33,7 +38,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function runSsh(target, extra, command = []) {
   return new Promise((resolve) => {
-    const child = spawn('ssh', [...c.sshArgs(target, [...KEX_ARGS, ...extra]), ...command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(SSH, [...c.sshArgs(target, [...KEX_ARGS, ...extra]), ...command], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('close', (code) => resolve({ code, err }));
@@ -95,7 +100,7 @@ async function holdIdle(target, measure) {
     for (let i = 0; i < M; i += 20) {
       const batch = [];
       for (let j = i; j < Math.min(M, i + 20); j++) {
-        const child = spawn('ssh', c.sshArgs(target, [...KEX_ARGS, '-N', '-o', 'ServerAliveInterval=0']), { stdio: 'ignore' });
+        const child = spawn(SSH, c.sshArgs(target, [...KEX_ARGS, '-N', '-o', 'ServerAliveInterval=0']), { stdio: 'ignore' });
         children.push(child);
         batch.push(child);
       }
@@ -115,7 +120,7 @@ async function holdIdle(target, measure) {
 }
 
 async function main() {
-  const sshd = await startSshd();
+  const sshd = await startSshd(TEN_ROOT ? { root: TEN_ROOT } : {});
   sshd.name = 'OpenSSH sshd';
   const hostKey = path.join(sshd.dir, 'ssh_host_ed25519_key');
   const server = pts.SSHServer.start({
