@@ -27,7 +27,7 @@ import {
   Transport,
   WarningPolicy,
 } from '../lib';
-import { bannerServer, echoServer, firstWords, refusedWithin, roundTrip } from './support/echo';
+import { echoServer, greetingThrough, refusedWithin, roundTrip } from './support/echo';
 import { hasPeer, itWithPeers, peerPath } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import { generateKey, signCertificate, startSshd } from './support/servers';
@@ -944,13 +944,7 @@ describe('forwardLocalPort and forwardRemotePort against OpenSSH sshd', () => {
       // The cancel wants no reply: sshd stops listening a moment later.
       expect(await refusedWithin(fwd.port)).toBe(true);
       // A destination here that speaks first: its greeting reaches the server's side unasked.
-      const greeter = await bannerServer('220 hello first\n');
-      try {
-        using toGreeter = c.forwardRemotePort('127.0.0.1', 0, '127.0.0.1', greeter.port);
-        expect(await firstWords(toGreeter.port)).toBe('220 hello first\n');
-      } finally {
-        await greeter.close();
-      }
+      expect(await greetingThrough((port) => c.forwardRemotePort('127.0.0.1', 0, '127.0.0.1', port))).toBe('220 hello first\n');
     } finally {
       c.close();
       await echo.close();

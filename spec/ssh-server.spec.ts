@@ -27,7 +27,7 @@ import {
   Transport,
 } from '../lib';
 import { catchError } from './support/bridge-helpers';
-import { bannerServer, echoServer, firstWords, refusedWithin, roundTrip } from './support/echo';
+import { echoServer, greetingThrough, refusedWithin, roundTrip } from './support/echo';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 
 const PASSWORD = 'sw0rdfish';
@@ -222,13 +222,7 @@ describe('SSHServer', () => {
       });
       expect(destClosed).toBe(true);
       // A destination that speaks first: its greeting comes through before we send anything.
-      const greeter = await bannerServer('220 hello first\n');
-      try {
-        using toGreeter = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', greeter.port);
-        expect(await firstWords(toGreeter.port)).toBe('220 hello first\n');
-      } finally {
-        await greeter.close();
-      }
+      expect(await greetingThrough((port) => c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', port))).toBe('220 hello first\n');
       // Unix sockets both ways (streamlocal), to an echo server on a socket here.
       const sockets = mkdtempSync(join(tmpdir(), 'pts-sl-'));
       const unixEcho = await echoServer(join(sockets, 'echo.sock'));

@@ -79,3 +79,21 @@ export function firstWords(port: number, timeoutMs = 3000): Promise<string> {
     }, timeoutMs);
   });
 }
+
+/**
+ * What a client of the forward that `forward(destPort)` opens hears first, sending nothing, when
+ * the destination is a server that greets first ('220 hello first\n'); the forward is closed after.
+ */
+export async function greetingThrough(forward: (destPort: number) => { port: number; close(): void }): Promise<string> {
+  const greeter = await bannerServer('220 hello first\n');
+  try {
+    const fwd = forward(greeter.port);
+    try {
+      return await firstWords(fwd.port);
+    } finally {
+      fwd.close();
+    }
+  } finally {
+    await greeter.close();
+  }
+}
