@@ -17,6 +17,11 @@ export const SCP_ACK = Buffer.from([SCP_OK]);
 /** Longest control line accepted from the other side. */
 export const SCP_MAX_LINE = 64 * 1024;
 
+/** An error reply: \x01 (warning: the transfer goes on) or \x02 (fatal), then "scp: message\n". */
+export function scpErrorReply(kind: typeof SCP_WARNING | typeof SCP_FATAL, message: string): Buffer {
+  return Buffer.concat([Buffer.from([kind]), Buffer.from(`scp: ${message}\n`, 'utf8')]);
+}
+
 /** `C...` or `D...`: the entry line for a file or a directory. */
 export function scpEntryLine(type: 'C' | 'D', mode: number, size: number, name: string): string {
   return `${type}${(mode & 0o7777).toString(8).padStart(4, '0')} ${size} ${name}\n`;

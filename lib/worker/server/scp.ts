@@ -5,7 +5,7 @@ import * as posix from 'node:path/posix';
 import { messageFromErrnoCode, statusFromErrnoCode } from '../../sftp/constants';
 import { PathJail, StatusError } from '../../sftp/server-paths';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
-import { parseScpEntry, parseScpTimes, SCP_ACK, SCP_FATAL, SCP_MAX_LINE, SCP_OK, SCP_WARNING, scpEntryLine, scpGlob, scpTimesLine } from '../../wire/scp';
+import { parseScpEntry, parseScpTimes, SCP_ACK, SCP_FATAL, SCP_MAX_LINE, SCP_OK, SCP_WARNING, scpEntryLine, scpErrorReply, scpGlob, scpTimesLine } from '../../wire/scp';
 
 /**
  * SCP served by the embedded server inside its SFTP jail (`SSHServer({ sftp: { root }, scp:
@@ -227,7 +227,7 @@ export class ScpServerChannel implements ChannelSink {
   private async warn(message: string): Promise<void> {
     this.errors++;
     this.settings.log(`scp: ${message}`);
-    await this.send(Buffer.concat([Buffer.from([SCP_WARNING]), Buffer.from(`scp: ${message}\n`, 'utf8')]));
+    await this.send(scpErrorReply(SCP_WARNING, message));
   }
 
   // ---- the run ----
@@ -244,7 +244,7 @@ export class ScpServerChannel implements ChannelSink {
       this.settings.log(`scp: ${message}`);
       if (!this.closedFlag && this.core.state === 'open') {
         try {
-          await this.send(Buffer.concat([Buffer.from([SCP_FATAL]), Buffer.from(`scp: ${message}\n`, 'utf8')]));
+          await this.send(scpErrorReply(SCP_FATAL, message));
         } catch {
           // the channel is gone: nothing to tell
         }
