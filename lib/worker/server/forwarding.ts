@@ -6,12 +6,13 @@
  * the client per connection. The same for unix sockets (OpenSSH's streamlocal channels).
  */
 import { unlinkSync } from 'node:fs';
-import { connect as netConnect, createConnection, createServer } from 'node:net';
+import { connect as netConnect, createConnection } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { ChannelCore } from '../../transport/channel';
 import type { IncomingOpen } from '../../transport/connection';
 import { OPEN_FAILED_CONNECT_FAILED, OPEN_SUCCEEDED } from '../../transport/constants';
 import type { Message } from '../../wire/message';
+import { bridgeListener } from '../ssh/listeners';
 import { SocketBridge } from '../ssh/socket-bridge';
 
 /** How a forwarding connection reaches the client: a new channel toward it, and a log line. */
@@ -27,36 +28,25 @@ export class ServerForwarding {
   constructor(private readonly host: ForwardingHost) {}
 
   /** A direct-tcpip open (RFC 4254 7.2): connects to its destination; the code to answer with. */
-  async directTcpip(open: IncomingOpen): Promise<number> {
+  directTcpip(open: IncomingOpen): Promise<number> {
     const host = open.msg.getText();
     const port = open.msg.getInt();
     const origin = `${open.msg.getText()}:${open.msg.getInt()}`;
-    const sock = netConnect({ host, port, allowHalfOpen: true });
-    const connected = await new Promise<boolean>((resolve) => {
-      sock.once('connect', () => resolve(true));
-      sock.once('error', (e: Error) => {
-        this.host.log(`forward from ${origin} to ${host}:${port} failed: ${e.message}`);
-        resolve(false);
-      });
-    });
-    if (!connected) {
-      sock.destroy();
-      return OPEN_FAILED_CONNECT_FAILED;
-    }
-    const id = open.channel.localId;
-    this.host.log(`[chan ${id}] forward from ${origin} to ${host}:${port}`);
-    new SocketBridge(open.channel, sock, (t) => this.host.log(`[chan ${id}] ${t}`));
-    return OPEN_SUCCEEDED;
+    return this.connectChannel(open, netConnect({ host, port, allowHalfOpen: true }), `forward from ${origin} to ${host}:${port}`);
   }
 
   /** A direct-streamlocal@openssh.com open: connects to the unix socket it names. */
-  async directStreamlocal(open: IncomingOpen): Promise<number> {
+  directStreamlocal(open: IncomingOpen): Promise<number> {
     const path = open.msg.getText();
-    const sock = createConnection({ path, allowHalfOpen: true });
+    return this.connectChannel(open, createConnection({ path, allowHalfOpen: true }), `forward to ${path}`);
+  }
+
+  /** Once `sock` connects, the channel is joined to it; OPEN_FAILED_CONNECT_FAILED if it cannot. */
+  private async connectChannel(open: IncomingOpen, sock: Socket, what: string): Promise<number> {
     const connected = await new Promise<boolean>((resolve) => {
       sock.once('connect', () => resolve(true));
       sock.once('error', (e: Error) => {
-        this.host.log(`forward to ${path} failed: ${e.message}`);
+        this.host.log(`${what} failed: ${e.message}`);
         resolve(false);
       });
     });
@@ -65,7 +55,7 @@ export class ServerForwarding {
       return OPEN_FAILED_CONNECT_FAILED;
     }
     const id = open.channel.localId;
-    this.host.log(`[chan ${id}] forward to ${path}`);
+    this.host.log(`[chan ${id}] ${what}`);
     new SocketBridge(open.channel, sock, (t) => this.host.log(`[chan ${id}] ${t}`));
     return OPEN_SUCCEEDED;
   }
@@ -86,19 +76,11 @@ export class ServerForwarding {
   /** A unix socket the client asked for; its connections come back as forwarded-streamlocal channels. */
   private async listenPath(path: string): Promise<boolean> {
     if (!path || this.listeners.has(`path:${path}`)) return false;
-    const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => {
-      // The socket path, then a reserved string (OpenSSH's PROTOCOL 2.4).
-      const fill = (m: Message): void => void m.addString(path).addString('');
-      this.toClient('forwarded-streamlocal@openssh.com', fill, sock, `remote forward ${path}`);
-    });
-    const ok = await new Promise<boolean>((resolve) => {
-      server.once('error', (e: Error) => {
-        this.host.log(`remote forward ${path} refused: ${e.message}`);
-        resolve(false);
-      });
-      server.listen(path, () => resolve(true));
-    });
-    if (!ok) return false;
+    // The socket path, then a reserved string (OpenSSH's PROTOCOL 2.4).
+    const server = await this.listenForClient(`remote forward ${path}`, [path], () =>
+      this.host.openToClient('forwarded-streamlocal@openssh.com', (m) => void m.addString(path).addString('')),
+    );
+    if (!server) return false;
     this.listeners.set(`path:${path}`, server);
     this.host.log(`remote forward listening on ${path}`);
     return true;
@@ -108,16 +90,12 @@ export class ServerForwarding {
     if (port > 65535) return false;
     // GatewayPorts no: whatever the address, only this machine may connect.
     const bindTo = address === '::1' ? '::1' : '127.0.0.1';
-    const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => this.forwarded(address, server, sock));
-    const ok = await new Promise<boolean>((resolve) => {
-      server.once('error', (e: Error) => {
-        this.host.log(`remote forward ${address}:${port} refused: ${e.message}`);
-        resolve(false);
-      });
-      server.listen(port, bindTo, () => resolve(true));
-    });
-    if (!ok) return false;
-    const bound = (server.address() as AddressInfo).port;
+    let bound = port;
+    const server = await this.listenForClient(`remote forward ${address}:${port}`, [port, bindTo], (sock) =>
+      this.host.openToClient('forwarded-tcpip', (m) => void m.addString(address).addInt(bound).addString(sock.remoteAddress ?? '').addInt(sock.remotePort ?? 0)),
+    );
+    if (!server) return false;
+    bound = (server.address() as AddressInfo).port;
     this.listeners.get(`${address}:${bound}`)?.close();
     this.listeners.set(`${address}:${bound}`, server);
     this.host.log(`remote forward ${address}:${bound} listening on ${bindTo}:${bound}`);
@@ -127,26 +105,14 @@ export class ServerForwarding {
     return reply;
   }
 
-  /** A connection to a remote forward: a forwarded-tcpip channel to the client, joined to it. */
-  private forwarded(address: string, server: Server, sock: Socket): void {
-    const port = (server.address() as AddressInfo).port;
-    const fill = (m: Message): void => void m.addString(address).addInt(port).addString(sock.remoteAddress ?? '').addInt(sock.remotePort ?? 0);
-    this.toClient('forwarded-tcpip', fill, sock, `remote forward ${address}:${port}`);
-  }
-
-  /** A channel of `kind` to the client for a connection to one of its remote forwards, joined to it. */
-  private toClient(kind: string, fill: (m: Message) => void, sock: Socket, what: string): void {
-    this.host.openToClient(kind, fill).then(
-      (core) => {
-        this.host.log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
-        new SocketBridge(core, sock, (t) => this.host.log(`[chan ${core.localId}] ${t}`));
-        sock.resume();
-      },
-      (e: Error) => {
-        this.host.log(`${what}: the client refused the channel: ${e.message}`);
-        sock.destroy();
-      },
-    );
+  /** A listener whose connections become channels `open` makes toward the client; null (logged) if it cannot listen. */
+  private async listenForClient(what: string, where: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server | null> {
+    try {
+      return await bridgeListener(this.host.log, what, where, open);
+    } catch (e) {
+      this.host.log(`${what} refused: ${(e as Error).message}`);
+      return null;
+    }
   }
 
   /** Stops the listener of a forward (`address:port`, or `path:` and the socket path). */

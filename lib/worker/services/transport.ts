@@ -513,7 +513,7 @@ export const transport: Service = {
     async forwardLocalPort(a: { id: number; listenHost: string; listenPort: number; destHost: string; destPort: number }) {
       const c = conn(a.id);
       const what = `local forward to ${a.destHost}:${a.destPort}`;
-      const server = await bridgeListener(c, what, [a.listenPort, a.listenHost], (sock) => {
+      const server = await bridgeListener((l) => c.log(l), what, [a.listenPort, a.listenHost], (sock) => {
         const fill = (m: Message): void =>
           void m.addString(a.destHost).addInt(a.destPort).addString(sock.remoteAddress ?? '').addInt(sock.remotePort ?? 0);
         return c.conn.open('direct-tcpip', fill, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE);
@@ -529,7 +529,7 @@ export const transport: Service = {
      */
     async forwardSocks(a: { id: number; listenHost: string; listenPort: number }) {
       const c = conn(a.id);
-      const server = await listenOn(`SOCKS forward`, [a.listenPort, a.listenHost], (sock) => socksConnection(c, sock));
+      const server = await listenOn([a.listenPort, a.listenHost], (sock) => socksConnection(c, sock));
       const port = (server.address() as AddressInfo).port;
       c.log(`SOCKS forward listening on ${a.listenHost}:${port}`);
       return { forwarder: c.addForwarder(() => server.close()), port };
@@ -556,7 +556,7 @@ export const transport: Service = {
     async forwardLocalPath(a: { id: number; listenPath: string; destPath: string }) {
       const c = conn(a.id);
       const what = `local forward to ${a.destPath}`;
-      const server = await bridgeListener(c, what, [a.listenPath], () =>
+      const server = await bridgeListener((l) => c.log(l), what, [a.listenPath], () =>
         // The path, then a reserved string and uint32 (OpenSSH's PROTOCOL 2.4).
         c.conn.open('direct-streamlocal@openssh.com', (m) => void m.addString(a.destPath).addString('').addInt(0), DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE),
       );

@@ -15,7 +15,7 @@ import type { WorkerConnection } from './connection';
 import { SocketBridge } from './socket-bridge';
 
 /** A local listener (TCP `[port, host]` or a unix socket `[path]`); IOError when it cannot listen. */
-export async function listenOn(what: string, listen: [number, string] | [string], onConnection: (sock: Socket) => void): Promise<Server> {
+export async function listenOn(listen: [number, string] | [string], onConnection: (sock: Socket) => void): Promise<Server> {
   // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
   const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, onConnection);
   try {
@@ -39,16 +39,16 @@ export async function listenOn(what: string, listen: [number, string] | [string]
  * joins each connection to the channel `open` makes for it (SocketBridge); a connection whose
  * channel the peer refuses is closed. Resolves once listening; IOError if it cannot.
  */
-export async function bridgeListener(c: WorkerConnection, what: string, listen: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server> {
-  return listenOn(what, listen, (sock) => {
+export async function bridgeListener(log: (line: string) => void, what: string, listen: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server> {
+  return listenOn(listen, (sock) => {
     open(sock).then(
       (core) => {
-        c.log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
-        new SocketBridge(core, sock, (t) => c.log(`[chan ${core.localId}] ${t}`));
+        log(`[chan ${core.localId}] ${what}: connection from ${sock.remoteAddress ?? 'a local socket'}`);
+        new SocketBridge(core, sock, (t) => log(`[chan ${core.localId}] ${t}`));
         sock.resume();
       },
       (e: Error) => {
-        c.log(`${what}: the peer refused the channel: ${e.message}`);
+        log(`${what}: the peer refused the channel: ${e.message}`);
         sock.destroy();
       },
     );
@@ -66,7 +66,7 @@ export async function agentProxyListener(c: WorkerConnection): Promise<{ path: s
   const path = join(dir, 'agent.sock');
   let server: Server;
   try {
-    server = await bridgeListener(c, 'agent proxy', [path], () => c.conn.open('auth-agent@openssh.com', undefined, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE));
+    server = await bridgeListener((l) => c.log(l), 'agent proxy', [path], () => c.conn.open('auth-agent@openssh.com', undefined, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE));
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
