@@ -656,7 +656,12 @@ export class Transport {
 
   private *forwarderOp(method: 'forwardLocalPort' | 'forwardRemotePort', listenHost: string, listenPort: number, destHost: string, destPort: number): Op<PortForwarder> {
     checkForwardArgs(listenHost, listenPort, destHost, destPort);
-    const r = yield* this.callOp<{ forwarder: number; port: number }>(method, { listenHost, listenPort, destHost, destPort }, this.channelTimeout);
+    return yield* this.startForwarderOp(method, { listenHost, listenPort, destHost, destPort });
+  }
+
+  /** Starts a forwarder of the worker (port, SOCKS or path forward): the PortForwarder that stops it. */
+  private *startForwarderOp(method: string, args: Record<string, unknown>): Op<PortForwarder> {
+    const r = yield* this.callOp<{ forwarder: number; port: number }>(method, args, this.channelTimeout);
     return new PortForwarder(this, r.forwarder, r.port);
   }
 
@@ -692,8 +697,7 @@ export class Transport {
 
   private *forwardSocksOp(listenHost: string, listenPort: number): Op<PortForwarder> {
     checkListenArgs(listenHost, listenPort);
-    const r = yield* this.callOp<{ forwarder: number; port: number }>('forwardSocks', { listenHost, listenPort }, this.channelTimeout);
-    return new PortForwarder(this, r.forwarder, r.port);
+    return yield* this.startForwarderOp('forwardSocks', { listenHost, listenPort });
   }
 
   /**
@@ -728,8 +732,7 @@ export class Transport {
 
   private *pathForwarderOp(method: 'forwardLocalPath' | 'forwardRemotePath', listenPath: string, destPath: string): Op<PortForwarder> {
     if (typeof listenPath !== 'string' || !listenPath || typeof destPath !== 'string' || !destPath) throw new TypeError('listenPath and destPath must be socket paths');
-    const r = yield* this.callOp<{ forwarder: number; port: number }>(method, { listenPath, destPath }, this.channelTimeout);
-    return new PortForwarder(this, r.forwarder, r.port);
+    return yield* this.startForwarderOp(method, { listenPath, destPath });
   }
 
   /** Paramiko's cancel_port_forward: the server stops listening on `address`:`port`. */
