@@ -11,9 +11,7 @@ import { ECDSAKey, Ed25519Key, PKey, RSAKey, SSHServer } from '../lib';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 import { echoServer, roundTrip } from './support/echo';
 import { CLEAN_ENV, runProcess } from './support/run-process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { asyncsshClient, dbclientExec, opensshExec, paramikoClient, plinkExec, sshAudit, startAgent } from './support/servers';
+import { asyncsshClient, dbclientExec, freePort, opensshExec, paramikoClient, plinkExec, sshAudit, startAgent } from './support/servers';
 import type { ClientTarget, PtyStep } from './support/servers';
 
 const PASSWORD = 'interop pass';
@@ -81,16 +79,6 @@ const RESIZE_SCRIPT: PtyStep[] = [
   { expect: 'S3' },
   'exit 4',
 ];
-
-/** A port nothing listens on now (for a client told to listen there). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('OpenSSH ssh against SSHServer', () => {
   const CIPHERS = ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
