@@ -1,13 +1,24 @@
 import { chmodSync } from 'node:fs';
 import { connect as netConnect, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /**
  * An echo server in this process, on 127.0.0.1 (or the unix socket `path`, which anyone may
  * connect to): its events run while the test awaits.
  */
-export async function echoServer(path?: string): Promise<{ port: number; close(): Promise<void> }> {
-  const srv = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+export function echoServer(path?: string): Promise<LocalServer> {
+  return serveHere((s) => s.pipe(s), path);
+}
+
+interface LocalServer {
+  /** 0 on a unix socket. */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A server in this process running `handle` for each connection, on 127.0.0.1 or the unix socket `path`. */
+async function serveHere(handle: (s: Socket) => void, path?: string): Promise<LocalServer> {
+  const srv = createServer({ allowHalfOpen: true }, handle);
   await new Promise<void>((r) => (path ? srv.listen(path, () => r()) : srv.listen(0, '127.0.0.1', () => r())));
   if (path) chmodSync(path, 0o777);
   return { port: path ? 0 : (srv.address() as AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
@@ -51,13 +62,11 @@ export async function refusedWithin(target: number | string, timeoutMs = 5000): 
 }
 
 /** A server that speaks first (as SMTP, FTP and SSH servers do): `banner` on connect, then echo. */
-export async function bannerServer(banner: string): Promise<{ port: number; close(): Promise<void> }> {
-  const srv = createServer({ allowHalfOpen: true }, (s) => {
+function bannerServer(banner: string): Promise<LocalServer> {
+  return serveHere((s) => {
     s.write(banner);
     s.pipe(s);
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  return { port: (srv.address() as AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
 }
 
 /** Connects to 127.0.0.1:`port` and resolves with what arrives before `timeoutMs` while we send nothing. */
