@@ -752,13 +752,17 @@ export class Transport {
 
   /** @internal A connection to a remote forward with a handler (the worker's 'portForward' callback). */
   forwarded(forward: string, info: ChannelHandleInfo, origin: [string, number], server: [string, number]): void {
-    const handler = this.forwardHandlers.get(forward);
     const ch = this.channelFor(info, 'forwarded-tcpip', origin, server);
+    this.handOver(ch, this.forwardHandlers.get(forward), `no handler for the remote forward ${server[0]}:${server[1]}`, (h) => h(ch, origin, server));
+  }
+
+  /** A channel the worker handed over for `handler`: given to it, or closed when there is none (SSHException `missing`). */
+  private handOver<H>(ch: Channel, handler: H | null | undefined, missing: string, give: (handler: H) => void): void {
     if (!handler) {
       ch.close();
-      throw new SSHException(`no handler for the remote forward ${server[0]}:${server[1]}`);
+      throw new SSHException(missing);
     }
-    handler(ch, origin, server);
+    give(handler);
   }
 
   /** Routes the channels the server opens for a handler of ours to this transport. */
@@ -787,21 +791,13 @@ export class Transport {
   /** @internal An x11 channel for the handler (the worker's 'x11Channel' callback). */
   x11Opened(info: ChannelHandleInfo, origin: [string, number]): void {
     const ch = this.channelFor(info, 'x11', origin);
-    if (!this.x11Handler) {
-      ch.close();
-      throw new SSHException('no x11 handler on this transport');
-    }
-    this.x11Handler(ch, origin);
+    this.handOver(ch, this.x11Handler, 'no x11 handler on this transport', (h) => h(ch, origin));
   }
 
   /** @internal An agent channel for the handler (the worker's 'agentChannel' callback). */
   agentOpened(info: ChannelHandleInfo): void {
     const ch = this.channelFor(info, 'auth-agent@openssh.com');
-    if (!this.agentHandler) {
-      ch.close();
-      throw new SSHException('no agent forwarding handler on this transport');
-    }
-    this.agentHandler(ch);
+    this.handOver(ch, this.agentHandler, 'no agent forwarding handler on this transport', (h) => h(ch));
   }
 
   /** Registers a SubsystemHandler class for `name`: constructed as `new cls(channel, name, server, ...args)`. */
