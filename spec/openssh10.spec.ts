@@ -70,38 +70,48 @@ describe('our client against OpenSSH 10 sshd', () => {
     expect(output(c, 'echo ten; uname -s')).toBe('ten\nLinux\n');
   });
 
+  /** A transport to sshd restricted by `restrict` and started; `use` runs on it, then it closes. */
+  function onTransport(restrict: (sec: ReturnType<Transport['getSecurityOptions']>) => void, use: (t: Transport) => void): void {
+    const t = new Transport([sshd.host, sshd.port]);
+    try {
+      restrict(t.getSecurityOptions());
+      t.startClient();
+      use(t);
+    } finally {
+      t.close();
+    }
+  }
+
+  function runOn(t: Transport, cmd: string): string {
+    const chan = t.openSession();
+    chan.execCommand(cmd);
+    return chan.makefile().read().toString();
+  }
+
   itWithPeers(['openssh10'], 'each hybrid and curve25519, with a rekey in the session', () => {
     for (const kex of [...HYBRIDS, 'curve25519-sha256']) {
-      const t = new Transport([sshd.host, sshd.port]);
-      try {
-        t.getSecurityOptions().kex = [kex];
-        t.startClient();
-        t.authPublickey(sshd.user.username, PKey.fromPrivateKeyFile(userKey));
-        expect(t.getNegotiated()!.kex).toBe(kex);
-        t.renegotiateKeys();
-        const chan = t.openSession();
-        chan.execCommand(`echo ${kex}`);
-        expect(chan.makefile().read().toString()).toBe(`${kex}\n`);
-      } finally {
-        t.close();
-      }
+      onTransport(
+        (sec) => (sec.kex = [kex]),
+        (t) => {
+          t.authPublickey(sshd.user.username, PKey.fromPrivateKeyFile(userKey));
+          expect(t.getNegotiated()!.kex).toBe(kex);
+          t.renegotiateKeys();
+          expect(runOn(t, `echo ${kex}`)).toBe(`${kex}\n`);
+        },
+      );
     }
   });
 
   itWithPeers(['openssh10'], 'password login through PAM, under every host key algorithm it serves', () => {
     for (const hostKey of ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256']) {
-      const t = new Transport([sshd.host, sshd.port]);
-      try {
-        t.getSecurityOptions().keyTypes = [hostKey];
-        t.startClient();
-        expect(t.getNegotiated()!.hostKey).toBe(hostKey);
-        t.authPassword(sshd.user.username, sshd.user.password!);
-        const chan = t.openSession();
-        chan.execCommand('echo pw');
-        expect(chan.makefile().read().toString()).toBe('pw\n');
-      } finally {
-        t.close();
-      }
+      onTransport(
+        (sec) => (sec.keyTypes = [hostKey]),
+        (t) => {
+          expect(t.getNegotiated()!.hostKey).toBe(hostKey);
+          t.authPassword(sshd.user.username, sshd.user.password!);
+          expect(runOn(t, 'echo pw')).toBe('pw\n');
+        },
+      );
     }
   });
 
