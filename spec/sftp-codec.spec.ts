@@ -136,6 +136,29 @@ describe('PacketFramer', () => {
     }
   });
 
+  it('in copying mode, yields the same packets from chunks that are overwritten after each push', () => {
+    const scratch = Buffer.alloc(9000);
+    for (let round = 0; round < 60; round++) {
+      const f = new PacketFramer(undefined, true);
+      const got: Buffer[] = [];
+      for (let i = 0; i < stream.length; ) {
+        // Sizes 1-3 included: the length word itself split across chunks.
+        const n = round < 10 ? round + 1 : 1 + Math.floor(Math.random() * 9000);
+        const chunk = scratch.subarray(0, Math.min(n, stream.length - i));
+        stream.copy(chunk, 0, i);
+        f.push(chunk, (p) => got.push(p));
+        chunk.fill(0xee);
+        i += n;
+      }
+      expect(got).toEqual(expected);
+      expect(f.buffered).toBe(0);
+    }
+    const f = new PacketFramer(undefined, true);
+    const got: Buffer[] = [];
+    f.push(stream, (p) => got.push(p));
+    expect(got.every((p) => p.buffer !== stream.buffer)).toBe(true);
+  });
+
   it('hands out views, not copies, for packets inside one chunk', () => {
     const f = new PacketFramer();
     const got: Buffer[] = [];

@@ -1,5 +1,6 @@
 import type { MacAlgorithm } from './macs';
 import { CipherMacOpener, CipherMacSealer, GcmOpener, GcmSealer } from './modes';
+import { NativeGcmOpener, NativeGcmSealer, nativeCrypto } from './native';
 import type { DirectionKeys, Opener, Sealer } from './protection';
 
 /**
@@ -44,8 +45,15 @@ function gcm(bits: number): CipherAlgorithm {
     ivLength: 12,
     blockSize: 16,
     aead: true,
-    createSealer: (keys) => new GcmSealer(openssl, keys),
-    createOpener: (keys) => new GcmOpener(openssl, keys),
+    // One OpenSSL context per direction when the native module is built (lib/crypto/native.ts).
+    createSealer: (keys) => {
+      const native = nativeCrypto();
+      return native ? new NativeGcmSealer(native, keys) : new GcmSealer(openssl, keys);
+    },
+    createOpener: (keys) => {
+      const native = nativeCrypto();
+      return native ? new NativeGcmOpener(native, keys) : new GcmOpener(openssl, keys);
+    },
   };
 }
 

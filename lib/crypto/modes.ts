@@ -44,7 +44,7 @@ function copyHead(packet: Buffer): Buffer {
   return head;
 }
 
-function badMac(): SSHException {
+export function badMac(): SSHException {
   return new SSHException('packet authentication failed: bad MAC (corrupted or tampered data)');
 }
 

@@ -55,6 +55,11 @@ export interface Opener {
    * verify.
    */
   open(seq: number, wire: Buffer): Buffer;
+  /**
+   * As `open`, but into a buffer the opener reuses: the result is valid only until the next
+   * call. The packet reader uses it for channel data, which the channel copies on arrival.
+   */
+  openTransient?(seq: number, wire: Buffer): Buffer;
 }
 
 /** Keys derived for one direction by key exchange (RFC 4253 section 7.2). */

@@ -56,6 +56,8 @@ export interface SftpClientCoreOptions {
   maxPacket?: number;
   /** Called once when the session fails for good (protocol violation, oversize packet); pending requests are rejected. */
   onError?: (err: Error) => void;
+  /** `receive`'s chunks are valid only during the call (see PacketFramer's `copy`). */
+  copyInput?: boolean;
 }
 
 const pathOf = (p: PathLike): string => (typeof p === 'string' ? p : p.toString('utf8'));
@@ -78,7 +80,7 @@ export class SftpClientCore {
     private readonly send: (bytes: Buffer) => void,
     private readonly options: SftpClientCoreOptions = {},
   ) {
-    this.framer = new PacketFramer(options.maxPacket ?? DEFAULT_MAX_PACKET);
+    this.framer = new PacketFramer(options.maxPacket ?? DEFAULT_MAX_PACKET, options.copyInput);
   }
 
   /** Requests awaiting their reply. */

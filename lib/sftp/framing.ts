@@ -2,6 +2,7 @@
  * Incremental SFTP packet framing (draft-02 section 3: uint32 length, then that many bytes).
  * Chunks of any size go in; whole packets (type byte + payload, without the length) come out.
  * A packet inside one chunk is a view of it; only a packet split across chunks is copied, once.
+ * With `copy`, every packet is memory of its own and no chunk is kept past `push`.
  */
 import { DEFAULT_MAX_PACKET } from './constants';
 import { SFTPError } from './errors';
@@ -12,9 +13,20 @@ export class PacketFramer {
   /** Total bytes (length word included) of the packet being assembled, -1 until its length is known. */
   private need = -1;
   private failed: Error | null = null;
+  /** Copying mode: the packet being assembled (its length word first), once its length is known. */
+  private assembly: Buffer | null = null;
+  /** Copying mode: the length word while fewer than 4 of its bytes have come. */
+  private readonly lengthWord = Buffer.alloc(4);
 
-  /** `maxPacket`: the largest length word accepted; beyond it the stream is refused for good. */
-  constructor(readonly maxPacket: number = DEFAULT_MAX_PACKET) {}
+  /**
+   * `maxPacket`: the largest length word accepted; beyond it the stream is refused for good.
+   * `copy`: chunks are only valid during `push` (channel data decrypted into a reused buffer):
+   * each packet is copied out as it completes, a split one into a buffer of its final size.
+   */
+  constructor(
+    readonly maxPacket: number = DEFAULT_MAX_PACKET,
+    private readonly copy = false,
+  ) {}
 
   /** Bytes held that do not make a whole packet yet. */
   get buffered(): number {
@@ -27,6 +39,10 @@ export class PacketFramer {
    */
   push(chunk: Buffer, onPacket: (packet: Buffer) => void): void {
     if (this.failed) throw this.failed;
+    if (this.copy) {
+      this.pushCopying(chunk, onPacket);
+      return;
+    }
     if (this.have > 0) {
       if (this.need < 0) {
         if (this.have + chunk.length < 4) {
@@ -63,6 +79,43 @@ export class PacketFramer {
       this.parts.push(rest);
       this.have = rest.length;
       if (rest.length >= 4) this.need = 4 + rest.readUInt32BE(0);
+    }
+  }
+
+  private pushCopying(chunk: Buffer, onPacket: (packet: Buffer) => void): void {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.need < 0) {
+        if (this.have === 0 && chunk.length - off >= 4) {
+          const end = off + 4 + this.checkLength(chunk.readUInt32BE(off));
+          if (end <= chunk.length) {
+            onPacket(Buffer.from(chunk.subarray(off + 4, end)));
+            off = end;
+            continue;
+          }
+          this.need = end - off;
+          this.assembly = Buffer.allocUnsafe(this.need);
+        } else {
+          const take = Math.min(4 - this.have, chunk.length - off);
+          chunk.copy(this.lengthWord, this.have, off, off + take);
+          this.have += take;
+          off += take;
+          if (this.have < 4) return;
+          this.need = 4 + this.checkLength(this.lengthWord.readUInt32BE(0));
+          this.assembly = Buffer.allocUnsafe(this.need);
+          this.lengthWord.copy(this.assembly, 0);
+        }
+      }
+      const whole = this.assembly!;
+      const take = Math.min(this.need - this.have, chunk.length - off);
+      chunk.copy(whole, this.have, off, off + take);
+      this.have += take;
+      off += take;
+      if (this.have < this.need) return;
+      this.assembly = null;
+      this.have = 0;
+      this.need = -1;
+      onPacket(whole.subarray(4));
     }
   }
 

@@ -18,6 +18,11 @@ export interface ChannelSink {
   /** Data from the peer; `stream` 1 is stderr (extended data type 1). */
   data(chunk: Buffer, stream: 0 | 1): void;
   eof(): void;
+  /**
+   * True when `data` copies what it keeps before returning: the channel may then hand it a view
+   * of a buffer the packet codec reuses (otherwise it hands a copy).
+   */
+  readonly copiesData?: boolean;
   /** The channel is closed both ways (or the connection died: `error`). */
   closed(error: Error | null): void;
   /** The peer's window grew: more can be written. */
@@ -218,14 +223,15 @@ export class ChannelCore {
     if (this.remoteWindow > 0) this.deliver((s) => s.writable());
   }
 
-  onData(data: Buffer, stream: 0 | 1): void {
+  /** With `transient`, `data` is valid only during the call (see ChannelSink.copiesData). */
+  onData(data: Buffer, stream: 0 | 1, transient = false): void {
     if (data.length > this.localWindow) {
       throw new SSHException(`channel ${this.localId}: the peer sent ${data.length} bytes with ${this.localWindow} of window left`);
     }
     if (this.eofReceived || this.closeReceived) throw new SSHException(`channel ${this.localId}: data after EOF`);
     this.localWindow -= data.length;
     this.receivedData = true;
-    const copy = this.sinkRef ? data : Buffer.from(data);
+    const copy = this.sinkRef && (!transient || this.sinkRef.copiesData) ? data : Buffer.from(data);
     this.deliver((s) => s.data(copy, stream));
   }
 

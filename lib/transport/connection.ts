@@ -122,7 +122,7 @@ export class ConnectionCore {
       }
       case MSG.CHANNEL_DATA: {
         const ch = this.channel(msg);
-        ch.onData(msg.getString(), 0);
+        ch.onData(msg.getString(), 0, msg.transient);
         return true;
       }
       case MSG.CHANNEL_EXTENDED_DATA: {
@@ -130,7 +130,7 @@ export class ConnectionCore {
         const code = msg.getInt();
         const data = msg.getString();
         // Only stderr (1) is defined (RFC 4254 section 5.2); other codes still use window.
-        if (code === 1) ch.onData(data, 1);
+        if (code === 1) ch.onData(data, 1, msg.transient);
         else ch.discard(data.length);
         return true;
       }

@@ -131,6 +131,12 @@ export class PacketReader {
   /** Two buffers that take turns holding the unread tail of a transient chunk (see detach). */
   private carry: [Buffer | null, Buffer | null] = [null, null];
   private carryTurn = 0;
+  /**
+   * The payload `next` returned last lives in memory the opener reuses (openTransient): valid
+   * until the next call. Only the session's dispatch of channel data takes it so; anything else
+   * it copies first.
+   */
+  transient = false;
 
   setProtection(opener: Opener, resetSequence: boolean): void {
     this.opener = opener;
@@ -239,7 +245,9 @@ export class PacketReader {
     if (this.avail < total) return null;
     const wire = this.peek(total);
     this.consume(total);
-    const plain = o.open(this.seq, wire);
+    const plain = o.openTransient ? o.openTransient(this.seq, wire) : o.open(this.seq, wire);
+    // Inflating copies (the inflater consumes its input before returning).
+    this.transient = o.openTransient !== undefined && this.decompress === null;
     const padLength = plain[0];
     if (padLength < MIN_PADDING || padLength >= this.length) {
       throw new SSHException(`bad padding length ${padLength} in a packet of ${this.length} bytes`);

@@ -14,6 +14,11 @@ const ADAPTIVE_INT_LIMIT = 0xff000000;
  * must not accept truncated input.
  */
 export class Message {
+  /**
+   * The bytes are a view the packet codec reuses once the message is handled (channel data
+   * only, see PacketReader.transient): whoever keeps a part of them copies it.
+   */
+  transient = false;
   private buf: Buffer;
   /** Bytes written (write side) or total bytes (read side). */
   private length: number;

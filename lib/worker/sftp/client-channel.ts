@@ -14,7 +14,7 @@ export class SftpClientChannel implements ChannelSink {
   closedError: Error | null = null;
 
   constructor(readonly channel: ChannelCore) {
-    this.core = new SftpClientCore((bytes) => this.send(bytes));
+    this.core = new SftpClientCore((bytes) => this.send(bytes), { copyInput: true });
     channel.sink = this;
   }
 
@@ -30,9 +30,13 @@ export class SftpClientChannel implements ChannelSink {
 
   // ---- ChannelSink ----
 
+  /**
+   * The engine's framer copies each reply out as it completes (a reply split over packets into
+   * one buffer of its size), so channel data may come from the decrypter's reused buffer.
+   */
+  readonly copiesData = true;
+
   data(chunk: Buffer, stream: 0 | 1): void {
-    // The engine keeps views of what it is given; channel data is never reused memory (each
-    // packet is decrypted or decompressed into a buffer of its own), so no copy is needed.
     if (stream === 0) this.core.receive(chunk);
     this.channel.consumed(chunk.length);
   }

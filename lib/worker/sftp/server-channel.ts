@@ -215,6 +215,9 @@ export class SftpServerChannel implements ChannelSink {
 
   // ---- ChannelSink ----
 
+  /** Data is copied into `held` on arrival. */
+  readonly copiesData = true;
+
   data(chunk: Buffer, stream: 0 | 1): void {
     if (stream !== 0 || this.finished) {
       // Stderr from a client means nothing to SFTP; its window is given back.

@@ -137,6 +137,9 @@ export class WorkerChannel implements ChannelSink {
   /** Paramiko's combine_stderr: stderr data joins the stdout stream in arrival order. */
   combineStderr = false;
 
+  /** Data goes into the ring (a copy) or, past it, into a spill copy: never kept as given. */
+  readonly copiesData = true;
+
   data(chunk: Buffer, stream: 0 | 1): void {
     if (this.combineStderr) stream = 0;
     if (this.readShut) {

@@ -1,0 +1,239 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { SSHException } from '../lib/errors';
+import { GcmOpener, GcmSealer } from '../lib/crypto/modes';
+import { NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus } from '../lib/crypto/native';
+import type { DirectionKeys, Opener, Sealer } from '../lib/crypto/protection';
+import { PacketReader, PacketWriter } from '../lib/transport/packet';
+import { ChannelCore } from '../lib/transport/channel';
+import type { ChannelSink } from '../lib/transport/channel';
+import { compressorFor } from '../lib/transport/compression';
+
+// The native module is optional for users (no C compiler: node:crypto does the same work), not
+// for CI: PARAMIKO_TS_REQUIRE_PEERS (set by .ci/run) makes its absence a failure, not a skip.
+const native = nativeCrypto();
+const required = process.env.PARAMIKO_TS_REQUIRE_PEERS === '1';
+if (!native && !required) {
+  console.warn(`native ciphers not tested: ${nativeCryptoStatus()}`);
+}
+const describeNative = native || required ? describe : describe.skip;
+
+function keys(bytes: number, iv?: Buffer): DirectionKeys {
+  return { key: randomBytes(bytes), iv: iv ?? randomBytes(12), macKey: Buffer.alloc(0) };
+}
+
+/** A plaintext packet as the codec builds it: length, padding length, payload, padding to 16. */
+function packet(payloadLength: number): Buffer {
+  let pad = 16 - ((1 + payloadLength) % 16);
+  if (pad < 4) pad += 16;
+  const p = randomBytes(4 + 1 + payloadLength + pad);
+  p.writeUInt32BE(1 + payloadLength + pad, 0);
+  p[4] = pad;
+  return p;
+}
+
+function sealAll(sealer: Sealer, packets: Buffer[]): Buffer[] {
+  return packets.map((p, seq) => Buffer.from(sealer.seal(seq, Buffer.from(p))));
+}
+
+const SIZES = [0, 1, 11, 12, 27, 100, 1000, 32768, 200000];
+
+describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
+  const n = native!;
+
+  test('is loaded (CI builds it: a failed build must not pass as the node:crypto fallback)', () => {
+    expect(native).not.toBeNull();
+    expect(nativeCryptoStatus()).toMatch(/^loaded from /);
+  });
+
+  for (const bits of [128, 256]) {
+    const openssl = `aes-${bits}-gcm`;
+    test(`aes${bits}-gcm: the same wire bytes as node:crypto, packet after packet, and each opens the other's`, () => {
+      // The invocation counter's low bytes at ff: the carry into the next bytes is exercised.
+      const k = keys(bits / 8, Buffer.from('0102030405060708090afffe', 'hex'));
+      const packets = SIZES.map(packet);
+      const ours = sealAll(new NativeGcmSealer(n, k), packets);
+      const nodes = sealAll(new GcmSealer(openssl, k), packets);
+      expect(ours.map((w) => w.toString('hex'))).toEqual(nodes.map((w) => w.toString('hex')));
+      const openers: Array<[Opener, Opener]> = [
+        [new NativeGcmOpener(n, k), new GcmOpener(openssl, k)],
+        [new GcmOpener(openssl, k), new NativeGcmOpener(n, k)],
+      ];
+      for (const [a, b] of openers) {
+        packets.forEach((p, seq) => {
+          expect(a.open(seq, ours[seq]).equals(p.subarray(4))).toBe(true);
+          expect(b.open(seq, nodes[seq]).equals(p.subarray(4))).toBe(true);
+        });
+      }
+    });
+  }
+
+  test('the invocation counter wraps at 2^64 and leaves the fixed field alone (RFC 5647 7.1), as node:crypto does', () => {
+    const k = keys(16, Buffer.from('aabbccdd' + 'ff'.repeat(8), 'hex'));
+    const packets = [packet(5), packet(6), packet(7)];
+    expect(sealAll(new NativeGcmSealer(n, k), packets)).toEqual(sealAll(new GcmSealer('aes-128-gcm', k), packets));
+  });
+
+  test('a changed bit anywhere (length, ciphertext, tag) or a skipped packet fails with SSHException', () => {
+    const k = keys(16);
+    const wire = sealAll(new NativeGcmSealer(n, k), [packet(100), packet(100)]);
+    for (const at of [0, 3, 4, 50, wire[0].length - 16, wire[0].length - 1]) {
+      const bad = Buffer.from(wire[0]);
+      bad[at] ^= 0x01;
+      expect(() => new NativeGcmOpener(n, k).open(0, bad)).toThrow(SSHException);
+      expect(() => new NativeGcmOpener(n, k).openTransient(0, bad)).toThrow(/bad MAC/);
+    }
+    // The second packet under the first packet's nonce: a replay or a dropped packet.
+    expect(() => new NativeGcmOpener(n, k).open(0, wire[1])).toThrow(SSHException);
+    const opener = new NativeGcmOpener(n, k);
+    opener.open(0, wire[0]);
+    expect(opener.open(1, wire[1]).length).toBe(wire[1].length - 20);
+  });
+
+  test('openTransient reuses one buffer; open returns memory of its own', () => {
+    const k = keys(16);
+    const p = [packet(300), packet(300), packet(300), packet(300)];
+    const wire = sealAll(new NativeGcmSealer(n, k), p);
+    const o = new NativeGcmOpener(n, k);
+    const first = o.openTransient(0, wire[0]);
+    expect(first.equals(p[0].subarray(4))).toBe(true);
+    const second = o.openTransient(1, wire[1]);
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.equals(p[1].subarray(4))).toBe(true);
+    const third = o.open(2, wire[2]);
+    o.openTransient(3, wire[3]);
+    expect(third.equals(p[2].subarray(4))).toBe(true);
+  });
+
+  /** The module's errors come from the main realm: Jest's TypeError is another class. */
+  function typeError(fn: () => unknown, message: RegExp): void {
+    let thrown: Error | null = null;
+    try {
+      fn();
+    } catch (e) {
+      thrown = e as Error;
+    }
+    expect(thrown?.name).toBe('TypeError');
+    expect(thrown?.message).toMatch(message);
+  }
+
+  test("a caller's mistakes are TypeErrors from the module, not a crash", () => {
+    const k = keys(16);
+    const sealState = n.gcmCreate(k.key, k.iv, true);
+    const openState = n.gcmCreate(k.key, k.iv, false);
+    typeError(() => n.gcmCreate(Buffer.alloc(15), k.iv, true), /key of 16 or 32 bytes/);
+    typeError(() => n.gcmCreate(k.key, Buffer.alloc(8), true), /nonce of 12/);
+    typeError(() => n.gcmSeal(openState, packet(10), Buffer.alloc(100), 0), /gcmSeal\(sealState/);
+    typeError(() => n.gcmOpen(sealState, Buffer.alloc(40), Buffer.alloc(100), 0), /gcmOpen\(openState/);
+    typeError(() => n.gcmSeal(sealState, packet(10), Buffer.alloc(20), 0), /output too small/);
+    typeError(() => n.gcmSeal(sealState, packet(10), Buffer.alloc(64), 60), /output too small/);
+    typeError(() => n.gcmOpen(openState, Buffer.alloc(19), Buffer.alloc(100), 0), /too short/);
+    typeError(() => n.gcmOpen(openState, Buffer.alloc(52), Buffer.alloc(31), 0), /output too small/);
+    typeError(() => n.gcmOpen({}, Buffer.alloc(52), Buffer.alloc(64), 0), /gcmOpen\(openState/);
+  });
+
+  test('seals into and opens from views of a SharedArrayBuffer at an offset', () => {
+    const k = keys(32);
+    const p = packet(1000);
+    const shared = new Uint8Array(new SharedArrayBuffer(4096), 100, 3000);
+    const written = n.gcmSeal(n.gcmCreate(k.key, k.iv, true), p, shared, 7);
+    expect(written).toBe(p.length + 16);
+    const wire = Buffer.from(shared.subarray(7, 7 + written));
+    expect(wire.equals(new GcmSealer('aes-256-gcm', k).seal(0, Buffer.from(p)))).toBe(true);
+    const out = new Uint8Array(new SharedArrayBuffer(2048), 16, 2000);
+    expect(n.gcmOpen(n.gcmCreate(k.key, k.iv, false), wire, out, 3)).toBe(true);
+    expect(Buffer.from(out.subarray(3, 3 + p.length - 4)).equals(p.subarray(4))).toBe(true);
+  });
+
+  test('the packet reader marks payloads from openTransient as transient, unless it inflates them', () => {
+    const k = keys(16);
+    const writer = new PacketWriter();
+    writer.setProtection(new NativeGcmSealer(n, k), false);
+    const reader = new PacketReader();
+    reader.setProtection(new NativeGcmOpener(n, k), false);
+    reader.push(Buffer.concat([writer.encode(Buffer.from('\x5ehello')), writer.encode(Buffer.from('\x5eworld'))]));
+    const a = reader.next()!;
+    expect(reader.transient).toBe(true);
+    expect(a.toString('latin1')).toBe('\x5ehello');
+    const b = reader.next()!;
+    expect(b.toString('latin1')).toBe('\x5eworld');
+    expect(a.toString('latin1')).toBe('\x5eworld'); // the same memory: why only channel data takes it
+    writer.setCompression(compressorFor('zlib', 'compress'));
+    reader.setCompression(compressorFor('zlib', 'decompress'));
+    reader.push(writer.encode(Buffer.from('\x5ecompressed')));
+    expect(reader.next()!.toString('latin1')).toBe('\x5ecompressed');
+    expect(reader.transient).toBe(false);
+  });
+});
+
+describe('channel data from a reused buffer', () => {
+  function sink(copiesData: boolean, got: Buffer[]): ChannelSink {
+    return { copiesData, data: (c) => got.push(c), eof: () => undefined, closed: () => undefined, writable: () => undefined };
+  }
+
+  test('a sink that keeps what it is given gets a copy; one that copies gets the bytes as they are', () => {
+    for (const copies of [false, true]) {
+      const core = new ChannelCore(0, 'session', 1 << 20, 32768, () => undefined);
+      core.opened(5, 1 << 20, 32768);
+      const got: Buffer[] = [];
+      core.sink = sink(copies, got);
+      const reused = Buffer.from('first');
+      core.onData(reused, 0, true);
+      reused.write('XXXXX');
+      expect(got[0].toString() === 'first').toBe(!copies);
+      core.onData(reused, 0, false);
+      expect(got[1]).toBe(reused);
+    }
+  });
+
+  test('data held before a sink is attached is a copy, transient or not', () => {
+    const core = new ChannelCore(0, 'session', 1 << 20, 32768, () => undefined);
+    core.opened(5, 1 << 20, 32768);
+    const reused = Buffer.from('early');
+    core.onData(reused, 0, true);
+    reused.write('XXXXX');
+    const got: Buffer[] = [];
+    core.sink = sink(true, got);
+    expect(got.map(String)).toEqual(['early']);
+  });
+});
+
+describe('PARAMIKO_TS_NATIVE=0: the node:crypto path end to end', () => {
+  test('a client and our server in a process with the module off agree on AES-GCM and move 4 MiB both ways', () => {
+    const script = `
+      const { nativeCryptoStatus } = require('./dist/crypto/native.js');
+      const { AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
+      const server = SSHServer.start({ users: { u: 'p' } });
+      const client = new SSHClient();
+      try {
+        client.setMissingHostKeyPolicy(new AutoAddPolicy());
+        client.connect(server.host, { port: server.port, username: 'u', password: 'p', lookForKeys: false, allowAgent: false,
+          disabledAlgorithms: { ciphers: ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'] } });
+        const n = client.getTransport().getNegotiated();
+        // wc reads all of stdin before head writes: neither direction waits on the other's window.
+        const [stdin, stdout] = client.execCommand('wc -c; head -c 4194304 /dev/zero');
+        stdin.write(Buffer.alloc(4194304, 7));
+        stdin.close();
+        const out = stdout.read();
+        const nl = out.indexOf(10);
+        console.log(JSON.stringify({ status: nativeCryptoStatus(), ciphers: [n.cipherC2S, n.cipherS2C], counted: out.subarray(0, nl).toString().trim(), zeros: out.subarray(nl + 1).equals(Buffer.alloc(4194304)) }));
+      } finally {
+        client.close();
+        server.close();
+      }
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      cwd: join(__dirname, '..'),
+      env: { ...process.env, PARAMIKO_TS_NATIVE: '0' },
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(result.status).toBe('off (PARAMIKO_TS_NATIVE=0)');
+    expect(result.ciphers).toEqual(['aes128-gcm@openssh.com', 'aes128-gcm@openssh.com']);
+    expect(result.counted).toBe('4194304');
+    expect(result.zeros).toBe(true);
+  });
+});
