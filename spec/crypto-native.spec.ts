@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SSHException } from '../lib/errors';
 import { GcmOpener, GcmSealer } from '../lib/crypto/modes';
-import { NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus } from '../lib/crypto/native';
+import { NativeChaChaPolyOpener, NativeChaChaPolySealer, NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus } from '../lib/crypto/native';
+import { ChaChaPolyOpener, ChaChaPolySealer, chacha20Poly1305 } from '../lib/crypto/chachapoly';
 import type { DirectionKeys, Opener, Sealer } from '../lib/crypto/protection';
 import { PacketReader, PacketWriter } from '../lib/transport/packet';
 import { ChannelCore } from '../lib/transport/channel';
@@ -23,10 +24,10 @@ function keys(bytes: number, iv?: Buffer): DirectionKeys {
   return { key: randomBytes(bytes), iv: iv ?? randomBytes(12), macKey: Buffer.alloc(0) };
 }
 
-/** A plaintext packet as the codec builds it: length, padding length, payload, padding to 16. */
-function packet(payloadLength: number): Buffer {
-  let pad = 16 - ((1 + payloadLength) % 16);
-  if (pad < 4) pad += 16;
+/** A plaintext packet as the codec builds it: length, padding length, payload, padding to 16 (or 8). */
+function packet(payloadLength: number, block = 16): Buffer {
+  let pad = block - ((1 + payloadLength) % block);
+  if (pad < 4) pad += block;
   const p = randomBytes(4 + 1 + payloadLength + pad);
   p.writeUInt32BE(1 + payloadLength + pad, 0);
   p[4] = pad;
@@ -52,7 +53,7 @@ describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
     test(`aes${bits}-gcm: the same wire bytes as node:crypto, packet after packet, and each opens the other's`, () => {
       // The invocation counter's low bytes at ff: the carry into the next bytes is exercised.
       const k = keys(bits / 8, Buffer.from('0102030405060708090afffe', 'hex'));
-      const packets = SIZES.map(packet);
+      const packets = SIZES.map((size) => packet(size));
       const ours = sealAll(new NativeGcmSealer(n, k), packets);
       const nodes = sealAll(new GcmSealer(openssl, k), packets);
       expect(ours.map((w) => w.toString('hex'))).toEqual(nodes.map((w) => w.toString('hex')));
@@ -131,6 +132,13 @@ describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
     typeError(() => n.gcmOpen(openState, Buffer.alloc(19), Buffer.alloc(100), 0), /too short/);
     typeError(() => n.gcmOpen(openState, Buffer.alloc(52), Buffer.alloc(31), 0), /output too small/);
     typeError(() => n.gcmOpen({}, Buffer.alloc(52), Buffer.alloc(64), 0), /gcmOpen\(openState/);
+    // A GCM state is not a ChaCha20 one, nor the other way round.
+    typeError(() => n.chachaOpen(openState, 0, Buffer.alloc(52), Buffer.alloc(64), 0), /chachaOpen\(openState/);
+    const chachaSeal = n.chachaCreate(randomBytes(64), true);
+    typeError(() => n.gcmSeal(chachaSeal, packet(10), Buffer.alloc(100), 0), /gcmSeal\(sealState/);
+    typeError(() => n.chachaCreate(randomBytes(32), true), /key of 64 bytes/);
+    typeError(() => n.chachaSeal(chachaSeal, 0, packet(10, 8), Buffer.alloc(20), 0), /output too small/);
+    typeError(() => n.chachaLength(chachaSeal, 0, Buffer.alloc(4)), /chachaLength\(openState/);
   });
 
   test('seals into and opens from views of a SharedArrayBuffer at an offset', () => {
@@ -144,6 +152,45 @@ describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
     const out = new Uint8Array(new SharedArrayBuffer(2048), 16, 2000);
     expect(n.gcmOpen(n.gcmCreate(k.key, k.iv, false), wire, out, 3)).toBe(true);
     expect(Buffer.from(out.subarray(3, 3 + p.length - 4)).equals(p.subarray(4))).toBe(true);
+  });
+
+  test('chacha20-poly1305: the same wire bytes as ours over node:crypto (checked against known answers in crypto-chachapoly.spec.ts), each opening the other\'s', () => {
+    const k = keys(64);
+    const seqs = [0, 1, 2, 255, 256, 65536, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+    const ours = new NativeChaChaPolySealer(n, k);
+    const js = new ChaChaPolySealer(k);
+    const nativeOpener = new NativeChaChaPolyOpener(n, k);
+    const jsOpener = new ChaChaPolyOpener(k);
+    let i = 0;
+    for (const size of [0, 1, 11, 12, 63, 64, 1000, 1024, 1100, 32768, 200000]) {
+      const p = packet(size, 8);
+      const seq = seqs[i++ % seqs.length];
+      const wire = ours.seal(seq, Buffer.from(p));
+      expect(wire.equals(js.seal(seq, Buffer.from(p)))).toBe(true);
+      expect(nativeOpener.peekLength(seq, wire.subarray(0, 4))).toBe(p.length - 4);
+      expect(nativeOpener.open(seq, wire).equals(p.subarray(4))).toBe(true);
+      expect(nativeOpener.openTransient(seq, wire).equals(p.subarray(4))).toBe(true);
+      expect(jsOpener.open(seq, wire).equals(p.subarray(4))).toBe(true);
+    }
+    // The cipher table hands out the native classes when the module is loaded.
+    expect(chacha20Poly1305.createSealer(k, null)).toBeInstanceOf(NativeChaChaPolySealer);
+    expect(chacha20Poly1305.createOpener(k, null)).toBeInstanceOf(NativeChaChaPolyOpener);
+    expect(() => chacha20Poly1305.createOpener(keys(32), null)).toThrow(/needs a 64-byte key/);
+  });
+
+  test('chacha20-poly1305: a changed bit anywhere or the wrong sequence number fails with SSHException, decrypting nothing', () => {
+    const k = keys(64);
+    const p = packet(100, 8);
+    const wire = new NativeChaChaPolySealer(n, k).seal(42, Buffer.from(p));
+    for (const at of [0, 3, 4, 50, wire.length - 16, wire.length - 1]) {
+      const bad = Buffer.from(wire);
+      bad[at] ^= 0x80;
+      const plain = Buffer.alloc(wire.length - 20);
+      expect(n.chachaOpen(n.chachaCreate(k.key, false), 42, bad, plain, 0)).toBe(false);
+      expect(plain.equals(Buffer.alloc(plain.length))).toBe(true);
+      expect(() => new NativeChaChaPolyOpener(n, k).open(42, bad)).toThrow(SSHException);
+    }
+    expect(() => new NativeChaChaPolyOpener(n, k).open(43, wire)).toThrow(/bad MAC/);
   });
 
   test('the packet reader marks payloads from openTransient as transient, unless it inflates them', () => {

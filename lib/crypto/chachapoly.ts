@@ -26,6 +26,7 @@ import type { CipherAlgorithm } from './ciphers';
 import { defaultPoly1305, POLY1305_TAG_LENGTH } from './poly1305';
 import type { Poly1305Engine } from './poly1305';
 import type { DirectionKeys, Opener, Sealer } from './protection';
+import { NativeChaChaPolyOpener, NativeChaChaPolySealer, nativeCrypto } from './native';
 
 export const CHACHA20_POLY1305 = 'chacha20-poly1305@openssh.com';
 const KEY_LENGTH = 64; // K_2 || K_1, each a 256-bit ChaCha20 key
@@ -143,6 +144,13 @@ export class ChaCha20Js {
   }
 }
 
+function checkedKey(keys: DirectionKeys): DirectionKeys {
+  if (keys.key.length !== KEY_LENGTH) {
+    throw new SSHException(`${CHACHA20_POLY1305} needs a ${KEY_LENGTH}-byte key, got ${keys.key.length}`);
+  }
+  return keys;
+}
+
 /** One direction's keys and per-packet scratch (each sealer or opener owns one). */
 class ChaChaKeys {
   /** K_2 for OpenSSL, which encrypts the payload from counter 1. */
@@ -155,9 +163,7 @@ class ChaChaKeys {
   private readonly iv = Buffer.alloc(16);
 
   constructor(keys: DirectionKeys) {
-    if (keys.key.length !== KEY_LENGTH) {
-      throw new SSHException(`${CHACHA20_POLY1305} needs a ${KEY_LENGTH}-byte key, got ${keys.key.length}`);
-    }
+    checkedKey(keys);
     const k2 = keys.key.subarray(0, 32);
     // A KeyObject spares OpenSSL a key copy per createCipheriv (measured 1.0 vs 1.7 us).
     this.main = createSecretKey(k2);
@@ -268,8 +274,16 @@ export const chacha20Poly1305: CipherAlgorithm = {
   ivLength: 0,
   blockSize: BLOCK_SIZE,
   aead: true,
-  createSealer: (keys) => new ChaChaPolySealer(keys),
-  createOpener: (keys) => new ChaChaPolyOpener(keys),
+  // OpenSSL's ChaCha20 and Poly1305 in one native call per packet when the module is built
+  // (lib/crypto/native.ts); else ChaCha20 from node:crypto and our own Poly1305.
+  createSealer: (keys) => {
+    const native = nativeCrypto();
+    return native ? new NativeChaChaPolySealer(native, checkedKey(keys)) : new ChaChaPolySealer(keys);
+  },
+  createOpener: (keys) => {
+    const native = nativeCrypto();
+    return native ? new NativeChaChaPolyOpener(native, checkedKey(keys)) : new ChaChaPolyOpener(keys);
+  },
 };
 
 registerCipher(chacha20Poly1305);

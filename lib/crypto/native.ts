@@ -1,9 +1,9 @@
 /**
  * The optional native packet ciphers (lib/native/sshcrypto.c, built by lib/native/install.js at
  * install time). node:crypto makes an OpenSSL context per AES-GCM packet and a fresh Buffer per
- * update; the native module re-arms one context per direction and writes where it is told, so a
- * gigabyte costs ~0.2 s of AES-GCM instead of ~0.45 s (bench/chachapoly.js). Every cipher also
- * works without it, through lib/crypto/modes.ts: this module only picks the faster path.
+ * update, and has no Poly1305; the native module re-arms one context per direction and writes
+ * where it is told, so a gigabyte costs ~0.2 s of AES-GCM instead of ~0.45 s. Every cipher also
+ * works without it (lib/crypto/modes.ts, lib/crypto/chachapoly.ts): this only picks the faster path.
  *
  * PARAMIKO_TS_NATIVE=0 turns it off (read once per thread, when first asked).
  */
@@ -13,16 +13,19 @@ import { MAX_PACKET_LENGTH } from '../transport/packet';
 import { badMac } from './modes';
 import type { DirectionKeys, Opener, Sealer } from './protection';
 
-/** What lib/native/sshcrypto.c exports (its abiVersion 1). */
+/** What lib/native/sshcrypto.c exports (its abiVersion 2). */
 interface NativeModule {
   abiVersion: number;
   gcmCreate(key: Uint8Array, nonce: Uint8Array, encrypt: boolean): object;
   gcmSeal(state: object, packet: Uint8Array, out: Uint8Array, offset: number): number;
   gcmOpen(state: object, wire: Uint8Array, out: Uint8Array, offset: number): boolean;
+  chachaCreate(key: Uint8Array, encrypt: boolean): object;
+  chachaLength(state: object, seq: number, header: Uint8Array): number;
+  chachaSeal(state: object, seq: number, packet: Uint8Array, out: Uint8Array, offset: number): number;
+  chachaOpen(state: object, seq: number, wire: Uint8Array, out: Uint8Array, offset: number): boolean;
 }
 
-const ABI_VERSION = 1;
-const GCM_TAG = 16;
+const ABI_VERSION = 2;
 
 let loaded: { module: NativeModule | null; status: string } | null = null;
 
@@ -56,61 +59,118 @@ export function nativeCryptoStatus(): string {
   return loaded.status;
 }
 
-/**
- * aes128-gcm@openssh.com / aes256-gcm@openssh.com sealing with one OpenSSL context: each
- * packet's wire bytes (clear length, ciphertext, tag) in one fresh buffer.
- */
-export class NativeGcmSealer implements Sealer {
-  readonly blockSize = 16;
+/** Bytes appended to a packet by both ciphers: the GCM tag, the Poly1305 tag. */
+const TAG = 16;
+
+/** A native sealer: each packet's wire bytes (length, ciphertext, tag) in one fresh buffer. */
+abstract class NativeSealer implements Sealer {
   readonly lengthExcluded = true;
-  readonly macLength = GCM_TAG;
+  readonly macLength = TAG;
   readonly freshOutput = true;
-  private readonly state: object;
-  constructor(
-    private readonly native: NativeModule,
-    keys: DirectionKeys,
-  ) {
-    this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), true);
-  }
-  seal(_seq: number, packet: Buffer): Buffer {
-    const wire = Buffer.allocUnsafe(packet.length + GCM_TAG);
-    this.native.gcmSeal(this.state, packet, wire, 0);
+  abstract readonly blockSize: number;
+  protected abstract sealInto(seq: number, packet: Buffer, out: Buffer): void;
+  seal(seq: number, packet: Buffer): Buffer {
+    const wire = Buffer.allocUnsafe(packet.length + TAG);
+    this.sealInto(seq, packet, wire);
     return wire;
   }
 }
 
-export class NativeGcmOpener implements Opener {
+/** A native opener, with the reused buffer of openTransient. */
+abstract class NativeOpener implements Opener {
   readonly headerLength = 4;
-  readonly macLength = GCM_TAG;
+  readonly macLength = TAG;
   readonly lengthExcluded = true;
-  readonly blockSize = 16;
-  private readonly state: object;
+  abstract readonly blockSize: number;
   private scratch: Buffer | null = null;
-  constructor(
-    private readonly native: NativeModule,
-    keys: DirectionKeys,
-  ) {
-    this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), false);
-  }
-  peekLength(_seq: number, header: Buffer): number {
-    return header.readUInt32BE(0);
-  }
-  open(_seq: number, wire: Buffer): Buffer {
-    return this.openInto(wire, Buffer.allocUnsafe(wire.length - 4 - GCM_TAG));
+  abstract peekLength(seq: number, header: Buffer): number;
+  /** Writes the plaintext of `wire` into `plain`; false when the tag does not verify. */
+  protected abstract openInto(seq: number, wire: Buffer, plain: Buffer): boolean;
+
+  open(seq: number, wire: Buffer): Buffer {
+    return this.opened(seq, wire, Buffer.allocUnsafe(wire.length - 4 - TAG));
   }
   /**
    * Into one buffer for every packet: a fresh 32 KiB buffer per packet is memory the kernel
    * must map on first touch (~7 us a page here) and V8 must collect.
    */
-  openTransient(_seq: number, wire: Buffer): Buffer {
-    const n = wire.length - 4 - GCM_TAG;
+  openTransient(seq: number, wire: Buffer): Buffer {
+    const n = wire.length - 4 - TAG;
     if (!this.scratch || this.scratch.length < n) {
       this.scratch = Buffer.allocUnsafe(Math.min(Math.max(n, 2 * (this.scratch?.length ?? 0)), MAX_PACKET_LENGTH));
     }
-    return this.openInto(wire, this.scratch.subarray(0, n));
+    return this.opened(seq, wire, this.scratch.subarray(0, n));
   }
-  private openInto(wire: Buffer, plain: Buffer): Buffer {
-    if (!this.native.gcmOpen(this.state, wire, plain, 0)) throw badMac();
+  private opened(seq: number, wire: Buffer, plain: Buffer): Buffer {
+    if (!this.openInto(seq, wire, plain)) throw badMac();
     return plain;
+  }
+}
+
+/** aes128-gcm@openssh.com / aes256-gcm@openssh.com with one OpenSSL context per direction. */
+export class NativeGcmSealer extends NativeSealer {
+  readonly blockSize = 16;
+  private readonly state: object;
+  constructor(
+    private readonly native: NativeModule,
+    keys: DirectionKeys,
+  ) {
+    super();
+    this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), true);
+  }
+  protected sealInto(_seq: number, packet: Buffer, out: Buffer): void {
+    this.native.gcmSeal(this.state, packet, out, 0);
+  }
+}
+
+export class NativeGcmOpener extends NativeOpener {
+  readonly blockSize = 16;
+  private readonly state: object;
+  constructor(
+    private readonly native: NativeModule,
+    keys: DirectionKeys,
+  ) {
+    super();
+    this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), false);
+  }
+  peekLength(_seq: number, header: Buffer): number {
+    return header.readUInt32BE(0);
+  }
+  protected openInto(_seq: number, wire: Buffer, plain: Buffer): boolean {
+    return this.native.gcmOpen(this.state, wire, plain, 0);
+  }
+}
+
+/** chacha20-poly1305@openssh.com: ChaCha20 contexts for K_1 and K_2, and a Poly1305 context. */
+export class NativeChaChaPolySealer extends NativeSealer {
+  readonly blockSize = 8;
+  private readonly state: object;
+  constructor(
+    private readonly native: NativeModule,
+    keys: DirectionKeys,
+  ) {
+    super();
+    this.state = native.chachaCreate(keys.key, true);
+  }
+  protected sealInto(seq: number, packet: Buffer, out: Buffer): void {
+    this.native.chachaSeal(this.state, seq >>> 0, packet, out, 0);
+  }
+}
+
+export class NativeChaChaPolyOpener extends NativeOpener {
+  readonly blockSize = 8;
+  private readonly state: object;
+  constructor(
+    private readonly native: NativeModule,
+    keys: DirectionKeys,
+  ) {
+    super();
+    this.state = native.chachaCreate(keys.key, false);
+  }
+  peekLength(seq: number, header: Buffer): number {
+    return this.native.chachaLength(this.state, seq >>> 0, header);
+  }
+  protected openInto(seq: number, wire: Buffer, plain: Buffer): boolean {
+    return this.native.chachaOpen(this.state, seq >>> 0, wire, plain, 0);
   }
 }

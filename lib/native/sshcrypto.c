@@ -8,11 +8,18 @@
  * library, nothing downloaded. lib/crypto/native.ts loads it; without it the node:crypto
  * classes in lib/crypto/modes.ts do the same work.
  *
- * Wire layout (OpenSSH PROTOCOL, RFC 5647 section 7): uint32 length (clear, the AAD) ||
- * ciphertext || 16-byte tag. The 12-byte nonce is 4 fixed bytes and a 64-bit big-endian
+ * AES-GCM's wire layout (OpenSSH PROTOCOL, RFC 5647 section 7): uint32 length (clear, the AAD)
+ * || ciphertext || 16-byte tag. The 12-byte nonce is 4 fixed bytes and a 64-bit big-endian
  * invocation counter, incremented after each packet.
+ *
+ * chacha20-poly1305@openssh.com (OpenSSH's PROTOCOL.chacha20poly1305): a 64-byte key, K_2 its
+ * first half, K_1 its second; the nonce is the packet's sequence number. The length is XORed
+ * with ChaCha20(K_1) block 0; the payload with ChaCha20(K_2) from block 1; the tag is
+ * Poly1305 over the encrypted length and payload, keyed with the first 32 bytes of ChaCha20(K_2)
+ * block 0. node:crypto has ChaCha20 but no Poly1305 (lib/crypto/poly1305.ts has ours).
  */
 #include <node_api.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +29,12 @@
 #define GCM_NONCE 12
 #define LENGTH_FIELD 4
 
+/* Each state starts with its kind, so a state of one kind handed to the other is refused. */
+#define GCM_KIND 0x47434d31u    /* "GCM1" */
+#define CHACHA_KIND 0x43484131u /* "CHA1" */
+
 typedef struct {
+  uint32_t kind;
   EVP_CIPHER_CTX *ctx;
   unsigned char nonce[GCM_NONCE];
   int encrypt;
@@ -78,6 +90,7 @@ static napi_value gcm_create(napi_env env, napi_callback_info info) {
   if ((key_length != 16 && key_length != 32) || nonce_length < GCM_NONCE) return fail(env, "gcmCreate: key of 16 or 32 bytes, nonce of 12");
   gcm_state *s = calloc(1, sizeof *s);
   if (!s) return fail(env, "gcmCreate: out of memory");
+  s->kind = GCM_KIND;
   s->ctx = EVP_CIPHER_CTX_new();
   s->encrypt = encrypt;
   memcpy(s->nonce, nonce, GCM_NONCE);
@@ -98,7 +111,7 @@ static gcm_state *state_of(napi_env env, napi_value v, int encrypt) {
   void *p;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
   gcm_state *s = p;
-  return s->encrypt == encrypt ? s : NULL;
+  return s->kind == GCM_KIND && s->encrypt == encrypt ? s : NULL;
 }
 
 /*
@@ -172,15 +185,194 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- chacha20-poly1305@openssh.com ---- */
+
+#define CHACHA_KEY 64
+#define POLY_TAG 16
+
+typedef struct {
+  uint32_t kind;
+  EVP_CIPHER_CTX *main;   /* K_2: the Poly1305 key (block 0) and the payload (block 1 on) */
+  EVP_CIPHER_CTX *header; /* K_1: the length (block 0) */
+  EVP_MAC_CTX *poly;
+  int encrypt;
+} chacha_state;
+
+static void chacha_free(napi_env env, void *data, void *hint) {
+  chacha_state *s = data;
+  EVP_CIPHER_CTX_free(s->main);
+  EVP_CIPHER_CTX_free(s->header);
+  EVP_MAC_CTX_free(s->poly);
+  free(s);
+}
+
+/*
+ * OpenSSL's ChaCha20 IV is the state's words 12-15: a 32-bit little-endian block counter and a
+ * 96-bit nonce. OpenSSH's layout is djb's (64-bit counter, 64-bit nonce): word 13, the counter's
+ * high half, is zero here, and the nonce is the sequence number as a 64-bit big-endian value.
+ */
+static int chacha_xor(EVP_CIPHER_CTX *ctx, uint32_t counter, uint32_t seq, const unsigned char *in, unsigned char *out, int n) {
+  unsigned char iv[16] = {0};
+  iv[0] = counter & 0xff;
+  iv[1] = (counter >> 8) & 0xff;
+  iv[2] = (counter >> 16) & 0xff;
+  iv[3] = counter >> 24;
+  iv[12] = seq >> 24;
+  iv[13] = (seq >> 16) & 0xff;
+  iv[14] = (seq >> 8) & 0xff;
+  iv[15] = seq & 0xff;
+  int len = 0;
+  return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) == 1 && (n == 0 || EVP_CipherUpdate(ctx, out, &len, in, n) == 1);
+}
+
+/* Poly1305 of data[0..n), keyed with K_2's block 0 for packet seq, into tag. */
+static int chacha_tag(chacha_state *s, uint32_t seq, const unsigned char *data, size_t n, unsigned char *tag) {
+  static const unsigned char zeros[32] = {0};
+  unsigned char key[32];
+  size_t out = 0;
+  int ok = chacha_xor(s->main, 0, seq, zeros, key, 32);
+  ok = ok && EVP_MAC_init(s->poly, key, sizeof key, NULL) == 1;
+  ok = ok && EVP_MAC_update(s->poly, data, n) == 1;
+  ok = ok && EVP_MAC_final(s->poly, tag, &out, POLY_TAG) == 1 && out == POLY_TAG;
+  OPENSSL_cleanse(key, sizeof key);
+  return ok;
+}
+
+/* chachaCreate(key: 64 bytes, encrypt: boolean): External */
+static napi_value chacha_create(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  unsigned char *key;
+  size_t key_length;
+  bool encrypt;
+  if (argc < 2 || !bytes_of(env, argv[0], &key, &key_length) || napi_get_value_bool(env, argv[1], &encrypt) != napi_ok) {
+    return fail(env, "chachaCreate(key, encrypt)");
+  }
+  if (key_length != CHACHA_KEY) return fail(env, "chachaCreate: key of 64 bytes");
+  chacha_state *s = calloc(1, sizeof *s);
+  if (!s) return fail(env, "chachaCreate: out of memory");
+  s->kind = CHACHA_KIND;
+  s->encrypt = encrypt;
+  s->main = EVP_CIPHER_CTX_new();
+  s->header = EVP_CIPHER_CTX_new();
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+  s->poly = mac ? EVP_MAC_CTX_new(mac) : NULL;
+  EVP_MAC_free(mac); /* the context holds its own reference */
+  unsigned char iv[16] = {0};
+  if (!s->main || !s->header || !s->poly || EVP_CipherInit_ex(s->main, EVP_chacha20(), NULL, key, iv, 1) != 1 ||
+      EVP_CipherInit_ex(s->header, EVP_chacha20(), NULL, key + 32, iv, 1) != 1) {
+    chacha_free(env, s, NULL);
+    return fail(env, "chachaCreate: OpenSSL has no ChaCha20 or Poly1305");
+  }
+  napi_value external;
+  if (napi_create_external(env, s, chacha_free, NULL, &external) != napi_ok) {
+    chacha_free(env, s, NULL);
+    return fail(env, "chachaCreate: cannot wrap the context");
+  }
+  return external;
+}
+
+static chacha_state *chacha_of(napi_env env, napi_value v, int encrypt) {
+  void *p;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
+  chacha_state *s = p;
+  return s->kind == CHACHA_KIND && s->encrypt == encrypt ? s : NULL;
+}
+
+/* chachaLength(openState, seq, header: 4+ bytes): the packet length, decrypted with K_1. */
+static napi_value chacha_length(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  chacha_state *s;
+  uint32_t seq;
+  unsigned char *header, plain[LENGTH_FIELD];
+  size_t header_length;
+  if (argc < 3 || !(s = chacha_of(env, argv[0], 0)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &header, &header_length) ||
+      header_length < LENGTH_FIELD) {
+    return fail(env, "chachaLength(openState, seq, header)");
+  }
+  if (!chacha_xor(s->header, 0, seq, header, plain, LENGTH_FIELD)) return fail(env, "chachaLength: OpenSSL failed");
+  napi_value result;
+  napi_create_uint32(env, ((uint32_t)plain[0] << 24) | ((uint32_t)plain[1] << 16) | ((uint32_t)plain[2] << 8) | plain[3], &result);
+  return result;
+}
+
+/*
+ * chachaSeal(sealState, seq, packet, out, offset): number
+ * Writes the encrypted length, the encrypted body and the tag at out[offset..]; returns
+ * packet.length + 16.
+ */
+static napi_value chacha_seal(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  chacha_state *s;
+  uint32_t seq, offset;
+  unsigned char *packet, *out;
+  size_t packet_length, out_length;
+  if (argc < 5 || !(s = chacha_of(env, argv[0], 1)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &packet, &packet_length) ||
+      !bytes_of(env, argv[3], &out, &out_length) || !uint_of(env, argv[4], &offset)) {
+    return fail(env, "chachaSeal(sealState, seq, packet, out, offset)");
+  }
+  if (packet_length < LENGTH_FIELD || packet_length > INT32_MAX - POLY_TAG) return fail(env, "chachaSeal: packet too short");
+  size_t total = packet_length + POLY_TAG;
+  if (offset > out_length || out_length - offset < total) return fail(env, "chachaSeal: output too small");
+  unsigned char *dst = out + offset;
+  int body = (int)(packet_length - LENGTH_FIELD);
+  int ok = chacha_xor(s->header, 0, seq, packet, dst, LENGTH_FIELD);
+  ok = ok && chacha_xor(s->main, 1, seq, packet + LENGTH_FIELD, dst + LENGTH_FIELD, body);
+  ok = ok && chacha_tag(s, seq, dst, packet_length, dst + packet_length);
+  if (!ok) return fail(env, "chachaSeal: OpenSSL failed");
+  napi_value result;
+  napi_create_uint32(env, (uint32_t)total, &result);
+  return result;
+}
+
+/*
+ * chachaOpen(openState, seq, wire, out, offset): boolean
+ * Checks the tag over the wire bytes, then writes the plaintext body (wire.length - 20 bytes)
+ * at out[offset..]; false, with nothing decrypted, when the tag does not verify.
+ */
+static napi_value chacha_open(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  chacha_state *s;
+  uint32_t seq, offset;
+  unsigned char *wire, *out;
+  size_t wire_length, out_length;
+  if (argc < 5 || !(s = chacha_of(env, argv[0], 0)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &wire, &wire_length) ||
+      !bytes_of(env, argv[3], &out, &out_length) || !uint_of(env, argv[4], &offset)) {
+    return fail(env, "chachaOpen(openState, seq, wire, out, offset)");
+  }
+  if (wire_length < LENGTH_FIELD + POLY_TAG || wire_length > INT32_MAX) return fail(env, "chachaOpen: wire packet too short");
+  size_t end = wire_length - POLY_TAG;
+  size_t body_length = end - LENGTH_FIELD;
+  if (offset > out_length || out_length - offset < body_length) return fail(env, "chachaOpen: output too small");
+  unsigned char tag[POLY_TAG];
+  if (!chacha_tag(s, seq, wire, end, tag)) return fail(env, "chachaOpen: OpenSSL failed");
+  bool ok = CRYPTO_memcmp(tag, wire + end, POLY_TAG) == 0;
+  if (ok && !chacha_xor(s->main, 1, seq, wire + LENGTH_FIELD, out + offset, (int)body_length)) return fail(env, "chachaOpen: OpenSSL failed");
+  napi_value result;
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor functions[] = {
     {"gcmCreate", NULL, gcm_create, NULL, NULL, NULL, napi_default, NULL},
     {"gcmSeal", NULL, gcm_seal, NULL, NULL, NULL, napi_default, NULL},
     {"gcmOpen", NULL, gcm_open, NULL, NULL, NULL, napi_default, NULL},
+    {"chachaCreate", NULL, chacha_create, NULL, NULL, NULL, napi_default, NULL},
+    {"chachaLength", NULL, chacha_length, NULL, NULL, NULL, napi_default, NULL},
+    {"chachaSeal", NULL, chacha_seal, NULL, NULL, NULL, napi_default, NULL},
+    {"chachaOpen", NULL, chacha_open, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   napi_value version;
-  napi_create_uint32(env, 1, &version);
+  napi_create_uint32(env, 2, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
