@@ -6,7 +6,7 @@ import { GcmOpener, GcmSealer } from '../lib/crypto/modes';
 import { NativeChaChaPolyOpener, NativeChaChaPolySealer, NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus } from '../lib/crypto/native';
 import { ChaChaPolyOpener, ChaChaPolySealer, chacha20Poly1305 } from '../lib/crypto/chachapoly';
 import type { DirectionKeys, Opener, Sealer } from '../lib/crypto/protection';
-import { PacketReader, PacketWriter } from '../lib/transport/packet';
+import { PacketReader, PacketWriter, WireArena } from '../lib/transport/packet';
 import { ChannelCore } from '../lib/transport/channel';
 import type { ChannelSink } from '../lib/transport/channel';
 import { compressorFor } from '../lib/transport/compression';
@@ -211,6 +211,44 @@ describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
     reader.push(writer.encode(Buffer.from('\x5ecompressed')));
     expect(reader.next()!.toString('latin1')).toBe('\x5ecompressed');
     expect(reader.transient).toBe(false);
+  });
+});
+
+describe('WireArena: sealed packets in reused memory', () => {
+  test('hands out packets one after the other, grows when full, and starts over when rewound', () => {
+    const arena = new WireArena();
+    const a = arena.take(10000);
+    const b = arena.take(6000);
+    expect(b.buffer === a.buffer).toBe(true);
+    expect(b.byteOffset).toBe(a.byteOffset + 10000);
+    const c = arena.take(1000); // past 16 KiB: a new, larger buffer; a and b keep theirs
+    expect(c.buffer === a.buffer).toBe(false);
+    expect(c.buffer.byteLength).toBeGreaterThanOrEqual(32 * 1024);
+    arena.rewind();
+    expect(arena.take(500).byteOffset).toBe(c.byteOffset);
+    const huge = arena.take(600 * 1024); // bigger than the largest buffer: one of its own size
+    expect(huge.length).toBe(600 * 1024);
+  });
+
+  describeNative('with a native sealer', () => {
+    test('the packet writer seals into it, packets that open as sealed; without sealInto it is not used', () => {
+      const k = keys(16);
+      const arenaWriter = new PacketWriter();
+      arenaWriter.setProtection(new NativeGcmSealer(nativeCrypto()!, k), false);
+      arenaWriter.arena = new WireArena();
+      const payloads = [Buffer.from('\x5eone'), Buffer.alloc(2000, 1), Buffer.from('\x5etwo')];
+      const fromArena = payloads.map((p) => arenaWriter.encodeParts(p));
+      expect(fromArena.every((parts) => parts.length === 1)).toBe(true);
+      expect(fromArena[1][0].buffer === fromArena[0][0].buffer).toBe(true);
+      const reader = new PacketReader();
+      reader.setProtection(new NativeGcmOpener(nativeCrypto()!, k), false);
+      reader.push(Buffer.concat(fromArena.map((parts) => parts[0])));
+      for (const p of payloads) expect(reader.next()!.equals(p)).toBe(true);
+      const nodeWriter = new PacketWriter();
+      nodeWriter.setProtection(new GcmSealer('aes-128-gcm', k), false);
+      nodeWriter.arena = new WireArena();
+      expect(nodeWriter.encodeParts(Buffer.from('\x5eone')).length).toBe(3); // length, body, tag
+    });
   });
 });
 

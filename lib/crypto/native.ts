@@ -68,7 +68,7 @@ abstract class NativeSealer implements Sealer {
   readonly macLength = TAG;
   readonly freshOutput = true;
   abstract readonly blockSize: number;
-  protected abstract sealInto(seq: number, packet: Buffer, out: Buffer): void;
+  abstract sealInto(seq: number, packet: Buffer, out: Buffer): void;
   seal(seq: number, packet: Buffer): Buffer {
     const wire = Buffer.allocUnsafe(packet.length + TAG);
     this.sealInto(seq, packet, wire);
@@ -118,7 +118,7 @@ export class NativeGcmSealer extends NativeSealer {
     super();
     this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), true);
   }
-  protected sealInto(_seq: number, packet: Buffer, out: Buffer): void {
+  sealInto(_seq: number, packet: Buffer, out: Buffer): void {
     this.native.gcmSeal(this.state, packet, out, 0);
   }
 }
@@ -152,7 +152,7 @@ export class NativeChaChaPolySealer extends NativeSealer {
     super();
     this.state = native.chachaCreate(keys.key, true);
   }
-  protected sealInto(seq: number, packet: Buffer, out: Buffer): void {
+  sealInto(seq: number, packet: Buffer, out: Buffer): void {
     this.native.chachaSeal(this.state, seq >>> 0, packet, out, 0);
   }
 }

@@ -32,6 +32,11 @@ export interface Sealer {
    * packet in the same buffer as soon as `seal` returns (the packet codec then reuses one).
    */
   readonly freshOutput?: boolean;
+  /**
+   * Writes the wire bytes (`packet.length + macLength` of them) at the start of `out`, memory
+   * the caller owns (the packet writer's WireArena). Never aliases `packet`.
+   */
+  sealInto?(seq: number, packet: Buffer, out: Buffer): void;
 }
 
 /** Removes protection from incoming packets for one direction. */

@@ -19,6 +19,39 @@ export interface TrafficCounters {
   packets: number;
 }
 
+/** Smallest and largest buffer a WireArena takes at once. */
+const ARENA_MIN = 16 * 1024;
+const ARENA_MAX = 512 * 1024;
+
+/**
+ * Memory for sealed packets on their way to a socket, reused once the socket has let go of them.
+ * The connection that writes them calls `rewind` when the kernel took a whole flush (nothing left
+ * in the socket's queue): every packet taken so far is then free. Otherwise packets go on being
+ * taken from what is left, and a full buffer is replaced, the old one left to the writes still
+ * holding it. Buffers grow with the traffic (16 KiB to 512 KiB), so an idle connection keeps
+ * little; a fresh 32 KiB buffer per packet costs page faults and collections instead.
+ */
+export class WireArena {
+  private buf: Buffer | null = null;
+  private used = 0;
+
+  take(n: number): Buffer {
+    if (!this.buf || this.used + n > this.buf.length) {
+      const size = this.buf ? Math.min(2 * this.buf.length, ARENA_MAX) : ARENA_MIN;
+      this.buf = Buffer.allocUnsafe(Math.max(size, n));
+      this.used = 0;
+    }
+    const out = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return out;
+  }
+
+  /** Nothing taken so far is referenced any more. */
+  rewind(): void {
+    this.used = 0;
+  }
+}
+
 /** The sending half: sequence number, protection and compression of one direction. */
 export class PacketWriter {
   seq = 0;
@@ -33,6 +66,8 @@ export class PacketWriter {
    * memory that drives V8 into a garbage collection every few megabytes).
    */
   private scratch: Buffer | null = null;
+  /** Where sealers that can write into given memory put the wire bytes (see WireArena). */
+  arena: WireArena | null = null;
 
   /** Switches to new keys (after NEWKEYS); strict kex also resets the sequence number. */
   setProtection(sealer: Sealer, resetSequence: boolean): void {
@@ -102,11 +137,21 @@ export class PacketWriter {
     packet[4] = padLength;
     fill(packet.subarray(5, 5 + bodyLength));
     this.padding(padLength).copy(packet, 5 + bodyLength);
-    const parts = this.sealer.sealParts ? this.sealer.sealParts(this.seq, packet) : [this.sealer.seal(this.seq, packet)];
+    const parts = this.seal(packet);
     this.seq = (this.seq + 1) >>> 0;
     this.sinceKex.packets++;
     for (const p of parts) this.sinceKex.bytes += p.length;
     return parts;
+  }
+
+  private seal(packet: Buffer): Buffer[] {
+    const s = this.sealer;
+    if (this.arena && s.sealInto) {
+      const wire = this.arena.take(packet.length + s.macLength);
+      s.sealInto(this.seq, packet, wire);
+      return [wire];
+    }
+    return s.sealParts ? s.sealParts(this.seq, packet) : [s.seal(this.seq, packet)];
   }
 }
 

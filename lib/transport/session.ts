@@ -17,6 +17,7 @@ import { DISCONNECT, MSG, messageName } from './constants';
 import { deriveKey, kexByName } from './kex';
 import type { KexRun } from './kex';
 import { PacketReader, PacketWriter } from './packet';
+import type { WireArena } from './packet';
 import { compressorFor } from './compression';
 import { DEFAULT_LOCAL_VERSION } from './version';
 import { hexLines } from '../wire/hexdump';
@@ -162,6 +163,14 @@ export class Session {
     if (this.role === 'client' && this.options.preferences.kex[0]?.startsWith('sntrup761')) prepareSntrup761KeyPair();
     // What came before start(), now that our identification and KEXINIT are out.
     this.receive(NO_BYTES);
+  }
+
+  /**
+   * Seals packets into `arena` where the cipher can (see WireArena): `host.write` then gets views
+   * of it, valid until the host rewinds the arena.
+   */
+  useWireArena(arena: WireArena): void {
+    this.writer.arena = arena;
   }
 
   // ---- input ----

@@ -1,6 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { connect as netConnect, createConnection, isIP } from 'node:net';
-import type { Socket } from 'node:net';
+import { connect as netConnect, createConnection, isIP, Socket } from 'node:net';
 import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
@@ -12,6 +11,7 @@ import type { ServerAuthPolicy } from '../../transport/auth-server';
 import { ConnectionCore } from '../../transport/connection';
 import type { ConnectionHandlers, IncomingOpen } from '../../transport/connection';
 import { DISCONNECT, MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED } from '../../transport/constants';
+import { WireArena } from '../../transport/packet';
 import { Session } from '../../transport/session';
 import type { SessionOptions } from '../../transport/session';
 import { Message } from '../../wire/message';
@@ -144,6 +144,12 @@ export class WorkerConnection {
   private logWriter = logTo(DEFAULT_LOG_CHANNEL);
 
   private pendingWrites: Buffer[] = [];
+  /**
+   * Sealed packets are written into this and reused once a flush leaves nothing in the socket's
+   * queue. Only for a net.Socket, whose writableLength says when the kernel has the bytes (a
+   * channel carrying a nested connection keeps what it is given).
+   */
+  private readonly arena: WireArena | null;
   private flushScheduled = false;
   private kexWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
   private firstKexDone = false;
@@ -162,6 +168,7 @@ export class WorkerConnection {
     readonly server: ServerSide | null = null,
   ) {
     socket.setNoDelay?.(true);
+    this.arena = socket instanceof Socket ? new WireArena() : null;
     this.session = new Session(options, {
       write: (d) => this.write(d),
       message: (type, msg) => this.onMessage(type, msg),
@@ -172,6 +179,7 @@ export class WorkerConnection {
       closed: (e) => this.onSessionClosed(e),
       log: (t) => this.log(t),
     });
+    if (this.arena) this.session.useWireArena(this.arena);
     this.auth = new ClientAuth({
       send: (p) => this.session.send(p),
       sessionId: () => this.session.sessionId!,
@@ -334,6 +342,7 @@ export class WorkerConnection {
     } else {
       this.socket.write(Buffer.concat(batch));
     }
+    if (this.arena && (this.socket as Socket).writableLength === 0) this.arena.rewind();
   }
 
   // ---- events ----
