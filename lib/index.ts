@@ -11,6 +11,7 @@ export * from './config';
 export * from './api';
 export { SFTPAttributes, SFTPError } from './sftp';
 export type { SftpLimits, SftpStatVFS } from './sftp';
+export { nativeCryptoStatus } from './crypto/native';
 export {
   AUTH_SUCCESSFUL,
   AUTH_PARTIALLY_SUCCESSFUL,

@@ -53,7 +53,18 @@ export function nativeCrypto(): NativeModule | null {
   return loaded.module;
 }
 
-/** Why the native module is or is not in use (for logs, `paramiko-ts --version` and tests). */
+/** The packet ciphers the native module runs. */
+const NATIVE_CIPHERS = new Set(['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com']);
+
+/** Whether packets of cipher `name` go through the native module (for the logs). */
+export function runsNatively(name: string): boolean {
+  return NATIVE_CIPHERS.has(name) && nativeCrypto() !== null;
+}
+
+/**
+ * Why the native ciphers are or are not in use: "loaded from PATH", "not built (...)", "off
+ * (PARAMIKO_TS_NATIVE=0)", "failed to load: ...". Exported from the package root.
+ */
 export function nativeCryptoStatus(): string {
   loaded ??= load();
   return loaded.status;

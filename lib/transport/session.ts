@@ -1,6 +1,7 @@
 import { prepareSntrup761KeyPair } from '../crypto/sntrup761';
 import { MessageOrderError, SSHException } from '../errors';
 import { cipherByName } from '../crypto/ciphers';
+import { runsNatively } from '../crypto/native';
 import { MACS } from '../crypto/macs';
 import { PKey } from '../keys';
 import { Message } from '../wire/message';
@@ -482,11 +483,12 @@ export class Session {
     if (this.host.log) {
       const n = this.negotiated!;
       const both = (a: string, b: string): string => (a === b ? a || 'implicit' : `${a || 'implicit'} out, ${b || 'implicit'} in`);
+      const natively = runsNatively(n.cipherC2S) || runsNatively(n.cipherS2C) ? ' (native)' : '';
       const [cipher, mac, comp] =
         this.role === 'client'
           ? [both(n.cipherC2S, n.cipherS2C), both(n.macC2S, n.macS2C), both(n.compressionC2S, n.compressionS2C)]
           : [both(n.cipherS2C, n.cipherC2S), both(n.macS2C, n.macC2S), both(n.compressionS2C, n.compressionC2S)];
-      this.host.log(`kex agreed: ${n.kex}, host key ${n.hostKey}, cipher ${cipher}, MAC ${mac}, compression ${comp}${this.strict ? ', strict kex' : ''}`);
+      this.host.log(`kex agreed: ${n.kex}, host key ${n.hostKey}, cipher ${cipher}${natively}, MAC ${mac}, compression ${comp}${this.strict ? ', strict kex' : ''}`);
     }
     // A guessed first kex packet counts only when both sides list the same kex and host key
     // algorithms first (RFC 4253 section 7, as OpenSSH and Dropbear judge it); otherwise it is
