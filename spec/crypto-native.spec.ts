@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SSHException } from '../lib/errors';
 import { GcmOpener, GcmSealer } from '../lib/crypto/modes';
-import { NativeChaChaPolyOpener, NativeChaChaPolySealer, NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus } from '../lib/crypto/native';
+import { NativeChaChaPolyOpener, NativeChaChaPolySealer, NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus, preferNative } from '../lib/crypto/native';
 import { ChaChaPolyOpener, ChaChaPolySealer, chacha20Poly1305 } from '../lib/crypto/chachapoly';
 import type { DirectionKeys, Opener, Sealer } from '../lib/crypto/protection';
 import { PacketReader, PacketWriter, WireArena } from '../lib/transport/packet';
@@ -139,6 +139,18 @@ describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
     typeError(() => n.chachaCreate(randomBytes(32), true), /key of 64 bytes/);
     typeError(() => n.chachaSeal(chachaSeal, 0, packet(10, 8), Buffer.alloc(20), 0), /output too small/);
     typeError(() => n.chachaLength(chachaSeal, 0, Buffer.alloc(4)), /chachaLength\(openState/);
+  });
+
+  test('a cipher OpenSSL refuses (a FIPS-only build without ChaCha20) falls back to the node:crypto classes', () => {
+    expect(preferNative((m) => m === n, () => false)).toBe(true);
+    expect(
+      preferNative(
+        () => {
+          throw new TypeError('chachaCreate: OpenSSL has no ChaCha20 or Poly1305');
+        },
+        () => 'fallback',
+      ),
+    ).toBe('fallback');
   });
 
   test('seals into and opens from views of a SharedArrayBuffer at an offset', () => {

@@ -26,7 +26,7 @@ import type { CipherAlgorithm } from './ciphers';
 import { defaultPoly1305, POLY1305_TAG_LENGTH } from './poly1305';
 import type { Poly1305Engine } from './poly1305';
 import type { DirectionKeys, Opener, Sealer } from './protection';
-import { NativeChaChaPolyOpener, NativeChaChaPolySealer, nativeCrypto } from './native';
+import { NativeChaChaPolyOpener, NativeChaChaPolySealer, preferNative } from './native';
 
 export const CHACHA20_POLY1305 = 'chacha20-poly1305@openssh.com';
 const KEY_LENGTH = 64; // K_2 || K_1, each a 256-bit ChaCha20 key
@@ -276,14 +276,8 @@ export const chacha20Poly1305: CipherAlgorithm = {
   aead: true,
   // OpenSSL's ChaCha20 and Poly1305 in one native call per packet when the module is built
   // (lib/crypto/native.ts); else ChaCha20 from node:crypto and our own Poly1305.
-  createSealer: (keys) => {
-    const native = nativeCrypto();
-    return native ? new NativeChaChaPolySealer(native, checkedKey(keys)) : new ChaChaPolySealer(keys);
-  },
-  createOpener: (keys) => {
-    const native = nativeCrypto();
-    return native ? new NativeChaChaPolyOpener(native, checkedKey(keys)) : new ChaChaPolyOpener(keys);
-  },
+  createSealer: (keys) => preferNative<Sealer>((n) => new NativeChaChaPolySealer(n, checkedKey(keys)), () => new ChaChaPolySealer(keys)),
+  createOpener: (keys) => preferNative<Opener>((n) => new NativeChaChaPolyOpener(n, checkedKey(keys)), () => new ChaChaPolyOpener(keys)),
 };
 
 registerCipher(chacha20Poly1305);

@@ -1,6 +1,6 @@
 import type { MacAlgorithm } from './macs';
 import { CipherMacOpener, CipherMacSealer, GcmOpener, GcmSealer } from './modes';
-import { NativeGcmOpener, NativeGcmSealer, nativeCrypto } from './native';
+import { NativeGcmOpener, NativeGcmSealer, preferNative } from './native';
 import type { DirectionKeys, Opener, Sealer } from './protection';
 
 /**
@@ -46,14 +46,8 @@ function gcm(bits: number): CipherAlgorithm {
     blockSize: 16,
     aead: true,
     // One OpenSSL context per direction when the native module is built (lib/crypto/native.ts).
-    createSealer: (keys) => {
-      const native = nativeCrypto();
-      return native ? new NativeGcmSealer(native, keys) : new GcmSealer(openssl, keys);
-    },
-    createOpener: (keys) => {
-      const native = nativeCrypto();
-      return native ? new NativeGcmOpener(native, keys) : new GcmOpener(openssl, keys);
-    },
+    createSealer: (keys) => preferNative<Sealer>((n) => new NativeGcmSealer(n, keys), () => new GcmSealer(openssl, keys)),
+    createOpener: (keys) => preferNative<Opener>((n) => new NativeGcmOpener(n, keys), () => new GcmOpener(openssl, keys)),
   };
 }
 

@@ -53,6 +53,22 @@ export function nativeCrypto(): NativeModule | null {
   return loaded.module;
 }
 
+/**
+ * `make()` with the native module, else `fallback()`: also when the module is there but OpenSSL
+ * refuses the cipher (a FIPS-only or stripped-down OpenSSL without ChaCha20 or Poly1305).
+ */
+export function preferNative<T>(make: (native: NativeModule) => T, fallback: () => T): T {
+  const native = nativeCrypto();
+  if (native) {
+    try {
+      return make(native);
+    } catch {
+      // The module's own checks never fail for keys the exchange derived: OpenSSL said no.
+    }
+  }
+  return fallback();
+}
+
 /** The packet ciphers the native module runs. */
 const NATIVE_CIPHERS = new Set(['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com']);
 
