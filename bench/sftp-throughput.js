@@ -17,6 +17,7 @@
 //
 //   npm run build && node bench/sftp-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size 448M]
 //       [--only sftp,ssh2,ssh2-nodelay,ssh2-js-nodelay,paramiko,ours,server] [--json [FILE]]
+//       [--cipher chacha20-poly1305@openssh.com]
 //
 // Profile paramiko-ts's client runs (one .cpuprofile per thread, the worker included):
 //   node bench/sftp-throughput.js --only ours --repeat 1 --cpu-prof /tmp/prof
@@ -31,7 +32,10 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const c = require('./support/common');
 
-const GCM = 'aes128-gcm@openssh.com';
+// --cipher NAME sets another cipher for every client (chacha20-poly1305@openssh.com: OpenSSH's
+// default); the child processes inherit it through the environment.
+const GCM = String(c.arg('cipher', process.env.PTS_BENCH_CIPHER || 'aes128-gcm@openssh.com'));
+process.env.PTS_BENCH_CIPHER = GCM;
 const PARAMIKO_SCRIPT = path.join(__dirname, 'support', 'sftp_paramiko.py');
 // Paramiko rekeys after 512 MiB (Packetizer.REKEY_BYTES) and that rekey, under a stream, often
 // stalls against OpenSSH (see channel-throughput.js): Paramiko moves at most this much.
