@@ -91,6 +91,11 @@ const TAG = 16;
 
 /** A native sealer: each packet's wire bytes (length, ciphertext, tag) in one fresh buffer. */
 abstract class NativeSealer implements Sealer {
+  /** `state`: the module's context for this direction (gcmCreate, chachaCreate). */
+  constructor(
+    protected readonly native: NativeModule,
+    protected readonly state: object,
+  ) {}
   readonly lengthExcluded = true;
   readonly macLength = TAG;
   readonly freshOutput = true;
@@ -105,6 +110,10 @@ abstract class NativeSealer implements Sealer {
 
 /** A native opener, with the reused buffer of openTransient. */
 abstract class NativeOpener implements Opener {
+  constructor(
+    protected readonly native: NativeModule,
+    protected readonly state: object,
+  ) {}
   readonly headerLength = 4;
   readonly macLength = TAG;
   readonly lengthExcluded = true;
@@ -137,13 +146,8 @@ abstract class NativeOpener implements Opener {
 /** aes128-gcm@openssh.com / aes256-gcm@openssh.com with one OpenSSL context per direction. */
 export class NativeGcmSealer extends NativeSealer {
   readonly blockSize = 16;
-  private readonly state: object;
-  constructor(
-    private readonly native: NativeModule,
-    keys: DirectionKeys,
-  ) {
-    super();
-    this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), true);
+  constructor(native: NativeModule, keys: DirectionKeys) {
+    super(native, native.gcmCreate(keys.key, keys.iv.subarray(0, 12), true));
   }
   sealInto(_seq: number, packet: Buffer, out: Buffer): void {
     this.native.gcmSeal(this.state, packet, out, 0);
@@ -152,13 +156,8 @@ export class NativeGcmSealer extends NativeSealer {
 
 export class NativeGcmOpener extends NativeOpener {
   readonly blockSize = 16;
-  private readonly state: object;
-  constructor(
-    private readonly native: NativeModule,
-    keys: DirectionKeys,
-  ) {
-    super();
-    this.state = native.gcmCreate(keys.key, keys.iv.subarray(0, 12), false);
+  constructor(native: NativeModule, keys: DirectionKeys) {
+    super(native, native.gcmCreate(keys.key, keys.iv.subarray(0, 12), false));
   }
   peekLength(_seq: number, header: Buffer): number {
     return header.readUInt32BE(0);
@@ -171,13 +170,8 @@ export class NativeGcmOpener extends NativeOpener {
 /** chacha20-poly1305@openssh.com: ChaCha20 contexts for K_1 and K_2, and a Poly1305 context. */
 export class NativeChaChaPolySealer extends NativeSealer {
   readonly blockSize = 8;
-  private readonly state: object;
-  constructor(
-    private readonly native: NativeModule,
-    keys: DirectionKeys,
-  ) {
-    super();
-    this.state = native.chachaCreate(keys.key, true);
+  constructor(native: NativeModule, keys: DirectionKeys) {
+    super(native, native.chachaCreate(keys.key, true));
   }
   sealInto(seq: number, packet: Buffer, out: Buffer): void {
     this.native.chachaSeal(this.state, seq >>> 0, packet, out, 0);
@@ -186,13 +180,8 @@ export class NativeChaChaPolySealer extends NativeSealer {
 
 export class NativeChaChaPolyOpener extends NativeOpener {
   readonly blockSize = 8;
-  private readonly state: object;
-  constructor(
-    private readonly native: NativeModule,
-    keys: DirectionKeys,
-  ) {
-    super();
-    this.state = native.chachaCreate(keys.key, false);
+  constructor(native: NativeModule, keys: DirectionKeys) {
+    super(native, native.chachaCreate(keys.key, false));
   }
   peekLength(seq: number, header: Buffer): number {
     return this.native.chachaLength(this.state, seq >>> 0, header);
