@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,11 +34,16 @@
 #define GCM_KIND 0x47434d31u    /* "GCM1" */
 #define CHACHA_KIND 0x43484131u /* "CHA1" */
 
+/* The first member of every state: what it is, and which way it works. */
 typedef struct {
   uint32_t kind;
+  int encrypt;
+} state_head;
+
+typedef struct {
+  state_head head;
   EVP_CIPHER_CTX *ctx;
   unsigned char nonce[GCM_NONCE];
-  int encrypt;
 } gcm_state;
 
 static void gcm_free(napi_env env, void *data, void *hint) {
@@ -75,6 +81,69 @@ static int uint_of(napi_env env, napi_value v, uint32_t *out) {
   return napi_get_value_uint32(env, v, out) == napi_ok;
 }
 
+/* The state behind an External made here, if it is of this kind and direction; else NULL. */
+static void *state_of(napi_env env, napi_value v, uint32_t kind, int encrypt) {
+  void *p;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
+  state_head *head = p;
+  return head->kind == kind && head->encrypt == encrypt ? p : NULL;
+}
+
+/* A seal or open call's arguments: (state, [seq,] input, out, offset). */
+typedef struct {
+  void *state;
+  uint32_t seq;
+  unsigned char *in;
+  size_t in_length;
+  unsigned char *dst; /* out + offset, with room for the output */
+} packet_call;
+
+/*
+ * Parses a seal or open call of `name` on a state of `kind` and direction `encrypt`. The input
+ * must have at least `min_in` bytes; the output is its length plus `delta` bytes (the tag added,
+ * or the length word and tag removed). Returns 0 after throwing a TypeError.
+ */
+static int packet_args(napi_env env, napi_callback_info info, const char *name, uint32_t kind, int encrypt, int with_seq,
+                       size_t min_in, long delta, packet_call *c) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t at = with_seq ? 2 : 1, out_length;
+  unsigned char *out;
+  uint32_t offset;
+  char message[96];
+  if (argc < at + 3 || !(c->state = state_of(env, argv[0], kind, encrypt)) || (with_seq && !uint_of(env, argv[1], &c->seq)) ||
+      !bytes_of(env, argv[at], &c->in, &c->in_length) || !bytes_of(env, argv[at + 1], &out, &out_length) ||
+      !uint_of(env, argv[at + 2], &offset)) {
+    snprintf(message, sizeof message, "%s(%sState, %sinput, out, offset)", name, encrypt ? "seal" : "open", with_seq ? "seq, " : "");
+    fail(env, message);
+    return 0;
+  }
+  if (c->in_length < min_in || c->in_length > INT32_MAX - 64) {
+    snprintf(message, sizeof message, "%s: input too short", name);
+    fail(env, message);
+    return 0;
+  }
+  size_t need = (size_t)((long)c->in_length + delta);
+  if (offset > out_length || out_length - offset < need) {
+    snprintf(message, sizeof message, "%s: output too small", name);
+    fail(env, message);
+    return 0;
+  }
+  c->dst = out + offset;
+  return 1;
+}
+
+/* Hands a new state to JavaScript as an External that frees it when collected. */
+static napi_value wrap_state(napi_env env, void *s, napi_finalize free_state, const char *failure) {
+  napi_value external;
+  if (napi_create_external(env, s, free_state, NULL, &external) != napi_ok) {
+    free_state(env, s, NULL);
+    return fail(env, failure);
+  }
+  return external;
+}
+
 /* gcmCreate(key: 16 or 32 bytes, nonce: 12 bytes, encrypt: boolean): External */
 static napi_value gcm_create(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -90,28 +159,16 @@ static napi_value gcm_create(napi_env env, napi_callback_info info) {
   if ((key_length != 16 && key_length != 32) || nonce_length < GCM_NONCE) return fail(env, "gcmCreate: key of 16 or 32 bytes, nonce of 12");
   gcm_state *s = calloc(1, sizeof *s);
   if (!s) return fail(env, "gcmCreate: out of memory");
-  s->kind = GCM_KIND;
+  s->head.kind = GCM_KIND;
+  s->head.encrypt = encrypt;
   s->ctx = EVP_CIPHER_CTX_new();
-  s->encrypt = encrypt;
   memcpy(s->nonce, nonce, GCM_NONCE);
   const EVP_CIPHER *cipher = key_length == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
   if (!s->ctx || EVP_CipherInit_ex(s->ctx, cipher, NULL, key, NULL, encrypt) != 1) {
     gcm_free(env, s, NULL);
     return fail(env, "gcmCreate: OpenSSL refused the key");
   }
-  napi_value external;
-  if (napi_create_external(env, s, gcm_free, NULL, &external) != napi_ok) {
-    gcm_free(env, s, NULL);
-    return fail(env, "gcmCreate: cannot wrap the context");
-  }
-  return external;
-}
-
-static gcm_state *state_of(napi_env env, napi_value v, int encrypt) {
-  void *p;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
-  gcm_state *s = p;
-  return s->kind == GCM_KIND && s->encrypt == encrypt ? s : NULL;
+  return wrap_state(env, s, gcm_free, "gcmCreate: cannot wrap the context");
 }
 
 /*
@@ -120,33 +177,21 @@ static gcm_state *state_of(napi_env env, napi_value v, int encrypt) {
  * ciphertext || tag at out[offset..] and returns the bytes written (packet.length + 16).
  */
 static napi_value gcm_seal(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  unsigned char *packet, *out;
-  size_t packet_length, out_length;
-  uint32_t offset;
-  gcm_state *s;
-  if (argc < 4 || !(s = state_of(env, argv[0], 1)) || !bytes_of(env, argv[1], &packet, &packet_length) ||
-      !bytes_of(env, argv[2], &out, &out_length) || !uint_of(env, argv[3], &offset)) {
-    return fail(env, "gcmSeal(sealState, packet, out, offset)");
-  }
-  if (packet_length < LENGTH_FIELD || packet_length > INT32_MAX - GCM_TAG) return fail(env, "gcmSeal: packet too short");
-  size_t total = packet_length + GCM_TAG;
-  if (offset > out_length || out_length - offset < total) return fail(env, "gcmSeal: output too small");
-  int body = (int)(packet_length - LENGTH_FIELD), n = 0;
-  unsigned char *dst = out + offset;
+  packet_call c;
+  if (!packet_args(env, info, "gcmSeal", GCM_KIND, 1, 0, LENGTH_FIELD, GCM_TAG, &c)) return NULL;
+  gcm_state *s = c.state;
+  int body = (int)(c.in_length - LENGTH_FIELD), n = 0;
   int ok = EVP_CipherInit_ex(s->ctx, NULL, NULL, NULL, s->nonce, -1) == 1;
-  ok = ok && EVP_CipherUpdate(s->ctx, NULL, &n, packet, LENGTH_FIELD) == 1;
+  ok = ok && EVP_CipherUpdate(s->ctx, NULL, &n, c.in, LENGTH_FIELD) == 1;
   /* The length word is copied after the AAD is taken: packet and out may be the same memory. */
-  memmove(dst, packet, LENGTH_FIELD);
-  ok = ok && EVP_CipherUpdate(s->ctx, dst + LENGTH_FIELD, &n, packet + LENGTH_FIELD, body) == 1;
-  ok = ok && EVP_CipherFinal_ex(s->ctx, dst + LENGTH_FIELD + body, &n) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG, dst + LENGTH_FIELD + body) == 1;
+  memmove(c.dst, c.in, LENGTH_FIELD);
+  ok = ok && EVP_CipherUpdate(s->ctx, c.dst + LENGTH_FIELD, &n, c.in + LENGTH_FIELD, body) == 1;
+  ok = ok && EVP_CipherFinal_ex(s->ctx, c.dst + LENGTH_FIELD + body, &n) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG, c.dst + LENGTH_FIELD + body) == 1;
   next_nonce(s->nonce);
   if (!ok) return fail(env, "gcmSeal: OpenSSL failed");
   napi_value result;
-  napi_create_uint32(env, (uint32_t)total, &result);
+  napi_create_uint32(env, (uint32_t)(c.in_length + GCM_TAG), &result);
   return result;
 }
 
@@ -157,28 +202,17 @@ static napi_value gcm_seal(napi_env env, napi_callback_info info) {
  * the caller must not use).
  */
 static napi_value gcm_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  unsigned char *wire, *out;
-  size_t wire_length, out_length;
-  uint32_t offset;
-  gcm_state *s;
-  if (argc < 4 || !(s = state_of(env, argv[0], 0)) || !bytes_of(env, argv[1], &wire, &wire_length) ||
-      !bytes_of(env, argv[2], &out, &out_length) || !uint_of(env, argv[3], &offset)) {
-    return fail(env, "gcmOpen(openState, wire, out, offset)");
-  }
-  if (wire_length < LENGTH_FIELD + GCM_TAG || wire_length > INT32_MAX) return fail(env, "gcmOpen: wire packet too short");
-  size_t body_length = wire_length - LENGTH_FIELD - GCM_TAG;
-  if (offset > out_length || out_length - offset < body_length) return fail(env, "gcmOpen: output too small");
-  int body = (int)body_length, n = 0;
+  packet_call c;
+  if (!packet_args(env, info, "gcmOpen", GCM_KIND, 0, 0, LENGTH_FIELD + GCM_TAG, -(LENGTH_FIELD + GCM_TAG), &c)) return NULL;
+  gcm_state *s = c.state;
+  int body = (int)(c.in_length - LENGTH_FIELD - GCM_TAG), n = 0;
   unsigned char tag[GCM_TAG];
-  memcpy(tag, wire + LENGTH_FIELD + body, GCM_TAG);
+  memcpy(tag, c.in + LENGTH_FIELD + body, GCM_TAG);
   int ok = EVP_CipherInit_ex(s->ctx, NULL, NULL, NULL, s->nonce, -1) == 1;
-  ok = ok && EVP_CipherUpdate(s->ctx, NULL, &n, wire, LENGTH_FIELD) == 1;
-  ok = ok && EVP_CipherUpdate(s->ctx, out + offset, &n, wire + LENGTH_FIELD, body) == 1;
+  ok = ok && EVP_CipherUpdate(s->ctx, NULL, &n, c.in, LENGTH_FIELD) == 1;
+  ok = ok && EVP_CipherUpdate(s->ctx, c.dst, &n, c.in + LENGTH_FIELD, body) == 1;
   ok = ok && EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) == 1;
-  ok = ok && EVP_CipherFinal_ex(s->ctx, out + offset + body, &n) == 1;
+  ok = ok && EVP_CipherFinal_ex(s->ctx, c.dst + body, &n) == 1;
   next_nonce(s->nonce);
   napi_value result;
   napi_get_boolean(env, ok, &result);
@@ -191,11 +225,10 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
 #define POLY_TAG 16
 
 typedef struct {
-  uint32_t kind;
+  state_head head;
   EVP_CIPHER_CTX *main;   /* K_2: the Poly1305 key (block 0) and the payload (block 1 on) */
   EVP_CIPHER_CTX *header; /* K_1: the length (block 0) */
   EVP_MAC_CTX *poly;
-  int encrypt;
 } chacha_state;
 
 static void chacha_free(napi_env env, void *data, void *hint) {
@@ -252,8 +285,8 @@ static napi_value chacha_create(napi_env env, napi_callback_info info) {
   if (key_length != CHACHA_KEY) return fail(env, "chachaCreate: key of 64 bytes");
   chacha_state *s = calloc(1, sizeof *s);
   if (!s) return fail(env, "chachaCreate: out of memory");
-  s->kind = CHACHA_KIND;
-  s->encrypt = encrypt;
+  s->head.kind = CHACHA_KIND;
+  s->head.encrypt = encrypt;
   s->main = EVP_CIPHER_CTX_new();
   s->header = EVP_CIPHER_CTX_new();
   EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
@@ -265,19 +298,7 @@ static napi_value chacha_create(napi_env env, napi_callback_info info) {
     chacha_free(env, s, NULL);
     return fail(env, "chachaCreate: OpenSSL has no ChaCha20 or Poly1305");
   }
-  napi_value external;
-  if (napi_create_external(env, s, chacha_free, NULL, &external) != napi_ok) {
-    chacha_free(env, s, NULL);
-    return fail(env, "chachaCreate: cannot wrap the context");
-  }
-  return external;
-}
-
-static chacha_state *chacha_of(napi_env env, napi_value v, int encrypt) {
-  void *p;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
-  chacha_state *s = p;
-  return s->kind == CHACHA_KIND && s->encrypt == encrypt ? s : NULL;
+  return wrap_state(env, s, chacha_free, "chachaCreate: cannot wrap the context");
 }
 
 /* chachaLength(openState, seq, header: 4+ bytes): the packet length, decrypted with K_1. */
@@ -289,7 +310,7 @@ static napi_value chacha_length(napi_env env, napi_callback_info info) {
   uint32_t seq;
   unsigned char *header, plain[LENGTH_FIELD];
   size_t header_length;
-  if (argc < 3 || !(s = chacha_of(env, argv[0], 0)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &header, &header_length) ||
+  if (argc < 3 || !(s = state_of(env, argv[0], CHACHA_KIND, 0)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &header, &header_length) ||
       header_length < LENGTH_FIELD) {
     return fail(env, "chachaLength(openState, seq, header)");
   }
@@ -305,28 +326,16 @@ static napi_value chacha_length(napi_env env, napi_callback_info info) {
  * packet.length + 16.
  */
 static napi_value chacha_seal(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  chacha_state *s;
-  uint32_t seq, offset;
-  unsigned char *packet, *out;
-  size_t packet_length, out_length;
-  if (argc < 5 || !(s = chacha_of(env, argv[0], 1)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &packet, &packet_length) ||
-      !bytes_of(env, argv[3], &out, &out_length) || !uint_of(env, argv[4], &offset)) {
-    return fail(env, "chachaSeal(sealState, seq, packet, out, offset)");
-  }
-  if (packet_length < LENGTH_FIELD || packet_length > INT32_MAX - POLY_TAG) return fail(env, "chachaSeal: packet too short");
-  size_t total = packet_length + POLY_TAG;
-  if (offset > out_length || out_length - offset < total) return fail(env, "chachaSeal: output too small");
-  unsigned char *dst = out + offset;
-  int body = (int)(packet_length - LENGTH_FIELD);
-  int ok = chacha_xor(s->header, 0, seq, packet, dst, LENGTH_FIELD);
-  ok = ok && chacha_xor(s->main, 1, seq, packet + LENGTH_FIELD, dst + LENGTH_FIELD, body);
-  ok = ok && chacha_tag(s, seq, dst, packet_length, dst + packet_length);
+  packet_call c;
+  if (!packet_args(env, info, "chachaSeal", CHACHA_KIND, 1, 1, LENGTH_FIELD, POLY_TAG, &c)) return NULL;
+  chacha_state *s = c.state;
+  int body = (int)(c.in_length - LENGTH_FIELD);
+  int ok = chacha_xor(s->header, 0, c.seq, c.in, c.dst, LENGTH_FIELD);
+  ok = ok && chacha_xor(s->main, 1, c.seq, c.in + LENGTH_FIELD, c.dst + LENGTH_FIELD, body);
+  ok = ok && chacha_tag(s, c.seq, c.dst, c.in_length, c.dst + c.in_length);
   if (!ok) return fail(env, "chachaSeal: OpenSSL failed");
   napi_value result;
-  napi_create_uint32(env, (uint32_t)total, &result);
+  napi_create_uint32(env, (uint32_t)(c.in_length + POLY_TAG), &result);
   return result;
 }
 
@@ -336,25 +345,14 @@ static napi_value chacha_seal(napi_env env, napi_callback_info info) {
  * at out[offset..]; false, with nothing decrypted, when the tag does not verify.
  */
 static napi_value chacha_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  chacha_state *s;
-  uint32_t seq, offset;
-  unsigned char *wire, *out;
-  size_t wire_length, out_length;
-  if (argc < 5 || !(s = chacha_of(env, argv[0], 0)) || !uint_of(env, argv[1], &seq) || !bytes_of(env, argv[2], &wire, &wire_length) ||
-      !bytes_of(env, argv[3], &out, &out_length) || !uint_of(env, argv[4], &offset)) {
-    return fail(env, "chachaOpen(openState, seq, wire, out, offset)");
-  }
-  if (wire_length < LENGTH_FIELD + POLY_TAG || wire_length > INT32_MAX) return fail(env, "chachaOpen: wire packet too short");
-  size_t end = wire_length - POLY_TAG;
-  size_t body_length = end - LENGTH_FIELD;
-  if (offset > out_length || out_length - offset < body_length) return fail(env, "chachaOpen: output too small");
+  packet_call c;
+  if (!packet_args(env, info, "chachaOpen", CHACHA_KIND, 0, 1, LENGTH_FIELD + POLY_TAG, -(LENGTH_FIELD + POLY_TAG), &c)) return NULL;
+  chacha_state *s = c.state;
+  size_t end = c.in_length - POLY_TAG;
   unsigned char tag[POLY_TAG];
-  if (!chacha_tag(s, seq, wire, end, tag)) return fail(env, "chachaOpen: OpenSSL failed");
-  bool ok = CRYPTO_memcmp(tag, wire + end, POLY_TAG) == 0;
-  if (ok && !chacha_xor(s->main, 1, seq, wire + LENGTH_FIELD, out + offset, (int)body_length)) return fail(env, "chachaOpen: OpenSSL failed");
+  if (!chacha_tag(s, c.seq, c.in, end, tag)) return fail(env, "chachaOpen: OpenSSL failed");
+  bool ok = CRYPTO_memcmp(tag, c.in + end, POLY_TAG) == 0;
+  if (ok && !chacha_xor(s->main, 1, c.seq, c.in + LENGTH_FIELD, c.dst, (int)(end - LENGTH_FIELD))) return fail(env, "chachaOpen: OpenSSL failed");
   napi_value result;
   napi_get_boolean(env, ok, &result);
   return result;
