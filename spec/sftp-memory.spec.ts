@@ -137,6 +137,41 @@ describe('SftpClientCore against SftpServerCore in memory', () => {
     expect(fs.readFileSync(p('pipe')).equals(Buffer.concat(chunks))).toBe(true);
   });
 
+  it('downloads through a copying framer from reused input, its reply buffers reused once the sink is done', async () => {
+    const t = await memoryPair(root, {}, 7000, { transientInput: true });
+    try {
+      const data = randomBytes(20 * 261120 + 12345);
+      fs.writeFileSync(p('pooled'), data);
+      const parts: Buffer[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      const n = await t.client.download(
+        '/pooled',
+        async (_off, d) => {
+          buffers.add(d.buffer);
+          // A slow sink: replies that arrive meanwhile must not land in this one's buffer.
+          await new Promise((r) => setTimeout(r, 2));
+          parts.push(Buffer.from(d));
+        },
+        { sinkReleasesData: true, maxInFlight: 4 },
+      );
+      expect(n).toBe(data.length);
+      expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
+      // 21 replies through a handful of buffers.
+      expect(buffers.size).toBeLessThan(10);
+      // Without the promise to release, every reply has a buffer of its own.
+      const kept = new Set<ArrayBufferLike>();
+      const again: Buffer[] = [];
+      await t.client.download('/pooled', (_off, d) => {
+        kept.add(d.buffer);
+        again.push(d);
+      });
+      expect(kept.size).toBe(21);
+      expect(sha256(Buffer.concat(again))).toBe(sha256(data));
+    } finally {
+      t.server.end();
+    }
+  });
+
   it('rejects pending requests when the session ends', async () => {
     const pair = await memoryPair(root);
     const pending = pair.client.stat('/');

@@ -9,6 +9,7 @@ import { SFTPAttributes } from './attributes';
 import { DEFAULT_IO_SIZE, DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, SFTP_MAX_MSG_LENGTH, SFTP_VERSION } from './constants';
 import { CHECK_FILE, decodeCheckFileReply, encodeCheckFileArgs } from './check-file';
 import { PacketFramer } from './framing';
+import { ReplyPool } from './reply-pool';
 import { RequestContext, SFTPError, statusError } from './errors';
 import { DATA_HEADER, decodeReply, SftpReply } from './replies';
 import { encodeRequest, PathLike } from './requests';
@@ -68,6 +69,11 @@ export class SftpClientCore {
   /** Extensions the server announced: name to version data ("1", "2"...). */
   readonly extensions = new Map<string, string>();
   private readonly framer: PacketFramer;
+  /**
+   * Where a copying framer assembles large replies; `replyPool.release(data)` gives one back once
+   * the data read from it is no longer used (a download's file write is done).
+   */
+  readonly replyPool = new ReplyPool();
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private closed: Error | null = null;
@@ -80,7 +86,7 @@ export class SftpClientCore {
     private readonly send: (bytes: Buffer) => void,
     private readonly options: SftpClientCoreOptions = {},
   ) {
-    this.framer = new PacketFramer(options.maxPacket ?? DEFAULT_MAX_PACKET, options.copyInput);
+    this.framer = new PacketFramer(options.maxPacket ?? DEFAULT_MAX_PACKET, options.copyInput, options.copyInput ? this.replyPool : null);
   }
 
   /** Requests awaiting their reply. */

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_MAX_PACKET } from './constants';
 import { SFTPError } from './errors';
+import type { ReplyPool } from './reply-pool';
 
 export class PacketFramer {
   private parts: Buffer[] = [];
@@ -21,12 +22,18 @@ export class PacketFramer {
   /**
    * `maxPacket`: the largest length word accepted; beyond it the stream is refused for good.
    * `copy`: chunks are only valid during `push` (channel data decrypted into a reused buffer):
-   * each packet is copied out as it completes, a split one into a buffer of its final size.
+   * each packet is copied out as it completes, a split one into a buffer of its final size,
+   * taken from `pool` when there is one.
    */
   constructor(
     readonly maxPacket: number = DEFAULT_MAX_PACKET,
     private readonly copy = false,
+    private readonly pool: ReplyPool | null = null,
   ) {}
+
+  private assemble(n: number): Buffer {
+    return this.pool ? this.pool.take(n) : Buffer.allocUnsafe(n);
+  }
 
   /** Bytes held that do not make a whole packet yet. */
   get buffered(): number {
@@ -94,7 +101,7 @@ export class PacketFramer {
             continue;
           }
           this.need = end - off;
-          this.assembly = Buffer.allocUnsafe(this.need);
+          this.assembly = this.assemble(this.need);
         } else {
           const take = Math.min(4 - this.have, chunk.length - off);
           chunk.copy(this.lengthWord, this.have, off, off + take);
@@ -102,7 +109,7 @@ export class PacketFramer {
           off += take;
           if (this.have < 4) return;
           this.need = 4 + this.checkLength(this.lengthWord.readUInt32BE(0));
-          this.assembly = Buffer.allocUnsafe(this.need);
+          this.assembly = this.assemble(this.need);
           this.lengthWord.copy(this.assembly, 0);
         }
       }

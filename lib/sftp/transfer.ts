@@ -34,6 +34,11 @@ export interface DownloadOptions {
   offset?: number;
   /** Bytes to fetch at most (default: to end of file). */
   length?: number;
+  /**
+   * The sink neither keeps nor reads its `data` once it has returned (or its promise has
+   * settled): the memory is then reused for later replies.
+   */
+  sinkReleasesData?: boolean;
 }
 
 export interface UploadOptions {
@@ -80,7 +85,12 @@ export async function download(core: SftpClientCore, remotePath: PathLike, sink:
     const st = await core.fstat(handle).catch(() => null);
     const remoteSize = typeof st?.st_size === 'number' ? st.st_size : undefined;
     const total = remoteSize === undefined ? 0 : Math.max(0, Math.min(end, remoteSize) - start);
-    return new DownloadPipeline(core, handle, sink, { requestSize, maxInFlight, start, end, remoteSize, total, onProgress: opts.onProgress }).run();
+    const release = opts.sinkReleasesData ? (data: Buffer) => core.replyPool.release(data) : undefined;
+    try {
+      return await new DownloadPipeline(core, handle, sink, { requestSize, maxInFlight, start, end, remoteSize, total, onProgress: opts.onProgress, release }).run();
+    } finally {
+      core.replyPool.clear();
+    }
   });
 }
 
@@ -104,6 +114,7 @@ export async function readRange(
     data.copy(out, at);
     got = at + data.length;
   };
+  // The sink copies: each reply's memory can serve the next.
   await new DownloadPipeline(core, handle, sink, {
     requestSize,
     maxInFlight: inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT),
@@ -111,6 +122,7 @@ export async function readRange(
     end: offset + length,
     remoteSize: undefined,
     total: length,
+    release: (data) => core.replyPool.release(data),
   }).run();
   return got === length ? out : out.subarray(0, got);
 }
@@ -123,6 +135,8 @@ interface PipelineParams {
   remoteSize: number | undefined;
   total: number;
   onProgress?: Progress;
+  /** Called with each delivered buffer once the sink is done with it. */
+  release?: (data: Buffer) => void;
 }
 
 /** The read side: issues READs ahead, re-requests short reads, delivers in order. */
@@ -247,12 +261,15 @@ class DownloadPipeline {
         this.sinkBusy = true;
         (r as Promise<void>).then(
           () => {
+            this.p.release?.(data);
             this.sinkBusy = false;
             this.deliver();
             this.pump();
           },
           (err: Error) => this.fail(err),
         );
+      } else {
+        this.p.release?.(data);
       }
     }
   }

@@ -161,6 +161,15 @@ async function local<T>(action: string, filename: string, op: () => Promise<T>):
   }
 }
 
+/** Writes all of `data` at `position`: a single write may take fewer bytes (a full disk, a signal). */
+async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new IOError(`short write: ${done} of ${data.length} bytes at ${position}`);
+    done += bytesWritten;
+  }
+}
+
 interface GetArgs extends TransferArgs {
   remote: string;
   local: string;
@@ -175,9 +184,11 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
     const n = await download(s.link.core, a.remote, async (offset, data) => {
       touch();
       progress?.check();
-      await local('write', a.local, () => fh!.write(data, 0, data.length, offset));
+      await local('write', a.local, () => writeFully(fh!, data, offset));
     }, {
       maxInFlight: a.maxInFlight,
+      // The file has the bytes once the write resolves: their buffer serves a later reply.
+      sinkReleasesData: true,
       onProgress: (done, total) => {
         expected = total || undefined;
         progress?.report(done, total);

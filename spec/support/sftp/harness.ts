@@ -104,7 +104,16 @@ export interface MemoryPair {
  * Both cores joined in memory. `split` cuts every send into pieces of at most that many
  * bytes, to exercise framing; delivery is on the next tick so neither side recurses into the other.
  */
-export async function memoryPair(root: string, serverOptions: SftpServerCoreOptions = {}, split?: number): Promise<MemoryPair> {
+/**
+ * With `transientInput`, the client copies what it receives (a copying framer, as over a real
+ * channel) and each piece it gets lives in one reused buffer, scribbled over after the call.
+ */
+export async function memoryPair(
+  root: string,
+  serverOptions: SftpServerCoreOptions = {},
+  split?: number,
+  { transientInput = false } = {},
+): Promise<MemoryPair> {
   const ended: Error[] = [];
   const serverOut: Buffer[] = [];
   const pieces = (b: Buffer): Buffer[] => {
@@ -118,15 +127,26 @@ export async function memoryPair(root: string, serverOptions: SftpServerCoreOpti
     root,
     (b) => {
       serverOut.push(b);
-      for (const p of pieces(b)) setImmediate(() => client.receive(p));
+      for (const p of pieces(b)) setImmediate(() => (transientInput ? receiveTransient(p) : client.receive(p)));
     },
     { ...serverOptions, onEnd: (e) => ended.push(e) },
   );
-  client = new SftpClientCore((b) => {
-    // The client may hand over a WRITE's data without a copy: copy here as a transport would.
-    const copy = Buffer.from(b);
-    for (const p of pieces(copy)) setImmediate(() => server.receive(p));
-  });
+  let scratch = Buffer.alloc(0);
+  const receiveTransient = (p: Buffer): void => {
+    if (scratch.length < p.length) scratch = Buffer.alloc(p.length);
+    const view = scratch.subarray(0, p.length);
+    p.copy(view);
+    client.receive(view);
+    view.fill(0xee);
+  };
+  client = new SftpClientCore(
+    (b) => {
+      // The client may hand over a WRITE's data without a copy: copy here as a transport would.
+      const copy = Buffer.from(b);
+      for (const p of pieces(copy)) setImmediate(() => server.receive(p));
+    },
+    { copyInput: transientInput },
+  );
   await client.start();
   return { client, server, serverOut, ended };
 }
