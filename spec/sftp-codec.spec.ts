@@ -1,6 +1,5 @@
 import { SFTPAttributes } from '../lib/sftp/attributes';
 import { PacketFramer, decodeReply, decodeRequest, encodeReply, encodeRequest, SftpRequest } from '../lib/sftp/codec';
-import { ReplyPool } from '../lib/sftp/reply-pool';
 import { ATTR, FX, FXF, FXP, statusFromErrnoCode } from '../lib/sftp/constants';
 import { SFTPError, statusError } from '../lib/sftp/errors';
 import { readUint64, writeUint64 } from '../lib/sftp/uint64';
@@ -103,32 +102,6 @@ describe('uint64', () => {
     expect(b.toString('hex')).toBe('0000000140000000');
     expect(() => writeUint64(b, 2 ** 53, 0)).toThrow(RangeError);
     expect(() => writeUint64(b, -1, 0)).toThrow(RangeError);
-  });
-});
-
-describe('ReplyPool', () => {
-  it('hands a released buffer out again, once, and only buffers it made', () => {
-    const pool = new ReplyPool(1024, 2);
-    const small = pool.take(100);
-    pool.release(small); // below minSize: not pooled
-    const a = pool.take(5000);
-    expect(a.length).toBe(5000);
-    pool.release(a);
-    pool.release(a); // twice: still once in the pool
-    pool.release(Buffer.alloc(5000)); // not the pool's
-    const b = pool.take(4000);
-    expect(b.buffer === a.buffer).toBe(true);
-    expect(b.length).toBe(4000);
-    const c = pool.take(4000);
-    expect(c.buffer === a.buffer).toBe(false);
-    // A released buffer too small for the next request is dropped, not handed out.
-    pool.release(c);
-    expect(pool.take(6000).buffer === c.buffer).toBe(false);
-    // At most `keep` wait; clear drops them.
-    const d = [pool.take(2000), pool.take(2000), pool.take(2000)];
-    for (const x of d) pool.release(x);
-    pool.clear();
-    expect(d.some((x) => x.buffer === pool.take(2000).buffer)).toBe(false);
   });
 });
 

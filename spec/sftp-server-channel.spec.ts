@@ -6,7 +6,8 @@ import { ChannelCore } from '../lib/transport/channel';
 import { Message } from '../lib/wire/message';
 import { SftpServerChannel } from '../lib/worker/sftp/server-channel';
 import { encodeRequest } from '../lib/sftp/requests';
-import { DataReplyPool, decodeReply, DATA_HEADER, SftpReply } from '../lib/sftp/replies';
+import { decodeReply, DATA_HEADER, SftpReply } from '../lib/sftp/replies';
+import { BufferPool } from '../lib/sftp/buffer-pool';
 import { PacketFramer } from '../lib/sftp/framing';
 import { FXF } from '../lib/sftp/constants';
 
@@ -102,25 +103,43 @@ describe('SFTP server channel output', () => {
   });
 });
 
-describe('DataReplyPool', () => {
-  it('hands a buffer back for the next reply of the same size once it is released', () => {
-    const pool = new DataReplyPool(1 << 20);
-    const a = pool.alloc(32768);
+describe('BufferPool', () => {
+  const same = (a: Buffer, b: Buffer): boolean => a.buffer === b.buffer;
+
+  it('hands a buffer back for the next request of the same size once it is released, once', () => {
+    const pool = new BufferPool(1 << 20);
+    const a = pool.take(DATA_HEADER + 32768);
     expect(a.length).toBe(DATA_HEADER + 32768);
     pool.release(a.subarray(0, 100)); // any view of it
-    const b = pool.alloc(32768);
-    expect(b.buffer).toBe(a.buffer);
-    expect(pool.alloc(32768).buffer).not.toBe(a.buffer);
+    pool.release(a); // a second release of the same handing-out: ignored
+    const b = pool.take(DATA_HEADER + 32768);
+    expect(same(b, a)).toBe(true);
+    expect(same(pool.take(DATA_HEADER + 32768), a)).toBe(false);
+    expect(same(pool.take(1000), a)).toBe(false); // another size: its own
   });
 
-  it('ignores buffers it did not allocate and keeps at most its limit idle', () => {
-    const pool = new DataReplyPool(2 * (DATA_HEADER + 1000));
-    const foreign = Buffer.alloc(DATA_HEADER + 1000);
+  it('ignores buffers it did not make, keeps at most its limit idle, and clear drops them', () => {
+    const pool = new BufferPool(2 * 5000);
+    const foreign = Buffer.alloc(5000);
     pool.release(foreign);
-    expect(pool.alloc(1000).buffer).not.toBe(foreign.buffer);
-    const held = [pool.alloc(1000), pool.alloc(1000), pool.alloc(1000)];
+    expect(same(pool.take(5000), foreign)).toBe(false);
+    const held = [pool.take(5000), pool.take(5000), pool.take(5000)];
     for (const h of held) pool.release(h);
-    const again = [pool.alloc(1000), pool.alloc(1000), pool.alloc(1000)];
-    expect(again.filter((x) => held.some((h) => h.buffer === x.buffer)).length).toBe(2);
+    const again = [pool.take(5000), pool.take(5000), pool.take(5000)];
+    expect(again.filter((x) => held.some((h) => same(h, x))).length).toBe(2);
+    for (const x of again) pool.release(x);
+    pool.clear();
+    expect(again.some((x) => same(x, pool.take(5000)))).toBe(false);
+  });
+
+  it('never pools below its minimum size, and never hands out a slice of shared memory', () => {
+    const pool = new BufferPool(1 << 20, 4096);
+    const small = pool.take(100).fill(1);
+    pool.release(small);
+    pool.take(100).fill(2); // small ones come from Node's shared slab: not the same bytes
+    expect(small.every((b) => b === 1)).toBe(true);
+    const big = pool.take(5000);
+    expect(big.byteOffset).toBe(0);
+    expect(big.buffer.byteLength).toBe(5000);
   });
 });

@@ -9,7 +9,7 @@ import { SFTPAttributes } from './attributes';
 import { DEFAULT_IO_SIZE, DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, SFTP_MAX_MSG_LENGTH, SFTP_VERSION } from './constants';
 import { CHECK_FILE, decodeCheckFileReply, encodeCheckFileArgs } from './check-file';
 import { PacketFramer } from './framing';
-import { ReplyPool } from './reply-pool';
+import { BufferPool } from './buffer-pool';
 import { RequestContext, SFTPError, statusError } from './errors';
 import { DATA_HEADER, decodeReply, SftpReply } from './replies';
 import { encodeRequest, PathLike } from './requests';
@@ -61,6 +61,9 @@ export interface SftpClientCoreOptions {
   copyInput?: boolean;
 }
 
+/** Idle READ reply buffers a session keeps during a download (64 in flight of 255 KiB fill it). */
+const REPLY_POOL_BYTES = 16 * 1024 * 1024;
+
 const pathOf = (p: PathLike): string => (typeof p === 'string' ? p : p.toString('utf8'));
 
 export class SftpClientCore {
@@ -73,7 +76,7 @@ export class SftpClientCore {
    * Where a copying framer assembles large replies; `replyPool.release(data)` gives one back once
    * the data read from it is no longer used (a download's file write is done).
    */
-  readonly replyPool = new ReplyPool();
+  readonly replyPool = new BufferPool(REPLY_POOL_BYTES, 64 * 1024);
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private closed: Error | null = null;

@@ -6,7 +6,7 @@
  */
 import { DEFAULT_MAX_PACKET } from './constants';
 import { SFTPError } from './errors';
-import type { ReplyPool } from './reply-pool';
+import type { BufferPool } from './buffer-pool';
 
 export class PacketFramer {
   private parts: Buffer[] = [];
@@ -28,7 +28,7 @@ export class PacketFramer {
   constructor(
     readonly maxPacket: number = DEFAULT_MAX_PACKET,
     private readonly copy = false,
-    private readonly pool: ReplyPool | null = null,
+    private readonly pool: BufferPool | null = null,
   ) {}
 
   private assemble(n: number): Buffer {

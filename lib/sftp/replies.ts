@@ -53,45 +53,6 @@ export function allocDataReply(capacity: number): Buffer {
   return Buffer.allocUnsafe(DATA_HEADER + capacity);
 }
 
-/**
- * DATA reply buffers handed back once sent, for the next READ of the same size: a download
- * otherwise allocates a fresh 32-255 KiB buffer per request, external memory that makes V8
- * collect garbage every few megabytes. Holds at most `maxBytes` of idle buffers.
- */
-export class DataReplyPool {
-  private readonly free = new Map<number, Buffer[]>();
-  private readonly owned = new WeakSet<ArrayBufferLike>();
-  private idleBytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  /** As allocDataReply, reusing a returned buffer of the same capacity when there is one. */
-  alloc(capacity: number): Buffer {
-    const size = DATA_HEADER + capacity;
-    const reused = this.free.get(size)?.pop();
-    if (reused) {
-      this.idleBytes -= size;
-      return reused;
-    }
-    const buf = Buffer.allocUnsafeSlow(size);
-    this.owned.add(buf.buffer);
-    return buf;
-  }
-
-  /**
-   * Takes back the memory of a reply (any view of a buffer from `alloc`) that nothing will read
-   * again; ignores other buffers.
-   */
-  release(view: Buffer): void {
-    const ab = view.buffer;
-    if (!this.owned.has(ab) || this.idleBytes + ab.byteLength > this.maxBytes) return;
-    let list = this.free.get(ab.byteLength);
-    if (!list) this.free.set(ab.byteLength, (list = []));
-    list.push(Buffer.from(ab, 0, ab.byteLength));
-    this.idleBytes += ab.byteLength;
-  }
-}
-
 /** Fills in the header for `n` data bytes and returns the packet (a view). */
 export function finishDataReply(buf: Buffer, id: number, n: number): Buffer {
   buf.writeUInt32BE(1 + 4 + 4 + n, 0);

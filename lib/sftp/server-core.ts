@@ -16,7 +16,8 @@ import { CHECK_FILE, checkFileAnnouncement, decodeCheckFileArgs } from './check-
 import { DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, messageFromErrnoCode, SFTP_MAX_MSG_LENGTH, SFTP_VERSION, statusFromErrnoCode } from './constants';
 import { SFTPError } from './errors';
 import { PacketFramer } from './framing';
-import { DataReplyPool, encodeReply } from './replies';
+import { encodeReply } from './replies';
+import type { BufferPool } from './buffer-pool';
 import { decodeRequest, peekId, SftpRequest } from './requests';
 import { HandleTable, OrderedQueue, releaseEntry } from './server-handles';
 import { getUint64, ServerLimits, ServerOps } from './server-ops';
@@ -40,7 +41,7 @@ export interface SftpServerCoreOptions {
   highWaterMark?: number;
   onBackpressure?: (paused: boolean) => void;
   /** READ replies are built in buffers from this pool; `send`'s owner returns them once sent. */
-  replyPool?: DataReplyPool;
+  replyPool?: BufferPool;
 }
 
 /**

@@ -11,7 +11,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { SFTPAttributes } from './attributes';
 import { CheckFileRequest, encodeCheckFileReply, hashFileRangeAsync, planCheckFile, CHECK_FILE_CHUNK } from './check-file';
 import { FX, FXF, STATVFS_FLAG } from './constants';
-import { allocDataReply, DATA_HEADER, DataReplyPool, encodeReply, finishDataReply } from './replies';
+import { allocDataReply, DATA_HEADER, encodeReply, finishDataReply } from './replies';
+import type { BufferPool } from './buffer-pool';
 import { DirEntry, FileEntry, HandleTable, OrderedQueue } from './server-handles';
 import { PathJail, StatusError } from './server-paths';
 import { readUint64, Uint64 } from './uint64';
@@ -31,7 +32,8 @@ export interface ServerLimits {
 
 export interface OpsConfig {
   /** Where READ replies get their buffers (the owner gives them back once sent). */
-  replyPool?: DataReplyPool;
+  /** DATA reply buffers (the caller releases each once sent). */
+  replyPool?: BufferPool;
   readOnly: boolean;
   umask: number | undefined;
   limits: ServerLimits;
@@ -103,7 +105,7 @@ export class ServerOps {
     // Beyond 2^53 (8 PiB) no real file has data.
     if (typeof offset === 'bigint') return encodeReply.status(id, FX.EOF);
     const n = Math.min(length, this.cfg.limits.maxReadLength);
-    const buf = this.cfg.replyPool ? this.cfg.replyPool.alloc(n) : allocDataReply(n);
+    const buf = this.cfg.replyPool ? this.cfg.replyPool.take(DATA_HEADER + n) : allocDataReply(n);
     const { bytesRead } = await e.fh.read(buf, DATA_HEADER, n, offset);
     if (bytesRead === 0) return encodeReply.status(id, FX.EOF);
     return finishDataReply(buf, id, bytesRead);

@@ -57,6 +57,11 @@ export interface UploadOptions {
   attrs?: SFTPAttributes;
   /** fsync@openssh.com before closing (when the server has it). */
   fsync?: boolean;
+  /**
+   * Called with each buffer the source yielded once the server has acknowledged all of it: the
+   * bytes are sent and no longer read, so the source may reuse the buffer.
+   */
+  onWritten?: (data: Buffer) => void;
 }
 
 const inFlightOf = (n: number | undefined, dflt = DEFAULT_MAX_IN_FLIGHT): number => Math.max(1, Math.floor(n ?? dflt));
@@ -308,11 +313,13 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
     const waitSlot = (limit: number): Promise<void> | null =>
       inFlight > limit && !failed ? new Promise<void>((resolve) => (wake = resolve)) : null;
 
-    const writeOne = (data: Buffer, at: number): void => {
+    const writeOne = (data: Buffer, at: number, whole: boolean): void => {
       inFlight++;
       core.write(handle, start + at, data).then(
         () => {
           acked += data.length;
+          // A piece of a larger chunk is not the whole buffer: the rest may still be in flight.
+          if (whole) opts.onWritten?.(data);
           opts.onProgress?.(acked, Math.max(opts.size ?? 0, acked));
           settle();
         },
@@ -332,7 +339,7 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
         if (i > 0) for (let w = waitSlot(maxInFlight - 1); w; w = waitSlot(maxInFlight - 1)) await w;
         if (failed) break;
         const piece = chunk.length <= requestSize ? chunk : chunk.subarray(i, i + requestSize);
-        writeOne(piece, sent);
+        writeOne(piece, sent, piece === chunk);
         sent += piece.length;
       }
     }

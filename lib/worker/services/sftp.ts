@@ -6,6 +6,7 @@ import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { ioErrorFrom } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
+import { BufferPool } from '../../sftp/buffer-pool';
 import { download, readRange, upload, verifySize } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';
 import { connectionOf } from './transport';
@@ -217,12 +218,13 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   try {
     const size = (await local('read', a.local, () => fh.stat())).size;
     const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
+    const chunks = new BufferPool(16 * 1024 * 1024, 64 * 1024);
     const n = await upload(
       s.link.core,
       async (offset, length) => {
         touch();
         progress?.check();
-        const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
+        const buf = chunks.take(Math.min(length, size - offset));
         if (buf.length === 0) return null;
         const { bytesRead } = await local('read', a.local, () => fh.read(buf, 0, buf.length, offset));
         return bytesRead ? buf.subarray(0, bytesRead) : null;
@@ -235,6 +237,8 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
           touch();
           progress?.report(done, total);
         },
+        // The server has the bytes: the buffer takes a later chunk of the file.
+        onWritten: (data) => chunks.release(data),
       },
     );
     await progress?.final(n, size);

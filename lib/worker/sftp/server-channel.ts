@@ -17,7 +17,7 @@
  */
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { SftpServerCore } from '../../sftp/server-core';
-import { DataReplyPool } from '../../sftp/replies';
+import { BufferPool } from '../../sftp/buffer-pool';
 
 export interface SftpChannelOptions {
   /** The directory the session is jailed in. */
@@ -46,7 +46,7 @@ const POOL_BYTES = 2 << 20;
 
 export class SftpServerChannel implements ChannelSink {
   private readonly core: SftpServerCore;
-  private readonly pool = new DataReplyPool(POOL_BYTES);
+  private readonly pool = new BufferPool(POOL_BYTES);
   private readonly recycle = (b: Buffer): void => this.pool.release(b);
   /** Replies waiting for window. */
   private readonly out: Buffer[] = [];
