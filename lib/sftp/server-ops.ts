@@ -32,7 +32,6 @@ export interface ServerLimits {
 
 export interface OpsConfig {
   /** Where READ replies get their buffers (the owner gives them back once sent). */
-  /** DATA reply buffers (the caller releases each once sent). */
   replyPool?: BufferPool;
   readOnly: boolean;
   umask: number | undefined;

@@ -253,12 +253,12 @@ export class Session {
   private dispatch(payload: Buffer): void {
     if (this.hexdump) this.dumpPacket('IN', payload);
     const type = payload[0];
-    const transient = this.reader.transient;
     // Only channel data may stay in the opener's reused buffer: its channel copies it on
     // arrival. Any other message may be kept or read later (kex hashes, async request handlers).
-    if (transient && type !== MSG.CHANNEL_DATA && type !== MSG.CHANNEL_EXTENDED_DATA) payload = Buffer.from(payload);
+    const channelData = type === MSG.CHANNEL_DATA || type === MSG.CHANNEL_EXTENDED_DATA;
+    if (this.reader.transient && !channelData) payload = Buffer.from(payload);
     const msg = new Message(payload);
-    msg.transient = transient && (type === MSG.CHANNEL_DATA || type === MSG.CHANNEL_EXTENDED_DATA);
+    msg.transient = this.reader.transient && channelData;
     msg.getByte();
     // Strict kex: during the first exchange only the exchange's own messages may arrive.
     if (this.strict && this.kexCount === 0 && !this.sessionId && !this.isKexMessage(type)) {
