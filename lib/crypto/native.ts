@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_PACKET_LENGTH } from '../transport/packet';
+import { MAX_PACKET_LENGTH, scratchOf } from '../transport/packet';
 import { badMac } from './modes';
 import type { DirectionKeys, Opener, Sealer } from './protection';
 
@@ -132,9 +132,7 @@ abstract class NativeOpener implements Opener {
    */
   openTransient(seq: number, wire: Buffer): Buffer {
     const n = wire.length - 4 - TAG;
-    if (!this.scratch || this.scratch.length < n) {
-      this.scratch = Buffer.allocUnsafe(Math.min(Math.max(n, 2 * (this.scratch?.length ?? 0)), MAX_PACKET_LENGTH));
-    }
+    this.scratch = scratchOf(this.scratch, n, MAX_PACKET_LENGTH);
     return this.opened(seq, wire, this.scratch.subarray(0, n));
   }
   private opened(seq: number, wire: Buffer, plain: Buffer): Buffer {

@@ -19,6 +19,15 @@ export interface TrafficCounters {
   packets: number;
 }
 
+/**
+ * `buf` when it holds at least `n` bytes, else a new buffer of `n` bytes or twice `buf`'s size
+ * (at most `cap`), whichever is more: scratch memory that grows with the largest need and is then
+ * reused (a fresh buffer per packet is memory the kernel maps on first touch and V8 collects).
+ */
+export function scratchOf(buf: Buffer | null, n: number, cap = Infinity): Buffer {
+  return buf && buf.length >= n ? buf : Buffer.allocUnsafe(Math.max(n, Math.min(2 * (buf?.length ?? 0), cap)));
+}
+
 /** Smallest and largest buffer a WireArena takes at once. */
 const ARENA_MIN = 16 * 1024;
 const ARENA_MAX = 512 * 1024;
@@ -93,10 +102,8 @@ export class PacketWriter {
 
   private packetBuffer(size: number): Buffer {
     if (!this.sealer.freshOutput) return Buffer.allocUnsafe(size);
-    if (!this.scratch || this.scratch.length < size) {
-      // Grown by doubling (an idle connection's packets are small), up to the largest packet.
-      this.scratch = Buffer.allocUnsafe(Math.min(Math.max(size, 2 * (this.scratch?.length ?? 0)), 4 + MAX_PACKET_LENGTH));
-    }
+    // Grown by doubling (an idle connection's packets are small), up to the largest packet.
+    this.scratch = scratchOf(this.scratch, size, 4 + MAX_PACKET_LENGTH);
     return this.scratch.subarray(0, size);
   }
 
@@ -209,7 +216,7 @@ export class PacketReader {
   private peek(n: number): Buffer {
     const first = this.chunks[0];
     if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
-    if (!this.joined || this.joined.length < n) this.joined = Buffer.allocUnsafe(Math.max(n, 2 * (this.joined?.length ?? 0)));
+    this.joined = scratchOf(this.joined, n);
     const out = this.joined.subarray(0, n);
     let copied = 0;
     let offset = this.head;
@@ -247,8 +254,7 @@ export class PacketReader {
       return;
     }
     this.carryTurn ^= 1;
-    let c = this.carry[this.carryTurn];
-    if (!c || c.length < this.avail) c = this.carry[this.carryTurn] = Buffer.allocUnsafe(Math.max(this.avail, 2 * (c?.length ?? 0)));
+    const c = (this.carry[this.carryTurn] = scratchOf(this.carry[this.carryTurn], this.avail));
     let copied = 0;
     let offset = this.head;
     for (const chunk of this.chunks) {
