@@ -209,6 +209,45 @@ describe('a ring on one thread', () => {
     expect(await closing).toBe(true);
   });
 
+  test('waitConsumedAsync: reads wake the writer once they reach the target, which the writer may move', async () => {
+    const writer = new SharedRing(64);
+    const reader = SharedRing.fromShared(writer.sab);
+    const ctl = new Int32Array(writer.sab, 0, RING_HEADER_BYTES / 4);
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    writer.write(Buffer.alloc(40, 1));
+    let woke = false;
+    const waiting = writer.waitConsumedAsync(writer.readCount + 30).then(() => (woke = true));
+    // The writer goes on writing: its target is a read count, not free space.
+    reader.read(20);
+    writer.write(Buffer.alloc(20, 2));
+    const bystander = waitAsync(ctl, RING_LAYOUT.RSEQ, Atomics.load(ctl, RING_LAYOUT.RSEQ));
+    let notified = false;
+    void bystander.value.then(() => (notified = true));
+    reader.read(9);
+    await tick();
+    expect([woke, notified]).toEqual([false, false]);
+    reader.read(1);
+    await waiting;
+    expect([notified, ctl[RING_LAYOUT.WANTERS]]).toEqual([true, 0]);
+
+    // Moved back to a count the reader has passed: resolves at once.
+    const later = writer.waitConsumedAsync(writer.readCount + 10);
+    reader.read(5);
+    await tick();
+    writer.retargetConsumed(writer.readCount);
+    await later;
+    // Moved forward: the reads short of the new target wake nothing.
+    let done = false;
+    const moved = writer.waitConsumedAsync(writer.readCount + 1).then(() => (done = true));
+    writer.retargetConsumed(writer.readCount + 10);
+    reader.read(9);
+    await tick();
+    expect(done).toBe(false);
+    reader.closeReader(); // a closed end always wakes it
+    await moved;
+    expect(ctl[RING_LAYOUT.WANTERS]).toBe(0);
+  });
+
   test('the doorbell rings on every write, read and close of its end', () => {
     const array = new Int32Array(new SharedArrayBuffer(64));
     const writer = new SharedRing(8, { doorbell: { array, index: 3 } });

@@ -281,6 +281,13 @@ export class SharedRing {
     }
   }
 
+  /*
+   * The async waits below cannot be cancelled: until its condition holds, each call keeps a
+   * waiter registered that the other thread's reads or writes wake (a task posted to this
+   * thread each time). Raced against another event and abandoned, it lives on; reuse the
+   * pending promise rather than starting another (WorkerChannel.spaceFreed).
+   */
+
   /** waitReadable without blocking the thread (Atomics.waitAsync): for the worker. */
   waitReadableAsync(timeoutMs: number | null = null, minBytes = 1): Promise<boolean> {
     return this.waitAsync(WSEQ, () => this.readable(minBytes), timeoutMs);
@@ -294,6 +301,36 @@ export class SharedRing {
     } finally {
       release();
     }
+  }
+
+  /**
+   * For a writer that keeps writing while it waits (the worker, returning an SSH window as the
+   * main thread reads): resolves once the reader's count (`readCount`) reaches `target`, or
+   * either end closed. Free space is no target for such a writer, since its own writes move it;
+   * the read count does not. `retargetConsumed` moves the target of the pending wait (the reads
+   * notify this thread only once they reach it). One such wait per ring at a time, from the
+   * writer's thread, and not mixed with waitWritable on the same ring: they share the words.
+   */
+  async waitConsumedAsync(target: number): Promise<void> {
+    Atomics.store(this.ctl, WANT_TAIL, target | 0);
+    Atomics.add(this.ctl, WANTERS, 1);
+    try {
+      await this.waitAsync(RSEQ, () => this.consumedReached(), null);
+    } finally {
+      Atomics.sub(this.ctl, WANTERS, 1);
+    }
+  }
+
+  /** Moves the target of the pending waitConsumedAsync, which resolves at once if the reader is there already. */
+  retargetConsumed(target: number): void {
+    Atomics.store(this.ctl, WANT_TAIL, target | 0);
+    // Sequentially consistent against consume(): either the reader sees the new target (and
+    // notifies when it reaches it) or this load sees the reader's new count.
+    if (this.consumedReached()) Atomics.notify(this.ctl, RSEQ);
+  }
+
+  private consumedReached(): boolean {
+    return Atomics.load(this.ctl, FLAGS) !== 0 || ((Atomics.load(this.ctl, TAIL) - Atomics.load(this.ctl, WANT_TAIL)) | 0) >= 0;
   }
 
   /**

@@ -165,6 +165,16 @@ export class ChannelCore {
     return total;
   }
 
+  /**
+   * How many more consumed bytes make `consumed` send a WINDOW_ADJUST: 1 once the peer's window
+   * is nearly spent (it may be waiting for any), Infinity when no adjustment will be sent.
+   */
+  get consumptionBeforeAdjust(): number {
+    if (this.state !== 'open' || this.closeSent || this.eofReceived) return Infinity;
+    if (this.localWindow < this.maxPacket + DATA_HEADER) return 1;
+    return Math.max(1, this.windowSize / 2 - this.unacked);
+  }
+
   /** The owner handed `n` received bytes to the user: reopen our window when half is used. */
   consumed(n: number): void {
     this.unacked += n;

@@ -157,16 +157,26 @@ export class WorkerChannel implements ChannelSink {
       // Quiet: the connection wakes the main thread once per socket read (flushSignals).
       const n = this.out[stream].writeQuiet(chunk);
       this.onDirty(this);
-      if (n === chunk.length) {
-        this.watchConsumption();
-        return;
-      }
       chunk = chunk.subarray(n);
     }
-    // Only in drain mode does data outrun a ring (each ring holds a whole window otherwise).
-    this.spill[stream].push(Buffer.from(chunk));
-    this.spillBytes += chunk.length;
+    if (chunk.length) {
+      // Only in drain mode does data outrun a ring (each ring holds a whole window otherwise).
+      this.spill[stream].push(Buffer.from(chunk));
+      this.spillBytes += chunk.length;
+    }
     this.watchConsumption();
+    if (this.core.consumptionBeforeAdjust === 1) this.windowSpent();
+  }
+
+  /**
+   * The peer's window is (nearly) spent: it may send nothing until we return some, and no data
+   * will come to kick the watcher. What the main thread read already is returned now, and its
+   * next read of either ring wakes the watcher.
+   */
+  private windowSpent(): void {
+    this.ackConsumed();
+    if (this.core.consumptionBeforeAdjust !== 1) return;
+    for (const s of [0, 1] as const) if (this.consumedWaits[s]) this.out[s].retargetConsumed(this.out[s].readCount + 1);
   }
 
   eof(): void {
@@ -244,8 +254,10 @@ export class WorkerChannel implements ChannelSink {
   }
 
   /**
-   * Waits (without blocking the event loop) until the main thread frees a quarter of a ring or
-   * drains it, then moves spilled data in and reopens the window.
+   * Returns the window for what the main thread reads, and moves spilled data into the rings,
+   * without blocking the event loop: wakes when the main thread has read enough of a ring (see
+   * consumptionTarget) or when data arrives into an empty ring (the kick; every read since
+   * counts then), until nothing is left unread.
    */
   private watchConsumption(): void {
     if (this.watchingConsumption || this.isClosedForData()) return;
@@ -254,18 +266,12 @@ export class WorkerChannel implements ChannelSink {
       try {
         while (!this.isClosedForData()) {
           this.moveSpill();
-          // Either stream may be the one the main thread reads next: wake on whichever frees a
-          // quarter of its ring or empties. An empty ring has nothing to wait for (and any spill
-          // of its stream has just moved in).
           // A ring whose writer end is closed has nothing more coming, and its wait would
           // return at once: only open rings with unread data are worth waiting on.
-          const busy = this.out.filter((ring) => ring.available() > 0 && !ring.closed && !ring.readerClosed);
+          const busy = ([0, 1] as const).filter((s) => this.out[s].available() > 0 && !this.out[s].closed && !this.out[s].readerClosed);
           if (busy.length === 0) break;
           const kicked = new Promise<void>((resolve) => (this.watchKick = resolve));
-          await Promise.race([
-            kicked,
-            ...busy.map((ring) => ring.waitWritableAsync(null, Math.min(ring.capacity, ring.free() + ring.capacity / 4))),
-          ]);
+          await Promise.race([kicked, ...busy.map((s) => this.consumed(s))]);
           this.watchKick = null;
           this.ackConsumed();
         }
@@ -274,6 +280,42 @@ export class WorkerChannel implements ChannelSink {
         this.watchingConsumption = false;
       }
     })();
+  }
+
+  /**
+   * The pending wait for the main thread's reads of ring `s` to reach their target, started if
+   * there is none. An Atomics.waitAsync cannot be cancelled: one that loses the race against a
+   * kick stays registered, and the main thread's reads keep waking it (a task posted to this
+   * thread each time) until its condition holds. Starting one per kick piled up hundreds during
+   * a stream, every read waking them all; so a ring has at most one, raced until it settles.
+   */
+  private consumed(s: 0 | 1): Promise<void> {
+    let wait = this.consumedWaits[s];
+    if (!wait) {
+      wait = this.out[s].waitConsumedAsync(this.consumptionTarget(s)).finally(() => {
+        this.consumedWaits[s] = null;
+      });
+      this.consumedWaits[s] = wait;
+    }
+    return wait;
+  }
+  private readonly consumedWaits: [Promise<void> | null, Promise<void> | null] = [null, null];
+
+  /**
+   * The read count of ring `s` at which the main thread's reads wake this thread: once they make
+   * the channel send a WINDOW_ADJUST (half the window; any read once the peer's window is spent),
+   * or free a quarter of the ring for spilled data. A read short of it wakes nothing (a
+   * cross-thread wake costs both threads; the main thread reads thousands of times per GiB):
+   * whatever it read is counted at the next wake or kick. With the peer's window open, data
+   * keeps coming and kicks; once it is spent, windowSpent makes the next read wake.
+   */
+  private consumptionTarget(s: 0 | 1): number {
+    const ring = this.out[s];
+    let amount = this.core.consumptionBeforeAdjust;
+    if (this.spill[s].length) amount = Math.min(amount, ring.capacity / 4);
+    // No adjustment will be sent (EOF came): wake once the ring is drained, to close it.
+    if (!Number.isFinite(amount)) amount = ring.available();
+    return (ring.readCount + Math.max(1, amount)) | 0;
   }
 
   private isClosedForData(): boolean {
@@ -352,13 +394,24 @@ export class WorkerChannel implements ChannelSink {
     this.pumping = true;
     try {
       while (this.flushOutbound()) {
-        await Promise.race([this.inRing.waitReadableAsync(null), new Promise<void>((r) => (this.wake = r))]);
+        await Promise.race([this.stdinArrived(), new Promise<void>((r) => (this.wake = r))]);
         this.wake = null;
       }
     } finally {
       this.pumping = false;
     }
   }
+
+  /** The pending wait for the main thread's next write to the stdin ring: one at a time (see spaceFreed). */
+  private stdinArrived(): Promise<unknown> {
+    if (!this.stdinWait) {
+      this.stdinWait = this.inRing.waitReadableAsync(null).finally(() => {
+        this.stdinWait = null;
+      });
+    }
+    return this.stdinWait;
+  }
+  private stdinWait: Promise<unknown> | null = null;
 
   /**
    * One synchronous pass of sending (see flushNow). True when more may come from the ring (wait
