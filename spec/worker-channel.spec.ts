@@ -69,6 +69,34 @@ describe('WorkerChannel flow control', () => {
     expect(core.remoteWindow).toBe((1 << 20) + 40 * 1024 - 5);
   });
 
+  test('what the main thread reads while the worker sets up its next wait is counted (no stall)', async () => {
+    const { core, stdout, adjusted } = openChannel();
+    const packet = Buffer.alloc(PACKET, 1);
+    for (let i = 0; i < WINDOW / PACKET; i++) core.onData(packet, 0);
+    expect(core.localWindow).toBe(0);
+    await settle();
+    // The other thread's timing, made to happen at the worst moment: once the worker has
+    // acknowledged the next read, it drains the ring just before the worker picks its next
+    // target (the window is still spent, so that target is "any further read").
+    const own = Object.getOwnPropertyDescriptor(ChannelCore.prototype, 'consumptionBeforeAdjust')!;
+    let armed = false;
+    let read = 0;
+    Object.defineProperty(core, 'consumptionBeforeAdjust', {
+      get() {
+        if (armed) {
+          armed = false;
+          read += stdout.read().length;
+        }
+        return own.get!.call(core);
+      },
+    });
+    read += stdout.read(1).length;
+    armed = true;
+    await settle();
+    expect(read).toBe(WINDOW);
+    expect(adjusted()).toBe(WINDOW);
+  });
+
   test('the window comes back in halves while the peer has window, and at the next read once it has none', async () => {
     const { core, stdout, stderr, adjusted } = openChannel();
     const packet = Buffer.alloc(PACKET, 1);

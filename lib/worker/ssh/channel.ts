@@ -176,7 +176,9 @@ export class WorkerChannel implements ChannelSink {
   private windowSpent(): void {
     this.ackConsumed();
     if (this.core.consumptionBeforeAdjust !== 1) return;
-    for (const s of [0, 1] as const) if (this.consumedWaits[s]) this.out[s].retargetConsumed(this.out[s].readCount + 1);
+    // One byte past what was acknowledged, not past what the main thread has read by now: a
+    // read it made since ackConsumed looked would otherwise never be counted (both asleep).
+    for (const s of [0, 1] as const) if (this.consumedWaits[s]) this.out[s].retargetConsumed(this.acked[s] + 1);
   }
 
   eof(): void {
@@ -314,8 +316,10 @@ export class WorkerChannel implements ChannelSink {
     let amount = this.core.consumptionBeforeAdjust;
     if (this.spill[s].length) amount = Math.min(amount, ring.capacity / 4);
     // No adjustment will be sent (EOF came): wake once the ring is drained, to close it.
-    if (!Number.isFinite(amount)) amount = ring.available();
-    return (ring.readCount + Math.max(1, amount)) | 0;
+    if (!Number.isFinite(amount)) return ring.writeCount;
+    // Counted from what ackConsumed last saw, not from the read count now: the main thread
+    // reads concurrently, and what it read in between is part of the amount (and may reach it).
+    return (this.acked[s] + amount) | 0;
   }
 
   private isClosedForData(): boolean {
