@@ -4,20 +4,44 @@
  */
 import type { Channel } from '../lib/api/channel';
 import { ChannelFile } from '../lib/api/channel-file';
+import { GrowingBuffer } from '../lib/api/growing-buffer';
+import { SocketTimeout } from '../lib/errors';
 
-/** A ChannelFile whose channel returns `chunks` from recv(), then empty Buffers; counts the calls. */
-function fileOver(chunks: Array<string | Buffer>, mode = 'r'): { file: ChannelFile; recvCalls: () => number } {
+/**
+ * A ChannelFile whose channel returns `chunks` from recv() (and recvIntoOp, as much of the next
+ * chunk as fits), then empty Buffers; counts the calls. Call number `failAt` (of either) throws
+ * a SocketTimeout instead, as a recv that waited too long.
+ */
+function fileOver(chunks: Array<string | Buffer>, mode = 'r', failAt = -1): { file: ChannelFile; recvCalls: () => number } {
   const queue = chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
   let calls = 0;
-  // The body recv() and recvAsync() share: a generator that here never has to wait.
+  const next = () => {
+    if (++calls === failAt) throw new SocketTimeout('no data within 1 s');
+  };
+  // The bodies recv() and recvAsync() share: generators that here never have to wait.
+  /* eslint-disable require-yield */
   const channel = {
-    // eslint-disable-next-line require-yield
     *recvOp(): Generator<never, Buffer> {
-      calls++;
+      next();
       return queue.shift() ?? Buffer.alloc(0);
     },
+    *recvIntoOp(target: Uint8Array): Generator<never, number> {
+      next();
+      const head = queue.shift();
+      if (!head) return 0;
+      const n = Math.min(head.length, target.length);
+      target.set(head.subarray(0, n));
+      if (n < head.length) queue.unshift(head.subarray(n));
+      return n;
+    },
   } as unknown as Channel;
+  /* eslint-enable require-yield */
   return { file: new ChannelFile(channel, mode), recvCalls: () => calls };
+}
+
+/** `count` chunks of `size` bytes, each filled with its index (mod 256). */
+function numbered(count: number, size: number): Buffer[] {
+  return Array.from({ length: count }, (_, i) => Buffer.alloc(size, i & 0xff));
 }
 
 /** Bytes requested from Buffer.allocUnsafe (what Buffer.concat also allocates through) while `fn` runs. */
@@ -79,6 +103,37 @@ describe('ChannelFile reading', () => {
     });
     expect(allocated).toBeLessThanOrEqual(whole.length);
     expect(file.read().equals(whole.subarray(whole.length - 10))).toBe(true);
+  });
+
+  it('read() of a large output to EOF gathers it in one buffer that grows in place, every byte in order', () => {
+    const chunks = numbered(40, 300_000); // 12 MB, past the point where read() stops joining chunks
+    const whole = Buffer.concat(chunks);
+    const { file } = fileOver([Buffer.from('head\n'), ...chunks]);
+    expect(file.readline()).toBe('head\n');
+    const all = file.read();
+    expect(all.equals(whole)).toBe(true);
+    const memory = all.buffer as ArrayBuffer & { resizable?: boolean };
+    expect([memory.resizable, memory.byteLength]).toEqual([true, whole.length]); // grown in place, trimmed to its size
+    expect(file.read().length).toBe(0);
+  });
+
+  it('read() to EOF also gathers from a source that only gives chunks', () => {
+    const chunks = numbered(30, 250_000);
+    const spy = jest.spyOn(GrowingBuffer.prototype, 'room').mockReturnValue(null);
+    try {
+      expect(fileOver(chunks).file.read().equals(Buffer.concat(chunks))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a timeout in the middle of a large read() to EOF loses nothing: the next read() has it all', () => {
+    const chunks = numbered(40, 300_000);
+    const whole = Buffer.concat(chunks);
+    const { file } = fileOver(chunks, 'r', 30);
+    expect(() => file.read()).toThrow(SocketTimeout);
+    expect(file.read(5).equals(whole.subarray(0, 5))).toBe(true);
+    expect(file.read().equals(whole.subarray(5))).toBe(true);
   });
 
   it('readline finds lines across chunk boundaries, keeps the newline, and gives the last line without one', () => {
@@ -165,5 +220,42 @@ describe('ChannelFile promise twins', () => {
     const file = new ChannelFile(channel);
     await expect(file.readAsync()).rejects.toThrow('the channel broke');
     expect(() => file.read()).toThrow('the channel broke');
+  });
+});
+
+describe('GrowingBuffer', () => {
+  const pieces = numbered(50, 777);
+  const whole = Buffer.concat(pieces);
+
+  test.each([
+    ['in place', undefined],
+    ['past a small reservation', 10_000],
+    ['without a reservation', null],
+  ] as const)('gathers appended and written-in-place bytes in order (%s)', (_, reservation) => {
+    const g = new GrowingBuffer(reservation);
+    pieces.forEach((p, i) => {
+      if (i % 2) return g.append(p);
+      // Written in place where there is room, in parts no larger than asked for.
+      let at = 0;
+      while (at < p.length) {
+        const room = g.room(p.length - at);
+        if (!room) {
+          g.append(p.subarray(at));
+          break;
+        }
+        expect(room.length).toBeLessThanOrEqual(p.length - at);
+        const n = Math.min(room.length, 300);
+        room.set(p.subarray(at, at + n));
+        g.commit(n);
+        at += n;
+      }
+    });
+    expect(g.length).toBe(whole.length);
+    expect(g.finish().equals(whole)).toBe(true);
+  });
+
+  test('an empty one finishes as an empty Buffer', () => {
+    expect(new GrowingBuffer().finish().length).toBe(0);
+    expect(new GrowingBuffer(null).finish().length).toBe(0);
   });
 });

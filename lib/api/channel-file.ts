@@ -1,5 +1,11 @@
 import { runAsync, runSync, type Op } from '../bridge';
 import type { Channel } from './channel';
+import { GrowingBuffer } from './growing-buffer';
+
+/** A read() to EOF past this much gathers into one growing buffer (GrowingBuffer). */
+const GROW_IN_PLACE_FROM = 4 << 20;
+/** The most one fill of that buffer asks for. */
+const FILL_BYTES = 1 << 20;
 
 /**
  * A file-like object's read side: Python's BufferedFile semantics over a byte source. Unread
@@ -16,6 +22,12 @@ abstract class BufferedReader {
 
   /** One chunk from the source: empty at EOF. */
   protected abstract fillOp(): Op<Buffer>;
+
+  /**
+   * Reads from the source straight into `target` (up to its length); 0 at EOF. Optional: a
+   * source that has it saves a read() to EOF one copy of every byte.
+   */
+  protected fillIntoOp?(target: Uint8Array): Op<number>;
 
   /** Adds one chunk from the source; false at EOF. */
   private *moreOp(): Op<boolean> {
@@ -65,12 +77,43 @@ abstract class BufferedReader {
 
   /** @internal the body of read and readAsync (SSHClient.run runs it). */
   *readOp(size?: number | null): Op<Buffer> {
-    if (size === undefined || size === null || size < 0) {
-      while (yield* this.moreOp());
-      return this.take(this.buffered);
-    }
+    if (size === undefined || size === null || size < 0) return yield* this.readAllOp();
     while (this.buffered < size && (yield* this.moreOp()));
     return this.take(Math.min(size, this.buffered));
+  }
+
+  /**
+   * Everything to EOF. A small output stays chunks joined once; a large one goes into one
+   * buffer that grows in place, each page touched once. An error (a timeout) keeps what was
+   * read unread, for the next call, as the chunk path does.
+   */
+  private *readAllOp(): Op<Buffer> {
+    while (this.buffered < GROW_IN_PLACE_FROM && (yield* this.moreOp()));
+    if (this.eof) return this.take(this.buffered);
+    const all = new GrowingBuffer();
+    for (const c of this.chunks.splice(0)) all.append(c);
+    this.buffered = 0;
+    try {
+      for (;;) {
+        const room = this.fillIntoOp ? all.room(FILL_BYTES) : null;
+        if (room) {
+          const n = yield* this.fillIntoOp!(room);
+          if (n === 0) break;
+          all.commit(n);
+        } else {
+          if (!(yield* this.moreOp())) break;
+          all.append(this.chunks.pop()!);
+          this.buffered = 0;
+        }
+      }
+    } catch (e) {
+      const kept = all.finish();
+      if (kept.length) this.chunks.unshift(kept);
+      this.buffered += kept.length;
+      throw e;
+    }
+    this.eof = true;
+    return all.finish();
   }
 
   /** One line including its '\n' (text unless the mode has 'b'); '' / empty at EOF. */
@@ -167,6 +210,10 @@ export class ChannelFile extends BufferedReader {
     return this.channel.recvOp(1 << 20);
   }
 
+  protected override fillIntoOp(target: Uint8Array): Op<number> {
+    return this.channel.recvIntoOp(target, 0);
+  }
+
   write(data: string | Buffer): void {
     this.channel.sendall(data);
   }
@@ -195,6 +242,10 @@ export class ChannelFile extends BufferedReader {
 export class ChannelStderrFile extends ChannelFile {
   protected override fillOp(): Op<Buffer> {
     return this.channel.recvStderrOp(1 << 20);
+  }
+
+  protected override fillIntoOp(target: Uint8Array): Op<number> {
+    return this.channel.recvIntoOp(target, 1);
   }
 
   override write(data: string | Buffer): void {

@@ -421,6 +421,22 @@ export class Channel {
     return this.rings.stdout.read(nbytes);
   }
 
+  /**
+   * @internal recv or recvStderr into `target` (up to its length) without a Buffer of its own;
+   * 0 at EOF. For ChannelFile's read() to EOF.
+   */
+  *recvIntoOp(target: Uint8Array, stream: 0 | 1): Op<number> {
+    if (stream === 0 && this.front.length) {
+      const head = yield* this.recvOp(target.length);
+      target.set(head);
+      return head.length;
+    }
+    if (this.readShut) return 0;
+    const ring = stream === 0 ? this.rings.stdout : this.rings.stderr;
+    yield* this.waitDataOp(ring);
+    return ring.readInto(target);
+  }
+
   recvStderr(nbytes: number): Buffer {
     return runSync(this.recvStderrOp(nbytes));
   }
