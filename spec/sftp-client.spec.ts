@@ -496,6 +496,22 @@ describe('SFTPClient against OpenSSH sshd: open modes', () => {
 });
 
 describe('SFTPClient against OpenSSH sshd: SFTPFile', () => {
+  itWithPeers(['sshd'], 'read() of a large file from the middle to the end: every byte, in one buffer grown in place', () => {
+    const data = randomBytes(21 * MiB + 5);
+    const f = sftp.open(put(remote('read-large'), data), 'rb');
+    try {
+      expectBytes(f.read(3 * MiB + 1), data.subarray(0, 3 * MiB + 1));
+      const rest = f.read();
+      expectBytes(rest, data.subarray(3 * MiB + 1));
+      const memory = rest.buffer as ArrayBuffer & { resizable?: boolean };
+      expect([memory.resizable, memory.byteLength]).toEqual([true, rest.length]);
+      expect(f.tell()).toBe(data.length);
+      expect(f.read().length).toBe(0);
+    } finally {
+      f.close();
+    }
+  });
+
   itWithPeers(['sshd'], 'read(n), read() to the end, and an empty Buffer at EOF', () => {
     const data = randomBytes(300 * KiB + 17);
     const p = put(remote('read'), data);

@@ -1,9 +1,6 @@
 import { runAsync, runSync, type Op } from '../bridge';
 import type { Channel } from './channel';
-import { GrowingBuffer } from './growing-buffer';
-
-/** A read() to EOF past this much gathers into one growing buffer (GrowingBuffer). */
-const GROW_IN_PLACE_FROM = 4 << 20;
+import { GROW_IN_PLACE_FROM, GrowingBuffer } from './growing-buffer';
 /** The most one fill of that buffer asks for. */
 const FILL_BYTES = 1 << 20;
 

@@ -3,6 +3,9 @@ import { constants } from 'node:buffer';
 /** The largest reservation tried first, then the fallback (V8 refuses some maxByteLengths). */
 const RESERVATIONS = [Math.min(constants.MAX_LENGTH, 2 ** 35), 2 ** 32];
 
+/** Past this much, a read() to EOF gathers into a GrowingBuffer (a smaller one is joined once, without the reservation). */
+export const GROW_IN_PLACE_FROM = 4 << 20;
+
 /** Growth granule: one resize (and its zero-fill) per this many bytes. */
 const GROW_STEP = 1 << 20;
 

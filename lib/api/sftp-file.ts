@@ -3,6 +3,7 @@ import { IOError } from '../errors';
 import type { SFTPAttributes } from '../sftp/attributes';
 import { FXF } from '../sftp/constants';
 import type { SftpStatVFS } from '../sftp/client-core';
+import { GROW_IN_PLACE_FROM, GrowingBuffer } from './growing-buffer';
 import type { SFTPClient } from './sftp-client';
 import { toAttributes, utimeAttrs } from './sftp-client';
 
@@ -167,9 +168,10 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.need();
     if (!this.mode.read) throw new IOError('File not open for reading');
     yield* this.flushWritesOp();
+    const limit = size === null || size < 0 ? Infinity : size;
+    if (limit === Infinity) return yield* this.readAllOp();
     const parts: Buffer[] = [];
     let got = 0;
-    const limit = size === null || size < 0 ? Infinity : size;
     while (got < limit) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
@@ -182,6 +184,38 @@ export class SFTPFile implements Iterable<string | Buffer> {
       this.pos += take.length;
       if (limit === Infinity) this.readAhead = PREFETCH_CHUNK;
     }
+    return parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
+  }
+
+  /**
+   * The rest of the file. Past GROW_IN_PLACE_FROM it is gathered into one buffer that grows in
+   * place (each page touched once); a small file is one copy of what was read, as before.
+   */
+  private *readAllOp(): Op<Buffer> {
+    const parts: Buffer[] = [];
+    let got = 0;
+    let all: GrowingBuffer | null = null;
+    for (;;) {
+      const offsetInBuf = this.pos - this.readBufAt;
+      if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
+        if (!(yield* this.fillOp(PREFETCH_CHUNK))) break;
+        continue;
+      }
+      const take = this.readBuf.subarray(offsetInBuf);
+      this.pos += take.length;
+      this.readAhead = PREFETCH_CHUNK;
+      if (all) {
+        all.append(take);
+        continue;
+      }
+      parts.push(take);
+      got += take.length;
+      if (got >= GROW_IN_PLACE_FROM) {
+        all = new GrowingBuffer();
+        for (const p of parts.splice(0)) all.append(p);
+      }
+    }
+    if (all) return all.finish();
     return parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
   }
 

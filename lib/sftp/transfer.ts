@@ -101,7 +101,9 @@ export async function download(core: SftpClientCore, remotePath: PathLike, sink:
 
 /**
  * Reads `length` bytes at `offset` of an open handle with many READs in flight (SFTPFile reads
- * and prefetch); resolves with what was read, shorter only at end of file.
+ * and prefetch); resolves with what was read, shorter only at end of file. A read of more than
+ * one request resolves with memory of its own (the SFTP service transfers it to the main thread
+ * as it is).
  */
 export async function readRange(
   core: SftpClientCore,

@@ -70,9 +70,14 @@ function withIdleTimeout<T>(seconds: number | null | undefined, run: (touch: () 
 const handleOf = (h: Uint8Array): Buffer => Buffer.from(h);
 const key = (h: Uint8Array): string => Buffer.from(h).toString('hex');
 
-/** A Buffer the main thread gets without a copy (its own ArrayBuffer, transferred). */
+/**
+ * A Buffer the main thread gets without a copy: readRange's result of a large read is the whole
+ * of an ArrayBuffer nothing else holds, which goes as it is; a view into other memory (a reply
+ * packet) is copied into memory of its own first.
+ */
 function transferable(b: Buffer): Transfer<Uint8Array> | Uint8Array {
   if (b.length < 64 * 1024) return b;
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return withTransfer(b, [b.buffer]);
   const own = new Uint8Array(b.length);
   own.set(b);
   return withTransfer(own, [own.buffer]);
