@@ -1,7 +1,8 @@
 import { runAsync, runSync, type Op } from '../bridge';
 import type { Channel } from './channel';
 import { GROW_IN_PLACE_FROM, GrowingBuffer } from './growing-buffer';
-/** The most one fill of that buffer asks for. */
+
+/** The most one fill of a read() to EOF asks for. */
 const FILL_BYTES = 1 << 20;
 
 /**

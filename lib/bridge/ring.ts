@@ -285,7 +285,7 @@ export class SharedRing {
    * The async waits below cannot be cancelled: until its condition holds, each call keeps a
    * waiter registered that the other thread's reads or writes wake (a task posted to this
    * thread each time). Raced against another event and abandoned, it lives on; reuse the
-   * pending promise rather than starting another (WorkerChannel.spaceFreed).
+   * pending promise rather than starting another (WorkerChannel.consumed).
    */
 
   /** waitReadable without blocking the thread (Atomics.waitAsync): for the worker. */

@@ -406,7 +406,7 @@ export class WorkerChannel implements ChannelSink {
     }
   }
 
-  /** The pending wait for the main thread's next write to the stdin ring: one at a time (see spaceFreed). */
+  /** The pending wait for the main thread's next write to the stdin ring: one at a time (see consumed). */
   private stdinArrived(): Promise<unknown> {
     if (!this.stdinWait) {
       this.stdinWait = this.inRing.waitReadableAsync(null).finally(() => {
