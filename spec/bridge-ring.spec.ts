@@ -3,7 +3,9 @@
  * the transport worker and the main thread. First on one thread against a model, then across
  * threads through the worker's diagnostics service (256 MiB each way, checked by SHA-256).
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { getBridge, MAX_RING_CAPACITY, SharedRing, shutdownBridge } from '../lib/bridge';
 import { RING_HEADER_BYTES, RING_LAYOUT } from '../lib/bridge/ring';
 import { IOError } from '../lib/errors';
@@ -246,6 +248,26 @@ describe('a ring on one thread', () => {
     reader.closeReader(); // a closed end always wakes it
     await moved;
     expect(ctl[RING_LAYOUT.WANTERS]).toBe(0);
+  });
+
+  test('rings that come and go do not pile up resident memory (channel after channel)', () => {
+    // In a child with --expose-gc, as the built package: 600 rings of 1 MiB, each barely
+    // written, collected every 100. Taken from calloc, every ring after the first collection
+    // was zero-filled page by page (~100 MiB resident here, gigabytes over thousands of
+    // channels); mapped from the system, only the pages written count.
+    const script = `
+      const { SharedRing } = require('./dist/bridge/ring.js');
+      const before = process.memoryUsage().rss;
+      let peak = 0;
+      for (let i = 1; i <= 600; i++) {
+        new SharedRing(1 << 20).write(Buffer.alloc(100, 1));
+        if (i % 100 === 0) { gc(); peak = Math.max(peak, process.memoryUsage().rss - before); }
+      }
+      console.log(JSON.stringify({ growthMiB: peak / 2 ** 20 }));
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000 });
+    expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout).growthMiB).toBeLessThan(40);
   });
 
   test('the doorbell rings on every write, read and close of its end', () => {

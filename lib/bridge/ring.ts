@@ -75,6 +75,23 @@ function copyBytes(target: Uint8Array, targetOffset: number, source: Uint8Array,
   else Buffer.from(target.buffer, target.byteOffset + targetOffset, length).fill(pattern);
 }
 
+/**
+ * `bytes` of zeroed shared memory, as a growable SharedArrayBuffer that never grows: V8 maps
+ * those page by page from the system (untouched pages use no memory, and a collected one is
+ * unmapped at once). A plain SharedArrayBuffer comes from calloc, and once malloc reuses freed
+ * memory for it (after the first collection of rings), calloc zero-fills, so touches, every
+ * page: a script opening channel after channel grew to gigabytes resident (each channel has
+ * 4.25 MiB of rings, mostly never written; the worker's GC runs rarely, as rings are not on its
+ * heap). Plain where growable ones are missing.
+ */
+function sharedMemory(bytes: number): SharedArrayBuffer {
+  try {
+    return new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(bytes, { maxByteLength: bytes });
+  } catch {
+    return new SharedArrayBuffer(bytes);
+  }
+}
+
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
 }
@@ -99,7 +116,7 @@ export class SharedRing {
       if (!isPowerOfTwo(capacity) || capacity > MAX_RING_CAPACITY) {
         throw new RangeError(`ring capacity must be a power of two between 1 and ${MAX_RING_CAPACITY}, got ${capacity}`);
       }
-      sab = new SharedArrayBuffer(RING_HEADER_BYTES + capacity);
+      sab = sharedMemory(RING_HEADER_BYTES + capacity);
       const ctl = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
       ctl[CAPACITY] = capacity;
       ctl[MAGIC] = MAGIC_VALUE;
@@ -254,13 +271,25 @@ export class SharedRing {
   close(): void {
     this.signalPending = false;
     if (Atomics.or(this.ctl, FLAGS, WRITER_CLOSED) & WRITER_CLOSED) return;
-    this.signal(WSEQ);
+    this.wakeAll();
   }
 
   /** The reader gives up: pending data is dropped and further writes fail. Idempotent. */
   closeReader(): void {
     if (Atomics.or(this.ctl, FLAGS, READER_CLOSED) & READER_CLOSED) return;
-    this.signal(RSEQ);
+    this.wakeAll();
+  }
+
+  /**
+   * After a close, every wait on the ring ends, on either word and on either side: the writer's
+   * own async wait for reads ends when it closes, too. A wait left pending would keep its
+   * promise, whatever that promise's callbacks hold (a whole channel) and the shared memory
+   * alive for as long as the thread lives.
+   */
+  private wakeAll(): void {
+    Atomics.add(this.ctl, RSEQ, 1);
+    Atomics.notify(this.ctl, RSEQ);
+    this.signal(WSEQ);
   }
 
   /**
@@ -349,7 +378,7 @@ export class SharedRing {
   }
 
   private readable(minBytes: number): boolean {
-    return this.closed || this.available() >= Math.min(Math.max(1, minBytes), this.capacity);
+    return Atomics.load(this.ctl, FLAGS) !== 0 || this.available() >= Math.min(Math.max(1, minBytes), this.capacity);
   }
 
   private writable(minFree: number): boolean {
