@@ -97,6 +97,24 @@ describe('WorkerChannel flow control', () => {
     expect(adjusted()).toBe(WINDOW);
   });
 
+  test('a closed channel leaves no wait behind on its rings (a pending wait would hold the channel)', async () => {
+    const { core, ch, stdout, stderr } = openChannel();
+    const stdin = SharedRing.fromShared(ch.info().stdin);
+    core.onData(Buffer.alloc(1000, 1), 0);
+    core.onData(Buffer.alloc(1000, 2), 1);
+    await settle();
+    // The peer closes with data unread: the main thread may still read it, nobody waits for it.
+    core.onEof();
+    core.onClose();
+    await settle();
+    const words = (ring: SharedRing) => new Int32Array(ring.sab, 0, RING_HEADER_BYTES / 4);
+    for (const ring of [stdout, stderr, stdin]) {
+      expect([Atomics.notify(words(ring), RING_LAYOUT.RSEQ), Atomics.notify(words(ring), RING_LAYOUT.WSEQ)]).toEqual([0, 0]);
+    }
+    expect(stdout.read().length).toBe(1000);
+    expect(stderr.read().length).toBe(1000);
+  });
+
   test('the window comes back in halves while the peer has window, and at the next read once it has none', async () => {
     const { core, stdout, stderr, adjusted } = openChannel();
     const packet = Buffer.alloc(PACKET, 1);
