@@ -473,6 +473,23 @@ describe('Transport in server mode with a ServerInterface', () => {
     60_000,
   );
 
+  it('a long-lived server connection does not keep the channels it finished', () => {
+    const { st, ct } = loop.pair(new DemoServer());
+    expect(ct.authPassword(USER, PASSWORD)).toEqual([]);
+    for (let i = 0; i < 30; i++) {
+      const cc = ct.openSession();
+      const sc = st.accept(10)!;
+      cc.sendall('x');
+      sc.settimeout(10);
+      expect(sc.recv(1).toString()).toBe('x');
+      sc.close();
+      cc.close();
+    }
+    // The transport's table of the channels the worker handed over (private): finished ones go
+    // as the next one comes.
+    expect((st as unknown as { channelsById: Map<number, Channel> }).channelsById.size).toBeLessThanOrEqual(3);
+  });
+
   it("this library's client against this server in one thread (startServer with an Event)", () => {
     const server = new DemoServer();
     // The client's blocking calls carry both sides: the server's callbacks are served inside them.

@@ -167,6 +167,11 @@ export class Channel {
     return this.exitStatusReady();
   }
 
+  /** @internal the worker is done with the channel (closed both ways): no event can come for it. */
+  get finished(): boolean {
+    return (Atomics.load(this.status, STATUS_FLAGS) & FLAG_CLOSED) !== 0;
+  }
+
   /** True once the channel is closed (by either side). */
   get closed(): boolean {
     return this.closedByUs || (Atomics.load(this.status, STATUS_FLAGS) & FLAG_CLOSED) !== 0;

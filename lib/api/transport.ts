@@ -844,6 +844,9 @@ export class Transport {
   private channelFor(info: ChannelHandleInfo, kind = 'session', origin: [string, number] | null = null, destination: [string, number] | null = null): Channel {
     let ch = this.channelsById.get(info.chanId);
     if (!ch) {
+      // A connection never reuses an id, and no event comes for a finished channel: those go,
+      // or a long-lived server connection would keep every channel it ever had (and its rings).
+      for (const [id, old] of this.channelsById) if (old.finished) this.channelsById.delete(id);
       ch = new Channel(this, info, kind, destination, origin);
       this.channelsById.set(info.chanId, ch);
     }
