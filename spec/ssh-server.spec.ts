@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
  * client (blocking calls on this thread) and external clients run by execFileSync (this thread
  * blocked outside the library) are both served.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chooseModuliGroup, parseModuli } from '../lib/transport/kex/moduli';
 import { tmpdir } from 'node:os';
@@ -278,6 +278,40 @@ describe('SSHServer', () => {
     } finally {
       strict.close();
     }
+  });
+
+  it('connections that come and go are not kept alive in the worker', () => {
+    // Pending timers of finished connections held them and their buffers (the banner timeout
+    // for 15 s, the cut-off of a socket whose peer had closed for 1 s): a loop of short
+    // connections kept thousands alive. In a child with --expose-gc, which the worker inherits.
+    const script = `
+      const { AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
+      const { getBridge } = require('./dist/bridge');
+      const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }) });
+      try {
+        for (let i = 0; i < 30; i++) {
+          const c = new SSHClient();
+          c.setMissingHostKeyPolicy(new AutoAddPolicy());
+          c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, bannerTimeout: 15 });
+          const [, out] = c.execCommand('anything');
+          out.read();
+          c.close();
+        }
+        const live = () => getBridge().call('bridge', 'liveConnections', {}, 10);
+        // Closing ends within a moment; nothing of it may take seconds.
+        let n = live();
+        for (let waited = 0; n > 0 && waited < 500; waited += 50) {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+          n = live();
+        }
+        console.log(JSON.stringify({ live: n }));
+      } finally {
+        server.close();
+      }
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000 });
+    expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ live: 0 });
   });
 
   it('exec through a main-thread callback', () => {

@@ -96,6 +96,11 @@ async function resolve(host: string): Promise<Array<{ address: string; family: n
  * connection protocol. Writes are batched: every packet produced while handling one event goes
  * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
  */
+/** Connections made and not yet garbage-collected: the leak check of the bridge service's `liveConnections`. */
+let uncollected = 0;
+const collection = new FinalizationRegistry<undefined>(() => void uncollected--);
+export const uncollectedConnections = (): number => uncollected;
+
 export class WorkerConnection {
   readonly session: Session;
   readonly auth: ClientAuth;
@@ -167,6 +172,8 @@ export class WorkerConnection {
     handlers: ConnectionHandlers = {},
     readonly server: ServerSide | null = null,
   ) {
+    uncollected++;
+    collection.register(this, undefined);
     socket.setNoDelay?.(true);
     this.arena = socket instanceof Socket ? new WireArena() : null;
     this.session = new Session(options, {
@@ -524,18 +531,22 @@ export class WorkerConnection {
   /** Fails the connection if the server's identification line has not come within `seconds`. */
   expectBanner(seconds: number | null): void {
     if (seconds === null) return;
-    const timer = setTimeout(() => {
+    this.bannerTimer = setTimeout(() => {
       if (this.session.remoteVersion === null && !this.isClosed) {
         const peer = this.isServer ? 'client' : 'server';
         this.die(new SSHException(`Error reading SSH protocol banner: no identification from the ${peer} within ${seconds} s`));
       }
     }, seconds * 1000);
-    timer.unref();
+    this.bannerTimer.unref();
   }
+  /** Pending until the first key exchange or the end: a timer holds the connection it names. */
+  private bannerTimer: NodeJS.Timeout | null = null;
 
   private onKexDone(first: boolean): void {
     if (first) {
       this.firstKexDone = true;
+      if (this.bannerTimer) clearTimeout(this.bannerTimer);
+      this.bannerTimer = null;
       const key = this.session.remoteHostKey;
       if (key) this.log(`server host key ${key.getName()} ${key.fingerprint}`);
     } else this.log('key re-exchange done: new keys in use');
@@ -592,10 +603,16 @@ export class WorkerConnection {
     this.forwarders.clear();
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     if (this.graceTimer) clearTimeout(this.graceTimer);
+    if (this.bannerTimer) clearTimeout(this.bannerTimer);
     for (const w of this.acceptWaiters.splice(0)) w(null);
     this.flush();
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    // A peer that does not close its end is cut off after a second. The timer holds the socket
+    // only, and goes when the socket closes: a loop of short connections left a second's worth
+    // of finished connections alive (each with its buffers) otherwise.
+    const socket = this.socket;
+    socket.end();
+    const cutOff = setTimeout(() => socket.destroy(), 1000).unref();
+    socket.once('close', () => clearTimeout(cutOff));
     for (const w of this.kexWaiters.splice(0)) w.reject(error);
     this.auth.abort(error);
     this.conn.abort(error);
