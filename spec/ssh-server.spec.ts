@@ -282,12 +282,13 @@ describe('SSHServer', () => {
 
   it('connections that come and go are not kept alive in the worker', () => {
     // Pending timers of finished connections held them and their buffers (the banner timeout
-    // for 15 s, the cut-off of a socket whose peer had closed for 1 s): a loop of short
+    // for 15 s, the cut-off of a socket whose peer had closed for 1 s), and so did an SFTP
+    // session left open when its client closed (as Paramiko scripts often do): a loop of short
     // connections kept thousands alive. In a child with --expose-gc, which the worker inherits.
     const script = `
       const { AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
       const { getBridge } = require('./dist/bridge');
-      const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }) });
+      const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }), sftp: { root: ${JSON.stringify(dir)} } });
       try {
         for (let i = 0; i < 30; i++) {
           const c = new SSHClient();
@@ -295,6 +296,7 @@ describe('SSHServer', () => {
           c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, bannerTimeout: 15 });
           const [, out] = c.execCommand('anything');
           out.read();
+          if (i % 3 === 0) c.openSftp().listdir('.');
           c.close();
         }
         const live = () => getBridge().call('bridge', 'liveConnections', {}, 10);

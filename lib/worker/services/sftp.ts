@@ -262,7 +262,10 @@ export const sftpService: Service = {
     async open(a: { id: number; window: number; maxPacket: number }) {
       const c = connectionOf(a.id);
       const channel = await c.conn.open('session', undefined, a.window, a.maxPacket);
-      const link = new SftpClientChannel(channel);
+      const id = nextId++;
+      // A session whose channel went (its connection closed without SFTPClient.close(), as
+      // Paramiko scripts often do) is forgotten: the entry held the whole connection.
+      const link = new SftpClientChannel(channel, () => sessions.delete(id));
       try {
         const ok = await channel.request('subsystem', true, (m) => m.addString('sftp'));
         if (!ok) throw new SSHException('the server refused the sftp subsystem');
@@ -271,7 +274,7 @@ export const sftpService: Service = {
         link.close();
         throw e;
       }
-      const id = nextId++;
+      if (link.closedError) throw link.closedError;
       sessions.set(id, { link, writes: new Map() });
       return { sftp: id, version: link.core.version, extensions: [...link.core.extensions.keys()] };
     },

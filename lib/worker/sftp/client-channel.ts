@@ -13,7 +13,11 @@ export class SftpClientChannel implements ChannelSink {
   private readonly queue: Buffer[] = [];
   closedError: Error | null = null;
 
-  constructor(readonly channel: ChannelCore) {
+  /** `onClosed`: the channel is gone (closed by either side, or with its connection). */
+  constructor(
+    readonly channel: ChannelCore,
+    private readonly onClosed: () => void = () => undefined,
+  ) {
     this.core = new SftpClientCore((bytes) => this.send(bytes), { copyInput: true });
     channel.sink = this;
   }
@@ -49,6 +53,7 @@ export class SftpClientChannel implements ChannelSink {
     this.closedError = error ?? new SSHException('the SFTP channel closed');
     this.queue.length = 0;
     this.core.end(this.closedError);
+    this.onClosed();
   }
 
   writable(): void {
