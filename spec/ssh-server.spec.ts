@@ -280,15 +280,16 @@ describe('SSHServer', () => {
     }
   });
 
-  it('connections that come and go are not kept alive in the worker', () => {
-    // Pending timers of finished connections held them and their buffers (the banner timeout
-    // for 15 s, the cut-off of a socket whose peer had closed for 1 s), and so did an SFTP
+  it('connections, channels, forwards and SFTP sessions that come and go are not kept alive in the worker', () => {
+    // Pending timers of finished work held it and its buffers (a connection's banner timeout for
+    // 15 s and its socket cut-off for 1 s, a forward's cut-off for 5 s), and so did an SFTP
     // session left open when its client closed (as Paramiko scripts often do): a loop of short
-    // connections kept thousands alive. In a child with --expose-gc, which the worker inherits.
+    // connections or forwards kept thousands alive. In a child with --expose-gc, which the
+    // worker inherits; the forwards go to the SSH server's own port (it speaks first).
     const script = `
       const { AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
       const { getBridge } = require('./dist/bridge');
-      const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }), sftp: { root: ${JSON.stringify(dir)} } });
+      const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }), sftp: { root: ${JSON.stringify(dir)} }, forwarding: true });
       try {
         for (let i = 0; i < 30; i++) {
           const c = new SSHClient();
@@ -297,23 +298,31 @@ describe('SSHServer', () => {
           const [, out] = c.execCommand('anything');
           out.read();
           if (i % 3 === 0) c.openSftp().listdir('.');
+          if (i % 3 === 1) {
+            for (let j = 0; j < 5; j++) {
+              const ch = c.getTransport().openChannel('direct-tcpip', [server.host, server.port], ['127.0.0.1', 1]);
+              ch.settimeout(10);
+              if (!ch.recv(4).toString().startsWith('SSH-')) throw new Error('no SSH banner through the forward');
+              ch.close();
+            }
+          }
           c.close();
         }
-        const live = () => getBridge().call('bridge', 'liveConnections', {}, 10);
+        const live = () => getBridge().call('bridge', 'live', {}, 10);
         // Closing ends within a moment; nothing of it may take seconds.
         let n = live();
-        for (let waited = 0; n > 0 && waited < 500; waited += 50) {
+        for (let waited = 0; Object.keys(n).length > 0 && waited < 500; waited += 50) {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
           n = live();
         }
-        console.log(JSON.stringify({ live: n }));
+        console.log(JSON.stringify(n));
       } finally {
         server.close();
       }
     `;
     const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000 });
     expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ live: 0 });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({});
   });
 
   it('exec through a main-thread callback', () => {

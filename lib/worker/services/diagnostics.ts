@@ -8,7 +8,7 @@ import { threadId } from 'node:worker_threads';
 import { SocketTimeout } from '../../errors';
 import { lookupErrorClass } from '../../bridge/errors-wire';
 import { SharedRing } from '../../bridge/ring';
-import { uncollectedConnections } from '../ssh/connection';
+import { liveCounts } from '../live';
 import { callback, mainDoorbell, serviceNames, workerGeneration, type CallContext, type Service } from '../../bridge/worker-side';
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
@@ -49,17 +49,18 @@ export const diagnostics: Service = {
     info: () => ({ generation: workerGeneration(), threadId, services: serviceNames() }),
 
     /**
-     * Connections (client and server) not yet garbage-collected, after collecting when the
-     * process runs with --expose-gc (workers inherit it): what a finished connection left alive.
+     * The worker's connections, channels and forwards not yet garbage-collected, by kind (see
+     * lib/worker/live.ts), after collecting when the process runs with --expose-gc (workers
+     * inherit it): what finished work left alive.
      */
-    async liveConnections(): Promise<number> {
+    async live(): Promise<Record<string, number>> {
       const gc = (globalThis as { gc?: () => void }).gc;
       for (let i = 0; i < 3; i++) {
         gc?.();
         // Finalization callbacks run in a later task.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      return uncollectedConnections();
+      return liveCounts();
     },
 
     /** Resolves after `ms`; as a well-behaved service, fails with SocketTimeout at the caller's deadline. */

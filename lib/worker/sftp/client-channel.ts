@@ -1,6 +1,7 @@
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { SSHException } from '../../errors';
 import { SftpClientCore } from '../../sftp/client-core';
+import { track } from '../live';
 
 /**
  * Joins an SFTP client engine to a session channel in the worker: replies go straight into the
@@ -18,6 +19,7 @@ export class SftpClientChannel implements ChannelSink {
     readonly channel: ChannelCore,
     private readonly onClosed: () => void = () => undefined,
   ) {
+    track('sftp', this);
     this.core = new SftpClientCore((bytes) => this.send(bytes), { copyInput: true });
     channel.sink = this;
   }

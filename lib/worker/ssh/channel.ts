@@ -3,6 +3,7 @@ import type { Doorbell } from '../../bridge/ring';
 import type { ChannelCore, ChannelSink, ExitSignal } from '../../transport/channel';
 import { SSHException } from '../../errors';
 import type { Message } from '../../wire/message';
+import { track } from '../live';
 
 /**
  * Something to send after the data written to the stdin ring before it was queued (stderr data,
@@ -97,6 +98,7 @@ export class WorkerChannel implements ChannelSink {
     /** The connection's debug log (a no-op unless NODE_DEBUG names its section). */
     private readonly log: (text: string) => void = () => undefined,
   ) {
+    track('channel', this);
     const size = ringSize(core.windowSize);
     this.out = [new SharedRing(size, { doorbell }), new SharedRing(size, { doorbell })];
     this.inRing = new SharedRing(ringSize(Math.max(core.maxPacket * 8, 256 * 1024)), { doorbell });

@@ -18,6 +18,7 @@ import { Message } from '../../wire/message';
 import type { PKey } from '../../keys';
 import { fillAnnouncement, HOSTKEYS_ANNOUNCE, HOSTKEYS_PROVE, proveHostKeys } from '../../transport/hostkey-rotation';
 import { WorkerChannel } from './channel';
+import { track } from '../live';
 
 /** What a server connection asks of its owner: ServerInterface's decisions, in the worker or
  * on the main thread. */
@@ -96,11 +97,6 @@ async function resolve(host: string): Promise<Array<{ address: string; family: n
  * connection protocol. Writes are batched: every packet produced while handling one event goes
  * out in a single socket write (with TCP_NODELAY), which avoids Nagle and delayed-ACK stalls.
  */
-/** Connections made and not yet garbage-collected: the leak check of the bridge service's `liveConnections`. */
-let uncollected = 0;
-const collection = new FinalizationRegistry<undefined>(() => void uncollected--);
-export const uncollectedConnections = (): number => uncollected;
-
 export class WorkerConnection {
   readonly session: Session;
   readonly auth: ClientAuth;
@@ -172,8 +168,7 @@ export class WorkerConnection {
     handlers: ConnectionHandlers = {},
     readonly server: ServerSide | null = null,
   ) {
-    uncollected++;
-    collection.register(this, undefined);
+    track('connection', this);
     socket.setNoDelay?.(true);
     this.arena = socket instanceof Socket ? new WireArena() : null;
     this.session = new Session(options, {
@@ -611,8 +606,10 @@ export class WorkerConnection {
     // of finished connections alive (each with its buffers) otherwise.
     const socket = this.socket;
     socket.end();
-    const cutOff = setTimeout(() => socket.destroy(), 1000).unref();
-    socket.once('close', () => clearTimeout(cutOff));
+    if (!socket.destroyed) {
+      const cutOff = setTimeout(() => socket.destroy(), 1000).unref();
+      socket.once('close', () => clearTimeout(cutOff));
+    }
     for (const w of this.kexWaiters.splice(0)) w.reject(error);
     this.auth.abort(error);
     this.conn.abort(error);
