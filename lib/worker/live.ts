@@ -1,8 +1,10 @@
 /**
  * Objects of the worker made and not yet garbage-collected, by kind: what the leak tests count
  * through the bridge service's `live` (which collects first when the process runs with
- * --expose-gc). A finished connection, channel or forward that stays counted is held by
- * something: a timer, a table, a pending wait.
+ * --expose-gc). Kinds: connection, channel (the main thread's rings), forward (a socket joined
+ * to a channel), sftp (client sessions), sftp-server, session (the server's exec/shell
+ * channels). A finished one that stays counted is held by something: a timer, a table, a
+ * pending wait.
  */
 const counts = new Map<string, number>();
 const registry = new FinalizationRegistry<string>((kind) => counts.set(kind, (counts.get(kind) ?? 1) - 1));

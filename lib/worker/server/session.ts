@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import type { Message } from '../../wire/message';
+import { track } from '../live';
 import { parseChannelRequest } from '../ssh/bridge-policy';
 import { findPython3, spawnSession } from './process';
 import { parseScpCommand, ScpServerChannel } from './scp';
@@ -66,6 +67,7 @@ export class SessionChannel implements ChannelSink {
     private readonly core: ChannelCore,
     private readonly settings: SessionSettings,
   ) {
+    track('session', this);
     core.sink = this;
   }
 

@@ -18,6 +18,7 @@
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { SftpServerCore } from '../../sftp/server-core';
 import { BufferPool } from '../../sftp/buffer-pool';
+import { track } from '../live';
 
 export interface SftpChannelOptions {
   /** The directory the session is jailed in. */
@@ -69,6 +70,7 @@ export class SftpServerChannel implements ChannelSink {
     private readonly ch: ChannelCore,
     private readonly options: SftpChannelOptions,
   ) {
+    track('sftp-server', this);
     this.core = new SftpServerCore(options.root, (bytes) => this.reply(bytes), {
       readOnly: options.readOnly,
       umask: options.umask,
