@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { connect as netConnect, createConnection, isIP, Socket } from 'node:net';
+import { endWithCutOff } from './streams';
 import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
@@ -601,15 +602,8 @@ export class WorkerConnection {
     if (this.bannerTimer) clearTimeout(this.bannerTimer);
     for (const w of this.acceptWaiters.splice(0)) w(null);
     this.flush();
-    // A peer that does not close its end is cut off after a second. The timer holds the socket
-    // only, and goes when the socket closes: a loop of short connections left a second's worth
-    // of finished connections alive (each with its buffers) otherwise.
-    const socket = this.socket;
-    socket.end();
-    if (!socket.destroyed) {
-      const cutOff = setTimeout(() => socket.destroy(), 1000).unref();
-      socket.once('close', () => clearTimeout(cutOff));
-    }
+    // A peer that does not close its end is cut off after a second.
+    endWithCutOff(this.socket, 1000);
     for (const w of this.kexWaiters.splice(0)) w.reject(error);
     this.auth.abort(error);
     this.conn.abort(error);

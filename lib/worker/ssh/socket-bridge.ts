@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { track } from '../live';
+import { endWithCutOff } from './streams';
 
 /** Bytes from the socket waiting for the peer's window beyond which the socket is paused. */
 const PAUSE_AT = 256 * 1024;
@@ -101,13 +102,8 @@ export class SocketBridge implements ChannelSink {
     this.pending.length = 0;
     this.pendingBytes = 0;
     // What the peer sent before closing is in the socket's buffer: end() delivers it. A socket
-    // whose far end never closes is cut off after 5 s; the timer holds the socket only and goes
-    // with it (holding this bridge kept each finished forward, and its channel, 5 s longer).
-    const socket = this.socket;
-    if (socket.destroyed) return;
-    socket.end();
-    const cutOff = setTimeout(() => socket.destroy(), 5000).unref();
-    socket.once('close', () => clearTimeout(cutOff));
+    // whose far end never closes is cut off after 5 s.
+    endWithCutOff(this.socket, 5000);
   }
 
   writable(): void {

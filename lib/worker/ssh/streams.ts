@@ -23,6 +23,18 @@ export interface ByteStream extends EventEmitter {
 }
 
 /**
+ * Ends `stream` (what was written still goes out) and destroys it if its peer has not closed
+ * within `graceMs`. The timer holds the stream only and goes when it closes: one that held its
+ * owner kept each finished connection or forward alive that long.
+ */
+export function endWithCutOff(stream: ByteStream, graceMs: number): void {
+  if (stream.destroyed) return;
+  stream.end();
+  const cutOff = setTimeout(() => stream.destroy(), graceMs).unref();
+  stream.once('close', () => clearTimeout(cutOff));
+}
+
+/**
  * A channel of one connection carrying another connection's bytes (`direct-tcpip` to a jump
  * host's target). Data goes straight from one session to the next inside the worker; the
  * window reopens as soon as the nested session has taken the bytes.
