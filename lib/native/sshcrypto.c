@@ -134,6 +134,19 @@ static int packet_args(napi_env env, napi_callback_info info, const char *name, 
   return 1;
 }
 
+/* A call's result as a JavaScript number or boolean. */
+static napi_value uint32_value(napi_env env, uint32_t n) {
+  napi_value v;
+  napi_create_uint32(env, n, &v);
+  return v;
+}
+
+static napi_value boolean_value(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
 /* Hands a new state to JavaScript as an External that frees it when collected. */
 static napi_value wrap_state(napi_env env, void *s, napi_finalize free_state, const char *failure) {
   napi_value external;
@@ -190,9 +203,7 @@ static napi_value gcm_seal(napi_env env, napi_callback_info info) {
   ok = ok && EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG, c.dst + LENGTH_FIELD + body) == 1;
   next_nonce(s->nonce);
   if (!ok) return fail(env, "gcmSeal: OpenSSL failed");
-  napi_value result;
-  napi_create_uint32(env, (uint32_t)(c.in_length + GCM_TAG), &result);
-  return result;
+  return uint32_value(env, (uint32_t)(c.in_length + GCM_TAG));
 }
 
 /*
@@ -214,9 +225,7 @@ static napi_value gcm_open(napi_env env, napi_callback_info info) {
   ok = ok && EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) == 1;
   ok = ok && EVP_CipherFinal_ex(s->ctx, c.dst + body, &n) == 1;
   next_nonce(s->nonce);
-  napi_value result;
-  napi_get_boolean(env, ok, &result);
-  return result;
+  return boolean_value(env, ok);
 }
 
 /* ---- chacha20-poly1305@openssh.com ---- */
@@ -315,9 +324,7 @@ static napi_value chacha_length(napi_env env, napi_callback_info info) {
     return fail(env, "chachaLength(openState, seq, header)");
   }
   if (!chacha_xor(s->header, 0, seq, header, plain, LENGTH_FIELD)) return fail(env, "chachaLength: OpenSSL failed");
-  napi_value result;
-  napi_create_uint32(env, ((uint32_t)plain[0] << 24) | ((uint32_t)plain[1] << 16) | ((uint32_t)plain[2] << 8) | plain[3], &result);
-  return result;
+  return uint32_value(env, ((uint32_t)plain[0] << 24) | ((uint32_t)plain[1] << 16) | ((uint32_t)plain[2] << 8) | plain[3]);
 }
 
 /*
@@ -334,9 +341,7 @@ static napi_value chacha_seal(napi_env env, napi_callback_info info) {
   ok = ok && chacha_xor(s->main, 1, c.seq, c.in + LENGTH_FIELD, c.dst + LENGTH_FIELD, body);
   ok = ok && chacha_tag(s, c.seq, c.dst, c.in_length, c.dst + c.in_length);
   if (!ok) return fail(env, "chachaSeal: OpenSSL failed");
-  napi_value result;
-  napi_create_uint32(env, (uint32_t)(c.in_length + POLY_TAG), &result);
-  return result;
+  return uint32_value(env, (uint32_t)(c.in_length + POLY_TAG));
 }
 
 /*
@@ -353,9 +358,7 @@ static napi_value chacha_open(napi_env env, napi_callback_info info) {
   if (!chacha_tag(s, c.seq, c.in, end, tag)) return fail(env, "chachaOpen: OpenSSL failed");
   bool ok = CRYPTO_memcmp(tag, c.in + end, POLY_TAG) == 0;
   if (ok && !chacha_xor(s->main, 1, c.seq, c.in + LENGTH_FIELD, c.dst, (int)(end - LENGTH_FIELD))) return fail(env, "chachaOpen: OpenSSL failed");
-  napi_value result;
-  napi_get_boolean(env, ok, &result);
-  return result;
+  return boolean_value(env, ok);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
