@@ -280,49 +280,88 @@ describe('SSHServer', () => {
     }
   });
 
-  it('connections, channels, forwards and SFTP sessions that come and go are not kept alive in the worker', () => {
+  it('connections, channels, forwards, listeners and SFTP sessions that come and go are not kept alive in the worker', () => {
     // Pending timers of finished work held it and its buffers (a connection's banner timeout for
     // 15 s and its socket cut-off for 1 s, a forward's cut-off for 5 s), and so did an SFTP
     // session left open when its client closed (as Paramiko scripts often do): a loop of short
     // connections or forwards kept thousands alive. In a child with --expose-gc, which the
-    // worker inherits; the forwards go to the SSH server's own port (it speaks first).
+    // worker inherits; the forwards go to the SSH server's own port (it speaks first), the port
+    // forwards' listeners to an echo server of the child. Half of those listeners are closed by
+    // hand, the rest by the client's close (as a script that forgets them); SFTP files are left
+    // open. Nothing may stay: no object, no listening port, no file descriptor.
     const script = `
       const { AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
       const { getBridge } = require('./dist/bridge');
-      const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }), sftp: { root: ${JSON.stringify(dir)} }, forwarding: true });
-      try {
-        for (let i = 0; i < 30; i++) {
-          const c = new SSHClient();
-          c.setMissingHostKeyPolicy(new AutoAddPolicy());
-          c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, bannerTimeout: 15 });
-          const [, out] = c.execCommand('anything');
-          out.read();
-          if (i % 3 === 0) c.openSftp().listdir('.');
-          if (i % 3 === 1) {
-            for (let j = 0; j < 5; j++) {
-              const ch = c.getTransport().openChannel('direct-tcpip', [server.host, server.port], ['127.0.0.1', 1]);
-              ch.settimeout(10);
-              if (!ch.recv(4).toString().startsWith('SSH-')) throw new Error('no SSH banner through the forward');
-              ch.close();
+      const net = require('node:net');
+      const fs = require('node:fs');
+      const roundTrip = (port, data) => new Promise((resolve, reject) => {
+        const chunks = [];
+        const s = net.connect(port, '127.0.0.1', () => s.end(data));
+        s.on('data', (d) => chunks.push(d)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+      });
+      const listening = (port) => new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); }).on('error', () => resolve(false));
+      });
+      const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      (async () => {
+        const echo = net.createServer((s) => s.pipe(s));
+        await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
+        const server = SSHServer.start({ users: { u: 'p' }, exec: () => ({ stdout: 'x' }), sftp: { root: ${JSON.stringify(dir)} }, forwarding: true });
+        const fds = fs.readdirSync('/proc/self/fd').length;
+        const ports = [];
+        try {
+          for (let i = 0; i < 30; i++) {
+            const c = new SSHClient();
+            c.setMissingHostKeyPolicy(new AutoAddPolicy());
+            c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, bannerTimeout: 15 });
+            const [, out] = c.execCommand('anything');
+            out.read();
+            if (i % 3 === 0) {
+              const sftp = c.openSftp();
+              sftp.listdir('.');
+              const f = sftp.open('come-and-go', 'w');
+              f.write('data');
+              if (i % 2) f.close();
             }
+            if (i % 3 === 1) {
+              for (let j = 0; j < 5; j++) {
+                const ch = c.getTransport().openChannel('direct-tcpip', [server.host, server.port], ['127.0.0.1', 1]);
+                ch.settimeout(10);
+                if (!ch.recv(4).toString().startsWith('SSH-')) throw new Error('no SSH banner through the forward');
+                ch.close();
+              }
+            }
+            if (i % 3 === 2) {
+              const data = Buffer.alloc(200000, i);
+              const local = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', echo.address().port);
+              const remote = c.forwardRemotePort('127.0.0.1', 0, '127.0.0.1', echo.address().port);
+              for (const f of [local, remote]) {
+                if (!(await roundTrip(f.port, data)).equals(data)) throw new Error('data changed through a port forward');
+                ports.push(f.port);
+                if (i % 2) f.close();
+              }
+            }
+            c.close();
           }
-          c.close();
+          const live = () => getBridge().call('bridge', 'live', {}, 10);
+          // Closing ends within a moment; nothing of it may take seconds.
+          let n = live();
+          for (let waited = 0; Object.keys(n).length > 0 && waited < 1000; waited += 50) {
+            await pause(50);
+            n = live();
+          }
+          const open = [];
+          for (const port of ports) if (await listening(port)) open.push(port);
+          console.log(JSON.stringify({ live: n, listening: open, fds: fs.readdirSync('/proc/self/fd').length - fds }));
+        } finally {
+          server.close();
+          echo.close();
         }
-        const live = () => getBridge().call('bridge', 'live', {}, 10);
-        // Closing ends within a moment; nothing of it may take seconds.
-        let n = live();
-        for (let waited = 0; Object.keys(n).length > 0 && waited < 500; waited += 50) {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-          n = live();
-        }
-        console.log(JSON.stringify(n));
-      } finally {
-        server.close();
-      }
+      })().catch((e) => { console.error(e); process.exitCode = 1; });
     `;
     const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000 });
     expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({});
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ live: {}, listening: [], fds: 0 });
   });
 
   it('exec through a main-thread callback', () => {

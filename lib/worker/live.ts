@@ -2,8 +2,8 @@
  * Objects of the worker made and not yet garbage-collected, by kind: what the leak tests count
  * through the bridge service's `live` (which collects first when the process runs with
  * --expose-gc). Kinds: connection, channel (the main thread's rings), forward (a socket joined
- * to a channel), sftp (client sessions), sftp-server, session (the server's exec/shell
- * channels). A finished one that stays counted is held by something: a timer, a table, a
+ * to a channel), listener (a port forward's or the server's remote forward's socket server),
+ * sftp (client sessions), sftp-server, session (the server's exec/shell channels). A finished one that stays counted is held by something: a timer, a table, a
  * pending wait.
  */
 const counts = new Map<string, number>();

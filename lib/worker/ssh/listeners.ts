@@ -13,11 +13,13 @@ import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/ch
 import type { ChannelCore } from '../../transport/channel';
 import type { WorkerConnection } from './connection';
 import { SocketBridge } from './socket-bridge';
+import { track } from '../live';
 
 /** A local listener (TCP `[port, host]` or a unix socket `[path]`); IOError when it cannot listen. */
 export async function listenOn(listen: [number, string] | [string], onConnection: (sock: Socket) => void): Promise<Server> {
   // allowHalfOpen: a client's half-close is passed on as EOF while the answer still flows back.
   const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, onConnection);
+  track('listener', server);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
