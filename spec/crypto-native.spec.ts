@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SSHException } from '../lib/errors';
 import { GcmOpener, GcmSealer } from '../lib/crypto/modes';
-import { NativeChaChaPolyOpener, NativeChaChaPolySealer, NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus, preferNative } from '../lib/crypto/native';
+import { NativeChaChaPolyOpener, NativeChaChaPolySealer, NativeGcmOpener, NativeGcmSealer, nativeCrypto, nativeCryptoStatus, nativeRuns, preferNative, runsNatively } from '../lib/crypto/native';
 import { ChaChaPolyOpener, ChaChaPolySealer, chacha20Poly1305 } from '../lib/crypto/chachapoly';
 import type { DirectionKeys, Opener, Sealer } from '../lib/crypto/protection';
 import { PacketReader, PacketWriter, WireArena } from '../lib/transport/packet';
@@ -151,6 +151,18 @@ describeNative('native AES-GCM (lib/native/sshcrypto.c)', () => {
         () => 'fallback',
       ),
     ).toBe('fallback');
+    // And the log's "(native)" follows what OpenSSL accepts, not the module's list of ciphers.
+    for (const name of ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com']) expect(runsNatively(name)).toBe(true);
+    expect(runsNatively('aes128-ctr')).toBe(false);
+    const noChaCha = Object.create(n, {
+      chachaCreate: {
+        value: () => {
+          throw new TypeError('chachaCreate: OpenSSL has no ChaCha20 or Poly1305');
+        },
+      },
+    });
+    expect(nativeRuns(noChaCha, 'chacha20-poly1305@openssh.com')).toBe(false);
+    expect(nativeRuns(noChaCha, 'aes256-gcm@openssh.com')).toBe(true);
   });
 
   test('seals into and opens from views of a SharedArrayBuffer at an offset', () => {

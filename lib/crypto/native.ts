@@ -14,7 +14,7 @@ import { badMac } from './modes';
 import type { DirectionKeys, Opener, Sealer } from './protection';
 
 /** What lib/native/sshcrypto.c exports (its abiVersion 2). */
-interface NativeModule {
+export interface NativeModule {
   abiVersion: number;
   gcmCreate(key: Uint8Array, nonce: Uint8Array, encrypt: boolean): object;
   gcmSeal(state: object, packet: Uint8Array, out: Uint8Array, offset: number): number;
@@ -69,12 +69,44 @@ export function preferNative<T>(make: (native: NativeModule) => T, fallback: () 
   return fallback();
 }
 
-/** The packet ciphers the native module runs. */
-const NATIVE_CIPHERS = new Set(['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com']);
+/**
+ * The packet ciphers the native module runs, each with a context made from zero keys: the same
+ * call the sealer and opener make, so OpenSSL's refusal (and preferNative's fallback) shows.
+ */
+const NATIVE_CIPHERS: ReadonlyMap<string, (native: NativeModule) => object> = new Map([
+  ['aes128-gcm@openssh.com', (native: NativeModule) => native.gcmCreate(Buffer.alloc(16), Buffer.alloc(12), true)],
+  ['aes256-gcm@openssh.com', (native: NativeModule) => native.gcmCreate(Buffer.alloc(32), Buffer.alloc(12), true)],
+  ['chacha20-poly1305@openssh.com', (native: NativeModule) => native.chachaCreate(Buffer.alloc(64), true)],
+]);
+const accepted = new WeakMap<NativeModule, Map<string, boolean>>();
+
+/**
+ * Whether `native` runs cipher `name`: one of its ciphers, and OpenSSL makes a context for it (a
+ * FIPS-only or stripped-down OpenSSL may not). Asked once per module and name.
+ * @internal exported for tests, which pass a module that refuses.
+ */
+export function nativeRuns(native: NativeModule, name: string): boolean {
+  const probe = NATIVE_CIPHERS.get(name);
+  if (!probe) return false;
+  let byName = accepted.get(native);
+  if (!byName) accepted.set(native, (byName = new Map()));
+  let ok = byName.get(name);
+  if (ok === undefined) {
+    try {
+      probe(native);
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    byName.set(name, ok);
+  }
+  return ok;
+}
 
 /** Whether packets of cipher `name` go through the native module (for the logs). */
 export function runsNatively(name: string): boolean {
-  return NATIVE_CIPHERS.has(name) && nativeCrypto() !== null;
+  const native = nativeCrypto();
+  return native !== null && nativeRuns(native, name);
 }
 
 /**
