@@ -24,6 +24,7 @@ import {
   OPEN_FAILED_CONNECT_FAILED,
   SSHException,
   SSHServer,
+  SocketTimeout,
   Transport,
 } from '../lib';
 import { catchError } from './support/bridge-helpers';
@@ -118,6 +119,27 @@ describe('SSHServer', () => {
     stdin.close();
     const want = require('node:crypto').createHash('sha256').update(payload).digest('hex');
     expect(stdout.read().toString()).toContain(want);
+  });
+
+  it('read() to EOF of a large output: every byte in order, and a late tail times out as a recv would', () => {
+    // Past 4 MiB a read to EOF fills one growing buffer straight from the ring. The timeout
+    // counts from the last data, as each of Paramiko's recv() calls: a byte after a pause must
+    // be seen as it comes, not when some later wake happens to find it (a reader woken per
+    // megabyte to save wake-ups would let it sit; docs/performance.md, session 11).
+    const c = client('alice', { password: PASSWORD });
+    const [out, , status] = run(c, 'seq 1 3000000');
+    expect(status).toBe(0);
+    const lines = out.split('\n');
+    expect(lines.length).toBe(3000001);
+    expect(lines.every((line, i) => line === (i < 3000000 ? String(i + 1) : ''))).toBe(true);
+    const [, stdout] = c.execCommand('head -c 6000000 /dev/zero; printf a; sleep 3; printf b', { timeout: 1.5 });
+    const started = Date.now();
+    expect(catchError(() => stdout.read())).toBeInstanceOf(SocketTimeout);
+    // 'a' came within a few ms: 1.5 s after it, not 1.5 s after a wake that saw nothing, then 1.5 more.
+    expect(Date.now() - started).toBeLessThan(2600);
+    stdout.channel.settimeout(null);
+    const all = stdout.read();
+    expect([all.length, all.subarray(-2).toString()]).toEqual([6000002, 'ab']);
   });
 
   it('exit signals: a command killed by a signal reports it', () => {
