@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { IOError, NotImplementedError, NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
 
 /** A port nothing listens on: bind one, note it, close it. */
@@ -53,6 +54,15 @@ describe('connection errors', () => {
       expect(call).toThrow(NotImplementedError);
       expect(call).toThrow(name);
     }
+  });
+
+  it('a sock the worker cannot take over is refused by name, a Node stream with the reason and what to pass instead', () => {
+    const stream = new PassThrough();
+    for (const call of [() => new Transport(stream as never), () => new SSHClient().connect('h', { sock: stream as never })]) {
+      expect(call).toThrow(NotImplementedError);
+      expect(call).toThrow(/over a Node stream \(PassThrough\): its events run on this thread, which blocks in every call; pass 'host:port'.*createConnection.*ProxyCommand/);
+    }
+    expect(() => new Transport({ send() {}, recv() {} } as never)).toThrow(/Transport over a socket-like object other than 'host:port'/);
   });
 
   it('calls on a transport that was never started say there is no session', () => {

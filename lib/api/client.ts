@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { AuthenticationException, BadHostKeyException, NotImplementedError, ProcessError, SocketTimeout, SSHException } from '../errors';
+import { AuthenticationException, BadHostKeyException, ProcessError, SocketTimeout, SSHException } from '../errors';
 import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
 import { PKey } from '../keys';
@@ -12,7 +12,7 @@ import { ProxyCommand } from './proxy';
 import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
-import { Transport } from './transport';
+import { Transport, unsupportedSock } from './transport';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
 import { runAsync, runSync, type Op } from '../bridge';
@@ -201,7 +201,7 @@ export class SSHClient {
     const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
     const sock = options.sock ?? [hostname, port];
     if (!(sock instanceof Channel) && !(sock instanceof ProxyCommand) && !(sock instanceof Socket) && !Array.isArray(sock)) {
-      throw new NotImplementedError('SSHClient.connect with a sock other than a Socket, Channel or ProxyCommand');
+      throw unsupportedSock('SSHClient.connect', sock);
     }
     const t = new Transport(sock as [string, number] | Socket | Channel | ProxyCommand, { disabledAlgorithms: options.disabledAlgorithms });
     if (this.logChannel) t.setLogChannel(this.logChannel);

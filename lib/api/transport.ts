@@ -237,6 +237,22 @@ function parseSock(sock: string | [string, number]): [string, number] {
 }
 
 /**
+ * The error for a `sock` of a kind the worker cannot take over. A Node stream (a net.Socket, a
+ * proxy library's Duplex) is named as such: its events need this thread, which every blocking
+ * call holds, so it cannot carry a connection whose calls block.
+ * @internal also for SSHClient.connect.
+ */
+export function unsupportedSock(what: string, sock: unknown): NotImplementedError {
+  const accepted = "'host:port', [host, port], a paramiko-ts Socket (createConnection), a Channel (a jump host) or a ProxyCommand";
+  const stream = typeof (sock as { pipe?: unknown } | null)?.pipe === 'function';
+  return new NotImplementedError(
+    stream
+      ? `${what} over a Node stream (${(sock as object).constructor?.name ?? 'Duplex'}): its events run on this thread, which blocks in every call; pass ${accepted}`
+      : `${what} over a socket-like object other than ${accepted}`,
+  );
+}
+
+/**
  * Paramiko's Transport: one SSH connection, run by the transport worker. Calls block until the
  * worker answers; timeouts are in seconds as in Paramiko.
  */
@@ -286,7 +302,7 @@ export class Transport {
     } else if (typeof sock === 'string' || Array.isArray(sock)) {
       [this.host, this.port] = parseSock(sock as string | [string, number]);
     } else {
-      throw new NotImplementedError('Transport over a socket-like object other than a Socket, Channel or ProxyCommand');
+      throw unsupportedSock('Transport', sock);
     }
     this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
     this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
