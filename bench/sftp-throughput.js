@@ -17,7 +17,7 @@
 //
 //   npm run build && node bench/sftp-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size 448M]
 //       [--only sftp,ssh2,ssh2-nodelay,ssh2-js-nodelay,paramiko,ours,server] [--json [FILE]]
-//       [--cipher chacha20-poly1305@openssh.com]
+//       [--cipher chacha20-poly1305@openssh.com] [--directions get|put|get,put]
 //
 // Profile paramiko-ts's client runs (one .cpuprofile per thread, the worker included):
 //   node bench/sftp-throughput.js --only ours --repeat 1 --cpu-prof /tmp/prof
@@ -34,6 +34,8 @@ const c = require('./support/common');
 
 // --cipher NAME sets another cipher for every client (chacha20-poly1305@openssh.com: OpenSSH's
 // default); the child processes inherit it through the environment.
+/** --directions get or put runs only that one (profiling one side). */
+const DIRECTIONS = String(c.arg('directions', 'get,put')).split(',');
 const GCM = String(c.arg('cipher', process.env.PTS_BENCH_CIPHER || 'aes128-gcm@openssh.com'));
 process.env.PTS_BENCH_CIPHER = GCM;
 const PARAMIKO_SCRIPT = path.join(__dirname, 'support', 'sftp_paramiko.py');
@@ -281,7 +283,7 @@ async function main() {
     for (const t of tools) results.clients[t.id] = { label: t.label, get: [], put: [], cipher: null, note: null };
     for (let r = 0; r < repeat; r++) {
       for (const t of tools) {
-        for (const direction of ['get', 'put']) {
+        for (const direction of DIRECTIONS) {
           const isParamiko = t.id === 'paramiko';
           const n = isParamiko ? paramikoSize : size;
           let res;
@@ -328,7 +330,7 @@ async function main() {
       for (const s of targets) results.servers[s.id] = { label: s.label, get: [], put: [] };
       for (let r = 0; r < repeat; r++) {
         for (const s of targets) {
-          for (const direction of ['get', 'put']) {
+          for (const direction of DIRECTIONS) {
             let res;
             try {
               res = await transfer('sftp', s.target, dir, direction, src, size, r === 0 ? srcHash : null);
