@@ -88,6 +88,11 @@ function alive(pid: number): boolean {
 }
 
 /** Pids a command printed, one a line. */
+/** Polls `done` every 20 ms for up to 2 s (a signalled process dies a moment after kill() returns). */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 const pids = (text: string) => text.split(/\s+/).filter((w) => /^\d+$/.test(w)).map(Number);
 
 let dir: string;
@@ -203,6 +208,28 @@ describe('without a pty', () => {
     expect(tree.filter(alive)).toEqual([]);
   });
 
+  it('kill() after the program ended: nothing searched for when its group is gone, a job left in the group hung up', async () => {
+    // The end of nearly every exec session: no /proc scan (it reads every process's stat on
+    // the worker's thread, shared by every connection).
+    const done = run('true');
+    await done.exited;
+    // The module object itself (an import's namespace cannot be spied on).
+    const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
+    try {
+      done.kill();
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toEqual([]);
+    } finally {
+      readdir.mockRestore();
+    }
+    // Ended with a job still running in its group, its output elsewhere: hung up all the same.
+    const left = run('sleep 30 >/dev/null 2>&1 & echo $!');
+    const [sleeper] = pids((await outputs(left)).out);
+    expect(alive(sleeper)).toBe(true);
+    left.kill();
+    await until(() => !alive(sleeper));
+    expect(alive(sleeper)).toBe(false);
+  });
+
   it('kill() follows up with SIGKILL for what ignores SIGHUP', async () => {
     const p = run('trap "" HUP; sleep 30 & echo $!; echo done; wait');
     const out = new Collector(p.stdout);
@@ -241,6 +268,8 @@ describe('without a pty', () => {
     expect(execFileSync('ps', ['-o', 'pgid=', '-p', String(other)]).toString().trim()).toBe(String(other));
     p.kill();
     await p.exited;
+    // Its pipes close as it exits, a moment before the kernel marks it a zombie.
+    await until(() => !alive(other));
     expect(alive(other)).toBe(false);
   });
 });

@@ -104,7 +104,10 @@ export interface SSHServerOptions {
    * `exec` is `true`, else off.
    */
   agentForwarding?: boolean;
-  /** The shell for sessions; default $SHELL or /bin/sh. */
+  /**
+   * The shell for sessions; default $SHELL or /bin/sh. Commands run as `shell -c command`: bash
+   * reads ~/.bashrc for them, as under sshd (docs/server.md: '/bin/sh' skips a slow one).
+   */
   shell?: string;
   cwd?: string | null;
   /** The sessions' environment; default HOME, PATH, LANG, SHELL of this process (plus USER, LOGNAME). */

@@ -133,11 +133,16 @@ function sessionMembers(sid: number): number[] | null {
 }
 
 /** Signals every process of the session led by `sid`: its process group, and on Linux also the
- * other groups in it (jobs of a shell with job control). */
-function signalSession(sid: number, signal: NodeJS.Signals): void {
+ * other groups in it (jobs of a shell with job control), each signal in `signals` in turn. */
+function signalSession(sid: number, ...signals: NodeJS.Signals[]): void {
   if (!(sid > 1)) return;
-  tryKill(-sid, signal);
-  for (const pid of sessionMembers(sid) ?? []) tryKill(pid, signal);
+  // One scan for all the signals: it reads every process's stat (1.6 ms for 66 processes here),
+  // on the worker's thread, which every connection shares.
+  const members = sessionMembers(sid) ?? [];
+  for (const signal of signals) {
+    tryKill(-sid, signal);
+    for (const pid of members) tryKill(pid, signal);
+  }
 }
 
 function sessionGone(sid: number): boolean {
@@ -179,8 +184,13 @@ abstract class Session {
   kill(): void {
     if (this.killing) return;
     this.killing = true;
-    this.hangup();
     const sid = this.sessionId;
+    // The usual end of an exec: the program ended, every pipe closed, its process group is
+    // gone. What could remain left its stdio and its group (a process that daemonized itself),
+    // which sshd would not signal either: /proc is not searched for it, which took three scans
+    // of every process per session end, ~5 ms of the worker's thread here.
+    if (this.closed && (sid === null || !tryKill(-sid, 0))) return;
+    this.hangup();
     if (this.closed && (sid === null || sessionGone(sid))) return;
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -192,8 +202,7 @@ abstract class Session {
   protected hangup(): void {
     const sid = this.sessionId;
     if (sid === null) return;
-    signalSession(sid, 'SIGHUP');
-    signalSession(sid, 'SIGCONT'); // a stopped process acts on SIGHUP only once continued
+    signalSession(sid, 'SIGHUP', 'SIGCONT'); // a stopped process acts on SIGHUP only once continued
   }
 
   protected forceKill(): void {
