@@ -15,6 +15,7 @@ import type { PeerName } from './support/peers';
 import { generateKey, isRoot, startAsyncsshServer, startDropbear, startParamikoServer } from './support/servers';
 import type { SshServer } from './support/servers';
 import { loginTo } from './support/our-client';
+import { catchError } from './support/bridge-helpers';
 
 /** Every client timeout is bounded: a blocked main thread cannot be interrupted by Jest. */
 const MiB = 1024 * 1024;
@@ -139,6 +140,17 @@ for (const pc of PEERS) {
       sftp.mkdir(d, 0o750);
       expect(fs.statSync(d).isDirectory()).toBe(true);
       expect(fs.statSync(d).mode & 0o777).toBe(0o750);
+      // SFTP v3 says SSH_FX_FAILURE for each of these. AsyncSSH's server sends the OS's text with
+      // it, which gives the errno; OpenSSH's sftp-server and Paramiko's say "Failure", which
+      // gives none (an IOError all the same).
+      fs.writeFileSync(join(d, 'x'), '');
+      const codes = [() => sftp.mkdir(d), () => sftp.rmdir(d), () => sftp.remove(d)].map((call) => {
+        const e = catchError(call);
+        expect(e).toBeInstanceOf(IOError);
+        return (e as IOError).code;
+      });
+      expect(codes).toEqual(pc.peer === 'asyncssh' ? ['EEXIST', 'ENOTEMPTY', 'EISDIR'] : [undefined, undefined, undefined]);
+      fs.rmSync(join(d, 'x'));
       sftp.rmdir(d);
       expect(fs.existsSync(d)).toBe(false);
     });

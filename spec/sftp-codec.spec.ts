@@ -288,9 +288,17 @@ describe('status mapping', () => {
     expect([e.code, e.errno, e.path, e.syscall, e.status]).toEqual(['ENOENT', 2, '/x', 'open', FX.NO_SUCH_FILE]);
     expect((statusError(FX.PERMISSION_DENIED, 'Permission denied', { syscall: 'stat', path: 'p' }) as IOError).code).toBe('EACCES');
     expect((statusError(FX.OP_UNSUPPORTED, 'nope', { syscall: 'x' }) as IOError).code).toBe('ENOSYS');
+    // SSH_FX_FAILURE carries an errno only where the server's text is exactly a strerror text
+    // (OpenSSH says "Failure" for EEXIST, ENOTEMPTY and EISDIR alike; other servers pass the
+    // OS's text on).
     const f = statusError(FX.FAILURE, 'File exists', { syscall: 'rename', path: 'a', dest: 'b' }) as IOError;
-    expect(f.code).toBeUndefined();
-    expect(f.message).toBe("File exists, rename 'a' -> 'b'");
+    expect([f.code, f.errno, f.message]).toEqual(['EEXIST', 17, "EEXIST: file exists, rename 'a' -> 'b'"]);
+    expect((statusError(FX.FAILURE, 'directory not empty.', { syscall: 'rmdir', path: 'd' }) as IOError).code).toBe('ENOTEMPTY');
+    expect((statusError(FX.FAILURE, 'Is a directory', { syscall: 'remove', path: 'd' }) as IOError).code).toBe('EISDIR');
+    for (const text of ['Failure', '', 'File exists: /x', 'rename failed']) {
+      const g = statusError(FX.FAILURE, text, { syscall: 'rename', path: 'a' }) as IOError;
+      expect([g.code, g.errno]).toEqual([undefined, undefined]);
+    }
     expect(statusError(FX.EOF, 'End of file', { syscall: 'read' })).toBeInstanceOf(EOFError);
   });
 

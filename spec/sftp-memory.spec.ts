@@ -51,7 +51,7 @@ describe('SftpClientCore against SftpServerCore in memory', () => {
     expect((await c.fstatvfs(h)).bsize).toBe(fs.statfsSync(root).bsize);
     await c.close(h);
     expect(fs.readFileSync(p('f'), 'utf8')).toBe('hello');
-    await expect(c.open('f', FXF.WRITE | FXF.CREAT | FXF.EXCL)).rejects.toMatchObject({ status: FX.FAILURE, serverMessage: 'File exists' });
+    await expect(c.open('f', FXF.WRITE | FXF.CREAT | FXF.EXCL)).rejects.toMatchObject({ status: FX.FAILURE, serverMessage: 'File exists', code: 'EEXIST' });
     const a = await c.open('f', FXF.WRITE | FXF.APPEND);
     await c.write(a, 0, Buffer.from('!'));
     await c.close(a);
@@ -74,7 +74,7 @@ describe('SftpClientCore against SftpServerCore in memory', () => {
     const names = (await c.listdir('dir')).map((e) => e.filename);
     expect(names.slice(0, 2)).toEqual(['.', '..']);
     expect(names.slice(2).sort()).toEqual(fs.readdirSync(p('dir')).sort());
-    await expect(c.rmdir('dir')).rejects.toMatchObject({ status: FX.FAILURE, serverMessage: 'Directory not empty' });
+    await expect(c.rmdir('dir')).rejects.toMatchObject({ status: FX.FAILURE, serverMessage: 'Directory not empty', code: 'ENOTEMPTY' });
     fs.rmSync(p('dir'), { recursive: true });
     fs.mkdirSync(p('dir'));
     await c.rmdir('dir');

@@ -199,3 +199,15 @@ const ERRNO_TEXT: Record<string, string> = {
 export function messageFromErrnoCode(code: string | undefined, status: number): string {
   return (code && ERRNO_TEXT[code]) || FX_MESSAGES[status] || 'Failure';
 }
+
+/**
+ * Client side: the errno a SSH_FX_FAILURE stands for when the server's text is exactly a
+ * strerror text (case and a trailing period aside) of one of the errnos above, as servers that
+ * pass the OS's error on send (this package's, AsyncSSH's, ProFTPD's; OpenSSH sends only
+ * "Failure"). SFTP v3 has no status for EEXIST, ENOTEMPTY, EISDIR: this is where they show.
+ */
+export function errnoFromFailureText(text: string): { code: string; errno: number } | undefined {
+  const code = TEXT_TO_ERRNO.get(text.trim().replace(/\.$/, '').toLowerCase());
+  return code && E[code as keyof typeof E] !== undefined ? { code, errno: E[code as keyof typeof E] } : undefined;
+}
+const TEXT_TO_ERRNO = new Map(Object.entries(ERRNO_TEXT).map(([code, text]) => [text.toLowerCase(), code]));
