@@ -295,10 +295,15 @@ describe('status mapping', () => {
     expect([f.code, f.errno, f.message]).toEqual(['EEXIST', 17, "EEXIST: file exists, rename 'a' -> 'b'"]);
     expect((statusError(FX.FAILURE, 'directory not empty.', { syscall: 'rmdir', path: 'd' }) as IOError).code).toBe('ENOTEMPTY');
     expect((statusError(FX.FAILURE, 'Is a directory', { syscall: 'remove', path: 'd' }) as IOError).code).toBe('EISDIR');
-    for (const text of ['Failure', '', 'File exists: /x', 'rename failed']) {
+    for (const text of ['Failure', '', 'File exists: /x', 'rename failed', 'Permission denied']) {
       const g = statusError(FX.FAILURE, text, { syscall: 'rename', path: 'a' }) as IOError;
       expect([g.code, g.errno]).toEqual([undefined, undefined]);
     }
+    // The same for the statuses that stand for several errnos; a text of another status's errno
+    // does not override the status.
+    expect((statusError(FX.NO_SUCH_FILE, 'Not a directory', { syscall: 'opendir', path: 'f' }) as IOError).code).toBe('ENOTDIR');
+    expect((statusError(FX.PERMISSION_DENIED, 'Read-only file system', { syscall: 'open', path: 'f' }) as IOError).code).toBe('EROFS');
+    expect((statusError(FX.NO_SUCH_FILE, 'File exists', { syscall: 'open', path: 'f' }) as IOError).code).toBe('ENOENT');
     expect(statusError(FX.EOF, 'End of file', { syscall: 'read' })).toBeInstanceOf(EOFError);
   });
 

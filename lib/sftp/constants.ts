@@ -201,13 +201,17 @@ export function messageFromErrnoCode(code: string | undefined, status: number): 
 }
 
 /**
- * Client side: the errno a SSH_FX_FAILURE stands for when the server's text is exactly a
- * strerror text (case and a trailing period aside) of one of the errnos above, as servers that
- * pass the OS's error on send (this package's, AsyncSSH's, ProFTPD's; OpenSSH sends only
- * "Failure"). SFTP v3 has no status for EEXIST, ENOTEMPTY, EISDIR: this is where they show.
+ * Client side: the errno behind a status, from the server's text when that is exactly the
+ * strerror text (case and a trailing period aside) of an errno which that status stands for,
+ * as servers that pass the OS's error on send it (this package's, AsyncSSH's, ProFTPD's;
+ * OpenSSH says only "Failure", "No such file"...). SFTP v3 has no status for EEXIST,
+ * ENOTEMPTY, EISDIR (all FAILURE) or ENOTDIR (NO_SUCH_FILE): this is where they show. Else
+ * the status's own errno, if it has one.
  */
-export function errnoFromFailureText(text: string): { code: string; errno: number } | undefined {
+export function errnoOfStatus(status: number, text: string): { code: string; errno: number } | undefined {
   const code = TEXT_TO_ERRNO.get(text.trim().replace(/\.$/, '').toLowerCase());
-  return code && E[code as keyof typeof E] !== undefined ? { code, errno: E[code as keyof typeof E] } : undefined;
+  const errno = code === undefined ? undefined : E[code as keyof typeof E];
+  if (code !== undefined && errno !== undefined && statusFromErrnoCode(code) === status) return { code, errno };
+  return FX_TO_ERRNO[status];
 }
 const TEXT_TO_ERRNO = new Map(Object.entries(ERRNO_TEXT).map(([code, text]) => [text.toLowerCase(), code]));

@@ -6,7 +6,7 @@
  */
 import { registerErrorClass } from '../bridge/errors-wire';
 import { EOFError, IOError, SSHException } from '../errors';
-import { errnoFromFailureText, FX, FX_MESSAGES, FX_TO_ERRNO } from './constants';
+import { errnoOfStatus, FX, FX_MESSAGES } from './constants';
 
 /** The peer broke the protocol (Paramiko's SFTPError); the session cannot go on. */
 export class SFTPError extends SSHException {}
@@ -36,7 +36,7 @@ export function statusError(status: number, serverMessage: string, ctx: RequestC
     const e = new EOFError(`${lowerFirst(text)}, ${where(ctx)}`);
     return Object.assign(e, { status, syscall: ctx.syscall, ...(ctx.path !== undefined && { path: ctx.path }) });
   }
-  const mapped = FX_TO_ERRNO[status] ?? (status === FX.FAILURE ? errnoFromFailureText(serverMessage) : undefined);
+  const mapped = errnoOfStatus(status, serverMessage);
   const message = mapped ? `${mapped.code}: ${lowerFirst(text)}, ${where(ctx)}` : `${text}, ${where(ctx)}`;
   const e = new IOError(message, { code: mapped?.code, errno: mapped?.errno, filename: ctx.path });
   return Object.assign(e, {
