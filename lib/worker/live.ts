@@ -3,8 +3,8 @@
  * through the bridge service's `live` (which collects first when the process runs with
  * --expose-gc). Kinds: connection, channel (the main thread's rings), forward (a socket joined
  * to a channel), listener (a port forward's or the server's remote forward's socket server),
- * sftp (client sessions), sftp-server, session (the server's exec/shell channels). A finished one that stays counted is held by something: a timer, a table, a
- * pending wait.
+ * sftp (client sessions), sftp-server, session (the server's exec/shell channels). A finished
+ * one that stays counted is held by something: a timer, a table, a pending wait.
  */
 const counts = new Map<string, number>();
 const registry = new FinalizationRegistry<string>((kind) => counts.set(kind, (counts.get(kind) ?? 1) - 1));

@@ -179,6 +179,8 @@ abstract class Session {
 
   /** The id of the program's Unix session (its leader's pid) once known. */
   protected abstract get sessionId(): number | null;
+  /** Whether the program may put processes in groups of their own (a shell with job control: under a pty). */
+  protected abstract readonly jobControl: boolean;
   protected abstract outcome(code: number | null, signal: NodeJS.Signals | null): SessionExit;
 
   kill(): void {
@@ -188,8 +190,9 @@ abstract class Session {
     // The usual end of an exec: the program ended, every pipe closed, its process group is
     // gone. What could remain left its stdio and its group (a process that daemonized itself),
     // which sshd would not signal either: /proc is not searched for it, which took three scans
-    // of every process per session end, ~5 ms of the worker's thread here.
-    if (this.closed && (sid === null || !tryKill(-sid, 0))) return;
+    // of every process per session end, ~5 ms of the worker's thread here. (A shell with job
+    // control, under a pty, may leave jobs in groups of their own: those are still searched.)
+    if (this.closed && !this.jobControl && (sid === null || !tryKill(-sid, 0))) return;
     this.hangup();
     if (this.closed && (sid === null || sessionGone(sid))) return;
     this.timer = setTimeout(() => {
@@ -225,6 +228,7 @@ abstract class Session {
 // ---- without a pty ----
 
 class PipeSession extends Session implements SessionProcess {
+  protected readonly jobControl = false;
   readonly stdin: Writable;
   readonly stdout: Readable;
   readonly stderr: Readable;
@@ -319,6 +323,7 @@ const dimension = (n: number | undefined): number =>
   typeof n === 'number' && Number.isFinite(n) ? Math.min(0xffff, Math.max(0, Math.trunc(n))) : 0;
 
 class PtySession extends Session implements SessionProcess {
+  protected readonly jobControl = true;
   readonly stdin: Writable;
   readonly stdout: Readable;
   readonly stderr = null;
