@@ -28,6 +28,7 @@ const BENCHES = [
   { name: 'channel-throughput', args: quick ? ['--size', '128M', '--repeat', '1'] : ['--size', '1G', '--repeat', '3'], json: true },
   { name: 'bridge-roundtrip', args: quick ? ['--calls', '50000'] : [] },
   { name: 'chachapoly', args: quick ? ['0.3'] : ['1'] },
+  { name: 'operation-latency', args: quick ? ['--rounds', '3', '--turns', '1'] : [] },
 ];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

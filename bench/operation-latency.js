@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Everyday operations one by one, as a script or a test suite makes them: paramiko-ts's client
+// against a throw-away OpenSSH sshd and against our SSHServer (shell /bin/sh, SFTP at `/`), in
+// turns, each operation timed --rounds times on a fresh connection per round; medians in ms.
+// Both servers get the same user key; sshd's sessions get `SetEnv HOME=<temp dir>` (see
+// bench/support/sshd.js), ours run /bin/sh, so neither pays for this machine's ~/.bashrc.
+//
+//   npm run build && node bench/operation-latency.js [--rounds 7] [--turns 2]
+//
+// Uses dist/: run `npm run build` first.
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const c = require('./support/common');
+
+const ROUNDS = Number(c.arg('rounds', 7));
+const TURNS = Number(c.arg('turns', 2));
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+/** Median ms of each operation over ROUNDS fresh connections to `target`. */
+function measure(lib, target, dir) {
+  const samples = {};
+  const time = (name, fn) => {
+    const t = now();
+    const r = fn();
+    (samples[name] ??= []).push(now() - t);
+    return r;
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const client = new lib.SSHClient();
+    client.setMissingHostKeyPolicy(new lib.AutoAddPolicy());
+    time('connect + auth', () =>
+      client.connect('127.0.0.1', { port: target.port, username: target.user, pkey: target.key, allowAgent: false, lookForKeys: false }),
+    );
+    time('exec true + status', () => {
+      const [, out] = client.execCommand('true');
+      out.read();
+      return out.channel.recvExitStatus();
+    });
+    time('exec echo, read()', () => client.execCommand('echo hi')[1].read());
+    const sftp = time('openSftp', () => client.openSftp());
+    time('sftp stat', () => sftp.stat(path.join(dir, 'small')));
+    time('listdir (1000 names)', () => sftp.listdir(path.join(dir, 'many')));
+    time('get 1 KB', () => sftp.get(path.join(dir, 'small'), path.join(dir, `got-${round}`)));
+    time('put 1 KB', () => sftp.put(path.join(dir, 'small'), path.join(dir, `put-${round}`)));
+    time('open, read(), close 1 KB', () => {
+      const f = sftp.open(path.join(dir, 'small'), 'r');
+      f.read();
+      f.close();
+    });
+    sftp.close();
+    const shell = client.invokeShell();
+    shell.settimeout(10);
+    time('shell start + echo', () => {
+      shell.send('echo MARK$((1+1))\n');
+      let text = '';
+      while (!text.includes('MARK2')) text += shell.recv(4096).toString();
+    });
+    shell.close();
+    time('close', () => client.close());
+  }
+  return Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, c.quantile(s, 0.5)]));
+}
+
+async function main() {
+  const lib = c.requireDist();
+  const { startSshd } = require('./support/sshd');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-oplat-'));
+  fs.mkdirSync(path.join(dir, 'many'));
+  for (let i = 0; i < 1000; i++) fs.writeFileSync(path.join(dir, 'many', `f${i}`), 'x');
+  fs.writeFileSync(path.join(dir, 'small'), Buffer.alloc(1000, 1));
+  console.log(`== one operation at a time, median of ${ROUNDS} fresh connections per server and turn, ms`);
+  c.printMachine();
+  const sshd = await startSshd();
+  const key = lib.PKey.fromPrivateKeyFile(sshd.keyPath);
+  const server = lib.SSHServer.start({
+    users: { [sshd.user]: { authorizedKeys: fs.readFileSync(sshd.keyPath + '.pub', 'utf8') } },
+    shell: '/bin/sh',
+    sftp: { root: '/' },
+  });
+  try {
+    const rows = { sshd: [], ours: [] };
+    for (let turn = 0; turn < TURNS; turn++) {
+      rows.sshd.push(measure(lib, { port: sshd.port, user: sshd.user, key }, dir));
+      rows.ours.push(measure(lib, { port: server.port, user: sshd.user, key }, dir));
+    }
+    const names = Object.keys(rows.sshd[0]);
+    const cell = (runs, name) => runs.map((r) => r[name].toFixed(2)).join(' / ');
+    console.log(`${'operation'.padEnd(26)}  ${'against sshd'.padEnd(16)}  against our SSHServer`);
+    for (const name of names) console.log(`${name.padEnd(26)}  ${cell(rows.sshd, name).padEnd(16)}  ${cell(rows.ours, name)}`);
+    console.log('(one figure per turn; the client is paramiko-ts in both columns)');
+  } finally {
+    server.close();
+    sshd.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
