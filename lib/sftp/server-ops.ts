@@ -3,7 +3,8 @@
  * method resolves with the reply packet or throws (a StatusError, or a Node fs error whose
  * errno the core turns into a status as OpenSSH's errno_to_portable does).
  */
-import { constants as C } from 'node:fs';
+import { constants as C, lstat } from 'node:fs';
+import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as posix from 'node:path/posix';
 import { Message } from '../wire/message';
@@ -20,6 +21,25 @@ import { SYSTEM_ID_NAMES } from './id-names';
 
 /** Entries per NAME reply to READDIR: OpenSSH's sftp-server sends at most 100. */
 const READDIR_BATCH = 100;
+
+/**
+ * lstat of every path at once, null for one that fails (removed since it was listed). Through
+ * fs.lstat's callbacks and one promise: a promise API call per name cost several times the
+ * syscall's own time on the worker's thread (a listing of 1000 names took 12-20 ms, sshd's 7-9).
+ */
+function lstatAll(paths: readonly string[]): Promise<Array<Stats | null>> {
+  const out: Array<Stats | null> = new Array(paths.length).fill(null);
+  if (paths.length === 0) return Promise.resolve(out);
+  return new Promise((resolve) => {
+    let left = paths.length;
+    paths.forEach((path, i) =>
+      lstat(path, (err, st) => {
+        if (!err) out[i] = st;
+        if (--left === 0) resolve(out);
+      }),
+    );
+  });
+}
 /** copy-data moves data through a buffer of this size. */
 const COPY_CHUNK = 64 * 1024;
 
@@ -188,7 +208,8 @@ export class ServerOps {
   async opendir(id: number, path: string): Promise<Buffer> {
     this.roomForHandle();
     const real = await this.jail.resolve(path, true);
-    const dir = await fsp.opendir(real);
+    // A batch's names in one read of the directory (Node's default buffers 32 at a time).
+    const dir = await fsp.opendir(real, { bufferSize: READDIR_BATCH });
     this.roomForHandle();
     return encodeReply.handle(id, this.handles.add({ kind: 'dir', dir, realPath: real, dotsSent: false, queue: new OrderedQueue() }));
   }
@@ -212,18 +233,18 @@ export class ServerOps {
     }
     if (names.length === 0) return encodeReply.status(id, FX.EOF);
     const parentOfRoot = e.realPath === this.jail.realRoot;
-    const entries = await Promise.all(
-      names.map(async (name) => {
-        // `..` of the root is shown as the root itself: nothing about its real parent leaks.
-        const target = name === '.' || (name === '..' && parentOfRoot) ? e.realPath : posix.join(e.realPath, name);
-        const st = await fsp.lstat(target).catch(() => null);
-        if (!st) return null; // removed since it was listed
-        const a = SFTPAttributes.fromStat(st, name);
-        a.longname = a.toString(undefined, { user: SYSTEM_ID_NAMES.user(st.uid), group: SYSTEM_ID_NAMES.group(st.gid) });
-        return a;
-      }),
-    );
-    return encodeReply.name(id, entries.filter((a): a is SFTPAttributes => a !== null));
+    // `..` of the root is shown as the root itself: nothing about its real parent leaks.
+    const targets = names.map((name) => (name === '.' || (name === '..' && parentOfRoot) ? e.realPath : posix.join(e.realPath, name)));
+    const stats = await lstatAll(targets);
+    const entries: SFTPAttributes[] = [];
+    names.forEach((name, i) => {
+      const st = stats[i];
+      if (!st) return; // removed since it was listed
+      const a = SFTPAttributes.fromStat(st, name);
+      a.longname = a.toString(undefined, { user: SYSTEM_ID_NAMES.user(st.uid), group: SYSTEM_ID_NAMES.group(st.gid) });
+      entries.push(a);
+    });
+    return encodeReply.name(id, entries);
   }
 
   // ---- paths ----
