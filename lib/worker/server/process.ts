@@ -134,15 +134,17 @@ function sessionMembers(sid: number): number[] | null {
 
 /** Signals every process of the session led by `sid`: its process group, and on Linux also the
  * other groups in it (jobs of a shell with job control), each signal in `signals` in turn. */
-function signalSession(sid: number, ...signals: NodeJS.Signals[]): void {
-  if (!(sid > 1)) return;
+function signalSession(sid: number, ...signals: NodeJS.Signals[]): boolean {
+  if (!(sid > 1)) return false;
   // One scan for all the signals: it reads every process's stat (1.6 ms for 66 processes here),
   // on the worker's thread, which every connection shares.
   const members = sessionMembers(sid) ?? [];
+  let any = members.length > 0;
   for (const signal of signals) {
-    tryKill(-sid, signal);
+    if (tryKill(-sid, signal)) any = true;
     for (const pid of members) tryKill(pid, signal);
   }
+  return any;
 }
 
 function sessionGone(sid: number): boolean {
@@ -193,8 +195,8 @@ abstract class Session {
     // of every process per session end, ~5 ms of the worker's thread here. (A shell with job
     // control, under a pty, may leave jobs in groups of their own: those are still searched.)
     if (this.closed && !this.jobControl && (sid === null || !tryKill(-sid, 0))) return;
-    this.hangup();
-    if (this.closed && (sid === null || sessionGone(sid))) return;
+    // Nothing was left to signal, and the program is done: no grace period to wait out.
+    if (!this.hangup() && this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.forceKill();
@@ -202,10 +204,11 @@ abstract class Session {
     }, KILL_GRACE_MS);
   }
 
-  protected hangup(): void {
+  /** SIGHUP (then SIGCONT) to the session; false when no process of it was there. */
+  protected hangup(): boolean {
     const sid = this.sessionId;
-    if (sid === null) return;
-    signalSession(sid, 'SIGHUP', 'SIGCONT'); // a stopped process acts on SIGHUP only once continued
+    if (sid === null) return false;
+    return signalSession(sid, 'SIGHUP', 'SIGCONT'); // a stopped process acts on SIGHUP only once continued
   }
 
   protected forceKill(): void {
@@ -426,11 +429,11 @@ class PtySession extends Session implements SessionProcess {
     return true;
   }
 
-  protected override hangup(): void {
+  protected override hangup(): boolean {
     // The helper closes the terminal and hangs up the program's group (even before it has
     // told us the session id); we reach the rest of the session.
     if (!this.control.writableEnded) this.control.end();
-    super.hangup();
+    return super.hangup();
   }
 
   protected override forceKill(): void {
