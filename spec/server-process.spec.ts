@@ -319,6 +319,15 @@ describePty('with a pty', () => {
     await shellRun(p, out, 'true');
     p.stdin.write('exit 7\n');
     expect(await p.exited).toEqual({ code: 7, signal: null, coreDumped: false });
+    // The session's end then searches /proc once for jobs left in other groups, and finding
+    // none, is done (each search reads every process's stat on the worker's shared thread).
+    const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
+    try {
+      p.kill();
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(1);
+    } finally {
+      readdir.mockRestore();
+    }
   });
 
   it("signal('INT') goes to the foreground group: sleep dies by INT", async () => {
