@@ -75,3 +75,45 @@ describe('SftpServerCore jail', () => {
     await server.end();
   });
 });
+
+describe('SftpServerCore rooted at /', () => {
+  it('resolves paths through links as the OS does: stat and lstat, realpath, creation through a directory link and a dangling one, loops, remove, rename, opendir', async () => {
+    // Rooted at `/` nothing can lead out, and paths go to realpath(3) in one call instead of an
+    // lstat per component: the answers must be the walk's.
+    const t = fs.realpathSync(tempDir('open-root-'));
+    fs.mkdirSync(path.join(t, 'd'));
+    fs.writeFileSync(path.join(t, 'd/f'), 'F');
+    fs.symlinkSync('d', path.join(t, 'ld'));
+    fs.symlinkSync('d/f', path.join(t, 'lf'));
+    fs.symlinkSync(path.join(t, 'made-through-link'), path.join(t, 'dangling'));
+    fs.symlinkSync('loop2', path.join(t, 'loop1'));
+    fs.symlinkSync('loop1', path.join(t, 'loop2'));
+    const { client } = await memoryPair('/');
+    const at = (p: string): string => path.join(t, p);
+
+    expect((await client.stat(at('ld/f'))).st_size).toBe(1);
+    expect((await client.lstat(at('lf'))).isSymbolicLink()).toBe(true);
+    expect((await client.stat(at('lf'))).isFile()).toBe(true);
+    expect((await client.lstat(at('ld/'))).isDirectory()).toBe(true); // a trailing slash follows
+    expect(await client.realpath(at('ld/f'))).toBe(at('d/f'));
+    expect(await client.realpath(at('ld/not-yet'))).toBe(at('d/not-yet'));
+    await expect(client.realpath(at('no-dir/x'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(client.stat(at('loop1'))).rejects.toMatchObject({ status: FX.NO_SUCH_FILE });
+
+    await client.close(await client.open(at('ld/new'), FXF.WRITE | FXF.CREAT));
+    expect(fs.existsSync(at('d/new'))).toBe(true);
+    const h = await client.open(at('dangling'), FXF.WRITE | FXF.CREAT);
+    await client.write(h, 0, Buffer.from('through'));
+    await client.close(h);
+    expect(fs.readFileSync(at('made-through-link'), 'utf8')).toBe('through');
+    expect(fs.lstatSync(at('dangling')).isSymbolicLink()).toBe(true);
+
+    await client.rename(at('ld/new'), at('ld/renamed'));
+    expect(fs.existsSync(at('d/renamed'))).toBe(true);
+    await client.remove(at('lf'));
+    expect([fs.existsSync(at('lf')), fs.readFileSync(at('d/f'), 'utf8')]).toEqual([false, 'F']);
+    const names = (await client.listdir(at('ld'))).map((e) => e.filename).sort();
+    expect(names).toEqual(['.', '..', 'f', 'renamed']);
+    await expect(client.stat(at('d/missing/deeper'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

@@ -16,7 +16,7 @@
  * Races with other local processes that change the tree between the check and the use
  * (TOCTOU) are outside this model; within a session, path operations run one at a time.
  */
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink, realpath } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import * as posix from 'node:path/posix';
 import { FX } from './constants';
@@ -72,9 +72,48 @@ export class PathJail {
     const parts = this.virtual(clientPath).split('/').filter(Boolean);
     // A trailing slash names the directory a link points to, as in POSIX path resolution.
     if (clientPath.endsWith('/') || clientPath.endsWith('/.')) followLast = true;
+    if (this.realRoot === '/') {
+      const resolved = await this.resolveUnjailed(parts, followLast);
+      if (resolved !== null) return resolved;
+    }
     if (followLast || parts.length === 0) return this.walk(this.realRoot, parts, true, { links: 0 });
     const parent = await this.walk(this.realRoot, parts.slice(0, -1), true, { links: 0 });
     return parent + '/' + parts[parts.length - 1];
+  }
+
+  /**
+   * `resolve` where the root is `/`: nothing can lead out, so the OS's realpath(3) resolves the
+   * path in one call where the walk makes an lstat per component (for /tmp/d/f, four round
+   * trips through libuv's threadpool: a stat took ~0.45 ms against sshd's ~0.3). null where
+   * that does not settle it (a missing directory, a loop, a link to nothing): the walk answers.
+   */
+  private async resolveUnjailed(parts: string[], followLast: boolean): Promise<string | null> {
+    if (parts.length === 0) return '/';
+    const full = '/' + parts.join('/');
+    const failed = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+    if (followLast) {
+      try {
+        return await realpath(full);
+      } catch (err) {
+        if (failed(err) !== 'ENOENT') return null;
+      }
+    }
+    // The last component as itself (not followed, or missing): its directory resolved.
+    let dir: string;
+    try {
+      dir = await realpath(posix.dirname(full));
+    } catch {
+      return null;
+    }
+    const candidate = (dir === '/' ? '' : dir) + '/' + parts[parts.length - 1];
+    if (!followLast) return candidate;
+    // Missing (a file to create) is the candidate itself; a link to something missing is the walk's.
+    try {
+      await lstat(candidate);
+      return null;
+    } catch (err) {
+      return failed(err) === 'ENOENT' ? candidate : null;
+    }
   }
 
   /**
