@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -329,6 +329,51 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
     } finally {
       t.close();
     }
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], "agent forwarding that comes and goes (our SSHServer's proxy socket, the client's handler and its channels) leaves nothing in the worker", () => {
+    // In a child with --expose-gc, as the come-and-go test of spec/ssh-server.spec.ts: each
+    // round forwards the agent to a session of an SSHServer of the child, where ssh-add lists
+    // the keys through the server's proxy socket, a channel back and the client's handler.
+    const script = `
+      const { AgentRequestHandler, AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
+      const { getBridge } = require('./dist/bridge');
+      const fs = require('node:fs');
+      const server = SSHServer.start({ users: { u: 'p' }, shell: '/bin/sh' });
+      const fds = fs.readdirSync('/proc/self/fd').length;
+      const outputs = new Set();
+      try {
+        for (let i = 0; i < 8; i++) {
+          const c = new SSHClient();
+          c.setMissingHostKeyPolicy(new AutoAddPolicy());
+          c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false });
+          const chan = c.getTransport().openSession();
+          new AgentRequestHandler(chan);
+          chan.execCommand('ssh-add -l');
+          chan.settimeout(20);
+          outputs.add(chan.makefile().read().toString().split('\\n').filter(Boolean).length);
+          if (i % 2) chan.close();
+          c.close();
+        }
+        const live = () => getBridge().call('bridge', 'live', {}, 10);
+        let n = live();
+        for (let waited = 0; Object.keys(n).length > 0 && waited < 1000; waited += 50) {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+          n = live();
+        }
+        console.log(JSON.stringify({ live: n, keysListed: [...outputs], fds: fs.readdirSync('/proc/self/fd').length - fds }));
+      } finally {
+        server.close();
+      }
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], {
+      cwd: join(__dirname, '..'),
+      encoding: 'utf8',
+      timeout: 60000,
+      env: { ...process.env, SSH_AUTH_SOCK: agent.socketPath },
+    });
+    expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ live: {}, keysListed: [Object.keys(keys).length], fds: 0 });
   });
 
   itWithPeers(['ssh-agent', 'sshd'], 'new Agent() lists the keys of SSH_AUTH_SOCK: types, fingerprints, comments', () => {
