@@ -22,6 +22,7 @@ import {
   SSHClient,
   OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
   OPEN_FAILED_CONNECT_FAILED,
+  OPEN_FAILED_RESOURCE_SHORTAGE,
   SSHException,
   SSHServer,
   SocketTimeout,
@@ -203,7 +204,8 @@ describe('SSHServer', () => {
       const t = c.getTransport()!;
       t.openSession();
       t.openSession();
-      expect(() => t.openSession()).toThrow(ChannelException);
+      // The text says why, not only the code (4, resource shortage).
+      expect(() => t.openSession()).toThrow(new ChannelException(OPEN_FAILED_RESOURCE_SHORTAGE, "too many sessions on this connection (2 open, the server's maxSessions)"));
     } finally {
       small.close();
     }
@@ -217,6 +219,7 @@ describe('SSHServer', () => {
     const e = catchError(() => t.openSession());
     expect(e).toBeInstanceOf(ChannelException);
     expect((e as ChannelException).code).toBe(OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED);
+    expect((e as ChannelException).text).toMatch(/no-more-sessions@openssh.com/);
     first.execCommand('echo still');
     expect(first.makefile().read().toString()).toBe('still\n');
   });
@@ -264,6 +267,7 @@ describe('SSHServer', () => {
       const e = catchError(() => c.getTransport()!.openChannel('direct-tcpip', ['127.0.0.1', 1], ['127.0.0.1', 4242]));
       expect(e).toBeInstanceOf(ChannelException);
       expect((e as ChannelException).code).toBe(OPEN_FAILED_CONNECT_FAILED);
+      expect((e as ChannelException).text).toBe('connect failed: ECONNREFUSED'); // as sshd's "connect failed: ..."
       // Off: refused administratively.
       const closed = SSHServer.start({ users: { alice: PASSWORD }, exec: false });
       try {
@@ -273,6 +277,7 @@ describe('SSHServer', () => {
         c2.connect(closed.host, { port: closed.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false });
         const off = catchError(() => c2.getTransport()!.openChannel('direct-tcpip', ['127.0.0.1', echo.port], ['127.0.0.1', 4242]));
         expect((off as ChannelException).code).toBe(OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED);
+        expect((off as ChannelException).text).toBe('direct-tcpip channels are not served here');
         expect(() => c2.forwardRemotePort('', 0, '127.0.0.1', echo.port)).toThrow(SSHException);
       } finally {
         closed.close();

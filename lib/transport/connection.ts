@@ -11,6 +11,11 @@ export interface IncomingOpen {
   msg: Message;
   /** Creates the local channel; the decision returns OPEN_SUCCEEDED to confirm it. */
   channel: ChannelCore;
+  /**
+   * Set by a handler that refuses, for the peer's CHANNEL_OPEN_FAILURE (the text its user sees,
+   * as `ChannelException(code, text)`); the code's RFC 4254 name otherwise.
+   */
+  reason?: string;
 }
 
 export interface ConnectionHandlers {
@@ -19,6 +24,14 @@ export interface ConnectionHandlers {
   /** A global request; returns false to refuse, true or reply data to accept. */
   globalRequest?(name: string, wantReply: boolean, msg: Message): boolean | Buffer | Promise<boolean | Buffer>;
 }
+
+/** RFC 4254's names of the CHANNEL_OPEN_FAILURE reason codes: the text sent when a handler gives none. */
+const OPEN_FAILURE_TEXT: Record<number, string> = {
+  1: 'administratively prohibited',
+  2: 'connect failed',
+  3: 'unknown channel type',
+  4: 'resource shortage',
+};
 
 /** Channels a peer may hold open at once before we refuse more (resource shortage). */
 const MAX_CHANNELS = 1024;
@@ -194,10 +207,11 @@ export class ConnectionCore {
     }
     const ch = this.allocate(kind, DEFAULT_WINDOW_SIZE, DEFAULT_MAX_PACKET_SIZE);
     ch.remoteId = remoteId;
+    const open: IncomingOpen = { kind, msg, channel: ch };
     void (async () => {
       let code: number;
       try {
-        code = await handler({ kind, msg, channel: ch });
+        code = await handler(open);
       } catch {
         code = OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
       }
@@ -205,7 +219,7 @@ export class ConnectionCore {
       if (code !== OPEN_SUCCEEDED) {
         this.channels.delete(ch.localId);
         ch.state = 'closed';
-        refuse(code, 'refused');
+        refuse(code, open.reason ?? OPEN_FAILURE_TEXT[code] ?? 'refused');
         return;
       }
       ch.opened(remoteId, window, maxPacket);

@@ -404,15 +404,18 @@ class EmbeddedPolicy implements ServerPolicy {
     if (open.kind === 'direct-streamlocal@openssh.com' && this.forwarding) return this.forwarding.directStreamlocal(open);
     if (open.kind !== 'session') {
       this.log(`${this.username}: ${open.kind} channel refused`);
+      open.reason = `${open.kind} channels are not served here`;
       return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     }
     if (this.noMoreSessions) {
       // OpenSSH's ssh says so once its session is open: another would come from a hijacker.
       this.log(`${this.username}: session refused (the client sent no-more-sessions@openssh.com)`);
+      open.reason = 'no more sessions: this connection sent no-more-sessions@openssh.com';
       return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     }
     if (this.sessions >= this.server.options.maxSessions) {
       this.log(`${this.username}: session refused (${this.sessions} open, the limit)`);
+      open.reason = `too many sessions on this connection (${this.sessions} open, the server's maxSessions)`;
       return OPEN_FAILED_RESOURCE_SHORTAGE;
     }
     this.sessions++;

@@ -47,6 +47,8 @@ export class ServerForwarding {
       sock.once('connect', () => resolve(true));
       sock.once('error', (e: Error) => {
         this.host.log(`${what} failed: ${e.message}`);
+        // As sshd's "connect failed: Connection refused": the errno, not the address (the client named it).
+        open.reason = `connect failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`;
         resolve(false);
       });
     });
