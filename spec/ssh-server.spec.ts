@@ -91,6 +91,11 @@ describe('SSHServer', () => {
     expect(() => client('bob', { pkey: Ed25519Key.generate() })).toThrow(AuthenticationException);
     expect(() => client('alice', { password: 'nope' })).toThrow(AuthenticationException);
     expect(() => client('nobody', { password: PASSWORD })).toThrow(AuthenticationException);
+    // Paramiko's text, then what was refused, what the server accepts and what connect() tried.
+    const refused = catchError(() => client('alice', { pkey: Ed25519Key.generate(), password: 'nope' })) as AuthenticationException & { allowedTypes?: string[] };
+    expect(refused.constructor).toBe(AuthenticationException);
+    expect(refused.message).toMatch(/^Authentication failed\. \((password|keyboard-interactive) refused; the server accepts: [a-z-]+(, [a-z-]+)*\) Tried for "alice": 1 key, then the password\.$/);
+    expect(refused.allowedTypes).toContain('password');
   });
 
   it('keyboard-interactive: one Password prompt', () => {

@@ -93,6 +93,20 @@ function expandHome(p: string): string {
  * checked against known_hosts; unknown hosts go to the missing-host-key policy (RejectPolicy by
  * default).
  */
+/**
+ * connect()'s last authentication error, as Paramiko raises it, with what was tried added to a
+ * plain refusal: `Authentication failed. (password refused; the server accepts: publickey,
+ * password) Tried for "u": 2 keys, then the password.` Other errors (a bad key file, a
+ * passphrase missing) pass as they are.
+ */
+function explainedAuthFailure(saved: Error, username: string, keysTried: number, passwordTried: boolean): Error {
+  if (Object.getPrototypeOf(saved) !== AuthenticationException.prototype || !saved.message.startsWith('Authentication failed.')) return saved;
+  const tried = [keysTried ? `${keysTried} key${keysTried === 1 ? '' : 's'}` : '', passwordTried ? 'the password' : ''].filter(Boolean).join(', then ');
+  if (!tried) return saved;
+  const e = new AuthenticationException(`${saved.message} Tried for ${JSON.stringify(username)}: ${tried}.`);
+  return Object.assign(e, { allowedTypes: (saved as { allowedTypes?: string[] }).allowedTypes });
+}
+
 export class SSHClient {
   private systemHostKeys = new HostKeys();
   private hostKeys = new HostKeys();
@@ -246,8 +260,10 @@ export class SSHClient {
     let saved: Error | null = null;
     let twoFactor = false;
     const twoFactorTypes = ['keyboard-interactive', 'password'];
+    let keysTried = 0;
     /** True when the key completed authentication; a partial success may ask for a password. */
     const tryKey = function* (key: PKey): Op<boolean> {
+      keysTried++;
       try {
         const next = yield* t.authPublickeyOp(username, key);
         if (next.length === 0) return true;
@@ -303,7 +319,7 @@ export class SSHClient {
       }
     }
     if (t.isAuthenticated()) return;
-    if (saved) throw saved;
+    if (saved) throw explainedAuthFailure(saved, username, keysTried, o.password !== undefined && o.password !== null);
     throw new AuthenticationException('No authentication methods available');
   }
 

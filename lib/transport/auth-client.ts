@@ -215,5 +215,7 @@ export function paramikoAuthResult(method: string, o: AuthOutcome): string[] {
   if (o.success) return [];
   if (o.partial) return o.allowed;
   if (!o.allowed.includes(method)) throw new BadAuthenticationType('Bad authentication type', o.allowed);
-  throw new AuthenticationException('Authentication failed.');
+  // Paramiko's text first (scripts print it), then what OpenSSH's "Permission denied (...)" says.
+  const e = new AuthenticationException(`Authentication failed. (${method} refused; the server accepts: ${o.allowed.join(', ') || 'nothing more'})`);
+  throw Object.assign(e, { allowedTypes: o.allowed });
 }
