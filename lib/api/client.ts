@@ -89,11 +89,6 @@ function expandHome(p: string): string {
 }
 
 /**
- * Paramiko's SSHClient: connect, authenticate in Paramiko's order, run commands. Host keys are
- * checked against known_hosts; unknown hosts go to the missing-host-key policy (RejectPolicy by
- * default).
- */
-/**
  * connect()'s last authentication error, as Paramiko raises it, with what was tried added to a
  * plain refusal: `Authentication failed. (password refused; the server accepts: publickey,
  * password) Tried for "u": 2 keys, then the password.` Other errors (a bad key file, a
@@ -107,6 +102,11 @@ function explainedAuthFailure(saved: Error, username: string, keysTried: number,
   return Object.assign(e, { allowedTypes: (saved as { allowedTypes?: string[] }).allowedTypes });
 }
 
+/**
+ * Paramiko's SSHClient: connect, authenticate in Paramiko's order, run commands. Host keys are
+ * checked against known_hosts; unknown hosts go to the missing-host-key policy (RejectPolicy by
+ * default).
+ */
 export class SSHClient {
   private systemHostKeys = new HostKeys();
   private hostKeys = new HostKeys();

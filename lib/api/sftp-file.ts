@@ -168,21 +168,20 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.need();
     if (!this.mode.read) throw new IOError('File not open for reading');
     yield* this.flushWritesOp();
-    const limit = size === null || size < 0 ? Infinity : size;
-    if (limit === Infinity) return yield* this.readAllOp();
+    if (size === null || size < 0) return yield* this.readAllOp();
+    const limit = size;
     const parts: Buffer[] = [];
     let got = 0;
     while (got < limit) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
-        if (!(yield* this.fillOp(limit === Infinity ? PREFETCH_CHUNK : Math.min(limit - got, PREFETCH_CHUNK)))) break;
+        if (!(yield* this.fillOp(Math.min(limit - got, PREFETCH_CHUNK)))) break;
         continue;
       }
       const take = this.readBuf.subarray(offsetInBuf, offsetInBuf + Math.min(limit - got, this.readBuf.length - offsetInBuf));
       parts.push(take);
       got += take.length;
       this.pos += take.length;
-      if (limit === Infinity) this.readAhead = PREFETCH_CHUNK;
     }
     return parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
   }

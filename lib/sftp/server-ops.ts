@@ -22,6 +22,9 @@ import { SYSTEM_ID_NAMES } from './id-names';
 /** Entries per NAME reply to READDIR: OpenSSH's sftp-server sends at most 100. */
 const READDIR_BATCH = 100;
 
+/** copy-data moves data through a buffer of this size. */
+const COPY_CHUNK = 64 * 1024;
+
 /**
  * lstat of every path at once, null for one that fails (removed since it was listed). Through
  * fs.lstat's callbacks and one promise: a promise API call per name cost several times the
@@ -40,8 +43,6 @@ function lstatAll(paths: readonly string[]): Promise<Array<Stats | null>> {
     );
   });
 }
-/** copy-data moves data through a buffer of this size. */
-const COPY_CHUNK = 64 * 1024;
 
 export interface ServerLimits {
   maxPacketLength: number;
