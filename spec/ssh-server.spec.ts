@@ -98,6 +98,22 @@ describe('SSHServer', () => {
     expect(refused.allowedTypes).toContain('password');
   });
 
+  it('a refusal lists the same methods for every user name (no user enumeration, as sshd)', () => {
+    const offered = (username: string): string[] => {
+      const t = new Transport([server.host, server.port]);
+      try {
+        t.startClient({ timeout: 10 });
+        return (catchError(() => t.authNone(username)) as BadAuthenticationType).allowedTypes;
+      } finally {
+        t.close();
+      }
+    };
+    // alice has only a password, bob only a key, carol both, nobody does not exist.
+    const lists = ['alice', 'bob', 'carol', 'nobody'].map(offered);
+    expect(lists[0]).toEqual(['publickey', 'password', 'keyboard-interactive']);
+    for (const l of lists) expect(l).toEqual(lists[0]);
+  });
+
   it('keyboard-interactive: one Password prompt', () => {
     const t = new Transport([server.host, server.port]);
     try {

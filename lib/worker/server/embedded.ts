@@ -97,6 +97,20 @@ function samePassword(given: string, expected: string): boolean {
 }
 
 /**
+ * What the server offers any user: publickey when some user has keys, password (and
+ * keyboard-interactive when enabled) when some user has a password. A table where nobody can
+ * log in still names publickey and password, as a server with nothing configured would.
+ */
+function offeredMethods(options: EmbeddedOptions, anyKeys: boolean): string[] {
+  const anyPassword = Object.values(options.users).some((u) => u.password !== undefined && u.password !== null);
+  if (!anyKeys && !anyPassword) return ['publickey', 'password'];
+  const out: string[] = [];
+  if (anyKeys) out.push('publickey');
+  if (anyPassword) out.push(...(options.keyboardInteractive ? ['password', 'keyboard-interactive'] : ['password']));
+  return out;
+}
+
+/**
  * The SSH server of `SSHServer`: listens, authenticates from its user table, and runs
  * sessions as local processes, all inside the worker (nothing waits for the main thread).
  */
@@ -108,6 +122,11 @@ export class EmbeddedServer {
   private readonly hostKeys: PKey[];
   private readonly prefs: AlgorithmPreferences;
   private readonly keysByUser = new Map<string, AuthorizedKey[]>();
+  /**
+   * The methods every USERAUTH_FAILURE lists, whoever asks: as sshd, the same for every user
+   * name, so the list does not tell a client which users exist or how each logs in.
+   */
+  readonly methods: readonly string[];
   private readonly chooseGroup: ((min: number, n: number, max: number) => { p: bigint; g: bigint }) | undefined;
   private closed = false;
   stats = { accepted: 0, authenticated: 0, refused: 0 };
@@ -129,6 +148,7 @@ export class EmbeddedServer {
       for (const e of errors) this.log(`authorized keys of ${name}: ${e.message}`);
       this.keysByUser.set(name, keys);
     }
+    this.methods = offeredMethods(options, [...this.keysByUser.values()].some((keys) => keys.length > 0));
     server.on('connection', (s: Socket) => this.onConnection(s));
   }
 
@@ -317,22 +337,9 @@ class EmbeddedPolicy implements ServerPolicy {
     this.server.log(`${this.peer}: ${line}`);
   }
 
-  /** Methods the user could use at all. */
-  private methodsOf(username: string): string[] {
-    const u = this.server.options.users[username];
-    const out: string[] = [];
-    if (!u) return ['publickey', 'password'];
-    if (this.server.userKeys(username).length) out.push('publickey');
-    if (u.password !== undefined && u.password !== null) {
-      out.push('password');
-      if (this.server.options.keyboardInteractive) out.push('keyboard-interactive');
-    }
-    return out;
-  }
-
-  allowedAuths(username: string): string[] {
+  allowedAuths(_username: string): string[] {
     const chain = this.server.options.authMethods;
-    const methods = this.methodsOf(username);
+    const methods = [...this.server.methods];
     if (!chain) return methods;
     const next = chain.find((m) => !this.passed.has(m));
     if (!next) return methods;
