@@ -14,7 +14,7 @@
 // median MB/s (10^6 bytes/s) is reported.
 //
 //   npm run build && node bench/channel-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size BYTES]
-//       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,ssh2-js,paramiko,openssh] [--ciphers default,gcm] [--json FILE]
+//       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,ssh2-js,paramiko,openssh] [--ciphers default,gcm,CIPHER] [--json FILE]
 //
 // Profile paramiko-ts's runs (one .cpuprofile per thread, the worker included):
 //   node bench/channel-throughput.js --only ours-recv --repeat 1 --cpu-prof /tmp/prof
@@ -189,6 +189,11 @@ async function measure(tool, sshd, size, cipher) {
   return c.runNodeChild(__filename, args, nodeArgs);
 }
 
+/** `default`: each client's own choice; `gcm`: aes128-gcm@openssh.com; else a cipher name. */
+function modeCipher(mode) {
+  return mode === 'gcm' ? GCM : mode === 'default' ? null : mode;
+}
+
 async function main() {
   const size = c.parseSize(c.arg('size', '1G'));
   const repeat = Number(c.arg('repeat', 3));
@@ -205,7 +210,7 @@ async function main() {
   try {
     console.log(`sshd: ${sshd.banner} on 127.0.0.1:${sshd.port}`);
     for (const mode of modes) {
-      const cipher = mode === 'gcm' ? GCM : null;
+      const cipher = modeCipher(mode);
       const tools = TOOLS.filter((t) => (!only || only.includes(t.id)) && (!t.id.startsWith('ssh2') || c.ssh2Version()));
       const runs = Object.fromEntries(tools.map((t) => [t.id, []]));
       const info = {};
@@ -251,7 +256,7 @@ async function main() {
     const result = all[mode];
     const ours = result['ours-recv'];
     console.log('');
-    console.log(mode === 'gcm' ? `-- ${GCM} forced for all` : '-- each client with its default cipher');
+    console.log(modeCipher(mode) ? `-- ${modeCipher(mode)} forced for all` : '-- each client with its default cipher');
     const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'machine CPU s/GiB', 'cipher negotiated']];
     for (const t of TOOLS) {
       const r = result[t.id];
