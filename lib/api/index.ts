@@ -9,7 +9,7 @@ export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file
 export { select, selectAsync } from './select';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
 export { ProxyCommand } from './proxy';
-export { Socket, Listener, createConnection, listen } from './socket';
+export { Socket, Listener, MSG_PEEK, createConnection, listen } from './socket';
 export type { ListenOptions } from './socket';
 export { ServerInterface, InteractiveQuery, SubsystemHandler, Event } from './server';
 export type { InteractiveResult, GlobalReplyItem } from './server';

@@ -1,15 +1,25 @@
 import { getBridge, request, runAsync, runSync, type Op } from '../bridge';
-import { SocketTimeout, SSHException } from '../errors';
+import { IOError, SocketTimeout, SSHException } from '../errors';
+
+/** Python's socket.MSG_PEEK, for `Socket.recv(n, MSG_PEEK)`: look at the bytes, leave them unread. */
+export const MSG_PEEK = 2;
 
 /**
  * A TCP socket owned by the transport worker (Python's `socket.create_connection`), to hand to
  * `new Transport(sock)` as Paramiko scripts do. Once a Transport uses it, the Transport owns it.
+ *
+ * Before that it reads and writes as Python's socket does (`send`, `sendall`, `recv`,
+ * `settimeout`), for what a script says first on a connection: an HTTP proxy's CONNECT, a SOCKS
+ * greeting. Bytes it has not read stay for the Transport, so the server's identification line
+ * may arrive with the proxy's answer.
  */
 export class Socket {
   /** @internal the worker's id, consumed by Transport */
   id: number | null;
   private readonly peer: [string, number];
   private readonly local: [string, number];
+  /** Seconds send and recv wait (null: forever, Python's default; 0: non-blocking). */
+  private timeout: number | null = null;
 
   /** @internal use createConnection or Listener.accept */
   constructor(info: { id: number; peer: [string, number]; local: [string, number] }) {
@@ -35,6 +45,71 @@ export class Socket {
 
   getsockname(): [string, number] {
     return this.local;
+  }
+
+  /** Python's settimeout: seconds `send`/`recv` wait before SocketTimeout (null: forever; 0: never wait). */
+  settimeout(timeout: number | null): void {
+    if (timeout !== null && (typeof timeout !== 'number' || timeout < 0 || Number.isNaN(timeout))) {
+      throw new TypeError(`timeout must be null or a non-negative number of seconds, not ${timeout}`);
+    }
+    this.timeout = timeout;
+  }
+
+  gettimeout(): number | null {
+    return this.timeout;
+  }
+
+  setblocking(blocking: boolean | number): void {
+    this.settimeout(blocking ? null : 0);
+  }
+
+  /**
+   * Sends all of `data` (a string goes as UTF-8) and returns its length: the worker's socket
+   * buffers what the kernel cannot take yet, so a send is never partial. IOError when the
+   * connection failed, SocketTimeout when it does not take the bytes in time.
+   */
+  send(data: Uint8Array | string): number {
+    let bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (bytes.length === 0) return 0;
+    // A view posts its whole ArrayBuffer (a pooled Buffer's 8 KiB, a slice's parent): post a copy.
+    if (bytes.byteLength !== bytes.buffer.byteLength) bytes = new Uint8Array(bytes);
+    const t = this.timeout;
+    const n = getBridge().call<number | null>('sockets', 'send', { id: this.open(), data: bytes, timeout: t }, t === null ? null : t + 5);
+    if (n === null) throw new SocketTimeout(`send timed out after ${t} s`);
+    return n;
+  }
+
+  /** Python's sendall (here the same as send). */
+  sendall(data: Uint8Array | string): void {
+    this.send(data);
+  }
+
+  /**
+   * Up to `bufsize` bytes, as soon as any arrive; an empty Buffer once the peer closed its side.
+   * SocketTimeout when nothing arrives within the timeout (at once with settimeout(0)). With
+   * `flags` MSG_PEEK the bytes stay unread: a script finds the end of a proxy's answer, then
+   * reads exactly that much and leaves the SSH server's first bytes to the Transport.
+   */
+  recv(bufsize: number, flags = 0): Buffer {
+    if (!Number.isInteger(bufsize) || bufsize < 0) throw new TypeError(`recv needs a byte count, not ${bufsize}`);
+    if (flags !== 0 && flags !== MSG_PEEK) throw new TypeError(`recv flags: only MSG_PEEK (${MSG_PEEK}) is supported, not ${flags}`);
+    const id = this.open();
+    if (bufsize === 0) return Buffer.alloc(0);
+    const t = this.timeout;
+    const args = { id, n: bufsize, timeout: t, peek: flags === MSG_PEEK };
+    const data = getBridge().call<Buffer | null>('sockets', 'recv', args, t === null ? null : t + 5);
+    if (data === null) throw new SocketTimeout(t === 0 ? 'recv: no data ready (non-blocking socket)' : `recv timed out after ${t} s`);
+    return data;
+  }
+
+  /** Python's shutdown(SHUT_WR): ends the sending side (the peer reads EOF); recv goes on. */
+  shutdownWrite(): void {
+    getBridge().call('sockets', 'shutdownWrite', { id: this.open() }, 10);
+  }
+
+  private open(): number {
+    if (this.id === null) throw new IOError('the socket is closed or already used by a Transport', { code: 'EBADF' });
+    return this.id;
   }
 
   /** Hands the socket over (used by Transport). */

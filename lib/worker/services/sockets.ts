@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { SSHException } from '../../errors';
+import { IOError, SSHException } from '../../errors';
 import type { CallContext, Service } from '../../bridge/worker-side';
 import { WorkerConnection } from '../ssh/connection';
 
@@ -18,6 +18,9 @@ export function takeSocket(id: number): Socket {
   if (!s || s.destroyed) throw new SSHException('the socket is closed or already used by a Transport');
   sockets.delete(id);
   s.removeAllListeners('error');
+  // A connection ends when its peer's side ends (a Transport reads SSH, nothing half-open).
+  s.allowHalfOpen = false;
+  if (s.readableEnded) s.end();
   return s;
 }
 
@@ -30,10 +33,17 @@ interface Listener {
 }
 const listeners = new Map<number, Listener>();
 
+/** The first error of a socket not yet taken by a Transport: its next send or recv raises it. */
+const failures = new WeakMap<Socket, Error>();
+
 /** Registers an accepted or connected socket in the table; its id goes to the main thread. */
 export function registerSocket(s: Socket): { id: number; peer: [string, number]; local: [string, number] } {
   // Errors before a Transport takes it over are reported when it is used.
-  s.on('error', () => undefined);
+  s.on('error', (e) => {
+    if (!failures.has(s)) failures.set(s, e);
+  });
+  // As a Python socket: the peer's EOF (its shutdown(SHUT_WR)) leaves this side able to send.
+  s.allowHalfOpen = true;
   const id = nextId++;
   sockets.set(id, s);
   return { id, peer: [s.remoteAddress ?? 'unknown', s.remotePort ?? 0], local: [s.localAddress ?? '', s.localPort ?? 0] };
@@ -51,6 +61,36 @@ export function listenTcp(host: string, port: number, backlog: number): Promise<
       const address: [string, number] = a && typeof a === 'object' ? [a.address, a.port] : [host, port];
       resolve({ server, address });
     });
+  });
+}
+
+/** A socket of the table for send or recv: IOError once closed, taken or failed. */
+function usable(id: number): Socket {
+  const s = sockets.get(id);
+  if (!s) throw new IOError('the socket is closed or already used by a Transport', { code: 'EBADF' });
+  const failed = failures.get(s);
+  if (failed) {
+    const code = (failed as NodeJS.ErrnoException).code;
+    throw new IOError(`socket error: ${failed.message}`, { code, cause: failed });
+  }
+  return s;
+}
+
+/**
+ * Waits until `s` has something to read, has ended, failed or closed, or `timeoutSec` passed
+ * (null: never). Resolves false on the timeout.
+ */
+function readable(s: Socket, timeoutSec: number | null): Promise<boolean> {
+  return new Promise((resolve) => {
+    const events = ['readable', 'end', 'error', 'close'] as const;
+    const timer = timeoutSec === null ? null : setTimeout(() => finish(false), timeoutSec * 1000);
+    const onEvent = (): void => finish(true);
+    function finish(ok: boolean): void {
+      if (timer) clearTimeout(timer);
+      for (const e of events) s.removeListener(e, onEvent);
+      resolve(ok);
+    }
+    for (const e of events) s.on(e, onEvent);
   });
 }
 
@@ -115,6 +155,46 @@ export const socketsService: Service = {
       l.server.close();
       for (const s of l.queue.splice(0)) s.destroy();
       for (const w of l.waiters.splice(0)) w(null);
+      return true;
+    },
+
+    /**
+     * Python's sendall: every byte handed to the kernel, or IOError; null when `timeout`
+     * (seconds) passes first (SocketTimeout on the main thread).
+     */
+    async send(a: { id: number; data: Uint8Array; timeout: number | null }) {
+      const s = usable(a.id);
+      if (s.writableEnded) throw new IOError('send after shutdown of the writing side', { code: 'EPIPE' });
+      const sent = new Promise<Error | null | undefined>((resolve) => s.write(a.data, (e) => resolve(e)));
+      const timeout = a.timeout;
+      const outcome = timeout === null ? await sent : await Promise.race([sent, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeout * 1000).unref())]);
+      if (outcome === 'timeout') return null;
+      if (outcome) throw new IOError(`send: ${outcome.message}`, { code: (outcome as NodeJS.ErrnoException).code, cause: outcome });
+      return a.data.length;
+    },
+
+    /**
+     * Python's recv: up to `n` bytes, as soon as any are there; an empty buffer at EOF; null when
+     * `timeout` (seconds; 0: only what is there now) passes first. `peek` leaves them unread.
+     */
+    async recv(a: { id: number; n: number; timeout: number | null; peek?: boolean }) {
+      for (;;) {
+        const s = usable(a.id);
+        const chunk = s.read() as Buffer | null;
+        if (chunk && chunk.length) {
+          // The rest stays first in line: for the next recv, or for the Transport taking over.
+          if (a.peek) s.unshift(chunk);
+          else if (chunk.length > a.n) s.unshift(chunk.subarray(a.n));
+          return Buffer.from(chunk.subarray(0, a.n));
+        }
+        if (s.readableEnded || s.destroyed) return Buffer.alloc(0);
+        if (a.timeout === 0 || !(await readable(s, a.timeout))) return null;
+      }
+    },
+
+    /** Python's shutdown(SHUT_WR): sends FIN; reading goes on. */
+    shutdownWrite(a: { id: number }) {
+      usable(a.id).end();
       return true;
     },
 

@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { AutoAddPolicy, IOError, MSG_PEEK, SSHClient, SSHServer, Socket, SocketTimeout, Transport, createConnection, listen } from '../lib';
+import { catchError } from './support/bridge-helpers';
+
+const PASSWORD = 'pr0xied';
+let server: SSHServer;
+let proxy: ChildProcess;
+let proxyPort: number;
+const sockets: Socket[] = [];
+
+/** Starts spec/support/connect-proxy.js and resolves with its port. */
+function startProxy(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    proxy = spawn(process.execPath, [join(__dirname, 'support', 'connect-proxy.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('the CONNECT proxy printed no READY within 10 s')), 10_000);
+    proxy.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proxy.once('exit', (code) => reject(new Error(`the CONNECT proxy exited (${code})`)));
+  });
+}
+
+function connectTo(port: number): Socket {
+  const s = createConnection(['127.0.0.1', port], 10);
+  sockets.push(s);
+  s.settimeout(10);
+  return s;
+}
+
+beforeAll(async () => {
+  server = SSHServer.start({ users: { ada: PASSWORD }, shell: '/bin/sh' });
+  proxyPort = await startProxy();
+});
+
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.close();
+});
+
+afterAll(async () => {
+  server?.close();
+  if (proxy && proxy.exitCode === null) {
+    const exited = new Promise((r) => proxy.once('exit', r));
+    proxy.kill('SIGTERM');
+    await exited;
+  }
+});
+
+/** Reads until `count` bytes came (recv may return fewer). */
+function recvExactly(s: Socket, count: number): Buffer {
+  const parts: Buffer[] = [];
+  let got = 0;
+  while (got < count) {
+    const d = s.recv(count - got);
+    if (d.length === 0) throw new Error(`EOF after ${got} of ${count} bytes`);
+    parts.push(d);
+    got += d.length;
+  }
+  return Buffer.concat(parts);
+}
+
+describe('Socket: Python socket calls before a Transport takes it', () => {
+  it('send, recv, non-blocking and timed recv, shutdownWrite and EOF, between two of our sockets', () => {
+    const listener = listen('127.0.0.1', 0);
+    try {
+      const a = connectTo(listener.getsockname()[1]);
+      const [b] = listener.accept(10);
+      sockets.push(b);
+      b.settimeout(0);
+      expect(catchError(() => b.recv(16))).toBeInstanceOf(SocketTimeout);
+      b.settimeout(0.2);
+      const t0 = performance.now();
+      expect(catchError(() => b.recv(16))).toBeInstanceOf(SocketTimeout);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+
+      expect(a.send('hello, ')).toBe(7);
+      a.sendall(Buffer.from('world'));
+      b.settimeout(10);
+      expect(b.recv(0)).toEqual(Buffer.alloc(0));
+      expect(recvExactly(b, 3).toString()).toBe('hel');
+      expect(recvExactly(b, 9).toString()).toBe('lo, world');
+
+      // A large send arrives whole and in order, whatever the sizes recv returns.
+      const big = Buffer.alloc(3 * 1024 * 1024);
+      for (let i = 0; i < big.length; i += 4) big.writeUInt32BE(i, i);
+      b.sendall(big);
+      expect(recvExactly(a, big.length).equals(big)).toBe(true);
+
+      a.shutdownWrite();
+      expect(b.recv(10)).toEqual(Buffer.alloc(0));
+      b.send('still open the other way');
+      expect(recvExactly(a, 24).toString()).toBe('still open the other way');
+
+      a.close();
+      const closed = catchError(() => a.recv(1)) as IOError;
+      expect(closed).toBeInstanceOf(IOError);
+      expect(closed.code).toBe('EBADF');
+      expect(() => a.settimeout(-1)).toThrow(TypeError);
+      expect(() => b.recv(1, 64)).toThrow(TypeError);
+    } finally {
+      listener.close();
+    }
+  });
+
+  it('MSG_PEEK leaves the bytes for the Transport: peek at the identification line, then log in', () => {
+    const s = connectTo(server.port);
+    expect(s.recv(4, MSG_PEEK).toString()).toBe('SSH-');
+    expect(s.recv(8, MSG_PEEK).toString()).toBe('SSH-2.0-');
+    const t = new Transport(s);
+    try {
+      t.startClient({ timeout: 10 });
+      t.authPassword('ada', PASSWORD);
+      expect(t.isAuthenticated()).toBe(true);
+      // The Transport owns it now.
+      expect((catchError(() => s.recv(1)) as IOError).code).toBe('EBADF');
+    } finally {
+      t.close();
+    }
+  });
+
+  it("through an HTTP proxy's CONNECT, as Paramiko scripts do with sock=: the server's first bytes behind the 200 are kept", () => {
+    const s = connectTo(proxyPort);
+    s.sendall(`CONNECT 127.0.0.1:${server.port} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\n\r\n`);
+    // The proxy sends its answer and the server's identification in one write: read exactly
+    // the answer (found by peeking) and leave the rest.
+    let end = -1;
+    while (end < 0) {
+      const seen = s.recv(4096, MSG_PEEK);
+      expect(seen.length).toBeGreaterThan(0);
+      end = seen.indexOf('\r\n\r\n');
+    }
+    const answer = recvExactly(s, end + 4).toString();
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(s.recv(4, MSG_PEEK).toString()).toBe('SSH-');
+
+    const client = new SSHClient();
+    try {
+      client.setMissingHostKeyPolicy(new AutoAddPolicy());
+      client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: s, allowAgent: false, lookForKeys: false, timeout: 10 });
+      const [, stdout] = client.execCommand('echo through the proxy');
+      expect(stdout.read().toString()).toBe('through the proxy\n');
+      expect(stdout.channel.recvExitStatus()).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a proxy that refuses: the answer is readable, then EOF', () => {
+    const s = connectTo(proxyPort);
+    s.sendall('CONNECT example.invalid:22 HTTP/1.1\r\n\r\n');
+    const parts: Buffer[] = [];
+    for (let d = s.recv(1024); d.length; d = s.recv(1024)) parts.push(d);
+    expect(Buffer.concat(parts).toString()).toBe('HTTP/1.1 403 Forbidden\r\n\r\n');
+  });
+});
