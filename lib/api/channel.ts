@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { SocketTimeouts } from './timeout';
 import { NotImplementedError, SocketTimeout, SSHException } from '../errors';
 import { request, runAsync, runSync, until, type Op } from '../bridge';
 import { SharedRing } from '../bridge/ring';
@@ -50,11 +51,10 @@ function toBuf(data: string | Buffer | Uint8Array): Buffer {
  * transport worker, so `recv` of data that has arrived makes no thread hop; timeouts follow
  * Python sockets (`null` blocks, `0` never waits, else seconds, then SocketTimeout).
  */
-export class Channel {
+export class Channel extends SocketTimeouts {
   readonly chanid: number;
   private readonly rings: { stdout: SharedRing; stderr: SharedRing; stdin: SharedRing };
   private readonly status: Int32Array;
-  private timeout: number | null = null;
   private name: string;
   combineStderr = false;
   /** Data taken out of the rings ahead of the ring contents (combine_stderr switch-over). */
@@ -72,6 +72,7 @@ export class Channel {
     /** Beyond Paramiko (its x11 handler gets it): the X client's [address, port] of an x11 channel. */
     readonly origin: [string, number] | null = null,
   ) {
+    super();
     this.chanid = info.chanId;
     this.name = String(info.chanId);
     this.rings = {
@@ -361,20 +362,6 @@ export class Channel {
     return true;
   }
 
-  // ---- timeouts ----
-
-  settimeout(timeout: number | null): void {
-    if (timeout !== null && (typeof timeout !== 'number' || timeout < 0 || Number.isNaN(timeout))) {
-      throw new TypeError(`timeout must be null or a non-negative number of seconds, not ${timeout}`);
-    }
-    this.timeout = timeout;
-  }
-  gettimeout(): number | null {
-    return this.timeout;
-  }
-  setblocking(blocking: boolean | number): void {
-    this.settimeout(blocking ? null : 0);
-  }
 
   // ---- reading ----
 

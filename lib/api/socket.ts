@@ -1,4 +1,5 @@
 import { getBridge, request, runAsync, runSync, type Op } from '../bridge';
+import { SocketTimeouts } from './timeout';
 import { IOError, SocketTimeout, SSHException } from '../errors';
 
 /** Python's socket.MSG_PEEK, for `Socket.recv(n, MSG_PEEK)`: look at the bytes, leave them unread. */
@@ -13,16 +14,15 @@ export const MSG_PEEK = 2;
  * greeting. Bytes it has not read stay for the Transport, so the server's identification line
  * may arrive with the proxy's answer.
  */
-export class Socket {
+export class Socket extends SocketTimeouts {
   /** @internal the worker's id, consumed by Transport */
   id: number | null;
   private readonly peer: [string, number];
   private readonly local: [string, number];
-  /** Seconds send and recv wait (null: forever, Python's default; 0: non-blocking). */
-  private timeout: number | null = null;
 
   /** @internal use createConnection or Listener.accept */
   constructor(info: { id: number; peer: [string, number]; local: [string, number] }) {
+    super();
     this.id = info.id;
     this.peer = info.peer;
     this.local = info.local;
@@ -45,22 +45,6 @@ export class Socket {
 
   getsockname(): [string, number] {
     return this.local;
-  }
-
-  /** Python's settimeout: seconds `send`/`recv` wait before SocketTimeout (null: forever; 0: never wait). */
-  settimeout(timeout: number | null): void {
-    if (timeout !== null && (typeof timeout !== 'number' || timeout < 0 || Number.isNaN(timeout))) {
-      throw new TypeError(`timeout must be null or a non-negative number of seconds, not ${timeout}`);
-    }
-    this.timeout = timeout;
-  }
-
-  gettimeout(): number | null {
-    return this.timeout;
-  }
-
-  setblocking(blocking: boolean | number): void {
-    this.settimeout(blocking ? null : 0);
   }
 
   /**
