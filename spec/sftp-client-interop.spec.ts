@@ -173,6 +173,27 @@ for (const pc of PEERS) {
       expect(fs.readFileSync(c, 'utf8')).toBe('moved');
     });
 
+    itPeer('copyFile copies exactly, by the server where it announces copy-data and through the client elsewhere; remoteCopy needs copy-data', () => {
+      // Paramiko's server has no copy-data: the copy through the client meets a real server here.
+      if (pc.peer === 'paramiko') expect(sftp.supportsRemoteCopy).toBe(false);
+      const data = randomBytes(3 * MiB + 17);
+      const src = remote('cp-src');
+      fs.writeFileSync(src, data);
+      for (const throughClient of [false, true]) {
+        const dst = remote('cp-dst');
+        expect(sftp.copyFile(src, dst, { throughClient })).toBe(data.length);
+        expect(sha256(fs.readFileSync(dst))).toBe(sha256(data));
+        expect(catchError(() => sftp.copyFile(src, dst, { exclusive: true, throughClient }))).toMatchObject({ code: 'EEXIST' });
+      }
+      const ranged = remote('cp-ranged');
+      if (sftp.supportsRemoteCopy) {
+        sftp.remoteCopy(src, ranged, 10, 1000);
+        expect(fs.readFileSync(ranged).equals(data.subarray(10, 1010))).toBe(true);
+      } else {
+        expect(catchError(() => sftp.remoteCopy(src, ranged))).toMatchObject({ status: 8, message: expect.stringContaining('does not support copy-data') });
+      }
+    }, 30_000);
+
     itPeer('remove deletes a file; removing a missing one raises ENOENT', () => {
       const f = remote('rm');
       fs.writeFileSync(f, 'x');

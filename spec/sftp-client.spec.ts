@@ -272,6 +272,39 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
     expect(fs.statSync(a).nlink).toBe(2);
   });
 
+  itWithPeers(['sshd'], 'copyFile copies on the server (copy-data) or through the client, exactly; remoteCopy copies ranges between files and paths', () => {
+    expect(sftp.supportsRemoteCopy).toBe(true);
+    const data = randomBytes(5 * MiB + 3);
+    const src = put(remote('copy-src'), data, 0o600);
+    for (const throughClient of [false, true]) {
+      const dst = remote('copy-dst');
+      const seen: number[] = [];
+      expect(sftp.copyFile(src, dst, { throughClient, callback: (done) => seen.push(done) })).toBe(data.length);
+      expectBytes(fs.readFileSync(dst), data);
+      expect(fs.statSync(dst).mode & 0o777).toBe(0o600);
+      expect(seen[seen.length - 1]).toBe(data.length);
+      expect((thrown(() => sftp.copyFile(src, dst, { exclusive: true, throughClient })) as IOError).code).toBe('EEXIST');
+      expect((thrown(() => sftp.copyFile(`${src}-missing`, dst, { throughClient })) as IOError).code).toBe('ENOENT');
+    }
+
+    // remoteCopy: paths (the destination truncated, as AsyncSSH), then ranges between open files.
+    const whole = remote('rc-whole');
+    put(whole, Buffer.alloc(6 * MiB, 7));
+    sftp.remoteCopy(src, whole);
+    expectBytes(fs.readFileSync(whole), data);
+    const into = put(remote('rc-into'), 'abcdefghij');
+    const f = sftp.open(into, 'r+');
+    try {
+      f.write('XY'); // sent before the copy: the copy overwrites part of it
+      sftp.remoteCopy(src, f, 100, 4, 1);
+      f.seek(0);
+      expectBytes(f.read(), Buffer.concat([Buffer.from('X'), data.subarray(100, 104), Buffer.from('fghij')]));
+    } finally {
+      f.close();
+    }
+    expect(() => sftp.remoteCopy(src, into, -1)).toThrow(TypeError);
+  });
+
   itWithPeers(['sshd'], 'normalize gives the canonical absolute path; "." is the login directory', () => {
     expect(sftp.normalize('.')).toBe(fs.realpathSync(sshd.user.home));
     const d = remote('norm');

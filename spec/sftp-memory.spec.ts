@@ -12,6 +12,7 @@ import { decodeReply, decodeRequest, encodeReply, encodeRequest, SftpReply } fro
 import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
+import { copyRemote } from '../lib/sftp/transfer';
 import { cleanup, memoryPair, MemoryPair, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -113,6 +114,42 @@ describe('SftpClientCore against SftpServerCore in memory', () => {
     await c.close(rh);
     await c.close(wh);
     expect(fs.readFileSync(p('cd2'))).toEqual(Buffer.concat([src, src.subarray(10, 30)]));
+  });
+
+  it('copyRemote: by the server with copy-data, else down and up through the client; both exact', async () => {
+    const c = m.client;
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    fs.writeFileSync(p('copy-src'), data);
+    fs.chmodSync(p('copy-src'), 0o640);
+    for (const throughClient of [false, true]) {
+      const dst = `copy-dst-${throughClient}`;
+      // A longer file in the way is replaced, not left with its tail.
+      fs.writeFileSync(p(dst), Buffer.alloc(data.length + 1000, 1));
+      const seen: number[] = [];
+      const r = await copyRemote(c, 'copy-src', dst, { throughClient, maxInFlight: 4, onProgress: (done) => seen.push(done) });
+      expect(r).toEqual({ bytes: data.length, serverSide: !throughClient });
+      expect(sha256(fs.readFileSync(p(dst)))).toBe(sha256(data));
+      expect(seen[seen.length - 1]).toBe(data.length);
+      // A new file gets the source's permissions.
+      fs.rmSync(p(dst));
+      await copyRemote(c, 'copy-src', dst, { throughClient });
+      expect(fs.statSync(p(dst)).mode & 0o777).toBe(0o640);
+      // A shorter file in the way is overwritten to the full length.
+      fs.writeFileSync(p(dst), 'short');
+      await copyRemote(c, 'copy-src', dst, { throughClient });
+      expect(sha256(fs.readFileSync(p(dst)))).toBe(sha256(data));
+      // Onto itself: nothing lost (truncating first would empty it).
+      await copyRemote(c, dst, dst, { throughClient });
+      expect(sha256(fs.readFileSync(p(dst)))).toBe(sha256(data));
+      await expect(copyRemote(c, 'copy-src', dst, { throughClient, exclusive: true })).rejects.toMatchObject({ code: 'EEXIST' });
+      await expect(copyRemote(c, 'no-such', dst, { throughClient })).rejects.toMatchObject({ code: 'ENOENT' });
+      fs.mkdirSync(p(`copy-dir-${throughClient}`));
+      await expect(copyRemote(c, `copy-dir-${throughClient}`, dst, { throughClient })).rejects.toMatchObject({ code: 'EISDIR' });
+      await expect(copyRemote(c, 'copy-src', `copy-dir-${throughClient}/missing/x`, { throughClient })).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    fs.writeFileSync(p('copy-empty'), '');
+    expect(await copyRemote(c, 'copy-empty', 'copy-empty2', { throughClient: true })).toEqual({ bytes: 0, serverSide: false });
+    expect(fs.readFileSync(p('copy-empty2')).length).toBe(0);
   });
 
   it('transfers files of every size around the request size exactly', async () => {

@@ -16,7 +16,7 @@ export type { InteractiveResult, GlobalReplyItem } from './server';
 export { SSHServer } from './ssh-server';
 export type { SSHServerOptions, SSHServerSftpOptions, SSHServerUser, ExecCallback, ExecResult as SSHServerExecResult } from './ssh-server';
 export { SFTPClient, SFTP, SFTPChannel } from './sftp-client';
-export type { TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
+export type { CopyFileOptions, TransferCallback, ReadableFileLike as SFTPReadable, WritableFileLike as SFTPWritable } from './sftp-client';
 export { SFTPFile } from './sftp-file';
 export { SCPClient, shQuote } from './scp';
 export type { SCPClientOptions, SCPProgress, SCPProgress4, SCPTransferOptions } from './scp';

@@ -366,6 +366,19 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.pos += data.length;
   }
 
+  /**
+   * @internal SFTPClient.remoteCopy: the server's handle, once the buffered writes are sent (the
+   * worker waits for their acknowledgements). `written`: the server will write into the file,
+   * so data read ahead is dropped.
+   */
+  *serverHandleOp(client: SFTPClient, written: boolean): Op<Buffer> {
+    this.need();
+    if (this.sftp !== client) throw new TypeError(`remoteCopy: ${this.name || 'the file'} belongs to another SFTPClient`);
+    yield* this.flushWritesOp();
+    if (written) this.readBuf = Buffer.alloc(0);
+    return this.handle;
+  }
+
   /** Sends buffered writes (with pipelining, their acknowledgements may still be pending). */
   flush(): void {
     runSync(this.flushOp());

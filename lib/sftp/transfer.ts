@@ -8,7 +8,7 @@
  * resolves after a failed WRITE, fsync or CLOSE.
  */
 import { SFTPAttributes } from './attributes';
-import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, EXT, FXF } from './constants';
+import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, EXT, FX, FXF } from './constants';
 import { IOError } from '../errors';
 import type { SftpClientCore } from './client-core';
 import type { PathLike } from './requests';
@@ -363,4 +363,146 @@ export async function verifySize(core: SftpClientCore, remotePath: PathLike, exp
     throw new IOError(`size mismatch in ${what}! ${st.st_size} != ${expected}`, { filename: String(remotePath) });
   }
   return st;
+}
+
+export interface CopyOptions {
+  /** Fail with EEXIST when the destination exists (SSH_FXF_EXCL), as fs.copyFile's COPYFILE_EXCL. */
+  exclusive?: boolean;
+  /** Copy through this client even when the server has copy-data (tests; servers whose copy-data misbehaves). */
+  throughClient?: boolean;
+  /** WRITEs (and READs) in flight when the bytes go through the client. */
+  maxInFlight?: number;
+  /** `(bytesSoFar, total)` as the bytes are written (through the client; once at the end with copy-data). */
+  onProgress?: Progress;
+}
+
+/** What copyRemote did: the bytes copied and whether the server copied them itself. */
+export interface CopyResult {
+  bytes: number;
+  serverSide: boolean;
+}
+
+/**
+ * Copies remote file `from` to remote path `to`, as fs.copyFile does locally: the server copies
+ * the bytes itself when it has copy-data (OpenSSH 9.0+, our server), else they come down and go
+ * back up through this client with both pipelines full. A new file gets the source's
+ * permissions. Copying a file onto itself (or a hard link of it) leaves it whole, where
+ * truncating first would lose it. Checks the size afterwards; a source that changes size
+ * meanwhile fails.
+ */
+export async function copyRemote(core: SftpClientCore, from: string, to: string, opts: CopyOptions = {}): Promise<CopyResult> {
+  const st = await core.stat(from);
+  if (st.isDirectory()) throw new IOError(`EISDIR: illegal operation on a directory, copyfile '${from}' -> '${to}'`, { code: 'EISDIR', errno: 21, filename: from });
+  // A Uint64 beyond 2^53 bytes (8 PiB) would lose precision here: no file is that large.
+  const size = Number(st.st_size ?? 0);
+  const created = new SFTPAttributes();
+  if (st.st_mode !== undefined) created.st_mode = st.st_mode & 0o7777;
+  if (opts.exclusive) await createExclusive(core, from, to, created);
+  // Truncate only a longer file, which cannot be the source itself: opening the source as the
+  // destination with TRUNC would empty it before it is read. A shorter or equal one is
+  // overwritten to the source's size. (A SETSTAT of the size afterwards would do the same, but
+  // Paramiko's server implements it as open(path, "w+") then truncate: zeros.)
+  const existing = opts.exclusive ? null : await core.stat(to).catch(() => null);
+  const flags = FXF.WRITE | FXF.CREAT | (existing && Number(existing.st_size ?? 0) > size ? FXF.TRUNC : 0);
+  const serverSide = !opts.throughClient && core.hasExtension(EXT.COPY_DATA);
+  let bytes: number;
+  if (serverSide) {
+    const src = await core.open(from, FXF.READ);
+    bytes = await withHandle(core, src, async () => {
+      const dst = await core.open(to, flags, created);
+      return withHandle(core, dst, async () => {
+        await core.copyData(src, 0, 0, dst, 0);
+        return size;
+      });
+    });
+    opts.onProgress?.(bytes, size);
+  } else {
+    bytes = await relay(core, from, to, size, flags, created, opts);
+  }
+  await verifySize(core, to, size, 'copy');
+  return { bytes, serverSide };
+}
+
+/**
+ * Creates `to` with SSH_FXF_EXCL. OpenSSH's server answers an existing name with a bare
+ * FAILURE ("Failure", no errno to read): when the name is there, that is EEXIST.
+ */
+async function createExclusive(core: SftpClientCore, from: string, to: string, attrs: SFTPAttributes): Promise<void> {
+  let handle: Buffer;
+  try {
+    handle = await core.open(to, FXF.WRITE | FXF.CREAT | FXF.EXCL, attrs);
+  } catch (err) {
+    const e = err as IOError & { status?: number; serverMessage?: string };
+    if (e.status === FX.FAILURE && !e.code && (await core.lstat(to).then(() => true, () => false))) {
+      const exists = new IOError(`EEXIST: file already exists, copyfile '${from}' -> '${to}' (the server's answer: ${JSON.stringify(e.serverMessage ?? '')})`, { code: 'EEXIST', errno: 17, filename: to, cause: err });
+      throw Object.assign(exists, { status: e.status, serverMessage: e.serverMessage, path: to });
+    }
+    throw err;
+  }
+  await core.close(handle);
+}
+
+/**
+ * The bytes of `from` downloaded and uploaded to `to` at once: the download's sink feeds the
+ * upload's source through a queue of at most a few megabytes, so both pipelines stay full and
+ * neither outruns the other. Either side's failure stops both.
+ */
+async function relay(core: SftpClientCore, from: string, to: string, size: number, flags: number, attrs: SFTPAttributes, opts: CopyOptions): Promise<number> {
+  const QUEUE_LIMIT = 8 * 1024 * 1024;
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let downloaded = false;
+  let stop: Error | null = null;
+  let wakeReader: (() => void) | null = null;
+  let wakeWriter: (() => void) | null = null;
+  const wake = (which: 'reader' | 'writer'): void => {
+    const w = which === 'reader' ? wakeReader : wakeWriter;
+    if (which === 'reader') wakeReader = null;
+    else wakeWriter = null;
+    w?.();
+  };
+
+  const down = download(core, from, async (_offset, data) => {
+    queue.push(data);
+    queued += data.length;
+    wake('writer');
+    while (queued > QUEUE_LIMIT && !stop) await new Promise<void>((r) => (wakeReader = r));
+    if (stop) throw stop;
+  }, { maxInFlight: opts.maxInFlight }).finally(() => {
+    downloaded = true;
+    wake('writer');
+  });
+  const up = upload(core, async (_offset, length) => {
+    while (!queue.length && !downloaded && !stop) await new Promise<void>((r) => (wakeWriter = r));
+    if (stop) throw stop;
+    if (!queue.length) return null;
+    let head = queue[0];
+    if (head.length > length) {
+      queue[0] = head.subarray(length);
+      head = head.subarray(0, length);
+    } else {
+      queue.shift();
+    }
+    queued -= head.length;
+    wake('reader');
+    return head;
+  }, to, { flags, attrs, size, maxInFlight: opts.maxInFlight, onProgress: opts.onProgress });
+
+  const [d, u] = await Promise.allSettled([
+    down.catch((e: Error) => {
+      stop ??= e;
+      wake('writer');
+      throw e;
+    }),
+    up.catch((e: Error) => {
+      stop ??= e;
+      wake('reader');
+      throw e;
+    }),
+  ]);
+  // The first failure is the cause; the other side only stopped because of it.
+  if (stop) throw stop;
+  if (d.status === 'rejected') throw d.reason;
+  if (u.status === 'rejected') throw u.reason;
+  return u.value;
 }

@@ -7,7 +7,7 @@ import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { ioErrorFrom } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../sftp/buffer-pool';
-import { download, readRange, upload, verifySize } from '../../sftp/transfer';
+import { copyRemote, download, readRange, upload, verifySize } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';
 import { connectionOf } from './transport';
 
@@ -255,6 +255,13 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   }
 }
 
+interface CopyArgs extends TransferArgs {
+  from: string;
+  to: string;
+  exclusive: boolean;
+  throughClient: boolean;
+}
+
 export const sftpService: Service = {
   name: 'sftp',
   methods: {
@@ -284,6 +291,8 @@ export const sftpService: Service = {
       if (!run) throw new SSHException(`unknown SFTP operation ${a.op}`);
       const s = session(a.sftp);
       if (a.op === 'fstat' || a.op === 'fsync' || a.op === 'fsetstat' || a.op === 'checkFile') await settleWrites(s, a.args.handle as Uint8Array);
+      // The server copies what its files hold: this client's pipelined writes must be there.
+      if (a.op === 'copyData') await Promise.all([settleWrites(s, a.args.from as Uint8Array), settleWrites(s, a.args.to as Uint8Array)]);
       return run(s, a.args);
     },
 
@@ -355,6 +364,25 @@ export const sftpService: Service = {
     /** Whole-file upload from a local file, entirely here; `confirm` checks the remote size. */
     put(a: PutArgs) {
       return withIdleTimeout(a.idleTimeout, (touch) => putFile(a, touch));
+    },
+
+    /** A remote file copied to a remote path: by the server (copy-data) or through here. */
+    copy(a: CopyArgs) {
+      return withIdleTimeout(a.idleTimeout, async (touch) => {
+        const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
+        const r = await copyRemote(session(a.sftp).link.core, a.from, a.to, {
+          exclusive: a.exclusive,
+          throughClient: a.throughClient,
+          maxInFlight: a.maxInFlight,
+          onProgress: (done, total) => {
+            touch();
+            progress?.check();
+            progress?.report(done, total);
+          },
+        });
+        await progress?.final(r.bytes, r.bytes);
+        return r;
+      });
     },
 
     /** Several ranges of an open file, all at once (SFTPFile.readv). */
