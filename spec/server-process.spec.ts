@@ -87,12 +87,12 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Pids a command printed, one a line. */
 /** Polls `done` every 20 ms for up to 2 s (a signalled process dies a moment after kill() returns). */
 async function until(done: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/** Pids a command printed, one a line. */
 const pids = (text: string) => text.split(/\s+/).filter((w) => /^\d+$/.test(w)).map(Number);
 
 let dir: string;
@@ -205,6 +205,8 @@ describe('without a pty', () => {
     p.kill();
     p.kill(); // idempotent
     expect((await p.exited).signal).toBe('HUP');
+    // The children got their HUP with the shell's, but may not have run yet to die of it.
+    await until(() => !tree.some(alive));
     expect(tree.filter(alive)).toEqual([]);
   });
 
