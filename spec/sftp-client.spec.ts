@@ -303,6 +303,35 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
       f.close();
     }
     expect(() => sftp.remoteCopy(src, into, -1)).toThrow(TypeError);
+
+    // A destination that fails in the middle (/dev/full: ENOSPC) stops both pipelines and raises.
+    for (const throughClient of [false, true]) expect(thrown(() => sftp.copyFile(src, '/dev/full', { throughClient }))).toBeInstanceOf(IOError);
+    expect(sftp.stat('.').st_mode).toBeDefined(); // the session carries on
+  });
+
+  itWithPeers(['sshd'], 'exists, lexists, isdir, isfile and islink answer as os.path does, links and missing paths included', () => {
+    const file = put(remote('probe-file'), 'x');
+    const dir = remote('probe-dir');
+    fs.mkdirSync(dir);
+    const toFile = remote('probe-link');
+    fs.symlinkSync(file, toFile);
+    const dangling = remote('probe-dangling');
+    fs.symlinkSync(remote('nowhere'), dangling);
+    const missing = remote('probe-missing');
+    const table = (p: string) => [sftp.exists(p), sftp.lexists(p), sftp.isdir(p), sftp.isfile(p), sftp.islink(p)];
+    expect(table(file)).toEqual([true, true, false, true, false]);
+    expect(table(dir)).toEqual([true, true, true, false, false]);
+    expect(table(toFile)).toEqual([true, true, false, true, true]);
+    expect(table(dangling)).toEqual([false, true, false, false, true]);
+    expect(table(missing)).toEqual([false, false, false, false, false]);
+    expect(table(join(file, 'under-a-file'))).toEqual([false, false, false, false, false]);
+    if (isRoot()) {
+      // Inside a directory the login user may not search: false, as Python's (EACCES).
+      const closed = remote('probe-closed');
+      fs.mkdirSync(closed, { mode: 0o700 });
+      fs.writeFileSync(join(closed, 'f'), 'x');
+      expect(sftp.exists(join(closed, 'f'))).toBe(false);
+    }
   });
 
   itWithPeers(['sshd'], 'normalize gives the canonical absolute path; "." is the login directory', () => {

@@ -1,6 +1,7 @@
 import { getBridge, request, runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { IOError, SSHException } from '../errors';
 import { SFTPAttributes } from '../sftp/attributes';
+import { FX } from '../sftp/constants';
 import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import { SFTPFile, parseMode } from './sftp-file';
@@ -354,6 +355,64 @@ export class SFTPClient {
 
   private *statOp(op: 'stat' | 'lstat', path: string): Op<SFTPAttributes> {
     return toAttributes(yield* this.op(op, { path: this.adjust(path) }));
+  }
+
+  // ---- os.path-style tests (AsyncSSH's; Python's os.path) ----
+
+  /**
+   * Whether `path` names something, following links (a dangling link does not exist). As
+   * Python's os.path.exists: false when the server answers no such file or permission denied;
+   * other errors (a closed session) still raise.
+   */
+  exists(path: string): boolean {
+    return runSync(this.probeOp('stat', path, () => true));
+  }
+  existsAsync(path: string): Promise<boolean> {
+    return runAsync(this.probeOp('stat', path, () => true));
+  }
+
+  /** As exists, without following a final link (a dangling link exists). */
+  lexists(path: string): boolean {
+    return runSync(this.probeOp('lstat', path, () => true));
+  }
+  lexistsAsync(path: string): Promise<boolean> {
+    return runAsync(this.probeOp('lstat', path, () => true));
+  }
+
+  /** Whether `path` is a directory, following links; false where exists is. */
+  isdir(path: string): boolean {
+    return runSync(this.probeOp('stat', path, (a) => a.isDirectory()));
+  }
+  isdirAsync(path: string): Promise<boolean> {
+    return runAsync(this.probeOp('stat', path, (a) => a.isDirectory()));
+  }
+
+  /** Whether `path` is a regular file, following links; false where exists is. */
+  isfile(path: string): boolean {
+    return runSync(this.probeOp('stat', path, (a) => a.isFile()));
+  }
+  isfileAsync(path: string): Promise<boolean> {
+    return runAsync(this.probeOp('stat', path, (a) => a.isFile()));
+  }
+
+  /** Whether `path` itself is a symbolic link; false where lexists is. */
+  islink(path: string): boolean {
+    return runSync(this.probeOp('lstat', path, (a) => a.isSymbolicLink()));
+  }
+  islinkAsync(path: string): Promise<boolean> {
+    return runAsync(this.probeOp('lstat', path, (a) => a.isSymbolicLink()));
+  }
+
+  private *probeOp(op: 'stat' | 'lstat', path: string, test: (a: SFTPAttributes) => boolean): Op<boolean> {
+    let attrs: SFTPAttributes;
+    try {
+      attrs = yield* this.statOp(op, path);
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      if (e instanceof IOError && (status === FX.NO_SUCH_FILE || status === FX.PERMISSION_DENIED)) return false;
+      throw e;
+    }
+    return test(attrs);
   }
 
   chmod(path: string, mode: number): void {
