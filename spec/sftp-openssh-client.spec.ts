@@ -1,7 +1,7 @@
 /**
  * SftpServerCore driven by OpenSSH's real `sftp` client: `sftp -D` starts our server on
  * stdio (spec/support/sftp/server-stdio.js, on the compiled dist/), then batch files do
- * put/get/ls/mkdir/rename/rm/ln/chmod/df and the results are compared with the filesystem.
+ * put/get/ls/mkdir/rename/rm/ln/cp/chmod/df and the results are compared with the filesystem.
  * Then the same client tries every way out of the root it can express.
  */
 import { randomBytes } from 'node:crypto';
@@ -45,7 +45,7 @@ describe('SftpServerCore under OpenSSH sftp (sftp -D)', () => {
   });
   afterAll(cleanup);
 
-  it_('put, get, ls, mkdir, rename, ln, chmod, rm, rmdir and df do what they say', async () => {
+  it_('put, get, ls, mkdir, rename, ln, cp, chmod, rm, rmdir and df do what they say', async () => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     fs.writeFileSync(l('up.bin'), data);
     fs.writeFileSync(r('down.txt'), 'from the server\n');
@@ -62,6 +62,7 @@ describe('SftpServerCore under OpenSSH sftp (sftp -D)', () => {
       'ls -1 dir',
       'df',
       'get soft via-link.bin',
+      'cp dir/moved.bin copied.bin',
       'rm hard',
       'mkdir gone',
       'rmdir gone',
@@ -72,6 +73,8 @@ describe('SftpServerCore under OpenSSH sftp (sftp -D)', () => {
     expect(fs.readFileSync(l('down.txt'), 'utf8')).toBe('from the server\n');
     expect(sha256(fs.readFileSync(r('dir/moved.bin')))).toBe(sha256(data));
     expect(sha256(fs.readFileSync(l('via-link.bin')))).toBe(sha256(data));
+    // sftp's cp is a copy-data on the server (OpenSSH 9.0+).
+    expect(sha256(fs.readFileSync(r('copied.bin')))).toBe(sha256(data));
     expect(fs.existsSync(r('up.bin'))).toBe(false);
     expect(fs.readlinkSync(r('soft'))).toBe('dir/moved.bin');
     expect(fs.existsSync(r('hard'))).toBe(false);
