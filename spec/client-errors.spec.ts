@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { IOError, NotImplementedError, NoValidConnectionsError, SSHClient, SSHException, Transport } from '../lib';
+import { catchError } from './support/bridge-helpers';
 
 /** A port nothing listens on: bind one, note it, close it. */
 async function closedPort(): Promise<number> {
@@ -62,7 +63,10 @@ describe('connection errors', () => {
       expect(call).toThrow(NotImplementedError);
       expect(call).toThrow(/over a Node stream \(PassThrough\): its events run on this thread, which blocks in every call; pass 'host:port'.*createConnection.*ProxyCommand/);
     }
-    expect(() => new Transport({ send() {}, recv() {} } as never)).toThrow(/Transport over a socket-like object other than 'host:port'/);
+    const partial = catchError(() => new Transport({ send() {}, recv() {} } as never));
+    expect(partial).toBeInstanceOf(TypeError);
+    expect(partial.message).toMatch(/^Transport over an object \(Object\) lacking settimeout, close: pass 'host:port'.*Python's socket calls/);
+    expect(() => new SSHClient().connect('h', { sock: 42 as never })).toThrow(/^SSHClient.connect over a number: pass/);
   });
 
   it('calls on a transport that was never started say there is no session', () => {

@@ -448,6 +448,35 @@ describe('SSHClient against OpenSSH sshd', () => {
     t.close();
   });
 
+  itWithPeers(['sshd'], 'any object with socket calls (send, recv, settimeout, close) carries the connection, pumped from this thread', () => {
+    // A Python port's own class: here it wraps a Channel of another connection, as a jump host
+    // wrapper would (Paramiko's tests pass such objects), and counts what passes.
+    using jump = client();
+    const chan = jump.getTransport()!.openChannel('direct-tcpip', [sshd.host, sshd.port], ['127.0.0.1', 0]);
+    const counted = { sent: 0, received: 0, closed: false };
+    const sock = {
+      send: (data: Buffer) => ((counted.sent += data.length), chan.send(data)),
+      recv: (n: number) => {
+        const d = chan.recv(n);
+        counted.received += d.length;
+        return d;
+      },
+      settimeout: (t: number | null) => chan.settimeout(t),
+      close: () => ((counted.closed = true), chan.close()),
+    };
+    const inner = client({ sock });
+    try {
+      expect(run(inner, 'echo through an object; head -c 1000000 /dev/zero | wc -c').out).toBe('through an object\n1000000\n');
+      expect(inner.getTransport()!.getRemoteServerKey().fingerprint).toBe(jump.getTransport()!.getRemoteServerKey().fingerprint);
+      expect(counted.sent).toBeGreaterThan(1000);
+      expect(counted.received).toBeGreaterThan(1000);
+    } finally {
+      inner.close();
+    }
+    expect(counted.closed).toBe(true);
+    expect(run(jump, 'echo outer').out).toBe('outer\n');
+  });
+
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {
     const relay = `${process.execPath} -e "const s=require('net').connect(${sshd.port},'127.0.0.1');process.stdin.pipe(s);s.pipe(process.stdout)"`;
     using c = client({ sock: new ProxyCommand(relay) });

@@ -186,6 +186,33 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(server.queried.length).toBeGreaterThanOrEqual(2);
   });
 
+  itWithPeers(['ssh'], "a socket-like object of this thread as the server's sock, pumped while the calls wait and while idle", async () => {
+    const server = new DemoServer();
+    server.authorizedKey = PKey.fromBlob(clientKey.asBytes());
+    const client = opensshExec(target(), 'over a wrapper', { identity: clientKeyPath });
+    const [inner] = loop.listener.accept(20);
+    let received = 0;
+    const wrapper = {
+      send: (d: Buffer) => inner.send(d),
+      recv: (n: number) => {
+        const d = inner.recv(n);
+        received += d.length;
+        return d;
+      },
+      settimeout: (t: number | null) => inner.settimeout(t),
+      close: () => inner.close(),
+    };
+    const t = loop.track(new Transport(wrapper));
+    t.addServerKey(loop.hostKey);
+    t.startServer({ server });
+    answerExec(t, server);
+    // The rest (the channel's close, the client's disconnect) flows while this thread awaits.
+    const r = await client;
+    expect(r.stdout).toBe('you said: over a wrapper\n');
+    expect(r.status).toBe(3);
+    expect(received).toBeGreaterThan(1000);
+  });
+
   itWithPeers(['paramiko'], 'password auth, stdin from the client and its EOF', async () => {
     const server = new DemoServer();
     const client = paramikoExec(target(), 'cat', { password: PASSWORD, input: 'line one\nline two\n' });

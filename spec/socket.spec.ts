@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AutoAddPolicy, IOError, MSG_PEEK, SSHClient, SSHServer, Socket, SocketTimeout, Transport, createConnection, listen } from '../lib';
+import { AutoAddPolicy, IOError, MSG_PEEK, SSHClient, SSHException, SSHServer, Socket, SocketTimeout, Transport, createConnection, listen } from '../lib';
 import { catchError } from './support/bridge-helpers';
 
 const PASSWORD = 'pr0xied';
@@ -158,5 +161,119 @@ describe('Socket: Python socket calls before a Transport takes it', () => {
     const parts: Buffer[] = [];
     for (let d = s.recv(1024); d.length; d = s.recv(1024)) parts.push(d);
     expect(Buffer.concat(parts).toString()).toBe('HTTP/1.1 403 Forbidden\r\n\r\n');
+  });
+});
+
+/** A socket-like object of this thread, as a Python port would write one: it wraps our Socket and counts. */
+class TracingSocket {
+  sent = 0;
+  received = 0;
+  closed = false;
+  readonly timeouts: Array<number | null> = [];
+  /** After this many bytes received, recv raises (a cable cut); null: never. */
+  failAfter: number | null = null;
+  constructor(private readonly inner: Socket) {}
+  send(data: Buffer): number {
+    const n = this.inner.send(data);
+    this.sent += n;
+    return n;
+  }
+  recv(n: number): Buffer {
+    if (this.failAfter !== null && this.received >= this.failAfter) throw new Error('cable cut');
+    const d = this.inner.recv(n);
+    this.received += d.length;
+    return d;
+  }
+  settimeout(t: number | null): void {
+    this.timeouts.push(t);
+    this.inner.settimeout(t);
+  }
+  close(): void {
+    this.closed = true;
+    this.inner.close();
+  }
+  getpeername(): [string, number] {
+    return this.inner.getpeername();
+  }
+}
+
+describe('a socket-like object of this thread as sock (Paramiko takes any object with socket calls)', () => {
+  function login(sock: TracingSocket): SSHClient {
+    const client = new SSHClient();
+    client.setMissingHostKeyPolicy(new AutoAddPolicy());
+    client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: sock as never, allowAgent: false, lookForKeys: false, timeout: 10 });
+    return client;
+  }
+
+  it('carries a whole session: exec, a large output, SFTP both ways; close() closes the object', () => {
+    const sock = new TracingSocket(createConnection(['127.0.0.1', server.port], 10));
+    const client = login(sock);
+    try {
+      expect(sock.timeouts).toEqual([0]); // put in non-blocking mode, polled from this thread
+      const [, stdout] = client.execCommand('echo over a traced socket; head -c 3000000 /dev/zero | tr "\\0" y');
+      const out = stdout.read().toString();
+      expect(out.startsWith('over a traced socket\n')).toBe(true);
+      expect(out.length).toBe(21 + 3_000_000);
+      expect(stdout.channel.recvExitStatus()).toBe(0);
+      const sftp = client.openSftp();
+      const dir = mkdtempSync(join(tmpdir(), 'pts-socklike-'));
+      try {
+        const data = randomBytes(1_500_000);
+        writeFileSync(join(dir, 'up'), data);
+        sftp.put(join(dir, 'up'), join(dir, 'remote'));
+        sftp.get(join(dir, 'remote'), join(dir, 'down'));
+        expect(readFileSync(join(dir, 'down')).equals(data)).toBe(true);
+      } finally {
+        sftp.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(sock.received).toBeGreaterThan(4_500_000);
+      expect(sock.sent).toBeGreaterThan(1_500_000);
+    } finally {
+      client.close();
+    }
+    expect(sock.closed).toBe(true);
+  });
+
+  it("the object's error ends the connection with that error, and nothing hangs", () => {
+    const sock = new TracingSocket(createConnection(['127.0.0.1', server.port], 10));
+    const client = login(sock);
+    try {
+      const [, stdout] = client.execCommand('head -c 50000000 /dev/zero', { timeout: 10 });
+      sock.failAfter = sock.received + 1_000_000; // a recv in the middle of the output raises
+      // As when a TCP connection dies: what came, then EOF, and no exit status.
+      const got = stdout.read().length;
+      expect(got).toBeGreaterThan(0);
+      expect(got).toBeLessThan(50_000_000);
+      expect(stdout.channel.recvExitStatus()).toBe(-1);
+      const t = client.getTransport()!;
+      expect(t.isActive()).toBe(false);
+      expect(sock.closed).toBe(true);
+      // Why it ended: the object's error, by class and message (calls the worker answers say it).
+      const e = catchError(() => t.sendIgnore());
+      expect(e).toBeInstanceOf(SSHException);
+      expect(e.message).toBe('socket error: Error from TracingSocket: cable cut');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('EOF from the object (recv gives nothing) is the connection closing', () => {
+    const inner = createConnection(['127.0.0.1', server.port], 10);
+    const sock = new TracingSocket(inner);
+    const client = login(sock);
+    try {
+      const [, stdout] = client.execCommand('sleep 5', { timeout: 10 });
+      // The server sees EOF and closes its side: that reaches the object's recv as EOF.
+      inner.shutdownWrite();
+      expect(stdout.read().length).toBe(0);
+      expect(stdout.channel.recvExitStatus()).toBe(-1);
+      const t = client.getTransport()!;
+      expect(t.isActive()).toBe(false);
+      expect(catchError(() => t.openSession())).toBeInstanceOf(SSHException);
+      expect(sock.closed).toBe(true);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -13,6 +13,7 @@ import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport, unsupportedSock } from './transport';
+import { isSocketLike, type SocketLike } from './sock-pump';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
 import { runAsync, runSync, type Op } from '../bridge';
@@ -30,7 +31,7 @@ export interface ConnectOptions {
   lookForKeys?: boolean;
   compress?: boolean;
   /** A Socket, a Channel of another transport (jump host) or a ProxyCommand to run over. */
-  sock?: Socket | Channel | ProxyCommand | null;
+  sock?: Socket | Channel | ProxyCommand | SocketLike | null;
   bannerTimeout?: number | null;
   authTimeout?: number | null;
   channelTimeout?: number | null;
@@ -213,11 +214,12 @@ export class SSHClient {
   private *connectOp(hostname: string, options: ConnectOptions): Op<void> {
     const port = options.port ?? 22;
     const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
-    const sock = options.sock ?? [hostname, port];
-    if (!(sock instanceof Channel) && !(sock instanceof ProxyCommand) && !(sock instanceof Socket) && !Array.isArray(sock)) {
+    const sock = options.sock ?? ([hostname, port] as [string, number]);
+    const native = sock instanceof Channel || sock instanceof ProxyCommand || sock instanceof Socket || Array.isArray(sock);
+    if (!native && !(isSocketLike(sock) && typeof (sock as { pipe?: unknown }).pipe !== 'function')) {
       throw unsupportedSock('SSHClient.connect', sock);
     }
-    const t = new Transport(sock as [string, number] | Socket | Channel | ProxyCommand, { disabledAlgorithms: options.disabledAlgorithms });
+    const t = new Transport(sock, { disabledAlgorithms: options.disabledAlgorithms });
     if (this.logChannel) t.setLogChannel(this.logChannel);
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;

@@ -11,6 +11,7 @@ export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from
 export { ProxyCommand } from './proxy';
 export { Socket, Listener, MSG_PEEK, createConnection, listen } from './socket';
 export type { ListenOptions } from './socket';
+export type { SocketLike } from './sock-pump';
 export { ServerInterface, InteractiveQuery, SubsystemHandler, Event } from './server';
 export type { InteractiveResult, GlobalReplyItem } from './server';
 export { SSHServer } from './ssh-server';

@@ -12,6 +12,7 @@ import { parseModuli } from '../transport/kex/moduli';
 import type { AuthOutcome, InteractiveHandler } from '../transport/auth-client';
 import { paramikoAuthResult } from '../transport/auth-client';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
+import { isSocketLike, SockPump, type SocketLike } from './sock-pump';
 import type { Negotiated } from '../transport/session';
 import { DEFAULT_LOCAL_VERSION } from '../transport/version';
 import { DEFAULT_LOG_CHANNEL } from '../debug';
@@ -236,20 +237,28 @@ function parseSock(sock: string | [string, number]): [string, number] {
   return [m[1], m[2] ? Number(m[2]) : 22];
 }
 
+/** What a `sock` that is none of the accepted kinds is, for the error. */
+function describe(sock: unknown): string {
+  if (sock === null || typeof sock !== 'object') return sock === null ? 'null' : `a ${typeof sock}`;
+  const missing = ['send', 'recv', 'settimeout', 'close'].filter((m) => typeof (sock as Record<string, unknown>)[m] !== 'function');
+  return `an object (${sock.constructor?.name ?? 'no class'}) lacking ${missing.join(', ')}`;
+}
+
 /**
  * The error for a `sock` of a kind the worker cannot take over. A Node stream (a net.Socket, a
- * proxy library's Duplex) is named as such: its events need this thread, which every blocking
- * call holds, so it cannot carry a connection whose calls block.
+ * proxy library's Duplex) is named as such (NotImplementedError): its events need this thread,
+ * which every blocking call holds, so it cannot carry a connection whose calls block. Anything
+ * else is a TypeError saying what it lacks.
  * @internal also for SSHClient.connect.
  */
-export function unsupportedSock(what: string, sock: unknown): NotImplementedError {
-  const accepted = "'host:port', [host, port], a paramiko-ts Socket (createConnection), a Channel (a jump host) or a ProxyCommand";
-  const stream = typeof (sock as { pipe?: unknown } | null)?.pipe === 'function';
-  return new NotImplementedError(
-    stream
-      ? `${what} over a Node stream (${(sock as object).constructor?.name ?? 'Duplex'}): its events run on this thread, which blocks in every call; pass ${accepted}`
-      : `${what} over a socket-like object other than ${accepted}`,
-  );
+export function unsupportedSock(what: string, sock: unknown): NotImplementedError | TypeError {
+  const accepted = "'host:port', [host, port], a paramiko-ts Socket (createConnection), a Channel (a jump host), a ProxyCommand, or an object with Python's socket calls (send, recv, settimeout, close)";
+  if (typeof (sock as { pipe?: unknown } | null)?.pipe === 'function') {
+    return new NotImplementedError(
+      `${what} over a Node stream (${(sock as object).constructor?.name ?? 'Duplex'}): its events run on this thread, which blocks in every call; pass ${accepted}`,
+    );
+  }
+  return new TypeError(`${what} over ${describe(sock)}: pass ${accepted}`);
 }
 
 /**
@@ -271,6 +280,9 @@ export class Transport {
   private readonly via: { id: number; chan: number } | null = null;
   private readonly proxyCommand: string | null = null;
   private readonly socketId: number | null = null;
+  /** A socket-like object of this thread (Paramiko's any-object `sock`), and its pump once started. */
+  private readonly sockLike: SocketLike | null = null;
+  private pump: SockPump | null = null;
   private readonly securityOptions: SecurityOptions;
   private compress = false;
   private info: TransportInfo = { active: false };
@@ -287,7 +299,7 @@ export class Transport {
   /** Server mode: failed auth attempts before the connection is dropped (OpenSSH's MaxAuthTries). */
   maxAuthTries = 6;
 
-  constructor(sock: string | [string, number] | Socket | Channel | ProxyCommand, options: TransportOptions = {}) {
+  constructor(sock: string | [string, number] | Socket | Channel | ProxyCommand | SocketLike, options: TransportOptions = {}) {
     if (sock instanceof Channel) {
       // A jump host: this connection runs inside `sock` (usually a direct-tcpip channel).
       this.via = { id: sock.transport.id!, chan: sock.chanid };
@@ -301,6 +313,11 @@ export class Transport {
       [this.host, this.port] = sock.getpeername();
     } else if (typeof sock === 'string' || Array.isArray(sock)) {
       [this.host, this.port] = parseSock(sock as string | [string, number]);
+    } else if (isSocketLike(sock) && typeof (sock as { pipe?: unknown }).pipe !== 'function') {
+      // Any object with Python's socket calls, driven from this thread (see SockPump).
+      this.sockLike = sock;
+      const peer = typeof (sock as { getpeername?: unknown }).getpeername === 'function' ? (sock as unknown as { getpeername(): unknown }).getpeername() : null;
+      [this.host, this.port] = Array.isArray(peer) ? [String(peer[0]), Number(peer[1])] : [`sock: ${sock.constructor?.name ?? 'object'}`, 0];
     } else {
       throw unsupportedSock('Transport', sock);
     }
@@ -377,11 +394,37 @@ export class Transport {
   }
 
   /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  /** The rings of a socket-like object's pump, started now (once: a Transport starts once). */
+  private sockRings(): ReturnType<SockPump['rings']> | undefined {
+    if (!this.sockLike) return undefined;
+    this.pump ??= new SockPump(this.sockLike);
+    return this.pump.rings(this.host);
+  }
+
   *startClientOp(options: { timeout?: number | null }): Op<void> {
     if (this.id !== null) throw new SSHException('the transport was already started');
     const prefs = this.securityOptions.preferences();
     const handshake = this.handshakeTimeout;
-    const info = yield* request<TransportInfo & { id: number }>(
+    const sockRings = this.sockRings();
+    let info: TransportInfo & { id: number };
+    try {
+      info = yield* this.connectRequestOp(options, prefs, handshake, sockRings);
+    } catch (e) {
+      this.pump?.finish();
+      throw e;
+    }
+    this.id = info.id;
+    this.info = info;
+    this.serverKey = info.hostKey ? PKey.fromBlob(Buffer.from(info.hostKey)) : null;
+  }
+
+  private *connectRequestOp(
+    options: { timeout?: number | null },
+    prefs: ReturnType<SecurityOptions['preferences']>,
+    handshake: number,
+    sockRings: ReturnType<SockPump['rings']> | undefined,
+  ): Op<TransportInfo & { id: number }> {
+    return yield* request<TransportInfo & { id: number }>(
       'transport',
       'connect',
       {
@@ -390,6 +433,7 @@ export class Transport {
         via: this.via ?? undefined,
         proxyCommand: this.proxyCommand ?? undefined,
         socketId: this.socketId ?? undefined,
+        sockRings,
         timeout: options.timeout ?? null,
         handshakeTimeout: handshake,
         bannerTimeout: this.bannerTimeout,
@@ -401,9 +445,6 @@ export class Transport {
       },
       options.timeout === undefined || options.timeout === null ? null : options.timeout + handshake,
     );
-    this.id = info.id;
-    this.info = info;
-    this.serverKey = info.hostKey ? PKey.fromBlob(Buffer.from(info.hostKey)) : null;
   }
 
   private refresh(): TransportInfo {
@@ -572,7 +613,7 @@ export class Transport {
       server = eventOrOptions.server ?? server;
     }
     if (this.id !== null) throw new SSHException('the transport was already started');
-    if (this.socketId === null) throw new SSHException('server mode needs an accepted socket (listen(...).accept())');
+    if (this.socketId === null && !this.sockLike) throw new SSHException('server mode needs an accepted socket (listen(...).accept()) or a socket-like object');
     if (!this.serverKeys.size) throw new SSHException('no host key: call addServerKey first');
     this.server = server ?? new ServerInterface();
     registerServerCallbacks();
@@ -581,7 +622,8 @@ export class Transport {
     serverTransports.set(this.serverKey_, this);
     this.securityOptions.useDefaults(serverDefaultPreferences(this.compress));
     const args = {
-      socketId: this.socketId,
+      socketId: this.socketId ?? undefined,
+      sockRings: this.sockRings(),
       hostKeys: [...this.serverKeys.values()].map((k) => k.exportPrivateKey(null, 'openssh')),
       preferences: this.securityOptions.preferences(),
       disabledAlgorithms: this.disabledAlgorithms,
@@ -1213,7 +1255,11 @@ export class Transport {
     this.closedByUser = true;
     serverTransports.delete(this.serverKey_);
     handlingTransports.delete(this.id);
-    yield* request('transport', 'close', { id: this.id }, 10);
+    try {
+      yield* request('transport', 'close', { id: this.id }, 10);
+    } finally {
+      this.pump?.finish();
+    }
   }
 
   [Symbol.dispose](): void {

@@ -79,6 +79,13 @@ export const DEFAULT_DEADLINE_MARGIN = 2;
 const DEADLINE_MARGIN_FRACTION = 0.1;
 /** A blocked main thread wakes this often (ms) to check the worker's state and heartbeat. */
 const POLL_MS = 200;
+/**
+ * Pollers (socket-like objects of this thread carrying a connection) run this often (ms) while
+ * a blocking call waits, and every IDLE_PUMP_MS while the thread is idle: their data cannot
+ * wake this thread, so it looks.
+ */
+const PUMP_MS = 1;
+const IDLE_PUMP_MS = 5;
 /** While promise calls are pending, the worker's liveness is checked this often (ms). */
 const MONITOR_MS = 1000;
 /** A heartbeat gap longer than this (ms) between two checks is not counted against the
@@ -158,6 +165,9 @@ export class Bridge {
   private refCount = 0;
   /** How many wait loops are on the stack (nested calls from callback handlers). */
   private blockedDepth = 0;
+  private readonly pollers = new Set<() => void>();
+  private polling = false;
+  private idlePoll: NodeJS.Timeout | null = null;
   private monitor: NodeJS.Timeout | null = null;
   private readonly workerPath: string;
   private readonly wedgeTimeoutMs: number | null;
@@ -337,6 +347,39 @@ export class Bridge {
   }
 
   /**
+   * Runs `poll` on this thread whenever a blocking call's wait loop looks (at least every
+   * PUMP_MS) and every IDLE_PUMP_MS while the thread is idle, until the returned function is
+   * called: for work only this thread can do that nothing can wake it for (the send and recv of
+   * a socket-like object carrying a connection). Pollers never run inside another poller (one
+   * may make blocking calls) and must not throw.
+   */
+  addPoller(poll: () => void): () => void {
+    this.pollers.add(poll);
+    if (!this.idlePoll) {
+      this.idlePoll = setInterval(() => this.runPollers(), IDLE_PUMP_MS);
+      this.idlePoll.unref();
+    }
+    return () => {
+      this.pollers.delete(poll);
+      if (this.pollers.size === 0 && this.idlePoll) {
+        clearInterval(this.idlePoll);
+        this.idlePoll = null;
+      }
+    };
+  }
+
+  private runPollers(): boolean {
+    if (this.polling || this.pollers.size === 0) return false;
+    this.polling = true;
+    try {
+      for (const poll of [...this.pollers]) poll();
+    } finally {
+      this.polling = false;
+    }
+    return true;
+  }
+
+  /**
    * Calls `listener` with the error every waiter gets when a worker dies (crash, wedge,
    * close()), after the pending calls were failed. Returns a function that removes it.
    */
@@ -448,12 +491,14 @@ export class Bridge {
     for (;;) {
       const seen = this.look(w, done);
       if (seen === null) return true;
+      const pumping = this.runPollers();
+      if (pumping && Atomics.load(control, MAIN_SIGNAL) !== seen) continue;
       const now = performance.now();
       if (now >= deadline) return false;
       // Spin only if the worker was heard from a moment ago (see WARM_WINDOW_MICROS).
       const micros = now - w.lastHeard < WARM_WINDOW_MICROS / 1000 ? this.spinMicros : 0;
       if (micros > 0 && spinWhileEqual(control, MAIN_SIGNAL, seen, micros)) continue;
-      Atomics.wait(control, MAIN_SIGNAL, seen, Math.min(deadline - now, POLL_MS));
+      Atomics.wait(control, MAIN_SIGNAL, seen, Math.min(deadline - now, pumping ? PUMP_MS : POLL_MS));
     }
   }
 

@@ -14,7 +14,8 @@ import { agentProxyListener, bridgeListener, listenOn } from '../ssh/listeners';
 import { agentSign } from './agent';
 import { WorkerConnection } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
-import { ChannelStream, ProcessStream } from '../ssh/streams';
+import { ChannelStream, ProcessStream, RingStream } from '../ssh/streams';
+import { SharedRing } from '../../bridge/ring';
 import { SocketBridge } from '../ssh/socket-bridge';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../../transport/channel';
 import { takeSocket } from './sockets';
@@ -30,6 +31,8 @@ export interface ConnectArgs {
   proxyCommand?: string;
   /** Run over a socket the script opened (the `sockets` service's id). */
   socketId?: number;
+  /** Run over a socket-like object of the main thread, through two rings its pump serves. */
+  sockRings?: SockRings;
   /** TCP connect timeout (seconds, null = OS default). */
   timeout: number | null;
   /** Time for the server's identification and the first key exchange (Paramiko's 15 s). */
@@ -47,9 +50,33 @@ export interface ConnectArgs {
   hexdump?: boolean;
 }
 
+/** The rings of a socket-like object's pump (lib/api/sock-pump.ts): `id` names it for sockFailed. */
+export interface SockRings {
+  id: number;
+  /** This thread writes what the connection sends; the pump hands it to `sock.send`. */
+  toMain: SharedArrayBuffer;
+  /** The pump writes what `sock.recv` gave. */
+  fromMain: SharedArrayBuffer;
+  /** How logs name the peer (the object's class). */
+  label: string;
+}
+
+/** Streams over main-thread socket-like objects, by pump id, while open. */
+const ringStreams = new Map<number, RingStream>();
+
+function ringStream(r: SockRings): RingStream {
+  // What the connection writes wakes a main thread blocked in a call, so its pump sends it.
+  const s = new RingStream(SharedRing.fromShared(r.toMain, { doorbell: mainDoorbell() }), SharedRing.fromShared(r.fromMain), r.label);
+  ringStreams.set(r.id, s);
+  s.once('close', () => ringStreams.delete(r.id));
+  return s;
+}
+
 /** Options of a server connection (Transport.startServer), as the main thread sends them. */
 export interface StartServerArgs {
-  socketId: number;
+  /** The accepted socket (the `sockets` service's id), or a socket-like object's rings. */
+  socketId?: number;
+  sockRings?: SockRings;
   /** Private host keys, OpenSSH format. */
   hostKeys: string[];
   preferences?: Partial<AlgorithmPreferences>;
@@ -186,6 +213,7 @@ async function openStream(a: ConnectArgs): Promise<ByteStream> {
   }
   if (a.proxyCommand !== undefined) return new ProcessStream(a.proxyCommand);
   if (a.socketId !== undefined) return takeSocket(a.socketId);
+  if (a.sockRings) return ringStream(a.sockRings);
   return WorkerConnection.dial(a.host, a.port, a.timeout, true);
 }
 
@@ -302,8 +330,14 @@ export const transport: Service = {
     },
 
     /** Paramiko's start_server: a server connection on an accepted socket, decisions by callback. */
+    /** A socket-like object's send or recv raised: its connection ends with that error. */
+    sockFailed(a: { id: number; message: string }) {
+      ringStreams.get(a.id)?.fail(a.message);
+      return true;
+    },
+
     async startServer(a: StartServerArgs, ctx: CallContext) {
-      const socket = takeSocket(a.socketId);
+      const socket = a.sockRings ? ringStream(a.sockRings) : takeSocket(a.socketId ?? -1);
       let prefs = { ...serverDefaultPreferences(a.compress), ...(a.preferences ?? {}) };
       prefs = applyDisabled(prefs, a.disabledAlgorithms);
       validatePreferences(prefs);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { ProxyCommandFailure } from '../../errors';
+import type { SharedRing } from '../../bridge/ring';
+import { ProxyCommandFailure, SSHException } from '../../errors';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 
 /**
@@ -160,5 +161,101 @@ export class ProcessStream extends EventEmitter implements ByteStream {
     if (this.destroyed) return;
     this.destroyed = true;
     this.child.kill('SIGTERM');
+  }
+}
+
+/**
+ * A connection over a socket-like object of the main thread (Paramiko's `sock=`: anything with
+ * send, recv, settimeout and close). The object's calls can only run on the main thread, so its
+ * bytes cross in two rings: what this connection writes goes into `toMain`, which the main
+ * thread's pump hands to `sock.send`; what `sock.recv` gives arrives in `fromMain`. The pump's
+ * own end closes `fromMain` at the object's EOF; `fail` carries its error.
+ */
+export class RingStream extends EventEmitter implements ByteStream {
+  destroyed = false;
+  private readonly pending: Buffer[] = [];
+  private flushing = false;
+  private ended = false;
+
+  constructor(
+    private readonly toMain: SharedRing,
+    private readonly fromMain: SharedRing,
+    readonly remoteAddress: string,
+    readonly remotePort = 0,
+  ) {
+    super();
+    void this.pumpIn();
+  }
+
+  private async pumpIn(): Promise<void> {
+    for (;;) {
+      await this.fromMain.waitReadableAsync(null);
+      if (this.destroyed) return;
+      const data = this.fromMain.read();
+      if (data.length) {
+        this.emit('data', data);
+        continue;
+      }
+      if (this.fromMain.eof) {
+        this.emit('end');
+        this.finish();
+        return;
+      }
+    }
+  }
+
+  write(data: Buffer): boolean {
+    if (this.destroyed || this.ended) return false;
+    this.pending.push(Buffer.from(data));
+    void this.flush();
+    return true;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length && !this.destroyed) {
+        // The pump stopped reading (the object is closed): nothing more can go out.
+        if (this.toMain.readerClosed) return this.finish();
+        const head = this.pending[0];
+        const n = this.toMain.write(head);
+        if (n < head.length) {
+          this.pending[0] = head.subarray(n);
+          await this.toMain.waitWritableAsync(null);
+          continue;
+        }
+        this.pending.shift();
+      }
+      if (this.ended && !this.pending.length) this.toMain.close();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  end(): void {
+    this.ended = true;
+    void this.flush();
+  }
+
+  /** The main thread's object failed (its send or recv raised something other than a timeout). */
+  fail(message: string): void {
+    if (this.destroyed) return;
+    this.emit('error', new SSHException(`socket error: ${message}`));
+    this.finish();
+  }
+
+  destroy(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.pending.length = 0;
+    // Both closed: the pump sees it, closes the object and stops.
+    this.toMain.close();
+    this.fromMain.closeReader();
+    this.emit('close');
   }
 }

@@ -1,0 +1,134 @@
+import { getBridge } from '../bridge';
+import { SharedRing } from '../bridge/ring';
+import { SocketTimeout } from '../errors';
+
+/**
+ * Paramiko's socket-like `sock`: any object with Python's socket calls. `recv` returns an empty
+ * buffer at EOF and, after `settimeout(0)`, throws SocketTimeout (or an error with code EAGAIN or
+ * EWOULDBLOCK, or named "timeout") when nothing is there; `send` returns how many bytes it took.
+ */
+export interface SocketLike {
+  send(data: Buffer): number;
+  recv(size: number): Buffer | Uint8Array;
+  settimeout(timeout: number | null): void;
+  close(): void;
+}
+
+/** Whether `sock` has the calls of a SocketLike (a duck-typed check, as Python's). */
+export function isSocketLike(sock: unknown): sock is SocketLike {
+  const s = sock as Partial<Record<keyof SocketLike, unknown>> | null;
+  return typeof s === 'object' && s !== null && ['send', 'recv', 'settimeout', 'close'].every((m) => typeof s[m as keyof SocketLike] === 'function');
+}
+
+/** Bytes each ring holds: the most a pump moves per look in each direction. */
+const RING_BYTES = 256 * 1024;
+/** Bytes asked of one recv. */
+const RECV_BYTES = 64 * 1024;
+
+let nextPumpId = 1;
+
+/** A recv that found nothing in non-blocking mode, in any of the forms socket-likes use. */
+function isWouldBlock(e: unknown): boolean {
+  if (e instanceof SocketTimeout) return true;
+  const err = e as { name?: string; code?: string } | null;
+  return err?.name === 'SocketTimeout' || err?.name === 'timeout' || err?.code === 'EAGAIN' || err?.code === 'EWOULDBLOCK';
+}
+
+/**
+ * Carries a connection over a SocketLike. Only this thread may call the object, so the bridge
+ * runs `pump` whenever a blocking call waits (about every millisecond) and every few
+ * milliseconds while the thread is idle: it sends what the worker wrote and passes on what a
+ * non-blocking recv finds. The object is put in non-blocking mode (`settimeout(0)`) for good.
+ * Slower than a socket the worker owns, by a millisecond a hop: for the objects that only
+ * exist on this thread (wrappers that trace or filter bytes; a Python port's own classes).
+ */
+export class SockPump {
+  readonly id = nextPumpId++;
+  /** The worker writes what the connection sends; this thread sends it. */
+  private readonly toMain = new SharedRing(RING_BYTES);
+  /** This thread writes what recv gives; the worker reads it. */
+  private readonly fromMain = new SharedRing(RING_BYTES);
+  private outgoing: Buffer | null = null;
+  private done = false;
+  private readonly stops: Array<() => void>;
+
+  constructor(private readonly sock: SocketLike) {
+    sock.settimeout(0);
+    const bridge = getBridge();
+    // A worker that died takes the connection with it: stop looking and close the object.
+    this.stops = [bridge.addPoller(() => this.pump()), bridge.onDeath(() => this.finish())];
+  }
+
+  /** What the worker's transport service takes (its SockRings). */
+  rings(label: string): { id: number; toMain: SharedArrayBuffer; fromMain: SharedArrayBuffer; label: string } {
+    return { id: this.id, toMain: this.toMain.sab, fromMain: this.fromMain.sab, label };
+  }
+
+  private pump(): void {
+    if (this.done) return;
+    try {
+      this.sendPending();
+      this.receive();
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    // The worker's connection is gone (closed, or it failed): close the object.
+    if (this.toMain.eof && this.fromMain.readerClosed) this.finish();
+  }
+
+  private sendPending(): void {
+    for (;;) {
+      if (!this.outgoing || this.outgoing.length === 0) {
+        this.outgoing = this.toMain.available() ? this.toMain.read() : null;
+        if (!this.outgoing) return;
+      }
+      const n = this.sock.send(this.outgoing);
+      if (!(n > 0)) return; // nothing taken: try again at the next look
+      this.outgoing = this.outgoing.subarray(n);
+    }
+  }
+
+  private receive(): void {
+    if (this.fromMain.closed || this.fromMain.readerClosed) return;
+    while (this.fromMain.free() > 0) {
+      let data: Buffer | Uint8Array;
+      try {
+        data = this.sock.recv(Math.min(RECV_BYTES, this.fromMain.free()));
+      } catch (e) {
+        if (isWouldBlock(e)) return;
+        throw e;
+      }
+      if (data.length === 0) {
+        this.fromMain.close(); // EOF: the connection sees the peer close
+        return;
+      }
+      this.fromMain.write(data);
+    }
+  }
+
+  private fail(e: Error): void {
+    const message = `${e.name ?? 'Error'} from ${this.sock.constructor?.name ?? 'sock'}: ${e.message}`;
+    // The reason first: closing the rings first would end the connection as a plain EOF.
+    try {
+      getBridge().call('transport', 'sockFailed', { id: this.id, message }, 10);
+    } catch {
+      // the worker is gone: nothing left to tell
+    }
+    this.finish();
+  }
+
+  /** Stops pumping and closes the object (idempotent). */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const stop of this.stops) stop();
+    this.toMain.closeReader();
+    this.fromMain.close();
+    try {
+      this.sock.close();
+    } catch {
+      // closing is best effort, as Paramiko's
+    }
+  }
+}
