@@ -96,6 +96,29 @@ describe('Socket: Python socket calls before a Transport takes it', () => {
       b.sendall(big);
       expect(recvExactly(a, big.length).equals(big)).toBe(true);
 
+      // A peer that does not read: non-blocking sends are taken whole until the buffers are
+      // full, then raise SocketTimeout having taken nothing; every byte taken arrives.
+      a.settimeout(0);
+      let taken = 0;
+      const chunk = Buffer.alloc(256 * 1024, 5);
+      let refused: unknown = null;
+      for (let i = 0; i < 400 && !refused; i++) {
+        try {
+          taken += a.send(chunk);
+        } catch (e) {
+          refused = e;
+        }
+      }
+      expect(refused).toBeInstanceOf(SocketTimeout);
+      expect(taken).toBeGreaterThan(0);
+      expect(taken).toBeLessThan(400 * chunk.length);
+      a.settimeout(10);
+      const arrived = recvExactly(b, taken);
+      expect(arrived.every((x) => x === 5)).toBe(true);
+      b.settimeout(0);
+      expect(catchError(() => b.recv(1))).toBeInstanceOf(SocketTimeout);
+      b.settimeout(10);
+
       a.shutdownWrite();
       expect(b.recv(10)).toEqual(Buffer.alloc(0));
       b.send('still open the other way');
@@ -233,6 +256,38 @@ describe('a socket-like object of this thread as sock (Paramiko takes any object
       client.close();
     }
     expect(sock.closed).toBe(true);
+  });
+
+  it('an object that takes little at a time and often has nothing (would-block on send and recv) still carries every byte', () => {
+    const inner = createConnection(['127.0.0.1', server.port], 10);
+    let calls = 0;
+    const stingy = {
+      send(data: Buffer): number {
+        if (++calls % 3 === 0) throw new SocketTimeout('would block');
+        return inner.send(data.subarray(0, 1000));
+      },
+      recv(n: number): Buffer {
+        if (++calls % 2 === 0) throw new SocketTimeout('would block');
+        return inner.recv(Math.min(n, 333));
+      },
+      settimeout: (t: number | null) => inner.settimeout(t),
+      close: () => inner.close(),
+    };
+    const client = new SSHClient();
+    try {
+      client.setMissingHostKeyPolicy(new AutoAddPolicy());
+      client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: stingy, allowAgent: false, lookForKeys: false, timeout: 20 });
+      const [stdin, stdout] = client.execCommand('sha256sum', { timeout: 20 });
+      const payload = randomBytes(300_000);
+      stdin.write(payload);
+      stdin.close();
+      const want = require('node:crypto').createHash('sha256').update(payload).digest('hex');
+      expect(stdout.read().toString()).toContain(want);
+      const [, out] = client.execCommand('head -c 400000 /dev/zero | tr "\\0" z', { timeout: 20 });
+      expect(out.read().toString()).toBe('z'.repeat(400_000));
+    } finally {
+      client.close();
+    }
   });
 
   it("the object's error ends the connection with that error, and nothing hangs", () => {

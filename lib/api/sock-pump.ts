@@ -5,7 +5,8 @@ import { SocketTimeout } from '../errors';
 /**
  * Paramiko's socket-like `sock`: any object with Python's socket calls. `recv` returns an empty
  * buffer at EOF and, after `settimeout(0)`, throws SocketTimeout (or an error with code EAGAIN or
- * EWOULDBLOCK, or named "timeout") when nothing is there; `send` returns how many bytes it took.
+ * EWOULDBLOCK, or named "timeout") when nothing is there; `send` returns how many bytes it took,
+ * or throws the same when it can take none now.
  */
 export interface SocketLike {
   send(data: Buffer): number;
@@ -83,7 +84,13 @@ export class SockPump {
         this.outgoing = this.toMain.available() ? this.toMain.read() : null;
         if (!this.outgoing) return;
       }
-      const n = this.sock.send(this.outgoing);
+      let n: number;
+      try {
+        n = this.sock.send(this.outgoing);
+      } catch (e) {
+        if (isWouldBlock(e)) return; // nothing taken (Python's non-blocking send): next look
+        throw e;
+      }
       if (!(n > 0)) return; // nothing taken: try again at the next look
       this.outgoing = this.outgoing.subarray(n);
     }

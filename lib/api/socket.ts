@@ -49,8 +49,9 @@ export class Socket extends SocketTimeouts {
 
   /**
    * Sends all of `data` (a string goes as UTF-8) and returns its length: the worker's socket
-   * buffers what the kernel cannot take yet, so a send is never partial. IOError when the
-   * connection failed, SocketTimeout when it does not take the bytes in time.
+   * buffers what the kernel cannot take yet, so a send is never partial. While 1 MiB is already
+   * waiting to go out it waits for room, up to the timeout, then raises SocketTimeout having
+   * taken nothing (at once under settimeout(0)). IOError when the connection failed.
    */
   send(data: Uint8Array | string): number {
     let bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;

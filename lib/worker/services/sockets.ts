@@ -77,22 +77,25 @@ function usable(id: number): Socket {
 }
 
 /**
- * Waits until `s` has something to read, has ended, failed or closed, or `timeoutSec` passed
- * (null: never). Resolves false on the timeout.
+ * Waits until one of `events` happens on `s` (true) or `timeoutSec` passes (false; null: never).
+ * Every wait also ends on error or close, whose effects the caller then finds.
  */
-function readable(s: Socket, timeoutSec: number | null): Promise<boolean> {
+function socketEvent(s: Socket, events: ReadonlyArray<'readable' | 'end' | 'drain'>, timeoutSec: number | null): Promise<boolean> {
+  const all = [...events, 'error', 'close'];
   return new Promise((resolve) => {
-    const events = ['readable', 'end', 'error', 'close'] as const;
     const timer = timeoutSec === null ? null : setTimeout(() => finish(false), timeoutSec * 1000);
     const onEvent = (): void => finish(true);
     function finish(ok: boolean): void {
       if (timer) clearTimeout(timer);
-      for (const e of events) s.removeListener(e, onEvent);
+      for (const e of all) s.removeListener(e, onEvent);
       resolve(ok);
     }
-    for (const e of events) s.on(e, onEvent);
+    for (const e of all) s.on(e, onEvent);
   });
 }
+
+/** Bytes a socket may hold unsent before send waits (the kernel's buffer is the rest). */
+const SEND_BUFFER_LIMIT = 1024 * 1024;
 
 function listener(id: number): Listener {
   const l = listeners.get(id);
@@ -159,17 +162,19 @@ export const socketsService: Service = {
     },
 
     /**
-     * Python's sendall: every byte handed to the kernel, or IOError; null when `timeout`
-     * (seconds) passes first (SocketTimeout on the main thread).
+     * Python's send of all of `data`: taken whole into the socket's buffer once what is already
+     * buffered is under SEND_BUFFER_LIMIT, waiting for that up to `timeout` seconds (0: not at
+     * all); null when the time runs out first, with nothing taken (SocketTimeout on the main
+     * thread). A write that fails later fails the next call.
      */
     async send(a: { id: number; data: Uint8Array; timeout: number | null }) {
-      const s = usable(a.id);
+      let s = usable(a.id);
       if (s.writableEnded) throw new IOError('send after shutdown of the writing side', { code: 'EPIPE' });
-      const sent = new Promise<Error | null | undefined>((resolve) => s.write(a.data, (e) => resolve(e)));
-      const timeout = a.timeout;
-      const outcome = timeout === null ? await sent : await Promise.race([sent, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeout * 1000).unref())]);
-      if (outcome === 'timeout') return null;
-      if (outcome) throw new IOError(`send: ${outcome.message}`, { code: (outcome as NodeJS.ErrnoException).code, cause: outcome });
+      if (s.writableLength >= SEND_BUFFER_LIMIT) {
+        if (a.timeout === 0 || !(await socketEvent(s, ['drain'], a.timeout))) return null;
+        s = usable(a.id);
+      }
+      s.write(a.data);
       return a.data.length;
     },
 
@@ -188,7 +193,7 @@ export const socketsService: Service = {
           return Buffer.from(chunk.subarray(0, a.n));
         }
         if (s.readableEnded || s.destroyed) return Buffer.alloc(0);
-        if (a.timeout === 0 || !(await readable(s, a.timeout))) return null;
+        if (a.timeout === 0 || !(await socketEvent(s, ['readable', 'end'], a.timeout))) return null;
       }
     },
 
