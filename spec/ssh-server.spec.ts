@@ -336,9 +336,12 @@ describe('SSHServer', () => {
     // worker inherits; the forwards go to the SSH server's own port (it speaks first), the port
     // forwards' listeners to an echo server of the child. Half of those listeners are closed by
     // hand, the rest by the client's close (as a script that forgets them); SFTP files are left
-    // open. Nothing may stay: no object, no listening port, no file descriptor.
+    // open; every fourth connection runs over a socket-like object of the child's main thread.
+    // Nothing may stay: no object, no listening port, no file descriptor, no socket pump.
     const script = `
-      const { AutoAddPolicy, SSHClient, SSHServer } = require('./dist/index.js');
+      const { AutoAddPolicy, SSHClient, SSHServer, createConnection } = require('./dist/index.js');
+      // A socket-like object of this thread (every fourth connection): its pump must go too.
+      const wrap = (s) => ({ send: (d) => s.send(d), recv: (n) => s.recv(n), settimeout: (t) => s.settimeout(t), close: () => s.close() });
       const { getBridge } = require('./dist/bridge');
       const net = require('node:net');
       const fs = require('node:fs');
@@ -361,7 +364,8 @@ describe('SSHServer', () => {
           for (let i = 0; i < 30; i++) {
             const c = new SSHClient();
             c.setMissingHostKeyPolicy(new AutoAddPolicy());
-            c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, bannerTimeout: 15 });
+            const sock = i % 4 === 3 ? wrap(createConnection([server.host, server.port], 10)) : undefined;
+            c.connect(server.host, { port: server.port, username: 'u', password: 'p', allowAgent: false, lookForKeys: false, bannerTimeout: 15, sock });
             const [, out] = c.execCommand('anything');
             out.read();
             if (i % 3 === 0) {
@@ -400,7 +404,8 @@ describe('SSHServer', () => {
           }
           const open = [];
           for (const port of ports) if (await listening(port)) open.push(port);
-          console.log(JSON.stringify({ live: n, listening: open, fds: fs.readdirSync('/proc/self/fd').length - fds }));
+          const pollers = getBridge().pollers.size;
+          console.log(JSON.stringify({ live: n, listening: open, fds: fs.readdirSync('/proc/self/fd').length - fds, pollers }));
         } finally {
           server.close();
           echo.close();
@@ -409,7 +414,7 @@ describe('SSHServer', () => {
     `;
     const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000 });
     expect({ signal: r.signal, stderr: r.stderr }).toEqual({ signal: null, stderr: '' });
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ live: {}, listening: [], fds: 0 });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ live: {}, listening: [], fds: 0, pollers: 0 });
   });
 
   it('exec through a main-thread callback', () => {
