@@ -309,6 +309,76 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
     expect(sftp.stat('.').st_mode).toBeDefined(); // the session carries on
   });
 
+  itWithPeers(['sshd'], 'put and get with recurse copy whole trees (files, empty ones, links, empty directories); preserve keeps modes and times', () => {
+    const src = localPath('tree');
+    fs.mkdirSync(join(src, 'sub', 'deeper'), { recursive: true });
+    fs.writeFileSync(join(src, 'a.txt'), 'alpha');
+    fs.writeFileSync(join(src, 'empty'), '');
+    const bin = randomBytes(300 * KiB);
+    fs.writeFileSync(join(src, 'sub', 'b.bin'), bin);
+    fs.symlinkSync('a.txt', join(src, 'link'));
+    fs.chmodSync(join(src, 'a.txt'), 0o640);
+    fs.chmodSync(join(src, 'sub'), 0o750);
+    const then = 1_500_000_000;
+    for (const p of ['a.txt', 'empty', 'sub/b.bin', 'sub/deeper', 'sub', '']) fs.utimesSync(join(src, p), then, then + 7);
+
+    /** What a tree holds: every path with its kind, content hash or target, mode and mtime. */
+    const describe = (root: string, times: boolean): Record<string, string> => {
+      const out: Record<string, string> = {};
+      const walk = (rel: string) => {
+        const full = join(root, rel);
+        const st = fs.lstatSync(full);
+        const mode = (st.mode & 0o7777).toString(8);
+        const mtime = times ? ` ${Math.floor(st.mtimeMs / 1000)}` : '';
+        if (st.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(full)}`;
+        else if (st.isFile()) out[rel] = `${sha256(fs.readFileSync(full)).slice(0, 12)} ${mode}${mtime}`;
+        else {
+          out[rel || '.'] = `dir ${mode}${mtime}`;
+          for (const name of fs.readdirSync(full).sort()) walk(rel ? `${rel}/${name}` : name);
+        }
+      };
+      walk('');
+      return out;
+    };
+
+    const up = remote('tree-up');
+    const seen: Array<[number, number]> = [];
+    const st = sftp.put(src, up, (done, total) => seen.push([done, total]), true, { recurse: true, preserve: true });
+    expect(st.isDirectory()).toBe(true);
+    expect(describe(up, true)).toEqual(describe(src, true));
+    expect(seen[seen.length - 1]).toEqual([5 + 300 * KiB, 5 + 300 * KiB]);
+
+    const down = localPath('tree-down');
+    expect(sftp.get(up, down, null, { recurse: true, preserve: true })).toBe(5 + 300 * KiB);
+    expect(describe(down, true)).toEqual(describe(src, true));
+
+    // Without preserve: the same content and links; the times are the copy's own.
+    const plain = localPath('tree-plain');
+    sftp.get(up, plain, null, { recurse: true });
+    const strip = (d: Record<string, string>) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.replace(/ \d+$/, '').replace(/ [0-7]+$/, '')]));
+    expect(strip(describe(plain, false))).toEqual(strip(describe(src, false)));
+    // An existing directory is merged into.
+    sftp.put(src, up, null, true, { recurse: true });
+    expect(strip(describe(up, false))).toEqual(strip(describe(src, false)));
+
+    // followSymlinks: the link's target is copied as a file.
+    const followed = localPath('tree-followed');
+    sftp.get(up, followed, null, { recurse: true, followSymlinks: true });
+    expect(fs.lstatSync(join(followed, 'link')).isFile()).toBe(true);
+    expect(fs.readFileSync(join(followed, 'link'), 'utf8')).toBe('alpha');
+
+    expect((thrown(() => sftp.get(join(up, 'a.txt'), localPath('x'), null, { recurse: true })) as IOError).code).toBe('ENOTDIR');
+    expect((thrown(() => sftp.put(localPath('missing'), remote('x'), null, true, { recurse: true })) as IOError).code).toBe('ENOENT');
+    // A single file with preserve, up and down.
+    const single = remote('single');
+    sftp.put(join(src, 'a.txt'), single, null, true, { preserve: true });
+    expect([fs.statSync(single).mode & 0o777, Math.floor(fs.statSync(single).mtimeMs / 1000)]).toEqual([0o640, then + 7]);
+    fs.utimesSync(single, then, then + 9);
+    const one = localPath('one');
+    sftp.get(single, one, null, { preserve: true });
+    expect([fs.statSync(one).mode & 0o777, Math.floor(fs.statSync(one).mtimeMs / 1000)]).toEqual([0o640, then + 9]);
+  });
+
   itWithPeers(['sshd'], 'exists, lexists, isdir, isfile and islink answer as os.path does, links and missing paths included', () => {
     const file = put(remote('probe-file'), 'x');
     const dir = remote('probe-dir');

@@ -5,6 +5,8 @@ import { FX } from '../sftp/constants';
 import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import { SFTPFile, parseMode } from './sftp-file';
+import { getTree, putTree, type TreeHost, type TreeOptions } from './sftp-tree';
+import { chmodSync, statSync, utimesSync } from 'node:fs';
 import type { Transport } from './transport';
 
 /** Paramiko's transfer callback: `(bytesSoFar, total)`. */
@@ -26,6 +28,12 @@ export function toAttributes(plain: unknown): SFTPAttributes {
   if (!(a.attr instanceof Map)) a.attr = new Map();
   for (const [k, v] of a.attr) a.attr.set(k, toBuffer(v) as Buffer);
   return a;
+}
+
+/** get's options (Paramiko's `prefetch`, and the tree options of AsyncSSH's get). */
+export interface GetOptions extends TreeOptions {
+  /** Paramiko's: reads run many in flight whatever it says. */
+  prefetch?: boolean;
 }
 
 /** copyFile's options. */
@@ -551,14 +559,31 @@ export class SFTPClient {
   /**
    * Uploads a local file (`remotepath` must include the file name). Runs in the worker with
    * many writes in flight; `confirm` checks the size afterwards ("size mismatch in put!").
+   * Beyond Paramiko, AsyncSSH's options: `recurse` uploads a local directory and everything
+   * under it as the remote directory `remotepath` (merged into one that exists; `callback` then
+   * counts over the whole tree; the result is the remote directory's attributes), `preserve`
+   * sets permissions and times as the originals', `followSymlinks` copies what links point to.
    */
-  put(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true): SFTPAttributes {
-    return runSync(this.putOp(localpath, remotepath, callback, confirm));
+  put(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true, options: TreeOptions = {}): SFTPAttributes {
+    return runSync(this.putEntryOp(localpath, remotepath, callback, confirm, options));
   }
 
   /** The promise twin of put: the transfer runs in the worker either way; `callback` runs on this thread. */
-  putAsync(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true): Promise<SFTPAttributes> {
-    return runAsync(this.putOp(localpath, remotepath, callback, confirm));
+  putAsync(localpath: string, remotepath: string, callback: TransferCallback | null = null, confirm = true, options: TreeOptions = {}): Promise<SFTPAttributes> {
+    return runAsync(this.putEntryOp(localpath, remotepath, callback, confirm, options));
+  }
+
+  private *putEntryOp(localpath: string, remotepath: string, callback: TransferCallback | null, confirm: boolean, o: TreeOptions): Op<SFTPAttributes> {
+    if (o.recurse) {
+      yield* putTree(this.treeHost(confirm), localpath, this.adjust(remotepath), callback, o);
+      return yield* this.statOp('stat', remotepath);
+    }
+    const st = yield* this.putOp(localpath, remotepath, callback, confirm);
+    if (o.preserve) {
+      const local = statSync(localpath);
+      yield* this.setstatOp(remotepath, { st_mode: local.mode & 0o7777, st_atime: Math.floor(local.atimeMs / 1000), st_mtime: Math.floor(local.mtimeMs / 1000) });
+    }
+    return st;
   }
 
   private *putOp(localpath: string, remotepath: string, callback: TransferCallback | null, confirm: boolean): Op<SFTPAttributes> {
@@ -567,19 +592,53 @@ export class SFTPClient {
     return toAttributes(yield* withProgress(callback, (progressKey) => this.callOp('put', { ...args, progressKey }, null)));
   }
 
-  /** Downloads to a local file, in the worker with many reads in flight; returns the byte count. */
-  get(remotepath: string, localpath: string, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): number {
-    return runSync(this.getOp(remotepath, localpath, callback));
+  /**
+   * Downloads to a local file, in the worker with many reads in flight; returns the byte count.
+   * Beyond Paramiko, AsyncSSH's options: `recurse` downloads a remote directory and everything
+   * under it as the local directory `localpath` (made if missing, merged into if there; the
+   * byte count and `callback` are then over the whole tree), `preserve` sets permissions and
+   * times as the originals', `followSymlinks` copies what links point to (links are otherwise
+   * made again, pointing where they pointed). `prefetch` is accepted and always on.
+   */
+  get(remotepath: string, localpath: string, callback: TransferCallback | null = null, options: GetOptions = {}): number {
+    return runSync(this.getEntryOp(remotepath, localpath, callback, options));
   }
 
   /** The promise twin of get. */
-  getAsync(remotepath: string, localpath: string, callback: TransferCallback | null = null, _options: { prefetch?: boolean } = {}): Promise<number> {
-    return runAsync(this.getOp(remotepath, localpath, callback));
+  getAsync(remotepath: string, localpath: string, callback: TransferCallback | null = null, options: GetOptions = {}): Promise<number> {
+    return runAsync(this.getEntryOp(remotepath, localpath, callback, options));
+  }
+
+  private *getEntryOp(remotepath: string, localpath: string, callback: TransferCallback | null, o: GetOptions): Op<number> {
+    if (o.recurse) return yield* getTree(this.treeHost(true), this.adjust(remotepath), localpath, callback, o);
+    const n = yield* this.getOp(remotepath, localpath, callback);
+    if (o.preserve) {
+      const st = yield* this.statOp('stat', remotepath);
+      chmodSync(localpath, (st.st_mode ?? 0o644) & 0o7777);
+      utimesSync(localpath, Number(st.st_atime ?? 0), Number(st.st_mtime ?? 0));
+    }
+    return n;
   }
 
   private *getOp(remotepath: string, localpath: string, callback: TransferCallback | null): Op<number> {
     const args = { remote: this.adjust(remotepath), local: localpath, idleTimeout: this.timeout };
     return yield* withProgress(callback, (progressKey) => this.callOp<number>('get', { ...args, progressKey }, null));
+  }
+
+  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */
+  private treeHost(confirm: boolean): TreeHost {
+    return {
+      statOp: (op, path) => this.statOp(op, path),
+      listdirAttrOp: (path) => this.listdirAttrOp(path),
+      readlinkOp: (path) => this.nameOp('readlink', path),
+      realpathOp: (path) => this.nameOp('realpath', path),
+      mkdirOp: (path, mode) => this.mkdirOp(path, mode),
+      symlinkOp: (source, dest) => this.symlinkOp(source, dest),
+      removeOp: (path) => this.pathOp('remove', path),
+      setstatOp: (path, attrs) => this.setstatOp(path, attrs),
+      getFileOp: (remote, local, cb) => this.getOp(remote, local, cb),
+      putFileOp: (local, remote, cb) => this.putOp(local, remote, cb, confirm),
+    };
   }
 
   /** Uploads what `fl.read()` gives until it is empty; returns the remote attributes. */

@@ -1,0 +1,214 @@
+/**
+ * Whole directory trees through SFTPClient.get/put with `recurse` (AsyncSSH's get/put with
+ * recurse=True; ssh2-sftp-client's downloadDir/uploadDir): the tree is listed first, then its
+ * directories are made, its files copied one after another (each a whole-file transfer in the
+ * worker), its links recreated, and with `preserve` modes and times set, a directory's after its
+ * contents (writing into it changes its mtime).
+ */
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { Op } from '../bridge';
+import { ioErrorFrom } from '../files';
+import { IOError } from '../errors';
+import { SFTPAttributes } from '../sftp/attributes';
+import type { TransferCallback } from './sftp-client';
+
+/** The options of a recursive get or put (also read by a plain one: `preserve`). */
+export interface TreeOptions {
+  /** Copy a directory with everything under it (the destination is that directory). */
+  recurse?: boolean;
+  /** Set the copies' permissions and access/modification times to the originals'. */
+  preserve?: boolean;
+  /** Copy what symbolic links point to instead of recreating the links (loops are refused). */
+  followSymlinks?: boolean;
+}
+
+/** One entry of a tree, relative to its root ('' is the root itself). */
+interface Entry {
+  rel: string;
+  kind: 'dir' | 'file' | 'link';
+  /** Permission bits, times (seconds) and size, from whichever side is the source. */
+  mode: number;
+  atime: number;
+  mtime: number;
+  size: number;
+  /** A link's target, as written. */
+  target?: string;
+}
+
+/** What the tree transfers need of SFTPClient (its ops, as the generator twins use them). */
+export interface TreeHost {
+  statOp(op: 'stat' | 'lstat', path: string): Op<SFTPAttributes>;
+  listdirAttrOp(path: string): Op<SFTPAttributes[]>;
+  readlinkOp(path: string): Op<string>;
+  realpathOp(path: string): Op<string>;
+  mkdirOp(path: string, mode: number): Op<void>;
+  symlinkOp(source: string, dest: string): Op<void>;
+  removeOp(path: string): Op<void>;
+  setstatOp(path: string, attrs: Record<string, number>): Op<void>;
+  getFileOp(remote: string, local: string, callback: TransferCallback | null): Op<number>;
+  putFileOp(local: string, remote: string, callback: TransferCallback | null): Op<SFTPAttributes>;
+}
+
+const S_IFMT = 0o170000;
+const kindOf = (mode: number): Entry['kind'] | null =>
+  (mode & S_IFMT) === 0o040000 ? 'dir' : (mode & S_IFMT) === 0o100000 ? 'file' : (mode & S_IFMT) === 0o120000 ? 'link' : null;
+const remoteJoin = (dir: string, rel: string): string => (rel === '' ? dir : dir.endsWith('/') ? `${dir}${rel}` : `${dir}/${rel}`);
+
+function fromAttrs(rel: string, a: SFTPAttributes): Omit<Entry, 'kind'> {
+  return { rel, mode: (a.st_mode ?? 0o644) & 0o7777, atime: Number(a.st_atime ?? 0), mtime: Number(a.st_mtime ?? 0), size: Number(a.st_size ?? 0) };
+}
+
+function fromStats(rel: string, st: Stats): Omit<Entry, 'kind'> {
+  return { rel, mode: st.mode & 0o7777, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000), size: st.size };
+}
+
+function* remoteTree(host: TreeHost, root: string, follow: boolean): Op<Entry[]> {
+  const out: Entry[] = [];
+  const seen = new Set<string>();
+  function* visit(rel: string, attrs: SFTPAttributes): Op<void> {
+    const path = remoteJoin(root, rel);
+    let kind = kindOf(attrs.st_mode ?? 0);
+    if (kind === 'link' && follow) {
+      attrs = yield* host.statOp('stat', path);
+      kind = kindOf(attrs.st_mode ?? 0);
+    }
+    if (kind === 'link') {
+      out.push({ ...fromAttrs(rel, attrs), kind, target: yield* host.readlinkOp(path) });
+      return;
+    }
+    if (kind === 'file') {
+      out.push({ ...fromAttrs(rel, attrs), kind });
+      return;
+    }
+    if (kind !== 'dir') return; // sockets, devices, FIFOs: nothing to copy
+    if (follow) {
+      const real = yield* host.realpathOp(path);
+      if (seen.has(real)) throw new IOError(`ELOOP: a link loop at ${path} (back to ${real})`, { code: 'ELOOP', errno: 40, filename: path });
+      seen.add(real);
+    }
+    out.push({ ...fromAttrs(rel, attrs), kind });
+    for (const child of yield* host.listdirAttrOp(path)) yield* visit(rel === '' ? child.filename! : `${rel}/${child.filename}`, child);
+  }
+  yield* visit('', yield* host.statOp('stat', root));
+  return out;
+}
+
+function localTree(root: string, follow: boolean): Entry[] {
+  const out: Entry[] = [];
+  const seen = new Set<string>();
+  const visit = (rel: string, st: Stats): void => {
+    const path = rel === '' ? root : join(root, rel);
+    if (st.isSymbolicLink() && follow) st = statSync(path);
+    if (st.isSymbolicLink()) return void out.push({ ...fromStats(rel, st), kind: 'link', target: readlinkSync(path) });
+    if (st.isFile()) return void out.push({ ...fromStats(rel, st), kind: 'file' });
+    if (!st.isDirectory()) return;
+    if (follow) {
+      const real = realpathSync(path);
+      if (seen.has(real)) throw new IOError(`ELOOP: a link loop at ${path} (back to ${real})`, { code: 'ELOOP', errno: 40, filename: path });
+      seen.add(real);
+    }
+    out.push({ ...fromStats(rel, st), kind: 'dir' });
+    for (const name of readdirSync(path).sort()) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      visit(childRel, lstatSync(join(root, childRel)));
+    }
+  };
+  try {
+    visit('', statSync(root));
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code && !(e instanceof IOError) ? ioErrorFrom(e, 'cannot read', (e as NodeJS.ErrnoException).path ?? root) : e;
+  }
+  return out;
+}
+
+/** Adds each file's progress to what the files before it moved: `(bytesSoFar, total)` over the tree. */
+function treeProgress(entries: Entry[], callback: TransferCallback | null): (before: number) => TransferCallback | null {
+  if (!callback) return () => null;
+  const total = entries.reduce((n, e) => n + (e.kind === 'file' ? e.size : 0), 0);
+  return (before) => (done) => callback(before + done, total);
+}
+
+/** A local operation's error as an IOError naming its path. */
+function local<T>(action: string, path: string, op: () => T): T {
+  try {
+    return op();
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code && !(e instanceof IOError) ? ioErrorFrom(e, `cannot ${action}`, path) : e;
+  }
+}
+
+/** get with recurse: the remote tree at `remote` becomes the local directory `localRoot`. */
+export function* getTree(host: TreeHost, remote: string, localRoot: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
+  const entries = yield* remoteTree(host, remote, Boolean(o.followSymlinks));
+  if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, get '${remote}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: remote });
+  const progress = treeProgress(entries, callback);
+  let moved = 0;
+  for (const e of entries) {
+    const dst = e.rel === '' ? localRoot : join(localRoot, e.rel);
+    if (e.kind === 'dir') {
+      local('make directory', dst, () => mkdirSync(dst, { recursive: true }));
+    } else if (e.kind === 'file') {
+      moved += yield* host.getFileOp(remoteJoin(remote, e.rel), dst, progress(moved));
+    } else {
+      local('make link', dst, () => {
+        rmSync(dst, { force: true });
+        symlinkSync(e.target!, dst);
+      });
+    }
+  }
+  if (o.preserve) {
+    // Deepest first: setting a directory's times before its contents were written would not last.
+    for (const e of [...entries].reverse()) {
+      if (e.kind === 'link') continue;
+      const dst = e.rel === '' ? localRoot : join(localRoot, e.rel);
+      local('preserve the mode and times of', dst, () => {
+        chmodSync(dst, e.mode);
+        utimesSync(dst, e.atime, e.mtime);
+      });
+    }
+  }
+  return moved;
+}
+
+/** put with recurse: the local tree at `localRoot` becomes the remote directory `remote`. */
+export function* putTree(host: TreeHost, localRoot: string, remote: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
+  const entries = localTree(localRoot, Boolean(o.followSymlinks));
+  if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, put '${localRoot}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: localRoot });
+  const progress = treeProgress(entries, callback);
+  let moved = 0;
+  for (const e of entries) {
+    const dst = remoteJoin(remote, e.rel);
+    if (e.kind === 'dir') {
+      // An existing directory is merged into, as mkdir -p would.
+      const there = yield* existingKind(host, dst);
+      if (there !== 'dir') yield* host.mkdirOp(dst, e.mode | 0o700);
+    } else if (e.kind === 'file') {
+      yield* host.putFileOp(join(localRoot, e.rel), dst, progress(moved));
+      moved += e.size;
+    } else {
+      // A link or file of that name from an earlier copy is replaced, as a local ln -sf would.
+      const there = yield* existingKind(host, dst);
+      if (there === 'link' || there === 'file') yield* host.removeOp(dst);
+      yield* host.symlinkOp(e.target!, dst);
+    }
+  }
+  if (o.preserve) {
+    for (const e of [...entries].reverse()) {
+      if (e.kind === 'link') continue;
+      yield* host.setstatOp(remoteJoin(remote, e.rel), { st_mode: e.mode, st_atime: e.atime, st_mtime: e.mtime });
+    }
+  }
+  return moved;
+}
+
+/** The kind of what is at remote `path` (not following a final link), or null when nothing is. */
+function* existingKind(host: TreeHost, path: string): Op<Entry['kind'] | null> {
+  try {
+    return kindOf((yield* host.statOp('lstat', path)).st_mode ?? 0);
+  } catch (e) {
+    if ((e as IOError).code === 'ENOENT') return null;
+    throw e;
+  }
+}
