@@ -577,6 +577,11 @@ describe('SSHServer', () => {
     expect(out).toBe('hello from the target, through the bastion\nexit status 0\n');
   });
 
+  it("samples/http-proxy.js logs in through an HTTP proxy's CONNECT on a socket the script opened", () => {
+    const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'http-proxy.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
+    expect(out).toBe('hello through the proxy\nexit status 0\n');
+  });
+
   it('the README demo (samples/demo.js) runs its server and client and exits 0', () => {
     const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'demo.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
     expect(out).toContain('client: exit status: 3');

@@ -4,13 +4,14 @@
  * flight, in any order). The worker wires it to a channel; tests wire it to a pipe or to
  * SftpServerCore in memory. Whole-file transfers (download/upload) live in transfer.ts.
  */
+import { IOError } from '../errors';
 import { Message } from '../wire/message';
 import { SFTPAttributes } from './attributes';
-import { DEFAULT_IO_SIZE, DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, SFTP_MAX_MSG_LENGTH, SFTP_VERSION } from './constants';
+import { DEFAULT_IO_SIZE, DEFAULT_MAX_PACKET, EXT, FX, FXF, FXP_NAMES, SFTP_MAX_MSG_LENGTH, SFTP_VERSION } from './constants';
 import { CHECK_FILE, decodeCheckFileReply, encodeCheckFileArgs } from './check-file';
 import { PacketFramer } from './framing';
 import { BufferPool } from './buffer-pool';
-import { RequestContext, SFTPError, statusError } from './errors';
+import { diagnosedError, RequestContext, SFTPError, statusError } from './errors';
 import { DATA_HEADER, decodeReply, SftpReply } from './replies';
 import { encodeRequest, PathLike } from './requests';
 import { download, DownloadOptions, upload, UploadOptions, UploadSource, DownloadSink } from './transfer';
@@ -230,7 +231,52 @@ export class SftpClientCore {
 
   /** Opens a file with SSH_FXF_* flags; resolves with the handle. */
   open(path: PathLike, pflags: number, attrs?: SFTPAttributes): Promise<Buffer> {
-    return this.request((id) => encodeRequest.open(id, path, pflags, attrs), 'handle', { syscall: 'open', path: pathOf(path) });
+    const opened = this.request<Buffer>((id) => encodeRequest.open(id, path, pflags, attrs), 'handle', { syscall: 'open', path: pathOf(path) });
+    if (!(pflags & (FXF.WRITE | FXF.EXCL))) return opened;
+    return this.diagnosed(opened, async () => {
+      const kind = await this.kindOf(path);
+      if (kind === 'dir') return 'EISDIR';
+      return pflags & FXF.EXCL && kind !== null ? 'EEXIST' : null;
+    });
+  }
+
+  /**
+   * OpenSSH's server (and Dropbear's, which is OpenSSH's) answers most failed calls with a bare
+   * FAILURE, "Failure": SFTP v3 has no status for EEXIST, ENOTEMPTY or EISDIR. Where one errno is
+   * the likely cause and a look can tell (the name exists, the directory is not empty, it is a
+   * directory), `diagnose` looks after the failure and the error gets that code. Only bare
+   * failures are looked at (with `alsoNoSuchFile`, NO_SUCH_FILE too, which OpenSSH also sends
+   * for ENOTDIR, unless the server's text was the OS's own); a look that fails, or finds
+   * nothing, leaves the error.
+   */
+  private async diagnosed<T>(
+    call: Promise<T>,
+    diagnose: () => Promise<'EEXIST' | 'ENOTEMPTY' | 'EISDIR' | 'ENOTDIR' | null>,
+    alsoNoSuchFile = false,
+  ): Promise<T> {
+    try {
+      return await call;
+    } catch (e) {
+      const err = e as IOError & { status?: number; serverMessage?: string };
+      // A bare FAILURE, or OpenSSH's NO_SUCH_FILE for ENOTDIR too ("No such file": ENOENT by default).
+      const bare =
+        err instanceof IOError &&
+        ((err.status === FX.FAILURE && !err.code) ||
+          (alsoNoSuchFile && err.status === FX.NO_SUCH_FILE && err.code === 'ENOENT' && err.serverMessage !== 'No such file or directory'));
+      if (!bare) throw e;
+      const code = await diagnose().catch(() => null);
+      throw code ? diagnosedError(err, code) : e;
+    }
+  }
+
+  /** 'dir', 'other' or null (nothing there), not following a final link. */
+  private async kindOf(path: PathLike): Promise<'dir' | 'other' | null> {
+    try {
+      return (await this.lstat(path)).isDirectory() ? 'dir' : 'other';
+    } catch (e) {
+      if ((e as { status?: number }).status === FX.NO_SUCH_FILE) return null;
+      throw e;
+    }
   }
 
   /** Closes a file or directory handle. */
@@ -343,15 +389,23 @@ export class SftpClientCore {
   }
 
   remove(path: PathLike): Promise<void> {
-    return this.request((id) => encodeRequest.remove(id, path), 'status', { syscall: 'remove', path: pathOf(path) });
+    const removed = this.request<void>((id) => encodeRequest.remove(id, path), 'status', { syscall: 'remove', path: pathOf(path) });
+    return this.diagnosed(removed, async () => ((await this.kindOf(path)) === 'dir' ? 'EISDIR' : null));
   }
 
   mkdir(path: PathLike, attrs?: SFTPAttributes): Promise<void> {
-    return this.request((id) => encodeRequest.mkdir(id, path, attrs), 'status', { syscall: 'mkdir', path: pathOf(path) });
+    const made = this.request<void>((id) => encodeRequest.mkdir(id, path, attrs), 'status', { syscall: 'mkdir', path: pathOf(path) });
+    return this.diagnosed(made, () => this.existsDiagnosis(path));
   }
 
   rmdir(path: PathLike): Promise<void> {
-    return this.request((id) => encodeRequest.rmdir(id, path), 'status', { syscall: 'rmdir', path: pathOf(path) });
+    const removed = this.request<void>((id) => encodeRequest.rmdir(id, path), 'status', { syscall: 'rmdir', path: pathOf(path) });
+    return this.diagnosed(removed, async () => {
+      const kind = await this.kindOf(path);
+      if (kind === 'other') return 'ENOTDIR';
+      if (kind === null) return null;
+      return kind === 'dir' && (await this.listdir(path)).some((a) => a.filename !== '.' && a.filename !== '..') ? 'ENOTEMPTY' : null;
+    }, true);
   }
 
   /** The server's canonical absolute form of a path ('.' gives its working directory). */
@@ -372,20 +426,27 @@ export class SftpClientCore {
 
   /** Creates `linkPath` pointing to `targetPath` (sent in OpenSSH's argument order). */
   symlink(targetPath: PathLike, linkPath: PathLike): Promise<void> {
-    return this.request((id) => encodeRequest.symlink(id, targetPath, linkPath), 'status', {
+    const made = this.request<void>((id) => encodeRequest.symlink(id, targetPath, linkPath), 'status', {
       syscall: 'symlink',
       path: pathOf(targetPath),
       dest: pathOf(linkPath),
     });
+    return this.diagnosed(made, () => this.existsDiagnosis(linkPath));
   }
 
   /** SFTP v3 rename: fails when `newPath` exists. */
   rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
-    return this.request((id) => encodeRequest.rename(id, oldPath, newPath), 'status', {
+    const renamed = this.request<void>((id) => encodeRequest.rename(id, oldPath, newPath), 'status', {
       syscall: 'rename',
       path: pathOf(oldPath),
       dest: pathOf(newPath),
     });
+    return this.diagnosed(renamed, () => this.existsDiagnosis(newPath));
+  }
+
+  /** EEXIST when something is at `path` (the name a call would have made). */
+  private async existsDiagnosis(path: PathLike): Promise<'EEXIST' | null> {
+    return (await this.kindOf(path)) !== null ? 'EEXIST' : null;
   }
 
   /** posix-rename@openssh.com: rename(2), replacing `newPath` atomically. */
@@ -397,7 +458,7 @@ export class SftpClientCore {
   /** hardlink@openssh.com: link(2). */
   hardlink(oldPath: PathLike, newPath: PathLike): Promise<void> {
     const ctx = { syscall: 'hardlink', path: pathOf(oldPath), dest: pathOf(newPath) };
-    return this.extended(EXT.HARDLINK, 'status', ctx, (m) => m.addString(oldPath).addString(newPath));
+    return this.diagnosed(this.extended<void>(EXT.HARDLINK, 'status', ctx, (m) => m.addString(oldPath).addString(newPath)), () => this.existsDiagnosis(newPath));
   }
 
   statvfs(path: PathLike): Promise<SftpStatVFS> {

@@ -6,7 +6,7 @@
  */
 import { registerErrorClass } from '../bridge/errors-wire';
 import { EOFError, IOError, SSHException } from '../errors';
-import { errnoOfStatus, FX, FX_MESSAGES } from './constants';
+import { errnoOfStatus, FX, FX_MESSAGES, messageFromErrnoCode } from './constants';
 
 /** The peer broke the protocol (Paramiko's SFTPError); the session cannot go on. */
 export class SFTPError extends SSHException {}
@@ -46,6 +46,22 @@ export function statusError(status: number, serverMessage: string, ctx: RequestC
     ...(ctx.path !== undefined && { path: ctx.path }),
     ...(ctx.dest !== undefined && { dest: ctx.dest }),
   });
+}
+
+/** errno numbers of the codes a bare FAILURE is diagnosed as (Linux's). */
+const DIAGNOSED_ERRNO: Record<string, number> = { EEXIST: 17, ENOTEMPTY: 39, EISDIR: 21, ENOTDIR: 20 };
+
+/**
+ * Gives a bare FAILURE (OpenSSH's "Failure": SFTP v3 has no status for EEXIST, ENOTEMPTY,
+ * EISDIR) the errno a look at the filesystem found, keeping the server's own text in the
+ * message: `EEXIST: file exists (the server said "Failure"), mkdir '/d'`.
+ */
+export function diagnosedError(err: IOError & { serverMessage?: string; syscall?: string; path?: string; dest?: string }, code: keyof typeof DIAGNOSED_ERRNO): IOError {
+  const ctx = { syscall: err.syscall ?? 'request', path: err.path, dest: err.dest };
+  err.code = code;
+  err.errno = DIAGNOSED_ERRNO[code];
+  err.message = `${code}: ${lowerFirst(messageFromErrnoCode(code, FX.FAILURE))} (the server said ${JSON.stringify(err.serverMessage ?? '')}), ${where(ctx)}`;
+  return err;
 }
 
 /** The SFTP status a server should answer with for an error thrown while serving. */

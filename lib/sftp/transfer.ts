@@ -8,7 +8,7 @@
  * resolves after a failed WRITE, fsync or CLOSE.
  */
 import { SFTPAttributes } from './attributes';
-import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, EXT, FX, FXF } from './constants';
+import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, EXT, FXF } from './constants';
 import { IOError } from '../errors';
 import type { SftpClientCore } from './client-core';
 import type { PathLike } from './requests';
@@ -397,7 +397,7 @@ export async function copyRemote(core: SftpClientCore, from: string, to: string,
   const size = Number(st.st_size ?? 0);
   const created = new SFTPAttributes();
   if (st.st_mode !== undefined) created.st_mode = st.st_mode & 0o7777;
-  if (opts.exclusive) await createExclusive(core, from, to, created);
+  if (opts.exclusive) await createExclusive(core, to, created);
   // Truncate only a longer file, which cannot be the source itself: opening the source as the
   // destination with TRUNC would empty it before it is read. A shorter or equal one is
   // overwritten to the source's size. (A SETSTAT of the size afterwards would do the same, but
@@ -423,23 +423,9 @@ export async function copyRemote(core: SftpClientCore, from: string, to: string,
   return { bytes, serverSide };
 }
 
-/**
- * Creates `to` with SSH_FXF_EXCL. OpenSSH's server answers an existing name with a bare
- * FAILURE ("Failure", no errno to read): when the name is there, that is EEXIST.
- */
-async function createExclusive(core: SftpClientCore, from: string, to: string, attrs: SFTPAttributes): Promise<void> {
-  let handle: Buffer;
-  try {
-    handle = await core.open(to, FXF.WRITE | FXF.CREAT | FXF.EXCL, attrs);
-  } catch (err) {
-    const e = err as IOError & { status?: number; serverMessage?: string };
-    if (e.status === FX.FAILURE && !e.code && (await core.lstat(to).then(() => true, () => false))) {
-      const exists = new IOError(`EEXIST: file already exists, copyfile '${from}' -> '${to}' (the server's answer: ${JSON.stringify(e.serverMessage ?? '')})`, { code: 'EEXIST', errno: 17, filename: to, cause: err });
-      throw Object.assign(exists, { status: e.status, serverMessage: e.serverMessage, path: to });
-    }
-    throw err;
-  }
-  await core.close(handle);
+/** Creates `to` with SSH_FXF_EXCL (EEXIST when it is there, even from OpenSSH: see SftpClientCore.open). */
+async function createExclusive(core: SftpClientCore, to: string, attrs: SFTPAttributes): Promise<void> {
+  await core.close(await core.open(to, FXF.WRITE | FXF.CREAT | FXF.EXCL, attrs));
 }
 
 /**
