@@ -17,6 +17,7 @@ import {
   Ed25519Key,
   PKey,
   ProcessError,
+  NoValidConnectionsError,
   ProxyCommand,
   ProxyCommandFailure,
   RejectPolicy,
@@ -475,6 +476,52 @@ describe('SSHClient against OpenSSH sshd', () => {
     }
     expect(counted.closed).toBe(true);
     expect(run(jump, 'echo outer').out).toBe('outer\n');
+  });
+
+  itWithPeers(['sshd'], 'sshConfig: an alias as ssh takes it (HostName, Port, User, IdentityFile), through ProxyJump hops or a ProxyCommand; jumps close with the client', () => {
+    const relay = `${process.execPath} -e "const s=require('net').connect(+process.argv[1],process.argv[2]);process.stdin.pipe(s);s.pipe(process.stdout)"`;
+    const host = (name: string, ...extra: string[]) => [
+      `Host ${name}`,
+      `  HostName ${sshd.host}`,
+      `  Port ${sshd.port}`,
+      `  User ${sshd.user.username}`,
+      `  IdentityFile ${userKey}`,
+      '  IdentitiesOnly yes',
+      ...extra.map((l) => `  ${l}`),
+    ];
+    const config = join(dir, 'ssh_config');
+    writeFileSync(
+      config,
+      [
+        ...host('target'),
+        ...host('via-jump', 'ProxyJump target'),
+        ...host('via-two', 'ProxyJump target,target'),
+        // Tokens are expanded: %p and %h are this host's port and HostName.
+        ...host('via-command', `ProxyCommand ${relay} %p %h`),
+        ...host('looping', 'ProxyJump looping'),
+      ].join('\n'),
+    );
+    const connect = (alias: string, extra: Record<string, unknown> = {}): SSHClient => {
+      const c = new SSHClient();
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      c.connect(alias, { sshConfig: config, timeout: 10, ...extra });
+      return c;
+    };
+    const jumpsOf = (c: SSHClient) => (c as unknown as { jumps: SSHClient[] }).jumps;
+    for (const [alias, jumps] of [['target', 0], ['via-jump', 1], ['via-two', 2], ['via-command', 0]] as const) {
+      const c = connect(alias);
+      expect(run(c, 'echo $USER').out).toBe(`${sshd.user.username}\n`);
+      const hops = jumpsOf(c).map((j) => j.getTransport()!);
+      expect(hops).toHaveLength(jumps);
+      c.close();
+      for (const t of hops) expect(t.isActive()).toBe(false);
+    }
+    // The caller's options win over the file's: nothing listens on port 1.
+    expect(() => connect('target', { port: 1 })).toThrow(NoValidConnectionsError);
+    // A ProxyJump that reaches itself is refused, not followed forever, and leaves nothing open.
+    const loop = new SSHClient();
+    expect(() => loop.connect('looping', { sshConfig: config, timeout: 10 })).toThrow(/jumps deep/);
+    expect(jumpsOf(loop)).toHaveLength(0);
   });
 
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {

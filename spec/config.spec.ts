@@ -8,6 +8,7 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
+import { optionsFromConfig, parseJumps, proxyOf } from '../lib/api/client-config';
 
 const CORPUS = path.join(__dirname, 'config-corpus');
 /** Set in both our process and ssh's environment, for ${VAR} expansion. */
@@ -433,5 +434,26 @@ describe('canonicalisation', () => {
     expect(config.canonicalize('db', {}, ['x.example', 'corp.example'])).toBe('db.corp.example');
     expect(config.canonicalize('nope', {}, ['corp.example'])).toBe('nope');
     expect(() => config.canonicalize('nope', { canonicalizefallbacklocal: 'no' }, ['corp.example'])).toThrow(CouldNotCanonicalize);
+  });
+});
+
+describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
+  it('ProxyJump hops in every form, and garbage refused', () => {
+    expect(parseJumps('bastion')).toEqual([{ user: undefined, host: 'bastion', port: undefined }]);
+    expect(parseJumps('ops@b1:2222,ssh://root@[::1]:22,[fe80::1]')).toEqual([
+      { user: 'ops', host: 'b1', port: 2222 },
+      { user: 'root', host: '::1', port: 22 },
+      { user: undefined, host: 'fe80::1', port: undefined },
+    ]);
+    expect(() => parseJumps('a b')).toThrow(/cannot read ProxyJump hop "a b"/);
+  });
+
+  it('the first of ProxyJump and ProxyCommand wins; the caller wins over the file; IdentitiesOnly turns off agent and default keys', () => {
+    const config = SSHConfig.fromText(['Host j', '  ProxyJump b', '  ProxyCommand nc %h %p', 'Host c', '  ProxyCommand nc %h %p', '  ProxyJump b', 'Host *', '  Port 2200', '  User ada', '  ConnectTimeout 7', '  Compression yes', '  IdentitiesOnly yes', '  IdentityFile /nonexistent/key', `  IdentityFile ${__filename}`].join('\n'));
+    expect(proxyOf(config.lookup('j'))).toEqual({ jump: 'b' });
+    expect(proxyOf(config.lookup('c'))).toEqual({ command: 'nc c 2200' });
+    expect(proxyOf(config.lookup('x'))).toBeNull();
+    const o = optionsFromConfig(config.lookup('x'), { username: 'bob', allowAgent: true });
+    expect(o).toMatchObject({ port: 2200, username: 'bob', timeout: 7, compress: true, allowAgent: true, lookForKeys: false, keyFilename: [__filename], sshConfig: null });
   });
 });

@@ -14,6 +14,8 @@ import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport, unsupportedSock } from './transport';
 import { isSocketLike, type SocketLike } from './sock-pump';
+import { configOf, optionsFromConfig, parseJumps, proxyOf } from './client-config';
+import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
 import { runAsync, runSync, type Op } from '../bridge';
@@ -38,7 +40,19 @@ export interface ConnectOptions {
   /** Decrypts key files; defaults to `password`, as Paramiko. */
   passphrase?: string | null;
   disabledAlgorithms?: DisabledAlgorithms;
+  /**
+   * Beyond Paramiko (whose connect reads no config): take what OpenSSH's `ssh hostname` would
+   * from an ssh_config (AsyncSSH's `config`): HostName, Port, User, IdentityFile,
+   * IdentitiesOnly, ConnectTimeout, Compression, and ProxyJump (connections through each jump
+   * host, themselves configured from the file and closed with this client) or ProxyCommand.
+   * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
+   * SSHConfig. The options given here win over the file's, as ssh's command line does.
+   */
+  sshConfig?: boolean | string | SSHConfig | null;
 }
+
+/** ProxyJump chains this deep are taken for a loop (a `Host *` ProxyJump that reaches the jump host itself). */
+const MAX_JUMP_DEPTH = 8;
 
 /** invokeShell's pty size and type (Paramiko's defaults: vt100, 80x24) and environment. */
 export interface ShellOptions {
@@ -114,6 +128,8 @@ export class SSHClient {
   hostKeysFilename: string | null = null;
   private policy: MissingHostKeyPolicy = new RejectPolicy();
   private transport: Transport | null = null;
+  /** Clients of the jump hosts an ssh_config ProxyJump went through, closed after this one's transport. */
+  private jumps: SSHClient[] = [];
 
   /** Loads known_hosts read-only (never saved back); the user's file when none is named. */
   loadSystemHostKeys(filename: string | null = null): void {
@@ -211,7 +227,19 @@ export class SSHClient {
     return runAsync(this.connectOp(hostname, options));
   }
 
-  private *connectOp(hostname: string, options: ConnectOptions): Op<void> {
+  private *connectOp(hostname: string, options: ConnectOptions, depth = 0): Op<void> {
+    if (!options.sshConfig) return yield* this.connectDirectOp(hostname, options);
+    try {
+      const [host, o] = yield* this.fromSshConfigOp(hostname, options, depth);
+      yield* this.connectDirectOp(host, o);
+    } catch (e) {
+      // The jump hosts of a connection that did not come about go with it.
+      for (const jump of this.jumps.splice(0).reverse()) yield* jump.closeOp();
+      throw e;
+    }
+  }
+
+  private *connectDirectOp(hostname: string, options: ConnectOptions): Op<void> {
     const port = options.port ?? 22;
     const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
     const sock = options.sock ?? ([hostname, port] as [string, number]);
@@ -254,6 +282,41 @@ export class SSHClient {
       yield* t.closeOp();
       throw e;
     }
+  }
+
+  /**
+   * connect's `sshConfig`: the host's options from the config (see optionsFromConfig), and the
+   * socket to run over: a ProxyCommand, or a channel through the last of the ProxyJump hosts,
+   * each connected by a client of its own that shares this one's host keys and policy.
+   */
+  private *fromSshConfigOp(alias: string, options: ConnectOptions, depth: number): Op<[string, ConnectOptions]> {
+    const config = configOf(options.sshConfig!);
+    const d = config.lookup(alias, { user: options.username, port: options.port });
+    const o = optionsFromConfig(d, options);
+    const proxy = o.sock ? null : proxyOf(d);
+    if (proxy && 'command' in proxy) o.sock = new ProxyCommand(proxy.command);
+    if (proxy && 'jump' in proxy) {
+      if (depth >= MAX_JUMP_DEPTH) throw new SSHException(`ProxyJump for ${alias}: more than ${MAX_JUMP_DEPTH} jumps deep (a loop? a "Host *" ProxyJump that also matches the jump host)`);
+      const hops = parseJumps(proxy.jump);
+      let sock: Channel | undefined;
+      for (let i = 0; i < hops.length; i++) {
+        const jump = new SSHClient();
+        jump.systemHostKeys = this.systemHostKeys;
+        jump.hostKeys = this.hostKeys;
+        jump.hostKeysFilename = this.hostKeysFilename;
+        jump.policy = this.policy;
+        jump.logChannel = this.logChannel;
+        this.jumps.push(jump);
+        const hop = hops[i];
+        // The first hop as the config says (its own ProxyJump too); later ones through the one before.
+        yield* jump.connectOp(hop.host, { sshConfig: config, username: hop.user, port: hop.port, sock, timeout: o.timeout }, depth + 1);
+        const next = i + 1 < hops.length ? config.lookup(hops[i + 1].host, { port: hops[i + 1].port }) : null;
+        const dest: [string, number] = next ? [next.hostname!, Number(next.port ?? 22)] : [d.hostname!, o.port ?? 22];
+        sock = yield* jump.getTransport()!.openChannelOp('direct-tcpip', dest, ['127.0.0.1', 0], {});
+      }
+      o.sock = sock;
+    }
+    return [d.hostname ?? alias, o];
   }
 
   /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */
@@ -431,15 +494,20 @@ export class SSHClient {
   }
 
   close(): void {
-    this.transport?.close();
-    this.transport = null;
+    runSync(this.closeOp());
   }
 
   /** The promise twin of close. */
-  async closeAsync(): Promise<void> {
+  closeAsync(): Promise<void> {
+    return runAsync(this.closeOp());
+  }
+
+  private *closeOp(): Op<void> {
     const t = this.transport;
     this.transport = null;
-    await t?.closeAsync();
+    if (t) yield* t.closeOp();
+    // The jump hosts after the connection that ran through them, the last hop first.
+    for (const jump of this.jumps.splice(0).reverse()) yield* jump.closeOp();
   }
 
   [Symbol.dispose](): void {
