@@ -478,7 +478,7 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(run(jump, 'echo outer').out).toBe('outer\n');
   });
 
-  itWithPeers(['sshd'], 'sshConfig: an alias as ssh takes it (HostName, Port, User, IdentityFile), through ProxyJump hops or a ProxyCommand; jumps close with the client', () => {
+  itWithPeers(['sshd'], 'sshConfig: an alias as ssh takes it (HostName, Port, User, IdentityFile, HostKeyAlias), through ProxyJump hops or a ProxyCommand; jumps close with the client', () => {
     const relay = `${process.execPath} -e "const s=require('net').connect(+process.argv[1],process.argv[2]);process.stdin.pipe(s);s.pipe(process.stdout)"`;
     const host = (name: string, ...extra: string[]) => [
       `Host ${name}`,
@@ -499,6 +499,7 @@ describe('SSHClient against OpenSSH sshd', () => {
         // Tokens are expanded: %p and %h are this host's port and HostName.
         ...host('via-command', `ProxyCommand ${relay} %p %h`),
         ...host('looping', 'ProxyJump looping'),
+        ...host('aliased', 'HostKeyAlias build-box'),
       ].join('\n'),
     );
     const connect = (alias: string, extra: Record<string, unknown> = {}): SSHClient => {
@@ -516,6 +517,15 @@ describe('SSHClient against OpenSSH sshd', () => {
       c.close();
       for (const t of hops) expect(t.isActive()).toBe(false);
     }
+    // HostKeyAlias: known_hosts is searched under the alias (RejectPolicy: found, or refused).
+    const serverKey = PKey.fromBlob(Buffer.from(sshd.hostKeys[0].publicKey.split(' ')[1], 'base64'));
+    const strict = new SSHClient();
+    strict.getHostKeys().add('build-box', serverKey.getName(), serverKey);
+    strict.connect('aliased', { sshConfig: config, timeout: 10 });
+    expect(run(strict, 'echo known').out).toBe('known\n');
+    strict.close();
+    const unknown = new SSHClient();
+    expect(() => unknown.connect('target', { sshConfig: config, timeout: 10 })).toThrow(SSHException);
     // The caller's options win over the file's: nothing listens on port 1.
     expect(() => connect('target', { port: 1 })).toThrow(NoValidConnectionsError);
     // A ProxyJump that reaches itself is refused, not followed forever, and leaves nothing open.

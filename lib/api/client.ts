@@ -43,8 +43,10 @@ export interface ConnectOptions {
   /**
    * Beyond Paramiko (whose connect reads no config): take what OpenSSH's `ssh hostname` would
    * from an ssh_config (AsyncSSH's `config`): HostName, Port, User, IdentityFile,
-   * IdentitiesOnly, ConnectTimeout, Compression, and ProxyJump (connections through each jump
-   * host, themselves configured from the file and closed with this client) or ProxyCommand.
+   * IdentitiesOnly, ConnectTimeout, Compression, HostKeyAlias (the name known_hosts is searched
+   * under), and ProxyJump (connections through each jump host, themselves configured from the
+   * file and closed with this client) or ProxyCommand. Host key checking stays this client's:
+   * StrictHostKeyChecking and UserKnownHostsFile are not taken (set a policy, load host keys).
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
    * SSHConfig. The options given here win over the file's, as ssh's command line does.
    */
@@ -230,8 +232,8 @@ export class SSHClient {
   private *connectOp(hostname: string, options: ConnectOptions, depth = 0): Op<void> {
     if (!options.sshConfig) return yield* this.connectDirectOp(hostname, options);
     try {
-      const [host, o] = yield* this.fromSshConfigOp(hostname, options, depth);
-      yield* this.connectDirectOp(host, o);
+      const [host, o, hostKeyAlias] = yield* this.fromSshConfigOp(hostname, options, depth);
+      yield* this.connectDirectOp(host, o, hostKeyAlias);
     } catch (e) {
       // The jump hosts of a connection that did not come about go with it.
       for (const jump of this.jumps.splice(0).reverse()) yield* jump.closeOp();
@@ -239,9 +241,10 @@ export class SSHClient {
     }
   }
 
-  private *connectDirectOp(hostname: string, options: ConnectOptions): Op<void> {
+  /** `hostKeyAlias`: the name to look the host key up under instead (ssh_config's HostKeyAlias). */
+  private *connectDirectOp(hostname: string, options: ConnectOptions, hostKeyAlias: string | null = null): Op<void> {
     const port = options.port ?? 22;
-    const hostKeyName = port === 22 ? hostname : `[${hostname}]:${port}`;
+    const hostKeyName = hostKeyAlias ?? (port === 22 ? hostname : `[${hostname}]:${port}`);
     const sock = options.sock ?? ([hostname, port] as [string, number]);
     const native = sock instanceof Channel || sock instanceof ProxyCommand || sock instanceof Socket || Array.isArray(sock);
     if (!native && !(isSocketLike(sock) && typeof (sock as { pipe?: unknown }).pipe !== 'function')) {
@@ -289,7 +292,7 @@ export class SSHClient {
    * socket to run over: a ProxyCommand, or a channel through the last of the ProxyJump hosts,
    * each connected by a client of its own that shares this one's host keys and policy.
    */
-  private *fromSshConfigOp(alias: string, options: ConnectOptions, depth: number): Op<[string, ConnectOptions]> {
+  private *fromSshConfigOp(alias: string, options: ConnectOptions, depth: number): Op<[string, ConnectOptions, string | null]> {
     const config = configOf(options.sshConfig!);
     const d = config.lookup(alias, { user: options.username, port: options.port });
     const o = optionsFromConfig(d, options);
@@ -316,7 +319,8 @@ export class SSHClient {
       }
       o.sock = sock;
     }
-    return [d.hostname ?? alias, o];
+    const hostKeyAlias = typeof d.hostkeyalias === 'string' ? d.hostkeyalias : null;
+    return [d.hostname ?? alias, o, hostKeyAlias];
   }
 
   /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */
