@@ -389,6 +389,33 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
     expect([fs.statSync(one).mode & 0o777, Math.floor(fs.statSync(one).mtimeMs / 1000)]).toEqual([0o640, then + 9]);
   });
 
+  itWithPeers(['sshd'], 'glob: *, ?, [...], [!...], ** and hidden names as a shell; literal parts must exist; a trailing / keeps directories', () => {
+    const w = remote('glob');
+    for (const d of ['sub/deep', 'sub2', '.hid']) fs.mkdirSync(join(w, d), { recursive: true });
+    for (const f of ['a.txt', 'b.txt', 'c.log', '.hidden.txt', 'sub/d.txt', 'sub/deep/e.txt', 'sub2/f.txt', '.hid/g.txt', 'x[1].txt']) fs.writeFileSync(join(w, f), f);
+    fs.symlinkSync('sub', join(w, 'link-to-sub'));
+    const g = (p: string) => sftp.glob(`${w}/${p}`).map((x) => x.slice(w.length + 1));
+    expect(g('*.txt')).toEqual(['a.txt', 'b.txt', 'x[1].txt']);
+    expect(g('.*.txt')).toEqual(['.hidden.txt']);
+    expect(g('[ab].txt')).toEqual(['a.txt', 'b.txt']);
+    expect(g('[!a].txt')).toEqual(['b.txt']);
+    expect(g('?.log')).toEqual(['c.log']);
+    expect(g('*/d.txt')).toEqual(['link-to-sub/d.txt', 'sub/d.txt']);
+    expect(g('**/*.txt')).toEqual(['a.txt', 'b.txt', 'sub/d.txt', 'sub/deep/e.txt', 'sub2/f.txt', 'x[1].txt']);
+    expect(g('sub*/')).toEqual(['sub', 'sub2']);
+    expect(g('a.txt')).toEqual(['a.txt']);
+    expect(g('missing.txt')).toEqual([]);
+    expect(g('nomatch*')).toEqual([]);
+    expect(g('a.txt/*')).toEqual([]);
+    // Relative to chdir's directory.
+    sftp.chdir(w);
+    try {
+      expect(sftp.glob('sub/*.txt')).toEqual(['sub/d.txt']);
+    } finally {
+      sftp.chdir(null);
+    }
+  });
+
   itWithPeers(['sshd'], 'exists, lexists, isdir, isfile and islink answer as os.path does, links and missing paths included', () => {
     const file = put(remote('probe-file'), 'x');
     const dir = remote('probe-dir');

@@ -30,6 +30,39 @@ export function toAttributes(plain: unknown): SFTPAttributes {
   return a;
 }
 
+/** `base` + `/` + `name` for glob ('' is the relative start, '/' the root). */
+function globJoin(base: string, name: string): string {
+  return base === '' ? name : base.endsWith('/') ? `${base}${name}` : `${base}/${name}`;
+}
+
+/**
+ * A test of one name against one part of a glob pattern (fnmatch's rules within a name: `*`,
+ * `?`, `[...]` and `[!...]`); hidden names only when the part starts with ".".
+ */
+function globMatcher(part: string): (name: string) => boolean {
+  let re = '';
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i];
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') {
+      const close = part.indexOf(']', i + 2);
+      if (close < 0) {
+        re += '\\[';
+        continue;
+      }
+      let body = part.slice(i + 1, close);
+      const negate = body.startsWith('!');
+      if (negate) body = body.slice(1);
+      re += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, (x) => `\\${x}`)}]`;
+      i = close;
+    } else re += c.replace(/[.+^${}()|\\]/g, (x) => `\\${x}`);
+  }
+  const rx = new RegExp(`^${re}$`, 's');
+  const hiddenOk = part.startsWith('.');
+  return (name) => (hiddenOk || !name.startsWith('.')) && rx.test(name);
+}
+
 /** get's options (Paramiko's `prefetch`, and the tree options of AsyncSSH's get). */
 export interface GetOptions extends TreeOptions {
   /** Paramiko's: reads run many in flight whatever it says. */
@@ -363,6 +396,79 @@ export class SFTPClient {
 
   private *statOp(op: 'stat' | 'lstat', path: string): Op<SFTPAttributes> {
     return toAttributes(yield* this.op(op, { path: this.adjust(path) }));
+  }
+
+  // ---- glob (AsyncSSH's) ----
+
+  /**
+   * The remote paths matching `pattern`, sorted (AsyncSSH's glob): `*`, `?` and `[...]`
+   * (`[!...]` negated) within a name, `**` for any depth of directories (links to directories
+   * are not followed there). As a shell: a name starting with "." matches only a pattern part
+   * that starts with "."; a part without wildcards must exist; a trailing "/" keeps directories
+   * only. Relative patterns give relative paths (from chdir's directory). Directories the server
+   * will not list are passed over, as Python's glob does.
+   */
+  glob(pattern: string): string[] {
+    return runSync(this.globOp(pattern));
+  }
+  globAsync(pattern: string): Promise<string[]> {
+    return runAsync(this.globOp(pattern));
+  }
+
+  private *globOp(pattern: string): Op<string[]> {
+    const parts = pattern.split('/').filter((p) => p !== '');
+    if (parts.length === 0) return pattern.startsWith('/') ? ['/'] : [];
+    let bases = [pattern.startsWith('/') ? '/' : ''];
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      const last = i === parts.length - 1;
+      const next = new Set<string>();
+      for (const base of bases) {
+        if (part === '**') {
+          next.add(base);
+          for (const dir of yield* this.subdirectoriesOp(base)) next.add(dir);
+        } else if (!/[*?[]/.test(part)) {
+          next.add(globJoin(base, part));
+        } else {
+          const match = globMatcher(part);
+          for (const a of yield* this.listableOp(base)) {
+            // On the way down only directories (or links, maybe to one) can lead further.
+            if (match(a.filename!) && (last || a.isDirectory() || a.isSymbolicLink())) next.add(globJoin(base, a.filename!));
+          }
+        }
+      }
+      bases = [...next];
+    }
+    const dirsOnly = pattern.endsWith('/');
+    const out: string[] = [];
+    for (const path of bases) {
+      if (path === '') continue;
+      // Wildcard matches came from listings; literal parts and ** are checked here.
+      if (yield* this.probeOp(dirsOnly ? 'stat' : 'lstat', path, (a) => !dirsOnly || a.isDirectory())) out.push(path);
+    }
+    return out.sort();
+  }
+
+  /** A directory's entries for glob, or none when it cannot be listed (missing, not a directory, refused). */
+  private *listableOp(dir: string): Op<SFTPAttributes[]> {
+    try {
+      return yield* this.listdirAttrOp(dir === '' ? '.' : dir);
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      if (e instanceof IOError && (status === FX.NO_SUCH_FILE || status === FX.PERMISSION_DENIED || status === FX.FAILURE)) return [];
+      throw e;
+    }
+  }
+
+  /** Every directory under `dir` (not through links, not hidden ones), for `**`. */
+  private *subdirectoriesOp(dir: string): Op<string[]> {
+    const out: string[] = [];
+    for (const a of yield* this.listableOp(dir)) {
+      if (!a.isDirectory() || a.filename!.startsWith('.')) continue;
+      const sub = globJoin(dir, a.filename!);
+      out.push(sub, ...(yield* this.subdirectoriesOp(sub)));
+    }
+    return out;
   }
 
   // ---- os.path-style tests (AsyncSSH's; Python's os.path) ----
