@@ -29,6 +29,7 @@ const BENCHES = [
   { name: 'bridge-roundtrip', args: quick ? ['--calls', '50000'] : [] },
   { name: 'chachapoly', args: quick ? ['0.3'] : ['1'] },
   { name: 'operation-latency', args: quick ? ['--rounds', '3', '--turns', '1'] : [] },
+  { name: 'sftp-tree', args: quick ? ['--dirs', '5', '--files', '10', '--repeat', '1'] : [] },
 ];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -378,6 +378,19 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
     expect(fs.readFileSync(join(followed, 'link'), 'utf8')).toBe('alpha');
 
     expect((thrown(() => sftp.get(join(up, 'a.txt'), localPath('x'), null, { recurse: true })) as IOError).code).toBe('ENOTDIR');
+    if (isRoot()) {
+      // One file of many the login user may not read: the batch stops with its error, the rest settle.
+      const many = remote('tree-many');
+      fs.mkdirSync(many);
+      fs.chownSync(many, sshd.user.uid, sshd.user.gid);
+      for (let i = 0; i < 30; i++) put(join(many, `f${i}`), `file ${i}`);
+      fs.chownSync(join(many, 'f17'), 0, 0);
+      fs.chmodSync(join(many, 'f17'), 0o600);
+      const e = thrown(() => sftp.get(many, localPath('many'), null, { recurse: true })) as IOError;
+      expect(e.code).toBe('EACCES');
+      expect(e.message).toContain('f17');
+      expect(sftp.stat('.').st_mode).toBeDefined(); // the session carries on
+    }
     expect((thrown(() => sftp.put(localPath('missing'), remote('x'), null, true, { recurse: true })) as IOError).code).toBe('ENOENT');
     // A single file with preserve, up and down.
     const single = remote('single');

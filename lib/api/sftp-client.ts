@@ -30,6 +30,9 @@ export function toAttributes(plain: unknown): SFTPAttributes {
   return a;
 }
 
+/** Files a recursive get or put moves at once (each small one is a few round trips). */
+const TREE_PARALLEL_FILES = 8;
+
 /** `base` + `/` + `name` for glob ('' is the relative start, '/' the root). */
 function globJoin(base: string, name: string): string {
   return base === '' ? name : base.endsWith('/') ? `${base}${name}` : `${base}/${name}`;
@@ -742,9 +745,15 @@ export class SFTPClient {
       symlinkOp: (source, dest) => this.symlinkOp(source, dest),
       removeOp: (path) => this.pathOp('remove', path),
       setstatOp: (path, attrs) => this.setstatOp(path, attrs),
-      getFileOp: (remote, local, cb) => this.getOp(remote, local, cb),
-      putFileOp: (local, remote, cb) => this.putOp(local, remote, cb, confirm),
+      transferFilesOp: (direction, files, cb) => this.batchOp(direction, files, cb, confirm),
     };
+  }
+
+  /** Files moved several at a time in the worker (the tree transfers). */
+  private *batchOp(direction: 'get' | 'put', files: Array<{ remote: string; local: string; size: number }>, callback: TransferCallback | null, confirm: boolean): Op<number> {
+    if (files.length === 0) return 0;
+    const args = { direction, files, parallel: TREE_PARALLEL_FILES, confirm, idleTimeout: this.timeout };
+    return yield* withProgress(callback, (progressKey) => this.callOp<number>('batch', { ...args, progressKey }, null));
   }
 
   /** Uploads what `fl.read()` gives until it is empty; returns the remote attributes. */

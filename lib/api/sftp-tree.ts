@@ -1,9 +1,9 @@
 /**
  * Whole directory trees through SFTPClient.get/put with `recurse` (AsyncSSH's get/put with
  * recurse=True; ssh2-sftp-client's downloadDir/uploadDir): the tree is listed first, then its
- * directories are made, its files copied one after another (each a whole-file transfer in the
- * worker), its links recreated, and with `preserve` modes and times set, a directory's after its
- * contents (writing into it changes its mtime).
+ * directories are made, its files copied in one batch in the worker (several small files at
+ * once: they are bound by round trips), its links recreated, and with `preserve` modes and
+ * times set, a directory's after its contents (writing into it changes its mtime).
  */
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -47,8 +47,8 @@ export interface TreeHost {
   symlinkOp(source: string, dest: string): Op<void>;
   removeOp(path: string): Op<void>;
   setstatOp(path: string, attrs: Record<string, number>): Op<void>;
-  getFileOp(remote: string, local: string, callback: TransferCallback | null): Op<number>;
-  putFileOp(local: string, remote: string, callback: TransferCallback | null): Op<SFTPAttributes>;
+  /** Whole-file transfers of many files, several at once in the worker; resolves with the bytes moved. */
+  transferFilesOp(direction: 'get' | 'put', files: Array<{ remote: string; local: string; size: number }>, callback: TransferCallback | null): Op<number>;
 }
 
 const S_IFMT = 0o170000;
@@ -123,13 +123,6 @@ function localTree(root: string, follow: boolean): Entry[] {
   return out;
 }
 
-/** Adds each file's progress to what the files before it moved: `(bytesSoFar, total)` over the tree. */
-function treeProgress(entries: Entry[], callback: TransferCallback | null): (before: number) => TransferCallback | null {
-  if (!callback) return () => null;
-  const total = entries.reduce((n, e) => n + (e.kind === 'file' ? e.size : 0), 0);
-  return (before) => (done) => callback(before + done, total);
-}
-
 /** A local operation's error as an IOError naming its path. */
 function local<T>(action: string, path: string, op: () => T): T {
   try {
@@ -143,20 +136,19 @@ function local<T>(action: string, path: string, op: () => T): T {
 export function* getTree(host: TreeHost, remote: string, localRoot: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
   const entries = yield* remoteTree(host, remote, Boolean(o.followSymlinks));
   if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, get '${remote}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: remote });
-  const progress = treeProgress(entries, callback);
-  let moved = 0;
   for (const e of entries) {
     const dst = e.rel === '' ? localRoot : join(localRoot, e.rel);
-    if (e.kind === 'dir') {
-      local('make directory', dst, () => mkdirSync(dst, { recursive: true }));
-    } else if (e.kind === 'file') {
-      moved += yield* host.getFileOp(remoteJoin(remote, e.rel), dst, progress(moved));
-    } else {
-      local('make link', dst, () => {
-        rmSync(dst, { force: true });
-        symlinkSync(e.target!, dst);
-      });
-    }
+    if (e.kind === 'dir') local('make directory', dst, () => mkdirSync(dst, { recursive: true }));
+  }
+  const files = entries.filter((e) => e.kind === 'file').map((e) => ({ remote: remoteJoin(remote, e.rel), local: join(localRoot, e.rel), size: e.size }));
+  const moved = yield* host.transferFilesOp('get', files, callback);
+  for (const e of entries) {
+    if (e.kind !== 'link') continue;
+    const dst = join(localRoot, e.rel);
+    local('make link', dst, () => {
+      rmSync(dst, { force: true });
+      symlinkSync(e.target!, dst);
+    });
   }
   if (o.preserve) {
     // Deepest first: setting a directory's times before its contents were written would not last.
@@ -176,23 +168,21 @@ export function* getTree(host: TreeHost, remote: string, localRoot: string, call
 export function* putTree(host: TreeHost, localRoot: string, remote: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
   const entries = localTree(localRoot, Boolean(o.followSymlinks));
   if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, put '${localRoot}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: localRoot });
-  const progress = treeProgress(entries, callback);
-  let moved = 0;
   for (const e of entries) {
+    if (e.kind !== 'dir') continue;
+    // An existing directory is merged into, as mkdir -p would.
     const dst = remoteJoin(remote, e.rel);
-    if (e.kind === 'dir') {
-      // An existing directory is merged into, as mkdir -p would.
-      const there = yield* existingKind(host, dst);
-      if (there !== 'dir') yield* host.mkdirOp(dst, e.mode | 0o700);
-    } else if (e.kind === 'file') {
-      yield* host.putFileOp(join(localRoot, e.rel), dst, progress(moved));
-      moved += e.size;
-    } else {
-      // A link or file of that name from an earlier copy is replaced, as a local ln -sf would.
-      const there = yield* existingKind(host, dst);
-      if (there === 'link' || there === 'file') yield* host.removeOp(dst);
-      yield* host.symlinkOp(e.target!, dst);
-    }
+    if ((yield* existingKind(host, dst)) !== 'dir') yield* host.mkdirOp(dst, e.mode | 0o700);
+  }
+  const files = entries.filter((e) => e.kind === 'file').map((e) => ({ remote: remoteJoin(remote, e.rel), local: join(localRoot, e.rel), size: e.size }));
+  const moved = yield* host.transferFilesOp('put', files, callback);
+  for (const e of entries) {
+    if (e.kind !== 'link') continue;
+    // A link or file of that name from an earlier copy is replaced, as a local ln -sf would.
+    const dst = remoteJoin(remote, e.rel);
+    const there = yield* existingKind(host, dst);
+    if (there === 'link' || there === 'file') yield* host.removeOp(dst);
+    yield* host.symlinkOp(e.target!, dst);
   }
   if (o.preserve) {
     for (const e of [...entries].reverse()) {

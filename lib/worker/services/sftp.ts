@@ -255,6 +255,68 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   }
 }
 
+/** One file of a batch: `size` is what the caller listed (it weighs the file and counts toward progress). */
+interface BatchFile {
+  remote: string;
+  local: string;
+  size: number;
+}
+
+interface BatchArgs extends TransferArgs {
+  direction: 'get' | 'put';
+  files: BatchFile[];
+  /** Files in flight at once (small files are bound by round trips, not bandwidth). */
+  parallel: number;
+  confirm: boolean;
+}
+
+/** Files this large or larger go alone: their own pipeline fills the connection. */
+const BATCH_ALONE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Many whole-file transfers (a recursive get or put), up to `parallel` at once; a large file
+ * takes every slot. Progress counts whole files. The first failure stops new starts, waits for
+ * the transfers already running, and is raised.
+ */
+async function transferBatch(a: BatchArgs, touch: () => void): Promise<number> {
+  const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
+  const total = a.files.reduce((n, f) => n + f.size, 0);
+  const slots = Math.max(1, Math.floor(a.parallel));
+  let moved = 0;
+  let used = 0;
+  let failed: Error | null = null;
+  let wake: (() => void) | null = null;
+  const running = new Set<Promise<void>>();
+  for (const f of a.files) {
+    const weight = f.size >= BATCH_ALONE_BYTES ? slots : 1;
+    while (!failed && used + weight > slots) await new Promise<void>((r) => (wake = r));
+    if (failed) break;
+    used += weight;
+    const one = { sftp: a.sftp, progressKey: null, maxInFlight: a.maxInFlight, remote: f.remote, local: f.local, confirm: a.confirm };
+    const job = (a.direction === 'get' ? getFile(one, touch) : putFile(one, touch).then((st) => Number(st.st_size ?? f.size))).then(
+      (n) => {
+        moved += n;
+        progress?.report(moved, Math.max(total, moved));
+      },
+      (e: Error) => {
+        failed ??= e;
+      },
+    );
+    const tracked: Promise<void> = job.finally(() => {
+      used -= weight;
+      running.delete(tracked);
+      const w = wake;
+      wake = null;
+      w?.();
+    });
+    running.add(tracked);
+  }
+  await Promise.all([...running]);
+  if (failed) throw failed;
+  await progress?.final(moved, Math.max(total, moved));
+  return moved;
+}
+
 interface CopyArgs extends TransferArgs {
   from: string;
   to: string;
@@ -364,6 +426,11 @@ export const sftpService: Service = {
     /** Whole-file upload from a local file, entirely here; `confirm` checks the remote size. */
     put(a: PutArgs) {
       return withIdleTimeout(a.idleTimeout, (touch) => putFile(a, touch));
+    },
+
+    /** Several whole-file gets or puts at once (SFTPClient's recursive get/put). */
+    batch(a: BatchArgs) {
+      return withIdleTimeout(a.idleTimeout, (touch) => transferBatch(a, touch));
     },
 
     /** A remote file copied to a remote path: by the server (copy-data) or through here. */
