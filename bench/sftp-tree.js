@@ -104,9 +104,9 @@ async function main() {
   const fmt = (xs, minus = 0) => `${med(xs, minus).toFixed(0)} ms (${xs.map((x) => (x - minus).toFixed(0)).join(' ')})`;
   console.log(c.loadLine('after'));
   console.log('');
-  console.log(`client                                           put                 get`);
-  console.log(`paramiko-ts put/get recurse                      ${fmt(runs.ours.put).padEnd(20)}${fmt(runs.ours.get)}`);
-  console.log(`OpenSSH sftp -b put -r/get -r (net of ${connect.toFixed(0)} ms)    ${fmt(runs.sftp.put, connect).padEnd(20)}${fmt(runs.sftp.get, connect)}`);
+  console.log(`client                                           put                       get`);
+  console.log(`paramiko-ts put/get recurse                      ${fmt(runs.ours.put).padEnd(26)}${fmt(runs.ours.get)}`);
+  console.log(`OpenSSH sftp -b put -r/get -r (net of ${connect.toFixed(0)} ms)    ${fmt(runs.sftp.put, connect).padEnd(26)}${fmt(runs.sftp.get, connect)}`);
   console.log(`(every copy's files compared with the source by SHA-256)`);
 }
 
