@@ -290,6 +290,45 @@ describe('a socket-like object of this thread as sock (Paramiko takes any object
     }
   });
 
+  it('an object whose send returns nothing (a sendall) and whose recv gives more than asked still carries every byte', () => {
+    const inner = createConnection(['127.0.0.1', server.port], 10);
+    const careless = {
+      send(data: Buffer): void {
+        inner.sendall(data);
+      },
+      recv: (n: number) => inner.recv(n * 3),
+      settimeout: (t: number | null) => inner.settimeout(t),
+      close: () => inner.close(),
+    };
+    const client = new SSHClient();
+    try {
+      client.setMissingHostKeyPolicy(new AutoAddPolicy());
+      client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: careless, allowAgent: false, lookForKeys: false, timeout: 20 });
+      const [, out] = client.execCommand('head -c 2000000 /dev/zero | tr "\\0" q', { timeout: 20 });
+      expect(out.read().toString()).toBe('q'.repeat(2_000_000));
+    } finally {
+      client.close();
+    }
+  });
+
+  it('an object whose recv gives a string fails the connection with a TypeError naming it', () => {
+    const inner = createConnection(['127.0.0.1', server.port], 10);
+    const wrong = {
+      send: (data: Buffer) => inner.send(data),
+      recv: (n: number) => inner.recv(n).toString('latin1') as unknown as Buffer,
+      settimeout: (t: number | null) => inner.settimeout(t),
+      close: () => inner.close(),
+    };
+    const client = new SSHClient();
+    try {
+      const e = catchError(() => client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: wrong, allowAgent: false, lookForKeys: false, timeout: 10 }));
+      expect(e).toBeInstanceOf(SSHException);
+      expect(e.message).toContain('TypeError from Object: recv returned a string, not a Buffer');
+    } finally {
+      client.close();
+    }
+  });
+
   it("the object's error ends the connection with that error, and nothing hangs", () => {
     const sock = new TracingSocket(createConnection(['127.0.0.1', server.port], 10));
     const client = login(sock);

@@ -9,7 +9,8 @@ import { SocketTimeout } from '../errors';
  * or throws the same when it can take none now.
  */
 export interface SocketLike {
-  send(data: Buffer): number;
+  /** How many bytes it took (a partial send is fine); returning nothing means all of them. */
+  send(data: Buffer): number | void;
   recv(size: number): Buffer | Uint8Array;
   settimeout(timeout: number | null): void;
   close(): void;
@@ -50,6 +51,7 @@ export class SockPump {
   /** This thread writes what recv gives; the worker reads it. */
   private readonly fromMain = new SharedRing(RING_BYTES);
   private outgoing: Buffer | null = null;
+  private incoming: Buffer | null = null;
   private done = false;
   private readonly stops: Array<() => void>;
 
@@ -84,20 +86,31 @@ export class SockPump {
         this.outgoing = this.toMain.available() ? this.toMain.read() : null;
         if (!this.outgoing) return;
       }
-      let n: number;
+      let n: number | undefined;
       try {
-        n = this.sock.send(this.outgoing);
+        n = this.sock.send(this.outgoing) as number | undefined;
       } catch (e) {
         if (isWouldBlock(e)) return; // nothing taken (Python's non-blocking send): next look
         throw e;
       }
-      if (!(n > 0)) return; // nothing taken: try again at the next look
+      // A send that returns nothing took everything, as a sendall (resending would duplicate).
+      if (n === undefined || n === null) n = this.outgoing.length;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > this.outgoing.length) {
+        throw new TypeError(`send returned ${String(n)}, not a byte count from 0 to ${this.outgoing.length}`);
+      }
+      if (n === 0) return; // nothing taken: try again at the next look
       this.outgoing = this.outgoing.subarray(n);
     }
   }
 
   private receive(): void {
     if (this.fromMain.closed || this.fromMain.readerClosed) return;
+    // What a recv gave beyond the ring's room (an object may return more than asked) goes first.
+    if (this.incoming) {
+      const n = this.fromMain.write(this.incoming);
+      this.incoming = n < this.incoming.length ? this.incoming.subarray(n) : null;
+      if (this.incoming) return;
+    }
     while (this.fromMain.free() > 0) {
       let data: Buffer | Uint8Array;
       try {
@@ -106,11 +119,16 @@ export class SockPump {
         if (isWouldBlock(e)) return;
         throw e;
       }
+      if (!(data instanceof Uint8Array)) throw new TypeError(`recv returned ${typeof data === 'string' ? 'a string' : String(data)}, not a Buffer`);
       if (data.length === 0) {
         this.fromMain.close(); // EOF: the connection sees the peer close
         return;
       }
-      this.fromMain.write(data);
+      const n = this.fromMain.write(data);
+      if (n < data.length) {
+        this.incoming = Buffer.from(data.subarray(n));
+        return;
+      }
     }
   }
 
