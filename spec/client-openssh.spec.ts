@@ -500,6 +500,7 @@ describe('SSHClient against OpenSSH sshd', () => {
         ...host('via-command', `ProxyCommand ${relay} %p %h`),
         ...host('looping', 'ProxyJump looping'),
         ...host('aliased', 'HostKeyAlias build-box'),
+        ...host('kept-alive', 'ServerAliveInterval 5', 'ServerAliveCountMax 2'),
       ].join('\n'),
     );
     const connect = (alias: string, extra: Record<string, unknown> = {}): SSHClient => {
@@ -526,6 +527,16 @@ describe('SSHClient against OpenSSH sshd', () => {
     strict.close();
     const unknown = new SSHClient();
     expect(() => unknown.connect('target', { sshConfig: config, timeout: 10 })).toThrow(SSHException);
+    // ServerAliveInterval / ServerAliveCountMax become setKeepalive(5, { countMax: 2 }).
+    const keepalive = jest.spyOn(Transport.prototype, 'setKeepaliveOp');
+    try {
+      const alive = connect('kept-alive');
+      expect(keepalive.mock.calls).toEqual([[5, { countMax: 2 }]]);
+      expect(run(alive, 'echo alive').out).toBe('alive\n');
+      alive.close();
+    } finally {
+      keepalive.mockRestore();
+    }
     // The caller's options win over the file's: nothing listens on port 1.
     expect(() => connect('target', { port: 1 })).toThrow(NoValidConnectionsError);
     // A ProxyJump that reaches itself is refused, not followed forever, and leaves nothing open.

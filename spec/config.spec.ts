@@ -8,7 +8,7 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
-import { optionsFromConfig, parseJumps, proxyOf } from '../lib/api/client-config';
+import { keepaliveOf, optionsFromConfig, parseJumps, proxyOf } from '../lib/api/client-config';
 
 const CORPUS = path.join(__dirname, 'config-corpus');
 /** Set in both our process and ssh's environment, for ${VAR} expansion. */
@@ -455,5 +455,13 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(proxyOf(config.lookup('x'))).toBeNull();
     const o = optionsFromConfig(config.lookup('x'), { username: 'bob', allowAgent: true });
     expect(o).toMatchObject({ port: 2200, username: 'bob', timeout: 7, compress: true, allowAgent: true, lookForKeys: false, keyFilename: [__filename], sshConfig: null });
+  });
+
+  it('ServerAliveInterval and ServerAliveCountMax for setKeepalive; 0 or none is off', () => {
+    const config = SSHConfig.fromText(['Host a', '  ServerAliveInterval 15', 'Host b', '  ServerAliveInterval 10', '  ServerAliveCountMax 5', 'Host c', '  ServerAliveInterval 0'].join('\n'));
+    expect(keepaliveOf(config.lookup('a'))).toEqual({ interval: 15, countMax: 3 });
+    expect(keepaliveOf(config.lookup('b'))).toEqual({ interval: 10, countMax: 5 });
+    expect(keepaliveOf(config.lookup('c'))).toBeNull();
+    expect(keepaliveOf(config.lookup('d'))).toBeNull();
   });
 });

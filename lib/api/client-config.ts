@@ -67,3 +67,11 @@ export function optionsFromConfig(d: SSHConfigDict, o: ConnectOptions): ConnectO
   out.compress ??= yes(d, 'compression');
   return out;
 }
+
+/** ServerAliveInterval (seconds, 0: off) and ServerAliveCountMax (OpenSSH's default 3), for setKeepalive. */
+export function keepaliveOf(d: SSHConfigDict): { interval: number; countMax: number } | null {
+  const interval = d.serveraliveinterval ? Number(d.serveraliveinterval) : 0;
+  if (!(interval > 0)) return null;
+  const countMax = d.serveralivecountmax ? Number(d.serveralivecountmax) : 3;
+  return { interval, countMax: Number.isInteger(countMax) && countMax >= 0 ? countMax : 3 };
+}

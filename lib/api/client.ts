@@ -14,7 +14,7 @@ import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport, unsupportedSock } from './transport';
 import { isSocketLike, type SocketLike } from './sock-pump';
-import { configOf, optionsFromConfig, parseJumps, proxyOf } from './client-config';
+import { configOf, keepaliveOf, optionsFromConfig, parseJumps, proxyOf } from './client-config';
 import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
@@ -44,7 +44,7 @@ export interface ConnectOptions {
    * Beyond Paramiko (whose connect reads no config): take what OpenSSH's `ssh hostname` would
    * from an ssh_config (AsyncSSH's `config`): HostName, Port, User, IdentityFile,
    * IdentitiesOnly, ConnectTimeout, Compression, HostKeyAlias (the name known_hosts is searched
-   * under), and ProxyJump (connections through each jump host, themselves configured from the
+   * under), ServerAliveInterval and ServerAliveCountMax (setKeepalive), and ProxyJump (connections through each jump host, themselves configured from the
    * file and closed with this client) or ProxyCommand. Host key checking stays this client's:
    * StrictHostKeyChecking and UserKnownHostsFile are not taken (set a policy, load host keys).
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
@@ -232,8 +232,9 @@ export class SSHClient {
   private *connectOp(hostname: string, options: ConnectOptions, depth = 0): Op<void> {
     if (!options.sshConfig) return yield* this.connectDirectOp(hostname, options);
     try {
-      const [host, o, hostKeyAlias] = yield* this.fromSshConfigOp(hostname, options, depth);
+      const [host, o, hostKeyAlias, alive] = yield* this.fromSshConfigOp(hostname, options, depth);
       yield* this.connectDirectOp(host, o, hostKeyAlias);
+      if (alive) yield* this.transport!.setKeepaliveOp(alive.interval, { countMax: alive.countMax });
     } catch (e) {
       // The jump hosts of a connection that did not come about go with it.
       for (const jump of this.jumps.splice(0).reverse()) yield* jump.closeOp();
@@ -292,7 +293,11 @@ export class SSHClient {
    * socket to run over: a ProxyCommand, or a channel through the last of the ProxyJump hosts,
    * each connected by a client of its own that shares this one's host keys and policy.
    */
-  private *fromSshConfigOp(alias: string, options: ConnectOptions, depth: number): Op<[string, ConnectOptions, string | null]> {
+  private *fromSshConfigOp(
+    alias: string,
+    options: ConnectOptions,
+    depth: number,
+  ): Op<[string, ConnectOptions, string | null, { interval: number; countMax: number } | null]> {
     const config = configOf(options.sshConfig!);
     const d = config.lookup(alias, { user: options.username, port: options.port });
     const o = optionsFromConfig(d, options);
@@ -320,7 +325,7 @@ export class SSHClient {
       o.sock = sock;
     }
     const hostKeyAlias = typeof d.hostkeyalias === 'string' ? d.hostkeyalias : null;
-    return [d.hostname ?? alias, o, hostKeyAlias];
+    return [d.hostname ?? alias, o, hostKeyAlias, keepaliveOf(d)];
   }
 
   /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */

@@ -1207,7 +1207,12 @@ export class Transport {
    * ServerAliveCountMax; 0 never) close the transport: a dead peer is detected.
    */
   setKeepalive(interval: number, options: { countMax?: number } = {}): void {
-    this.call('setKeepalive', { interval, countMax: options.countMax ?? 3 });
+    runSync(this.setKeepaliveOp(interval, options));
+  }
+
+  /** @internal setKeepalive as an op (SSHClient's sshConfig applies ServerAliveInterval with it). */
+  *setKeepaliveOp(interval: number, options: { countMax?: number } = {}): Op<void> {
+    yield* this.callOp('setKeepalive', { interval, countMax: options.countMax ?? 3 });
   }
 
   /** SSH_MSG_IGNORE with `byteCount` bytes (10-41 random count when omitted, as Paramiko). */
