@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { AutoAddPolicy, IOError, SFTPAttributes, SFTPClient, SFTPFile, SocketTimeout, SSHClient, SSHException } from '../lib';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey, isRoot, startSshd } from './support/servers';
@@ -207,6 +207,29 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
     sftp.rmtree(top);
     expect(fs.existsSync(top)).toBe(false);
     expect(fs.existsSync('/etc')).toBe(true); // the link was removed, not followed
+
+    // A wide tree: its files go many at a time, its directories deepest first.
+    const wide = remote('wide');
+    for (let d = 0; d < 6; d++) {
+      fs.mkdirSync(join(wide, `d${d}`, 'inner'), { recursive: true });
+      for (let f = 0; f < 40; f++) fs.writeFileSync(join(wide, `d${d}`, f % 2 ? 'inner' : '', `f${f}`), 'x');
+    }
+    if (isRoot()) spawnSync('chown', ['-R', `${sshd.user.uid}:${sshd.user.gid}`, wide]);
+    sftp.rmtree(wide);
+    expect(fs.existsSync(wide)).toBe(false);
+    if (isRoot()) {
+      // What the login user may not remove stops it with the cause, the rest of the files gone.
+      const locked = remote('locked');
+      fs.mkdirSync(join(locked, 'keep'), { recursive: true });
+      fs.writeFileSync(join(locked, 'gone'), 'x');
+      fs.writeFileSync(join(locked, 'keep', 'stays'), 'x');
+      fs.chownSync(locked, sshd.user.uid, sshd.user.gid);
+      fs.chownSync(join(locked, 'gone'), sshd.user.uid, sshd.user.gid);
+      const e = thrown(() => sftp.rmtree(locked)) as IOError;
+      expect(e.code).toBe('EACCES');
+      expect(e.message).toContain('stays');
+      expect([fs.existsSync(join(locked, 'gone')), fs.existsSync(join(locked, 'keep', 'stays'))]).toEqual([false, true]);
+    }
   });
 
   itWithPeers(['sshd'], 'mkdir on an existing name and rmdir of a non-empty directory raise IOError EEXIST and ENOTEMPTY', () => {

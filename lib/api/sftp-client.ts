@@ -364,7 +364,11 @@ export class SFTPClient {
     }
   }
 
-  /** rm -r (beyond Paramiko): removes `path` and everything under it; symlinks are not followed. */
+  /**
+   * rm -r (beyond Paramiko): removes `path` and everything under it; symlinks are not followed.
+   * The tree is listed first, then its files removed many at a time in the worker, then its
+   * directories, deepest first (one request each would be one round trip each).
+   */
   rmtree(path: string): void {
     runSync(this.rmtreeOp(path));
   }
@@ -372,13 +376,19 @@ export class SFTPClient {
     return runAsync(this.rmtreeOp(path));
   }
   private *rmtreeOp(path: string): Op<void> {
-    const abs = this.adjust(path);
-    for (const a of yield* this.listdirAttrOp(abs)) {
-      const child = `${abs}/${a.filename}`;
-      if (((a.st_mode ?? 0) & 0o170000) === 0o040000) yield* this.rmtreeOp(child);
-      else yield* this.pathOp('remove', child);
-    }
-    yield* this.pathOp('rmdir', abs);
+    const files: string[] = [];
+    const levels: string[][] = [];
+    const walk = function* (this: SFTPClient, dir: string, depth: number): Op<void> {
+      (levels[depth] ??= []).push(dir);
+      for (const a of yield* this.listdirAttrOp(dir)) {
+        const child = `${dir}/${a.filename}`;
+        if (a.isDirectory()) yield* walk.call(this, child, depth + 1);
+        else files.push(child);
+      }
+    };
+    yield* walk.call(this, this.adjust(path), 0);
+    yield* this.callOp('removeMany', { op: 'remove', paths: files });
+    for (const level of levels.reverse()) yield* this.callOp('removeMany', { op: 'rmdir', paths: level });
   }
 
   // ---- attributes ----

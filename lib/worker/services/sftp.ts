@@ -270,6 +270,9 @@ interface BatchArgs extends TransferArgs {
   confirm: boolean;
 }
 
+/** REMOVE/RMDIR requests in flight for rmtree. */
+const REMOVE_IN_FLIGHT = 64;
+
 /** Files this large or larger go alone: their own pipeline fills the connection. */
 const BATCH_ALONE_BYTES = 4 * 1024 * 1024;
 
@@ -426,6 +429,26 @@ export const sftpService: Service = {
     /** Whole-file upload from a local file, entirely here; `confirm` checks the remote size. */
     put(a: PutArgs) {
       return withIdleTimeout(a.idleTimeout, (touch) => putFile(a, touch));
+    },
+
+    /**
+     * REMOVEs or RMDIRs of many paths (SFTPClient.rmtree), REMOVE_IN_FLIGHT at a time; all are
+     * tried, and the first failure, in the order given, is raised.
+     */
+    async removeMany(a: { sftp: number; op: 'remove' | 'rmdir'; paths: string[] }) {
+      const core = session(a.sftp).link.core;
+      const errors: Array<Error | null> = new Array(a.paths.length).fill(null);
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < a.paths.length) {
+          const i = next++;
+          await (a.op === 'remove' ? core.remove(a.paths[i]) : core.rmdir(a.paths[i])).catch((e: Error) => (errors[i] = e));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(REMOVE_IN_FLIGHT, a.paths.length) }, lane));
+      const first = errors.find((e) => e !== null);
+      if (first) throw first;
+      return a.paths.length;
     },
 
     /** Several whole-file gets or puts at once (SFTPClient's recursive get/put). */
