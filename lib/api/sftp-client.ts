@@ -751,12 +751,17 @@ export class SFTPClient {
       listdirAttrOp: (path) => this.listdirAttrOp(path),
       readlinkOp: (path) => this.nameOp('readlink', path),
       realpathOp: (path) => this.nameOp('realpath', path),
-      mkdirOp: (path, mode) => this.mkdirOp(path, mode),
+      makeDirsOp: (levels) => this.makeDirsOp(levels),
       symlinkOp: (source, dest) => this.symlinkOp(source, dest),
       removeOp: (path) => this.pathOp('remove', path),
       setstatOp: (path, attrs) => this.setstatOp(path, attrs),
       transferFilesOp: (direction, files, cb) => this.batchOp(direction, files, cb, confirm),
     };
+  }
+
+  /** Directories made level by level, each level's at once in the worker (the tree transfers). */
+  private *makeDirsOp(levels: Array<Array<{ path: string; mode: number }>>): Op<void> {
+    if (levels.length) yield* this.callOp('makeDirs', { levels });
   }
 
   /** Files moved several at a time in the worker (the tree transfers). */

@@ -43,7 +43,8 @@ export interface TreeHost {
   listdirAttrOp(path: string): Op<SFTPAttributes[]>;
   readlinkOp(path: string): Op<string>;
   realpathOp(path: string): Op<string>;
-  mkdirOp(path: string, mode: number): Op<void>;
+  /** Makes the directories of each level that are not there, a level at a time (parents first). */
+  makeDirsOp(levels: Array<Array<{ path: string; mode: number }>>): Op<void>;
   symlinkOp(source: string, dest: string): Op<void>;
   removeOp(path: string): Op<void>;
   setstatOp(path: string, attrs: Record<string, number>): Op<void>;
@@ -168,12 +169,15 @@ export function* getTree(host: TreeHost, remote: string, localRoot: string, call
 export function* putTree(host: TreeHost, localRoot: string, remote: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
   const entries = localTree(localRoot, Boolean(o.followSymlinks));
   if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, put '${localRoot}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: localRoot });
+  // Level by level (parents first), each level's directories at once; an existing directory
+  // is merged into, as mkdir -p would.
+  const levels: Array<Array<{ path: string; mode: number }>> = [];
   for (const e of entries) {
     if (e.kind !== 'dir') continue;
-    // An existing directory is merged into, as mkdir -p would.
-    const dst = remoteJoin(remote, e.rel);
-    if ((yield* existingKind(host, dst)) !== 'dir') yield* host.mkdirOp(dst, e.mode | 0o700);
+    const depth = e.rel === '' ? 0 : e.rel.split('/').length;
+    (levels[depth] ??= []).push({ path: remoteJoin(remote, e.rel), mode: e.mode | 0o700 });
   }
+  yield* host.makeDirsOp(levels.filter(Boolean));
   const files = entries.filter((e) => e.kind === 'file').map((e) => ({ remote: remoteJoin(remote, e.rel), local: join(localRoot, e.rel), size: e.size }));
   const moved = yield* host.transferFilesOp('put', files, callback);
   for (const e of entries) {

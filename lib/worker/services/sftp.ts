@@ -270,8 +270,26 @@ interface BatchArgs extends TransferArgs {
   confirm: boolean;
 }
 
-/** REMOVE/RMDIR requests in flight for rmtree. */
-const REMOVE_IN_FLIGHT = 64;
+/** Requests in flight for removeMany and makeDirs. */
+const MANY_IN_FLIGHT = 64;
+
+/**
+ * Runs `job` for every item, MANY_IN_FLIGHT at a time; all are tried, then the first failure in
+ * the order of `items` is raised.
+ */
+async function eachAtOnce<T>(items: readonly T[], job: (item: T) => Promise<unknown>): Promise<void> {
+  const errors: Array<Error | null> = new Array(items.length).fill(null);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      await job(items[i]).catch((e: Error) => (errors[i] = e));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(MANY_IN_FLIGHT, items.length) }, lane));
+  const first = errors.find((e) => e !== null);
+  if (first) throw first;
+}
 
 /** Files this large or larger go alone: their own pipeline fills the connection. */
 const BATCH_ALONE_BYTES = 4 * 1024 * 1024;
@@ -432,23 +450,28 @@ export const sftpService: Service = {
     },
 
     /**
-     * REMOVEs or RMDIRs of many paths (SFTPClient.rmtree), REMOVE_IN_FLIGHT at a time; all are
+     * REMOVEs or RMDIRs of many paths (SFTPClient.rmtree), MANY_IN_FLIGHT at a time; all are
      * tried, and the first failure, in the order given, is raised.
      */
     async removeMany(a: { sftp: number; op: 'remove' | 'rmdir'; paths: string[] }) {
       const core = session(a.sftp).link.core;
-      const errors: Array<Error | null> = new Array(a.paths.length).fill(null);
-      let next = 0;
-      const lane = async (): Promise<void> => {
-        while (next < a.paths.length) {
-          const i = next++;
-          await (a.op === 'remove' ? core.remove(a.paths[i]) : core.rmdir(a.paths[i])).catch((e: Error) => (errors[i] = e));
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(REMOVE_IN_FLIGHT, a.paths.length) }, lane));
-      const first = errors.find((e) => e !== null);
-      if (first) throw first;
+      await eachAtOnce(a.paths, (path) => (a.op === 'remove' ? core.remove(path) : core.rmdir(path)));
       return a.paths.length;
+    },
+
+    /**
+     * The directories of a recursive put, a level at a time (parents first), each level's at
+     * once: an existing directory is left as it is (merged into), anything else is MKDIRed.
+     */
+    async makeDirs(a: { sftp: number; levels: Array<Array<{ path: string; mode: number }>> }) {
+      const core = session(a.sftp).link.core;
+      for (const level of a.levels) {
+        await eachAtOnce(level, async ({ path, mode }) => {
+          const there = await core.lstat(path).catch(() => null);
+          if (!there?.isDirectory()) await core.mkdir(path, attrs({ st_mode: mode }));
+        });
+      }
+      return true;
     },
 
     /** Several whole-file gets or puts at once (SFTPClient's recursive get/put). */
