@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoAddPolicy, IOError, MSG_PEEK, SSHClient, SSHException, SSHServer, Socket, SocketTimeout, Transport, createConnection, listen } from '../lib';
+import type { SocketLike } from '../lib';
 import { catchError } from './support/bridge-helpers';
 
 const PASSWORD = 'pr0xied';
@@ -55,6 +56,24 @@ afterAll(async () => {
     await exited;
   }
 });
+
+/** Logs `client` in as ada over `sock` (the test closes it); `timeout` bounds the connect. */
+function loginOver(client: SSHClient, sock: Socket | SocketLike, timeout = 10): SSHClient {
+  client.setMissingHostKeyPolicy(new AutoAddPolicy());
+  client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock, allowAgent: false, lookForKeys: false, timeout });
+  return client;
+}
+
+/** A plain object forwarding the socket calls to our `inner` Socket, with `calls` in place of some. */
+function wrapping(inner: Socket, calls: Partial<SocketLike> = {}): SocketLike {
+  return {
+    send: (data: Buffer) => inner.send(data),
+    recv: (n: number) => inner.recv(n),
+    settimeout: (t: number | null) => inner.settimeout(t),
+    close: () => inner.close(),
+    ...calls,
+  };
+}
 
 /** Reads until `count` bytes came (recv may return fewer). */
 function recvExactly(s: Socket, count: number): Buffer {
@@ -168,8 +187,7 @@ describe('Socket: Python socket calls before a Transport takes it', () => {
 
     const client = new SSHClient();
     try {
-      client.setMissingHostKeyPolicy(new AutoAddPolicy());
-      client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: s, allowAgent: false, lookForKeys: false, timeout: 10 });
+      loginOver(client, s);
       const [, stdout] = client.execCommand('echo through the proxy');
       expect(stdout.read().toString()).toBe('through the proxy\n');
       expect(stdout.channel.recvExitStatus()).toBe(0);
@@ -221,12 +239,7 @@ class TracingSocket {
 }
 
 describe('a socket-like object of this thread as sock (Paramiko takes any object with socket calls)', () => {
-  function login(sock: TracingSocket): SSHClient {
-    const client = new SSHClient();
-    client.setMissingHostKeyPolicy(new AutoAddPolicy());
-    client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: sock as never, allowAgent: false, lookForKeys: false, timeout: 10 });
-    return client;
-  }
+  const login = (sock: TracingSocket): SSHClient => loginOver(new SSHClient(), sock);
 
   it('carries a whole session: exec, a large output, SFTP both ways; close() closes the object', () => {
     const sock = new TracingSocket(createConnection(['127.0.0.1', server.port], 10));
@@ -261,7 +274,7 @@ describe('a socket-like object of this thread as sock (Paramiko takes any object
   it('an object that takes little at a time and often has nothing (would-block on send and recv) still carries every byte', () => {
     const inner = createConnection(['127.0.0.1', server.port], 10);
     let calls = 0;
-    const stingy = {
+    const stingy = wrapping(inner, {
       send(data: Buffer): number {
         if (++calls % 3 === 0) throw new SocketTimeout('would block');
         return inner.send(data.subarray(0, 1000));
@@ -270,13 +283,10 @@ describe('a socket-like object of this thread as sock (Paramiko takes any object
         if (++calls % 2 === 0) throw new SocketTimeout('would block');
         return inner.recv(Math.min(n, 333));
       },
-      settimeout: (t: number | null) => inner.settimeout(t),
-      close: () => inner.close(),
-    };
+    });
     const client = new SSHClient();
     try {
-      client.setMissingHostKeyPolicy(new AutoAddPolicy());
-      client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: stingy, allowAgent: false, lookForKeys: false, timeout: 20 });
+      loginOver(client, stingy, 20);
       const [stdin, stdout] = client.execCommand('sha256sum', { timeout: 20 });
       const payload = randomBytes(300_000);
       stdin.write(payload);
@@ -292,18 +302,15 @@ describe('a socket-like object of this thread as sock (Paramiko takes any object
 
   it('an object whose send returns nothing (a sendall) and whose recv gives more than asked still carries every byte', () => {
     const inner = createConnection(['127.0.0.1', server.port], 10);
-    const careless = {
+    const careless = wrapping(inner, {
       send(data: Buffer): void {
         inner.sendall(data);
       },
       recv: (n: number) => inner.recv(n * 3),
-      settimeout: (t: number | null) => inner.settimeout(t),
-      close: () => inner.close(),
-    };
+    });
     const client = new SSHClient();
     try {
-      client.setMissingHostKeyPolicy(new AutoAddPolicy());
-      client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: careless, allowAgent: false, lookForKeys: false, timeout: 20 });
+      loginOver(client, careless, 20);
       const [, out] = client.execCommand('head -c 2000000 /dev/zero | tr "\\0" q', { timeout: 20 });
       expect(out.read().toString()).toBe('q'.repeat(2_000_000));
     } finally {
@@ -313,15 +320,10 @@ describe('a socket-like object of this thread as sock (Paramiko takes any object
 
   it('an object whose recv gives a string fails the connection with a TypeError naming it', () => {
     const inner = createConnection(['127.0.0.1', server.port], 10);
-    const wrong = {
-      send: (data: Buffer) => inner.send(data),
-      recv: (n: number) => inner.recv(n).toString('latin1') as unknown as Buffer,
-      settimeout: (t: number | null) => inner.settimeout(t),
-      close: () => inner.close(),
-    };
+    const wrong = wrapping(inner, { recv: (n: number) => inner.recv(n).toString('latin1') as unknown as Buffer });
     const client = new SSHClient();
     try {
-      const e = catchError(() => client.connect('127.0.0.1', { port: server.port, username: 'ada', password: PASSWORD, sock: wrong, allowAgent: false, lookForKeys: false, timeout: 10 }));
+      const e = catchError(() => loginOver(client, wrong));
       expect(e).toBeInstanceOf(SSHException);
       expect(e.message).toContain('TypeError from Object: recv returned a string, not a Buffer');
     } finally {

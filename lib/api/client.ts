@@ -237,7 +237,7 @@ export class SSHClient {
       if (alive) yield* this.transport!.setKeepaliveOp(alive.interval, { countMax: alive.countMax });
     } catch (e) {
       // The jump hosts of a connection that did not come about go with it.
-      for (const jump of this.jumps.splice(0).reverse()) yield* jump.closeOp();
+      yield* this.closeJumpsOp();
       throw e;
     }
   }
@@ -248,7 +248,7 @@ export class SSHClient {
     const hostKeyName = hostKeyAlias ?? (port === 22 ? hostname : `[${hostname}]:${port}`);
     const sock = options.sock ?? ([hostname, port] as [string, number]);
     const native = sock instanceof Channel || sock instanceof ProxyCommand || sock instanceof Socket || Array.isArray(sock);
-    if (!native && !(isSocketLike(sock) && typeof (sock as { pipe?: unknown }).pipe !== 'function')) {
+    if (!native && !isSocketLike(sock)) {
       throw unsupportedSock('SSHClient.connect', sock);
     }
     const t = new Transport(sock, { disabledAlgorithms: options.disabledAlgorithms });
@@ -515,7 +515,11 @@ export class SSHClient {
     const t = this.transport;
     this.transport = null;
     if (t) yield* t.closeOp();
-    // The jump hosts after the connection that ran through them, the last hop first.
+    yield* this.closeJumpsOp();
+  }
+
+  /** The jump hosts, after the connection that ran through them: the last hop first. */
+  private *closeJumpsOp(): Op<void> {
     for (const jump of this.jumps.splice(0).reverse()) yield* jump.closeOp();
   }
 

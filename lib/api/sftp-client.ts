@@ -5,8 +5,8 @@ import { FX } from '../sftp/constants';
 import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import { SFTPFile, parseMode } from './sftp-file';
-import { getTree, putTree, type TreeHost, type TreeOptions } from './sftp-tree';
-import { chmodSync, statSync, utimesSync } from 'node:fs';
+import { fromAttrs, fromStats, getTree, joinRemote, preservedAttrs, preserveLocal, putTree, type TreeHost, type TreeOptions } from './sftp-tree';
+import { statSync } from 'node:fs';
 import type { Transport } from './transport';
 
 /** Paramiko's transfer callback: `(bytesSoFar, total)`. */
@@ -32,11 +32,6 @@ export function toAttributes(plain: unknown): SFTPAttributes {
 
 /** Files a recursive get or put moves at once (each small one is a few round trips). */
 const TREE_PARALLEL_FILES = 8;
-
-/** `base` + `/` + `name` for glob ('' is the relative start, '/' the root). */
-function globJoin(base: string, name: string): string {
-  return base === '' ? name : base.endsWith('/') ? `${base}${name}` : `${base}/${name}`;
-}
 
 /**
  * A test of one name against one part of a glob pattern (fnmatch's rules within a name: `*`,
@@ -64,6 +59,11 @@ function globMatcher(part: string): (name: string) => boolean {
   const rx = new RegExp(`^${re}$`, 's');
   const hiddenOk = part.startsWith('.');
   return (name) => (hiddenOk || !name.startsWith('.')) && rx.test(name);
+}
+
+/** Whether `e` is the server's answer with one of these SFTP statuses (not a lost session). */
+function failedWith(e: unknown, ...statuses: number[]): boolean {
+  return e instanceof IOError && statuses.includes((e as { status?: number }).status ?? -1);
 }
 
 /** get's options (Paramiko's `prefetch`, and the tree options of AsyncSSH's get). */
@@ -441,12 +441,12 @@ export class SFTPClient {
           next.add(base);
           for (const dir of yield* this.subdirectoriesOp(base)) next.add(dir);
         } else if (!/[*?[]/.test(part)) {
-          next.add(globJoin(base, part));
+          next.add(joinRemote(base, part));
         } else {
           const match = globMatcher(part);
           for (const a of yield* this.listableOp(base)) {
             // On the way down only directories (or links, maybe to one) can lead further.
-            if (match(a.filename!) && (last || a.isDirectory() || a.isSymbolicLink())) next.add(globJoin(base, a.filename!));
+            if (match(a.filename!) && (last || a.isDirectory() || a.isSymbolicLink())) next.add(joinRemote(base, a.filename!));
           }
         }
       }
@@ -467,8 +467,7 @@ export class SFTPClient {
     try {
       return yield* this.listdirAttrOp(dir === '' ? '.' : dir);
     } catch (e) {
-      const status = (e as { status?: number }).status;
-      if (e instanceof IOError && (status === FX.NO_SUCH_FILE || status === FX.PERMISSION_DENIED || status === FX.FAILURE)) return [];
+      if (failedWith(e, FX.NO_SUCH_FILE, FX.PERMISSION_DENIED, FX.FAILURE)) return [];
       throw e;
     }
   }
@@ -478,7 +477,7 @@ export class SFTPClient {
     const out: string[] = [];
     for (const a of yield* this.listableOp(dir)) {
       if (!a.isDirectory() || a.filename!.startsWith('.')) continue;
-      const sub = globJoin(dir, a.filename!);
+      const sub = joinRemote(dir, a.filename!);
       out.push(sub, ...(yield* this.subdirectoriesOp(sub)));
     }
     return out;
@@ -535,8 +534,7 @@ export class SFTPClient {
     try {
       attrs = yield* this.statOp(op, path);
     } catch (e) {
-      const status = (e as { status?: number }).status;
-      if (e instanceof IOError && (status === FX.NO_SUCH_FILE || status === FX.PERMISSION_DENIED)) return false;
+      if (failedWith(e, FX.NO_SUCH_FILE, FX.PERMISSION_DENIED)) return false;
       throw e;
     }
     return test(attrs);
@@ -698,10 +696,7 @@ export class SFTPClient {
       return yield* this.statOp('stat', remotepath);
     }
     const st = yield* this.putOp(localpath, remotepath, callback, confirm);
-    if (o.preserve) {
-      const local = statSync(localpath);
-      yield* this.setstatOp(remotepath, { st_mode: local.mode & 0o7777, st_atime: Math.floor(local.atimeMs / 1000), st_mtime: Math.floor(local.mtimeMs / 1000) });
-    }
+    if (o.preserve) yield* this.setstatOp(remotepath, preservedAttrs(fromStats('', statSync(localpath))));
     return st;
   }
 
@@ -731,11 +726,7 @@ export class SFTPClient {
   private *getEntryOp(remotepath: string, localpath: string, callback: TransferCallback | null, o: GetOptions): Op<number> {
     if (o.recurse) return yield* getTree(this.treeHost(true), this.adjust(remotepath), localpath, callback, o);
     const n = yield* this.getOp(remotepath, localpath, callback);
-    if (o.preserve) {
-      const st = yield* this.statOp('stat', remotepath);
-      chmodSync(localpath, (st.st_mode ?? 0o644) & 0o7777);
-      utimesSync(localpath, Number(st.st_atime ?? 0), Number(st.st_mtime ?? 0));
-    }
+    if (o.preserve) preserveLocal(localpath, fromAttrs('', yield* this.statOp('stat', remotepath)));
     return n;
   }
 

@@ -12,6 +12,7 @@ import type { Op } from '../bridge';
 import { ioErrorFrom } from '../files';
 import { IOError } from '../errors';
 import { SFTPAttributes } from '../sftp/attributes';
+import { errnoOf } from '../sftp/constants';
 import type { TransferCallback } from './sftp-client';
 
 /** The options of a recursive get or put (also read by a plain one: `preserve`). */
@@ -55,21 +56,54 @@ export interface TreeHost {
 const S_IFMT = 0o170000;
 const kindOf = (mode: number): Entry['kind'] | null =>
   (mode & S_IFMT) === 0o040000 ? 'dir' : (mode & S_IFMT) === 0o100000 ? 'file' : (mode & S_IFMT) === 0o120000 ? 'link' : null;
-const remoteJoin = (dir: string, rel: string): string => (rel === '' ? dir : dir.endsWith('/') ? `${dir}${rel}` : `${dir}/${rel}`);
+/** A remote path joined from `dir` and `name`, either of them possibly '' (nothing to add). */
+export function joinRemote(dir: string, name: string): string {
+  if (name === '') return dir;
+  if (dir === '') return name;
+  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
+}
 
-function fromAttrs(rel: string, a: SFTPAttributes): Omit<Entry, 'kind'> {
+/** A remote file's entry (`rel` '' for one alone): permission bits, times and size from its attributes. */
+export function fromAttrs(rel: string, a: SFTPAttributes): Omit<Entry, 'kind'> {
   return { rel, mode: (a.st_mode ?? 0o644) & 0o7777, atime: Number(a.st_atime ?? 0), mtime: Number(a.st_mtime ?? 0), size: Number(a.st_size ?? 0) };
 }
 
-function fromStats(rel: string, st: Stats): Omit<Entry, 'kind'> {
+/** A local file's entry, from its fs.Stats. */
+export function fromStats(rel: string, st: Stats): Omit<Entry, 'kind'> {
   return { rel, mode: st.mode & 0o7777, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000), size: st.size };
+}
+
+/** `preserve` on this machine: the copy at `path` gets the original's permissions and times. */
+export function preserveLocal(path: string, e: Pick<Entry, 'mode' | 'atime' | 'mtime'>): void {
+  local('preserve the mode and times of', path, () => {
+    chmodSync(path, e.mode);
+    utimesSync(path, e.atime, e.mtime);
+  });
+}
+
+/** `preserve` on the server: the SETSTAT attributes giving the copy the original's permissions and times. */
+export function preservedAttrs(e: Pick<Entry, 'mode' | 'atime' | 'mtime'>): Record<string, number> {
+  return { st_mode: e.mode, st_atime: e.atime, st_mtime: e.mtime };
+}
+
+/** The files of a tree as the worker's batch takes them: remote and local paths, and sizes. */
+function filesOf(entries: Entry[], remote: string, localRoot: string): Array<{ remote: string; local: string; size: number }> {
+  return entries.filter((e) => e.kind === 'file').map((e) => ({ remote: joinRemote(remote, e.rel), local: join(localRoot, e.rel), size: e.size }));
+}
+
+function loopError(path: string, real: string): IOError {
+  return new IOError(`ELOOP: a link loop at ${path} (back to ${real})`, { code: 'ELOOP', errno: errnoOf('ELOOP'), filename: path });
+}
+
+function notADirectory(call: 'get' | 'put', path: string): IOError {
+  return new IOError(`ENOTDIR: not a directory, ${call} '${path}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: errnoOf('ENOTDIR'), filename: path });
 }
 
 function* remoteTree(host: TreeHost, root: string, follow: boolean): Op<Entry[]> {
   const out: Entry[] = [];
   const seen = new Set<string>();
   function* visit(rel: string, attrs: SFTPAttributes): Op<void> {
-    const path = remoteJoin(root, rel);
+    const path = joinRemote(root, rel);
     let kind = kindOf(attrs.st_mode ?? 0);
     if (kind === 'link' && follow) {
       attrs = yield* host.statOp('stat', path);
@@ -86,7 +120,7 @@ function* remoteTree(host: TreeHost, root: string, follow: boolean): Op<Entry[]>
     if (kind !== 'dir') return; // sockets, devices, FIFOs: nothing to copy
     if (follow) {
       const real = yield* host.realpathOp(path);
-      if (seen.has(real)) throw new IOError(`ELOOP: a link loop at ${path} (back to ${real})`, { code: 'ELOOP', errno: 40, filename: path });
+      if (seen.has(real)) throw loopError(path, real);
       seen.add(real);
     }
     out.push({ ...fromAttrs(rel, attrs), kind });
@@ -107,7 +141,7 @@ function localTree(root: string, follow: boolean): Entry[] {
     if (!st.isDirectory()) return;
     if (follow) {
       const real = realpathSync(path);
-      if (seen.has(real)) throw new IOError(`ELOOP: a link loop at ${path} (back to ${real})`, { code: 'ELOOP', errno: 40, filename: path });
+      if (seen.has(real)) throw loopError(path, real);
       seen.add(real);
     }
     out.push({ ...fromStats(rel, st), kind: 'dir' });
@@ -136,12 +170,12 @@ function local<T>(action: string, path: string, op: () => T): T {
 /** get with recurse: the remote tree at `remote` becomes the local directory `localRoot`. */
 export function* getTree(host: TreeHost, remote: string, localRoot: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
   const entries = yield* remoteTree(host, remote, Boolean(o.followSymlinks));
-  if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, get '${remote}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: remote });
+  if (entries[0]?.kind !== 'dir') throw notADirectory('get', remote);
   for (const e of entries) {
     const dst = e.rel === '' ? localRoot : join(localRoot, e.rel);
     if (e.kind === 'dir') local('make directory', dst, () => mkdirSync(dst, { recursive: true }));
   }
-  const files = entries.filter((e) => e.kind === 'file').map((e) => ({ remote: remoteJoin(remote, e.rel), local: join(localRoot, e.rel), size: e.size }));
+  const files = filesOf(entries, remote, localRoot);
   const moved = yield* host.transferFilesOp('get', files, callback);
   for (const e of entries) {
     if (e.kind !== 'link') continue;
@@ -154,12 +188,7 @@ export function* getTree(host: TreeHost, remote: string, localRoot: string, call
   if (o.preserve) {
     // Deepest first: setting a directory's times before its contents were written would not last.
     for (const e of [...entries].reverse()) {
-      if (e.kind === 'link') continue;
-      const dst = e.rel === '' ? localRoot : join(localRoot, e.rel);
-      local('preserve the mode and times of', dst, () => {
-        chmodSync(dst, e.mode);
-        utimesSync(dst, e.atime, e.mtime);
-      });
+      if (e.kind !== 'link') preserveLocal(e.rel === '' ? localRoot : join(localRoot, e.rel), e);
     }
   }
   return moved;
@@ -168,22 +197,22 @@ export function* getTree(host: TreeHost, remote: string, localRoot: string, call
 /** put with recurse: the local tree at `localRoot` becomes the remote directory `remote`. */
 export function* putTree(host: TreeHost, localRoot: string, remote: string, callback: TransferCallback | null, o: TreeOptions): Op<number> {
   const entries = localTree(localRoot, Boolean(o.followSymlinks));
-  if (entries[0]?.kind !== 'dir') throw new IOError(`ENOTDIR: not a directory, put '${localRoot}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: 20, filename: localRoot });
+  if (entries[0]?.kind !== 'dir') throw notADirectory('put', localRoot);
   // Level by level (parents first), each level's directories at once; an existing directory
   // is merged into, as mkdir -p would.
   const levels: Array<Array<{ path: string; mode: number }>> = [];
   for (const e of entries) {
     if (e.kind !== 'dir') continue;
     const depth = e.rel === '' ? 0 : e.rel.split('/').length;
-    (levels[depth] ??= []).push({ path: remoteJoin(remote, e.rel), mode: e.mode | 0o700 });
+    (levels[depth] ??= []).push({ path: joinRemote(remote, e.rel), mode: e.mode | 0o700 });
   }
   yield* host.makeDirsOp(levels.filter(Boolean));
-  const files = entries.filter((e) => e.kind === 'file').map((e) => ({ remote: remoteJoin(remote, e.rel), local: join(localRoot, e.rel), size: e.size }));
+  const files = filesOf(entries, remote, localRoot);
   const moved = yield* host.transferFilesOp('put', files, callback);
   for (const e of entries) {
     if (e.kind !== 'link') continue;
     // A link or file of that name from an earlier copy is replaced, as a local ln -sf would.
-    const dst = remoteJoin(remote, e.rel);
+    const dst = joinRemote(remote, e.rel);
     const there = yield* existingKind(host, dst);
     if (there === 'link' || there === 'file') yield* host.removeOp(dst);
     yield* host.symlinkOp(e.target!, dst);
@@ -191,7 +220,7 @@ export function* putTree(host: TreeHost, localRoot: string, remote: string, call
   if (o.preserve) {
     for (const e of [...entries].reverse()) {
       if (e.kind === 'link') continue;
-      yield* host.setstatOp(remoteJoin(remote, e.rel), { st_mode: e.mode, st_atime: e.atime, st_mtime: e.mtime });
+      yield* host.setstatOp(joinRemote(remote, e.rel), preservedAttrs(e));
     }
   }
   return moved;

@@ -16,10 +16,17 @@ export interface SocketLike {
   close(): void;
 }
 
-/** Whether `sock` has the calls of a SocketLike (a duck-typed check, as Python's). */
+/** The calls an object needs to be a SocketLike. */
+export const SOCKET_LIKE_CALLS = ['send', 'recv', 'settimeout', 'close'] as const;
+
+/**
+ * Whether `sock` has the calls of a SocketLike (a duck-typed check, as Python's). A Node stream
+ * never is, whatever methods it has: its events need this thread (see unsupportedSock).
+ */
 export function isSocketLike(sock: unknown): sock is SocketLike {
-  const s = sock as Partial<Record<keyof SocketLike, unknown>> | null;
-  return typeof s === 'object' && s !== null && ['send', 'recv', 'settimeout', 'close'].every((m) => typeof s[m as keyof SocketLike] === 'function');
+  const s = sock as Partial<Record<keyof SocketLike | 'pipe', unknown>> | null;
+  if (typeof s !== 'object' || s === null || typeof s.pipe === 'function') return false;
+  return SOCKET_LIKE_CALLS.every((m) => typeof s[m] === 'function');
 }
 
 /** Bytes each ring holds: the most a pump moves per look in each direction. */

@@ -12,7 +12,7 @@ import { parseModuli } from '../transport/kex/moduli';
 import type { AuthOutcome, InteractiveHandler } from '../transport/auth-client';
 import { paramikoAuthResult } from '../transport/auth-client';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
-import { isSocketLike, SockPump, type SocketLike } from './sock-pump';
+import { isSocketLike, SOCKET_LIKE_CALLS, SockPump, type SocketLike } from './sock-pump';
 import type { Negotiated } from '../transport/session';
 import { DEFAULT_LOCAL_VERSION } from '../transport/version';
 import { DEFAULT_LOG_CHANNEL } from '../debug';
@@ -240,7 +240,7 @@ function parseSock(sock: string | [string, number]): [string, number] {
 /** What a `sock` that is none of the accepted kinds is, for the error. */
 function describe(sock: unknown): string {
   if (sock === null || typeof sock !== 'object') return sock === null ? 'null' : `a ${typeof sock}`;
-  const missing = ['send', 'recv', 'settimeout', 'close'].filter((m) => typeof (sock as Record<string, unknown>)[m] !== 'function');
+  const missing = SOCKET_LIKE_CALLS.filter((m) => typeof (sock as Record<string, unknown>)[m] !== 'function');
   return `an object (${sock.constructor?.name ?? 'no class'}) lacking ${missing.join(', ')}`;
 }
 
@@ -313,7 +313,7 @@ export class Transport {
       [this.host, this.port] = sock.getpeername();
     } else if (typeof sock === 'string' || Array.isArray(sock)) {
       [this.host, this.port] = parseSock(sock as string | [string, number]);
-    } else if (isSocketLike(sock) && typeof (sock as { pipe?: unknown }).pipe !== 'function') {
+    } else if (isSocketLike(sock)) {
       // Any object with Python's socket calls, driven from this thread (see SockPump).
       this.sockLike = sock;
       const peer = typeof (sock as { getpeername?: unknown }).getpeername === 'function' ? (sock as unknown as { getpeername(): unknown }).getpeername() : null;
@@ -405,46 +405,37 @@ export class Transport {
     if (this.id !== null) throw new SSHException('the transport was already started');
     const prefs = this.securityOptions.preferences();
     const handshake = this.handshakeTimeout;
-    const sockRings = this.sockRings();
     let info: TransportInfo & { id: number };
     try {
-      info = yield* this.connectRequestOp(options, prefs, handshake, sockRings);
+      info = yield* request<TransportInfo & { id: number }>(
+        'transport',
+        'connect',
+        {
+          host: this.host,
+          port: this.port,
+          via: this.via ?? undefined,
+          proxyCommand: this.proxyCommand ?? undefined,
+          socketId: this.socketId ?? undefined,
+          sockRings: this.sockRings(),
+          timeout: options.timeout ?? null,
+          handshakeTimeout: handshake,
+          bannerTimeout: this.bannerTimeout,
+          preferences: prefs,
+          disabledAlgorithms: this.disabledAlgorithms,
+          compress: this.compress,
+          logChannel: this.logChannel,
+          hexdump: this.hexdump,
+        },
+        options.timeout === undefined || options.timeout === null ? null : options.timeout + handshake,
+      );
     } catch (e) {
+      // A socket-like object's pump goes with a connection that did not come about.
       this.pump?.finish();
       throw e;
     }
     this.id = info.id;
     this.info = info;
     this.serverKey = info.hostKey ? PKey.fromBlob(Buffer.from(info.hostKey)) : null;
-  }
-
-  private *connectRequestOp(
-    options: { timeout?: number | null },
-    prefs: ReturnType<SecurityOptions['preferences']>,
-    handshake: number,
-    sockRings: ReturnType<SockPump['rings']> | undefined,
-  ): Op<TransportInfo & { id: number }> {
-    return yield* request<TransportInfo & { id: number }>(
-      'transport',
-      'connect',
-      {
-        host: this.host,
-        port: this.port,
-        via: this.via ?? undefined,
-        proxyCommand: this.proxyCommand ?? undefined,
-        socketId: this.socketId ?? undefined,
-        sockRings,
-        timeout: options.timeout ?? null,
-        handshakeTimeout: handshake,
-        bannerTimeout: this.bannerTimeout,
-        preferences: prefs,
-        disabledAlgorithms: this.disabledAlgorithms,
-        compress: this.compress,
-        logChannel: this.logChannel,
-        hexdump: this.hexdump,
-      },
-      options.timeout === undefined || options.timeout === null ? null : options.timeout + handshake,
-    );
   }
 
   private refresh(): TransportInfo {

@@ -129,6 +129,11 @@ export const DEFAULT_READS_IN_FLIGHT = 32;
 
 const E = osConstants.errno;
 
+/** The errno number of a Node error code on this system ('EEXIST' -> 17 on Linux). */
+export function errnoOf(code: string): number | undefined {
+  return (E as Record<string, number | undefined>)[code];
+}
+
 /** How a non-OK, non-EOF status surfaces as a Node-style error code and errno. */
 export const FX_TO_ERRNO: Record<number, { code: string; errno: number } | undefined> = {
   [FX.NO_SUCH_FILE]: { code: 'ENOENT', errno: E.ENOENT },

@@ -6,7 +6,7 @@
  */
 import { registerErrorClass } from '../bridge/errors-wire';
 import { EOFError, IOError, SSHException } from '../errors';
-import { errnoOfStatus, FX, FX_MESSAGES, messageFromErrnoCode } from './constants';
+import { errnoOf, errnoOfStatus, FX, FX_MESSAGES, messageFromErrnoCode } from './constants';
 
 /** The peer broke the protocol (Paramiko's SFTPError); the session cannot go on. */
 export class SFTPError extends SSHException {}
@@ -48,18 +48,15 @@ export function statusError(status: number, serverMessage: string, ctx: RequestC
   });
 }
 
-/** errno numbers of the codes a bare FAILURE is diagnosed as (Linux's). */
-const DIAGNOSED_ERRNO: Record<string, number> = { EEXIST: 17, ENOTEMPTY: 39, EISDIR: 21, ENOTDIR: 20 };
-
 /**
  * Gives a bare FAILURE (OpenSSH's "Failure": SFTP v3 has no status for EEXIST, ENOTEMPTY,
  * EISDIR) the errno a look at the filesystem found, keeping the server's own text in the
  * message: `EEXIST: file exists (the server said "Failure"), mkdir '/d'`.
  */
-export function diagnosedError(err: IOError & { serverMessage?: string; syscall?: string; path?: string; dest?: string }, code: keyof typeof DIAGNOSED_ERRNO): IOError {
+export function diagnosedError(err: IOError & { serverMessage?: string; syscall?: string; path?: string; dest?: string }, code: 'EEXIST' | 'ENOTEMPTY' | 'EISDIR' | 'ENOTDIR'): IOError {
   const ctx = { syscall: err.syscall ?? 'request', path: err.path, dest: err.dest };
   err.code = code;
-  err.errno = DIAGNOSED_ERRNO[code];
+  err.errno = errnoOf(code);
   err.message = `${code}: ${lowerFirst(messageFromErrnoCode(code, FX.FAILURE))} (the server said ${JSON.stringify(err.serverMessage ?? '')}), ${where(ctx)}`;
   return err;
 }

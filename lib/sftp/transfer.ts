@@ -8,7 +8,7 @@
  * resolves after a failed WRITE, fsync or CLOSE.
  */
 import { SFTPAttributes } from './attributes';
-import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, EXT, FXF } from './constants';
+import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, errnoOf, EXT, FXF } from './constants';
 import { IOError } from '../errors';
 import type { SftpClientCore } from './client-core';
 import type { PathLike } from './requests';
@@ -392,7 +392,7 @@ export interface CopyResult {
  */
 export async function copyRemote(core: SftpClientCore, from: string, to: string, opts: CopyOptions = {}): Promise<CopyResult> {
   const st = await core.stat(from);
-  if (st.isDirectory()) throw new IOError(`EISDIR: illegal operation on a directory, copyfile '${from}' -> '${to}'`, { code: 'EISDIR', errno: 21, filename: from });
+  if (st.isDirectory()) throw new IOError(`EISDIR: illegal operation on a directory, copyfile '${from}' -> '${to}'`, { code: 'EISDIR', errno: errnoOf('EISDIR'), filename: from });
   // A Uint64 beyond 2^53 bytes (8 PiB) would lose precision here: no file is that large.
   const size = Number(st.st_size ?? 0);
   const created = new SFTPAttributes();
