@@ -58,6 +58,19 @@ function client(options: Record<string, unknown> = {}): SSHClient {
   return c;
 }
 
+/** An ssh_config `Host` block that reaches this file's sshd as its user with its key. */
+function configHost(name: string, ...extra: string[]): string[] {
+  return [
+    `Host ${name}`,
+    `  HostName ${sshd.host}`,
+    `  Port ${sshd.port}`,
+    `  User ${sshd.user.username}`,
+    `  IdentityFile ${userKey}`,
+    '  IdentitiesOnly yes',
+    ...extra.map((l) => `  ${l}`),
+  ];
+}
+
 function run(c: SSHClient, cmd: string): { out: string; err: string; status: number } {
   const [, stdout, stderr] = c.execCommand(cmd);
   const out = stdout.read().toString();
@@ -480,15 +493,7 @@ describe('SSHClient against OpenSSH sshd', () => {
 
   itWithPeers(['sshd'], 'sshConfig: an alias as ssh takes it (HostName, Port, User, IdentityFile, HostKeyAlias), through ProxyJump hops or a ProxyCommand; jumps close with the client', () => {
     const relay = `${process.execPath} -e "const s=require('net').connect(+process.argv[1],process.argv[2]);process.stdin.pipe(s);s.pipe(process.stdout)"`;
-    const host = (name: string, ...extra: string[]) => [
-      `Host ${name}`,
-      `  HostName ${sshd.host}`,
-      `  Port ${sshd.port}`,
-      `  User ${sshd.user.username}`,
-      `  IdentityFile ${userKey}`,
-      '  IdentitiesOnly yes',
-      ...extra.map((l) => `  ${l}`),
-    ];
+    const host = configHost;
     const config = join(dir, 'ssh_config');
     writeFileSync(
       config,
@@ -543,6 +548,65 @@ describe('SSHClient against OpenSSH sshd', () => {
     const loop = new SSHClient();
     expect(() => loop.connect('looping', { sshConfig: config, timeout: 10 })).toThrow(/jumps deep/);
     expect(jumpsOf(loop)).toHaveLength(0);
+  });
+
+  itWithPeers(['sshd'], 'sshConfig: algorithm lists, StrictHostKeyChecking with UserKnownHostsFile, SetEnv and SendEnv, PubkeyAuthentication', () => {
+    const known = join(dir, 'config_known_hosts');
+    rmSync(known, { force: true });
+    const config = join(dir, 'ssh_config_more');
+    writeFileSync(
+      config,
+      [
+        ...configHost('algos', 'Ciphers aes256-ctr', 'MACs hmac-sha2-512', 'KexAlgorithms -sntrup*,mlkem*', 'HostKeyAlgorithms ^rsa-sha2-256', 'StrictHostKeyChecking no', 'UserKnownHostsFile /dev/null'),
+        ...configHost('tofu', 'StrictHostKeyChecking accept-new', `UserKnownHostsFile ${known}`, 'HashKnownHosts yes'),
+        ...configHost('strict', 'StrictHostKeyChecking yes', `UserKnownHostsFile ${known}`),
+        ...configHost('stranger', 'StrictHostKeyChecking yes', 'UserKnownHostsFile /dev/null'),
+        ...configHost('env', 'StrictHostKeyChecking no', 'UserKnownHostsFile none', 'SetEnv PTS_SET=from-setenv PTS_BOTH=setenv', 'SendEnv PTS_SENT PTS_BOTH'),
+        ...configHost('nokeys', 'PubkeyAuthentication no', 'StrictHostKeyChecking no', 'UserKnownHostsFile none'),
+      ].join('\n'),
+    );
+    const connect = (alias: string, setup: (c: SSHClient) => void = () => {}): SSHClient => {
+      const c = new SSHClient();
+      setup(c);
+      c.connect(alias, { sshConfig: config, timeout: 10 });
+      return c;
+    };
+    // The lists as OpenSSH reads them: replaced, less the post-quantum hybrids, RSA/SHA-256 first.
+    const algos = connect('algos');
+    expect(algos.getTransport()!.getNegotiated()).toMatchObject({ cipherC2S: 'aes256-ctr', macC2S: 'hmac-sha2-512', kex: 'curve25519-sha256', hostKey: 'rsa-sha2-256' });
+    expect(run(algos, 'echo listed').out).toBe('listed\n');
+    algos.close();
+    // accept-new records the key (hashed) and connects; then it is known, under yes as well.
+    const first = connect('tofu');
+    first.close();
+    const recorded = readFileSync(known, 'utf8');
+    expect(recorded).toMatch(/^\|1\|\S+ ssh-ed25519 \S+\n$/);
+    const strict = connect('strict');
+    expect(run(strict, 'echo known').out).toBe('known\n');
+    strict.close();
+    connect('tofu').close();
+    expect(readFileSync(known, 'utf8')).toBe(recorded); // not recorded twice
+    expect(() => connect('stranger')).toThrow(/not found in known_hosts/);
+    // A changed key is refused whatever the file says; the caller's own policy wins over the file's.
+    writeFileSync(known, `[${sshd.host}]:${sshd.port} ${Ed25519Key.generate().getName()} ${Ed25519Key.generate().getBase64()}\n`);
+    expect(() => connect('tofu')).toThrow(BadHostKeyException);
+    expect(() => connect('algos', (c) => c.setMissingHostKeyPolicy(RejectPolicy))).toThrow(/not found in known_hosts/);
+    // SendEnv takes this process's variables, SetEnv its own (and wins); the caller's environment wins over both.
+    process.env.PTS_SENT = 'from-sendenv';
+    process.env.PTS_BOTH = 'sendenv';
+    try {
+      const env = connect('env');
+      expect(run(env, 'echo $PTS_SET $PTS_SENT $PTS_BOTH').out).toBe('from-setenv from-sendenv setenv\n');
+      const [, out] = env.execCommand('echo $PTS_SET', { environment: { PTS_SET: 'caller' } });
+      expect(out.read().toString()).toBe('caller\n');
+      expect(env.run('echo $PTS_SENT').stdout).toBe('from-sendenv\n');
+      env.close();
+    } finally {
+      delete process.env.PTS_SENT;
+      delete process.env.PTS_BOTH;
+    }
+    // PubkeyAuthentication no: the IdentityFile is not tried, and there is nothing else.
+    expect(() => connect('nokeys')).toThrow(/No authentication methods available/);
   });
 
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {
@@ -1147,6 +1211,30 @@ describe('certificates and partial authentication against OpenSSH sshd', () => {
     c.setMissingHostKeyPolicy(AutoAddPolicy);
     c.connect(strict.host, { port: strict.port, username: strict.user.username, keyFilename: user.path, password: strict.user.password, lookForKeys: false });
     expect(run(c, 'echo both').out).toBe('both\n');
+  });
+
+  itWithPeers(['sshd'], "sshConfig's CertificateFile: a certificate kept elsewhere goes with the IdentityFile it certifies", () => {
+    const user = generateKey(join(caDir, 'user3'), 'ed25519');
+    signCertificate(join(caDir, 'ca'), user.publicKeyPath, false, { principals: [strict.user.username] });
+    const certs = mkdtempSync(join(caDir, 'certs-'));
+    const moved = join(certs, 'deploy.cert');
+    writeFileSync(moved, readFileSync(`${user.path}-cert.pub`));
+    rmSync(`${user.path}-cert.pub`);
+    const other = generateKey(join(caDir, 'user4'), 'ed25519');
+    signCertificate(join(caDir, 'ca'), other.publicKeyPath, false, { principals: [strict.user.username] });
+    const block = (name: string, ...extra: string[]) => [`Host ${name}`, `  HostName ${strict.host}`, `  Port ${strict.port}`, `  User ${strict.user.username}`, `  IdentityFile ${user.path}`, '  IdentitiesOnly yes', ...extra.map((l) => `  ${l}`)];
+    const config = join(certs, 'config');
+    // Another key's certificate first: only the one for this key is used.
+    writeFileSync(config, [...block('with-cert', `CertificateFile ${other.path}-cert.pub`, `CertificateFile ${moved}`), ...block('without')].join('\n'));
+    const connect = (alias: string): SSHClient => {
+      const c = new SSHClient();
+      c.setMissingHostKeyPolicy(AutoAddPolicy);
+      c.connect(alias, { sshConfig: config, password: strict.user.password, timeout: 10 });
+      return c;
+    };
+    using c = connect('with-cert');
+    expect(run(c, 'echo certified').out).toBe('certified\n');
+    expect(() => connect('without')).toThrow(AuthenticationException);
   });
 
   itWithPeers(['sshd'], 'a key alone is not enough: SSHClient reports the failure', () => {

@@ -8,7 +8,11 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
-import { keepaliveOf, optionsFromConfig, parseJumps, proxyOf } from '../lib/api/client-config';
+import { acceptNewHostKey, algorithmList, algorithmsOf, environmentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseJumps, proxyOf } from '../lib/api/client-config';
+import { SSHClient } from '../lib/api/client';
+import { HostKeys } from '../lib/hostkeys';
+import { Ed25519Key } from '../lib/keys';
+import { defaultPreferences, supported } from '../lib/transport/algorithms';
 
 const CORPUS = path.join(__dirname, 'config-corpus');
 /** Set in both our process and ssh's environment, for ${VAR} expansion. */
@@ -464,4 +468,94 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(keepaliveOf(config.lookup('c'))).toBeNull();
     expect(keepaliveOf(config.lookup('d'))).toBeNull();
   });
+
+  it("algorithm lists in OpenSSH's syntax: replace, +append, ^first, -remove with wildcards", () => {
+    const defaults = ['a1', 'b1', 'b2', 'c1'];
+    const known = [...defaults, 'x1'];
+    expect(algorithmList('Ciphers', 'b2,a1', defaults, known)).toEqual(['b2', 'a1']);
+    expect(algorithmList('Ciphers', '+x1,a1', defaults, known)).toEqual(['a1', 'b1', 'b2', 'c1', 'x1']);
+    expect(algorithmList('Ciphers', '^c1,x1', defaults, known)).toEqual(['c1', 'x1', 'a1', 'b1', 'b2']);
+    expect(algorithmList('Ciphers', '-b*,nothing-like-it', defaults, known)).toEqual(['a1', 'c1']);
+    expect(() => algorithmList('Ciphers', 'a1,aes128-gmc', defaults, known)).toThrow(/Ciphers a1,aes128-gmc: unknown algorithm aes128-gmc/);
+    expect(() => algorithmList('Ciphers', '-*', defaults, known)).toThrow(/leaves no algorithm/);
+    // Names OpenSSH runs and we do not are left out, as the negotiation would; alone they leave nothing.
+    expect(algorithmList('Ciphers', 'aes256-cbc,a1', defaults, known)).toEqual(['a1']);
+    expect(() => algorithmList('MACs', 'umac-64-etm@openssh.com', defaults, known)).toThrow(/leaves no algorithm/);
+  });
+
+  it('Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms against our defaults; the legacy ones can be added back', () => {
+    const config = SSHConfig.fromText(['Host old', '  KexAlgorithms +diffie-hellman-group1-sha1', '  HostKeyAlgorithms ssh-rsa', '  Ciphers -chacha20*', '  MACs ^hmac-sha1', 'Host plain'].join('\n'));
+    const d = defaultPreferences();
+    const got = algorithmsOf(config.lookup('old'));
+    expect(got.kex).toEqual([...d.kex, 'diffie-hellman-group1-sha1']);
+    expect(got.hostKeys).toEqual(['ssh-rsa']);
+    expect(got.ciphers).toEqual(d.ciphers.filter((c) => !c.startsWith('chacha20')));
+    expect(got.macs).toEqual(['hmac-sha1', ...d.macs.filter((m) => m !== 'hmac-sha1')]);
+    expect(algorithmsOf(config.lookup('plain'))).toEqual({});
+    for (const kind of ['kex', 'hostKeys', 'ciphers', 'macs'] as const) for (const a of got[kind]!) expect(supported(kind)).toContain(a);
+  });
+
+  it('SendEnv takes the matching names of this process, SetEnv its own pairs and wins a name both give', () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { PTS_A: 'a', PTS_B: 'b', OTHER_PTS: 'no' });
+      const config = SSHConfig.fromText(['Host e', '  SendEnv PTS_? -PTS_?  PTS_A PTS_B', '  SendEnv -PTS_B', '  SetEnv PTS_A=set "PTS_C=with space"'].join('\n'));
+      expect(environmentOf(config.lookup('e'))).toEqual({ PTS_A: 'set', PTS_C: 'with space' });
+      expect(environmentOf(SSHConfig.fromText('Host *\n  SendEnv PTS_B').lookup('x'))).toEqual({ PTS_B: 'b' });
+    } finally {
+      for (const k of ['PTS_A', 'PTS_B', 'OTHER_PTS']) if (!(k in saved)) delete process.env[k];
+    }
+  });
+
+  it('PubkeyAuthentication no, or PreferredAuthentications without publickey: no keys from the file, the agent or ~/.ssh', () => {
+    const config = SSHConfig.fromText(['Host p', '  PubkeyAuthentication no', 'Host q', '  PreferredAuthentications keyboard-interactive,password', 'Host *', `  IdentityFile ${__filename}`].join('\n'));
+    for (const host of ['p', 'q']) {
+      expect(optionsFromConfig(config.lookup(host), {})).toMatchObject({ allowAgent: false, lookForKeys: false, keyFilename: null });
+    }
+    expect(optionsFromConfig(config.lookup('r'), {})).toMatchObject({ keyFilename: [__filename] });
+    // The caller's own key still goes: its options win over the file's.
+    expect(optionsFromConfig(config.lookup('p'), { keyFilename: 'k', allowAgent: true })).toMatchObject({ keyFilename: 'k', allowAgent: true });
+  });
+
+  it('StrictHostKeyChecking and the known_hosts files; an accepted key is appended (hashed under HashKnownHosts)', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-known-'));
+    try {
+      const key = Ed25519Key.generate();
+      const other = Ed25519Key.generate();
+      const user = path.join(tmp, 'sub', 'known_hosts');
+      const global = path.join(tmp, 'global_known_hosts');
+      fs.writeFileSync(global, `[h]:2222 ${other.getName()} ${other.getBase64()}`); // no final newline
+      const config = SSHConfig.fromText(
+        [
+          'Host tofu', '  StrictHostKeyChecking accept-new', '  HashKnownHosts yes',
+          'Host careful', '  StrictHostKeyChecking ask',
+          'Host careless', '  StrictHostKeyChecking off', '  UserKnownHostsFile none',
+          'Host odd', '  StrictHostKeyChecking maybe',
+          'Host *', `  UserKnownHostsFile ${user} ${path.join(tmp, 'missing')}`, `  GlobalKnownHostsFile ${global}`,
+        ].join('\n'),
+      );
+      const tofu = knownHostsOf(config.lookup('tofu'));
+      expect(tofu).toMatchObject({ checking: 'accept', saveTo: user, hashed: true });
+      expect(tofu.keys.lookup('[h]:2222')!.get(other.getName())!.equals(other)).toBe(true);
+      expect(knownHostsOf(config.lookup('careful')).checking).toBe('reject');
+      expect(knownHostsOf(config.lookup('careless'))).toMatchObject({ checking: 'accept', saveTo: null });
+      expect(knownHostsOf(config.lookup('x')).checking).toBeNull();
+      expect(() => knownHostsOf(config.lookup('odd'))).toThrow(/StrictHostKeyChecking maybe: want yes, accept-new, no or ask/);
+
+      const client = new SSHClient();
+      acceptNewHostKey(client, tofu, '[h]:22', key);
+      acceptNewHostKey(client, tofu, 'plain', other);
+      expect(client.getHostKeys().lookup('[h]:22')!.get(key.getName())!.equals(key)).toBe(true);
+      const lines = fs.readFileSync(user, 'utf8').split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/^\|1\|\S+\|\S+ ssh-ed25519 /);
+      expect(new HostKeys(user).lookup('plain')!.get(other.getName())!.equals(other)).toBe(true);
+      // A file without a final newline gets one before the new line.
+      acceptNewHostKey(client, { ...tofu, saveTo: global, hashed: false }, 'added', key);
+      expect(fs.readFileSync(global, 'utf8').split('\n')).toEqual([`[h]:2222 ${other.getName()} ${other.getBase64()}`, `added ${key.getName()} ${key.getBase64()}`, '']);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 });
+

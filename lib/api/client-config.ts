@@ -3,13 +3,17 @@
  * (AsyncSSH's `config`). Paramiko's connect reads no config (REFERENCE.md pitfall 4), so this
  * applies only when asked.
  */
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SSHConfig } from '../config';
 import type { SSHConfigDict } from '../config';
+import { matchPattern } from '../config/patterns';
 import { SSHException } from '../errors';
-import type { ConnectOptions } from './client';
+import { HostKeys } from '../hostkeys';
+import { SSHCertificate, type PKey } from '../keys';
+import { defaultPreferences, supported, type AlgorithmPreferences } from '../transport/algorithms';
+import type { ConnectOptions, SSHClient } from './client';
 
 /** The config `spec` names: true is ~/.ssh/config (none when it is missing), a string a file. */
 export function configOf(spec: NonNullable<ConnectOptions['sshConfig']>): SSHConfig {
@@ -55,14 +59,15 @@ export function optionsFromConfig(d: SSHConfigDict, o: ConnectOptions): ConnectO
   const out: ConnectOptions = { ...o, sshConfig: null };
   out.port ??= d.port ? Number(d.port) : undefined;
   out.username ??= d.user;
-  if (out.keyFilename == null && d.identityfile?.length) {
+  if (out.keyFilename == null && d.identityfile?.length && wantsPublickey(d)) {
     const files = d.identityfile.map((f) => (f.startsWith('~/') ? join(homedir(), f.slice(2)) : f)).filter((f) => existsSync(f));
     if (files.length) out.keyFilename = files;
   }
-  if (yes(d, 'identitiesonly')) {
+  if (yes(d, 'identitiesonly') || !wantsPublickey(d)) {
     out.allowAgent ??= false;
     out.lookForKeys ??= false;
   }
+  if (!wantsPublickey(d)) out.keyFilename ??= null;
   if (out.timeout == null && d.connecttimeout) out.timeout = Number(d.connecttimeout);
   out.compress ??= yes(d, 'compression');
   return out;
@@ -74,4 +79,158 @@ export function keepaliveOf(d: SSHConfigDict): { interval: number; countMax: num
   if (!(interval > 0)) return null;
   const countMax = d.serveralivecountmax ? Number(d.serveralivecountmax) : 3;
   return { interval, countMax: Number.isInteger(countMax) && countMax >= 0 ? countMax : 3 };
+}
+
+/** PubkeyAuthentication no, or a PreferredAuthentications without publickey: no keys from the file, the agent or ~/.ssh. */
+function wantsPublickey(d: SSHConfigDict): boolean {
+  if (d.has('pubkeyauthentication') && !yes(d, 'pubkeyauthentication')) return false;
+  const preferred = d.preferredauthentications;
+  return typeof preferred !== 'string' || preferred.split(',').includes('publickey');
+}
+
+/** Where a host's keys are on record and what to do with one that is not (StrictHostKeyChecking, UserKnownHostsFile). */
+export interface KnownHostsConfig {
+  /** The keys of UserKnownHostsFile and GlobalKnownHostsFile (OpenSSH's defaults when the file names none). */
+  keys: HostKeys;
+  /** StrictHostKeyChecking: 'accept' for no / accept-new, 'reject' for yes / ask, null when the file does not say. */
+  checking: 'accept' | 'reject' | null;
+  /** Where an accepted key is recorded: the first UserKnownHostsFile (null: `none`). */
+  saveTo: string | null;
+  /** HashKnownHosts: the name is recorded hashed. */
+  hashed: boolean;
+}
+
+const words = (v: unknown): string[] | null => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : null);
+
+/** The known_hosts files as ssh reads them for this host (files that do not exist are skipped). */
+export function knownHostsOf(d: SSHConfigDict): KnownHostsConfig {
+  const home = (f: string) => join(homedir(), '.ssh', f);
+  const user = words(d.userknownhostsfile) ?? [home('known_hosts'), home('known_hosts2')];
+  const global = words(d.globalknownhostsfile) ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+  const keys = new HostKeys();
+  for (const f of [...user, ...global]) if (f !== 'none' && existsSync(f)) keys.load(f);
+  const strict = typeof d.stricthostkeychecking === 'string' ? d.stricthostkeychecking.toLowerCase() : null;
+  let checking: KnownHostsConfig['checking'] = null;
+  if (strict === 'no' || strict === 'off' || strict === 'false' || strict === 'accept-new') checking = 'accept';
+  else if (strict === 'yes' || strict === 'true' || strict === 'ask') checking = 'reject';
+  else if (strict !== null) throw new SSHException(`StrictHostKeyChecking ${strict}: want yes, accept-new, no or ask`);
+  return { keys, checking, saveTo: user[0] === 'none' ? null : user[0], hashed: d.has('hashknownhosts') && d.asBool('hashknownhosts') };
+}
+
+/** The config keyword of each algorithm list. */
+const ALGORITHM_KEYWORDS: ReadonlyArray<[keyword: string, name: string, kind: keyof AlgorithmPreferences]> = [
+  ['kexalgorithms', 'KexAlgorithms', 'kex'],
+  ['hostkeyalgorithms', 'HostKeyAlgorithms', 'hostKeys'],
+  ['ciphers', 'Ciphers', 'ciphers'],
+  ['macs', 'MACs', 'macs'],
+];
+
+/**
+ * Names OpenSSH knows that paramiko-ts does not run: a config written for ssh may list them, and
+ * they are left out as the negotiation would; any other unknown name is a mistake and raises.
+ */
+const OPENSSH_ONLY = new Set([
+  '3des-cbc', 'aes128-cbc', 'aes192-cbc', 'aes256-cbc', 'rijndael-cbc@lysator.liu.se',
+  ...['hmac-sha1-96', 'hmac-md5', 'hmac-md5-96', 'umac-64@openssh.com', 'umac-128@openssh.com'].flatMap((m) => [m, m.replace(/(@openssh\.com)?$/, '-etm@openssh.com')]),
+  ...['ssh-dss', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'].flatMap((k) => [k, k.replace(/(@openssh\.com)?$/, '-cert-v01@openssh.com')]),
+  'webauthn-sk-ecdsa-sha2-nistp256@openssh.com',
+]);
+
+/**
+ * One algorithm list in OpenSSH's syntax against our defaults: a list replaces them, `+list`
+ * appends, `^list` puts first, `-list` removes (wildcards allowed, as OpenSSH).
+ */
+export function algorithmList(keyword: string, value: string, defaults: readonly string[], known: readonly string[]): string[] {
+  const op = '+-^'.includes(value[0]) ? value[0] : '';
+  const names = value.slice(op.length).split(',').filter(Boolean);
+  let list: string[];
+  if (op === '-') {
+    list = defaults.filter((a) => !names.some((p) => matchPattern(a, p)));
+  } else {
+    const bad = names.filter((a) => !known.includes(a) && !OPENSSH_ONLY.has(a));
+    if (bad.length) throw new SSHException(`${keyword} ${value}: unknown algorithm ${bad.join(', ')} (known here: ${known.join(', ')})`);
+    const ours = names.filter((a) => known.includes(a));
+    if (op === '+') list = [...defaults, ...ours.filter((a) => !defaults.includes(a))];
+    else if (op === '^') list = [...ours, ...defaults.filter((a) => !ours.includes(a))];
+    else list = ours;
+  }
+  if (!list.length) throw new SSHException(`${keyword} ${value}: leaves no algorithm paramiko-ts runs (known here: ${known.join(', ')})`);
+  return list;
+}
+
+/** Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms as the file sets them (only those it sets). */
+export function algorithmsOf(d: SSHConfigDict): Partial<AlgorithmPreferences> {
+  const defaults = defaultPreferences();
+  const out: Partial<AlgorithmPreferences> = {};
+  for (const [keyword, name, kind] of ALGORITHM_KEYWORDS) {
+    const value = d[keyword];
+    if (typeof value === 'string' && value) out[kind] = algorithmList(name, value, defaults[kind], supported(kind));
+  }
+  return out;
+}
+
+/**
+ * SendEnv (the names of this process's environment that match) then SetEnv: the variables sent
+ * on every session channel, as ssh does (SetEnv last, so it wins a name both give).
+ */
+export function environmentOf(d: SSHConfigDict): Record<string, string> {
+  const env: Record<string, string> = {};
+  const patterns = d.sendenv ?? [];
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && patterns.some((p) => matchPattern(name, p))) env[name] = value;
+  }
+  for (const pair of d.setenv ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+/** What the config decides for a connection beyond its ConnectOptions. */
+export interface ConfiguredHost {
+  /** HostKeyAlias: the name the host key is looked up and recorded under. */
+  hostKeyAlias: string | null;
+  knownHosts: KnownHostsConfig;
+  algorithms: Partial<AlgorithmPreferences>;
+  /** CertificateFile: each is used with the identity key it certifies. */
+  certificates: string[];
+  environment: Record<string, string>;
+  keepalive: { interval: number; countMax: number } | null;
+}
+
+/** Everything the config says about the host `d` describes; a bad algorithm list or StrictHostKeyChecking raises here, before connecting. */
+export function configuredHost(d: SSHConfigDict): ConfiguredHost {
+  return {
+    hostKeyAlias: typeof d.hostkeyalias === 'string' ? d.hostkeyalias : null,
+    knownHosts: knownHostsOf(d),
+    algorithms: algorithmsOf(d),
+    certificates: (d.certificatefile ?? []).filter((f) => existsSync(f)),
+    environment: environmentOf(d),
+    keepalive: keepaliveOf(d),
+  };
+}
+
+/** `key` with the first of `certificates` that certifies it attached (the key as it is when none does). */
+export function withCertificate(key: PKey, certificates: readonly string[]): PKey {
+  for (const path of certificates) {
+    if (SSHCertificate.fromString(readFileSync(path, 'utf8')).key.equals(key)) {
+      key.loadCertificate(path);
+      break;
+    }
+  }
+  return key;
+}
+
+/**
+ * StrictHostKeyChecking no / accept-new for a host not on record: its key is kept for this client
+ * and appended to the first UserKnownHostsFile (hashed under HashKnownHosts), as ssh does.
+ */
+export function acceptNewHostKey(client: SSHClient, known: KnownHostsConfig, name: string, key: PKey): void {
+  client.getHostKeys().add(name, key.getName(), key);
+  const file = known.saveTo;
+  if (!file) return;
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const unterminated = existsSync(file) && statSync(file).size > 0 && !readFileSync(file).subarray(-1).equals(Buffer.from('\n'));
+  const recorded = known.hashed ? HostKeys.hashHost(name) : name;
+  appendFileSync(file, `${unterminated ? '\n' : ''}${recorded} ${key.getName()} ${key.getBase64()}\n`);
 }

@@ -14,7 +14,7 @@ import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { Transport, unsupportedSock } from './transport';
 import { isSocketLike, type SocketLike } from './sock-pump';
-import { configOf, keepaliveOf, optionsFromConfig, parseJumps, proxyOf } from './client-config';
+import { acceptNewHostKey, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost } from './client-config';
 import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
@@ -45,8 +45,11 @@ export interface ConnectOptions {
    * from an ssh_config (AsyncSSH's `config`): HostName, Port, User, IdentityFile,
    * IdentitiesOnly, ConnectTimeout, Compression, HostKeyAlias (the name known_hosts is searched
    * under), ServerAliveInterval and ServerAliveCountMax (setKeepalive), and ProxyJump (connections through each jump host, themselves configured from the
-   * file and closed with this client) or ProxyCommand. Host key checking stays this client's:
-   * StrictHostKeyChecking and UserKnownHostsFile are not taken (set a policy, load host keys).
+   * file and closed with this client) or ProxyCommand; Ciphers, MACs, KexAlgorithms,
+   * HostKeyAlgorithms (OpenSSH's +/-/^ forms), CertificateFile, SendEnv/SetEnv,
+   * PubkeyAuthentication/PreferredAuthentications; the keys of UserKnownHostsFile and
+   * GlobalKnownHostsFile, and StrictHostKeyChecking (accept-new/no record a new host's key in the
+   * first UserKnownHostsFile) unless setMissingHostKeyPolicy chose a policy. docs/api.md has the details.
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
    * SSHConfig. The options given here win over the file's, as ssh's command line does.
    */
@@ -129,6 +132,10 @@ export class SSHClient {
   private hostKeys = new HostKeys();
   hostKeysFilename: string | null = null;
   private policy: MissingHostKeyPolicy = new RejectPolicy();
+  /** Whether the caller chose the policy (an ssh_config's StrictHostKeyChecking yields to it). */
+  private policyChosen = false;
+  /** SendEnv/SetEnv of the ssh_config the connection came from: sent on every session channel. */
+  private configEnvironment: Record<string, string> = {};
   private transport: Transport | null = null;
   /** Clients of the jump hosts an ssh_config ProxyJump went through, closed after this one's transport. */
   private jumps: SSHClient[] = [];
@@ -160,6 +167,7 @@ export class SSHClient {
   /** Takes a policy instance or class. */
   setMissingHostKeyPolicy(policy: MissingHostKeyPolicy | (new () => MissingHostKeyPolicy)): void {
     this.policy = typeof policy === 'function' ? new policy() : policy;
+    this.policyChosen = true;
   }
 
   getTransport(): Transport | null {
@@ -208,10 +216,10 @@ export class SSHClient {
     this.transport?.setLogChannel(name);
   }
 
-  /** Known keys of a host from both sets (system first, as Paramiko). */
-  private knownKeys(name: string): Map<string, PKey> | null {
-    for (const set of [this.systemHostKeys, this.hostKeys]) {
-      const found = set.lookup(name);
+  /** Known keys of a host from both sets (system first, as Paramiko), then an ssh_config's known_hosts files. */
+  private knownKeys(name: string, fromConfig: HostKeys | null = null): Map<string, PKey> | null {
+    for (const set of [this.systemHostKeys, this.hostKeys, fromConfig]) {
+      const found = set?.lookup(name);
       if (found && found.size) return new Map(found.entries());
     }
     return null;
@@ -230,11 +238,14 @@ export class SSHClient {
   }
 
   private *connectOp(hostname: string, options: ConnectOptions, depth = 0): Op<void> {
+    this.configEnvironment = {};
     if (!options.sshConfig) return yield* this.connectDirectOp(hostname, options);
     try {
-      const [host, o, hostKeyAlias, alive] = yield* this.fromSshConfigOp(hostname, options, depth);
-      yield* this.connectDirectOp(host, o, hostKeyAlias);
+      const [host, o, configured] = yield* this.fromSshConfigOp(hostname, options, depth);
+      yield* this.connectDirectOp(host, o, configured);
+      const alive = configured.keepalive;
       if (alive) yield* this.transport!.setKeepaliveOp(alive.interval, { countMax: alive.countMax });
+      this.configEnvironment = configured.environment;
     } catch (e) {
       // The jump hosts of a connection that did not come about go with it.
       yield* this.closeJumpsOp();
@@ -242,10 +253,10 @@ export class SSHClient {
     }
   }
 
-  /** `hostKeyAlias`: the name to look the host key up under instead (ssh_config's HostKeyAlias). */
-  private *connectDirectOp(hostname: string, options: ConnectOptions, hostKeyAlias: string | null = null): Op<void> {
+  /** `configured`: what an ssh_config decided beyond the options (see ConfiguredHost). */
+  private *connectDirectOp(hostname: string, options: ConnectOptions, configured: ConfiguredHost | null = null): Op<void> {
     const port = options.port ?? 22;
-    const hostKeyName = hostKeyAlias ?? (port === 22 ? hostname : `[${hostname}]:${port}`);
+    const hostKeyName = configured?.hostKeyAlias ?? (port === 22 ? hostname : `[${hostname}]:${port}`);
     const sock = options.sock ?? ([hostname, port] as [string, number]);
     const native = sock instanceof Channel || sock instanceof ProxyCommand || sock instanceof Socket || Array.isArray(sock);
     if (!native && !isSocketLike(sock)) {
@@ -257,12 +268,19 @@ export class SSHClient {
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;
     if (options.channelTimeout != null) t.channelTimeout = options.channelTimeout;
     t.useCompression(Boolean(options.compress));
+    const algorithms = configured?.algorithms ?? {};
+    const sec = t.getSecurityOptions();
+    if (algorithms.kex) sec.kex = algorithms.kex;
+    if (algorithms.hostKeys) sec.keyTypes = algorithms.hostKeys;
+    if (algorithms.ciphers) sec.ciphers = algorithms.ciphers;
+    if (algorithms.macs) sec.digests = algorithms.macs;
 
     // As OpenSSH does: prefer host key algorithms for which a key is on record, so a known host
-    // is checked against the key we have rather than refused for presenting another type.
-    const known = this.knownKeys(hostKeyName);
-    if (known) {
-      const sec = t.getSecurityOptions();
+    // is checked against the key we have rather than refused for presenting another type
+    // (unless the config orders them itself).
+    const fromConfig = configured?.knownHosts.keys ?? null;
+    const known = this.knownKeys(hostKeyName, fromConfig);
+    if (known && !algorithms.hostKeys) {
       const types = new Set(known.keys());
       const first = sec.keyTypes.filter((a) => types.has(keyTypeOfAlgorithm(a)));
       if (first.length) sec.keyTypes = [...first, ...sec.keyTypes.filter((a) => !first.includes(a))];
@@ -272,16 +290,18 @@ export class SSHClient {
 
     const key = t.getRemoteServerKey();
     try {
-      if (this.systemHostKeys.isRevoked(key) || this.hostKeys.isRevoked(key)) throw new BadHostKeyException(hostname, key, key);
+      if ([this.systemHostKeys, this.hostKeys, fromConfig].some((set) => set?.isRevoked(key))) throw new BadHostKeyException(hostname, key, key);
       if (!known) {
-        this.policy.missingHostKey(this, hostKeyName, key);
+        const checking = this.policyChosen ? null : configured?.knownHosts.checking;
+        if (checking === 'accept') acceptNewHostKey(this, configured!.knownHosts, hostKeyName, key);
+        else this.policy.missingHostKey(this, hostKeyName, key);
       } else {
         const ours = known.get(key.getName());
         if (!ours || !ours.equals(key)) throw new BadHostKeyException(hostname, key, ours ?? [...known.values()][0]);
       }
       const username = options.username ?? userInfo().username;
       const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
-      yield* this.authOp(t, username, options, files);
+      yield* this.authOp(t, username, options, files, configured?.certificates ?? []);
     } catch (e) {
       yield* t.closeOp();
       throw e;
@@ -293,14 +313,11 @@ export class SSHClient {
    * socket to run over: a ProxyCommand, or a channel through the last of the ProxyJump hosts,
    * each connected by a client of its own that shares this one's host keys and policy.
    */
-  private *fromSshConfigOp(
-    alias: string,
-    options: ConnectOptions,
-    depth: number,
-  ): Op<[string, ConnectOptions, string | null, { interval: number; countMax: number } | null]> {
+  private *fromSshConfigOp(alias: string, options: ConnectOptions, depth: number): Op<[string, ConnectOptions, ConfiguredHost]> {
     const config = configOf(options.sshConfig!);
     const d = config.lookup(alias, { user: options.username, port: options.port });
     const o = optionsFromConfig(d, options);
+    const configured = configuredHost(d);
     const proxy = o.sock ? null : proxyOf(d);
     if (proxy && 'command' in proxy) o.sock = new ProxyCommand(proxy.command);
     if (proxy && 'jump' in proxy) {
@@ -313,6 +330,7 @@ export class SSHClient {
         jump.hostKeys = this.hostKeys;
         jump.hostKeysFilename = this.hostKeysFilename;
         jump.policy = this.policy;
+        jump.policyChosen = this.policyChosen;
         jump.logChannel = this.logChannel;
         this.jumps.push(jump);
         const hop = hops[i];
@@ -324,12 +342,11 @@ export class SSHClient {
       }
       o.sock = sock;
     }
-    const hostKeyAlias = typeof d.hostkeyalias === 'string' ? d.hostkeyalias : null;
-    return [d.hostname ?? alias, o, hostKeyAlias, keepaliveOf(d)];
+    return [d.hostname ?? alias, o, configured];
   }
 
   /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */
-  private *authOp(t: Transport, username: string, o: ConnectOptions, keyFiles: string[]): Op<void> {
+  private *authOp(t: Transport, username: string, o: ConnectOptions, keyFiles: string[], certificates: string[]): Op<void> {
     const passphrase = o.passphrase ?? o.password ?? null;
     let saved: Error | null = null;
     let twoFactor = false;
@@ -352,7 +369,7 @@ export class SSHClient {
     if (!twoFactor) {
       for (const f of keyFiles) {
         try {
-          if (yield* tryKey(PKey.fromPath(expandHome(f).replace(/-cert\.pub$/, ''), passphrase))) return;
+          if (yield* tryKey(withCertificate(PKey.fromPath(expandHome(f).replace(/-cert\.pub$/, ''), passphrase), certificates))) return;
         } catch (e) {
           saved = e as Error;
         }
@@ -415,7 +432,7 @@ export class SSHClient {
     const chan = yield* t.openSessionOp({ timeout: options.timeout ?? null });
     if (options.getPty) yield* chan.getPtyOp();
     chan.settimeout(options.timeout ?? null);
-    if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
+    yield* this.environmentOp(chan, options.environment);
     yield* chan.requestOp('exec', { command });
     const bufsize = options.bufsize ?? -1;
     return [chan.makefileStdin('wb', bufsize), chan.makefile('r', bufsize), chan.makefileStderr('r', bufsize)];
@@ -446,7 +463,7 @@ export class SSHClient {
     const chan = yield* t.openSessionOp({ timeout });
     try {
       chan.settimeout(timeout);
-      if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
+      yield* this.environmentOp(chan, options.environment);
       yield* chan.requestOp('exec', { command });
       if (options.input !== undefined && options.input !== null) yield* chan.sendallOp(options.input);
       yield* chan.shutdownWriteOp();
@@ -469,6 +486,12 @@ export class SSHClient {
     }
   }
 
+  /** Sends an ssh_config's SendEnv/SetEnv, then the caller's `environment` (which wins a name both give). */
+  private *environmentOp(chan: Channel, environment: Record<string, string> | null | undefined): Op<void> {
+    const env = { ...this.configEnvironment, ...environment };
+    if (Object.keys(env).length) yield* chan.updateEnvironmentOp(env);
+  }
+
   /** An interactive shell with a pty (Paramiko's defaults: vt100, 80x24). */
   invokeShell(options: ShellOptions = {}): Channel {
     return runSync(this.invokeShellOp(options));
@@ -482,7 +505,7 @@ export class SSHClient {
   private *invokeShellOp(options: ShellOptions): Op<Channel> {
     const chan = yield* this.need().openSessionOp();
     yield* chan.getPtyOp(options);
-    if (options.environment) yield* chan.updateEnvironmentOp(options.environment);
+    yield* this.environmentOp(chan, options.environment);
     yield* chan.requestOp('shell');
     return chan;
   }
