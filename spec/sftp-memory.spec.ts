@@ -26,6 +26,15 @@ async function fetchAll(client: SftpClientCore, remote: string, opts = {}): Prom
 
 afterAll(cleanup);
 
+/** This process's open descriptors. */
+const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+
+/** The count of open descriptors once it is back to `want` (closes run in libuv's pool), or after 2 s. */
+async function settledFds(want: number): Promise<number> {
+  for (let i = 0; i < 200 && openFds() !== want; i++) await new Promise((r) => setTimeout(r, 10));
+  return openFds();
+}
+
 describe('SftpClientCore against SftpServerCore in memory', () => {
   let root: string;
   let m: MemoryPair;
@@ -327,10 +336,11 @@ describe('SftpServerCore against hostile input', () => {
     expect(sent).toEqual([]);
   });
 
-  it('refuses handles beyond the limit (2000 opens: 1024 succeed) and recovers after closes', async () => {
+  it('refuses handles beyond the limit (2000 opens: 1024 succeed) and recovers after closes, no descriptor left open', async () => {
     const root = tempDir('many-');
     fs.writeFileSync(path.join(root, 'f'), 'x');
     const { client, server } = await memoryPair(root);
+    const fds = openFds();
     const results = await Promise.allSettled(Array.from({ length: 2000 }, () => client.open('f', FXF.READ)));
     const ok = results.filter((r): r is PromiseFulfilledResult<Buffer> => r.status === 'fulfilled');
     const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -340,8 +350,23 @@ describe('SftpServerCore against hostile input', () => {
     expect(server.openHandles).toBe(1024);
     await Promise.all(ok.map((r) => client.close(r.value)));
     expect(server.openHandles).toBe(0);
+    expect(await settledFds(fds)).toBe(fds);
     await client.close(await client.open('f', FXF.READ));
     await server.end();
+  });
+
+  it('closes what an OPEN or OPENDIR still in progress opens when the session ends', async () => {
+    const root = tempDir('end-');
+    fs.writeFileSync(path.join(root, 'f'), 'x');
+    const s = await rawServer(root);
+    const fds = openFds();
+    for (let id = 1; id <= 20; id++) s.server.receive(id % 2 ? encodeRequest.open(id, 'f', FXF.READ) : encodeRequest.opendir(id, '.'));
+    await s.server.end();
+    // The queued ones still run (and fail: the session is over); what they opened is closed again.
+    for (let i = 0; i < 200 && s.server.pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.server.pending).toBe(0);
+    expect(await settledFds(fds)).toBe(fds);
+    expect(s.server.openHandles).toBe(0);
   });
 
   it('answers a NUL in a path with BAD_MESSAGE', async () => {

@@ -56,6 +56,8 @@ export type HandleEntry = FileEntry | DirEntry;
 export class HandleTable {
   private readonly entries = new Map<number, HandleEntry>();
   private counter = 0;
+  /** Set by drain: the session ended, and an open still in progress must not add its handle. */
+  private drained = false;
 
   constructor(readonly maxHandles: number) {}
 
@@ -67,7 +69,16 @@ export class HandleTable {
     return this.entries.size >= this.maxHandles;
   }
 
-  add(entry: HandleEntry): Buffer {
+  /**
+   * Records an open file or directory and returns its handle; null when the table is full or
+   * the session has ended meanwhile (the open ran while others filled it, or ran past the end),
+   * in which case the entry is released here, so no descriptor is left open.
+   */
+  add(entry: HandleEntry): Buffer | null {
+    if (this.drained || this.full) {
+      void releaseEntry(entry);
+      return null;
+    }
     this.counter = (this.counter + 1) >>> 0;
     const h = Buffer.allocUnsafe(4);
     h.writeUInt32BE(this.counter, 0);
@@ -88,6 +99,7 @@ export class HandleTable {
 
   /** Empties the table, returning what was open (to close at session end). */
   drain(): HandleEntry[] {
+    this.drained = true;
     const all = [...this.entries.values()];
     this.entries.clear();
     return all;

@@ -14,7 +14,7 @@ import { CheckFileRequest, encodeCheckFileReply, hashFileRangeAsync, planCheckFi
 import { FX, FXF, STATVFS_FLAG } from './constants';
 import { allocDataReply, DATA_HEADER, encodeReply, finishDataReply } from './replies';
 import type { BufferPool } from './buffer-pool';
-import { DirEntry, FileEntry, HandleTable, OrderedQueue } from './server-handles';
+import { DirEntry, FileEntry, HandleEntry, HandleTable, OrderedQueue } from './server-handles';
 import { PathJail, StatusError } from './server-paths';
 import { readUint64, Uint64 } from './uint64';
 import { SYSTEM_ID_NAMES } from './id-names';
@@ -77,6 +77,13 @@ export class ServerOps {
     if (this.cfg.readOnly) throw denied();
   }
 
+  /** The HANDLE reply for what an OPEN or OPENDIR opened; closed again when the table filled or the session ended while it opened. */
+  private handleReply(id: number, entry: HandleEntry): Buffer {
+    const handle = this.handles.add(entry);
+    if (!handle) throw new StatusError(FX.FAILURE, `Too many open handles (limit ${this.handles.maxHandles})`);
+    return encodeReply.handle(id, handle);
+  }
+
   private roomForHandle(): void {
     if (this.handles.full) throw new StatusError(FX.FAILURE, `Too many open handles (limit ${this.handles.maxHandles})`);
   }
@@ -111,8 +118,7 @@ export class ServerOps {
     const created = this.cfg.umask !== undefined && pflags & FXF.CREAT ? await fsp.lstat(real).then(() => false, () => true) : false;
     const fh = await fsp.open(real, flags | C.O_NOFOLLOW, mode);
     if (created) await fh.chmod(mode).catch(() => undefined);
-    this.roomForHandle();
-    return encodeReply.handle(id, this.handles.add({ kind: 'file', fh, realPath: real, readable, writable, queue: new OrderedQueue() }));
+    return this.handleReply(id, { kind: 'file', fh, realPath: real, readable, writable, queue: new OrderedQueue() });
   }
 
   file(handle: Buffer): FileEntry {
@@ -211,8 +217,7 @@ export class ServerOps {
     const real = await this.jail.resolve(path, true);
     // A batch's names in one read of the directory (Node's default buffers 32 at a time).
     const dir = await fsp.opendir(real, { bufferSize: READDIR_BATCH });
-    this.roomForHandle();
-    return encodeReply.handle(id, this.handles.add({ kind: 'dir', dir, realPath: real, dotsSent: false, queue: new OrderedQueue() }));
+    return this.handleReply(id, { kind: 'dir', dir, realPath: real, dotsSent: false, queue: new OrderedQueue() });
   }
 
   dir(handle: Buffer): DirEntry {
