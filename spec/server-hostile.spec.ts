@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AutoAddPolicy, SSHClient, SSHServer } from '../lib';
 import { MSG } from '../lib/transport/constants';
+import { Message } from '../lib/wire/message';
 import { RawClient } from './support/hostile/raw-client';
 
 const PASSWORD = 'pw';
@@ -93,6 +94,19 @@ describe('SSHServer against hostile clients', () => {
     expect(c.socket.destroyed).toBe(false);
     goodClientWorks();
     expect(server.logSince(0).lines.join('\n')).toMatch(/session refused \(10 open, the limit\)/);
+  });
+
+  it('what a client chose is escaped in the log: no forged lines, no terminal escapes', async () => {
+    const from = server.logSince(0).next;
+    const c = await RawClient.connect(server.port);
+    raws.push(c);
+    await c.login('alice', PASSWORD);
+    c.send(new Message().addByte(MSG.CHANNEL_OPEN).addString('x\nFORGED: root logged in\x1b[31m').addInt(0).addInt(1000).addInt(1000).asBytes());
+    c.send(new Message().addByte(MSG.GLOBAL_REQUEST).addString('evil\\\r\nFORGED2').addBoolean(true).asBytes());
+    const text = await logAfter(from, /FORGED2/);
+    expect(text).toContain('alice: x\\nFORGED: root logged in\\x1b[31m channel refused');
+    expect(text).toContain('global request evil\\\\\\r\\nFORGED2 refused');
+    for (const line of server.logSince(from).lines) expect(line).toMatch(/^\d{4}-\S+Z [^\n\r\x1b]*$/);
   });
 
   it('never authenticating: dropped after the login grace time, logged', async () => {

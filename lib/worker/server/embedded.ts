@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { appendFileSync, statSync } from 'node:fs';
-import { debug } from '../../debug';
+import { debug, printable } from '../../debug';
 import { SSHException } from '../../errors';
 import { PKey, parseAuthorizedKeys } from '../../keys';
 import type { AuthorizedKey } from '../../keys';
@@ -176,8 +176,9 @@ export class EmbeddedServer {
     }
   }
 
+  /** One line of the server's log; what a client chose (user names, channel types, paths) is escaped here, so it cannot forge lines or send terminal escapes. */
   log(line: string): void {
-    const text = `${new Date().toISOString()} ${line}`;
+    const text = `${new Date().toISOString()} ${printable(line)}`;
     this.logLines.push(text);
     this.logCount++;
     if (this.logLines.length > 1000) this.logLines.splice(0, this.logLines.length - 1000);
