@@ -3,10 +3,10 @@
  * and a well-behaved client connected at the same time is served as usual.
  */
 import { randomBytes } from 'node:crypto';
-import { AutoAddPolicy, SSHClient, SSHServer } from '../lib';
+import { SSHServer } from '../lib';
 import { MSG } from '../lib/transport/constants';
 import { Message } from '../lib/wire/message';
-import { RawClient } from './support/hostile/raw-client';
+import { goodClientWorks as goodClient, RawClient } from './support/hostile/raw-client';
 
 const PASSWORD = 'pw';
 let server: SSHServer;
@@ -23,17 +23,7 @@ afterEach(() => {
 afterAll(() => server?.close());
 
 /** A normal client's round trip: the server is unaffected. */
-function goodClientWorks(): void {
-  const c = new SSHClient();
-  try {
-    c.setMissingHostKeyPolicy(new AutoAddPolicy());
-    c.connect(server.host, { port: server.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false, timeout: 10 });
-    const [, out] = c.execCommand('echo fine', { timeout: 20 });
-    expect(out.read().toString()).toBe('fine\n');
-  } finally {
-    c.close();
-  }
-}
+const goodClientWorks = (): void => goodClient(server, 'alice', PASSWORD);
 
 /** The server's log since `from` lines, joined. */
 async function logAfter(from: number, pattern: RegExp, timeoutMs = 5000): Promise<string> {

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { AutoAddPolicy, SSHClient } from '../../../lib';
 import { defaultPreferences } from '../../../lib/transport/algorithms';
 import { ClientAuth } from '../../../lib/transport/auth-client';
 import { MSG } from '../../../lib/transport/constants';
@@ -113,5 +114,18 @@ export class RawClient {
 
   close(): void {
     this.socket.destroy();
+  }
+}
+
+/** A well-behaved client's login and command against `server` after hostile ones: it is unaffected. */
+export function goodClientWorks(server: { host: string; port: number }, username: string, password: string): void {
+  const c = new SSHClient();
+  try {
+    c.setMissingHostKeyPolicy(new AutoAddPolicy());
+    c.connect(server.host, { port: server.port, username, password, allowAgent: false, lookForKeys: false, timeout: 10 });
+    const [, out] = c.execCommand('echo fine', { timeout: 20 });
+    expect(out.read().toString()).toBe('fine\n');
+  } finally {
+    c.close();
   }
 }
