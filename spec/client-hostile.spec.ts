@@ -327,6 +327,44 @@ describe('hostile server: channels', () => {
     t.close();
   });
 
+  it('up to forty fuzzed connection-layer messages per command (seeded): each call returns or raises promptly, and the client goes on', async () => {
+    // Data beyond the window and for other channels, window adjusts past 2^32, exit-status and
+    // exit-signal with garbage, opens and global requests from the server, stray replies, auth
+    // messages after auth, unknown numbers; one in ten cut or with bytes flipped.
+    fake = await startFake('fuzz', '--seed', process.env.FUZZ_SEED ?? '20261201');
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const t = transport(fake.port);
+      const started = Date.now();
+      let outcome: string;
+      try {
+        t.startClient({ timeout: 3 });
+        t.authPassword('user', 'secret');
+        const chan = t.openSession({ timeout: 3 });
+        chan.settimeout(3);
+        chan.execCommand('fuzz');
+        while (chan.recv(1 << 20).length) {
+          // drained to EOF
+        }
+        // exit-status 0 when the connection survived what came; -1 when the client ended it (a
+        // protocol error): either way recv gave what came, then EOF, as the TCP test above.
+        outcome = chan.recvExitStatus() === 0 && t.isActive() ? 'survived' : 'ended by the client';
+      } catch (e) {
+        expect([SSHException, SocketTimeout].some((cls) => e instanceof cls)).toBe(true);
+        outcome = `${(e as Error).constructor.name}: ${(e as Error).message.replace(/\d+/g, 'N').slice(0, 60)}`;
+      } finally {
+        t.close();
+      }
+      expect(Date.now() - started).toBeLessThan(PROMPT_MS * 2);
+      expect(t.isActive()).toBe(false);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    // Both happened: commands that survived what came, and connections it ended.
+    expect(outcomes.get('survived')).toBeGreaterThan(0);
+    expect(outcomes.get('ended by the client')).toBeGreaterThan(0);
+    await fake.waitFor(/^FUZZED 29$/);
+  });
+
   it('a channel open that is never answered: openSession({timeout: 1}) raises SocketTimeout', async () => {
     fake = await startFake('no-open-reply');
     const t = transport(fake.port);

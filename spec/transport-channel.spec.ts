@@ -1,4 +1,6 @@
 import { ChannelCore } from '../lib/transport/channel';
+import { ConnectionCore } from '../lib/transport/connection';
+import { MSG } from '../lib/transport/constants';
 import { Message } from '../lib/wire/message';
 
 function openChannel(): { ch: ChannelCore; sent: Buffer[] } {
@@ -82,5 +84,34 @@ describe('ChannelCore.writeQueue', () => {
     expect(queue.map((b) => b.length)).toEqual([30000]);
     expect(queue[0][0]).toBe(2);
     expect(ch.writeQueue(queue, 30000)).toBe(0);
+  });
+});
+
+describe('ConnectionCore: replies nobody asked for', () => {
+  const payload = (fill: (m: Message) => void = () => undefined): Message => {
+    const m = new Message();
+    fill(m);
+    return new Message(m.asBytes());
+  };
+
+  it('a global or channel SUCCESS/FAILURE with no request pending is logged and ignored (as OpenSSH), later replies still pair up', async () => {
+    const logged: string[] = [];
+    const conn = new ConnectionCore(() => undefined, { log: (t) => logged.push(t) });
+    const opening = conn.open('session');
+    conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(0).addInt(5).addInt(1 << 20).addInt(32768)));
+    const ch = await opening;
+    // Some servers answer requests sent without want-reply: not a reason to end the connection.
+    expect(conn.handle(MSG.REQUEST_SUCCESS, payload())).toBe(true);
+    expect(conn.handle(MSG.CHANNEL_FAILURE, payload((m) => m.addInt(ch.localId)))).toBe(true);
+    expect(logged).toEqual([
+      'a global request success with no request pending: ignored',
+      '[chan 0] a channel failure with no request pending: ignored',
+    ]);
+    const global = conn.globalRequest('keepalive@openssh.com', true);
+    const request = ch.request('env', true, (m) => m.addString('A').addString('b'));
+    conn.handle(MSG.REQUEST_FAILURE, payload());
+    conn.handle(MSG.CHANNEL_SUCCESS, payload((m) => m.addInt(ch.localId)));
+    await expect(global).resolves.toBeNull();
+    await expect(request).resolves.toBe(true);
   });
 });

@@ -273,10 +273,11 @@ export class ChannelCore {
     this.finish(null);
   }
 
-  onReply(ok: boolean): void {
+  /** Settles the oldest request waiting for its reply; false when none was waiting. */
+  onReply(ok: boolean): boolean {
     const r = this.replies.shift();
-    if (!r) throw new SSHException(`channel ${this.localId}: reply to no request`);
-    r.resolve(ok);
+    r?.resolve(ok);
+    return r !== undefined;
   }
 
   onRequest(type: string, wantReply: boolean, msg: Message): void {

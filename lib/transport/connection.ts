@@ -23,6 +23,8 @@ export interface ConnectionHandlers {
   channelOpen?(open: IncomingOpen): number | Promise<number>;
   /** A global request; returns false to refuse, true or reply data to accept. */
   globalRequest?(name: string, wantReply: boolean, msg: Message): boolean | Buffer | Promise<boolean | Buffer>;
+  /** Diagnostics: what the peer sent that is ignored. */
+  log?(text: string): void;
 }
 
 /** RFC 4254's names of the CHANNEL_OPEN_FAILURE reason codes: the text sent when a handler gives none. */
@@ -98,9 +100,11 @@ export class ConnectionCore {
         return true;
       case MSG.REQUEST_SUCCESS:
       case MSG.REQUEST_FAILURE: {
+        // A reply nobody asked for is ignored, as OpenSSH does on both sides: some servers answer
+        // requests sent without want-reply, and ending the connection for it helps nobody.
         const r = this.globalReplies.shift();
-        if (!r) throw new SSHException('global request reply with no request pending');
-        r.resolve(type === MSG.REQUEST_SUCCESS ? msg : null);
+        if (r) r.resolve(type === MSG.REQUEST_SUCCESS ? msg : null);
+        else this.handlers.log?.(`a global request ${type === MSG.REQUEST_SUCCESS ? 'success' : 'failure'} with no request pending: ignored`);
         return true;
       }
       case MSG.CHANNEL_OPEN:
@@ -164,9 +168,12 @@ export class ConnectionCore {
         return true;
       }
       case MSG.CHANNEL_SUCCESS:
-      case MSG.CHANNEL_FAILURE:
-        this.channel(msg).onReply(type === MSG.CHANNEL_SUCCESS);
+      case MSG.CHANNEL_FAILURE: {
+        const ch = this.channel(msg);
+        // Unasked-for, as a global reply above: ignored (OpenSSH's channel_input_status_confirm).
+        if (!ch.onReply(type === MSG.CHANNEL_SUCCESS)) this.handlers.log?.(`[chan ${ch.localId}] a channel ${type === MSG.CHANNEL_SUCCESS ? 'success' : 'failure'} with no request pending: ignored`);
         return true;
+      }
     }
     return false;
   }

@@ -216,6 +216,7 @@ export class WorkerConnection {
           name === HOSTKEYS_PROVE
             ? (proveHostKeys(msg, hostKeys, this.session.sessionId!, this.session.negotiated!.hostKey) ?? false)
             : policy.globalRequest(name, wantReply, msg),
+        log: (t) => this.log(t),
         channelOpen: async (open) => {
           const code = await policy.channelOpen(open);
           if (code === 0 && !this.isClosed && !policy.ownsChannels) this.acceptChannel(open.channel);
@@ -226,6 +227,7 @@ export class WorkerConnection {
       this.conn = new ConnectionCore((p) => this.session.send(p), {
         globalRequest: handlers.globalRequest ?? (() => false),
         channelOpen: handlers.channelOpen ?? ((open) => this.clientChannelOpen(open)),
+        log: (t) => this.log(t),
       }, sendFilled);
     }
     const onBytes = (d: Buffer, transient: boolean): void => {

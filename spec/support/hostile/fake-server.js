@@ -36,6 +36,10 @@
  *   zlib-same-read  (with --compression zlib@openssh.com) sends USERAUTH_SUCCESS and, in the same
  *                   TCP segment, the first compressed packets (OpenSSH's hostkeys-00 global
  *                   request and a DEBUG message, as sshd sends right after auth)
+ *   fuzz            (with --seed N) on exec, sends 1-40 connection-layer messages drawn from
+ *                   --seed and the connection's number: data, window adjusts, channel and global
+ *                   requests, opens, stray replies, valid and mutated, then exits the command as
+ *                   usual; prints "FUZZED <connection>"
  */
 const net = require('node:net');
 const path = require('node:path');
@@ -55,7 +59,7 @@ const opt = (name, dflt) => {
 const MODES = [
   'http', 'garbage', 'ssh1', 'silent', 'mute', 'badmac', 'oversize', 'truncated', 'disconnect',
   'unexpected', 'unknown', 'close-mid-exec', 'no-open-reply', 'exit-race', 'zlib-cross',
-  'zlib-same-read',
+  'zlib-same-read', 'fuzz',
 ];
 if (!MODES.includes(mode)) {
   process.stderr.write(`fake-server: unknown mode ${JSON.stringify(mode)} (one of ${MODES.join(', ')})\n`);
@@ -95,8 +99,89 @@ function rawMode(sock) {
   return false;
 }
 
+let connections = 0;
+
+/** xorshift32 from --seed and the connection's number: each connection's fuzz is repeatable. */
+function randomFor(connection) {
+  let s = (Number(opt('seed', '1')) * 7919 + connection * 104729) >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+  const int = (n) => Math.floor(next() * n);
+  const pick = (items) => items[int(items.length)];
+  const u32 = () => pick([0, 1, 2, 0x7fffffff, 0xffffffff, 32768, int(2 ** 32)]);
+  return { next, int, pick, u32 };
+}
+
+/** A connection-layer message for the client's channel `theirs` (or another), perhaps mutated. */
+function fuzzMessage(r, theirs) {
+  const channel = r.next() < 0.9 ? theirs : r.pick([theirs + 1, 99, 0xffffffff]);
+  const m = new Message();
+  switch (r.int(10)) {
+    case 0:
+      m.addByte(MSG.CHANNEL_DATA).addInt(channel).addString(Buffer.alloc(r.int(40000), 0x61));
+      break;
+    case 1:
+      m.addByte(MSG.CHANNEL_EXTENDED_DATA).addInt(channel).addInt(r.pick([1, 2, 0xffffffff])).addString(Buffer.alloc(r.int(3000), 0x62));
+      break;
+    case 2:
+      m.addByte(MSG.CHANNEL_WINDOW_ADJUST).addInt(channel).addInt(r.u32());
+      break;
+    case 3: {
+      const req = r.pick(['exit-status', 'exit-signal', 'keepalive@openssh.com', 'eow@openssh.com', 'xon-xoff', 'nope']);
+      m.addByte(MSG.CHANNEL_REQUEST).addInt(channel).addString(req).addBoolean(r.next() < 0.5);
+      if (req === 'exit-status') m.addInt(r.u32());
+      if (req === 'exit-signal') m.addString(r.pick(['TERM', 'KILL', '', 'x'.repeat(500)])).addBoolean(r.next() < 0.5).addString('core?').addString('');
+      if (req === 'xon-xoff') m.addBoolean(true);
+      break;
+    }
+    case 4:
+      m.addByte(r.pick([MSG.CHANNEL_SUCCESS, MSG.CHANNEL_FAILURE, MSG.CHANNEL_EOF, MSG.CHANNEL_OPEN_CONFIRMATION, MSG.CHANNEL_OPEN_FAILURE])).addInt(channel);
+      if (r.next() < 0.5) m.addInt(r.u32()).addInt(r.u32()).addInt(r.u32());
+      break;
+    case 5: {
+      const kind = r.pick(['forwarded-tcpip', 'x11', 'auth-agent@openssh.com', 'session', 'nope']);
+      m.addByte(MSG.CHANNEL_OPEN).addString(kind).addInt(100 + r.int(5)).addInt(r.u32()).addInt(r.u32());
+      if (kind === 'forwarded-tcpip') m.addString('127.0.0.1').addInt(r.int(70000)).addString('1.2.3.4').addInt(5);
+      if (kind === 'x11') m.addString('1.2.3.4').addInt(6000);
+      break;
+    }
+    case 6: {
+      const req = r.pick(['hostkeys-00@openssh.com', 'keepalive@openssh.com', 'nope']);
+      m.addByte(MSG.GLOBAL_REQUEST).addString(req).addBoolean(r.next() < 0.5);
+      if (req.startsWith('hostkeys')) m.addString(r.next() < 0.5 ? hostKey.asBytes() : Buffer.from('garbage blob'));
+      break;
+    }
+    case 7:
+      m.addByte(r.pick([MSG.IGNORE, MSG.DEBUG, MSG.UNIMPLEMENTED, MSG.REQUEST_SUCCESS, MSG.REQUEST_FAILURE]));
+      if (r.next() < 0.5) m.addBoolean(true).addString('\x1b[31mdebug text\n').addString('');
+      else m.addInt(r.u32());
+      break;
+    case 8:
+      m.addByte(r.pick([MSG.SERVICE_ACCEPT, MSG.USERAUTH_SUCCESS, MSG.USERAUTH_FAILURE, MSG.USERAUTH_BANNER, 60, 99 + r.int(30), 200 + r.int(56)])).addString('x');
+      break;
+    default:
+      m.addByte(r.int(256));
+      for (let i = r.int(5); i > 0; i--) m.addInt(r.u32());
+  }
+  const b = Buffer.from(m.asBytes());
+  if (r.next() < 0.1) {
+    const k = r.int(3);
+    if (k === 0) for (let i = 1 + r.int(3); i > 0; i--) b[1 + r.int(Math.max(1, b.length - 1))] = r.int(256);
+    else if (k === 1) return b.subarray(0, 1 + r.int(b.length));
+    else if (b.length > 5) b.writeUInt32BE(r.u32(), 1 + r.int(b.length - 4));
+  }
+  return b;
+}
+
 function serve(sock) {
   sock.on('error', () => undefined);
+  const connection = connections++;
   if (rawMode(sock)) return;
 
   let session;
@@ -265,7 +350,16 @@ function serve(sock) {
     if (wantReply) send(msg(MSG.CHANNEL_SUCCESS).addInt(theirs).asBytes());
     if (kind !== 'exec') return;
     const data = (text) => msg(MSG.CHANNEL_DATA).addInt(theirs).addString(text).asBytes();
-    if (mode === 'close-mid-exec') {
+    if (mode === 'fuzz') {
+      const r = randomFor(connection);
+      for (let i = 1 + r.int(40); i > 0 && !sock.destroyed && !session.isClosed; i--) send(fuzzMessage(r, theirs));
+      say(`FUZZED ${connection}`);
+      if (!sock.destroyed && !session.isClosed) {
+        send(msg(MSG.CHANNEL_REQUEST).addInt(theirs).addString('exit-status').addBoolean(false).addInt(0).asBytes());
+        send(msg(MSG.CHANNEL_EOF).addInt(theirs).asBytes());
+        send(closeMsg(ours));
+      }
+    } else if (mode === 'close-mid-exec') {
       send(data('partial output\n'));
       setTimeout(() => {
         say('DESTROYED');
