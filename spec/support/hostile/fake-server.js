@@ -50,6 +50,7 @@ const { defaultPreferences } = require(path.join(dist, 'transport', 'algorithms.
 const { MSG } = require(path.join(dist, 'transport', 'constants.js'));
 const { Message } = require(path.join(dist, 'wire', 'message.js'));
 const { Ed25519Key } = require(path.join(dist, 'keys', 'ed25519.js'));
+const { channelTraffic, seeded } = require('../fuzz.js');
 
 const mode = process.argv[2];
 const opt = (name, dflt) => {
@@ -101,22 +102,8 @@ function rawMode(sock) {
 
 let connections = 0;
 
-/** xorshift32 from --seed and the connection's number: each connection's fuzz is repeatable. */
-function randomFor(connection) {
-  let s = (Number(opt('seed', '1')) * 7919 + connection * 104729) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-  const int = (n) => Math.floor(next() * n);
-  const pick = (items) => items[int(items.length)];
-  const u32 = () => pick([0, 1, 2, 0x7fffffff, 0xffffffff, 32768, int(2 ** 32)]);
-  return { next, int, pick, u32 };
-}
+/** The fuzz of connection number `connection`: repeatable from --seed. */
+const randomFor = (connection) => seeded(Number(opt('seed', '1')) * 7919 + connection * 104729);
 
 /** A connection-layer message for the client's channel `theirs` (or another), perhaps mutated. */
 function fuzzMessage(r, theirs) {
@@ -124,13 +111,9 @@ function fuzzMessage(r, theirs) {
   const m = new Message();
   switch (r.int(10)) {
     case 0:
-      m.addByte(MSG.CHANNEL_DATA).addInt(channel).addString(Buffer.alloc(r.int(40000), 0x61));
-      break;
     case 1:
-      m.addByte(MSG.CHANNEL_EXTENDED_DATA).addInt(channel).addInt(r.pick([1, 2, 0xffffffff])).addString(Buffer.alloc(r.int(3000), 0x62));
-      break;
     case 2:
-      m.addByte(MSG.CHANNEL_WINDOW_ADJUST).addInt(channel).addInt(r.u32());
+      channelTraffic(r, m, channel, 40000);
       break;
     case 3: {
       const req = r.pick(['exit-status', 'exit-signal', 'keepalive@openssh.com', 'eow@openssh.com', 'xon-xoff', 'nope']);
