@@ -1,16 +1,6 @@
 import { writeSync } from 'node:fs';
 import { debuglog, format } from 'node:util';
-
-/**
- * A log line with its control characters (C0, DEL, C1) and backslashes written C-style, as sshd
- * writes what a peer sent (`\n`, `\x1b`, `\\`): one entry stays one line, and a log shown in a
- * terminal gets no escape sequences.
- */
-export function printable(line: string): string {
-  return line.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => CONTROL_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-const CONTROL_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+import { printable } from './printable';
 
 /** The NODE_DEBUG section paramiko-ts logs to unless a transport is given another (setLogChannel). */
 export const DEFAULT_LOG_CHANNEL = 'paramiko-ts';

@@ -281,6 +281,12 @@ describe('replies', () => {
 });
 
 describe('status mapping', () => {
+  it("writes the control characters of a server's message out: the error may be printed to a terminal", () => {
+    const e = statusError(FX.FAILURE, 'no\x1b[2J\nway C:\\x', { syscall: 'mkdir', path: '/d' }) as IOError & { serverMessage: string };
+    expect(e.message).toBe("no\\x1b[2J\\nway C:\\x, mkdir '/d'");
+    expect(e.serverMessage).toBe('no\x1b[2J\nway C:\\x'); // kept as sent
+  });
+
   it('maps statuses to Node-style errors with code, errno and path', () => {
     const e = statusError(FX.NO_SUCH_FILE, 'No such file', { syscall: 'open', path: '/x' }) as IOError & Record<string, unknown>;
     expect(e).toBeInstanceOf(IOError);

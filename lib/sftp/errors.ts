@@ -7,6 +7,7 @@
 import { registerErrorClass } from '../bridge/errors-wire';
 import { EOFError, IOError, SSHException } from '../errors';
 import { errnoOf, errnoOfStatus, FX, FX_MESSAGES, messageFromErrnoCode } from './constants';
+import { printable } from '../printable';
 
 /** The peer broke the protocol (Paramiko's SFTPError); the session cannot go on. */
 export class SFTPError extends SSHException {}
@@ -31,7 +32,8 @@ function where(ctx: RequestContext): string {
 
 /** The error for a STATUS reply other than OK. */
 export function statusError(status: number, serverMessage: string, ctx: RequestContext): Error {
-  const text = serverMessage || FX_MESSAGES[status] || `status ${status}`;
+  // The server's words, without control characters: the message may reach a terminal.
+  const text = printable(serverMessage, { backslashes: false }) || FX_MESSAGES[status] || `status ${status}`;
   if (status === FX.EOF) {
     const e = new EOFError(`${lowerFirst(text)}, ${where(ctx)}`);
     return Object.assign(e, { status, syscall: ctx.syscall, ...(ctx.path !== undefined && { path: ctx.path }) });

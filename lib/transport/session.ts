@@ -22,6 +22,7 @@ import type { WireArena } from './packet';
 import { compressorFor } from './compression';
 import { DEFAULT_LOCAL_VERSION } from './version';
 import { hexLines } from '../wire/hexdump';
+import { printable } from '../printable';
 
 export { DEFAULT_LOCAL_VERSION };
 /** RFC 4253 section 4.2: the identification line is at most 255 bytes including CR LF. */
@@ -268,7 +269,7 @@ export class Session {
       case MSG.DISCONNECT: {
         const reason = msg.getInt();
         const text = msg.getText();
-        this.close(new SSHException(`the ${this.role === 'client' ? 'server' : 'client'} disconnected: ${text || '(no reason given)'} (code ${reason})`));
+        this.close(new SSHException(`the ${this.role === 'client' ? 'server' : 'client'} disconnected: ${printable(text, { backslashes: false }) || '(no reason given)'} (code ${reason})`));
         return;
       }
       case MSG.IGNORE:

@@ -1,7 +1,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { appendFileSync, statSync } from 'node:fs';
-import { debug, printable } from '../../debug';
+import { debug } from '../../debug';
+import { printable } from '../../printable';
 import { SSHException } from '../../errors';
 import { PKey, parseAuthorizedKeys } from '../../keys';
 import type { AuthorizedKey } from '../../keys';

@@ -259,7 +259,7 @@ function serve(sock) {
     const method = m.getText();
     switch (mode) {
       case 'disconnect':
-        send(msg(MSG.DISCONNECT).addInt(2).addString('fake server says go away').addString('').asBytes());
+        send(msg(MSG.DISCONNECT).addInt(2).addString('fake server says go away\x1b[2J').addString('').asBytes());
         return;
       case 'unexpected':
         send(msg(MSG.CHANNEL_DATA).addInt(0).addString('surprise').asBytes());
