@@ -7,7 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface, SFTP_OK } from '../lib';
+import { Channel, ServerInterface, SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface, SFTP_OK } from '../lib';
+import { decodeReply, encodeRequest } from '../lib/sftp/codec';
+import { FXF } from '../lib/sftp/constants';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 import { MainThreadSftpServer } from './support/sftp/main-thread-server';
 import { runProcess } from './support/run-process';
@@ -125,6 +127,23 @@ const serveOnce = (): void => server.serveOnce(60000);
 const run = (cmd: string, args: string[], input = ''): Promise<ProcessRun> => runProcess(cmd, args, { input, timeoutMs: 60_000 });
 
 describe('SFTPServer with an SFTPServerInterface (Paramiko API) on the main thread', () => {
+  it('a READ asking for 4 GiB gets at most 255 KiB, as from OpenSSH sftp-server: the handle is never asked for more', () => {
+    writeFileSync(join(root, 'big'), randomBytes(600_000));
+    const read = jest.spyOn(SFTPHandle.prototype, 'read'); // calls through, recording the lengths asked
+    try {
+      const sftp = new SFTPServer({} as Channel, 'sftp', new ServerInterface(), StubSFTPServer);
+      const serve = (packet: Buffer) => decodeReply((sftp as unknown as { handle(p: Buffer): Buffer }).handle(packet.subarray(4)).subarray(4));
+      const opened = serve(encodeRequest.open(1, '/big', FXF.READ));
+      if (opened.kind !== 'handle') throw new Error(`open: ${JSON.stringify(opened)}`);
+      const got = serve(encodeRequest.read(2, opened.handle, 0, 0xffffffff));
+      expect(got).toMatchObject({ kind: 'data', id: 2 });
+      expect(got.kind === 'data' && got.data.length).toBe(255 * 1024);
+      expect(read.mock.calls.map(([, length]) => length)).toEqual([255 * 1024]);
+    } finally {
+      read.mockRestore();
+    }
+  });
+
   itWithPeers(['sftp'], "OpenSSH's sftp client: put, get, ls, mkdir, rename, symlink, chmod, rm", async () => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     writeFileSync(join(work, 'up.bin'), data);

@@ -8,6 +8,7 @@ import { encodeReply } from '../sftp/replies';
 import { decodeRequest, peekId } from '../sftp/requests';
 import type { SftpRequest } from '../sftp/requests';
 import { StatusError } from '../sftp/server-paths';
+import { SERVER_LIMITS } from '../sftp/server-core';
 import type { Channel } from './channel';
 import { ServerInterface, SubsystemHandler } from './server';
 import type { Transport } from './transport';
@@ -301,7 +302,9 @@ export class SFTPServer extends SubsystemHandler {
       case 'read': {
         const f = file(req.handle);
         if (!f) return encodeReply.status(id, SFTP_FAILURE, 'Invalid handle');
-        const r = f.read(Number(req.offset), req.length);
+        // At most what OpenSSH's sftp-server reads at once: a length of 4 GiB from a hostile (or
+        // careless) client would be 4 GiB of memory for one request, and a reply no client takes.
+        const r = f.read(Number(req.offset), Math.min(req.length, SERVER_LIMITS.maxReadLength));
         if (typeof r === 'number') return this.status(id, r);
         return r.length ? encodeReply.data(id, r) : this.status(id, SFTP_EOF);
       }
