@@ -44,6 +44,22 @@ describe('ChannelCore request replies when the channel closes first', () => {
   });
 });
 
+describe('ChannelCore data after the peer\'s EOF', () => {
+  it('is dropped with its window counted, as OpenSSH does, instead of ending the connection', () => {
+    const { ch } = openChannel();
+    const got: Buffer[] = [];
+    ch.sink = { data: (d) => void got.push(d), eof: () => undefined, closed: () => undefined, writable: () => undefined };
+    ch.onData(Buffer.from('before'), 0);
+    ch.onEof();
+    const window = ch.localWindow;
+    expect(() => ch.onData(Buffer.from('after'), 0)).not.toThrow();
+    expect(Buffer.concat(got).toString()).toBe('before');
+    expect(ch.localWindow).toBe(window - 5);
+    // Beyond the window it is still the peer ignoring flow control: an error.
+    expect(() => ch.onData(Buffer.alloc(window), 0)).toThrow(/bytes with \d+ of window left/);
+  });
+});
+
 describe('ChannelCore.writeQueue', () => {
   /** The data of each CHANNEL_DATA payload sent. */
   const dataOf = (sent: Buffer[]) => sent.map((p) => new Message(p.subarray(5)).getString());

@@ -238,8 +238,10 @@ export class ChannelCore {
     if (data.length > this.localWindow) {
       throw new SSHException(`channel ${this.localId}: the peer sent ${data.length} bytes with ${this.localWindow} of window left`);
     }
-    if (this.eofReceived || this.closeReceived) throw new SSHException(`channel ${this.localId}: data after EOF`);
     this.localWindow -= data.length;
+    // Data after the peer's own EOF breaks RFC 4254 5.3; OpenSSH drops it (counting its window)
+    // and keeps the connection, and so does this: only that data is lost, not every channel.
+    if (this.eofReceived || this.closeReceived) return;
     this.receivedData = true;
     const copy = this.sinkRef && (!transient || this.sinkRef.copiesData) ? data : Buffer.from(data);
     this.deliver((s) => s.data(copy, stream));
