@@ -188,6 +188,34 @@ describe('hostile server: the identification exchange', () => {
   }, 30_000);
 });
 
+describe('hostile server: a corrupted key exchange', () => {
+  it('bytes flipped in its KEXINIT and reply (seeded): startClient connects or raises an SSHException promptly, every time', async () => {
+    fake = await startFake('kex-fuzz', '--seed', process.env.FUZZ_SEED ?? '20261201');
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const t = transport(fake.port);
+      const started = Date.now();
+      let outcome = 'connected';
+      try {
+        t.startClient({ timeout: 3 });
+        t.authPassword('user', 'secret');
+      } catch (e) {
+        expect(e).toBeInstanceOf(SSHException);
+        outcome = (e as Error).message.replace(/\d+/g, 'N').slice(0, 50);
+      } finally {
+        t.close();
+      }
+      expect(Date.now() - started).toBeLessThan(PROMPT_MS);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    // Most exchanges break (a flipped byte in a signed reply cannot verify); they break in many ways.
+    expect(outcomes.size).toBeGreaterThan(3);
+    const unverified = [...outcomes].filter(([k]) => k.startsWith('server host key signature does not verify')).reduce((n, [, c]) => n + c, 0);
+    expect(unverified).toBeGreaterThan(5);
+    await fake.waitFor(/^KEX-FUZZED 29 /);
+  });
+});
+
 describe('hostile server: corrupt packets after the key exchange', () => {
   const suites: Array<[string, string[]]> = [
     ['aes128-gcm@openssh.com', ['--cipher', 'aes128-gcm@openssh.com']],

@@ -288,7 +288,7 @@ describe('X25519 and hybrid post-quantum key exchanges refuse bad keys from the 
     ['sntrup761x25519-sha512', 1158 + 32],
   ])('%s: keys of the wrong length, and an all-zero X25519 key', (kex, length) => {
     const label = kex.split('-')[0];
-    expect(() => serverAnswer(kex, Buffer.alloc(length - 1))).toThrow(new SSHException(`${label}: the client's keys is ${length - 1} bytes, expected ${length}`));
+    expect(() => serverAnswer(kex, Buffer.alloc(length - 1))).toThrow(new SSHException(`${label}: the client's key share has ${length - 1} bytes, expected ${length}`));
     const kem = kex.startsWith('mlkem') ? mlkem768KeyPair().publicKey : sntrup761KeyPair().publicKey;
     expect(() => serverAnswer(kex, Buffer.concat([kem, Buffer.alloc(32)]))).toThrow(new SSHException('curve25519: shared secret is zero (low-order peer key)'));
   });

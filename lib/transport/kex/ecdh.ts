@@ -131,7 +131,7 @@ function hybridRound(kem: Kem, hash: string): () => OneRound {
   const combine = (kemKey: Buffer, ecdhSecret: Buffer) =>
     new Message().addString(digest(hash, Buffer.concat([kemKey, ecdhSecret]))).asBytes();
   const expect = (what: string, b: Buffer, length: number) => {
-    if (b.length !== length) throw new SSHException(`${label}: ${what} is ${b.length} bytes, expected ${length}`);
+    if (b.length !== length) throw new SSHException(`${label}: ${what} has ${b.length} bytes, expected ${length}`);
   };
   return () => {
     let pair: ReturnType<Kem['keyPair']> | null = null;
@@ -148,7 +148,7 @@ function hybridRound(kem: Kem, hash: string): () => OneRound {
         return combine(kemKey, eph!.agree(qs.subarray(kem.ciphertextBytes)));
       },
       answer(qc) {
-        expect("the client's keys", qc, kem.publicKeyBytes + 32);
+        expect("the client's key share", qc, kem.publicKeyBytes + 32);
         let sealed: { ciphertext: Buffer; key: Buffer };
         try {
           sealed = kem.encapsulate(qc.subarray(0, kem.publicKeyBytes));

@@ -36,6 +36,9 @@
  *   zlib-same-read  (with --compression zlib@openssh.com) sends USERAUTH_SUCCESS and, in the same
  *                   TCP segment, the first compressed packets (OpenSSH's hostkeys-00 global
  *                   request and a DEBUG message, as sshd sends right after auth)
+ *   kex-fuzz        (with --seed N) flips bytes in the payloads of its key exchange packets
+ *                   (KEXINIT, the reply with its host key and signature), drawn from --seed and
+ *                   the connection's number; prints "KEX-FUZZED <connection> <n>" per packet changed
  *   fuzz            (with --seed N) on exec, sends 1-40 connection-layer messages drawn from
  *                   --seed and the connection's number: data, window adjusts, channel and global
  *                   requests, opens, stray replies, valid and mutated, then exits the command as
@@ -60,7 +63,7 @@ const opt = (name, dflt) => {
 const MODES = [
   'http', 'garbage', 'ssh1', 'silent', 'mute', 'badmac', 'oversize', 'truncated', 'disconnect',
   'unexpected', 'unknown', 'close-mid-exec', 'no-open-reply', 'exit-race', 'zlib-cross',
-  'zlib-same-read', 'fuzz',
+  'zlib-same-read', 'fuzz', 'kex-fuzz',
 ];
 if (!MODES.includes(mode)) {
   process.stderr.write(`fake-server: unknown mode ${JSON.stringify(mode)} (one of ${MODES.join(', ')})\n`);
@@ -168,6 +171,8 @@ function serve(sock) {
   if (rawMode(sock)) return;
 
   let session;
+  let kexed = false;
+  const kexFuzz = randomFor(connection);
   /** Writes a payload protected with the session's current keys (its private writer). */
   const encode = (payload) => session.writer.encode(payload);
   const send = (payload) => session.send(payload);
@@ -177,10 +182,19 @@ function serve(sock) {
     { role: 'server', preferences, hostKeys: [hostKey], localVersion: 'SSH-2.0-fake_hostile' },
     {
       write: (d) => {
+        if (mode === 'kex-fuzz' && !kexed && d.length > 6 && !d.subarray(0, 4).equals(Buffer.from('SSH-')) && kexFuzz.next() < 0.7) {
+          // A plaintext packet of the first exchange: its payload changed, its length word kept.
+          d = Buffer.from(d);
+          const n = 1 + kexFuzz.int(4);
+          for (let i = 0; i < n; i++) d[5 + kexFuzz.int(d.length - 5)] = kexFuzz.int(256);
+          say(`KEX-FUZZED ${connection} ${n}`);
+        }
         if (!sock.destroyed) sock.write(d);
       },
       message: (type, m) => onMessage(type, m),
-      kexDone: () => undefined,
+      kexDone: () => {
+        kexed = true;
+      },
       closed: () => sock.end(),
       log: (text) => {
         const u = /peer says message #(\d+) is unimplemented/.exec(text);
