@@ -26,6 +26,8 @@ export type PeerName =
   | 'ssh-audit'
   | 'xauth'
   | 'curl'
+  | 'tinysshd'
+  | 'proftpd'
   | 'openssh10';
 
 /**
@@ -66,6 +68,10 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string; inst
   xauth: { path: '/usr/bin/xauth', pkg: 'xauth' },
   // A SOCKS client (4, 4a, 5) for Transport.forwardSocks.
   curl: { path: '/usr/bin/curl', pkg: 'curl' },
+  // TinySSH: only curve25519/sntrup761, Ed25519 and ChaCha20-Poly1305, an implementation of its own.
+  tinysshd: { path: '/usr/sbin/tinysshd', pkg: 'tinysshd' },
+  // ProFTPD's mod_sftp: SFTP and SCP of hosting providers, its own SSH implementation.
+  proftpd: { path: '/usr/lib/proftpd/mod_sftp.so', pkg: 'proftpd-core proftpd-mod-crypto' },
   // ssh, sshd and sftp of OpenSSH 10 (mlkem768x25519-sha256 by default, no DSA).
   openssh10: { path: `${OPENSSH10_ROOT}/usr/sbin/sshd`, pkg: 'OpenSSH 10 from bookworm-backports', install: '.ci/install-openssh10' },
 };

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateDropbearKey, KeyType } from './keys';
-import { failStart, LOCALHOST, waitForBanner, withPortRetry } from './ports';
-import { exitCleanup, isRoot, makeTempDir, once, PeerProcess, removeTempDir } from './process';
+import { failStart, LOCALHOST, startDaemon, withPortRetry } from './ports';
+import { exitCleanup, isRoot, makeTempDir, once, removeTempDir } from './process';
 import { authorizeArgs, HostKey, knownHostsText, SshServer } from './types';
 import { addHomeAuthorizedKey, ensureTestUser, removeHomeAuthorizedKeys, TestUser } from './users';
 
@@ -80,16 +80,7 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Drop
         args.push('-b', f);
       }
       args.push(...(options.extraArgs ?? []));
-      const peer = new PeerProcess('dropbear', DROPBEAR, args, join(dir, `dropbear-${port}.log`), {
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
-      });
-      let banner: string;
-      try {
-        banner = await waitForBanner(peer, LOCALHOST, port);
-      } catch (e) {
-        await peer.stop(500);
-        throw e;
-      }
+      const { peer, banner } = await startDaemon('dropbear', DROPBEAR, args, join(dir, `dropbear-${port}.log`), port);
       const server: DropbearServer = {
         kind: 'dropbear',
         host: LOCALHOST,

@@ -41,15 +41,23 @@ export async function withPortRetry<T>(start: (port: number) => Promise<T>, atte
   throw last;
 }
 
+/** How a probe greets: `speakFirst` sends our identification on connecting (TinySSH waits for it). */
+export interface BannerOptions {
+  speakFirst?: boolean;
+}
+
+const PROBE_IDENTIFICATION = 'SSH-2.0-pts_probe\r\n';
+
 /**
  * One attempt: connect, read lines until one starts with "SSH-". Resolves with that line, or null
  * when the connection was refused/reset or no banner came in time.
  */
-export function readBanner(host: string, port: number, timeoutMs = 2000): Promise<string | null> {
+export function readBanner(host: string, port: number, timeoutMs = 2000, { speakFirst = false }: BannerOptions = {}): Promise<string | null> {
   return new Promise((resolve) => {
     let buf = '';
     let done = false;
     const sock = net.connect({ host, port });
+    if (speakFirst) sock.once('connect', () => sock.write(PROBE_IDENTIFICATION));
     const finish = (v: string | null) => {
       if (done) return;
       done = true;
@@ -57,7 +65,7 @@ export function readBanner(host: string, port: number, timeoutMs = 2000): Promis
       if (v) {
         // Answer with a banner of our own before leaving, so servers log a plain "connection
         // closed" rather than a banner error with a stack trace (Paramiko does).
-        sock.end('SSH-2.0-pts_probe\r\n');
+        sock.end(speakFirst ? '' : PROBE_IDENTIFICATION);
         sock.once('close', () => undefined);
         setTimeout(() => sock.destroy(), 200).unref();
       } else {
@@ -85,17 +93,42 @@ export function readBanner(host: string, port: number, timeoutMs = 2000): Promis
  * Polls the peer's port until it answers with an `SSH-2.0-` (or `SSH-1.99-`) banner. Throws a
  * PeerStartError carrying the peer's output when the peer exits first or `timeoutMs` passes.
  */
-export async function waitForBanner(peer: PeerProcess, host: string, port: number, timeoutMs = READY_TIMEOUT_MS): Promise<string> {
+export async function waitForBanner(peer: PeerProcess, host: string, port: number, timeoutMs = READY_TIMEOUT_MS, options: BannerOptions = {}): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void peer.exited.then(() => (exited = true));
   for (;;) {
     if (exited || !peer.running) throw new PeerStartError(peer, `exited (${peer.child.signalCode ?? peer.child.exitCode}) before answering on ${host}:${port}`);
-    const banner = await readBanner(host, port, Math.max(200, Math.min(2000, deadline - Date.now())));
+    const banner = await readBanner(host, port, Math.max(200, Math.min(2000, deadline - Date.now())), options);
     if (banner && /^SSH-(2\.0|1\.99)-/.test(banner)) return banner;
     if (banner) throw new PeerStartError(peer, `answered with an unexpected banner: ${banner}`);
     if (Date.now() > deadline) throw new PeerStartError(peer, `did not answer with an SSH banner on ${host}:${port} within ${timeoutMs} ms`);
     await sleep(50);
+  }
+}
+
+/** The environment daemons are started with. */
+const DAEMON_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+
+/**
+ * Starts a daemon that serves SSH on `port` (logging to `logPath`) and waits for its banner; a
+ * daemon that gives none is stopped again and the error raised. `stdinPipe`: it gets a pipe that
+ * closes when the runner dies.
+ */
+export async function startDaemon(
+  name: string,
+  cmd: string,
+  args: string[],
+  logPath: string,
+  port: number,
+  options: { stdinPipe?: boolean; banner?: BannerOptions } = {},
+): Promise<{ peer: PeerProcess; banner: string }> {
+  const peer = new PeerProcess(name, cmd, args, logPath, { env: DAEMON_ENV, stdinPipe: options.stdinPipe });
+  try {
+    return { peer, banner: await waitForBanner(peer, LOCALHOST, port, undefined, options.banner) };
+  } catch (e) {
+    await peer.stop(500);
+    throw e;
   }
 }
 

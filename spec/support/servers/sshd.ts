@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateOptions, generateKey, KeyType, signCertificate } from './keys';
-import { failStart, LOCALHOST, serverHandle, waitForBanner, withPortRetry } from './ports';
-import { isRoot, makeTempDir, PeerProcess, removeTempDir } from './process';
+import { failStart, LOCALHOST, serverHandle, startDaemon, withPortRetry } from './ports';
+import { isRoot, makeTempDir, removeTempDir } from './process';
 import { HostKey, SshServer } from './types';
 import { ensureTestUser } from './users';
 import { OPENSSH10_ROOT, OPENSSH_ROOT } from '../peers';
@@ -208,16 +208,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
       const configPath = join(dir, 'sshd_config');
       writeFileSync(configPath, config, { mode: 0o644 });
       // sshd re-executes itself for every connection: it must be started by absolute path.
-      const peer = new PeerProcess('sshd', sshd, ['-D', '-e', '-f', configPath], join(dir, `sshd-${port}.log`), {
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
-      });
-      let banner: string;
-      try {
-        banner = await waitForBanner(peer, LOCALHOST, port);
-      } catch (e) {
-        await peer.stop(500);
-        throw e;
-      }
+      const { peer, banner } = await startDaemon('sshd', sshd, ['-D', '-e', '-f', configPath], join(dir, `sshd-${port}.log`), port);
       const server = Object.assign(
         serverHandle(peer, { kind: 'openssh' as const, port, dir, banner, hostKeys, user }, authorize, () => {
           removeTempDir(dir);
