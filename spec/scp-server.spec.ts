@@ -151,6 +151,8 @@ describe('SSHServer scp: true', () => {
         ['C0644 abc x\n', /unknown control line/],
         ['E\n', /E outside a directory/],
         ['C0644 100 short\nonly this', /end of input|in the middle of a file/],
+        // Beyond 2^53 - 1 (OpenSSH: beyond off_t): refused before a file is made.
+        ['C0644 99999999999999999999 huge\n', /size out of range/],
       ];
       for (const [input, expected] of cases) {
         const ch = c.getTransport()!.openSession();
@@ -166,6 +168,7 @@ describe('SSHServer scp: true', () => {
         expect(ch.recvExitStatus()).toBe(1);
       }
       expect(fs.existsSync(join(root, 'short'))).toBe(true); // opened before the data ran out; never outside
+      expect(fs.existsSync(join(root, 'huge'))).toBe(false);
       fs.rmSync(join(root, 'short'));
     } finally {
       c.close();

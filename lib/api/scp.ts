@@ -388,7 +388,7 @@ export class SCPClient {
         }
         const entry = parseScpEntry(line);
         if (!entry) throw new SCPException(`the remote scp sent a line that is not part of the protocol: ${JSON.stringify(line.slice(0, 80))}`);
-        const { type, mode, size: sizeText, name } = entry;
+        const { type, mode, size, name } = entry;
         // A name is one path component; at the top it must be one that was asked for (a
         // hostile server must not choose where files land: CVE-2019-6111).
         // `.` is allowed for a directory, as OpenSSH's scp allows it: `scp -r -f .` sends `D... .`,
@@ -408,8 +408,7 @@ export class SCPClient {
           yield* s.ackOp();
           continue;
         }
-        const size = Number(sizeText);
-        if (!Number.isSafeInteger(size)) throw new SCPException(`the remote scp sent a bad size: ${sizeText}`);
+        if (size === null) throw new SCPException(`the remote scp sent a bad size: ${JSON.stringify(line.slice(0, 80))}`);
         yield* this.receiveFileOp(s, path, name, mode, size, preserve, times);
         times = null;
       }
@@ -471,7 +470,8 @@ export class SCPClient {
         }
         const entry = parseScpEntry(line);
         if (entry?.type !== 'C' || total >= 0) throw new SCPException(`getfo expects one file; the remote scp sent ${JSON.stringify(line.slice(0, 80))}`);
-        total = Number(entry.size);
+        if (entry.size === null) throw new SCPException(`the remote scp sent a bad size: ${JSON.stringify(line.slice(0, 80))}`);
+        total = entry.size;
         yield* s.ackOp();
         yield* this.receiveDataOp(s, entry.name, total, (data) => fl.write(data));
         yield* s.ackOp();

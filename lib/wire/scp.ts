@@ -33,9 +33,12 @@ export function scpTimesLine(mtimeMs: number, atimeMs: number): string {
 }
 
 /** A C or D line (without its \n); null when the line is not one. */
-export function parseScpEntry(line: string): { type: 'C' | 'D'; mode: number; size: string; name: string } | null {
+export function parseScpEntry(line: string): { type: 'C' | 'D'; mode: number; size: number | null; name: string } | null {
   const m = /^([CD])([0-7]{4}) (\d+) (.+)$/s.exec(line);
-  return m ? { type: m[1] as 'C' | 'D', mode: parseInt(m[2], 8), size: m[3], name: m[4] } : null;
+  if (!m) return null;
+  // `size` null: beyond what a file can be here (2^53 - 1), OpenSSH's "size out of range".
+  const size = Number(m[3]);
+  return { type: m[1] as 'C' | 'D', mode: parseInt(m[2], 8), size: Number.isSafeInteger(size) ? size : null, name: m[4] };
 }
 
 /** A T line (without its \n) as seconds; null when the line is not one. */

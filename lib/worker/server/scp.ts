@@ -291,7 +291,8 @@ export class ScpServerChannel implements ChannelSink {
       }
       const entry = parseScpEntry(line);
       if (!entry) throw new Fatal('protocol error: unknown control line');
-      const { type, mode, size: sizeText, name } = entry;
+      const { type, mode, size, name } = entry;
+      if (size === null) throw new Fatal('protocol error: size out of range');
       if (name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new Fatal(`protocol error: bad name ${JSON.stringify(name)}`);
       const parent = dirs.length ? dirs[dirs.length - 1].real : targetIsDir ? real : null;
       const path = parent ? posix.join(parent, name) : real;
@@ -307,7 +308,7 @@ export class ScpServerChannel implements ChannelSink {
         await this.send(SCP_ACK);
         continue;
       }
-      await this.receiveFile(path, name, mode, Number(sizeText), times);
+      await this.receiveFile(path, name, mode, size, times);
       times = null;
     }
   }
