@@ -28,6 +28,7 @@ export type PeerName =
   | 'curl'
   | 'tinysshd'
   | 'proftpd'
+  | 'go'
   | 'openssh10';
 
 /**
@@ -72,6 +73,10 @@ const PEERS: Record<PeerName, { path: string; pkg: string; python?: string; inst
   tinysshd: { path: '/usr/sbin/tinysshd', pkg: 'tinysshd' },
   // ProFTPD's mod_sftp: SFTP and SCP of hosting providers, its own SSH implementation.
   proftpd: { path: '/usr/lib/proftpd/mod_sftp.so', pkg: 'proftpd-core proftpd-mod-crypto' },
+  // Go's golang.org/x/crypto/ssh and github.com/pkg/sftp (Gitea, Teleport, many cloud SFTP
+  // services), built by spec/support/servers/go.ts from Debian's sources: the SFTP package marks
+  // the three being there.
+  go: { path: '/usr/share/gocode/src/github.com/pkg/sftp/server.go', pkg: 'golang-go golang-golang-x-crypto-dev golang-github-pkg-sftp-dev' },
   // ssh, sshd and sftp of OpenSSH 10 (mlkem768x25519-sha256 by default, no DSA).
   openssh10: { path: `${OPENSSH10_ROOT}/usr/sbin/sshd`, pkg: 'OpenSSH 10 from bookworm-backports', install: '.ci/install-openssh10' },
 };

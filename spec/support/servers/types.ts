@@ -12,7 +12,7 @@ export interface HostKey extends Omit<KeyPair, 'publicKeyPath'> {
 
 /** What every start function returns. */
 export interface SshServer {
-  kind: 'openssh' | 'dropbear' | 'paramiko' | 'asyncssh' | 'tinysshd' | 'proftpd';
+  kind: 'openssh' | 'dropbear' | 'paramiko' | 'asyncssh' | 'tinysshd' | 'proftpd' | 'go';
   /** Always '127.0.0.1'. */
   host: string;
   port: number;
