@@ -61,6 +61,32 @@ describe('SSHClient against a Go (x/crypto/ssh) server', () => {
     sftp.close();
   });
 
+  itWithPeers(['go'], 'key exchanges the Go server starts every 2 MB, and ours, in the middle of a 40 MB stream each way', async () => {
+    // (Run with NODE_DEBUG=paramiko-ts, a stream like this one logs ~16 "kex agreed" lines.)
+    const rekeying = await startGoServer({ authorizedKeys: [userKey.publicKey], rekeyBytes: 2_000_000 });
+    try {
+      using c = loginKnowing(rekeying, userKey.path);
+      const t = c.getTransport()!;
+      const data = randomBytes(40_000_000);
+      const chan = t.openSession();
+      chan.settimeout(60);
+      chan.execCommand('sha256sum; head -c 40000000 /dev/zero');
+      let sent = 0;
+      while (sent < data.length) {
+        sent += chan.send(data.subarray(sent, sent + (1 << 20)));
+        if (sent >= 20_000_000 && sent < 21_000_000) t.renegotiateKeys(); // ours, once, half way
+      }
+      chan.shutdownWrite();
+      const out = chan.makefile('rb').read();
+      expect(out.subarray(0, 64).toString()).toBe(sha256(data));
+      expect(out.length).toBe(64 + 4 + 40_000_000);
+      expect(chan.recvExitStatus()).toBe(0);
+      expect(t.isActive()).toBe(true);
+    } finally {
+      await rekeying.stop();
+    }
+  });
+
   itWithPeers(['go'], 'password login; a key it does not know is refused', () => {
     using p = loginKnowing(server, undefined, { password: server.user.password });
     expect(p.run('echo pw').stdout).toBe('pw\n');

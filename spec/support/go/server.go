@@ -1,7 +1,7 @@
 // A small SSH server on golang.org/x/crypto/ssh with github.com/pkg/sftp, the SSH stack of many
 // Go services, for the tests (spec/support/servers/go.ts builds it with Debian's packages):
 //
-//	server -listen 127.0.0.1:PORT -hostkey FILE -authorized FILE -password PW
+//	server -listen 127.0.0.1:PORT -hostkey FILE -authorized FILE -password PW [-rekey BYTES]
 //
 // Sessions run exec requests with /bin/sh -c (env requests applied) and the sftp subsystem.
 package main
@@ -27,6 +27,7 @@ func main() {
 	hostKeyFile := flag.String("hostkey", "", "host key (OpenSSH format)")
 	authorized := flag.String("authorized", "", "authorized_keys file")
 	password := flag.String("password", "", "accepted password")
+	rekey := flag.Uint64("rekey", 0, "bytes after which the server starts a new key exchange (0: x/crypto's default)")
 	flag.Parse()
 	keyBytes, err := os.ReadFile(*hostKeyFile)
 	if err != nil {
@@ -50,6 +51,7 @@ func main() {
 			return nil, fmt.Errorf("unknown public key for %q", c.User())
 		},
 	}
+	config.RekeyThreshold = *rekey
 	config.AddHostKey(signer)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -47,8 +47,9 @@ export interface GoServer extends SshServer {
  * Starts spec/support/go/server.go on 127.0.0.1:<free port> with an Ed25519 host key: logins
  * with the test user's password or an authorized key (`authorize`; any user name), exec through
  * /bin/sh as the user running the tests, and pkg/sftp's server for the sftp subsystem.
+ * `rekeyBytes`: the server starts a key exchange after that many bytes (x/crypto's RekeyThreshold).
  */
-export async function startGoServer(options: { authorizedKeys?: string[] } = {}): Promise<GoServer> {
+export async function startGoServer(options: { authorizedKeys?: string[]; rekeyBytes?: number } = {}): Promise<GoServer> {
   const binary = goProgram('server');
   const user = ensureTestUser();
   const dir = makeTempDir('go');
@@ -61,6 +62,7 @@ export async function startGoServer(options: { authorizedKeys?: string[] } = {})
     for (const k of options.authorizedKeys ?? []) authorize(user.username, k);
     return await withPortRetry(async (port) => {
       const args = ['-listen', `127.0.0.1:${port}`, '-hostkey', hostKeys[0].path, '-authorized', authorizedPath, '-password', user.password ?? ''];
+      if (options.rekeyBytes) args.push('-rekey', String(options.rekeyBytes));
       const { peer, banner } = await startDaemon('go-ssh-server', binary, args, join(dir, `go-${port}.log`), port);
       return serverHandle(peer, { kind: 'go' as const, port, dir, banner, hostKeys, user }, authorize, () => removeTempDir(dir)) as GoServer;
     });
