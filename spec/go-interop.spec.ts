@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthenticationException, SSHServer } from '../lib';
+import { echoServer, roundTrip } from './support/echo';
 import { loginKnowing } from './support/our-client';
 import { hasPeer, itWithPeers } from './support/peers';
 import { generateKey } from './support/servers';
@@ -87,6 +88,19 @@ describe('SSHClient against a Go (x/crypto/ssh) server', () => {
     }
   });
 
+  itWithPeers(['go'], 'direct-tcpip through it: forwardLocalPort to an echo server, 1 MB each way', async () => {
+    const echo = await echoServer();
+    using c = loginKnowing(server, userKey.path);
+    const fwd = c.forwardLocalPort('127.0.0.1', 0, '127.0.0.1', echo.port);
+    try {
+      const data = randomBytes(1_000_000);
+      expect((await roundTrip(fwd.port, data)).equals(data)).toBe(true);
+    } finally {
+      fwd.close();
+      await echo.close();
+    }
+  });
+
   itWithPeers(['go'], 'password login; a key it does not know is refused', () => {
     using p = loginKnowing(server, undefined, { password: server.user.password });
     expect(p.run('echo pw').stdout).toBe('pw\n');
@@ -116,6 +130,16 @@ describe('a Go (x/crypto/ssh) client against SSHServer', () => {
     expect([r.code, r.stdout, r.stderr]).toEqual([5, 'out\n', 'err\n']);
     const k = await goClient([...to('-key', userKey.path), 'exec', 'tr a-z A-Z'], 'from go\n');
     expect([k.code, k.stdout]).toEqual([0, 'FROM GO\n']);
+  });
+
+  itWithPeers(['go'], "its direct-tcpip (client.Dial) through our server to an echo server", async () => {
+    const echo = await echoServer();
+    try {
+      const r = await goClient([...to('-password', 'pw'), 'dial', `127.0.0.1:${echo.port}`], 'echoed through Go\n');
+      expect([r.code, r.stdout]).toEqual([0, 'echoed through Go\n']);
+    } finally {
+      await echo.close();
+    }
   });
 
   itWithPeers(['go'], "pkg/sftp's client: a 6 MB file written and read back exactly", async () => {

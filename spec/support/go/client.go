@@ -3,6 +3,7 @@
 //
 //	client -addr 127.0.0.1:PORT -user U (-password PW | -key FILE) -hostkey "ssh-ed25519 AAAA..." exec CMD
 //	client ... sftp-roundtrip LOCAL REMOTE   (put LOCAL as REMOTE, read it back: prints size and sha256)
+//	client ... dial HOST:PORT                 (a direct-tcpip channel: stdin to it, what comes back to stdout)
 //
 // exec passes stdin, stdout and stderr through and exits with the command's status.
 package main
@@ -67,6 +68,16 @@ func main() {
 			}
 			log.Fatal(err)
 		}
+	case "dial":
+		conn, err := client.Dial("tcp", args[1])
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			io.Copy(conn, os.Stdin)
+			conn.(interface{ CloseWrite() error }).CloseWrite()
+		}()
+		io.Copy(os.Stdout, conn)
 	case "sftp-roundtrip":
 		c, err := sftp.NewClient(client)
 		if err != nil {

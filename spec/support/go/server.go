@@ -3,7 +3,8 @@
 //
 //	server -listen 127.0.0.1:PORT -hostkey FILE -authorized FILE -password PW [-rekey BYTES]
 //
-// Sessions run exec requests with /bin/sh -c (env requests applied) and the sftp subsystem.
+// Sessions run exec requests with /bin/sh -c (env requests applied) and the sftp subsystem;
+// direct-tcpip channels connect to what they name.
 package main
 
 import (
@@ -95,8 +96,12 @@ func serve(conn net.Conn, config *ssh.ServerConfig) {
 	log.Printf("login %s (%s)", sc.User(), sc.ClientVersion())
 	go ssh.DiscardRequests(reqs)
 	for nc := range chans {
+		if nc.ChannelType() == "direct-tcpip" {
+			go forward(nc)
+			continue
+		}
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only sessions")
+			nc.Reject(ssh.UnknownChannelType, "only sessions and direct-tcpip")
 			continue
 		}
 		ch, requests, err := nc.Accept()
@@ -105,6 +110,43 @@ func serve(conn net.Conn, config *ssh.ServerConfig) {
 		}
 		go session(ch, requests)
 	}
+}
+
+// forward connects a direct-tcpip channel to the address it names, both ways, each half closed
+// when its side ends.
+func forward(nc ssh.NewChannel) {
+	var dest struct {
+		Host     string
+		Port     uint32
+		OrigHost string
+		OrigPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &dest); err != nil {
+		nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request")
+		return
+	}
+	conn, err := net.Dial("tcp", net.JoinHostPort(dest.Host, fmt.Sprint(dest.Port)))
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		conn.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	done := make(chan struct{})
+	go func() {
+		io.Copy(conn, ch)
+		conn.(*net.TCPConn).CloseWrite()
+		close(done)
+	}()
+	io.Copy(ch, conn)
+	ch.CloseWrite()
+	<-done
+	ch.Close()
+	conn.Close()
 }
 
 func exitStatus(ch ssh.Channel, code uint32) {
