@@ -3,7 +3,7 @@
  * (AsyncSSH's `config`). Paramiko's connect reads no config (REFERENCE.md pitfall 4), so this
  * applies only when asked.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SSHConfig } from '../config';
@@ -59,15 +59,17 @@ export function optionsFromConfig(d: SSHConfigDict, o: ConnectOptions): ConnectO
   const out: ConnectOptions = { ...o, sshConfig: null };
   out.port ??= d.port ? Number(d.port) : undefined;
   out.username ??= d.user;
-  if (out.keyFilename == null && d.identityfile?.length && wantsPublickey(d)) {
-    const files = d.identityfile.map((f) => (f.startsWith('~/') ? join(homedir(), f.slice(2)) : f)).filter((f) => existsSync(f));
+  const publickey = wantsPublickey(d);
+  // lookup has expanded `~` and the tokens of IdentityFile already.
+  if (out.keyFilename == null && d.identityfile?.length && publickey) {
+    const files = d.identityfile.filter((f) => existsSync(f));
     if (files.length) out.keyFilename = files;
   }
-  if (yes(d, 'identitiesonly') || !wantsPublickey(d)) {
+  if (yes(d, 'identitiesonly') || !publickey) {
     out.allowAgent ??= false;
     out.lookForKeys ??= false;
   }
-  if (!wantsPublickey(d)) out.keyFilename ??= null;
+  if (!publickey) out.keyFilename ??= null;
   if (out.timeout == null && d.connecttimeout) out.timeout = Number(d.connecttimeout);
   out.compress ??= yes(d, 'compression');
   return out;
@@ -213,8 +215,9 @@ export function configuredHost(d: SSHConfigDict): ConfiguredHost {
 /** `key` with the first of `certificates` that certifies it attached (the key as it is when none does). */
 export function withCertificate(key: PKey, certificates: readonly string[]): PKey {
   for (const path of certificates) {
-    if (SSHCertificate.fromString(readFileSync(path, 'utf8')).key.equals(key)) {
-      key.loadCertificate(path);
+    const text = readFileSync(path, 'utf8');
+    if (SSHCertificate.fromString(text).key.equals(key)) {
+      key.loadCertificate(text);
       break;
     }
   }
@@ -230,7 +233,8 @@ export function acceptNewHostKey(client: SSHClient, known: KnownHostsConfig, nam
   const file = known.saveTo;
   if (!file) return;
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const unterminated = existsSync(file) && statSync(file).size > 0 && !readFileSync(file).subarray(-1).equals(Buffer.from('\n'));
+  const before = existsSync(file) ? readFileSync(file) : null;
+  const unterminated = before !== null && before.length > 0 && before[before.length - 1] !== 0x0a;
   const recorded = known.hashed ? HostKeys.hashHost(name) : name;
   appendFileSync(file, `${unterminated ? '\n' : ''}${recorded} ${key.getName()} ${key.getBase64()}\n`);
 }
