@@ -17,7 +17,7 @@ import { MSG } from '../lib/transport/constants';
 import { Message } from '../lib/wire/message';
 import { goodClientWorks, RawClient } from './support/hostile/raw-client';
 import { channelTraffic, seeded, type Seeded } from './support/fuzz';
-import { cleanup, tempDir } from './support/sftp/harness';
+import { cleanup, openFdsUnder, settledFdsUnder, tempDir } from './support/sftp/harness';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 const ROUNDS = Number(process.env.FUZZ_ROUNDS ?? 1);
@@ -41,7 +41,6 @@ function mutate(r: Seeded, packet: Buffer, keep: number): Buffer {
   }
 }
 
-const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 afterAll(cleanup);
@@ -122,7 +121,7 @@ describe('SftpServerCore under seeded fuzzing', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown): number => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
-    const fds = openFds();
+    const fds = openFdsUnder(base);
     const r = seeded(SEED);
     let ended = 0;
     let replies = 0;
@@ -175,8 +174,7 @@ describe('SftpServerCore under seeded fuzzing', () => {
         expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('S');
         expect(fs.readdirSync(base).sort()).toEqual(['outside', 'root']);
       }
-      for (let i = 0; i < 200 && openFds() !== fds; i++) await new Promise((done) => setTimeout(done, 10));
-      expect(openFds()).toBe(fds);
+      expect(await settledFdsUnder(base, fds)).toBe(fds);
       expect(unhandled).toEqual([]);
       // The mix exercised both paths: sessions served to the end and sessions ended by bad input.
       expect(ended).toBeGreaterThan(5);

@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote } from '../lib/sftp/transfer';
-import { cleanup, memoryPair, MemoryPair, sha256, tempDir } from './support/sftp/harness';
+import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
 const attrs = (a: Partial<SFTPAttributes>) => Object.assign(new SFTPAttributes(), a);
@@ -26,14 +26,6 @@ async function fetchAll(client: SftpClientCore, remote: string, opts = {}): Prom
 
 afterAll(cleanup);
 
-/** This process's open descriptors. */
-const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
-
-/** The count of open descriptors once it is back to `want` (closes run in libuv's pool), or after 2 s. */
-async function settledFds(want: number): Promise<number> {
-  for (let i = 0; i < 200 && openFds() !== want; i++) await new Promise((r) => setTimeout(r, 10));
-  return openFds();
-}
 
 describe('SftpClientCore against SftpServerCore in memory', () => {
   let root: string;
@@ -340,7 +332,7 @@ describe('SftpServerCore against hostile input', () => {
     const root = tempDir('many-');
     fs.writeFileSync(path.join(root, 'f'), 'x');
     const { client, server } = await memoryPair(root);
-    const fds = openFds();
+    const fds = openFdsUnder(root);
     const results = await Promise.allSettled(Array.from({ length: 2000 }, () => client.open('f', FXF.READ)));
     const ok = results.filter((r): r is PromiseFulfilledResult<Buffer> => r.status === 'fulfilled');
     const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -350,7 +342,7 @@ describe('SftpServerCore against hostile input', () => {
     expect(server.openHandles).toBe(1024);
     await Promise.all(ok.map((r) => client.close(r.value)));
     expect(server.openHandles).toBe(0);
-    expect(await settledFds(fds)).toBe(fds);
+    expect(await settledFdsUnder(root, fds)).toBe(fds);
     await client.close(await client.open('f', FXF.READ));
     await server.end();
   });
@@ -359,13 +351,13 @@ describe('SftpServerCore against hostile input', () => {
     const root = tempDir('end-');
     fs.writeFileSync(path.join(root, 'f'), 'x');
     const s = await rawServer(root);
-    const fds = openFds();
+    const fds = openFdsUnder(root);
     for (let id = 1; id <= 20; id++) s.server.receive(id % 2 ? encodeRequest.open(id, 'f', FXF.READ) : encodeRequest.opendir(id, '.'));
     await s.server.end();
     // The queued ones still run (and fail: the session is over); what they opened is closed again.
     for (let i = 0; i < 200 && s.server.pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(s.server.pending).toBe(0);
-    expect(await settledFds(fds)).toBe(fds);
+    expect(await settledFdsUnder(root, fds)).toBe(fds);
     expect(s.server.openHandles).toBe(0);
   });
 

@@ -5,7 +5,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { SftpClientCore, SftpClientCoreOptions } from '../../../lib/sftp/client-core';
@@ -25,6 +25,29 @@ export function tempDir(prefix = 'sftp-'): string {
   const d = mkdtempSync(path.join(tmpdir(), `pts-${prefix}`));
   dirs.push(d);
   return d;
+}
+
+/**
+ * This process's open descriptors on files under `dir`. Counting every descriptor of the process
+ * is not a leak check inside a Jest worker: sockets and pipes of earlier tests close meanwhile.
+ */
+export function openFdsUnder(dir: string): number {
+  const prefix = realpathSync(dir) + path.sep;
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(prefix)) n++;
+    } catch {
+      // closed between the listing and the readlink
+    }
+  }
+  return n;
+}
+
+/** `openFdsUnder(dir)` once it is back to `want` (closes run in libuv's pool), or after 2 s. */
+export async function settledFdsUnder(dir: string, want: number): Promise<number> {
+  for (let i = 0; i < 200 && openFdsUnder(dir) !== want; i++) await new Promise((r) => setTimeout(r, 10));
+  return openFdsUnder(dir);
 }
 
 export async function cleanup(): Promise<void> {
