@@ -299,6 +299,66 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
     }
   });
 
+  itWithPeers(['ssh-agent', 'sshd'], "sshConfig's IdentityAgent logs in with that agent's keys; ForwardAgent forwards it (or another) on every session, as ssh", () => {
+    delete process.env.SSH_AUTH_SOCK;
+    process.env.PTS_OTHER_AGENT = certAgent.socketPath;
+    const config = join(dir, 'agent_config');
+    const host = (name: string, ...extra: string[]) => [`Host ${name}`, `  HostName ${sshd.host}`, `  Port ${sshd.port}`, `  User ${sshd.user.username}`, '  StrictHostKeyChecking no', '  UserKnownHostsFile none', ...extra.map((l) => `  ${l}`)];
+    writeFileSync(
+      config,
+      [
+        ...host('fwd', `IdentityAgent ${agent.socketPath}`, 'ForwardAgent yes'),
+        ...host('other', `IdentityAgent ${agent.socketPath}`, 'ForwardAgent $PTS_OTHER_AGENT'),
+        ...host('login', `IdentityAgent ${agent.socketPath}`),
+        ...host('none', 'IdentityAgent none'),
+      ].join('\n'),
+    );
+    const connect = (alias: string): SSHClient => {
+      const c = new SSHClient();
+      c.connect(alias, { sshConfig: config, lookForKeys: false, timeout: 10 });
+      return c;
+    };
+    const listed = (out: string): string[] => out.split('\n').filter(Boolean).map((l) => l.split(' ')[1]).sort();
+    const ours = new Agent({ socketPath: agent.socketPath }).getKeys().map((k) => k.fingerprint).sort();
+    const theirs = new Agent({ socketPath: certAgent.socketPath }).getKeys().map((k) => k.fingerprint);
+    try {
+      // SSH_AUTH_SOCK is unset: the login and the forwarded agent are the file's.
+      const fwd = connect('fwd');
+      try {
+        const [, out] = fwd.execCommand('ssh-add -l');
+        expect(listed(out.read().toString())).toEqual(ours);
+        expect(fwd.run('ssh-add -l', { check: true }).stdout).toContain(ours[0]);
+        const shell = fwd.invokeShell();
+        shell.settimeout(10);
+        shell.send('ssh-add -l >/dev/null && echo "agent there"; exit\n');
+        expect(shell.makefile().read().toString()).toContain('agent there');
+      } finally {
+        fwd.close();
+      }
+      // ForwardAgent $NAME: another agent goes to the server than the one that logged in.
+      const other = connect('other');
+      try {
+        const out = other.run('ssh-add -l').stdout as string;
+        expect(listed(out)).toEqual([...theirs].sort());
+        for (const f of ours) expect(out).not.toContain(f);
+      } finally {
+        other.close();
+      }
+      // No ForwardAgent: nothing forwarded (ssh-add: 2, no agent).
+      const login = connect('login');
+      try {
+        expect(login.run('ssh-add -l >/dev/null 2>&1; echo "status $?"').stdout).toBe('status 2\n');
+      } finally {
+        login.close();
+      }
+      // IdentityAgent none: no agent at all, even with SSH_AUTH_SOCK set.
+      process.env.SSH_AUTH_SOCK = agent.socketPath;
+      expect(() => connect('none')).toThrow(/No authentication methods available/);
+    } finally {
+      delete process.env.PTS_OTHER_AGENT;
+    }
+  });
+
   itWithPeers(['ssh-agent', 'sshd'], "agent forwarding with a handler function (Paramiko's form): it gets each agent channel, no local agent needed", () => {
     const keys = new Agent({ socketPath: agent.socketPath }).getKeys();
     delete process.env.SSH_AUTH_SOCK;

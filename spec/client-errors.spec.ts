@@ -43,6 +43,18 @@ describe('connection errors', () => {
     expect((err as Error).message).toContain('"no-such-host.invalid"');
   });
 
+  it('rekey and dial options are checked when the Transport is made; a family the host has no address of is an IOError', () => {
+    expect(() => new Transport(['127.0.0.1', 22], { rekeyBytes: 8 })).toThrow(/rekeyBytes must be an integer of at least 16, not 8/);
+    expect(() => new Transport(['127.0.0.1', 22], { rekeySeconds: -1 })).toThrow(/rekeySeconds must be a number of seconds/);
+    expect(() => new Transport(['127.0.0.1', 22], { family: 5 as 4 })).toThrow(/family must be 4, 6 or 0/);
+    expect(() => new Transport(['127.0.0.1', 22], { localAddr: 'localhost' })).toThrow(/localAddr must be an IP address/);
+    expect(() => new Transport(['127.0.0.1', 22], { localAddr: ['127.0.0.1', 70000] })).toThrow(/localAddr's port must be 0-65535/);
+    const c = new SSHClient();
+    const err = catchError(() => c.connect('127.0.0.1', { port: 22, family: 6, username: 'nobody', lookForKeys: false, allowAgent: false, timeout: 5 }));
+    expect(err).toBeInstanceOf(IOError);
+    expect((err as IOError).message).toMatch(/127\.0\.0\.1 has no IPv6 address/);
+  });
+
   it("Paramiko's Transport calls we do not implement say so by name (NotImplementedError)", () => {
     const t = new Transport('127.0.0.1:22');
     const calls: Array<[() => unknown, RegExp]> = [

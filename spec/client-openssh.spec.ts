@@ -609,6 +609,79 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(() => connect('nokeys')).toThrow(/No authentication methods available/);
   });
 
+  itWithPeers(['sshd'], 'sshConfig: RequestTTY, RemoteCommand, BindAddress, AddressFamily, TCPKeepAlive, RekeyLimit, PasswordAuthentication and KbdInteractiveAuthentication', () => {
+    if (!sshd.user.password) throw new Error('the test user has no password (run the tests as root)');
+    const config = join(dir, 'ssh_config_session');
+    const quiet = ['StrictHostKeyChecking no', 'UserKnownHostsFile none'];
+    writeFileSync(
+      config,
+      [
+        ...configHost('tty', ...quiet, 'RequestTTY force'),
+        ...configHost('notty', ...quiet, 'RequestTTY no', 'RemoteCommand tty; echo remote %h'),
+        ...configHost('bound', ...quiet, 'BindAddress 127.0.0.2', 'TCPKeepAlive no', 'RekeyLimit 1M'),
+        ...configHost('six', ...quiet, 'HostName localhost', 'AddressFamily inet6'),
+        ...configHost('four', ...quiet, 'HostName localhost', 'AddressFamily inet'),
+        ...configHost('nopass', ...quiet, 'PubkeyAuthentication no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no'),
+        ...configHost('kbd', ...quiet, 'PubkeyAuthentication no', 'PasswordAuthentication no'),
+      ].join('\n'),
+    );
+    const connect = (alias: string, extra: Record<string, unknown> = {}): SSHClient => {
+      const c = new SSHClient();
+      c.connect(alias, { sshConfig: config, timeout: 10, lookForKeys: false, ...extra });
+      return c;
+    };
+    /** Our end of the connection as the server sees it ($SSH_CLIENT), and whether our socket has SO_KEEPALIVE (ss's keepalive timer). */
+    const ourEnd = (c: SSHClient): { address: string; keepalive: boolean } => {
+      const [address, port] = run(c, 'echo $SSH_CLIENT').out.split(' ');
+      // ss shows one timer: the retransmit timer ("on") while our last packet is unacknowledged.
+      let line = '';
+      for (let i = 0; i < 50 && (!line || line.includes('timer:(on')); i++) {
+        if (i) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        line = spawnSync('ss', ['-tnoH', 'state', 'established', 'src', `${address}:${port}`], { encoding: 'utf8' }).stdout;
+      }
+      expect(line).toContain(`${address}:${port}`);
+      return { address, keepalive: line.includes('timer:(keepalive') };
+    };
+    // RequestTTY force: every command gets a pty unless the call says otherwise; TCPKeepAlive is on by default.
+    const tty = connect('tty');
+    expect(run(tty, 'tty').out).toMatch(/^\/dev\/pts\/\d+\r?\n$/);
+    expect(tty.run('tty').stdout).toMatch(/^\/dev\/pts\/\d+/);
+    const [, plain] = tty.execCommand('tty', { getPty: false });
+    expect(plain.read().toString()).toBe('not a tty\n');
+    expect(ourEnd(tty)).toEqual({ address: '127.0.0.1', keepalive: true });
+    tty.close();
+    // RequestTTY no and RemoteCommand (tokens expanded): invokeShell runs the command, without a pty.
+    const notty = connect('notty');
+    const shell = notty.invokeShell();
+    shell.settimeout(10);
+    expect(shell.makefile().read().toString()).toBe(`not a tty\nremote ${sshd.host}\n`);
+    notty.close();
+    // BindAddress: the server sees us come from 127.0.0.2; TCPKeepAlive no; RekeyLimit 1M: 5 MB bring several key exchanges (none without it).
+    const kexinits = (): number => (sshd.log().match(/SSH2_MSG_KEXINIT received/g) ?? []).length;
+    const bound = connect('bound');
+    expect(ourEnd(bound)).toEqual({ address: '127.0.0.2', keepalive: false });
+    const before = kexinits();
+    const [, zeros] = bound.execCommand('head -c 5000000 /dev/zero');
+    expect(zeros.read().length).toBe(5_000_000);
+    expect(run(bound, 'echo after').out).toBe('after\n');
+    expect(kexinits() - before).toBeGreaterThanOrEqual(2);
+    bound.close();
+    // AddressFamily: localhost's IPv6 address only (sshd listens on 127.0.0.1), or its IPv4 one.
+    expect(() => connect('six')).toThrow(/no IPv6 address|Unable to connect to ::1/);
+    const four = connect('four');
+    expect(ourEnd(four).address).toBe('127.0.0.1');
+    four.close();
+    // PasswordAuthentication and KbdInteractiveAuthentication no: the password is not sent at all.
+    expect(() => connect('nopass', { password: sshd.user.password })).toThrow(/No authentication methods available/);
+    // PasswordAuthentication no alone: it goes by keyboard-interactive (PAM's prompt).
+    const byKbd = (): number => (sshd.log().match(/Accepted keyboard-interactive\/pam for /g) ?? []).length;
+    const kbdBefore = byKbd();
+    const kbd = connect('kbd', { password: sshd.user.password });
+    expect(run(kbd, 'echo in').out).toBe('in\n');
+    kbd.close();
+    expect(byKbd()).toBe(kbdBefore + 1);
+  });
+
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {
     const relay = `${process.execPath} -e "const s=require('net').connect(${sshd.port},'127.0.0.1');process.stdin.pipe(s);s.pipe(process.stdout)"`;
     using c = client({ sock: new ProxyCommand(relay) });

@@ -8,7 +8,7 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
-import { acceptNewHostKey, algorithmList, algorithmsOf, environmentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseJumps, proxyOf } from '../lib/api/client-config';
+import { acceptNewHostKey, algorithmList, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, rekeyLimitOf } from '../lib/api/client-config';
 import { SSHClient } from '../lib/api/client';
 import { HostKeys } from '../lib/hostkeys';
 import { Ed25519Key } from '../lib/keys';
@@ -515,6 +515,84 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(optionsFromConfig(config.lookup('r'), {})).toMatchObject({ keyFilename: [__filename] });
     // The caller's own key still goes: its options win over the file's.
     expect(optionsFromConfig(config.lookup('p'), { keyFilename: 'k', allowAgent: true })).toMatchObject({ keyFilename: 'k', allowAgent: true });
+  });
+
+  it('AddressFamily, BindAddress, TCPKeepAlive (on unless no, as ssh) and RekeyLimit; the caller wins', () => {
+    const config = SSHConfig.fromText(
+      ['Host six', '  AddressFamily inet6', '  BindAddress 127.0.0.2', '  TCPKeepAlive no', '  RekeyLimit 512K 1h30m', 'Host four', '  AddressFamily INET', '  RekeyLimit default 60', 'Host bad', '  AddressFamily ipx'].join('\n'),
+    );
+    expect(optionsFromConfig(config.lookup('six'), {})).toMatchObject({ family: 6, localAddr: '127.0.0.2', tcpKeepalive: false, rekeyBytes: 512 * 1024, rekeySeconds: 5400 });
+    expect(optionsFromConfig(config.lookup('four'), {})).toMatchObject({ family: 4, tcpKeepalive: true, rekeyBytes: undefined, rekeySeconds: 60 });
+    expect(optionsFromConfig(config.lookup('four'), {}).localAddr).toBeUndefined();
+    expect(optionsFromConfig(config.lookup('x'), {})).toMatchObject({ family: 0, tcpKeepalive: true });
+    expect(optionsFromConfig(config.lookup('six'), { family: 4, localAddr: '127.0.0.3', tcpKeepalive: true, rekeyBytes: 99 })).toMatchObject({ family: 4, localAddr: '127.0.0.3', tcpKeepalive: true, rekeyBytes: 99, rekeySeconds: 5400 });
+    expect(() => optionsFromConfig(config.lookup('bad'), {})).toThrow(/AddressFamily ipx: want any, inet or inet6/);
+  });
+
+  it('RekeyLimit sizes and times as ssh_config(5) writes them', () => {
+    expect(rekeyLimitOf('1G')).toEqual({ bytes: 1 << 30, seconds: undefined });
+    expect(rekeyLimitOf('16 none')).toEqual({ bytes: 16, seconds: undefined });
+    expect(rekeyLimitOf('0 2m')).toEqual({ bytes: undefined, seconds: 120 });
+    expect(rekeyLimitOf('4m 1w1d')).toEqual({ bytes: 4 << 20, seconds: 8 * 86400 });
+    expect(() => rekeyLimitOf('15')).toThrow(/at least 16/);
+    expect(() => rekeyLimitOf('1T')).toThrow(/RekeyLimit 1T/);
+    expect(() => rekeyLimitOf('1G soon')).toThrow(/RekeyLimit 1G soon: the time/);
+    expect([parseConfigTime('90'), parseConfigTime('1H5S'), parseConfigTime('1h 5s'), parseConfigTime('')]).toEqual([90, 3605, null, null]);
+  });
+
+  it('IdentityAgent and ForwardAgent: a path, none, SSH_AUTH_SOCK or $NAME; yes forwards the agent used for login', () => {
+    const saved = { sock: process.env.SSH_AUTH_SOCK, other: process.env.PTS_AGENT };
+    try {
+      process.env.SSH_AUTH_SOCK = '/run/env.sock';
+      process.env.PTS_AGENT = '/run/other.sock';
+      const config = SSHConfig.fromText(
+        [
+          'Host path', '  IdentityAgent ~/agent.sock', '  ForwardAgent yes',
+          'Host none', '  IdentityAgent none', '  ForwardAgent yes',
+          'Host env', '  IdentityAgent SSH_AUTH_SOCK', '  ForwardAgent $PTS_AGENT',
+          'Host var', '  IdentityAgent $PTS_AGENT', '  ForwardAgent /run/fwd.sock',
+          'Host plain', '  ForwardAgent yes',
+          'Host off', '  ForwardAgent no',
+        ].join('\n'),
+      );
+      const both = (h: string) => {
+        const d = config.lookup(h);
+        return [identityAgentOf(d), forwardAgentOf(d, identityAgentOf(d))];
+      };
+      expect(both('path')).toEqual([path.join(os.homedir(), 'agent.sock'), path.join(os.homedir(), 'agent.sock')]);
+      expect(both('none')).toEqual([null, null]);
+      expect(both('env')).toEqual(['/run/env.sock', '/run/other.sock']);
+      expect(both('var')).toEqual(['/run/other.sock', '/run/fwd.sock']);
+      expect(both('plain')).toEqual([undefined, '/run/env.sock']);
+      expect(both('off')).toEqual([undefined, null]);
+      // IdentityAgent none keeps the agent out of login unless the caller asks for it.
+      expect(optionsFromConfig(config.lookup('none'), {}).allowAgent).toBe(false);
+      expect(optionsFromConfig(config.lookup('none'), { allowAgent: true }).allowAgent).toBe(true);
+      expect(optionsFromConfig(config.lookup('path'), {}).allowAgent).toBeUndefined();
+      delete process.env.SSH_AUTH_SOCK;
+      expect(both('plain')).toEqual([undefined, null]);
+    } finally {
+      for (const [k, v] of [['SSH_AUTH_SOCK', saved.sock], ['PTS_AGENT', saved.other]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('PasswordAuthentication, KbdInteractiveAuthentication (or ChallengeResponseAuthentication), RequestTTY and RemoteCommand', () => {
+    const config = SSHConfig.fromText(
+      [
+        'Host nopw', '  PasswordAuthentication no', '  RequestTTY force', '  RemoteCommand echo %h',
+        'Host nokbd', '  ChallengeResponseAuthentication no', '  RequestTTY no', '  RemoteCommand none',
+        'Host pref', '  PreferredAuthentications publickey,keyboard-interactive', '  RequestTTY yes',
+        'Host odd', '  RequestTTY sometimes',
+      ].join('\n'),
+    );
+    expect(configuredHost(config.lookup('nopw'))).toMatchObject({ password: { password: false, keyboardInteractive: true }, requestTty: 'force', remoteCommand: 'echo nopw' });
+    expect(configuredHost(config.lookup('nokbd'))).toMatchObject({ password: { password: true, keyboardInteractive: false }, requestTty: 'no', remoteCommand: null });
+    expect(configuredHost(config.lookup('pref'))).toMatchObject({ password: { password: false, keyboardInteractive: true }, requestTty: 'yes' });
+    expect(configuredHost(config.lookup('x'))).toMatchObject({ password: { password: true, keyboardInteractive: true }, requestTty: 'auto', remoteCommand: null, forwardAgent: null });
+    expect(() => configuredHost(config.lookup('odd'))).toThrow(/RequestTTY sometimes: want auto, no, yes or force/);
   });
 
   it('StrictHostKeyChecking and the known_hosts files; an accepted key is appended (hashed under HashKnownHosts)', () => {

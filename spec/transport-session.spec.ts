@@ -229,6 +229,27 @@ describe('Session buffers', () => {
     for (const [, body] of pair.server.messages) expect(body).toEqual(data);
   });
 
+  it('rekeySeconds: a new key exchange starts that long after each one ends, until the session closes', async () => {
+    const pair = sessionPair({ preferences: defaultPreferences(), rekeySeconds: 0.05 }, { hostKeys, preferences: defaultPreferences() });
+    const logged: string[] = [];
+    pair.client.session['host'].log = (line: string) => logged.push(line);
+    pair.client.session.start();
+    pair.server.session.start();
+    pair.pump();
+    expect(pair.client.kexDone).toBe(1);
+    for (const want of [2, 3]) {
+      await new Promise((r) => setTimeout(r, 80));
+      pair.pump();
+      expect(pair.client.kexDone).toBe(want);
+    }
+    expect(logged.filter((l) => l === 'rekeying: time limit reached')).toHaveLength(2);
+    expect(pair.server.kexDone).toBe(3); // the server never asked
+    pair.client.session.disconnect(11, 'bye');
+    await new Promise((r) => setTimeout(r, 80));
+    pair.pump();
+    expect(pair.client.kexDone).toBe(3);
+  });
+
   it('a payload queued during a key exchange is copied: the caller may reuse its buffer', () => {
     const pair = handshake({});
     pair.client.session.setAuthenticated();

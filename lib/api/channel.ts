@@ -363,6 +363,15 @@ export class Channel extends SocketTimeouts {
   }
 
 
+  /**
+   * @internal an ssh_config's ForwardAgent: agent forwarding to the agent at `socketPath`, asked as
+   * ssh asks it (no reply wanted, so a server that refuses is seen only in the log).
+   */
+  *forwardAgentOp(socketPath: string): Op<void> {
+    if (this.closed) throw new SSHException('Channel is not open');
+    yield* this.callOp<boolean>('channelForwardAgent', { socketPath, wantReply: false });
+  }
+
   // ---- reading ----
 
   /** Combines stderr into stdout from now on; returns the previous setting. */

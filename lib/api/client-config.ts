@@ -70,9 +70,55 @@ export function optionsFromConfig(d: SSHConfigDict, o: ConnectOptions): ConnectO
     out.lookForKeys ??= false;
   }
   if (!publickey) out.keyFilename ??= null;
+  if (identityAgentOf(d) === null) out.allowAgent ??= false;
   if (out.timeout == null && d.connecttimeout) out.timeout = Number(d.connecttimeout);
   out.compress ??= yes(d, 'compression');
+  const family = typeof d.addressfamily === 'string' ? d.addressfamily.toLowerCase() : 'any';
+  if (!(family in FAMILIES)) throw new SSHException(`AddressFamily ${d.addressfamily}: want any, inet or inet6`);
+  out.family ??= FAMILIES[family];
+  if (out.localAddr == null && typeof d.bindaddress === 'string') out.localAddr = d.bindaddress;
+  // ssh sets SO_KEEPALIVE unless TCPKeepAlive says no.
+  out.tcpKeepalive ??= yes(d, 'tcpkeepalive') ?? true;
+  if (typeof d.rekeylimit === 'string') {
+    const limit = rekeyLimitOf(d.rekeylimit);
+    out.rekeyBytes ??= limit.bytes;
+    out.rekeySeconds ??= limit.seconds;
+  }
   return out;
+}
+
+const FAMILIES: Record<string, 0 | 4 | 6> = { any: 0, inet: 4, inet6: 6 };
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };
+const TIME_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** An sshd_config/ssh_config time: seconds, or a sequence such as `1h30m` (s, m, h, d, w). */
+export function parseConfigTime(text: string): number | null {
+  const parts = text.toLowerCase().match(/\d+[smhdw]?/g);
+  if (!parts || parts.join('') !== text.toLowerCase()) return null;
+  return parts.reduce((sum, p) => sum + Number.parseInt(p, 10) * TIME_UNITS[/[a-z]$/.test(p) ? p.slice(-1) : ''], 0);
+}
+
+/**
+ * RekeyLimit `bytes [time]`: bytes with an optional K, M or G, `default` for ours; the time as
+ * parseConfigTime or `none`/`default` (no limit). undefined: the default.
+ */
+export function rekeyLimitOf(value: string): { bytes: number | undefined; seconds: number | undefined } {
+  const [size, time] = value.trim().split(/\s+/);
+  let bytes: number | undefined;
+  if (size.toLowerCase() !== 'default') {
+    const m = /^(\d+)([kmg]?)$/i.exec(size);
+    bytes = m ? Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()] : Number.NaN;
+    if (!(bytes === 0 || (bytes >= 16 && Number.isSafeInteger(bytes)))) throw new SSHException(`RekeyLimit ${value}: the size is bytes of at least 16, with K, M or G (or default)`);
+    if (bytes === 0) bytes = undefined;
+  }
+  let seconds: number | undefined;
+  if (time !== undefined && !['none', 'default'].includes(time.toLowerCase())) {
+    const t = parseConfigTime(time);
+    if (t === null) throw new SSHException(`RekeyLimit ${value}: the time is seconds or a form such as 1h30m (or none)`);
+    seconds = t || undefined;
+  }
+  return { bytes, seconds };
 }
 
 /** ServerAliveInterval (seconds, 0: off) and ServerAliveCountMax (OpenSSH's default 3), for setKeepalive. */
@@ -83,11 +129,56 @@ export function keepaliveOf(d: SSHConfigDict): { interval: number; countMax: num
   return { interval, countMax: Number.isInteger(countMax) && countMax >= 0 ? countMax : 3 };
 }
 
+/**
+ * Whether the config lets ssh use an authentication method: its `<Name>Authentication` is not
+ * no, and PreferredAuthentications (when given) lists it.
+ */
+function allowsMethod(d: SSHConfigDict, method: 'publickey' | 'password' | 'keyboard-interactive'): boolean {
+  const keyword = { publickey: 'pubkeyauthentication', password: 'passwordauthentication', 'keyboard-interactive': 'kbdinteractiveauthentication' }[method];
+  if (d.has(keyword) && !yes(d, keyword)) return false;
+  // ChallengeResponseAuthentication is the older name of KbdInteractiveAuthentication.
+  if (method === 'keyboard-interactive' && !d.has(keyword) && d.has('challengeresponseauthentication') && !yes(d, 'challengeresponseauthentication')) return false;
+  const preferred = d.preferredauthentications;
+  return typeof preferred !== 'string' || preferred.split(',').includes(method);
+}
+
 /** PubkeyAuthentication no, or a PreferredAuthentications without publickey: no keys from the file, the agent or ~/.ssh. */
 function wantsPublickey(d: SSHConfigDict): boolean {
-  if (d.has('pubkeyauthentication') && !yes(d, 'pubkeyauthentication')) return false;
-  const preferred = d.preferredauthentications;
-  return typeof preferred !== 'string' || preferred.split(',').includes('publickey');
+  return allowsMethod(d, 'publickey');
+}
+
+/**
+ * IdentityAgent: the agent's socket path; null for `none`; undefined when the file does not say
+ * (SSH_AUTH_SOCK). `SSH_AUTH_SOCK` and `$NAME` name an environment variable, as ssh.
+ */
+export function identityAgentOf(d: SSHConfigDict): string | null | undefined {
+  const v = typeof d.identityagent === 'string' ? d.identityagent : undefined;
+  if (v === undefined) return undefined;
+  if (v.toLowerCase() === 'none') return null;
+  if (v === 'SSH_AUTH_SOCK') return process.env.SSH_AUTH_SOCK ?? null;
+  if (v.startsWith('$')) return process.env[v.slice(1)] ?? null;
+  return v;
+}
+
+/**
+ * ForwardAgent: the socket to forward (yes: the IdentityAgent's, else SSH_AUTH_SOCK's; or a path
+ * or `$NAME` of its own), null for no or when there is no agent to forward.
+ */
+export function forwardAgentOf(d: SSHConfigDict, identityAgent: string | null | undefined): string | null {
+  const v = typeof d.forwardagent === 'string' ? d.forwardagent : 'no';
+  const lower = v.toLowerCase();
+  if (['no', 'false', 'off'].includes(lower)) return null;
+  if (['yes', 'true', 'on'].includes(lower)) return (identityAgent === undefined ? process.env.SSH_AUTH_SOCK : identityAgent) || null;
+  if (v.startsWith('$')) return process.env[v.slice(1)] || null;
+  return v.replace(/^~(?=\/|$)/, homedir());
+}
+
+/** RequestTTY as ssh reads it: auto unless the file says no, yes, force (or true/false). */
+function requestTtyOf(d: SSHConfigDict): ConfiguredHost['requestTty'] {
+  const v = typeof d.requesttty === 'string' ? d.requesttty.toLowerCase() : 'auto';
+  const named: Record<string, ConfiguredHost['requestTty']> = { auto: 'auto', no: 'no', false: 'no', yes: 'yes', true: 'yes', force: 'force' };
+  if (!(v in named)) throw new SSHException(`RequestTTY ${d.requesttty}: want auto, no, yes or force`);
+  return named[v];
 }
 
 /** Where a host's keys are on record and what to do with one that is not (StrictHostKeyChecking, UserKnownHostsFile). */
@@ -198,10 +289,21 @@ export interface ConfiguredHost {
   certificates: string[];
   environment: Record<string, string>;
   keepalive: { interval: number; countMax: number } | null;
+  /** IdentityAgent: the agent's socket (null: none; undefined: SSH_AUTH_SOCK). */
+  identityAgent: string | null | undefined;
+  /** ForwardAgent: the agent socket forwarded on every session channel, or null. */
+  forwardAgent: string | null;
+  /** PasswordAuthentication / KbdInteractiveAuthentication (and PreferredAuthentications): how a password may be sent. */
+  password: { password: boolean; keyboardInteractive: boolean };
+  /** RequestTTY: auto (a pty for invokeShell only), no, yes (when this process's stdin is a terminal), force. */
+  requestTty: 'auto' | 'no' | 'yes' | 'force';
+  /** RemoteCommand: what invokeShell runs instead of the login shell. */
+  remoteCommand: string | null;
 }
 
 /** Everything the config says about the host `d` describes; a bad algorithm list or StrictHostKeyChecking raises here, before connecting. */
 export function configuredHost(d: SSHConfigDict): ConfiguredHost {
+  const identityAgent = identityAgentOf(d);
   return {
     hostKeyAlias: typeof d.hostkeyalias === 'string' ? d.hostkeyalias : null,
     knownHosts: knownHostsOf(d),
@@ -209,6 +311,11 @@ export function configuredHost(d: SSHConfigDict): ConfiguredHost {
     certificates: (d.certificatefile ?? []).filter((f) => existsSync(f)),
     environment: environmentOf(d),
     keepalive: keepaliveOf(d),
+    identityAgent,
+    forwardAgent: forwardAgentOf(d, identityAgent),
+    password: { password: allowsMethod(d, 'password'), keyboardInteractive: allowsMethod(d, 'keyboard-interactive') },
+    requestTty: requestTtyOf(d),
+    remoteCommand: typeof d.remotecommand === 'string' && d.remotecommand.toLowerCase() !== 'none' ? d.remotecommand : null,
   };
 }
 

@@ -12,7 +12,7 @@ import { ProxyCommand } from './proxy';
 import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
-import { Transport, unsupportedSock } from './transport';
+import { answerWithPassword, Transport, unsupportedSock } from './transport';
 import { isSocketLike, type SocketLike } from './sock-pump';
 import { acceptNewHostKey, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost } from './client-config';
 import type { SSHConfig } from '../config';
@@ -40,6 +40,16 @@ export interface ConnectOptions {
   /** Decrypts key files; defaults to `password`, as Paramiko. */
   passphrase?: string | null;
   disabledAlgorithms?: DisabledAlgorithms;
+  /** Beyond Paramiko (AsyncSSH's): see TransportOptions. Keys exchanged anew after this many bytes (default 1 GiB). */
+  rekeyBytes?: number;
+  /** And after this many seconds (default none). */
+  rekeySeconds?: number | null;
+  /** IPv4 (4) or IPv6 (6) only (default 0: either). */
+  family?: 0 | 4 | 6;
+  /** The local address, or [address, port], to connect from. */
+  localAddr?: string | [string, number] | null;
+  /** SO_KEEPALIVE on the socket (default false, as Paramiko; true under sshConfig unless TCPKeepAlive no, as ssh). */
+  tcpKeepalive?: boolean;
   /**
    * Beyond Paramiko (whose connect reads no config): take what OpenSSH's `ssh hostname` would
    * from an ssh_config (AsyncSSH's `config`): HostName, Port, User, IdentityFile,
@@ -49,12 +59,18 @@ export interface ConnectOptions {
    * HostKeyAlgorithms (OpenSSH's +/-/^ forms), CertificateFile, SendEnv/SetEnv,
    * PubkeyAuthentication/PreferredAuthentications; the keys of UserKnownHostsFile and
    * GlobalKnownHostsFile, and StrictHostKeyChecking (accept-new/no record a new host's key in the
-   * first UserKnownHostsFile) unless setMissingHostKeyPolicy chose a policy. docs/api.md has the details.
+   * first UserKnownHostsFile) unless setMissingHostKeyPolicy chose a policy; IdentityAgent and
+   * ForwardAgent, PasswordAuthentication/KbdInteractiveAuthentication, RequestTTY, RemoteCommand
+   * (invokeShell runs it), AddressFamily, BindAddress, TCPKeepAlive and RekeyLimit. docs/api.md has the details.
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
    * SSHConfig. The options given here win over the file's, as ssh's command line does.
    */
   sshConfig?: boolean | string | SSHConfig | null;
 }
+
+/** What an ssh_config asks of each session channel: SendEnv/SetEnv, ForwardAgent, RequestTTY, RemoteCommand. */
+type SessionConfig = Pick<ConfiguredHost, 'environment' | 'forwardAgent' | 'requestTty' | 'remoteCommand'>;
+const NO_SESSION_CONFIG: SessionConfig = { environment: {}, forwardAgent: null, requestTty: 'auto', remoteCommand: null };
 
 /** ProxyJump chains this deep are taken for a loop (a `Host *` ProxyJump that reaches the jump host itself). */
 const MAX_JUMP_DEPTH = 8;
@@ -134,8 +150,8 @@ export class SSHClient {
   private policy: MissingHostKeyPolicy = new RejectPolicy();
   /** Whether the caller chose the policy (an ssh_config's StrictHostKeyChecking yields to it). */
   private policyChosen = false;
-  /** SendEnv/SetEnv of the ssh_config the connection came from: sent on every session channel. */
-  private configEnvironment: Record<string, string> = {};
+  /** What the ssh_config the connection came from asks of every session channel (none without one). */
+  private sessionConfig: SessionConfig = NO_SESSION_CONFIG;
   private transport: Transport | null = null;
   /** Clients of the jump hosts an ssh_config ProxyJump went through, closed after this one's transport. */
   private jumps: SSHClient[] = [];
@@ -238,14 +254,14 @@ export class SSHClient {
   }
 
   private *connectOp(hostname: string, options: ConnectOptions, depth = 0): Op<void> {
-    this.configEnvironment = {};
+    this.sessionConfig = NO_SESSION_CONFIG;
     if (!options.sshConfig) return yield* this.connectDirectOp(hostname, options);
     try {
       const [host, o, configured] = yield* this.fromSshConfigOp(hostname, options, depth);
       yield* this.connectDirectOp(host, o, configured);
       const alive = configured.keepalive;
       if (alive) yield* this.transport!.setKeepaliveOp(alive.interval, { countMax: alive.countMax });
-      this.configEnvironment = configured.environment;
+      this.sessionConfig = configured;
     } catch (e) {
       // The jump hosts of a connection that did not come about go with it.
       yield* this.closeJumpsOp();
@@ -262,7 +278,14 @@ export class SSHClient {
     if (!native && !isSocketLike(sock)) {
       throw unsupportedSock('SSHClient.connect', sock);
     }
-    const t = new Transport(sock, { disabledAlgorithms: options.disabledAlgorithms });
+    const t = new Transport(sock, {
+      disabledAlgorithms: options.disabledAlgorithms,
+      rekeyBytes: options.rekeyBytes,
+      rekeySeconds: options.rekeySeconds,
+      family: options.family,
+      localAddr: options.localAddr,
+      tcpKeepalive: options.tcpKeepalive,
+    });
     if (this.logChannel) t.setLogChannel(this.logChannel);
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;
@@ -301,7 +324,7 @@ export class SSHClient {
       }
       const username = options.username ?? userInfo().username;
       const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
-      yield* this.authOp(t, username, options, files, configured?.certificates ?? []);
+      yield* this.authOp(t, username, options, files, configured);
     } catch (e) {
       yield* t.closeOp();
       throw e;
@@ -346,8 +369,12 @@ export class SSHClient {
   }
 
   /** Paramiko's _auth order: given key, key files, agent, ~/.ssh keys, then password. */
-  private *authOp(t: Transport, username: string, o: ConnectOptions, keyFiles: string[], certificates: string[]): Op<void> {
+  private *authOp(t: Transport, username: string, o: ConnectOptions, keyFiles: string[], configured: ConfiguredHost | null): Op<void> {
     const passphrase = o.passphrase ?? o.password ?? null;
+    const certificates = configured?.certificates ?? [];
+    // An ssh_config's PasswordAuthentication / KbdInteractiveAuthentication no keep the password from the server.
+    const passwordBy = configured?.password ?? { password: true, keyboardInteractive: true };
+    const password = passwordBy.password || passwordBy.keyboardInteractive ? o.password : null;
     let saved: Error | null = null;
     let twoFactor = false;
     const twoFactorTypes = ['keyboard-interactive', 'password'];
@@ -379,7 +406,9 @@ export class SSHClient {
       // SSH_AUTH_SOCK's agent, key by key in its order; no agent means no keys, not an error.
       let agent: Agent | null = null;
       try {
-        agent = yield* Agent.openOp();
+        // An ssh_config's IdentityAgent, unless the caller asked for the agent it had turned off.
+        const socketPath = configured?.identityAgent ?? undefined;
+        agent = yield* Agent.openOp(socketPath === undefined ? {} : { socketPath });
         for (const key of agent.getKeys()) {
           if (yield* tryKey(key)) return;
           if (twoFactor) break;
@@ -401,16 +430,17 @@ export class SSHClient {
         }
       }
     }
-    if (o.password !== undefined && o.password !== null) {
+    if (password !== undefined && password !== null) {
       try {
-        yield* t.authPasswordOp(username, o.password, true);
+        if (passwordBy.password) yield* t.authPasswordOp(username, password, passwordBy.keyboardInteractive);
+        else yield* t.authInteractiveOp(username, answerWithPassword(password));
         if (t.isAuthenticated()) return;
       } catch (e) {
         saved = e as Error;
       }
     }
     if (t.isAuthenticated()) return;
-    if (saved) throw explainedAuthFailure(saved, username, keysTried, o.password !== undefined && o.password !== null);
+    if (saved) throw explainedAuthFailure(saved, username, keysTried, password !== undefined && password !== null);
     throw new AuthenticationException('No authentication methods available');
   }
 
@@ -430,9 +460,9 @@ export class SSHClient {
   private *execCommandOp(command: string, options: ExecOptions): Op<[ChannelStdinFile, ChannelFile, ChannelStderrFile]> {
     const t = this.need();
     const chan = yield* t.openSessionOp({ timeout: options.timeout ?? null });
-    if (options.getPty) yield* chan.getPtyOp();
+    if (options.getPty ?? this.configWantsPty(false)) yield* chan.getPtyOp();
     chan.settimeout(options.timeout ?? null);
-    yield* this.environmentOp(chan, options.environment);
+    yield* this.sessionSetupOp(chan, options.environment);
     yield* chan.requestOp('exec', { command });
     const bufsize = options.bufsize ?? -1;
     return [chan.makefileStdin('wb', bufsize), chan.makefile('r', bufsize), chan.makefileStderr('r', bufsize)];
@@ -463,7 +493,8 @@ export class SSHClient {
     const chan = yield* t.openSessionOp({ timeout });
     try {
       chan.settimeout(timeout);
-      yield* this.environmentOp(chan, options.environment);
+      if (this.configWantsPty(false)) yield* chan.getPtyOp();
+      yield* this.sessionSetupOp(chan, options.environment);
       yield* chan.requestOp('exec', { command });
       if (options.input !== undefined && options.input !== null) yield* chan.sendallOp(options.input);
       yield* chan.shutdownWriteOp();
@@ -486,10 +517,33 @@ export class SSHClient {
     }
   }
 
-  /** Sends an ssh_config's SendEnv/SetEnv, then the caller's `environment` (which wins a name both give). */
-  private *environmentOp(chan: Channel, environment: Record<string, string> | null | undefined): Op<void> {
-    const env = { ...this.configEnvironment, ...environment };
+  /**
+   * What an ssh_config asks of a session channel before its command, in ssh's order: agent
+   * forwarding (ForwardAgent; a refusal is logged, not raised, as ssh), then SendEnv/SetEnv with
+   * the caller's `environment` over them.
+   */
+  private *sessionSetupOp(chan: Channel, environment: Record<string, string> | null | undefined): Op<void> {
+    const agent = this.sessionConfig.forwardAgent;
+    if (agent) yield* chan.forwardAgentOp(agent);
+    const env = { ...this.sessionConfig.environment, ...environment };
     if (Object.keys(env).length) yield* chan.updateEnvironmentOp(env);
+  }
+
+  /**
+   * RequestTTY: whether a session gets a pty when the caller did not say; `login` for
+   * invokeShell (auto gives it one, as ssh's login session).
+   */
+  private configWantsPty(login: boolean): boolean {
+    switch (this.sessionConfig.requestTty) {
+      case 'force':
+        return true;
+      case 'yes':
+        return Boolean(process.stdin.isTTY);
+      case 'no':
+        return false;
+      default:
+        return login;
+    }
   }
 
   /** An interactive shell with a pty (Paramiko's defaults: vt100, 80x24). */
@@ -504,9 +558,12 @@ export class SSHClient {
 
   private *invokeShellOp(options: ShellOptions): Op<Channel> {
     const chan = yield* this.need().openSessionOp();
-    yield* chan.getPtyOp(options);
-    yield* this.environmentOp(chan, options.environment);
-    yield* chan.requestOp('shell');
+    if (this.configWantsPty(true)) yield* chan.getPtyOp(options);
+    yield* this.sessionSetupOp(chan, options.environment);
+    // An ssh_config's RemoteCommand runs instead of the login shell, as `ssh alias` with no command.
+    const command = this.sessionConfig.remoteCommand;
+    if (command) yield* chan.requestOp('exec', { command });
+    else yield* chan.requestOp('shell');
     return chan;
   }
 

@@ -5,6 +5,8 @@ import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
 import { CERT_HOST_KEY_ALGORITHMS, DEFAULT_HOST_KEY_ALGORITHMS, defaultPreferences, keyTypeOfAlgorithm, serverDefaultPreferences, supported } from '../transport/algorithms';
 import { readFileSync, readSync, writeSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { DialOptions } from '../worker/ssh/connection';
 import { Message } from '../wire/message';
 import { Event, InteractiveQuery, ServerInterface, SubsystemHandler } from './server';
 import type { GlobalReplyItem } from './server';
@@ -161,6 +163,31 @@ export interface TransportOptions {
   defaultWindowSize?: number;
   defaultMaxPacketSize?: number;
   disabledAlgorithms?: DisabledAlgorithms;
+  /** Beyond Paramiko (AsyncSSH's rekey_bytes): keys are exchanged anew after this many bytes either way (default 1 GiB). */
+  rekeyBytes?: number;
+  /** AsyncSSH's rekey_seconds: and after this many seconds (default none, as OpenSSH). */
+  rekeySeconds?: number | null;
+  /** When `sock` is a host and port (AsyncSSH's family): connect over IPv4 (4) or IPv6 (6) only; 0 or absent: either. */
+  family?: 0 | 4 | 6;
+  /** AsyncSSH's local_addr: the local address, or address and port, to connect from. */
+  localAddr?: string | [string, number] | null;
+  /** AsyncSSH's tcp_keepalive: SO_KEEPALIVE on the connection's socket (default false, as Paramiko). */
+  tcpKeepalive?: boolean;
+}
+
+/** The dial and rekey options of `o`, checked (a TypeError names a bad one). */
+function connectionOptions(o: TransportOptions): { rekeyBytes?: number; rekeySeconds?: number; dial: DialOptions } {
+  if (o.rekeyBytes != null && !(Number.isSafeInteger(o.rekeyBytes) && o.rekeyBytes >= 16)) throw new TypeError(`rekeyBytes must be an integer of at least 16, not ${o.rekeyBytes}`);
+  if (o.rekeySeconds != null && !(typeof o.rekeySeconds === 'number' && o.rekeySeconds >= 0 && Number.isFinite(o.rekeySeconds))) throw new TypeError(`rekeySeconds must be a number of seconds (0: none), not ${o.rekeySeconds}`);
+  if (o.family != null && ![0, 4, 6].includes(o.family)) throw new TypeError(`family must be 4, 6 or 0 (either), not ${o.family}`);
+  const [localAddress, localPort] = o.localAddr == null ? [undefined, undefined] : typeof o.localAddr === 'string' ? [o.localAddr, undefined] : o.localAddr;
+  if (localAddress !== undefined && (typeof localAddress !== 'string' || !isIP(localAddress))) throw new TypeError(`localAddr must be an IP address (or [address, port]), not ${JSON.stringify(o.localAddr)}`);
+  if (localPort !== undefined && !(Number.isInteger(localPort) && localPort >= 0 && localPort <= 65535)) throw new TypeError(`localAddr's port must be 0-65535, not ${localPort}`);
+  return {
+    rekeyBytes: o.rekeyBytes ?? undefined,
+    rekeySeconds: o.rekeySeconds || undefined,
+    dial: { family: o.family || undefined, localAddress, localPort: localPort || undefined, keepAlive: o.tcpKeepalive || undefined },
+  };
 }
 
 /** openChannel's options. */
@@ -183,6 +210,17 @@ export interface TransportConnectOptions {
 function interactive(r: number | InteractiveQuery): unknown {
   if (r instanceof InteractiveQuery) return { name: r.name, instructions: r.instructions, prompts: r.prompts };
   return r;
+}
+
+/**
+ * Keyboard-interactive answered with a password, as Paramiko's fallback: one prompt gets it, no
+ * prompt nothing, more than one fails.
+ */
+export function answerWithPassword(password: string): InteractiveHandler {
+  return (_title, _instructions, prompts) => {
+    if (prompts.length > 1) throw new SSHException('Fallback authentication failed.');
+    return prompts.length ? [password] : [];
+  };
 }
 
 /** Handlers of keyboard-interactive prompts, by transport id (the worker calls back). */
@@ -285,6 +323,8 @@ export class Transport {
   private pump: SockPump | null = null;
   private readonly securityOptions: SecurityOptions;
   private compress = false;
+  /** rekeyBytes, rekeySeconds and how to dial, from the options. */
+  private readonly connection: ReturnType<typeof connectionOptions>;
   private info: TransportInfo = { active: false };
   private serverKey: PKey | null = null;
   private closedByUser = false;
@@ -321,6 +361,7 @@ export class Transport {
     } else {
       throw unsupportedSock('Transport', sock);
     }
+    this.connection = connectionOptions(options);
     this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
     this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.disabledAlgorithms = options.disabledAlgorithms ?? {};
@@ -423,6 +464,9 @@ export class Transport {
           preferences: prefs,
           disabledAlgorithms: this.disabledAlgorithms,
           compress: this.compress,
+          rekeyBytes: this.connection.rekeyBytes,
+          rekeySeconds: this.connection.rekeySeconds,
+          dial: this.connection.dial,
           logChannel: this.logChannel,
           hexdump: this.hexdump,
         },
@@ -625,6 +669,8 @@ export class Transport {
       handshakeTimeout: this.handshakeTimeout,
       bannerTimeout: this.bannerTimeout,
       event: event ? event.sab : null,
+      rekeyBytes: this.connection.rekeyBytes,
+      rekeySeconds: this.connection.rekeySeconds,
       callbackKey: this.serverKey_,
       logChannel: this.logChannel,
       hexdump: this.hexdump,
@@ -1049,10 +1095,7 @@ export class Transport {
       return paramikoAuthResult('password', o);
     } catch (e) {
       if (!(e instanceof BadAuthenticationType) || !fallback || !e.allowedTypes.includes('keyboard-interactive')) throw e;
-      return yield* this.authInteractiveOp(username, (_t, _i, prompts) => {
-        if (prompts.length > 1) throw new SSHException('Fallback authentication failed.');
-        return prompts.length ? [password] : [];
-      });
+      return yield* this.authInteractiveOp(username, answerWithPassword(password));
     }
   }
 
@@ -1128,7 +1171,8 @@ export class Transport {
     return runAsync(this.authInteractiveOp(username, handler, submethods));
   }
 
-  private *authInteractiveOp(username: string, handler: InteractiveHandler, submethods = ''): Op<string[]> {
+  /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
+  *authInteractiveOp(username: string, handler: InteractiveHandler, submethods = ''): Op<string[]> {
     registerInteractive();
     const id = this.need();
     interactiveHandlers.set(id, handler);

@@ -62,6 +62,8 @@ export interface SessionOptions {
   strictKex?: boolean;
   rekeyBytes?: number;
   rekeyPackets?: number;
+  /** Seconds after each key exchange until the next one starts (ssh_config's RekeyLimit time); absent or 0: none. */
+  rekeySeconds?: number;
   /** Server: offer ext-info with these signature algorithms in server-sig-algs. */
   serverSigAlgs?: string[];
   /** Server: group chooser for diffie-hellman-group-exchange. */
@@ -131,6 +133,8 @@ export class Session {
   private delayedCompression: { c2s: boolean; s2c: boolean } = { c2s: false, s2c: false };
   private readonly rekeyBytes: number;
   private readonly rekeyPackets: number;
+  /** Starts the next key exchange when rekeySeconds have passed since the last one. */
+  private rekeyTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: SessionOptions,
@@ -581,7 +585,21 @@ export class Session {
     const queued = this.queued;
     this.queued = [];
     for (const p of queued) this.sendRaw(p);
+    this.scheduleTimedRekey();
     this.host.kexDone(first);
+  }
+
+  private scheduleTimedRekey(): void {
+    const seconds = this.options.rekeySeconds;
+    if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
+    this.rekeyTimer = null;
+    if (!seconds || !(seconds > 0)) return;
+    this.rekeyTimer = setTimeout(() => {
+      this.rekeyTimer = null;
+      this.host.log?.('rekeying: time limit reached');
+      this.rekey();
+    }, seconds * 1000);
+    this.rekeyTimer.unref();
   }
 
   private get peerSentExtInfoC(): boolean {
@@ -688,6 +706,8 @@ export class Session {
   private close(error: Error | null): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
+    this.rekeyTimer = null;
     this.host.closed(error);
   }
 }

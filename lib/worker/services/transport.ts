@@ -12,7 +12,7 @@ import { Message } from '../../wire/message';
 import { SocksHandshake } from '../../wire/socks';
 import { agentProxyListener, bridgeListener, listenOn } from '../ssh/listeners';
 import { agentSign } from './agent';
-import { WorkerConnection } from '../ssh/connection';
+import { WorkerConnection, type DialOptions } from '../ssh/connection';
 import type { WorkerChannel } from '../ssh/channel';
 import { ChannelStream, ProcessStream, RingStream } from '../ssh/streams';
 import { SharedRing } from '../../bridge/ring';
@@ -45,6 +45,9 @@ export interface ConnectArgs {
   localVersion?: string;
   rekeyBytes?: number;
   rekeyPackets?: number;
+  rekeySeconds?: number;
+  /** How a host and port are dialed: address family, local address, TCP keepalive. */
+  dial?: DialOptions;
   /** NODE_DEBUG section to log to (Paramiko's log channel), and whether to hex-dump packets. */
   logChannel?: string;
   hexdump?: boolean;
@@ -93,6 +96,7 @@ export interface StartServerArgs {
   event?: SharedArrayBuffer | null;
   rekeyBytes?: number;
   rekeyPackets?: number;
+  rekeySeconds?: number;
   /** How the main thread finds this transport's ServerInterface in callbacks. */
   callbackKey: number;
   logChannel?: string;
@@ -214,7 +218,7 @@ async function openStream(a: ConnectArgs): Promise<ByteStream> {
   if (a.proxyCommand !== undefined) return new ProcessStream(a.proxyCommand);
   if (a.socketId !== undefined) return takeSocket(a.socketId);
   if (a.sockRings) return ringStream(a.sockRings);
-  return WorkerConnection.dial(a.host, a.port, a.timeout, true);
+  return WorkerConnection.dial(a.host, a.port, a.timeout, true, a.dial);
 }
 
 /** Applies the log options of a connect or startServer call, before the first line is logged. */
@@ -312,6 +316,7 @@ export const transport: Service = {
         localVersion: a.localVersion,
         rekeyBytes: a.rekeyBytes,
         rekeyPackets: a.rekeyPackets,
+        rekeySeconds: a.rekeySeconds,
       });
       setLogging(c, a, 'client');
       const id = nextId++;
@@ -353,6 +358,7 @@ export const transport: Service = {
           chooseGroup: moduliChooser(a.moduli),
           rekeyBytes: a.rekeyBytes,
           rekeyPackets: a.rekeyPackets,
+          rekeySeconds: a.rekeySeconds,
         },
         {},
         { policy: new BridgePolicy(a.callbackKey), maxAuthTries: a.maxAuthTries, loginGraceTime: a.loginGraceTime },
@@ -527,15 +533,19 @@ export const transport: Service = {
      * Paramiko's request_forward_agent: asks the server to forward agent connections on this
      * channel's session; they are joined to the agent at `socketPath` in this worker.
      */
-    /** `socketPath` null: the main thread's handler function gets the agent channels. */
-    async channelForwardAgent(a: { id: number; chan: number; socketPath: string | null }, ctx: CallContext) {
+    /**
+     * `socketPath` null: the main thread's handler function gets the agent channels. `wantReply`
+     * false (ssh's way, for ssh_config's ForwardAgent): the request is sent and not waited for.
+     */
+    async channelForwardAgent(a: { id: number; chan: number; socketPath: string | null; wantReply?: boolean }, ctx: CallContext) {
       const c = conn(a.id);
       const ch = chan(a.id, a.chan);
       const before = [c.agentForwardSocket, c.agentHandler] as const;
       if (a.socketPath === null) c.agentHandler = true;
       else [c.agentForwardSocket, c.agentHandler] = [a.socketPath, false];
-      const ok = await withDeadline(ch.core.request('auth-agent-req@openssh.com', true), ctx, 'agent forwarding request');
-      c.log(`[chan ${a.chan}] request auth-agent-req@openssh.com: ${ok ? 'accepted' : 'refused'}`);
+      const wantReply = a.wantReply !== false;
+      const ok = await withDeadline(ch.core.request('auth-agent-req@openssh.com', wantReply), ctx, 'agent forwarding request');
+      c.log(`[chan ${a.chan}] request auth-agent-req@openssh.com: ${!wantReply ? 'sent' : ok ? 'accepted' : 'refused'}`);
       if (!ok) [c.agentForwardSocket, c.agentHandler] = before;
       return ok;
     },

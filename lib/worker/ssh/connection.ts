@@ -83,6 +83,17 @@ function readBuffer(state: ReadBufferState): { buffer: Buffer; callback(n: numbe
  * Every address of `host`. A name that does not resolve is an IOError with the resolver's code
  * (Python's socket.gaierror is an OSError), not Node's bare `getaddrinfo ENOTFOUND`.
  */
+/** How dial connects beyond host and port (ssh_config's AddressFamily, BindAddress, TCPKeepAlive). */
+export interface DialOptions {
+  /** Only addresses of this family (4 or 6); 0 or absent: any. */
+  family?: number;
+  /** The local address (and port) to bind before connecting. */
+  localAddress?: string;
+  localPort?: number;
+  /** SO_KEEPALIVE on the socket. */
+  keepAlive?: boolean;
+}
+
 async function resolve(host: string): Promise<Array<{ address: string; family: number }>> {
   try {
     return await lookup(host, { all: true });
@@ -254,14 +265,24 @@ export class WorkerConnection {
    * `forTransport`, the socket reads into the worker's shared read buffer (no allocation per read; the
    * session copies the unread tail of a packet) and only a WorkerConnection can take its bytes.
    */
-  static async dial(host: string, port: number, timeoutSec: number | null, forTransport = false): Promise<Socket> {
-    const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await resolve(host);
+  static async dial(host: string, port: number, timeoutSec: number | null, forTransport = false, how: DialOptions = {}): Promise<Socket> {
+    const all = isIP(host) ? [{ address: host, family: isIP(host) }] : await resolve(host);
+    const addresses = how.family ? all.filter((a) => a.family === how.family) : all;
+    if (!addresses.length) throw new IOError(`${host} has no IPv${how.family} address (asked for IPv${how.family} only)`, { code: 'EAI_ADDRFAMILY' });
     const errors = new Map<string, Error>();
     for (const a of addresses) {
       try {
         const reads: ReadBufferState = { deliver: null, early: [] };
         return await new Promise<Socket>((resolve, reject) => {
-          const s = netConnect({ host: a.address, port, family: a.family, ...(forTransport ? { onread: readBuffer(reads) } : {}) });
+          const s = netConnect({
+            host: a.address,
+            port,
+            family: a.family,
+            ...(how.localAddress ? { localAddress: how.localAddress } : {}),
+            ...(how.localPort ? { localPort: how.localPort } : {}),
+            ...(how.keepAlive ? { keepAlive: true } : {}),
+            ...(forTransport ? { onread: readBuffer(reads) } : {}),
+          });
           if (forTransport) (s as DialedSocket)[kReadBuffer] = reads;
           const timer = timeoutSec === null ? null : setTimeout(() => {
             s.destroy();
