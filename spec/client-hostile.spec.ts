@@ -395,6 +395,43 @@ describe('hostile server: channels', () => {
     await fake.waitFor(/^FUZZED 29$/);
   });
 
+  it("data past the channel's window: up to a tenth of it is kept (OpenSSH 9's grace), beyond that the connection ends", async () => {
+    const server = (fake = await startFake('window-overrun'));
+    const window = 256 * 1024;
+    const run = (over: number): { got: number; status: number; active: boolean; error: unknown } => {
+      const t = transport(server.port);
+      try {
+        t.startClient({ timeout: 3 });
+        t.authPassword('user', 'secret');
+        const chan = t.openSession({ windowSize: window, timeout: 3 });
+        chan.settimeout(3);
+        chan.execCommand(`over ${over}`);
+        // Nothing read (so no window returned) until all of it has come.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+        let got = 0;
+        let error: unknown = null;
+        try {
+          for (let b = chan.recv(1 << 20); b.length; b = chan.recv(1 << 20)) got += b.length;
+        } catch (e) {
+          error = e;
+        }
+        return { got, status: chan.recvExitStatus(), active: t.isActive(), error };
+      } finally {
+        t.close();
+      }
+    };
+    // 20 000 bytes past a 256 KiB window (the grace is 26 214): every byte, the status, the connection.
+    expect(run(20_000)).toEqual({ got: window + 20_000, status: 0, active: true, error: null });
+    // A whole window past it: the client ends the connection, naming why; what came within the window was delivered.
+    const far = run(window);
+    expect(far.active).toBe(false);
+    expect(far.status).toBe(-1);
+    expect(far.got).toBeGreaterThanOrEqual(window);
+    expect(far.got).toBeLessThan(2 * window);
+    if (far.error) expect(far.error).toBeInstanceOf(SSHException);
+    await server.waitFor(/^OVERRUN sent$/);
+  });
+
   it('a channel open that is never answered: openSession({timeout: 1}) raises SocketTimeout', async () => {
     fake = await startFake('no-open-reply');
     const t = transport(fake.port);

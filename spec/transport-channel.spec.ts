@@ -55,8 +55,31 @@ describe('ChannelCore data after the peer\'s EOF', () => {
     expect(() => ch.onData(Buffer.from('after'), 0)).not.toThrow();
     expect(Buffer.concat(got).toString()).toBe('before');
     expect(ch.localWindow).toBe(window - 5);
-    // Beyond the window it is still the peer ignoring flow control: an error.
-    expect(() => ch.onData(Buffer.alloc(window), 0)).toThrow(/bytes with \d+ of window left/);
+    // Far beyond the window it is still the peer ignoring flow control: an error.
+    expect(() => ch.onData(Buffer.alloc(2 * window), 0)).toThrow(/the peer ignored the channel window/);
+  });
+});
+
+describe('ChannelCore past its window', () => {
+  it("keeps data up to a tenth of the window past it, as OpenSSH 9, and ends the connection beyond", () => {
+    const { ch } = openChannel();
+    const got: Buffer[] = [];
+    ch.sink = { data: (d) => void got.push(d), eof: () => undefined, closed: () => undefined, writable: () => undefined };
+    const tenth = (1 << 20) / 10;
+    expect(ch.onData(Buffer.alloc((1 << 20) - 100), 0)).toBe(0);
+    expect(ch.onData(Buffer.alloc(30000, 1), 0)).toBe(30000 - 100); // past the window: kept, reported
+    expect(ch.localWindow).toBe(0);
+    expect(ch.discard(20000)).toBe(20000); // extended data nobody reads counts the same
+    expect(got.reduce((n, b) => n + b.length, 0)).toBe((1 << 20) - 100 + 30000);
+    // Reading reopens the window (counting what came past it); a peer that then keeps to it starts afresh.
+    ch.consumed(1 << 20);
+    expect(ch.localWindow).toBeGreaterThan(0);
+    expect(ch.onData(Buffer.alloc(10), 0)).toBe(0);
+    ch.consumed(ch.localWindow);
+    // Excess that adds up past a tenth of the window without the peer keeping to it in between: an error.
+    const left = ch.localWindow;
+    expect(ch.onData(Buffer.alloc(left + Math.floor(tenth) - 1), 0)).toBe(Math.floor(tenth) - 1);
+    expect(() => ch.onData(Buffer.alloc(2), 0)).toThrow(/channel 0: the peer ignored the channel window \(\d+ bytes past it, 104857 allowed\)/);
   });
 });
 

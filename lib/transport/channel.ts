@@ -65,6 +65,8 @@ export class ChannelCore {
   private early: Array<(s: ChannelSink) => void> | null = [];
   /** Consumed bytes not yet returned to the peer as window. */
   private unacked = 0;
+  /** Bytes the peer sent past our window since it last kept to it (see spend). */
+  private windowExcess = 0;
   private readonly replies: Array<{ resolve(ok: boolean): void; reject(e: Error): void }> = [];
   /** Replies to the peer's requests go out in order even when a handler is async. */
   private replyChain: Promise<void> = Promise.resolve();
@@ -233,25 +235,47 @@ export class ChannelCore {
     if (this.remoteWindow > 0) this.deliver((s) => s.writable());
   }
 
-  /** With `transient`, `data` is valid only during the call (see ChannelSink.copiesData). */
-  onData(data: Buffer, stream: 0 | 1, transient = false): void {
-    if (data.length > this.localWindow) {
-      throw new SSHException(`channel ${this.localId}: the peer sent ${data.length} bytes with ${this.localWindow} of window left`);
-    }
-    this.localWindow -= data.length;
+  /**
+   * With `transient`, `data` is valid only during the call (see ChannelSink.copiesData). Returns
+   * how many bytes came past our window (see spend): 0 from a peer that keeps to it.
+   */
+  onData(data: Buffer, stream: 0 | 1, transient = false): number {
+    const over = this.spend(data.length);
     // Data after the peer's own EOF breaks RFC 4254 5.3; OpenSSH drops it (counting its window)
     // and keeps the connection, and so does this: only that data is lost, not every channel.
-    if (this.eofReceived || this.closeReceived) return;
+    if (this.eofReceived || this.closeReceived) return over;
     this.receivedData = true;
     const copy = this.sinkRef && (!transient || this.sinkRef.copiesData) ? data : Buffer.from(data);
     this.deliver((s) => s.data(copy, stream));
+    return over;
   }
 
   /** Data of a kind nobody reads (extended data other than stderr): window used and returned. */
-  discard(n: number): void {
-    if (n > this.localWindow) throw new SSHException(`channel ${this.localId}: window exceeded`);
-    this.localWindow -= n;
+  discard(n: number): number {
+    const over = this.spend(n);
     this.consumed(n);
+    return over;
+  }
+
+  /**
+   * Takes `n` received bytes off our window. Past it, as OpenSSH 9: the data is kept and the
+   * window taken as spent, up to a tenth of the window in excess since the peer last kept to
+   * it (some implementations count their window a packet late); beyond that the peer ignores
+   * flow control and the connection ends. Returns the bytes past the window.
+   */
+  private spend(n: number): number {
+    if (n <= this.localWindow) {
+      this.localWindow -= n;
+      this.windowExcess = 0;
+      return 0;
+    }
+    const over = n - this.localWindow;
+    this.windowExcess += over;
+    this.localWindow = 0;
+    if (this.windowExcess > this.windowSize / 10) {
+      throw new SSHException(`channel ${this.localId}: the peer ignored the channel window (${this.windowExcess} bytes past it, ${Math.floor(this.windowSize / 10)} allowed)`);
+    }
+    return over;
   }
 
   onWindowAdjust(n: number): void {

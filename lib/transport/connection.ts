@@ -85,6 +85,11 @@ export class ConnectionCore {
     return new Promise((resolve, reject) => this.globalReplies.push({ resolve, reject }));
   }
 
+  /** A peer's packet went past the channel's window, within the grace ChannelCore allows. */
+  private overrun(ch: ChannelCore, over: number): void {
+    this.handlers.log?.(`[chan ${ch.localId}] the peer sent ${over} bytes past its window: kept (OpenSSH's grace of a tenth of the window)`);
+  }
+
   private channel(msg: Message): ChannelCore {
     const id = msg.getInt();
     const ch = this.channels.get(id);
@@ -139,7 +144,8 @@ export class ConnectionCore {
       }
       case MSG.CHANNEL_DATA: {
         const ch = this.channel(msg);
-        ch.onData(msg.getString(), 0, msg.transient);
+        const over = ch.onData(msg.getString(), 0, msg.transient);
+        if (over) this.overrun(ch, over);
         return true;
       }
       case MSG.CHANNEL_EXTENDED_DATA: {
@@ -147,8 +153,8 @@ export class ConnectionCore {
         const code = msg.getInt();
         const data = msg.getString();
         // Only stderr (1) is defined (RFC 4254 section 5.2); other codes still use window.
-        if (code === 1) ch.onData(data, 1, msg.transient);
-        else ch.discard(data.length);
+        const over = code === 1 ? ch.onData(data, 1, msg.transient) : ch.discard(data.length);
+        if (over) this.overrun(ch, over);
         return true;
       }
       case MSG.CHANNEL_EOF:

@@ -28,6 +28,8 @@
  *   close-mid-exec  on exec, sends some output and then destroys the TCP connection
  *   no-open-reply   never answers CHANNEL_OPEN
  *   exit-race       on exec: data, EOF, then (a tick later) exit-status 7 and CLOSE
+ *   window-overrun  on exec "over N": the client's whole window and N bytes more at once, no
+ *                   WINDOW_ADJUST awaited, then exit-status 0, EOF and CLOSE
  *   zlib-cross      (with --compression zlib@openssh.com) answers USERAUTH_REQUEST with an IGNORE,
  *                   then sends USERAUTH_SUCCESS, starting delayed compression, as soon as the
  *                   client sends anything, before reading it (or after 300 ms of silence):
@@ -62,7 +64,7 @@ const opt = (name, dflt) => {
 };
 const MODES = [
   'http', 'garbage', 'ssh1', 'silent', 'mute', 'badmac', 'oversize', 'truncated', 'disconnect',
-  'unexpected', 'unknown', 'close-mid-exec', 'no-open-reply', 'exit-race', 'zlib-cross',
+  'unexpected', 'unknown', 'close-mid-exec', 'no-open-reply', 'exit-race', 'window-overrun', 'zlib-cross',
   'zlib-same-read', 'fuzz', 'kex-fuzz',
 ];
 if (!MODES.includes(mode)) {
@@ -319,6 +321,8 @@ function serve(sock) {
 
   /** Our channel id -> the client's. */
   const channels = new Map();
+  /** The client's channel id -> the window it gave. */
+  const windows = new Map();
   /** Our channels we sent CLOSE for. */
   const closeSent = new Set();
   let nextId = 0;
@@ -330,6 +334,7 @@ function serve(sock) {
   function onChannelOpen(m) {
     m.getText(); // kind
     const theirs = m.getInt();
+    windows.set(theirs, m.getInt());
     if (mode === 'no-open-reply') {
       say('IGNORED open');
       return;
@@ -346,6 +351,7 @@ function serve(sock) {
     const wantReply = m.getBoolean();
     if (wantReply) send(msg(MSG.CHANNEL_SUCCESS).addInt(theirs).asBytes());
     if (kind !== 'exec') return;
+    const command = m.getText();
     const data = (text) => msg(MSG.CHANNEL_DATA).addInt(theirs).addString(text).asBytes();
     if (mode === 'fuzz') {
       const r = randomFor(connection);
@@ -362,6 +368,13 @@ function serve(sock) {
         say('DESTROYED');
         sock.destroy();
       }, 200);
+    } else if (mode === 'window-overrun') {
+      let left = windows.get(theirs) + Number(command.split(' ')[1]);
+      for (let i = 0; left > 0; i++, left -= 32768) send(data(Buffer.alloc(Math.min(left, 32768), i & 0xff)));
+      say('OVERRUN sent');
+      send(msg(MSG.CHANNEL_REQUEST).addInt(theirs).addString('exit-status').addBoolean(false).addInt(0).asBytes());
+      send(msg(MSG.CHANNEL_EOF).addInt(theirs).asBytes());
+      send(closeMsg(ours));
     } else if (mode === 'exit-race') {
       send(data('x'));
       send(msg(MSG.CHANNEL_EOF).addInt(theirs).asBytes());
