@@ -609,7 +609,7 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(() => connect('nokeys')).toThrow(/No authentication methods available/);
   });
 
-  itWithPeers(['sshd'], 'sshConfig: RequestTTY, RemoteCommand, BindAddress, AddressFamily, TCPKeepAlive, RekeyLimit, PasswordAuthentication and KbdInteractiveAuthentication', () => {
+  itWithPeers(['sshd'], 'sshConfig: RequestTTY, RemoteCommand, BindAddress, AddressFamily, TCPKeepAlive, RekeyLimit, PasswordAuthentication, KbdInteractiveAuthentication, PubkeyAcceptedAlgorithms', () => {
     if (!sshd.user.password) throw new Error('the test user has no password (run the tests as root)');
     const config = join(dir, 'ssh_config_session');
     const quiet = ['StrictHostKeyChecking no', 'UserKnownHostsFile none'];
@@ -623,6 +623,8 @@ describe('SSHClient against OpenSSH sshd', () => {
         ...configHost('four', ...quiet, 'HostName localhost', 'AddressFamily inet'),
         ...configHost('nopass', ...quiet, 'PubkeyAuthentication no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no'),
         ...configHost('kbd', ...quiet, 'PubkeyAuthentication no', 'PasswordAuthentication no'),
+        ...configHost('noed', ...quiet, 'PubkeyAcceptedAlgorithms -ssh-ed25519*'),
+        ...configHost('onlyed', ...quiet, 'PubkeyAcceptedAlgorithms ssh-ed25519'),
       ].join('\n'),
     );
     const connect = (alias: string, extra: Record<string, unknown> = {}): SSHClient => {
@@ -680,6 +682,9 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(run(kbd, 'echo in').out).toBe('in\n');
     kbd.close();
     expect(byKbd()).toBe(kbdBefore + 1);
+    // PubkeyAcceptedAlgorithms: the Ed25519 IdentityFile is not offered when the list leaves it out.
+    expect(() => connect('noed')).toThrow(/no signature algorithm left for a ssh-ed25519 key/);
+    connect('onlyed').close();
   });
 
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {

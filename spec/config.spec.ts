@@ -8,7 +8,7 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
-import { acceptNewHostKey, algorithmList, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, rekeyLimitOf } from '../lib/api/client-config';
+import { acceptNewHostKey, algorithmList, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, refusedPubkeyAlgorithms, rekeyLimitOf } from '../lib/api/client-config';
 import { SSHClient } from '../lib/api/client';
 import { HostKeys } from '../lib/hostkeys';
 import { Ed25519Key } from '../lib/keys';
@@ -527,6 +527,20 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(optionsFromConfig(config.lookup('x'), {})).toMatchObject({ family: 0, tcpKeepalive: true });
     expect(optionsFromConfig(config.lookup('six'), { family: 4, localAddr: '127.0.0.3', tcpKeepalive: true, rekeyBytes: 99 })).toMatchObject({ family: 4, localAddr: '127.0.0.3', tcpKeepalive: true, rekeyBytes: 99, rekeySeconds: 5400 });
     expect(() => optionsFromConfig(config.lookup('bad'), {})).toThrow(/AddressFamily ipx: want any, inet or inet6/);
+  });
+
+  it('PubkeyAcceptedAlgorithms (or PubkeyAcceptedKeyTypes) becomes disabledAlgorithms.pubkeys; the caller\'s own wins', () => {
+    expect(refusedPubkeyAlgorithms('-ssh-rsa*')).toEqual(['ssh-rsa']);
+    expect(refusedPubkeyAlgorithms('ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512')).toEqual(['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'ssh-rsa']);
+    expect(refusedPubkeyAlgorithms('+ssh-dss')).toEqual([]);
+    expect(() => refusedPubkeyAlgorithms('ssh-ed448')).toThrow(/PubkeyAcceptedAlgorithms ssh-ed448: unknown algorithm/);
+    const config = SSHConfig.fromText(['Host old', '  PubkeyAcceptedKeyTypes -ecdsa*', 'Host new', '  PubkeyAcceptedAlgorithms ssh-ed25519'].join('\n'));
+    expect(optionsFromConfig(config.lookup('old'), { disabledAlgorithms: { ciphers: ['aes128-ctr'] } }).disabledAlgorithms).toEqual({
+      ciphers: ['aes128-ctr'],
+      pubkeys: ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'],
+    });
+    expect(optionsFromConfig(config.lookup('new'), { disabledAlgorithms: { pubkeys: ['ssh-rsa'] } }).disabledAlgorithms).toEqual({ pubkeys: ['ssh-rsa'] });
+    expect(optionsFromConfig(config.lookup('x'), {}).disabledAlgorithms).toBeUndefined();
   });
 
   it('RekeyLimit sizes and times as ssh_config(5) writes them', () => {

@@ -79,6 +79,10 @@ export function optionsFromConfig(d: SSHConfigDict, o: ConnectOptions): ConnectO
   if (out.localAddr == null && typeof d.bindaddress === 'string') out.localAddr = d.bindaddress;
   // ssh sets SO_KEEPALIVE unless TCPKeepAlive says no.
   out.tcpKeepalive ??= yes(d, 'tcpkeepalive') ?? true;
+  const accepted = d.pubkeyacceptedalgorithms;
+  if (typeof accepted === 'string' && accepted && !out.disabledAlgorithms?.pubkeys) {
+    out.disabledAlgorithms = { ...out.disabledAlgorithms, pubkeys: refusedPubkeyAlgorithms(accepted) };
+  }
   if (typeof d.rekeylimit === 'string') {
     const limit = rekeyLimitOf(d.rekeylimit);
     out.rekeyBytes ??= limit.bytes;
@@ -88,6 +92,18 @@ export function optionsFromConfig(d: SSHConfigDict, o: ConnectOptions): ConnectO
 }
 
 const FAMILIES: Record<string, 0 | 4 | 6> = { any: 0, inet: 4, inet6: 6 };
+
+/**
+ * PubkeyAcceptedAlgorithms (OpenSSH's forms, against every algorithm we sign with): the
+ * signature algorithms left out, as `disabledAlgorithms.pubkeys` takes them. A certificate's
+ * algorithm goes with its plain one: either in the list keeps both.
+ */
+export function refusedPubkeyAlgorithms(value: string): string[] {
+  const known = supported('hostKeys');
+  const accepted = algorithmList('PubkeyAcceptedAlgorithms', value, known, known);
+  const plain = (a: string) => a.replace('-cert-v01@openssh.com', '');
+  return known.filter((a) => a === plain(a) && !accepted.some((b) => plain(b) === a));
+}
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };
 const TIME_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };

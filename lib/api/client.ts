@@ -61,7 +61,8 @@ export interface ConnectOptions {
    * GlobalKnownHostsFile, and StrictHostKeyChecking (accept-new/no record a new host's key in the
    * first UserKnownHostsFile) unless setMissingHostKeyPolicy chose a policy; IdentityAgent and
    * ForwardAgent, PasswordAuthentication/KbdInteractiveAuthentication, RequestTTY, RemoteCommand
-   * (invokeShell runs it), AddressFamily, BindAddress, TCPKeepAlive and RekeyLimit. docs/api.md has the details.
+   * (invokeShell runs it), AddressFamily, BindAddress, TCPKeepAlive, RekeyLimit and
+   * PubkeyAcceptedAlgorithms. docs/api.md has the details.
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
    * SSHConfig. The options given here win over the file's, as ssh's command line does.
    */

@@ -156,7 +156,11 @@ export class ClientAuth {
   /** Publickey auth, signed at once (no query round trip), with a certificate if the key has one. */
   async authPublickey(username: string, signer: AuthSigner, disabled: string[] = []): Promise<AuthOutcome> {
     let last: AuthOutcome | null = null;
-    for (const sigAlg of this.pickAlgorithm(signer.key, disabled)) {
+    const algorithms = this.pickAlgorithm(signer.key, disabled);
+    if (!algorithms.length) {
+      throw new SSHException(`no signature algorithm left for a ${signer.key.getName()} key: ${signer.key.signatureAlgorithms().join(', ')} all disabled`);
+    }
+    for (const sigAlg of algorithms) {
       const cert = signer.key.publicBlob;
       const alg = cert ? certAlgorithm(sigAlg, cert.keyType) : sigAlg;
       const blob = cert ? cert.keyBlob : signer.key.asBytes();
