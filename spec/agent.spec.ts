@@ -21,7 +21,10 @@ import {
 } from '../lib';
 import {
   AgentReplyReader,
+  encodeAddIdentity,
+  encodeLock,
   encodeSignRequest,
+  parseSuccess,
   MAX_AGENT_IDENTITIES,
   parseIdentitiesAnswer,
   parseSignResponse,
@@ -70,6 +73,23 @@ describe('agent protocol (sans I/O)', () => {
     // the flags are the last uint32: 2 for rsa-sha2-256, 0 for everything else
     const flags = (alg: string) => encodeSignRequest(Buffer.from('b'), Buffer.from('d'), alg).readUInt32BE(4 + 1 + 5 + 5);
     expect([flags('rsa-sha2-256'), flags('ssh-rsa'), flags('ssh-ed25519'), flags('ecdsa-sha2-nistp256')]).toEqual([2, 0, 0, 0]);
+  });
+
+  it('add requests carry the key, the comment and the constraints; lock carries the passphrase; SUCCESS or a named refusal', () => {
+    const plain = new Message(encodeAddIdentity(Buffer.from('KEY'), 'c'));
+    expect(plain.getInt()).toBe(1 + 3 + 4 + 1);
+    expect([plain.getByte(), plain.getBytes(3).toString(), plain.getText(), plain.remaining]).toEqual([17, 'KEY', 'c', 0]);
+    const constrained = new Message(encodeAddIdentity(Buffer.from('KEY'), 'c', { lifetime: 600, confirm: true }));
+    constrained.getInt();
+    expect([constrained.getByte(), constrained.getBytes(3).toString(), constrained.getText()]).toEqual([25, 'KEY', 'c']);
+    expect([constrained.getByte(), constrained.getInt(), constrained.getByte(), constrained.remaining]).toEqual([1, 600, 2, 0]);
+    const lock = new Message(encodeLock(false, 'pw'));
+    lock.getInt();
+    expect([lock.getByte(), lock.getText()]).toEqual([23, 'pw']);
+    expect(() => parseSuccess(Buffer.from([6]), 'lock')).not.toThrow();
+    expect(() => parseSuccess(Buffer.from([5]), 'lock')).toThrow(/the agent refused to lock \(SSH_AGENT_FAILURE\)/);
+    expect(() => parseSuccess(Buffer.from([12, 0, 0, 0, 0]), 'lock')).toThrow(/SSH2_AGENT_IDENTITIES_ANSWER, expected SSH_AGENT_SUCCESS/);
+    expect(() => parseSuccess(Buffer.from([6, 0]), 'lock')).toThrow(/1 stray bytes/);
   });
 
   it('the reply reader reassembles a reply split anywhere and refuses oversize or extra bytes', () => {
@@ -356,6 +376,71 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
       expect(() => connect('none')).toThrow(/No authentication methods available/);
     } finally {
       delete process.env.PTS_OTHER_AGENT;
+    }
+  });
+
+  itWithPeers(['ssh-agent', 'sshd'], "addKeys, removeKeys, removeAll, lock and unlock (ssh-add's jobs) against ssh-agent; every key added signs a login", async () => {
+    const fresh = await startAgent();
+    try {
+      const a = new Agent({ socketPath: fresh.socketPath });
+      expect(a.getKeys()).toEqual([]);
+      // A PKey and key files by path; each with its comment. Then logins with each: the private fields arrived whole.
+      a.addKeys([PKey.fromPath(keys.ed25519.path), keys.ecdsa.path, keys.rsa.path]);
+      const listed = fresh.list().map((l) => l.split(' ').slice(0, 3).join(' '));
+      expect(listed.sort()).toEqual(['ed25519', 'ecdsa', 'rsa'].map((t) => `${keys[t].publicKey.trim()} agent-${t}`).sort());
+      expect(a.getKeys().map((k) => k.comment)).toEqual(['agent-ed25519', 'agent-ecdsa', 'agent-rsa']);
+      for (const k of a.getKeys()) {
+        const t = transport();
+        try {
+          expect(t.authPublickey(sshd.user.username, k)).toEqual([]);
+        } finally {
+          t.close();
+        }
+      }
+      // A key with its certificate goes in twice, as ssh-add adds it; the certificate logs in on the CA alone.
+      const ca = join(dir, 'ca');
+      const ecdsaCert = generateKey(join(dir, 'add_cert_ecdsa'), 'ecdsa', { comment: 'cert-ecdsa' });
+      signCertificate(ca, ecdsaCert.publicKeyPath, false, { principals: [sshd.user.username] });
+      a.addKeys([certKeys.ed25519.path, certKeys.rsa.path, ecdsaCert.path]);
+      const certs = a.getKeys().filter((k) => k.publicBlob);
+      expect(certs.map((k) => k.publicBlob!.keyType).sort()).toEqual(['ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ssh-ed25519-cert-v01@openssh.com', 'ssh-rsa-cert-v01@openssh.com']);
+      expect(a.getKeys()).toHaveLength(9);
+      for (const k of certs) {
+        const t = transport();
+        try {
+          expect(t.authPublickey(sshd.user.username, k)).toEqual([]);
+        } finally {
+          t.close();
+        }
+      }
+      // removeKeys: an AgentKey; a PKey with its certificate takes both out; a key not held is refused.
+      a.removeKeys(a.getKeys().find((k) => k.comment === 'agent-rsa')!);
+      a.removeKeys(PKey.fromPath(certKeys.ed25519.path));
+      expect(a.getKeys()).toHaveLength(6);
+      expect(fresh.list().some((l) => l.includes('agent-rsa'))).toBe(false);
+      expect(() => a.removeKeys(PKey.fromPath(keys.rsa.path))).toThrow(/the agent refused to remove the ssh-rsa key SHA256:/);
+      // lock: the agent lists nothing and takes nothing until unlocked with the same passphrase.
+      a.lock('sesame');
+      expect(a.getKeys()).toEqual([]);
+      expect(() => a.addKeys(keys.rsa.path)).toThrow(/the agent refused to add the ssh-rsa key/);
+      expect(() => a.unlock('open up')).toThrow(/refused to unlock/);
+      a.unlock('sesame');
+      expect(a.getKeys()).toHaveLength(6);
+      // lifetime: the agent drops the key by itself.
+      a.removeAll();
+      expect(a.getKeys()).toEqual([]);
+      expect(fresh.list()).toEqual([]);
+      a.addKeys(keys.ed25519.path, { lifetime: 1 });
+      expect(a.getKeys()).toHaveLength(1);
+      blockUntil(() => fresh.list().length === 0, 10);
+      expect(fresh.list()).toEqual([]);
+      // What cannot be added, and an Agent with no socket.
+      expect(() => a.addKeys(PKey.fromBlob(Buffer.from(keys.ed25519.publicKey.split(' ')[1], 'base64')))).toThrow(/only a private key can be added/);
+      expect(() => a.addKeys(new Agent({ socketPath: agent.socketPath }).getKeys()[0])).toThrow(/only a private key can be added/);
+      expect(() => a.addKeys(keys.ed25519.path, { lifetime: 0.5 })).toThrow(TypeError);
+      expect(() => new Agent({ socketPath: null }).removeAll()).toThrow(/SSH_AUTH_SOCK is not set/);
+    } finally {
+      await fresh.stop();
     }
   });
 

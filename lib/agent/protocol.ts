@@ -1,7 +1,8 @@
 /**
  * The client side of the ssh-agent protocol (draft-miller-ssh-agent, OpenSSH's PROTOCOL.agent),
- * sans I/O: requests as bytes to write, replies parsed from bytes read. Only the two requests
- * Paramiko's Agent makes: list the identities, and sign with one of them.
+ * sans I/O: requests as bytes to write, replies parsed from bytes read. The two requests
+ * Paramiko's Agent makes (list the identities, sign with one of them) and the ones that manage
+ * the agent, as ssh-add and AsyncSSH's agent client make them (add and remove keys, lock).
  *
  * Every message on the socket is `uint32 length` followed by `length` bytes: a type byte and
  * the fields of that type. One request gets exactly one reply, in order.
@@ -14,6 +15,15 @@ export const SSH2_AGENTC_REQUEST_IDENTITIES = 11;
 export const SSH2_AGENT_IDENTITIES_ANSWER = 12;
 export const SSH2_AGENTC_SIGN_REQUEST = 13;
 export const SSH2_AGENT_SIGN_RESPONSE = 14;
+export const SSH_AGENT_SUCCESS = 6;
+export const SSH2_AGENTC_ADD_IDENTITY = 17;
+export const SSH2_AGENTC_REMOVE_IDENTITY = 18;
+export const SSH2_AGENTC_REMOVE_ALL_IDENTITIES = 19;
+export const SSH_AGENTC_LOCK = 22;
+export const SSH_AGENTC_UNLOCK = 23;
+export const SSH2_AGENTC_ADD_ID_CONSTRAINED = 25;
+export const SSH_AGENT_CONSTRAIN_LIFETIME = 1;
+export const SSH_AGENT_CONSTRAIN_CONFIRM = 2;
 
 /** Flags of SIGN_REQUEST: an RSA key signs with SHA-2 instead of ssh-rsa's SHA-1 (RFC 8332). */
 export const SSH_AGENT_RSA_SHA2_256 = 2;
@@ -28,6 +38,7 @@ export const MAX_AGENT_REQUEST = 256 * 1024;
 
 const NAMES: Record<number, string> = {
   [SSH_AGENT_FAILURE]: 'SSH_AGENT_FAILURE',
+  [SSH_AGENT_SUCCESS]: 'SSH_AGENT_SUCCESS',
   [SSH2_AGENT_IDENTITIES_ANSWER]: 'SSH2_AGENT_IDENTITIES_ANSWER',
   [SSH2_AGENT_SIGN_RESPONSE]: 'SSH2_AGENT_SIGN_RESPONSE',
 };
@@ -65,6 +76,48 @@ export function signFlags(algorithm: string): number {
 export function encodeSignRequest(blob: Buffer, data: Buffer, algorithm: string): Buffer {
   const m = new Message().addByte(SSH2_AGENTC_SIGN_REQUEST).addString(blob).addString(data).addInt(signFlags(algorithm));
   return frame(m.asBytes());
+}
+
+/** Constraints of an added key (ssh-add's -t and -c). */
+export interface AddConstraints {
+  /** Seconds the agent keeps the key. */
+  lifetime?: number | null;
+  /** The agent asks its user (ssh-askpass) before each use. */
+  confirm?: boolean;
+}
+
+/**
+ * SSH2_AGENTC_ADD_IDENTITY, or ADD_ID_CONSTRAINED with constraints, framed. `key` is the key
+ * type and its private fields as the agent reads them (see agentKeyFields in agent.ts).
+ */
+export function encodeAddIdentity(key: Buffer, comment: string, constraints: AddConstraints = {}): Buffer {
+  const { lifetime, confirm } = constraints;
+  const constrained = (lifetime !== undefined && lifetime !== null) || Boolean(confirm);
+  const m = new Message().addByte(constrained ? SSH2_AGENTC_ADD_ID_CONSTRAINED : SSH2_AGENTC_ADD_IDENTITY).addBytes(key).addString(comment);
+  if (lifetime !== undefined && lifetime !== null) m.addByte(SSH_AGENT_CONSTRAIN_LIFETIME).addInt(lifetime);
+  if (confirm) m.addByte(SSH_AGENT_CONSTRAIN_CONFIRM);
+  return frame(m.asBytes());
+}
+
+/** SSH2_AGENTC_REMOVE_IDENTITY of the identity `blob` (a key or certificate blob), framed. */
+export function encodeRemoveIdentity(blob: Buffer): Buffer {
+  return frame(new Message().addByte(SSH2_AGENTC_REMOVE_IDENTITY).addString(blob).asBytes());
+}
+
+/** SSH2_AGENTC_REMOVE_ALL_IDENTITIES, framed. */
+export function encodeRemoveAll(): Buffer {
+  return frame(Buffer.from([SSH2_AGENTC_REMOVE_ALL_IDENTITIES]));
+}
+
+/** SSH_AGENTC_LOCK or SSH_AGENTC_UNLOCK with `passphrase`, framed. */
+export function encodeLock(lock: boolean, passphrase: string): Buffer {
+  return frame(new Message().addByte(lock ? SSH_AGENTC_LOCK : SSH_AGENTC_UNLOCK).addString(passphrase).asBytes());
+}
+
+/** The answer to an add, remove or lock request: SUCCESS, else an SSHException saying what was refused. */
+export function parseSuccess(body: Buffer, what: string): void {
+  const m = replyOf(body, SSH_AGENT_SUCCESS, `the agent refused to ${what} (SSH_AGENT_FAILURE)`);
+  if (m.remaining) throw new SSHException(`malformed success answer from the agent: ${m.remaining} stray bytes`);
 }
 
 /** Reads the type byte of a reply, refusing anything but `expected` (FAILURE gets `failure`). */

@@ -91,14 +91,17 @@ export async function agentIdentities(path: string, limits: AgentCallLimits): Pr
  * listed it), producing an `algorithm` signature; returns the signature blob.
  */
 export async function agentSign(path: string, blob: Buffer, data: Buffer, algorithm: string, limits: AgentCallLimits): Promise<Buffer> {
-  let body: Buffer;
+  return parseSignResponse(await agentRequest(path, encodeSignRequest(blob, data, algorithm), limits), algorithm);
+}
+
+/** One request the main thread encoded (add, remove, lock...): the agent's reply body. */
+export async function agentRequest(path: string, request: Buffer, limits: AgentCallLimits): Promise<Buffer> {
   try {
-    body = await agentExchange(path, encodeSignRequest(blob, data, algorithm), limits);
+    return await agentExchange(path, request, limits);
   } catch (e) {
     if (e instanceof AgentUnreachable) throw new SSHException(`cannot reach the SSH agent at ${path} (${e.message})`);
     throw e;
   }
-  return parseSignResponse(body, algorithm);
 }
 
 const limitsOf = (ctx: CallContext): AgentCallLimits => ({ timeout: ctx.remaining(), signal: ctx.signal });
@@ -111,5 +114,7 @@ export const agent: Service = {
 
     sign: (a: { socketPath: string; blob: Uint8Array; data: Uint8Array; algorithm: string }, ctx: CallContext) =>
       agentSign(a.socketPath, Buffer.from(a.blob), Buffer.from(a.data), a.algorithm, limitsOf(ctx)),
+
+    request: (a: { socketPath: string; request: Uint8Array }, ctx: CallContext) => agentRequest(a.socketPath, Buffer.from(a.request), limitsOf(ctx)),
   },
 };
