@@ -34,7 +34,8 @@ import { CLEAN_ENV, runProcess } from './support/run-process';
 import { generateKey, signCertificate, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
 import { DEFAULT_KEX } from '../lib/transport/kex';
-import { DEFAULT_MACS } from '../lib/crypto/macs';
+import { DEFAULT_MACS, LEGACY_MACS } from '../lib/crypto/macs';
+import { LEGACY_CIPHERS } from '../lib/crypto/ciphers';
 
 // Our client against OpenSSH's sshd, started on 127.0.0.1 with throw-away keys and config.
 let sshd: SshdServer;
@@ -1255,6 +1256,41 @@ describe('every algorithm against OpenSSH sshd', () => {
       t.close();
     }
   });
+});
+
+describe('legacy algorithms against an OpenSSH sshd that offers nothing newer', () => {
+  let old: SshdServer;
+  beforeAll(async () => {
+    if (!hasPeer('sshd')) return;
+    old = await startSshd({ authorizedKeys: [readFileSync(`${userKey}.pub`, 'utf8')], ciphers: [...LEGACY_CIPHERS], macs: [...LEGACY_MACS] });
+  }, 60_000);
+  afterAll(async () => {
+    await old?.stop();
+  });
+
+  itWithPeers(['sshd'], 'not offered by default, and the error says which it could run and how; each CBC cipher and each legacy MAC when named', () => {
+    const t = new Transport([old.host, old.port]);
+    expect(() => t.startClient({ timeout: 10 })).toThrow(/no matching cipher \(client to server\) algorithm: .*paramiko-ts can run aes128-cbc, aes192-cbc, aes256-cbc, 3des-cbc but does not offer them unless named/);
+    t.close();
+    const pairs = [...LEGACY_CIPHERS.map((c) => [c, 'hmac-sha1-96']), ...LEGACY_MACS.map((m) => ['aes256-cbc', m])];
+    for (const [cipher, mac] of pairs) {
+      const c = new Transport([old.host, old.port]);
+      try {
+        c.getSecurityOptions().ciphers = [cipher];
+        c.getSecurityOptions().digests = [mac];
+        c.startClient({ timeout: 10 });
+        c.authPublickey(old.user.username, PKey.fromPrivateKeyFile(userKey));
+        const chan = c.openSession();
+        chan.execCommand('head -c 300000 /dev/zero; echo done');
+        let n = 0;
+        for (let b = chan.recv(1 << 20); b.length; b = chan.recv(1 << 20)) n += b.length;
+        expect([cipher, mac, n, chan.recvExitStatus()]).toEqual([cipher, mac, 300005, 0]);
+        expect(c.getNegotiated()).toMatchObject({ cipherC2S: cipher, cipherS2C: cipher, macC2S: mac, macS2C: mac });
+      } finally {
+        c.close();
+      }
+    }
+  }, 60_000);
 });
 
 describe('certificates and partial authentication against OpenSSH sshd', () => {

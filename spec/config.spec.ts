@@ -479,12 +479,12 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(() => algorithmList('Ciphers', 'a1,aes128-gmc', defaults, known)).toThrow(/Ciphers a1,aes128-gmc: unknown algorithm aes128-gmc/);
     expect(() => algorithmList('Ciphers', '-*', defaults, known)).toThrow(/leaves no algorithm/);
     // Names OpenSSH runs and we do not are left out, as the negotiation would; alone they leave nothing.
-    expect(algorithmList('Ciphers', 'aes256-cbc,a1', defaults, known)).toEqual(['a1']);
+    expect(algorithmList('Ciphers', 'rijndael-cbc@lysator.liu.se,a1', defaults, known)).toEqual(['a1']);
     expect(() => algorithmList('MACs', 'umac-64-etm@openssh.com', defaults, known)).toThrow(/leaves no algorithm/);
   });
 
   it('Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms against our defaults; the legacy ones can be added back', () => {
-    const config = SSHConfig.fromText(['Host old', '  KexAlgorithms +diffie-hellman-group1-sha1', '  HostKeyAlgorithms ssh-rsa', '  Ciphers -chacha20*', '  MACs ^hmac-sha1', 'Host plain'].join('\n'));
+    const config = SSHConfig.fromText(['Host old', '  KexAlgorithms +diffie-hellman-group1-sha1', '  HostKeyAlgorithms ssh-rsa', '  Ciphers -chacha20*', '  MACs ^hmac-sha1', 'Host device', '  Ciphers +aes128-cbc,3des-cbc', '  MACs +hmac-md5,hmac-sha1-96', 'Host plain'].join('\n'));
     const d = defaultPreferences();
     const got = algorithmsOf(config.lookup('old'));
     expect(got.kex).toEqual([...d.kex, 'diffie-hellman-group1-sha1']);
@@ -492,6 +492,8 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(got.ciphers).toEqual(d.ciphers.filter((c) => !c.startsWith('chacha20')));
     expect(got.macs).toEqual(['hmac-sha1', ...d.macs.filter((m) => m !== 'hmac-sha1')]);
     expect(algorithmsOf(config.lookup('plain'))).toEqual({});
+    // The legacy ones an old device needs: supported, appended when named.
+    expect(algorithmsOf(config.lookup('device'))).toEqual({ ciphers: [...d.ciphers, 'aes128-cbc', '3des-cbc'], macs: [...d.macs, 'hmac-md5', 'hmac-sha1-96'] });
     for (const kind of ['kex', 'hostKeys', 'ciphers', 'macs'] as const) for (const a of got[kind]!) expect(supported(kind)).toContain(a);
   });
 

@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECDSAKey, Ed25519Key, PKey, RSAKey, SSHServer } from '../lib';
+import { LEGACY_CIPHERS } from '../lib/crypto/ciphers';
+import { LEGACY_MACS } from '../lib/crypto/macs';
 import { itWithPeers, OPENSSH_ROOT } from './support/peers';
 import { echoServer, roundTrip } from './support/echo';
 import { CLEAN_ENV, runProcess } from './support/run-process';
@@ -102,6 +104,23 @@ describe('OpenSSH ssh against SSHServer', () => {
   });
   itWithPeers(['ssh'], 'every host key algorithm', async () => {
     for (const alg of HOST_KEYS) await check('hostKeyAlgorithm', alg);
+  });
+  itWithPeers(['ssh'], 'the legacy CBC ciphers and truncated/MD5 MACs, on a server that names them (as an old device offers them)', async () => {
+    const legacy = SSHServer.start({
+      users: { [USER]: { password: PASSWORD, authorizedKeys: keys.map((k) => k.key) } },
+      preferences: { ciphers: [...LEGACY_CIPHERS], macs: [...LEGACY_MACS] },
+    });
+    try {
+      const old: ClientTarget = { ...target, host: legacy.host, port: legacy.port, hostKeys: legacy.hostKeys.map((k) => ({ fingerprint: k.fingerprint })) };
+      const pairs = [...LEGACY_CIPHERS.map((c) => [c, 'hmac-sha1-96']), ...LEGACY_MACS.map((m) => ['aes128-cbc', m])];
+      for (const [cipher, mac] of pairs) {
+        const r = await opensshExec(old, CMD, { identity: ed25519(), verbose: true, cipher, mac });
+        expect({ cipher, mac, status: r.status, stdout: r.stdout }).toEqual({ cipher, mac, status: 3, stdout: 'out 42\n' });
+        expect(r.negotiated).toMatchObject({ cipher, mac });
+      }
+    } finally {
+      legacy.close();
+    }
   });
 
   itWithPeers(['ssh'], 'compression (zlib@openssh.com) and a rekey every MiB of a 16 MiB transfer', async () => {

@@ -4,7 +4,8 @@ import { defaultPreferences } from '../lib/transport/algorithms';
 import { MSG } from '../lib/transport/constants';
 import { sessionPair } from './support/session-pair';
 import { supportedCiphers } from '../lib/crypto/ciphers';
-import { DEFAULT_MACS } from '../lib/crypto/macs';
+import { DEFAULT_MACS, LEGACY_MACS } from '../lib/crypto/macs';
+import { LEGACY_CIPHERS } from '../lib/crypto/ciphers';
 import { DEFAULT_KEX, INSECURE_KEX, kexByName } from '../lib/transport/kex';
 import { mlkem768KeyPair } from '../lib/crypto/mlkem768';
 import { sntrup761KeyPair } from '../lib/crypto/sntrup761';
@@ -20,7 +21,15 @@ function handshake(over: { kex?: string; hostKey?: string; cipher?: string; mac?
   if (over.cipher) prefs.ciphers = [over.cipher];
   if (over.mac) prefs.macs = [over.mac];
   if (over.compression) prefs.compression = [over.compression];
-  const pair = sessionPair({ preferences: prefs }, { hostKeys, serverSigAlgs: ['ssh-ed25519', 'rsa-sha2-512'], preferences: { ...defaultPreferences(), kex: [...DEFAULT_KEX, ...INSECURE_KEX], compression: ['none', 'zlib@openssh.com', 'zlib'] } }, undefined, transient);
+  const server = defaultPreferences();
+  const preferences = {
+    ...server,
+    kex: [...DEFAULT_KEX, ...INSECURE_KEX],
+    ciphers: [...server.ciphers, ...LEGACY_CIPHERS],
+    macs: [...server.macs, ...LEGACY_MACS],
+    compression: ['none', 'zlib@openssh.com', 'zlib'],
+  };
+  const pair = sessionPair({ preferences: prefs }, { hostKeys, serverSigAlgs: ['ssh-ed25519', 'rsa-sha2-512'], preferences }, undefined, transient);
   pair.client.session.start();
   pair.server.session.start();
   pair.pump();
@@ -74,12 +83,26 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
   const withMac = supportedCiphers().filter((c) => !aead.includes(c));
   const matrix: Array<[string, string]> = [...aead.map((c): [string, string] => [c, '(aead)'])];
   for (const c of withMac) for (const m of DEFAULT_MACS) matrix.push([c, m]);
+  // The legacy MACs (truncated and MD5 HMACs) with a stream and a block cipher.
+  for (const c of ['aes128-ctr', '3des-cbc']) for (const m of LEGACY_MACS) matrix.push([c, m]);
   it.each(matrix)('cipher %s with MAC %s', (cipher, mac) => {
     const pair = handshake({ cipher, mac: mac === '(aead)' ? undefined : mac });
     expect(pair.client.session.negotiated!.cipherC2S).toBe(cipher);
     if (mac !== '(aead)') expect(pair.client.session.negotiated!.macC2S).toBe(mac);
     exchangeData(pair);
     rekeyAndExchange(pair, 'client');
+  });
+
+  it('a peer offering only legacy algorithms we do not offer: the error names them and how to allow them', () => {
+    const prefs = defaultPreferences();
+    const pair = sessionPair({ preferences: prefs }, { hostKeys, preferences: { ...prefs, ciphers: ['aes256-cbc', '3des-cbc', 'blowfish-cbc'] } });
+    pair.client.session.start();
+    pair.server.session.start();
+    pair.pump();
+    expect(pair.client.closed).toBeInstanceOf(IncompatiblePeer);
+    expect((pair.client.closed as Error).message).toMatch(
+      /no matching cipher \(client to server\) algorithm: .*the server offered \[aes256-cbc, 3des-cbc, blowfish-cbc\]; paramiko-ts can run aes256-cbc, 3des-cbc but does not offer them unless named \(legacy\).*"\+aes256-cbc"/,
+    );
   });
 
   it.each(['zlib', 'zlib@openssh.com'])('compression %s', (compression) => {

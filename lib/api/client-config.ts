@@ -239,8 +239,8 @@ const ALGORITHM_KEYWORDS: ReadonlyArray<[keyword: string, name: string, kind: ke
  * they are left out as the negotiation would; any other unknown name is a mistake and raises.
  */
 const OPENSSH_ONLY = new Set([
-  '3des-cbc', 'aes128-cbc', 'aes192-cbc', 'aes256-cbc', 'rijndael-cbc@lysator.liu.se',
-  ...['hmac-sha1-96', 'hmac-md5', 'hmac-md5-96', 'umac-64@openssh.com', 'umac-128@openssh.com'].flatMap((m) => [m, m.replace(/(@openssh\.com)?$/, '-etm@openssh.com')]),
+  'rijndael-cbc@lysator.liu.se',
+  ...['umac-64@openssh.com', 'umac-128@openssh.com'].flatMap((m) => [m, m.replace(/(@openssh\.com)?$/, '-etm@openssh.com')]),
   ...['ssh-dss', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'].flatMap((k) => [k, k.replace(/(@openssh\.com)?$/, '-cert-v01@openssh.com')]),
   'webauthn-sk-ecdsa-sha2-nistp256@openssh.com',
 ]);

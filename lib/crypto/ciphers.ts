@@ -37,6 +37,24 @@ function ctr(bits: number): CipherAlgorithm {
   };
 }
 
+/**
+ * CBC (RFC 4253 section 6.3), for old servers and network devices that offer nothing newer:
+ * one cipher context per direction chains its blocks across packets, as the RFC requires.
+ * Supported, never offered unless named (LEGACY_CIPHERS; OpenSSH dropped them from its
+ * defaults in 6.7 for the plaintext-recovery attack on CBC in SSH).
+ */
+function cbc(name: string, openssl: string, keyLength: number, blockSize: number): CipherAlgorithm {
+  return {
+    name,
+    keyLength,
+    ivLength: blockSize,
+    blockSize,
+    aead: false,
+    createSealer: (keys, mac) => new CipherMacSealer(openssl, blockSize, keys, needMac(name, mac)),
+    createOpener: (keys, mac) => new CipherMacOpener(openssl, blockSize, keys, needMac(name, mac)),
+  };
+}
+
 function gcm(bits: number): CipherAlgorithm {
   const openssl = `aes-${bits}-gcm`;
   return {
@@ -53,6 +71,11 @@ function gcm(bits: number): CipherAlgorithm {
 
 const registry = new Map<string, CipherAlgorithm>();
 for (const c of [ctr(128), ctr(192), ctr(256), gcm(128), gcm(256)]) registry.set(c.name, c);
+for (const bits of [128, 192, 256]) registry.set(`aes${bits}-cbc`, cbc(`aes${bits}-cbc`, `aes-${bits}-cbc`, bits / 8, 16));
+registry.set('3des-cbc', cbc('3des-cbc', 'des-ede3-cbc', 24, 8));
+
+/** Ciphers we run for old peers but never offer unless named (see cbc). */
+export const LEGACY_CIPHERS = ['aes128-cbc', 'aes192-cbc', 'aes256-cbc', '3des-cbc'];
 
 /** Adds a cipher implemented in its own module (chacha20-poly1305). */
 export function registerCipher(c: CipherAlgorithm): void {

@@ -34,7 +34,9 @@ function macOf(mac: MacAlgorithm, key: Buffer, seq: number, ...parts: Buffer[]):
   s.writeUInt32BE(seq >>> 0, 0);
   h.update(s);
   for (const p of parts) h.update(p);
-  return h.digest();
+  const d = h.digest();
+  // The -96 MACs send the first 12 bytes.
+  return d.length === mac.length ? d : d.subarray(0, mac.length);
 }
 
 /** The clear length word as its own small buffer (from Node's pool), not a view of the packet. */

@@ -173,14 +173,21 @@ export function decodeKexInit(payload: Buffer): KexInit {
   return init;
 }
 
-/** The first client algorithm the server also lists (RFC 4253 section 7.1), or IncompatiblePeer. */
-export function choose(what: string, client: string[], server: string[], ourRole: 'client' | 'server'): string {
+/**
+ * The first client algorithm the server also lists (RFC 4253 section 7.1), or IncompatiblePeer.
+ * `runnable`: what we can run of this kind; those the peer offers that we did not (legacy ones,
+ * off by default) are named in the error, with how to allow them.
+ */
+export function choose(what: string, client: string[], server: string[], ourRole: 'client' | 'server', runnable: readonly string[] = []): string {
   const pick = client.find((a) => server.includes(a));
   if (pick === undefined) {
     const [ours, theirs] = ourRole === 'client' ? [client, server] : [server, client];
-    throw new IncompatiblePeer(
-      `no matching ${what} algorithm: we offered [${ours.join(', ')}], the ${ourRole === 'client' ? 'server' : 'client'} offered [${theirs.join(', ')}]`,
-    );
+    const peer = ourRole === 'client' ? 'server' : 'client';
+    const couldRun = theirs.filter((a) => runnable.includes(a));
+    const hint = couldRun.length
+      ? `; paramiko-ts can run ${couldRun.join(', ')} but does not offer ${couldRun.length === 1 ? 'it' : 'them'} unless named (legacy): add ${couldRun.length === 1 ? 'it' : 'one'} to the security options (getSecurityOptions()) or, with sshConfig, to the ssh_config list ("+${couldRun[0]}")`
+      : '';
+    throw new IncompatiblePeer(`no matching ${what} algorithm: we offered [${ours.join(', ')}], the ${peer} offered [${theirs.join(', ')}]${hint}`);
   }
   return pick;
 }

@@ -8,6 +8,7 @@ import { Message } from '../wire/message';
 import {
   AlgorithmPreferences,
   choose,
+  supported,
   decodeKexInit,
   encodeKexInit,
   keyTypeOfAlgorithm,
@@ -474,14 +475,14 @@ export class Session {
     const local = decodeKexInit(this.localKexInit!);
     const [c, s] = this.role === 'client' ? [local, peer] : [peer, local];
     const pseudo = (a: string) => a !== EXT_INFO_C && a !== EXT_INFO_S && a !== STRICT_C && a !== STRICT_S;
-    const kex = choose('key exchange', c.kex.filter(pseudo), s.kex.filter(pseudo), this.role);
-    const hostKey = choose('host key', c.hostKeys, s.hostKeys, this.role);
-    const cipherC2S = choose('cipher (client to server)', c.ciphersC2S, s.ciphersC2S, this.role);
-    const cipherS2C = choose('cipher (server to client)', c.ciphersS2C, s.ciphersS2C, this.role);
+    const kex = choose('key exchange', c.kex.filter(pseudo), s.kex.filter(pseudo), this.role, supported('kex'));
+    const hostKey = choose('host key', c.hostKeys, s.hostKeys, this.role, supported('hostKeys'));
+    const cipherC2S = choose('cipher (client to server)', c.ciphersC2S, s.ciphersC2S, this.role, supported('ciphers'));
+    const cipherS2C = choose('cipher (server to client)', c.ciphersS2C, s.ciphersS2C, this.role, supported('ciphers'));
     const aeadC = cipherByName(cipherC2S)!.aead;
     const aeadS = cipherByName(cipherS2C)!.aead;
-    const macC2S = aeadC ? '' : choose('MAC (client to server)', c.macsC2S, s.macsC2S, this.role);
-    const macS2C = aeadS ? '' : choose('MAC (server to client)', c.macsS2C, s.macsS2C, this.role);
+    const macC2S = aeadC ? '' : choose('MAC (client to server)', c.macsC2S, s.macsC2S, this.role, supported('macs'));
+    const macS2C = aeadS ? '' : choose('MAC (server to client)', c.macsS2C, s.macsS2C, this.role, supported('macs'));
     const compressionC2S = choose('compression (client to server)', c.compressionC2S, s.compressionC2S, this.role);
     const compressionS2C = choose('compression (server to client)', c.compressionS2C, s.compressionS2C, this.role);
     this.negotiated = { kex, hostKey, cipherC2S, cipherS2C, macC2S, macS2C, compressionC2S, compressionS2C };
