@@ -1262,10 +1262,32 @@ describe('legacy algorithms against an OpenSSH sshd that offers nothing newer', 
   let old: SshdServer;
   beforeAll(async () => {
     if (!hasPeer('sshd')) return;
-    old = await startSshd({ authorizedKeys: [readFileSync(`${userKey}.pub`, 'utf8')], ciphers: [...LEGACY_CIPHERS], macs: [...LEGACY_MACS] });
+    old = await startSshd({
+      authorizedKeys: [readFileSync(`${userKey}.pub`, 'utf8')],
+      hostKeyTypes: ['ed25519', 'dsa'],
+      hostKeyAlgorithms: ['ssh-ed25519', 'ssh-dss'],
+      ciphers: [...LEGACY_CIPHERS],
+      macs: [...LEGACY_MACS],
+    });
   }, 60_000);
   afterAll(async () => {
     await old?.stop();
+  });
+
+  itWithPeers(['sshd'], 'a DSA host key (ssh-dss) is verified when named', () => {
+    const t = new Transport([old.host, old.port]);
+    try {
+      t.getSecurityOptions().keyTypes = ['ssh-dss'];
+      t.getSecurityOptions().ciphers = ['aes128-cbc'];
+      t.getSecurityOptions().digests = ['hmac-sha1-96'];
+      t.startClient({ timeout: 10 });
+      expect(t.getNegotiated()!.hostKey).toBe('ssh-dss');
+      const key = t.getRemoteServerKey();
+      expect(key.getName()).toBe('ssh-dss');
+      expect(old.hostKeys.map((h) => h.fingerprint)).toContain(key.fingerprint);
+    } finally {
+      t.close();
+    }
   });
 
   itWithPeers(['sshd'], 'not offered by default, and the error says which it could run and how; each CBC cipher and each legacy MAC when named', () => {

@@ -533,8 +533,9 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
 
   it('PubkeyAcceptedAlgorithms (or PubkeyAcceptedKeyTypes) becomes disabledAlgorithms.pubkeys; the caller\'s own wins', () => {
     expect(refusedPubkeyAlgorithms('-ssh-rsa*')).toEqual(['ssh-rsa']);
-    expect(refusedPubkeyAlgorithms('ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512')).toEqual(['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'ssh-rsa']);
+    expect(refusedPubkeyAlgorithms('ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512')).toEqual(['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'ssh-rsa', 'ssh-dss']);
     expect(refusedPubkeyAlgorithms('+ssh-dss')).toEqual([]);
+    expect(refusedPubkeyAlgorithms('+sk-ssh-ed25519@openssh.com')).toEqual([]);
     expect(() => refusedPubkeyAlgorithms('ssh-ed448')).toThrow(/PubkeyAcceptedAlgorithms ssh-ed448: unknown algorithm/);
     const config = SSHConfig.fromText(['Host old', '  PubkeyAcceptedKeyTypes -ecdsa*', 'Host new', '  PubkeyAcceptedAlgorithms ssh-ed25519'].join('\n'));
     expect(optionsFromConfig(config.lookup('old'), { disabledAlgorithms: { ciphers: ['aes128-ctr'] } }).disabledAlgorithms).toEqual({

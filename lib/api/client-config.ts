@@ -241,7 +241,8 @@ const ALGORITHM_KEYWORDS: ReadonlyArray<[keyword: string, name: string, kind: ke
 const OPENSSH_ONLY = new Set([
   'rijndael-cbc@lysator.liu.se',
   ...['umac-64@openssh.com', 'umac-128@openssh.com'].flatMap((m) => [m, m.replace(/(@openssh\.com)?$/, '-etm@openssh.com')]),
-  ...['ssh-dss', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'].flatMap((k) => [k, k.replace(/(@openssh\.com)?$/, '-cert-v01@openssh.com')]),
+  'ssh-dss-cert-v01@openssh.com',
+  ...['sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'].flatMap((k) => [k, k.replace(/(@openssh\.com)?$/, '-cert-v01@openssh.com')]),
   'webauthn-sk-ecdsa-sha2-nistp256@openssh.com',
 ]);
 

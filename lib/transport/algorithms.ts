@@ -44,6 +44,8 @@ export const CERT_HOST_KEY_ALGORITHMS = [
   `rsa-sha2-256${CERT}`,
   `ssh-rsa${CERT}`,
 ];
+/** Host key algorithms of old servers and devices: verified when named, never offered by default (DSA: OpenSSH 7.0 turned it off). */
+export const LEGACY_HOST_KEY_ALGORITHMS = ['ssh-dss'];
 export const SUPPORTED_COMPRESSION = ['none', 'zlib@openssh.com', 'zlib'];
 
 /** The key type that signs for a host key algorithm: rsa-sha2-512 -> ssh-rsa. */
@@ -64,7 +66,7 @@ export function supported(kind: keyof AlgorithmPreferences): string[] {
     case 'kex':
       return supportedKex();
     case 'hostKeys':
-      return [...DEFAULT_HOST_KEY_ALGORITHMS, ...CERT_HOST_KEY_ALGORITHMS];
+      return [...DEFAULT_HOST_KEY_ALGORITHMS, ...CERT_HOST_KEY_ALGORITHMS, ...LEGACY_HOST_KEY_ALGORITHMS];
     case 'ciphers':
       return supportedCiphers();
     case 'macs':
