@@ -161,6 +161,20 @@ export class EOFError extends Error {
   }
 }
 
+/**
+ * asyncio's IncompleteReadError (AsyncSSH's readuntil and readexactly): the stream ended before
+ * what was asked for; `partial` holds what came (text or bytes, as the read gives).
+ */
+export class IncompleteReadError extends EOFError {
+  constructor(
+    readonly partial: string | Buffer,
+    what: string,
+  ) {
+    super(`the stream ended after ${partial.length} ${typeof partial === 'string' ? 'characters' : 'bytes'}, before ${what}`);
+    this.name = 'IncompleteReadError';
+  }
+}
+
 /** Python's socket.timeout: a blocking call ran out of time. */
 export class SocketTimeout extends Error {
   constructor(message = 'timed out') {

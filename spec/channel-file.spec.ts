@@ -5,7 +5,7 @@
 import type { Channel } from '../lib/api/channel';
 import { ChannelFile } from '../lib/api/channel-file';
 import { GrowingBuffer } from '../lib/api/growing-buffer';
-import { SocketTimeout } from '../lib/errors';
+import { IncompleteReadError, SocketTimeout, SSHException } from '../lib/errors';
 
 /**
  * A ChannelFile whose channel returns `chunks` from recv() (and recvIntoOp, as much of the next
@@ -194,6 +194,66 @@ describe('ChannelFile reading', () => {
     expect(file.read(2).toString()).toBe('56');
     expect(file.readline()).toBe('7\n');
     expect(file.read().toString()).toBe('89');
+  });
+});
+
+describe('ChannelFile.readUntil and readExactly (AsyncSSH\'s readuntil, readexactly)', () => {
+  it('reads through the first separator, split across chunks anywhere, and leaves the rest', () => {
+    const { file } = fileOver(['login', ': ', 'user\nPass', 'word: ', 'x$ ', 'tail']);
+    expect(file.readUntil(': ')).toBe('login: ');
+    expect(file.readUntil(Buffer.from('word: '))).toBe('user\nPassword: ');
+    expect(file.readUntil('$ ')).toBe('x$ ');
+    expect(file.read()).toEqual(Buffer.from('tail'));
+  });
+
+  it('a list of separators: the one that ends first wins; a RegExp matches the text (UTF-8)', () => {
+    const { file } = fileOver(['router# sh', 'ow ver\r\nIOS 15\r\nrouter#', ' é> done']);
+    expect(file.readUntil(['\r\n', '#'])).toBe('router#');
+    expect(file.readUntil([/IOS \d+/, '#'])).toBe(' show ver\r\nIOS 15');
+    expect(file.readUntil(/[#>] ?$/m)).toBe('\r\nrouter#');
+    expect(file.readUntil(/é>/)).toBe(' é>');
+    expect(file.read().toString()).toBe(' done');
+  });
+
+  it("binary mode gives Buffers; at EOF without a match, IncompleteReadError with what came", () => {
+    const { file } = fileOver([Buffer.from([1, 2, 0xff]), Buffer.from([0, 9])], 'rb');
+    expect(file.readUntil(Buffer.from([0xff, 0]))).toEqual(Buffer.from([1, 2, 0xff, 0]));
+    let err: unknown;
+    try {
+      file.readUntil('never');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(IncompleteReadError);
+    expect((err as IncompleteReadError).partial).toEqual(Buffer.from([9]));
+    expect((err as IncompleteReadError).message).toMatch(/ended after 1 bytes, before a separator \("never"\)/);
+    expect(file.read()).toEqual(Buffer.alloc(0));
+  });
+
+  it('a timeout keeps what came for the next call; past the limit, an error and nothing consumed', () => {
+    const { file } = fileOver(['abc', 'def', 'ghi$ '], 'r', 3);
+    expect(() => file.readUntil('$ ')).toThrow(SocketTimeout);
+    expect(file.readUntil('$ ')).toBe('abcdefghi$ ');
+    const big = fileOver(numbered(10, 1000)).file;
+    expect(() => big.readUntil('x', { limit: 2500 })).toThrow(SSHException);
+    expect(big.read().length).toBe(10_000);
+    expect(() => big.readUntil('')).toThrow(TypeError);
+    expect(() => big.readUntil([])).toThrow(TypeError);
+  });
+
+  it('readExactly: n bytes across chunks, or IncompleteReadError with the short rest at EOF', () => {
+    const { file } = fileOver(['ab', 'cdef', 'g']);
+    expect(file.readExactly(3).toString()).toBe('abc');
+    expect(file.readExactly(0).length).toBe(0);
+    let err: unknown;
+    try {
+      file.readExactly(10);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(IncompleteReadError);
+    expect((err as IncompleteReadError).partial.toString()).toBe('defg');
+    expect(() => file.readExactly(-1)).toThrow(TypeError);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   ChannelException,
   createConnection,
   IncompatiblePeer,
+  IncompleteReadError,
   Ed25519Key,
   PKey,
   ProcessError,
@@ -714,6 +715,26 @@ function waitFor(done: () => boolean, seconds = 10): void {
 }
 
 describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], "readUntil answers a command's prompts (AsyncSSH's readuntil); readExactly takes a fixed-size answer; EOF gives IncompleteReadError", () => {
+    using c = client();
+    const [stdin, stdout] = c.execCommand('printf "Name: "; read n; printf "Hello %s\\nDone> " "$n"; printf xxxxxyy');
+    stdout.channel.settimeout(10);
+    expect(stdout.readUntil('Name: ')).toBe('Name: ');
+    stdin.write('ada\n');
+    stdin.flush();
+    expect(stdout.readUntil(/Done> /)).toBe('Hello ada\nDone> ');
+    expect(stdout.readExactly(5).toString()).toBe('xxxxx');
+    let err: unknown;
+    try {
+      stdout.readUntil('never');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(IncompleteReadError);
+    expect((err as IncompleteReadError).partial).toBe('yy');
+    expect(stdout.channel.recvExitStatus()).toBe(0);
+  });
+
   itWithPeers(['sshd'], "Paramiko's transport attributes: versions, sessionId, active, the preferred_* views", () => {
     const t = new Transport([sshd.host, sshd.port], { disabledAlgorithms: { ciphers: ['aes128-ctr'], pubkeys: ['ssh-rsa'] } });
     expect(t.localVersion).toMatch(/^SSH-2\.0-paramiko_ts_/);

@@ -1,9 +1,16 @@
 import { runAsync, runSync, type Op } from '../bridge';
+import { IncompleteReadError, SSHException } from '../errors';
 import type { Channel } from './channel';
 import { GROW_IN_PLACE_FROM, GrowingBuffer } from './growing-buffer';
 
 /** The most one fill of a read() to EOF asks for. */
 const FILL_BYTES = 1 << 20;
+
+/** What readUntil looks for: text or bytes as they are, or a RegExp over the text (UTF-8). */
+export type Separator = string | Buffer | RegExp;
+
+/** readUntil's default `limit`: bytes searched before it gives up (the data stays unread). */
+const READ_UNTIL_LIMIT = 4 << 20;
 
 /**
  * A file-like object's read side: Python's BufferedFile semantics over a byte source. Unread
@@ -166,6 +173,86 @@ abstract class BufferedReader {
     return out;
   }
 
+  /**
+   * Beyond Paramiko (AsyncSSH's readuntil): everything up to and including the first
+   * `separator` (a string or Buffer as it is, a RegExp over the text; or a list of them: the one
+   * that ends first wins), as text unless the mode has 'b'. Waits as `read` does (the channel's
+   * timeout: SocketTimeout, and what came stays unread for the next call). At EOF without a
+   * match: IncompleteReadError with what came as `partial` (consumed). No match within `limit`
+   * bytes (4 MiB): SSHException, the data left unread.
+   */
+  readUntil(separator: Separator | Separator[], options: { limit?: number } = {}): string | Buffer {
+    return runSync(this.readUntilOp(separator, options.limit ?? READ_UNTIL_LIMIT));
+  }
+
+  /** The promise twin of readUntil. */
+  readUntilAsync(separator: Separator | Separator[], options: { limit?: number } = {}): Promise<string | Buffer> {
+    return runAsync(this.readUntilOp(separator, options.limit ?? READ_UNTIL_LIMIT));
+  }
+
+  private *readUntilOp(separator: Separator | Separator[], limit: number): Op<string | Buffer> {
+    const list = Array.isArray(separator) ? separator : [separator];
+    if (!list.length || list.some((s) => !(s instanceof RegExp) && s.length === 0)) throw new TypeError('readUntil needs non-empty separators');
+    const fixed = list.filter((s): s is string | Buffer => !(s instanceof RegExp)).map((s) => Buffer.from(s));
+    const patterns = list.filter((s): s is RegExp => s instanceof RegExp).map((r) => new RegExp(r.source, r.flags.replace(/[gy]/g, '')));
+    const longest = Math.max(0, ...fixed.map((f) => f.length));
+    // Fixed separators are looked for only where they could end in new data.
+    let from = 0;
+    for (;;) {
+      const all = this.joined();
+      let end = -1;
+      for (const f of fixed) {
+        const at = all.indexOf(f, Math.max(0, from - longest + 1));
+        if (at >= 0 && (end < 0 || at + f.length < end)) end = at + f.length;
+      }
+      if (patterns.length) {
+        const text = all.toString('utf8');
+        for (const p of patterns) {
+          const m = p.exec(text);
+          if (!m) continue;
+          const at = Buffer.byteLength(text.slice(0, m.index + m[0].length));
+          if (end < 0 || at < end) end = at;
+        }
+      }
+      if (end >= 0) {
+        const out = this.take(end);
+        return this.mode.includes('b') ? out : out.toString('utf8');
+      }
+      from = all.length;
+      if (all.length >= limit) throw new SSHException(`readUntil: no separator in the first ${all.length} bytes (limit ${limit}); they stay unread`);
+      if (!(yield* this.moreOp())) {
+        const rest = this.take(this.buffered);
+        throw new IncompleteReadError(this.mode.includes('b') ? rest : rest.toString('utf8'), `a separator (${list.map(describe).join(', ')})`);
+      }
+    }
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's readexactly): `n` bytes, waiting for them as `read` does; at EOF
+   * before them, IncompleteReadError with what came as `partial` (consumed).
+   */
+  readExactly(n: number): Buffer {
+    return runSync(this.readExactlyOp(n));
+  }
+
+  /** The promise twin of readExactly. */
+  readExactlyAsync(n: number): Promise<Buffer> {
+    return runAsync(this.readExactlyOp(n));
+  }
+
+  private *readExactlyOp(n: number): Op<Buffer> {
+    if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`readExactly needs a byte count, not ${n}`);
+    const got = yield* this.readOp(n);
+    if (got.length < n) throw new IncompleteReadError(got, `${n} bytes`);
+    return got;
+  }
+
+  /** The unread data as one Buffer (joined, and kept so, when it was in pieces). */
+  private joined(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
   /** Reads up to `buff.length` bytes into `buff`; returns how many (0 at EOF). */
   readinto(buff: Uint8Array): number {
     const data = this.read(buff.length);
@@ -189,6 +276,10 @@ abstract class BufferedReader {
       yield line;
     }
   }
+}
+
+function describe(s: Separator): string {
+  return s instanceof RegExp ? String(s) : JSON.stringify(Buffer.isBuffer(s) ? s.toString('latin1') : s);
 }
 
 /**

@@ -6,6 +6,7 @@ export { SecurityOptions } from './security-options';
 export { Channel } from './channel';
 export type { X11Handler, X11RequestOptions } from './channel';
 export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
+export type { Separator } from './channel-file';
 export { select, selectAsync } from './select';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
 export { ProxyCommand } from './proxy';
