@@ -6,6 +6,7 @@ import type { Channel } from '../lib/api/channel';
 import { ChannelFile } from '../lib/api/channel-file';
 import { GrowingBuffer } from '../lib/api/growing-buffer';
 import { IncompleteReadError, SocketTimeout, SSHException } from '../lib/errors';
+import { catchError } from './support/bridge-helpers';
 
 /**
  * A ChannelFile whose channel returns `chunks` from recv() (and recvIntoOp, as much of the next
@@ -218,12 +219,7 @@ describe('ChannelFile.readUntil and readExactly (AsyncSSH\'s readuntil, readexac
   it("binary mode gives Buffers; at EOF without a match, IncompleteReadError with what came", () => {
     const { file } = fileOver([Buffer.from([1, 2, 0xff]), Buffer.from([0, 9])], 'rb');
     expect(file.readUntil(Buffer.from([0xff, 0]))).toEqual(Buffer.from([1, 2, 0xff, 0]));
-    let err: unknown;
-    try {
-      file.readUntil('never');
-    } catch (e) {
-      err = e;
-    }
+    const err = catchError(() => file.readUntil('never'));
     expect(err).toBeInstanceOf(IncompleteReadError);
     expect((err as IncompleteReadError).partial).toEqual(Buffer.from([9]));
     expect((err as IncompleteReadError).message).toMatch(/ended after 1 bytes, before a separator \("never"\)/);
@@ -245,12 +241,7 @@ describe('ChannelFile.readUntil and readExactly (AsyncSSH\'s readuntil, readexac
     const { file } = fileOver(['ab', 'cdef', 'g']);
     expect(file.readExactly(3).toString()).toBe('abc');
     expect(file.readExactly(0).length).toBe(0);
-    let err: unknown;
-    try {
-      file.readExactly(10);
-    } catch (e) {
-      err = e;
-    }
+    const err = catchError(() => file.readExactly(10));
     expect(err).toBeInstanceOf(IncompleteReadError);
     expect((err as IncompleteReadError).partial.toString()).toBe('defg');
     expect(() => file.readExactly(-1)).toThrow(TypeError);

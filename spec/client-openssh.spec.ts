@@ -29,6 +29,7 @@ import {
   Transport,
   WarningPolicy,
 } from '../lib';
+import { catchError } from './support/bridge-helpers';
 import { echoServer, greetingThrough, refusedWithin, roundTrip } from './support/echo';
 import { hasPeer, itWithPeers, peerPath } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
@@ -724,12 +725,7 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
     stdin.flush();
     expect(stdout.readUntil(/Done> /)).toBe('Hello ada\nDone> ');
     expect(stdout.readExactly(5).toString()).toBe('xxxxx');
-    let err: unknown;
-    try {
-      stdout.readUntil('never');
-    } catch (e) {
-      err = e;
-    }
+    const err = catchError(() => stdout.readUntil('never'));
     expect(err).toBeInstanceOf(IncompleteReadError);
     expect((err as IncompleteReadError).partial).toBe('yy');
     expect(stdout.channel.recvExitStatus()).toBe(0);
