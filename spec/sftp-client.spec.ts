@@ -452,6 +452,50 @@ describe('SFTPClient against OpenSSH sshd: names and directories', () => {
     }
   });
 
+  itWithPeers(['sshd'], "mget and mput (AsyncSSH's): every match of the patterns into a directory, files together, directories with recurse", () => {
+    const src = localPath('m-src');
+    fs.mkdirSync(join(src, 'dir', 'deeper'), { recursive: true });
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 25; i++) files[`f${i}.dat`] = randomBytes(i * 997);
+    files['big.bin'] = randomBytes(3 * MiB + 5);
+    files['skip.txt'] = Buffer.from('not matched');
+    for (const [name, data] of Object.entries(files)) fs.writeFileSync(join(src, name), data);
+    fs.writeFileSync(join(src, 'dir', 'deeper', 'in.txt'), 'inside');
+    const up = remote('m-up');
+    sftp.mkdir(up);
+    // Two patterns whose matches overlap: each file once.
+    const wanted = Object.keys(files).filter((n) => n.endsWith('.dat') || n === 'big.bin');
+    const bytes = wanted.reduce((n, f) => n + files[f].length, 0);
+    const seen: Array<[number, number]> = [];
+    expect(sftp.mput([join(src, '*.dat'), join(src, 'f1*.dat'), join(src, 'big.bin')], up, (done, total) => seen.push([done, total]))).toBe(bytes);
+    expect(fs.readdirSync(up).sort()).toEqual(wanted.sort());
+    for (const f of wanted) expect(sha256File(join(up, f))).toBe(sha256(files[f]));
+    expect(seen[seen.length - 1]).toEqual([bytes, bytes]);
+    // A directory needs recurse; then it goes under its own name.
+    expect((thrown(() => sftp.mput(join(src, 'd*'), up)) as IOError).code).toBe('EISDIR');
+    sftp.mput(join(src, 'd*'), up, null, true, { recurse: true });
+    expect(fs.readFileSync(join(up, 'dir', 'deeper', 'in.txt'), 'utf8')).toBe('inside');
+    // And back: remote patterns (relative to chdir too) into a local directory.
+    const down = localPath('m-down');
+    fs.mkdirSync(down);
+    sftp.chdir(up);
+    try {
+      expect(sftp.mget(['f?.dat', 'big.*'], down)).toBe(files['big.bin'].length + [...Array(10).keys()].reduce((n, i) => n + files[`f${i}.dat`].length, 0));
+      sftp.mget('di?', down, null, { recurse: true });
+    } finally {
+      sftp.chdir(null);
+    }
+    expect(fs.readdirSync(down).sort()).toEqual(['big.bin', 'dir', ...[...Array(10).keys()].map((i) => `f${i}.dat`)].sort());
+    for (let i = 0; i < 10; i++) expect(sha256File(join(down, `f${i}.dat`))).toBe(sha256(files[`f${i}.dat`]));
+    expect(fs.readFileSync(join(down, 'dir', 'deeper', 'in.txt'), 'utf8')).toBe('inside');
+    // Nothing matched, or no directory to copy into: raised before anything moves.
+    const none = thrown(() => sftp.mget([join(up, 'big.bin'), join(up, 'nothing*')], down)) as IOError;
+    expect([none.code, none.message]).toEqual(['ENOENT', expect.stringContaining('nothing*')]);
+    expect((thrown(() => sftp.mget(join(up, '*.dat'), join(down, 'big.bin'))) as IOError).code).toBe('ENOTDIR');
+    expect((thrown(() => sftp.mput(join(src, '*.dat'), join(up, 'big.bin'))) as IOError).code).toBe('ENOTDIR');
+    expect((thrown(() => sftp.mput(join(src, 'zzz*'), up)) as IOError).code).toBe('ENOENT');
+  });
+
   itWithPeers(['sshd'], 'exists, lexists, isdir, isfile and islink answer as os.path does, links and missing paths included', () => {
     const file = put(remote('probe-file'), 'x');
     const dir = remote('probe-dir');

@@ -6,7 +6,9 @@ import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import { SFTPFile, parseMode } from './sftp-file';
 import { fromAttrs, fromStats, getTree, joinRemote, preservedAttrs, preserveLocal, putTree, type TreeHost, type TreeOptions } from './sftp-tree';
-import { statSync } from 'node:fs';
+import { globWalk, type GlobEntry, type GlobTree } from './glob';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Transport } from './transport';
 
 /** Paramiko's transfer callback: `(bytesSoFar, total)`. */
@@ -33,32 +35,51 @@ export function toAttributes(plain: unknown): SFTPAttributes {
 /** Files a recursive get or put moves at once (each small one is a few round trips). */
 const TREE_PARALLEL_FILES = 8;
 
-/**
- * A test of one name against one part of a glob pattern (fnmatch's rules within a name: `*`,
- * `?`, `[...]` and `[!...]`); hidden names only when the part starts with ".".
- */
-function globMatcher(part: string): (name: string) => boolean {
-  let re = '';
-  for (let i = 0; i < part.length; i++) {
-    const c = part[i];
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const close = part.indexOf(']', i + 2);
-      if (close < 0) {
-        re += '\\[';
-        continue;
-      }
-      let body = part.slice(i + 1, close);
-      const negate = body.startsWith('!');
-      if (negate) body = body.slice(1);
-      re += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, (x) => `\\${x}`)}]`;
-      i = close;
-    } else re += c.replace(/[.+^${}()|\\]/g, (x) => `\\${x}`);
+/** This machine's files as glob walks them (mput). */
+const LOCAL_TREE: GlobTree = {
+  // eslint-disable-next-line require-yield
+  *listOp(dir) {
+    try {
+      return readdirSync(dir === '' ? '.' : dir, { withFileTypes: true }).map((d) => ({ name: d.name, dir: d.isDirectory(), link: d.isSymbolicLink() }));
+    } catch {
+      return [];
+    }
+  },
+  // eslint-disable-next-line require-yield
+  *probeOp(path, dirsOnly) {
+    try {
+      return dirsOnly ? statSync(path).isDirectory() : Boolean(lstatSync(path));
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** The paths `patterns` match, in order, each once; IOError ENOENT for a pattern that matches nothing. */
+function* matchesOp(patterns: string | string[], glob: (pattern: string) => Op<string[]>, side: string): Op<string[]> {
+  const out = new Set<string>();
+  for (const p of Array.isArray(patterns) ? patterns : [patterns]) {
+    const found = yield* glob(p);
+    if (!found.length) throw new IOError(`ENOENT: no ${side} path matches '${p}'`, { code: 'ENOENT', errno: 2, filename: p });
+    for (const f of found) out.add(f);
   }
-  const rx = new RegExp(`^${re}$`, 's');
-  const hiddenOk = part.startsWith('.');
-  return (name) => (hiddenOk || !name.startsWith('.')) && rx.test(name);
+  return [...out];
+}
+
+/** The local directory mget copies into; IOError ENOTDIR when it is not one. */
+function needLocalDirectory(dir: string): void {
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new IOError(`ENOTDIR: mget needs a local directory, '${dir}' is not one`, { code: 'ENOTDIR', errno: 20, filename: dir });
+}
+
+/** A directory matched without `recurse`. */
+function isDirectory(path: string, what: string): IOError {
+  return new IOError(`EISDIR: '${path}' is a directory (${what} copies directories with { recurse: true })`, { code: 'EISDIR', errno: 21, filename: path });
 }
 
 /** Whether `e` is the server's answer with one of these SFTP statuses (not a lost session). */
@@ -429,58 +450,24 @@ export class SFTPClient {
   }
 
   private *globOp(pattern: string): Op<string[]> {
-    const parts = pattern.split('/').filter((p) => p !== '');
-    if (parts.length === 0) return pattern.startsWith('/') ? ['/'] : [];
-    let bases = [pattern.startsWith('/') ? '/' : ''];
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i];
-      const last = i === parts.length - 1;
-      const next = new Set<string>();
-      for (const base of bases) {
-        if (part === '**') {
-          next.add(base);
-          for (const dir of yield* this.subdirectoriesOp(base)) next.add(dir);
-        } else if (!/[*?[]/.test(part)) {
-          next.add(joinRemote(base, part));
-        } else {
-          const match = globMatcher(part);
-          for (const a of yield* this.listableOp(base)) {
-            // On the way down only directories (or links, maybe to one) can lead further.
-            if (match(a.filename!) && (last || a.isDirectory() || a.isSymbolicLink())) next.add(joinRemote(base, a.filename!));
-          }
-        }
-      }
-      bases = [...next];
-    }
-    const dirsOnly = pattern.endsWith('/');
-    const out: string[] = [];
-    for (const path of bases) {
-      if (path === '') continue;
-      // Wildcard matches came from listings; literal parts and ** are checked here.
-      if (yield* this.probeOp(dirsOnly ? 'stat' : 'lstat', path, (a) => !dirsOnly || a.isDirectory())) out.push(path);
-    }
-    return out.sort();
+    return yield* globWalk(pattern, this.globTree);
   }
 
+  /** The server's files as glob walks them. */
+  private readonly globTree: GlobTree = {
+    listOp: (dir) => this.listableOp(dir),
+    probeOp: (path, dirsOnly) => this.probeOp(dirsOnly ? 'stat' : 'lstat', path, (a) => !dirsOnly || a.isDirectory()),
+  };
+
   /** A directory's entries for glob, or none when it cannot be listed (missing, not a directory, refused). */
-  private *listableOp(dir: string): Op<SFTPAttributes[]> {
+  private *listableOp(dir: string): Op<GlobEntry[]> {
     try {
-      return yield* this.listdirAttrOp(dir === '' ? '.' : dir);
+      const entries = yield* this.listdirAttrOp(dir === '' ? '.' : dir);
+      return entries.map((a) => ({ name: a.filename!, dir: a.isDirectory(), link: a.isSymbolicLink() }));
     } catch (e) {
       if (failedWith(e, FX.NO_SUCH_FILE, FX.PERMISSION_DENIED, FX.FAILURE)) return [];
       throw e;
     }
-  }
-
-  /** Every directory under `dir` (not through links, not hidden ones), for `**`. */
-  private *subdirectoriesOp(dir: string): Op<string[]> {
-    const out: string[] = [];
-    for (const a of yield* this.listableOp(dir)) {
-      if (!a.isDirectory() || a.filename!.startsWith('.')) continue;
-      const sub = joinRemote(dir, a.filename!);
-      out.push(sub, ...(yield* this.subdirectoriesOp(sub)));
-    }
-    return out;
   }
 
   // ---- os.path-style tests (AsyncSSH's; Python's os.path) ----
@@ -735,7 +722,80 @@ export class SFTPClient {
     return yield* withProgress(callback, (progressKey) => this.callOp<number>('get', { ...args, progressKey }, null));
   }
 
-  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */
+  // ---- mget / mput (AsyncSSH's) ----
+
+  /**
+   * Beyond Paramiko (AsyncSSH's mget): downloads every remote path matching `patterns` (glob's
+   * syntax; one or a list) into the local directory `localdir`, each under its own name; files
+   * go several at a time in the worker. A directory needs `recurse` (IOError EISDIR otherwise);
+   * `preserve` and `followSymlinks` as for get. A pattern that matches nothing is an IOError
+   * ENOENT, before anything is copied. Returns the bytes copied; `callback` follows the files
+   * together, then each directory.
+   */
+  mget(patterns: string | string[], localdir = '.', callback: TransferCallback | null = null, options: GetOptions = {}): number {
+    return runSync(this.mgetOp(patterns, localdir, callback, options));
+  }
+
+  /** The promise twin of mget. */
+  mgetAsync(patterns: string | string[], localdir = '.', callback: TransferCallback | null = null, options: GetOptions = {}): Promise<number> {
+    return runAsync(this.mgetOp(patterns, localdir, callback, options));
+  }
+
+  private *mgetOp(patterns: string | string[], localdir: string, callback: TransferCallback | null, o: GetOptions): Op<number> {
+    const paths = yield* matchesOp(patterns, (p) => this.globOp(p), 'remote');
+    needLocalDirectory(localdir);
+    const files: Array<{ remote: string; local: string; size: number; attrs: SFTPAttributes }> = [];
+    const dirs: string[] = [];
+    for (const path of paths) {
+      // A link counts as what it points to (get copies a link's target).
+      const attrs = yield* this.statOp('stat', path);
+      if (attrs.isDirectory()) dirs.push(path);
+      else files.push({ remote: path, local: join(localdir, basename(path)), size: Number(attrs.st_size ?? 0), attrs });
+    }
+    if (dirs.length && !o.recurse) throw isDirectory(dirs[0], 'mget');
+    let total = yield* this.batchOp('get', files.map((f) => ({ remote: this.adjust(f.remote), local: f.local, size: f.size })), callback, true);
+    if (o.preserve) for (const f of files) preserveLocal(f.local, fromAttrs('', f.attrs));
+    for (const dir of dirs) total += yield* getTree(this.treeHost(true), this.adjust(dir), join(localdir, basename(dir)), callback, o);
+    return total;
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's mput): uploads every local path matching `patterns` into the
+   * remote directory `remotedir`, as mget the other way (`confirm` checks each file's size).
+   * Returns the bytes copied.
+   */
+  mput(patterns: string | string[], remotedir = '.', callback: TransferCallback | null = null, confirm = true, options: TreeOptions = {}): number {
+    return runSync(this.mputOp(patterns, remotedir, callback, confirm, options));
+  }
+
+  /** The promise twin of mput. */
+  mputAsync(patterns: string | string[], remotedir = '.', callback: TransferCallback | null = null, confirm = true, options: TreeOptions = {}): Promise<number> {
+    return runAsync(this.mputOp(patterns, remotedir, callback, confirm, options));
+  }
+
+  private *mputOp(patterns: string | string[], remotedir: string, callback: TransferCallback | null, confirm: boolean, o: TreeOptions): Op<number> {
+    const paths = yield* matchesOp(patterns, (p) => globWalk(p, LOCAL_TREE), 'local');
+    if (!(yield* this.probeOp('stat', remotedir, (a) => a.isDirectory()))) {
+      throw new IOError(`ENOTDIR: mput needs a remote directory, '${remotedir}' is not one`, { code: 'ENOTDIR', errno: 20, filename: remotedir });
+    }
+    const files: Array<{ remote: string; local: string; size: number }> = [];
+    const dirs: string[] = [];
+    for (const path of paths) {
+      // A link counts as what it points to (put copies a link's target).
+      const st = statSync(path);
+      if (st.isDirectory()) dirs.push(path);
+      else files.push({ local: path, remote: joinRemote(remotedir, basename(path)), size: st.size });
+    }
+    if (dirs.length && !o.recurse) throw isDirectory(dirs[0], 'mput');
+    let total = yield* this.batchOp('put', files.map((f) => ({ ...f, remote: this.adjust(f.remote) })), callback, confirm);
+    if (o.preserve) for (const f of files) yield* this.setstatOp(f.remote, preservedAttrs(fromStats('', statSync(f.local))));
+    for (const dir of dirs) {
+      total += yield* putTree(this.treeHost(confirm), dir, this.adjust(joinRemote(remotedir, basename(dir))), callback, o);
+    }
+    return total;
+  }
+
+  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */
   private treeHost(confirm: boolean): TreeHost {
     return {
       statOp: (op, path) => this.statOp(op, path),
