@@ -7,6 +7,7 @@ import { ChannelFile } from '../lib/api/channel-file';
 import { GrowingBuffer } from '../lib/api/growing-buffer';
 import { IncompleteReadError, SocketTimeout, SSHException } from '../lib/errors';
 import { catchError } from './support/bridge-helpers';
+import { encodeTerminalModes } from '../lib/api/terminal-modes';
 
 /**
  * A ChannelFile whose channel returns `chunks` from recv() (and recvIntoOp, as much of the next
@@ -308,5 +309,17 @@ describe('GrowingBuffer', () => {
   test('an empty one finishes as an empty Buffer', () => {
     expect(new GrowingBuffer().finish().length).toBe(0);
     expect(new GrowingBuffer(null).finish().length).toBe(0);
+  });
+});
+
+describe('terminal modes (RFC 4254 section 8)', () => {
+  it('encode by name or opcode as opcode + uint32, end with TTY_OP_END; bad ones are TypeErrors', () => {
+    expect(encodeTerminalModes(null)).toEqual(Buffer.from([0]));
+    expect(encodeTerminalModes({ echo: false, 72: 1, TTY_OP_ISPEED: 38400 })).toEqual(
+      Buffer.from([72, 0, 0, 0, 1, 53, 0, 0, 0, 0, 128, 0, 0, 0x96, 0, 0]),
+    );
+    expect(() => encodeTerminalModes({ ECHOO: 1 })).toThrow(/unknown terminal mode "ECHOO"/);
+    expect(() => encodeTerminalModes({ 160: 1 })).toThrow(TypeError);
+    expect(() => encodeTerminalModes({ ECHO: -1 })).toThrow(/needs a uint32 value/);
   });
 });

@@ -716,6 +716,35 @@ function waitFor(done: () => boolean, seconds = 10): void {
 }
 
 describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
+  itWithPeers(['sshd'], "terminal modes in the pty request (AsyncSSH's term_modes) reach sshd's pty; sendBreak (RFC 4335) is taken on a pty, refused without one", () => {
+    using c = client();
+    const modesOf = (options: Parameters<SSHClient['invokeShell']>[0]): string => {
+      const shell = c.invokeShell(options);
+      shell.settimeout(10);
+      const out = shell.makefile('r');
+      shell.send('stty -a; echo "br $((2+3))"\n');
+      const seen = out.readUntil('br 5') as string;
+      expect(shell.sendBreak(100)).toBe(true);
+      shell.send('exit\n');
+      shell.close();
+      return seen;
+    };
+    const plain = modesOf({});
+    expect(plain).toMatch(/(^|\s)echo(\s|$)/m);
+    expect(plain).toMatch(/(^|\s)icanon(\s|$)/m);
+    const quiet = modesOf({ termModes: { ECHO: 0, ICANON: false, 72: 0, TTY_OP_OSPEED: 9600 } });
+    expect(quiet).toMatch(/(^|\s)-echo(\s|$)/m);
+    expect(quiet).toMatch(/(^|\s)-icanon(\s|$)/m);
+    expect(quiet).toMatch(/(^|\s)-onlcr(\s|$)/m);
+    expect(quiet).toMatch(/speed 9600 baud/);
+    // No echo: the command typed does not come back before its output.
+    expect(quiet.startsWith('stty -a')).toBe(false);
+    const chan = c.getTransport()!.openSession();
+    chan.execCommand('sleep 1');
+    expect(chan.sendBreak()).toBe(false);
+    chan.close();
+  });
+
   itWithPeers(['sshd'], "readUntil answers a command's prompts (AsyncSSH's readuntil); readExactly takes a fixed-size answer; EOF gives IncompleteReadError", () => {
     using c = client();
     const [stdin, stdout] = c.execCommand('printf "Name: "; read n; printf "Hello %s\\nDone> " "$n"; printf xxxxxyy');

@@ -19,9 +19,14 @@ import {
 } from '../worker/ssh/channel';
 import type { ExitSignal } from '../transport/channel';
 import { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
+import { encodeTerminalModes, type TerminalModes } from './terminal-modes';
 import type { AgentChannelHandler, Transport } from './transport';
 
-type PtyArgs = { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number };
+/**
+ * getPty's arguments as one object; `termModes` beyond Paramiko (AsyncSSH's term_modes): e.g.
+ * `{ ECHO: 0 }` for a terminal that does not echo input back.
+ */
+export type PtyArgs = { term?: string; width?: number; height?: number; widthPixels?: number; heightPixels?: number; termModes?: TerminalModes | null };
 
 /** Paramiko's x11 handler: `handler(channel, [originAddr, originPort])`. */
 export type X11Handler = (channel: Channel, origin: [string, number]) => void;
@@ -216,8 +221,30 @@ export class Channel extends SocketTimeouts {
       height: o.height ?? 24,
       widthPixels: o.widthPixels ?? 0,
       heightPixels: o.heightPixels ?? 0,
-      modes: Buffer.from([0]), // TTY_OP_END: no modes, as Paramiko
+      // Without termModes only TTY_OP_END, as Paramiko.
+      modes: encodeTerminalModes(o.termModes),
     });
+  }
+
+  /**
+   * Beyond Paramiko (RFC 4335, AsyncSSH's send_break): asks the server to send a break of
+   * `msec` milliseconds to the session's terminal (a serial console's attention signal, sshd's
+   * tcsendbreak on the pty). True when the server did; false when it would not (no pty, or it
+   * does not support breaks).
+   */
+  sendBreak(msec = 500): boolean {
+    return runSync(this.sendBreakOp(msec));
+  }
+
+  /** The promise twin of sendBreak. */
+  sendBreakAsync(msec = 500): Promise<boolean> {
+    return runAsync(this.sendBreakOp(msec));
+  }
+
+  private *sendBreakOp(msec: number): Op<boolean> {
+    if (!Number.isInteger(msec) || msec < 0 || msec > 0xffffffff) throw new TypeError(`a break lasts a whole number of milliseconds, not ${msec}`);
+    if (this.closed) throw new SSHException('Channel is not open');
+    return yield* this.callOp<boolean>('channelRequest', { type: 'break', wantReply: true, args: { msec } });
   }
 
   invokeShell(): void {

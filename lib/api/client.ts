@@ -13,6 +13,7 @@ import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { answerWithPassword, Transport, unsupportedSock } from './transport';
+import type { TerminalModes } from './terminal-modes';
 import { isSocketLike, type SocketLike } from './sock-pump';
 import { acceptNewHostKey, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost } from './client-config';
 import type { SSHConfig } from '../config';
@@ -83,6 +84,8 @@ export interface ShellOptions {
   height?: number;
   widthPixels?: number;
   heightPixels?: number;
+  /** Beyond Paramiko (AsyncSSH's term_modes): the pty's modes, e.g. `{ ECHO: 0 }` (see Channel.getPty). */
+  termModes?: TerminalModes | null;
   environment?: Record<string, string>;
 }
 

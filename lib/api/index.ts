@@ -7,6 +7,8 @@ export { Channel } from './channel';
 export type { X11Handler, X11RequestOptions } from './channel';
 export { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 export type { Separator } from './channel-file';
+export { TERMINAL_MODES } from './terminal-modes';
+export type { TerminalModes } from './terminal-modes';
 export { select, selectAsync } from './select';
 export { MissingHostKeyPolicy, RejectPolicy, AutoAddPolicy, WarningPolicy } from './policy';
 export { ProxyCommand } from './proxy';

@@ -194,6 +194,8 @@ function fillRequest(type: string, a: Record<string, unknown>): ((m: Message) =>
       return (m) => m.addInt(a.width as number).addInt(a.height as number).addInt(a.widthPixels as number).addInt(a.heightPixels as number);
     case 'signal':
       return (m) => m.addString(a.signal as string);
+    case 'break':
+      return (m) => m.addInt(a.msec as number);
     case 'x11-req':
       return (m) => m.addBoolean(a.singleConnection as boolean).addString(a.protocol as string).addString(a.cookie as string).addInt(a.screen as number);
     case 'shell':
