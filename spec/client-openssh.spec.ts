@@ -1340,6 +1340,14 @@ describe('legacy algorithms against an OpenSSH sshd that offers nothing newer', 
     const t = new Transport([old.host, old.port]);
     expect(() => t.startClient({ timeout: 10 })).toThrow(/no matching cipher \(client to server\) algorithm: .*paramiko-ts can run aes128-cbc, aes192-cbc, aes256-cbc, 3des-cbc but does not offer them unless named/);
     t.close();
+    // SSHClient.connect's lists (AsyncSSH's encryption_algs...): OpenSSH's forms, unknown names refused before connecting.
+    const viaClient = new SSHClient();
+    viaClient.setMissingHostKeyPolicy(new AutoAddPolicy());
+    viaClient.connect(old.host, { port: old.port, username: old.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, encryptionAlgs: '+3des-cbc', macAlgs: ['hmac-md5'], serverHostKeyAlgs: '^ssh-dss' });
+    expect(viaClient.getTransport()!.getNegotiated()).toMatchObject({ cipherC2S: '3des-cbc', macC2S: 'hmac-md5', hostKey: 'ssh-dss' });
+    expect(viaClient.run('echo via client').stdout).toBe('via client\n');
+    viaClient.close();
+    expect(() => new SSHClient().connect(old.host, { port: old.port, encryptionAlgs: '+aes128-cbcc' })).toThrow(/encryptionAlgs \+aes128-cbcc: unknown algorithm aes128-cbcc/);
     const pairs = [...LEGACY_CIPHERS.map((c) => [c, 'hmac-sha1-96']), ...LEGACY_MACS.map((m) => ['aes256-cbc', m])];
     for (const [cipher, mac] of pairs) {
       const c = new Transport([old.host, old.port]);

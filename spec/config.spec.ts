@@ -8,7 +8,7 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
-import { acceptNewHostKey, algorithmList, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, refusedPubkeyAlgorithms, rekeyLimitOf } from '../lib/api/client-config';
+import { acceptNewHostKey, algorithmList, algorithmsFromOptions, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, refusedPubkeyAlgorithms, rekeyLimitOf } from '../lib/api/client-config';
 import { SSHClient } from '../lib/api/client';
 import { HostKeys } from '../lib/hostkeys';
 import { Ed25519Key } from '../lib/keys';
@@ -495,6 +495,20 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     // The legacy ones an old device needs: supported, appended when named.
     expect(algorithmsOf(config.lookup('device'))).toEqual({ ciphers: [...d.ciphers, 'aes128-cbc', '3des-cbc'], macs: [...d.macs, 'hmac-md5', 'hmac-sha1-96'] });
     for (const kind of ['kex', 'hostKeys', 'ciphers', 'macs'] as const) for (const a of got[kind]!) expect(supported(kind)).toContain(a);
+  });
+
+  it("connect's algorithm lists (AsyncSSH's names): a list replaces, a string takes OpenSSH's forms; the wrong kind of name raises", () => {
+    const d = defaultPreferences();
+    expect(algorithmsFromOptions({})).toEqual({});
+    expect(algorithmsFromOptions({ encryptionAlgs: '+aes128-cbc', macAlgs: ['hmac-sha1'], kexAlgs: '-sntrup*,mlkem*', serverHostKeyAlgs: '^ssh-rsa', compressionAlgs: ['zlib@openssh.com', 'none'] })).toEqual({
+      ciphers: [...d.ciphers, 'aes128-cbc'],
+      macs: ['hmac-sha1'],
+      kex: d.kex.filter((k) => !k.startsWith('sntrup') && !k.startsWith('mlkem')),
+      hostKeys: ['ssh-rsa', ...d.hostKeys.filter((k) => k !== 'ssh-rsa')],
+      compression: ['zlib@openssh.com', 'none'],
+    });
+    expect(() => algorithmsFromOptions({ macAlgs: ['+hmac-md5'] })).toThrow(/use a string for OpenSSH's \+ form/);
+    expect(() => algorithmsFromOptions({ encryptionAlgs: ['aes128-gcm'] })).toThrow(/encryptionAlgs aes128-gcm: unknown algorithm/);
   });
 
   it('SendEnv takes the matching names of this process, SetEnv its own pairs and wins a name both give', () => {

@@ -582,6 +582,19 @@ describe('SSHServer', () => {
     expect(out).toBe('hello through the proxy\nexit status 0\n');
   });
 
+  it("samples/device-cli.js drives a legacy-only device's shell by its prompt", () => {
+    const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'device-cli.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
+    expect(out).toBe(
+      [
+        'negotiated diffie-hellman-group14-sha1, aes128-cbc, hmac-sha1',
+        'echo "uptime is 42 days" -> uptime is 42 days',
+        'echo "3 interfaces up" | tr a-z A-Z -> 3 INTERFACES UP',
+        'exit status 0',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('the README demo (samples/demo.js) runs its server and client and exits 0', () => {
     const out = execFileSync(process.execPath, [join(__dirname, '..', 'samples', 'demo.js')], { cwd: join(__dirname, '..'), timeout: 60000 }).toString();
     expect(out).toContain('client: exit status: 3');

@@ -279,6 +279,33 @@ export function algorithmsOf(d: SSHConfigDict): Partial<AlgorithmPreferences> {
   return out;
 }
 
+/** ConnectOptions' algorithm lists (AsyncSSH's names) and the kind each sets. */
+const OPTION_LISTS: ReadonlyArray<[option: 'kexAlgs' | 'serverHostKeyAlgs' | 'encryptionAlgs' | 'macAlgs' | 'compressionAlgs', kind: keyof AlgorithmPreferences]> = [
+  ['kexAlgs', 'kex'],
+  ['serverHostKeyAlgs', 'hostKeys'],
+  ['encryptionAlgs', 'ciphers'],
+  ['macAlgs', 'macs'],
+  ['compressionAlgs', 'compression'],
+];
+
+/**
+ * The algorithm lists connect's options give (AsyncSSH's kex_algs, encryption_algs...): a list
+ * replaces our defaults; a string is OpenSSH's form (`+aes128-cbc` appends, `-ssh-rsa` removes,
+ * `^name` puts first, else a comma list). Unknown names raise, before connecting.
+ */
+export function algorithmsFromOptions(o: Partial<Record<(typeof OPTION_LISTS)[number][0], string | string[] | null>>): Partial<AlgorithmPreferences> {
+  const defaults = defaultPreferences();
+  const out: Partial<AlgorithmPreferences> = {};
+  for (const [option, kind] of OPTION_LISTS) {
+    const value = o[option];
+    if (value === undefined || value === null) continue;
+    const text = Array.isArray(value) ? value.join(',') : value;
+    if (Array.isArray(value) && '+-^'.includes(text[0] ?? '')) throw new SSHException(`${option}: a list names algorithms; use a string for OpenSSH's ${text[0]} form`);
+    out[kind] = algorithmList(option, text, defaults[kind], supported(kind));
+  }
+  return out;
+}
+
 /**
  * SendEnv (the names of this process's environment that match) then SetEnv: the variables sent
  * on every session channel, as ssh does (SetEnv last, so it wins a name both give).

@@ -15,7 +15,7 @@ import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { answerWithPassword, Transport, unsupportedSock } from './transport';
 import type { TerminalModes } from './terminal-modes';
 import { isSocketLike, type SocketLike } from './sock-pump';
-import { acceptNewHostKey, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost } from './client-config';
+import { acceptNewHostKey, algorithmsFromOptions, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost } from './client-config';
 import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
@@ -51,6 +51,17 @@ export interface ConnectOptions {
   localAddr?: string | [string, number] | null;
   /** SO_KEEPALIVE on the socket (default false, as Paramiko; true under sshConfig unless TCPKeepAlive no, as ssh). */
   tcpKeepalive?: boolean;
+  /**
+   * AsyncSSH's kex_algs, server_host_key_algs, encryption_algs, mac_algs, compression_algs: a
+   * list replaces our defaults; a string takes OpenSSH's forms (`'+aes128-cbc'` adds a legacy
+   * cipher an old device needs, `'-ssh-rsa'` removes, `'^name'` puts first). They win over an
+   * ssh_config's lists.
+   */
+  kexAlgs?: string | string[] | null;
+  serverHostKeyAlgs?: string | string[] | null;
+  encryptionAlgs?: string | string[] | null;
+  macAlgs?: string | string[] | null;
+  compressionAlgs?: string | string[] | null;
   /**
    * Beyond Paramiko (whose connect reads no config): take what OpenSSH's `ssh hostname` would
    * from an ssh_config (AsyncSSH's `config`): HostName, Port, User, IdentityFile,
@@ -282,6 +293,8 @@ export class SSHClient {
     if (!native && !isSocketLike(sock)) {
       throw unsupportedSock('SSHClient.connect', sock);
     }
+    // Checked before anything is opened: an unknown name raises here.
+    const algorithms = { ...configured?.algorithms, ...algorithmsFromOptions(options) };
     const t = new Transport(sock, {
       disabledAlgorithms: options.disabledAlgorithms,
       rekeyBytes: options.rekeyBytes,
@@ -295,12 +308,12 @@ export class SSHClient {
     if (options.authTimeout != null) t.authTimeout = options.authTimeout;
     if (options.channelTimeout != null) t.channelTimeout = options.channelTimeout;
     t.useCompression(Boolean(options.compress));
-    const algorithms = configured?.algorithms ?? {};
     const sec = t.getSecurityOptions();
     if (algorithms.kex) sec.kex = algorithms.kex;
     if (algorithms.hostKeys) sec.keyTypes = algorithms.hostKeys;
     if (algorithms.ciphers) sec.ciphers = algorithms.ciphers;
     if (algorithms.macs) sec.digests = algorithms.macs;
+    if (algorithms.compression) sec.compression = algorithms.compression;
 
     // As OpenSSH does: prefer host key algorithms for which a key is on record, so a known host
     // is checked against the key we have rather than refused for presenting another type
