@@ -131,6 +131,19 @@ describe('OpenSSH ssh against SSHServer', () => {
     expect((r.log!.match(/SSH2_MSG_NEWKEYS received/g) ?? []).length).toBeGreaterThan(3);
   });
 
+  itWithPeers(['ssh'], 'key exchanges the server starts (rekeyBytes, as sshd\'s RekeyLimit) in the middle of an 8 MB output', async () => {
+    const rekeying = SSHServer.start({ users: { [USER]: { password: PASSWORD, authorizedKeys: keys.map((k) => k.key) } }, rekeyBytes: 1 << 20, env: { PATH: '/usr/bin:/bin' } });
+    try {
+      const t: ClientTarget = { ...target, host: rekeying.host, port: rekeying.port, hostKeys: rekeying.hostKeys.map((k) => ({ fingerprint: k.fingerprint })) };
+      const r = await opensshExec(t, 'head -c 8000000 /dev/zero', { identity: ed25519(), verbose: true, timeoutMs: 60000 });
+      expect([r.status, r.stdout.length]).toEqual([0, 8_000_000]);
+      // ssh starts none of its own (its limit is far off): each KEXINIT it receives after the first is ours.
+      expect((r.log!.match(/SSH2_MSG_KEXINIT received/g) ?? []).length).toBeGreaterThan(3);
+    } finally {
+      rekeying.close();
+    }
+  });
+
   itWithPeers(['ssh'], 'password, keyboard-interactive, and every user key type', async () => {
     expect((await opensshExec(target, CMD, { password: PASSWORD })).status).toBe(3);
     const kbd = await opensshExec(target, CMD, { password: PASSWORD, kbdint: true });

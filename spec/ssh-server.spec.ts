@@ -455,6 +455,32 @@ describe('SSHServer', () => {
     expect(() => s.status()).toThrow(/closed/);
   });
 
+  it("rekeyBytes and rekeySeconds (sshd's RekeyLimit): the server starts key exchanges by traffic and by time; bad values are TypeErrors", () => {
+    // In a child with NODE_DEBUG: the connections' log is where a key exchange shows.
+    const script = `
+      const { SSHServer, SSHClient, AutoAddPolicy } = require('./dist');
+      const server = SSHServer.start({ users: { u: 'p' }, rekeyBytes: 1 << 20, rekeySeconds: 0.5, env: { PATH: '/usr/bin:/bin' } });
+      const c = new SSHClient();
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      try {
+        c.connect(server.host, { port: server.port, username: 'u', password: 'p', lookForKeys: false, allowAgent: false });
+        const [, out] = c.execCommand('head -c 5000000 /dev/zero');
+        if (out.read().length !== 5000000) throw new Error('short output');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1200);
+        process.stdout.write(c.run('echo still here').stdout);
+      } finally {
+        c.close();
+        server.close();
+      }
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000, env: { ...process.env, NODE_DEBUG: 'paramiko-ts' } });
+    expect(r.stdout).toBe('still here\n');
+    expect((r.stderr.match(/rekeying: traffic limit reached/g) ?? []).length).toBeGreaterThanOrEqual(3);
+    expect(r.stderr).toMatch(/rekeying: time limit reached/);
+    expect(() => SSHServer.start({ users: { u: 'p' }, rekeyBytes: 8 })).toThrow(/rekeyBytes must be an integer of at least 16/);
+    expect(() => SSHServer.start({ users: { u: 'p' }, rekeySeconds: Number.NaN })).toThrow(TypeError);
+  });
+
   it('logs connections, logins, commands and refusals', () => {
     const c = client('alice', { password: PASSWORD });
     run(c, 'true');

@@ -5,6 +5,7 @@ import { SSHException } from '../errors';
 import { Ed25519Key, PKey, RSAKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
 import type { EmbeddedOptions, EmbeddedSftp, EmbeddedUser } from '../worker/server/embedded';
+import { rekeyLimits } from './transport';
 
 /** An account of SSHServer: a password, or a user entry with a password and/or keys. */
 export type SSHServerUser =
@@ -120,6 +121,10 @@ export interface SSHServerOptions {
   maxAuthTries?: number;
   /** Seconds a client has to authenticate; default 120, null for no limit. */
   loginGraceTime?: number | null;
+  /** sshd's RekeyLimit: keys are exchanged anew after this many bytes either way (default 1 GiB, at least 16)... */
+  rekeyBytes?: number;
+  /** ...and this many seconds after the last exchange (default none, as sshd). */
+  rekeySeconds?: number | null;
   /** Sessions one connection may open at once; default 10 (OpenSSH's MaxSessions). */
   maxSessions?: number;
   /** Connections at once; default 1000. */
@@ -247,6 +252,7 @@ export class SSHServer {
       agentForwarding: options.agentForwarding ?? exec === true,
       maxAuthTries: options.maxAuthTries ?? 6,
       loginGraceTime: options.loginGraceTime === undefined ? 120 : options.loginGraceTime,
+      ...rekeyLimits(options),
       maxSessions: options.maxSessions ?? 10,
       maxConnections: options.maxConnections ?? 1000,
       preferences,

@@ -175,17 +175,22 @@ export interface TransportOptions {
   tcpKeepalive?: boolean;
 }
 
-/** The dial and rekey options of `o`, checked (a TypeError names a bad one). */
-function connectionOptions(o: TransportOptions): { rekeyBytes?: number; rekeySeconds?: number; dial: DialOptions } {
+/** `rekeyBytes` and `rekeySeconds` checked (a TypeError names a bad one), as the worker takes them. */
+export function rekeyLimits(o: { rekeyBytes?: number | null; rekeySeconds?: number | null }): { rekeyBytes?: number; rekeySeconds?: number } {
   if (o.rekeyBytes != null && !(Number.isSafeInteger(o.rekeyBytes) && o.rekeyBytes >= 16)) throw new TypeError(`rekeyBytes must be an integer of at least 16, not ${o.rekeyBytes}`);
   if (o.rekeySeconds != null && !(typeof o.rekeySeconds === 'number' && o.rekeySeconds >= 0 && Number.isFinite(o.rekeySeconds))) throw new TypeError(`rekeySeconds must be a number of seconds (0: none), not ${o.rekeySeconds}`);
+  return { rekeyBytes: o.rekeyBytes ?? undefined, rekeySeconds: o.rekeySeconds || undefined };
+}
+
+/** The dial and rekey options of `o`, checked (a TypeError names a bad one). */
+function connectionOptions(o: TransportOptions): { rekeyBytes?: number; rekeySeconds?: number; dial: DialOptions } {
+  const limits = rekeyLimits(o);
   if (o.family != null && ![0, 4, 6].includes(o.family)) throw new TypeError(`family must be 4, 6 or 0 (either), not ${o.family}`);
   const [localAddress, localPort] = o.localAddr == null ? [undefined, undefined] : typeof o.localAddr === 'string' ? [o.localAddr, undefined] : o.localAddr;
   if (localAddress !== undefined && (typeof localAddress !== 'string' || !isIP(localAddress))) throw new TypeError(`localAddr must be an IP address (or [address, port]), not ${JSON.stringify(o.localAddr)}`);
   if (localPort !== undefined && !(Number.isInteger(localPort) && localPort >= 0 && localPort <= 65535)) throw new TypeError(`localAddr's port must be 0-65535, not ${localPort}`);
   return {
-    rekeyBytes: o.rekeyBytes ?? undefined,
-    rekeySeconds: o.rekeySeconds || undefined,
+    ...limits,
     dial: { family: o.family || undefined, localAddress, localPort: localPort || undefined, keepAlive: o.tcpKeepalive || undefined },
   };
 }

@@ -78,6 +78,9 @@ export interface EmbeddedOptions {
   agentForwarding: boolean;
   maxAuthTries: number;
   loginGraceTime: number | null;
+  /** sshd's RekeyLimit: bytes either way, and seconds, after which keys are exchanged anew. */
+  rekeyBytes?: number;
+  rekeySeconds?: number;
   /** Sessions one connection may hold open (OpenSSH's MaxSessions). */
   maxSessions: number;
   /** Connections at once (further ones are refused at once). */
@@ -222,6 +225,8 @@ export class EmbeddedServer {
           serverSigAlgs: SERVER_SIG_ALGS,
           chooseGroup: this.chooseGroup,
           localVersion: o.localVersion,
+          rekeyBytes: o.rekeyBytes,
+          rekeySeconds: o.rekeySeconds,
         },
         {},
         { policy, maxAuthTries: o.maxAuthTries, loginGraceTime: o.loginGraceTime },
