@@ -371,6 +371,22 @@ describe('Agent and AgentKey against OpenSSH ssh-agent and sshd', () => {
       } finally {
         login.close();
       }
+      // Without a config, AsyncSSH's agentPath and agentForwarding do the same; the caller's choice wins over the file's.
+      const direct = new SSHClient();
+      try {
+        direct.setMissingHostKeyPolicy(new AutoAddPolicy());
+        direct.connect(sshd.host, { port: sshd.port, username: sshd.user.username, agentPath: agent.socketPath, agentForwarding: true, lookForKeys: false, timeout: 10 });
+        expect(listed(direct.run('ssh-add -l').stdout as string)).toEqual(ours);
+      } finally {
+        direct.close();
+      }
+      const unforwarded = new SSHClient();
+      try {
+        unforwarded.connect('fwd', { sshConfig: config, lookForKeys: false, timeout: 10, agentForwarding: false });
+        expect(unforwarded.run('ssh-add -l >/dev/null 2>&1; echo "status $?"').stdout).toBe('status 2\n');
+      } finally {
+        unforwarded.close();
+      }
       // IdentityAgent none: no agent at all, even with SSH_AUTH_SOCK set.
       process.env.SSH_AUTH_SOCK = agent.socketPath;
       expect(() => connect('none')).toThrow(/No authentication methods available/);

@@ -31,6 +31,14 @@ export interface ConnectOptions {
   timeout?: number | null;
   /** Try the keys of the SSH agent at SSH_AUTH_SOCK after the key files (default true). */
   allowAgent?: boolean;
+  /** Beyond Paramiko (AsyncSSH's agent_path): the agent's socket, instead of SSH_AUTH_SOCK (it wins over an ssh_config's IdentityAgent). */
+  agentPath?: string | null;
+  /**
+   * AsyncSSH's agent_forwarding (`ssh -A`): every execCommand, run and invokeShell session asks
+   * the server to forward the agent (agentPath's, else SSH_AUTH_SOCK's), as ssh asks (a refusal
+   * is only logged). It wins over an ssh_config's ForwardAgent. Default false.
+   */
+  agentForwarding?: boolean;
   lookForKeys?: boolean;
   compress?: boolean;
   /** A Socket, a Channel of another transport (jump host) or a ProxyCommand to run over. */
@@ -84,6 +92,13 @@ export interface ConnectOptions {
 /** What an ssh_config asks of each session channel: SendEnv/SetEnv, ForwardAgent, RequestTTY, RemoteCommand. */
 type SessionConfig = Pick<ConfiguredHost, 'environment' | 'forwardAgent' | 'requestTty' | 'remoteCommand'>;
 const NO_SESSION_CONFIG: SessionConfig = { environment: {}, forwardAgent: null, requestTty: 'auto', remoteCommand: null };
+
+/** The caller's agentForwarding over the config's ForwardAgent: the login agent (agentPath, else SSH_AUTH_SOCK) or none. */
+function withAgentForwarding(session: SessionConfig, o: ConnectOptions): SessionConfig {
+  if (o.agentForwarding === undefined) return session;
+  const socket = o.agentForwarding ? (o.agentPath ?? process.env.SSH_AUTH_SOCK ?? null) || null : null;
+  return { ...session, forwardAgent: socket };
+}
 
 /** ProxyJump chains this deep are taken for a loop (a `Host *` ProxyJump that reaches the jump host itself). */
 const MAX_JUMP_DEPTH = 8;
@@ -270,13 +285,17 @@ export class SSHClient {
 
   private *connectOp(hostname: string, options: ConnectOptions, depth = 0): Op<void> {
     this.sessionConfig = NO_SESSION_CONFIG;
-    if (!options.sshConfig) return yield* this.connectDirectOp(hostname, options);
+    if (!options.sshConfig) {
+      yield* this.connectDirectOp(hostname, options);
+      this.sessionConfig = withAgentForwarding(NO_SESSION_CONFIG, options);
+      return;
+    }
     try {
       const [host, o, configured] = yield* this.fromSshConfigOp(hostname, options, depth);
       yield* this.connectDirectOp(host, o, configured);
       const alive = configured.keepalive;
       if (alive) yield* this.transport!.setKeepaliveOp(alive.interval, { countMax: alive.countMax });
-      this.sessionConfig = configured;
+      this.sessionConfig = withAgentForwarding(configured, options);
     } catch (e) {
       // The jump hosts of a connection that did not come about go with it.
       yield* this.closeJumpsOp();
@@ -423,8 +442,8 @@ export class SSHClient {
       // SSH_AUTH_SOCK's agent, key by key in its order; no agent means no keys, not an error.
       let agent: Agent | null = null;
       try {
-        // An ssh_config's IdentityAgent, unless the caller asked for the agent it had turned off.
-        const socketPath = configured?.identityAgent ?? undefined;
+        // The caller's agentPath, else an ssh_config's IdentityAgent (unless the caller asked for the agent it had turned off).
+        const socketPath = o.agentPath ?? configured?.identityAgent ?? undefined;
         agent = yield* Agent.openOp(socketPath === undefined ? {} : { socketPath });
         for (const key of agent.getKeys()) {
           if (yield* tryKey(key)) return;
