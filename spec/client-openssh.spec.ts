@@ -690,6 +690,49 @@ describe('SSHClient against OpenSSH sshd', () => {
     connect('onlyed').close();
   });
 
+  itWithPeers(['sshd'], "UpdateHostKeys: the host keys sshd announces after login and proves (hostkeys-00/-prove-00) are recorded when the client closes", () => {
+    const name = `[${sshd.host}]:${sshd.port}`;
+    const ed25519 = sshd.hostKeys.find((h) => h.algorithm === 'ssh-ed25519')!;
+    const all = sshd.hostKeys.map((h) => h.publicKey.trim().split(/\s+/).slice(0, 2).join(' ')).sort();
+    // ssh_config: UpdateHostKeys yes appends the others to the UserKnownHostsFile that held one.
+    const known = join(dir, 'update_known_hosts');
+    writeFileSync(known, `${name} ${ed25519.publicKey.trim().split(/\s+/).slice(0, 2).join(' ')}\n`);
+    const config = join(dir, 'ssh_config_update');
+    writeFileSync(config, [...configHost('rotating', 'StrictHostKeyChecking yes', `UserKnownHostsFile ${known}`, 'UpdateHostKeys yes'), ...configHost('still', 'StrictHostKeyChecking yes', `UserKnownHostsFile ${known}`)].join('\n'));
+    const c = new SSHClient();
+    c.connect('rotating', { sshConfig: config, timeout: 10 });
+    expect(run(c, 'echo in').out).toBe('in\n');
+    // The proof runs beside the command (sshd announces its keys right after the login).
+    waitFor(() => c.getTransport()!.getProvenHostKeys().length > 0, 5);
+    expect(c.getTransport()!.getProvenHostKeys().map((k) => k.getName()).sort()).toEqual(all.map((l) => l.split(' ')[0]).filter((t) => t !== 'ssh-ed25519').sort());
+    c.close();
+    const lines = readFileSync(known, 'utf8').trim().split('\n');
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(Array(all.length).fill(name));
+    expect(lines.map((l) => l.split(' ').slice(1, 3).join(' ')).sort()).toEqual(all);
+    // Known now under any of its keys: a connection that prefers ECDSA passes StrictHostKeyChecking.
+    const ecdsa = new SSHClient();
+    ecdsa.connect('still', { sshConfig: config, timeout: 10, serverHostKeyAlgs: ['ecdsa-sha2-nistp256'] });
+    ecdsa.close();
+    // Without a config: updateHostKeys adds them to the client's keys and the file loadHostKeys read.
+    const file = join(dir, 'update_host_keys');
+    writeFileSync(file, `${name} ${ed25519.publicKey.trim().split(/\s+/).slice(0, 2).join(' ')}\n`);
+    const plain = new SSHClient();
+    plain.loadHostKeys(file);
+    plain.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, updateHostKeys: true });
+    expect(run(plain, 'true').status).toBe(0);
+    waitFor(() => plain.getTransport()!.getProvenHostKeys().length > 0, 5);
+    plain.close();
+    expect(plain.getHostKeys().lookup(name)!.size).toBe(all.length);
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(all.length);
+    // Off by default: nothing asked, nothing recorded.
+    const off = new SSHClient();
+    off.setMissingHostKeyPolicy(new AutoAddPolicy());
+    off.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false });
+    expect(run(off, 'true').status).toBe(0);
+    expect(off.getTransport()!.getProvenHostKeys()).toEqual([]);
+    off.close();
+  });
+
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {
     const relay = `${process.execPath} -e "const s=require('net').connect(${sshd.port},'127.0.0.1');process.stdin.pipe(s);s.pipe(process.stdout)"`;
     using c = client({ sock: new ProxyCommand(relay) });

@@ -481,6 +481,22 @@ describe('SSHServer', () => {
     expect(() => SSHServer.start({ users: { u: 'p' }, rekeySeconds: Number.NaN })).toThrow(TypeError);
   });
 
+  it('UpdateHostKeys against our own server: the client proves and records the host key it did not know', () => {
+    const file = join(dir, 'known_hosts_update');
+    const name = `[${server.host}]:${server.port}`;
+    const [first, ...others] = server.hostKeys;
+    writeFileSync(file, `${name} ${first.getName()} ${first.getBase64()}\n`);
+    const c = new SSHClient();
+    clients.push(c);
+    c.loadHostKeys(file);
+    c.connect(server.host, { port: server.port, username: 'alice', password: PASSWORD, allowAgent: false, lookForKeys: false, timeout: 10, updateHostKeys: true });
+    expect(run(c, 'true')[2]).toBe(0);
+    for (let i = 0; i < 100 && c.getTransport()!.getProvenHostKeys().length === 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    expect(c.getTransport()!.getProvenHostKeys().map((k) => k.fingerprint)).toEqual(others.map((k) => k.fingerprint));
+    c.close();
+    expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(' ')[1]).sort()).toEqual(server.hostKeys.map((k) => k.getName()).sort());
+  });
+
   it('logs connections, logins, commands and refusals', () => {
     const c = client('alice', { password: PASSWORD });
     run(c, 'true');

@@ -343,6 +343,8 @@ export interface ConfiguredHost {
   requestTty: 'auto' | 'no' | 'yes' | 'force';
   /** RemoteCommand: what invokeShell runs instead of the login shell. */
   remoteCommand: string | null;
+  /** UpdateHostKeys yes: host keys the server proves are added to the first UserKnownHostsFile (ask counts as no: nobody to ask). */
+  updateHostKeys: boolean;
 }
 
 /** Everything the config says about the host `d` describes; a bad algorithm list or StrictHostKeyChecking raises here, before connecting. */
@@ -360,6 +362,7 @@ export function configuredHost(d: SSHConfigDict): ConfiguredHost {
     password: { password: allowsMethod(d, 'password'), keyboardInteractive: allowsMethod(d, 'keyboard-interactive') },
     requestTty: requestTtyOf(d),
     remoteCommand: typeof d.remotecommand === 'string' && d.remotecommand.toLowerCase() !== 'none' ? d.remotecommand : null,
+    updateHostKeys: typeof d.updatehostkeys === 'string' && d.updatehostkeys.toLowerCase() === 'yes',
   };
 }
 

@@ -15,7 +15,7 @@ import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { answerWithPassword, Transport, unsupportedSock } from './transport';
 import type { TerminalModes } from './terminal-modes';
 import { isSocketLike, type SocketLike } from './sock-pump';
-import { acceptNewHostKey, algorithmsFromOptions, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost } from './client-config';
+import { acceptNewHostKey, algorithmsFromOptions, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost, type KnownHostsConfig } from './client-config';
 import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
@@ -60,6 +60,12 @@ export interface ConnectOptions {
   /** SO_KEEPALIVE on the socket (default false, as Paramiko; true under sshConfig unless TCPKeepAlive no, as ssh). */
   tcpKeepalive?: boolean;
   /**
+   * OpenSSH's UpdateHostKeys: the host keys the server proves after login (sshd announces them
+   * all) are added to this client's host keys, and saved to the file loadHostKeys read, when the
+   * client closes (an ssh_config's UpdateHostKeys yes appends them to its UserKnownHostsFile).
+   */
+  updateHostKeys?: boolean;
+  /**
    * AsyncSSH's kex_algs, server_host_key_algs, encryption_algs, mac_algs, compression_algs: a
    * list replaces our defaults; a string takes OpenSSH's forms (`'+aes128-cbc'` adds a legacy
    * cipher an old device needs, `'-ssh-rsa'` removes, `'^name'` puts first). They win over an
@@ -82,7 +88,7 @@ export interface ConnectOptions {
    * first UserKnownHostsFile) unless setMissingHostKeyPolicy chose a policy; IdentityAgent and
    * ForwardAgent, PasswordAuthentication/KbdInteractiveAuthentication, RequestTTY, RemoteCommand
    * (invokeShell runs it), AddressFamily, BindAddress, TCPKeepAlive, RekeyLimit and
-   * PubkeyAcceptedAlgorithms. docs/api.md has the details.
+   * PubkeyAcceptedAlgorithms, UpdateHostKeys. docs/api.md has the details.
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
    * SSHConfig. The options given here win over the file's, as ssh's command line does.
    */
@@ -183,6 +189,8 @@ export class SSHClient {
   /** What the ssh_config the connection came from asks of every session channel (none without one). */
   private sessionConfig: SessionConfig = NO_SESSION_CONFIG;
   private transport: Transport | null = null;
+  /** With updateHostKeys: the name the host's keys are recorded under, and the ssh_config's known_hosts when it asked. */
+  private hostKeyUpdate: { name: string; known: KnownHostsConfig | null } | null = null;
   /** Clients of the jump hosts an ssh_config ProxyJump went through, closed after this one's transport. */
   private jumps: SSHClient[] = [];
 
@@ -321,6 +329,7 @@ export class SSHClient {
       family: options.family,
       localAddr: options.localAddr,
       tcpKeepalive: options.tcpKeepalive,
+      updateHostKeys: options.updateHostKeys ?? configured?.updateHostKeys,
     });
     if (this.logChannel) t.setLogChannel(this.logChannel);
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
@@ -361,6 +370,8 @@ export class SSHClient {
       const username = options.username ?? userInfo().username;
       const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
       yield* this.authOp(t, username, options, files, configured);
+      const update = options.updateHostKeys ?? configured?.updateHostKeys;
+      this.hostKeyUpdate = update ? { name: hostKeyName, known: options.updateHostKeys === undefined ? (configured?.knownHosts ?? null) : null } : null;
     } catch (e) {
       yield* t.closeOp();
       throw e;
@@ -630,8 +641,28 @@ export class SSHClient {
   private *closeOp(): Op<void> {
     const t = this.transport;
     this.transport = null;
+    if (t) this.recordProvenHostKeys(t);
     if (t) yield* t.closeOp();
     yield* this.closeJumpsOp();
+  }
+
+  /**
+   * updateHostKeys: the keys the server proved that are not on record for it yet go into this
+   * client's host keys and the file they came from (an ssh_config's UserKnownHostsFile, else
+   * the file loadHostKeys read). Keys on record are never replaced or removed.
+   */
+  private recordProvenHostKeys(t: Transport): void {
+    const update = this.hostKeyUpdate;
+    this.hostKeyUpdate = null;
+    if (!update || !t.isActive()) return;
+    const known = this.knownKeys(update.name, update.known?.keys ?? null);
+    const fresh = t.getProvenHostKeys().filter((k) => !known?.has(k.getName()));
+    if (!fresh.length) return;
+    for (const key of fresh) {
+      if (update.known) acceptNewHostKey(this, update.known, update.name, key);
+      else this.hostKeys.add(update.name, key.getName(), key);
+    }
+    if (!update.known && this.hostKeysFilename) this.saveHostKeys(this.hostKeysFilename);
   }
 
   /** The jump hosts, after the connection that ran through them: the last hop first. */

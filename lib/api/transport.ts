@@ -173,6 +173,12 @@ export interface TransportOptions {
   localAddr?: string | [string, number] | null;
   /** AsyncSSH's tcp_keepalive: SO_KEEPALIVE on the connection's socket (default false, as Paramiko). */
   tcpKeepalive?: boolean;
+  /**
+   * OpenSSH's UpdateHostKeys (client): when the server announces its host keys after login
+   * (hostkeys-00@openssh.com, as sshd does), ask it to prove them; `getProvenHostKeys()` then
+   * gives those that verified. Default false.
+   */
+  updateHostKeys?: boolean;
 }
 
 /** `rekeyBytes` and `rekeySeconds` checked (a TypeError names a bad one), as the worker takes them. */
@@ -330,6 +336,7 @@ export class Transport {
   private compress = false;
   /** rekeyBytes, rekeySeconds and how to dial, from the options. */
   private readonly connection: ReturnType<typeof connectionOptions>;
+  private readonly updateHostKeys: boolean;
   private info: TransportInfo = { active: false };
   private serverKey: PKey | null = null;
   private closedByUser = false;
@@ -367,6 +374,7 @@ export class Transport {
       throw unsupportedSock('Transport', sock);
     }
     this.connection = connectionOptions(options);
+    this.updateHostKeys = Boolean(options.updateHostKeys);
     this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
     this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.disabledAlgorithms = options.disabledAlgorithms ?? {};
@@ -472,6 +480,7 @@ export class Transport {
           rekeyBytes: this.connection.rekeyBytes,
           rekeySeconds: this.connection.rekeySeconds,
           dial: this.connection.dial,
+          updateHostKeys: this.updateHostKeys,
           logChannel: this.logChannel,
           hexdump: this.hexdump,
         },
@@ -585,6 +594,17 @@ export class Transport {
   get preferredPubkeys(): readonly string[] {
     const off = new Set(this.disabledAlgorithms.pubkeys ?? []);
     return [...DEFAULT_HOST_KEY_ALGORITHMS, ...CERT_HOST_KEY_ALGORITHMS].filter((a) => !off.has(a));
+  }
+
+  /**
+   * Beyond Paramiko (OpenSSH's UpdateHostKeys): the host keys the server announced after login
+   * and proved it holds, besides the one the key exchange verified; [] until they came (sshd
+   * sends them right after authentication), without `updateHostKeys`, or when a proof failed.
+   */
+  getProvenHostKeys(): PKey[] {
+    if (this.id === null || !this.isActive()) return [];
+    const blobs = getBridge().call<Uint8Array[]>('transport', 'provenHostKeys', { id: this.id }, 10);
+    return blobs.map((b) => PKey.fromBlob(Buffer.from(b)));
   }
 
   getpeername(): [string, number] {

@@ -1,9 +1,10 @@
-import type { PKey } from '../keys';
+import { SSHException } from '../errors';
+import { PKey } from '../keys';
 import { Message } from '../wire/message';
 import { signatureOfAlgorithm } from './algorithms';
 
 /**
- * OpenSSH's host key rotation, server side (its PROTOCOL file, section 2.5): after a login the
+ * OpenSSH's host key rotation (its PROTOCOL file, section 2.5): after a login the
  * server names all its host keys in a `hostkeys-00@openssh.com` global request (no reply
  * wanted); a client with UpdateHostKeys asks it to prove the ones it did not know with
  * `hostkeys-prove-00@openssh.com`, and adds them to known_hosts. A server can then gain a new
@@ -61,4 +62,59 @@ export function proveHostKeys(request: Message, hostKeys: readonly PKey[], sessi
   } catch {
     return null;
   }
+}
+
+/**
+ * Client side: the key blobs of an announcement (the rest of its message), the host key the
+ * exchange verified left out (it is known already), each once. Keys of types we cannot read are
+ * left out too, as OpenSSH's client does. Null for a malformed announcement.
+ */
+export function announcedToProve(request: Message, exchangeKey: Buffer): Buffer[] | null {
+  const out: Buffer[] = [];
+  const seen = new Set<string>([exchangeKey.toString('base64')]);
+  try {
+    while (request.remaining > 0) {
+      const blob = Buffer.from(request.getString());
+      const id = blob.toString('base64');
+      if (seen.has(id)) continue;
+      seen.add(id);
+      try {
+        PKey.fromBlob(blob);
+      } catch {
+        continue;
+      }
+      out.push(blob);
+    }
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+/**
+ * Client side: the keys of `blobs` whose signatures in a prove reply (one string per key, in
+ * order) verify over string "hostkeys-prove-00@openssh.com", string session id, string key
+ * blob. RSA keys must sign with SHA-2 unless the exchange itself used ssh-rsa. Throws
+ * SSHException naming the first key that fails: then none of them is to be trusted.
+ */
+export function verifyProofs(reply: Message, blobs: readonly Buffer[], sessionId: Buffer, negotiatedHostKey: string): PKey[] {
+  const keys: PKey[] = [];
+  for (const blob of blobs) {
+    const key = PKey.fromBlob(blob);
+    let sig: Buffer;
+    try {
+      sig = Buffer.from(reply.getString());
+    } catch {
+      throw new SSHException(`the server's proof of its host keys ends before the ${key.getName()} key ${key.fingerprint}`);
+    }
+    const alg = new Message(sig).getText();
+    const sha1Ok = signatureOfAlgorithm(negotiatedHostKey) === 'ssh-rsa';
+    const signed = new Message().addString(HOSTKEYS_PROVE).addString(sessionId).addString(blob).asBytes();
+    if ((alg === 'ssh-rsa' && !sha1Ok) || !key.verifySshSig(signed, sig)) {
+      throw new SSHException(`the server's proof for its ${key.getName()} host key ${key.fingerprint} does not verify (${alg})`);
+    }
+    keys.push(key);
+  }
+  if (reply.remaining > 0) throw new SSHException(`the server's proof of its host keys has ${reply.remaining} bytes past the ${blobs.length} signatures`);
+  return keys;
 }

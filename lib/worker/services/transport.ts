@@ -48,6 +48,8 @@ export interface ConnectArgs {
   rekeySeconds?: number;
   /** How a host and port are dialed: address family, local address, TCP keepalive. */
   dial?: DialOptions;
+  /** Ask the server to prove the host keys it announces (OpenSSH's UpdateHostKeys). */
+  updateHostKeys?: boolean;
   /** NODE_DEBUG section to log to (Paramiko's log channel), and whether to hex-dump packets. */
   logChannel?: string;
   hexdump?: boolean;
@@ -321,6 +323,7 @@ export const transport: Service = {
         rekeySeconds: a.rekeySeconds,
       });
       setLogging(c, a, 'client');
+      c.updateHostKeys = Boolean(a.updateHostKeys);
       const id = nextId++;
       c.transportId = id;
       connections.set(id, c);
@@ -410,6 +413,11 @@ export const transport: Service = {
       } else throw new SSHException(`unknown request ${JSON.stringify(a.type)}`);
       await withDeadline(ch.sendAfterData({ run: () => void ch.core.request(a.type, false, fill) }), ctx, a.type);
       return true;
+    },
+
+    /** The host keys the server announced and proved so far (see WorkerConnection.hostKeysAnnounced). */
+    provenHostKeys(a: { id: number }) {
+      return conn(a.id).provenHostKeys;
     },
 
     info(a: { id: number }) {

@@ -17,7 +17,7 @@ import { Session } from '../../transport/session';
 import type { SessionOptions } from '../../transport/session';
 import { Message } from '../../wire/message';
 import type { PKey } from '../../keys';
-import { fillAnnouncement, HOSTKEYS_ANNOUNCE, HOSTKEYS_PROVE, proveHostKeys } from '../../transport/hostkey-rotation';
+import { announcedToProve, fillAnnouncement, HOSTKEYS_ANNOUNCE, HOSTKEYS_PROVE, proveHostKeys, verifyProofs } from '../../transport/hostkey-rotation';
 import { WorkerChannel } from './channel';
 import { track } from '../live';
 
@@ -147,6 +147,10 @@ export class WorkerConnection {
    * until then the server's "auth-agent@openssh.com" opens are refused.
    */
   agentForwardSocket: string | null = null;
+  /** Client: ask the server to prove the host keys it announces (OpenSSH's UpdateHostKeys). */
+  updateHostKeys = false;
+  /** Client: the announced host keys the server proved, as blobs (the exchange's own left out). */
+  provenHostKeys: Buffer[] = [];
   private graceTimer: NodeJS.Timeout | null = null;
   readonly channels = new Map<number, WorkerChannel>();
   /** Channels whose rings got data during the current socket read (woken once at its end). */
@@ -235,8 +239,9 @@ export class WorkerConnection {
         },
       }, sendFilled);
     } else {
+      const otherRequests = handlers.globalRequest ?? (() => false);
       this.conn = new ConnectionCore((p) => this.session.send(p), {
-        globalRequest: handlers.globalRequest ?? (() => false),
+        globalRequest: (name, wantReply, msg) => (name === HOSTKEYS_ANNOUNCE ? this.hostKeysAnnounced(msg) : otherRequests(name, wantReply, msg)),
         channelOpen: handlers.channelOpen ?? ((open) => this.clientChannelOpen(open)),
         log: (t) => this.log(t),
       }, sendFilled);
@@ -371,7 +376,41 @@ export class WorkerConnection {
     if (this.arena && (this.socket as Socket).writableLength === 0) this.arena.rewind();
   }
 
-  // ---- events ----
+  /**
+   * Client: the server's hostkeys-00@openssh.com (no reply wanted). With updateHostKeys, the
+   * keys other than the exchange's are to be proved (hostkeys-prove-00); those whose signatures
+   * verify are kept for the main thread (Transport.getProvenHostKeys). A failed proof keeps none.
+   */
+  private hostKeysAnnounced(msg: Message): boolean {
+    const exchangeKey = this.session.remoteHostKey;
+    if (!this.updateHostKeys || !exchangeKey) return false;
+    const blobs = announcedToProve(msg, exchangeKey.asBytes());
+    if (blobs === null) {
+      this.log('host key announcement malformed: ignored');
+      return false;
+    }
+    this.log(`the server announced ${blobs.length + 1} host key(s); asking it to prove ${blobs.length}`);
+    if (!blobs.length) return false;
+    const sessionId = this.session.sessionId!;
+    const hostKey = this.session.negotiated!.hostKey;
+    this.conn
+      .globalRequest(HOSTKEYS_PROVE, true, (m) => {
+        for (const b of blobs) m.addString(b);
+      })
+      .then((reply) => {
+        if (!reply) {
+          this.log('the server refused to prove its host keys');
+          return;
+        }
+        const keys = verifyProofs(reply, blobs, sessionId, hostKey);
+        this.provenHostKeys = keys.map((k) => k.asBytes());
+        this.log(`the server proved ${keys.length} host key(s): ${keys.map((k) => `${k.getName()} ${k.fingerprint}`).join(', ')}`);
+      })
+      .catch((e: Error) => this.log(`host key update abandoned: ${e.message}`));
+    return false;
+  }
+
+  // ---- events ----  // ---- events ----
 
   private onMessage(type: number, msg: Message): void {
     if (this.serverAuth) {
