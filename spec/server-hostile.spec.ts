@@ -3,6 +3,10 @@
  * and a well-behaved client connected at the same time is served as usual.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SSHServer } from '../lib';
 import { MSG } from '../lib/transport/constants';
 import { Message } from '../lib/wire/message';
@@ -97,6 +101,48 @@ describe('SSHServer against hostile clients', () => {
     expect(text).toContain('alice: x\\nFORGED: root logged in\\x1b[31m channel refused');
     expect(text).toContain('global request evil\\\\\\r\\nFORGED2 refused');
     for (const line of server.logSince(from).lines) expect(line).toMatch(/^\d{4}-\S+Z [^\n\r\x1b]*$/);
+  });
+
+  it('a remote forward asked for just before the server drops the connection: no listener outlives it (TCP port or unix socket)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pts-fwd-race-'));
+    try {
+      const ports: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const probe = createServer();
+        await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+        const port = (probe.address() as AddressInfo).port;
+        await new Promise<void>((r) => probe.close(() => r()));
+        ports.push(port);
+        const c = await RawClient.connect(server.port);
+        await c.login('alice', PASSWORD);
+        c.send(new Message().addByte(MSG.GLOBAL_REQUEST).addString('tcpip-forward').addBoolean(true).addString('127.0.0.1').addInt(port).asBytes());
+        c.send(new Message().addByte(MSG.GLOBAL_REQUEST).addString('streamlocal-forward@openssh.com').addBoolean(true).addString(join(dir, `s${i}`)).asBytes());
+        // In the same read: data for a channel that does not exist, and the server drops the
+        // connection at once, while the listeners above are still starting.
+        c.send(new Message().addByte(MSG.CHANNEL_DATA).addInt(4242).addString('x').asBytes());
+        await c.until(() => false, 2000);
+        c.close();
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const listening = await Promise.all(
+        ports.map(
+          (port) =>
+            new Promise<boolean>((resolve) => {
+              const s = connect(port, '127.0.0.1');
+              s.once('connect', () => {
+                s.destroy();
+                resolve(true);
+              });
+              s.once('error', () => resolve(false));
+            }),
+        ),
+      );
+      expect(ports.filter((_, i) => listening[i])).toEqual([]);
+      expect(readdirSync(dir)).toEqual([]);
+      goodClientWorks();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('never authenticating: dropped after the login grace time, logged', async () => {

@@ -24,6 +24,8 @@ export interface ForwardingHost {
 export class ServerForwarding {
   /** Remote forward listeners: `address:port` as the client asked, or `path:` and a socket path. */
   private readonly listeners = new Map<string, Server>();
+  /** The connection ended (close): listeners that finish starting after it are closed at once. */
+  private closed = false;
 
   constructor(private readonly host: ForwardingHost) {}
 
@@ -107,14 +109,26 @@ export class ServerForwarding {
     return reply;
   }
 
-  /** A listener whose connections become channels `open` makes toward the client; null (logged) if it cannot listen. */
+  /**
+   * A listener whose connections become channels `open` makes toward the client; null (logged)
+   * if it cannot listen, or if the connection ended while it was starting (it is closed then:
+   * nobody would ever stop it).
+   */
   private async listenForClient(what: string, where: [number, string] | [string], open: (sock: Socket) => Promise<ChannelCore>): Promise<Server | null> {
+    let server: Server;
     try {
-      return await bridgeListener(this.host.log, what, where, open);
+      server = await bridgeListener(this.host.log, what, where, open);
     } catch (e) {
       this.host.log(`${what} refused: ${(e as Error).message}`);
       return null;
     }
+    if (this.closed) {
+      server.close();
+      if (typeof where[0] === 'string') this.unlinkQuietly(where[0]);
+      this.host.log(`${what}: the connection ended before it was listening; closed`);
+      return null;
+    }
+    return server;
   }
 
   /** Stops the listener of a forward (`address:port`, or `path:` and the socket path). */
@@ -130,17 +144,20 @@ export class ServerForwarding {
     server.close();
     this.listeners.delete(key);
     // A unix socket's file outlives its listener: remove it, as sshd does.
-    if (key.startsWith('path:')) {
-      try {
-        unlinkSync(key.slice(5));
-      } catch {
-        // already gone
-      }
+    if (key.startsWith('path:')) this.unlinkQuietly(key.slice(5));
+  }
+
+  private unlinkQuietly(path: string): void {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
     }
   }
 
-  /** The connection ended: every listener stops (connections already carried go on). */
+  /** The connection ended: every listener stops (connections already carried go on), and any still starting when it starts. */
   close(): void {
+    this.closed = true;
     for (const [key, server] of [...this.listeners]) this.stop(key, server);
   }
 }

@@ -674,6 +674,11 @@ export class WorkerConnection {
 
   /** Registers a forwarder's stop; returns its id. All stop when the connection ends. */
   addForwarder(stop: () => void): number {
+    // A listener that finished starting after the connection ended would outlive it.
+    if (this.isClosed) {
+      stop();
+      throw new SSHException('the connection ended before the forward was listening');
+    }
     const id = this.nextForwarder++;
     this.forwarders.set(id, stop);
     return id;
