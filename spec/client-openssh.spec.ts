@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -688,6 +688,38 @@ describe('SSHClient against OpenSSH sshd', () => {
     // PubkeyAcceptedAlgorithms: the Ed25519 IdentityFile is not offered when the list leaves it out.
     expect(() => connect('noed')).toThrow(/no signature algorithm left for a ssh-ed25519 key/);
     connect('onlyed').close();
+  });
+
+  itWithPeers(['sshd'], 'ConnectionAttempts: a refused TCP connection is tried again a second later, as ssh; a port that opens in time gets through', async () => {
+    const free = async (): Promise<number> => {
+      const probe = createNetServer();
+      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      return port;
+    };
+    const [closed, late] = [await free(), await free()];
+    const config = join(dir, 'ssh_config_attempts');
+    const quiet = ['StrictHostKeyChecking no', 'UserKnownHostsFile none'];
+    // Port first: configHost's own Port line comes later, and ssh_config keeps the first value.
+    const host = (name: string, port: number, ...extra: string[]) => [`Host ${name}`, `  Port ${port}`, ...extra.map((l) => `  ${l}`), ...configHost(name, ...quiet).slice(1)];
+    writeFileSync(config, [...host('down', closed, 'ConnectionAttempts 3'), ...host('late', late, 'ConnectionAttempts 5'), ...host('once', closed)].join('\n'));
+    const started = Date.now();
+    expect(() => new SSHClient().connect('down', { sshConfig: config, timeout: 5 })).toThrow(NoValidConnectionsError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    const once = Date.now();
+    expect(() => new SSHClient().connect('once', { sshConfig: config, timeout: 5 })).toThrow(NoValidConnectionsError);
+    expect(Date.now() - once).toBeLessThan(900);
+    // A relay to sshd that starts listening 1.2 s from now.
+    const relay = spawn(process.execPath, ['-e', `const net=require('net');setTimeout(()=>net.createServer((c)=>{const u=net.connect(${sshd.port},'127.0.0.1');c.pipe(u);u.pipe(c);u.on('error',()=>c.destroy());c.on('error',()=>u.destroy());}).listen(${late},'127.0.0.1'),1200);`], { stdio: 'ignore' });
+    try {
+      const c = new SSHClient();
+      c.connect('late', { sshConfig: config, timeout: 5 });
+      expect(run(c, 'echo through').out).toBe('through\n');
+      c.close();
+    } finally {
+      relay.kill('SIGKILL');
+    }
   });
 
   itWithPeers(['sshd'], "UpdateHostKeys: the host keys sshd announces after login and proves (hostkeys-00/-prove-00) are recorded when the client closes", () => {

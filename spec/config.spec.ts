@@ -560,6 +560,13 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
     expect(optionsFromConfig(config.lookup('x'), {}).disabledAlgorithms).toBeUndefined();
   });
 
+  it('ConnectionAttempts: 1 unless set; zero or junk raises before connecting; UpdateHostKeys only for yes', () => {
+    const config = SSHConfig.fromText(['Host three', '  ConnectionAttempts 3', '  UpdateHostKeys yes', 'Host zero', '  ConnectionAttempts 0', 'Host ask', '  UpdateHostKeys ask'].join('\n'));
+    expect(configuredHost(config.lookup('three'))).toMatchObject({ connectionAttempts: 3, updateHostKeys: true });
+    expect(configuredHost(config.lookup('ask'))).toMatchObject({ connectionAttempts: 1, updateHostKeys: false });
+    expect(() => configuredHost(config.lookup('zero'))).toThrow(/ConnectionAttempts 0: want a whole number from 1/);
+  });
+
   it('RekeyLimit sizes and times as ssh_config(5) writes them', () => {
     expect(rekeyLimitOf('1G')).toEqual({ bytes: 1 << 30, seconds: undefined });
     expect(rekeyLimitOf('16 none')).toEqual({ bytes: 16, seconds: undefined });

@@ -345,6 +345,8 @@ export interface ConfiguredHost {
   remoteCommand: string | null;
   /** UpdateHostKeys yes: host keys the server proves are added to the first UserKnownHostsFile (ask counts as no: nobody to ask). */
   updateHostKeys: boolean;
+  /** ConnectionAttempts: TCP connections tried, a second apart, before giving up (ssh's default 1). */
+  connectionAttempts: number;
 }
 
 /** Everything the config says about the host `d` describes; a bad algorithm list or StrictHostKeyChecking raises here, before connecting. */
@@ -363,7 +365,16 @@ export function configuredHost(d: SSHConfigDict): ConfiguredHost {
     requestTty: requestTtyOf(d),
     remoteCommand: typeof d.remotecommand === 'string' && d.remotecommand.toLowerCase() !== 'none' ? d.remotecommand : null,
     updateHostKeys: typeof d.updatehostkeys === 'string' && d.updatehostkeys.toLowerCase() === 'yes',
+    connectionAttempts: connectionAttemptsOf(d),
   };
+}
+
+/** ConnectionAttempts (1 when unset); anything but a whole number from 1 raises, as ssh refuses it. */
+function connectionAttemptsOf(d: SSHConfigDict): number {
+  if (d.connectionattempts === undefined) return 1;
+  const n = Number(d.connectionattempts);
+  if (!Number.isInteger(n) || n < 1 || n > 10000) throw new SSHException(`ConnectionAttempts ${d.connectionattempts}: want a whole number from 1`);
+  return n;
 }
 
 /** `key` with the first of `certificates` that certifies it attached (the key as it is when none does). */

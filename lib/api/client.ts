@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { AuthenticationException, BadHostKeyException, ProcessError, SocketTimeout, SSHException } from '../errors';
+import { AuthenticationException, BadHostKeyException, NoValidConnectionsError, ProcessError, SocketTimeout, SSHException } from '../errors';
 import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
 import { PKey } from '../keys';
@@ -19,7 +19,8 @@ import { acceptNewHostKey, algorithmsFromOptions, configOf, configuredHost, opti
 import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
-import { runAsync, runSync, type Op } from '../bridge';
+import { runAsync, runSync, until, type Op } from '../bridge';
+import { debug } from '../debug';
 
 export interface ConnectOptions {
   port?: number;
@@ -88,7 +89,7 @@ export interface ConnectOptions {
    * first UserKnownHostsFile) unless setMissingHostKeyPolicy chose a policy; IdentityAgent and
    * ForwardAgent, PasswordAuthentication/KbdInteractiveAuthentication, RequestTTY, RemoteCommand
    * (invokeShell runs it), AddressFamily, BindAddress, TCPKeepAlive, RekeyLimit and
-   * PubkeyAcceptedAlgorithms, UpdateHostKeys. docs/api.md has the details.
+   * PubkeyAcceptedAlgorithms, UpdateHostKeys, ConnectionAttempts. docs/api.md has the details.
    * `true` reads ~/.ssh/config (nothing when it is missing), a string names a file, or pass an
    * SSHConfig. The options given here win over the file's, as ssh's command line does.
    */
@@ -98,6 +99,11 @@ export interface ConnectOptions {
 /** What an ssh_config asks of each session channel: SendEnv/SetEnv, ForwardAgent, RequestTTY, RemoteCommand. */
 type SessionConfig = Pick<ConfiguredHost, 'environment' | 'forwardAgent' | 'requestTty' | 'remoteCommand'>;
 const NO_SESSION_CONFIG: SessionConfig = { environment: {}, forwardAgent: null, requestTty: 'auto', remoteCommand: null };
+
+/** The TCP connection itself failed (refused, unreachable, timed out): what ssh's ConnectionAttempts retries. */
+function tcpConnectFailed(e: unknown): boolean {
+  return e instanceof NoValidConnectionsError || (e instanceof SocketTimeout && /^connect to /.test(e.message));
+}
 
 /** The caller's agentForwarding over the config's ForwardAgent: the login agent (agentPath, else SSH_AUTH_SOCK) or none. */
 function withAgentForwarding(session: SessionConfig, o: ConnectOptions): SessionConfig {
@@ -300,7 +306,17 @@ export class SSHClient {
     }
     try {
       const [host, o, configured] = yield* this.fromSshConfigOp(hostname, options, depth);
-      yield* this.connectDirectOp(host, o, configured);
+      // ConnectionAttempts: a TCP connection that fails is tried again a second later, as ssh.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          yield* this.connectDirectOp(host, o, configured);
+          break;
+        } catch (e) {
+          if (attempt >= configured.connectionAttempts || !tcpConnectFailed(e)) throw e;
+          debug('connect to %s: attempt %d of %d failed (%s); again in 1 s', host, attempt, configured.connectionAttempts, (e as Error).message);
+          yield* until(() => false, 1);
+        }
+      }
       const alive = configured.keepalive;
       if (alive) yield* this.transport!.setKeepaliveOp(alive.interval, { countMax: alive.countMax });
       this.sessionConfig = withAgentForwarding(configured, options);
