@@ -7,6 +7,9 @@ import { RING_HEADER_BYTES, RING_LAYOUT } from '../lib/bridge/ring';
 import { MSG } from '../lib/transport/constants';
 import { ChannelCore } from '../lib/transport/channel';
 import { WorkerChannel } from '../lib/worker/ssh/channel';
+import { EventEmitter } from 'node:events';
+import { WorkerConnection } from '../lib/worker/ssh/connection';
+import { defaultPreferences } from '../lib/transport/algorithms';
 
 const WINDOW = 64 * 1024;
 const PACKET = 8 * 1024;
@@ -151,5 +154,18 @@ describe('WorkerChannel flow control', () => {
     await settle();
     expect(adjusted()).toBe(read);
     expect(core.localWindow).toBe(WINDOW - stdout.available());
+  });
+});
+
+describe('WorkerConnection forwarders', () => {
+  it('a forward whose listener finished starting after the connection ended is stopped at once, not kept', () => {
+    const sock = Object.assign(new EventEmitter(), { write: () => true, end: () => undefined, destroy: () => undefined, destroyed: false });
+    const c = new WorkerConnection(sock as never, { role: 'client', preferences: defaultPreferences() });
+    let stopped = 0;
+    c.addForwarder(() => stopped++);
+    c.die(new Error('connection lost'));
+    expect(stopped).toBe(1); // the one registered before: stopped with the connection
+    expect(() => c.addForwarder(() => stopped++)).toThrow(/the connection ended before the forward was listening/);
+    expect(stopped).toBe(2);
   });
 });
