@@ -5,14 +5,13 @@ import { AuthenticationException, BadHostKeyException, NoValidConnectionsError, 
 import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
 import { PKey } from '../keys';
-import type { DisabledAlgorithms } from '../transport/algorithms';
 import { keyTypeOfAlgorithm } from '../transport/algorithms';
 import { Channel } from './channel';
 import { ProxyCommand } from './proxy';
 import { Socket } from './socket';
 import type { ChannelFile, ChannelStderrFile, ChannelStdinFile } from './channel-file';
 import { MissingHostKeyPolicy, RejectPolicy } from './policy';
-import { answerWithPassword, Transport, unsupportedSock } from './transport';
+import { answerWithPassword, Transport, unsupportedSock, type TransportOptions } from './transport';
 import type { TerminalModes } from './terminal-modes';
 import { isSocketLike, type SocketLike } from './sock-pump';
 import { acceptNewHostKey, algorithmsFromOptions, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost, type KnownHostsConfig } from './client-config';
@@ -22,7 +21,14 @@ import { SFTPClient } from './sftp-client';
 import { runAsync, runSync, until, type Op } from '../bridge';
 import { debug } from '../debug';
 
-export interface ConnectOptions {
+/**
+ * The Transport options connect passes on as they are (see TransportOptions): disabledAlgorithms,
+ * and beyond Paramiko (AsyncSSH's) rekeyBytes, rekeySeconds, family, localAddr, tcpKeepalive
+ * (under sshConfig on unless TCPKeepAlive no, as ssh).
+ */
+type PassedTransportOptions = Pick<TransportOptions, 'disabledAlgorithms' | 'rekeyBytes' | 'rekeySeconds' | 'family' | 'localAddr' | 'tcpKeepalive'>;
+
+export interface ConnectOptions extends PassedTransportOptions {
   port?: number;
   username?: string;
   password?: string | null;
@@ -49,17 +55,6 @@ export interface ConnectOptions {
   channelTimeout?: number | null;
   /** Decrypts key files; defaults to `password`, as Paramiko. */
   passphrase?: string | null;
-  disabledAlgorithms?: DisabledAlgorithms;
-  /** Beyond Paramiko (AsyncSSH's): see TransportOptions. Keys exchanged anew after this many bytes (default 1 GiB). */
-  rekeyBytes?: number;
-  /** And after this many seconds (default none). */
-  rekeySeconds?: number | null;
-  /** IPv4 (4) or IPv6 (6) only (default 0: either). */
-  family?: 0 | 4 | 6;
-  /** The local address, or [address, port], to connect from. */
-  localAddr?: string | [string, number] | null;
-  /** SO_KEEPALIVE on the socket (default false, as Paramiko; true under sshConfig unless TCPKeepAlive no, as ssh). */
-  tcpKeepalive?: boolean;
   /**
    * OpenSSH's UpdateHostKeys: the host keys the server proves after login (sshd announces them
    * all) are added to this client's host keys, and saved to the file loadHostKeys read, when the
