@@ -1,6 +1,7 @@
 import { ChannelException, SSHException } from '../errors';
 import { Message } from '../wire/message';
 import { MSG } from './constants';
+import { FlightPacer, HOLD_TIMEOUT_MS } from './flight-pacer';
 
 /** Paramiko's and OpenSSH's session defaults: a 2 MiB window, 32 KiB packets. */
 export const DEFAULT_WINDOW_SIZE = 2 * 1024 * 1024;
@@ -70,6 +71,10 @@ export class ChannelCore {
   private readonly replies: Array<{ resolve(ok: boolean): void; reject(e: Error): void }> = [];
   /** Replies to the peer's requests go out in order even when a handler is async. */
   private replyChain: Promise<void> = Promise.resolve();
+  /** How much of the peer's window is used on a local link (see flight-pacer.ts). */
+  private pacer: FlightPacer | null = null;
+  /** Armed while the pacer holds data back; ends pacing if no adjust comes. */
+  private holdTimer: NodeJS.Timeout | null = null;
 
   /** With `sendFilled`, data is written straight into the packet; without, into a payload for `send`. */
   constructor(
@@ -110,7 +115,29 @@ export class ChannelCore {
   /** Paramiko's send_ready: there is window to write into (or the channel is closed). */
   get writableBytes(): number {
     if (this.state !== 'open' || this.eofSent || this.closeSent) return 0;
-    return this.remoteWindow;
+    return this.sendable();
+  }
+
+  /** Of the peer's window, what may be sent now; arms the hold timer when the pacer says none. */
+  private sendable(): number {
+    const pacer = this.pacer;
+    if (!pacer || this.remoteWindow === 0) return this.remoteWindow;
+    const n = pacer.allowance(this.remoteWindow);
+    if (n === 0 && !this.holdTimer) {
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = null;
+        if (this.state !== 'open' || pacer.allowance(this.remoteWindow) > 0) return;
+        pacer.release();
+        this.deliver((s) => s.writable());
+      }, HOLD_TIMEOUT_MS);
+      this.holdTimer.unref?.();
+    }
+    return n;
+  }
+
+  private clearHold(): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
   }
 
   /**
@@ -135,8 +162,8 @@ export class ChannelCore {
     const limit = Math.min(this.remoteMaxPacket, MAX_DATA_PACKET);
     const head = stream ? 13 : 9;
     let total = 0;
-    while (total < queued && this.remoteWindow > 0) {
-      const n = Math.min(queued - total, this.remoteWindow, limit);
+    for (let room = this.sendable(); total < queued && room > 0; room = this.sendable()) {
+      const n = Math.min(queued - total, room, limit);
       if (wholePackets && n < limit) break;
       // Type, channel, [data type,] length, data.
       const fill = (payload: Buffer): void => {
@@ -163,6 +190,8 @@ export class ChannelCore {
       }
       this.remoteWindow -= n;
       total += n;
+      // Counted per packet: sendable() reads it for the next one.
+      this.pacer?.onSent(n);
     }
     return total;
   }
@@ -224,6 +253,7 @@ export class ChannelCore {
     this.remoteId = remoteId;
     this.remoteWindow = window;
     this.remoteMaxPacket = Math.max(1, maxPacket);
+    this.pacer = new FlightPacer(Math.min(this.remoteMaxPacket, MAX_DATA_PACKET), window);
     this.state = 'open';
   }
 
@@ -279,9 +309,11 @@ export class ChannelCore {
   }
 
   onWindowAdjust(n: number): void {
-    const was = this.remoteWindow;
+    const could = this.state === 'open' ? this.sendable() : 0;
     this.remoteWindow = Math.min(this.remoteWindow + n, 0xffffffff);
-    if (was === 0 && this.remoteWindow > 0) this.deliver((s) => s.writable());
+    this.pacer?.onAdjust(n, this.remoteWindow);
+    this.clearHold();
+    if (could === 0 && this.sendable() > 0) this.deliver((s) => s.writable());
   }
 
   onEof(): void {
@@ -340,6 +372,7 @@ export class ChannelCore {
   finish(error: Error | null): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearHold();
     const err = error ?? new SSHException('channel closed');
     // A server that ran the command may close before its reply goes out (Paramiko's server
     // replies from one thread while another sends exit-status and CLOSE): an exit status or

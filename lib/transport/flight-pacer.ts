@@ -1,0 +1,125 @@
+/**
+ * How much of the peer's channel window a sender uses, on a local link.
+ *
+ * The window is what the peer is prepared to buffer; a sender faster than the program reading
+ * the peer's end (OpenSSH's `ssh` writing to `sftp` through a pipe, say) keeps all of it
+ * queued there. On loopback that queue gains nothing (the round trip is far shorter than it
+ * takes to drain) and costs the peer dearly: OpenSSH's client, holding 2 MiB of our data in its
+ * channel buffer, spent twice the CPU per byte (four times the page faults) and downloaded from
+ * our SFTP server at 0.5x of sshd's rate, which never gets ahead of it. Capped near half a
+ * megabyte in flight it ran at sshd's rate.
+ *
+ * So, while the path looks local (the quickest window adjust came back within LOCAL_RTT_MS of
+ * the data it acknowledged), bytes in flight (sent and not yet given back by WINDOW_ADJUST) are
+ * held to `max(floor, 2 x delivery rate x shortest round trip)`: twice what the link itself
+ * holds, never less than the floor. The floor is at least half the peer's largest window plus a
+ * packet, so a peer that returns window once half of it is used (ours, and many others) always
+ * gets enough data to send its next adjust. A remote path (or one not measured yet) is never limited. If an adjust does not arrive
+ * within HOLD_TIMEOUT_MS while data is held (a slow reader, or a peer that waits for more data
+ * before it adjusts), the whole window may be used until the next adjust: no peer can be left
+ * waiting for data we hold, and one that adjusts in large steps raises the floor past its window.
+ */
+
+/** A quickest round trip above this (ms) means a real network: the window is used in full. */
+export const LOCAL_RTT_MS = 2;
+/** Least in flight once pacing (bytes). */
+export const MIN_FLOOR = 512 * 1024;
+/** Held data with no adjust for this long (ms) lifts the limit until the next adjust. */
+export const HOLD_TIMEOUT_MS = 50;
+/** Round-trip samples before any limit applies. */
+const SAMPLES_BEFORE_PACING = 4;
+/** Delivery rate is measured over intervals of at least this (ms). */
+const RATE_INTERVAL_MS = 1;
+
+export class FlightPacer {
+  /** Bytes sent / given back since the channel opened. */
+  private sent = 0;
+  private acked = 0;
+  /** End offsets (cumulative bytes sent) and times of each send, oldest first from `head`. */
+  private readonly ends: number[] = [];
+  private readonly times: number[] = [];
+  private head = 0;
+  private samples = 0;
+  private minRtt = Infinity;
+  /** The largest window the peer has offered (what it allows in flight at once). */
+  private peakWindow = 0;
+  /** Bytes per ms, a max filter that decays by a tenth per interval. */
+  private rate = 0;
+  private rateAt = -1;
+  private rateAcked = 0;
+  /** Set when a held peer sent no adjust in time: the window is used in full until one comes. */
+  private released = false;
+
+  constructor(
+    private readonly maxPacket: number,
+    window: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.peakWindow = window;
+  }
+
+  /** Bytes sent and not yet given back. */
+  get inFlight(): number {
+    return this.sent - this.acked;
+  }
+
+  /** Whether a limit applies now. */
+  get pacing(): boolean {
+    return !this.released && this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS;
+  }
+
+  /** The most that may be in flight now (Infinity when not pacing). */
+  get cap(): number {
+    if (!this.pacing) return Infinity;
+    const floor = Math.max(MIN_FLOOR, Math.ceil(this.peakWindow / 2) + this.maxPacket);
+    return Math.max(floor, Math.floor(2 * this.rate * this.minRtt));
+  }
+
+  /** Of `window` bytes the peer allows, how many may be sent now. */
+  allowance(window: number): number {
+    if (!this.pacing) return window;
+    return Math.max(0, Math.min(window, this.cap - this.inFlight));
+  }
+
+  /** `n` bytes went out (one packet). */
+  onSent(n: number): void {
+    if (n <= 0) return;
+    this.sent += n;
+    this.ends.push(this.sent);
+    this.times.push(this.now());
+  }
+
+  /** The peer gave back `n` bytes of window, which is now `window` (not counting what is in flight). */
+  onAdjust(n: number, window: number): void {
+    const t = this.now();
+    this.released = false;
+    // A peer may grow its window beyond what we sent (OpenSSH's client opens a session with a
+    // small window and grows it at once): only bytes in flight are acknowledged.
+    this.acked += Math.min(n, this.sent - this.acked);
+    this.peakWindow = Math.max(this.peakWindow, window + this.sent - this.acked);
+    let sentAt = -1;
+    while (this.head < this.ends.length && this.ends[this.head] <= this.acked) sentAt = this.times[this.head++];
+    if (this.head > 256 && this.head * 2 > this.ends.length) {
+      this.ends.splice(0, this.head);
+      this.times.splice(0, this.head);
+      this.head = 0;
+    }
+    if (sentAt >= 0) {
+      this.samples++;
+      this.minRtt = Math.min(this.minRtt, t - sentAt);
+    }
+    if (this.rateAt < 0) {
+      this.rateAt = t;
+      this.rateAcked = this.acked;
+    } else if (t - this.rateAt >= RATE_INTERVAL_MS) {
+      this.rate = Math.max((this.acked - this.rateAcked) / (t - this.rateAt), this.rate * 0.9);
+      this.rateAt = t;
+      this.rateAcked = this.acked;
+    }
+  }
+
+  /** The held peer did not adjust in time (see HOLD_TIMEOUT_MS): no limit until it does. */
+  release(): void {
+    this.released = true;
+  }
+}
