@@ -152,3 +152,17 @@ describe('ChannelCore pacing a local peer', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 });
+
+describe('FlightPacer and a peer that returns window in large steps', () => {
+  it('leaves alone a peer that adjusts half its window at a time (it keeps its own buffer)', () => {
+    const { p, clock } = pacerAt();
+    for (let i = 0; i < 8; i++) {
+      p.onSent(WINDOW / 2);
+      clock.t += 0.2;
+      p.onAdjust(WINDOW / 2, WINDOW);
+    }
+    expect(p.pacing).toBe(false);
+    p.onSent(WINDOW);
+    expect(p.allowance(WINDOW)).toBe(WINDOW);
+  });
+});

@@ -2,22 +2,26 @@
  * How much of the peer's channel window a sender uses, on a local link.
  *
  * The window is what the peer is prepared to buffer; a sender faster than the program reading
- * the peer's end (OpenSSH's `ssh` writing to `sftp` through a pipe, say) keeps all of it
- * queued there. On loopback that queue gains nothing (the round trip is far shorter than it
+ * the peer's end (OpenSSH's `ssh` writing to `sftp` through a pipe, say) keeps all of it queued
+ * there. On loopback that queue gains nothing (the round trip is far shorter than the time it
  * takes to drain) and costs the peer dearly: OpenSSH's client, holding 2 MiB of our data in its
  * channel buffer, spent twice the CPU per byte (four times the page faults) and downloaded from
- * our SFTP server at 0.5x of sshd's rate, which never gets ahead of it. Capped near half a
- * megabyte in flight it ran at sshd's rate.
+ * our SFTP server at 0.5-0.73x of sshd's rate; sshd is slower to send and never gets that far
+ * ahead. With about 1 MiB in flight it ran at sshd's rate or better.
  *
- * So, while the path looks local (the quickest window adjust came back within LOCAL_RTT_MS of
- * the data it acknowledged), bytes in flight (sent and not yet given back by WINDOW_ADJUST) are
- * held to `max(floor, 2 x delivery rate x shortest round trip)`: twice what the link itself
- * holds, never less than the floor. The floor is at least half the peer's largest window plus a
- * packet, so a peer that returns window once half of it is used (ours, and many others) always
- * gets enough data to send its next adjust. A remote path (or one not measured yet) is never limited. If an adjust does not arrive
- * within HOLD_TIMEOUT_MS while data is held (a slow reader, or a peer that waits for more data
- * before it adjusts), the whole window may be used until the next adjust: no peer can be left
- * waiting for data we hold, and one that adjusts in large steps raises the floor past its window.
+ * So a limit applies while
+ * - the path looks local: the quickest window adjust came back within LOCAL_RTT_MS of the data
+ *   it acknowledged, and
+ * - the peer returns window in small steps: some adjust gave back under a quarter of its window,
+ *   so it reads as data comes (OpenSSH's client). A peer that only ever returns half its window
+ *   at a time (paramiko-ts itself) keeps a buffer of its own and is left alone.
+ * Bytes in flight (sent, not yet given back by WINDOW_ADJUST) are then held to
+ * `max(floor, 2 x delivery rate x shortest round trip)`: twice what the link itself holds, and at
+ * least the floor, half the peer's largest window plus a packet, so a peer that adjusts once half
+ * its window is used always gets enough data to send that adjust. A remote path, or one not
+ * measured yet, is never limited. If no adjust arrives within HOLD_TIMEOUT_MS while data is held
+ * (a slow reader, or a peer waiting for more before it adjusts), the whole window may be used
+ * until the next adjust: no peer is ever left waiting for data we hold.
  */
 
 /** A quickest round trip above this (ms) means a real network: the window is used in full. */
@@ -30,6 +34,8 @@ export const HOLD_TIMEOUT_MS = 50;
 const SAMPLES_BEFORE_PACING = 4;
 /** Delivery rate is measured over intervals of at least this (ms). */
 const RATE_INTERVAL_MS = 1;
+/** Sends remembered for round-trip samples at most (a 256 MiB window of 32 KiB packets). */
+const MAX_LOG = 8192;
 
 export class FlightPacer {
   /** Bytes sent / given back since the channel opened. */
@@ -43,6 +49,8 @@ export class FlightPacer {
   private minRtt = Infinity;
   /** The largest window the peer has offered (what it allows in flight at once). */
   private peakWindow = 0;
+  /** The fewest bytes an adjust has acknowledged. */
+  private minReturned = Infinity;
   /** Bytes per ms, a max filter that decays by a tenth per interval. */
   private rate = 0;
   private rateAt = -1;
@@ -65,7 +73,8 @@ export class FlightPacer {
 
   /** Whether a limit applies now. */
   get pacing(): boolean {
-    return !this.released && this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS;
+    if (this.released || this.samples < SAMPLES_BEFORE_PACING) return false;
+    return this.minRtt < LOCAL_RTT_MS && this.minReturned < this.peakWindow / 4;
   }
 
   /** The most that may be in flight now (Infinity when not pacing). */
@@ -85,6 +94,9 @@ export class FlightPacer {
   onSent(n: number): void {
     if (n <= 0) return;
     this.sent += n;
+    // A peer with a huge window that seldom adjusts: the log stops growing (later samples then
+    // come out longer, never shorter, than the true round trip).
+    if (this.ends.length - this.head >= MAX_LOG) return;
     this.ends.push(this.sent);
     this.times.push(this.now());
   }
@@ -95,7 +107,9 @@ export class FlightPacer {
     this.released = false;
     // A peer may grow its window beyond what we sent (OpenSSH's client opens a session with a
     // small window and grows it at once): only bytes in flight are acknowledged.
-    this.acked += Math.min(n, this.sent - this.acked);
+    const returned = Math.min(n, this.sent - this.acked);
+    this.acked += returned;
+    if (returned > 0 && returned < this.minReturned) this.minReturned = returned;
     this.peakWindow = Math.max(this.peakWindow, window + this.sent - this.acked);
     let sentAt = -1;
     while (this.head < this.ends.length && this.ends[this.head] <= this.acked) sentAt = this.times[this.head++];
