@@ -26,6 +26,7 @@ describe('FlightPacer', () => {
     p.onSent(WINDOW - 1);
     expect(p.allowance(1)).toBe(1);
     expect(p.cap).toBe(Infinity);
+    expect(p.pacedPeak).toBe(0);
   });
 
   it('on a local path holds what is in flight to half the peak window plus a packet', () => {
@@ -39,6 +40,7 @@ describe('FlightPacer', () => {
     expect(p.allowance(WINDOW)).toBe(1000);
     p.onSent(1000);
     expect(p.allowance(WINDOW)).toBe(0);
+    expect(p.pacedPeak).toBe(cap);
     clock.t += 0.2;
     p.onAdjust(PACKET, WINDOW - cap + PACKET);
     expect(p.allowance(WINDOW)).toBe(PACKET);

@@ -135,6 +135,11 @@ export class ChannelCore {
     return n;
   }
 
+  /** The most bytes in flight at once while pacing held them (0: pacing never applied). */
+  get pacedPeak(): number {
+    return this.pacer?.pacedPeak ?? 0;
+  }
+
   private clearHold(): void {
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;

@@ -57,6 +57,8 @@ export class FlightPacer {
   private rateAcked = 0;
   /** Set when a held peer sent no adjust in time: the window is used in full until one comes. */
   private released = false;
+  /** The most in flight at once while a limit applied (0: it never applied). */
+  pacedPeak = 0;
 
   constructor(
     private readonly maxPacket: number,
@@ -94,6 +96,7 @@ export class FlightPacer {
   onSent(n: number): void {
     if (n <= 0) return;
     this.sent += n;
+    if (this.pacing && this.inFlight > this.pacedPeak) this.pacedPeak = this.inFlight;
     // A peer with a huge window that seldom adjusts: the log stops growing (later samples then
     // come out longer, never shorter, than the true round trip).
     if (this.ends.length - this.head >= MAX_LOG) return;
