@@ -147,6 +147,18 @@ describe('Session handshakes between our own endpoints (in memory)', () => {
     expect(pair.client.closed).toBeUndefined();
   });
 
+  it('a key exchange message outside a key exchange is answered UNIMPLEMENTED and the session goes on, as OpenSSH', () => {
+    const pair = handshake({});
+    const logged: string[] = [];
+    (pair.client.session as unknown as { host: { log?: (l: string) => void } }).host.log = (l) => logged.push(l);
+    pair.client.session.send(new Message().addByte(31).addString('stray').asBytes());
+    pair.pump();
+    expect(pair.server.closed).toBeUndefined();
+    expect(pair.client.closed).toBeUndefined();
+    expect(logged).toContainEqual(expect.stringMatching(/^peer says message #\d+ is unimplemented$/));
+    exchangeData(pair);
+  });
+
   it("the peer's version and KEXINIT arriving before start() wait: our identification line still goes first", () => {
     // As over a channel that already holds what our own server sent on accept (a jump host).
     const pair = sessionPair({ preferences: defaultPreferences() }, { hostKeys, serverSigAlgs: ['ssh-ed25519'], preferences: defaultPreferences() });

@@ -315,7 +315,14 @@ export class Session {
         return;
     }
     if (type >= 30 && type <= 49) {
-      if (!this.kexRun) throw new SSHException(`unexpected ${messageName(type)} outside a key exchange`);
+      if (!this.kexRun) {
+        if (!this.sessionId) throw new SSHException(`unexpected ${messageName(type)} outside a key exchange`);
+        // As OpenSSH after its first exchange: a key exchange message with none running is
+        // answered UNIMPLEMENTED and the session goes on.
+        this.host.log?.(`unexpected ${messageName(type)} outside a key exchange: answered UNIMPLEMENTED`);
+        this.sendUnimplemented();
+        return;
+      }
       if (this.ignoreNextKexPacket) {
         this.ignoreNextKexPacket = false;
         return;
