@@ -238,6 +238,40 @@ describe('ChannelFile.readUntil and readExactly (AsyncSSH\'s readuntil, readexac
     expect(() => big.readUntil([])).toThrow(TypeError);
   });
 
+  it('a prompt after many small chunks: each byte is searched and copied once, not once per chunk', () => {
+    const chunks = [...Array.from({ length: 2000 }, (_, i) => Buffer.alloc(100, 0x41 + (i % 26))), 'router> ', 'more'];
+    for (const separator of ['router> ', /router> /]) {
+      const { file } = fileOver(chunks);
+      const concat = jest.spyOn(Buffer, 'concat');
+      const toString = jest.spyOn(Buffer.prototype, 'toString');
+      try {
+        const got = file.readUntil(separator) as string;
+        expect(got.length).toBe(200_000 + 8);
+        expect(got.endsWith('router> ')).toBe(true);
+        // Joining everything on each new chunk (as before) copied ~200 MB here.
+        const copied = concat.mock.results.reduce((n, r) => n + (r.value as Buffer).length, 0);
+        expect(copied).toBeLessThan(2 * got.length + 1000);
+        // Decoded once in all, plus the search for the match's byte offset (log2 of the size).
+        expect(toString.mock.calls.length).toBeLessThan(40);
+      } finally {
+        concat.mockRestore();
+        toString.mockRestore();
+      }
+      expect(file.read().toString()).toBe('more');
+    }
+  });
+
+  it('a character split across chunks still matches a RegExp', () => {
+    const e = Buffer.from('é>');
+    const { file } = fileOver([Buffer.from('x'), e.subarray(0, 1), e.subarray(1), Buffer.from(' y')]);
+    expect(file.readUntil(/é>/)).toBe('xé>');
+    expect(file.read().toString()).toBe(' y');
+    // An invalid byte decodes to one U+FFFD (three bytes if re-encoded): the match ends where it should.
+    const bad = fileOver([Buffer.from([0xff, 0x61]), Buffer.from('b> rest')], 'rb').file;
+    expect(bad.readUntil(/ab> /)).toEqual(Buffer.from([0xff, 0x61, 0x62, 0x3e, 0x20]));
+    expect(bad.read().toString()).toBe('rest');
+  });
+
   it('readExactly: n bytes across chunks, or IncompleteReadError with the short rest at EOF', () => {
     const { file } = fileOver(['ab', 'cdef', 'g']);
     expect(file.readExactly(3).toString()).toBe('abc');

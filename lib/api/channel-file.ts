@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { runAsync, runSync, type Op } from '../bridge';
 import { IncompleteReadError, SSHException } from '../errors';
 import type { Channel } from './channel';
@@ -196,21 +197,29 @@ abstract class BufferedReader {
     const fixed = list.filter((s): s is string | Buffer => !(s instanceof RegExp)).map((s) => Buffer.from(s));
     const patterns = list.filter((s): s is RegExp => s instanceof RegExp).map((r) => new RegExp(r.source, r.flags.replace(/[gy]/g, '')));
     const longest = Math.max(0, ...fixed.map((f) => f.length));
-    // Fixed separators are looked for only where they could end in new data.
-    let from = 0;
+    // Each pass looks only at what came since the last: fixed separators in the new bytes (and
+    // the few before them a separator could start in), patterns over the text decoded so far,
+    // extended by the new bytes. Nothing is joined or decoded twice, so a prompt that comes
+    // after megabytes of output costs a pass over them, not one per chunk.
+    const decoder = patterns.length ? new StringDecoder('utf8') : null;
+    let text = '';
+    let searched = 0;
     for (;;) {
-      const all = this.joined();
       let end = -1;
-      for (const f of fixed) {
-        const at = all.indexOf(f, Math.max(0, from - longest + 1));
-        if (at >= 0 && (end < 0 || at + f.length < end)) end = at + f.length;
+      if (fixed.length) {
+        const from = Math.max(0, searched - longest + 1);
+        const fresh = this.peek(from, this.buffered);
+        for (const f of fixed) {
+          const at = fresh.indexOf(f);
+          if (at >= 0 && (end < 0 || from + at + f.length < end)) end = from + at + f.length;
+        }
       }
-      if (patterns.length) {
-        const text = all.toString('utf8');
+      if (decoder) {
+        text += decoder.write(this.peek(searched, this.buffered));
         for (const p of patterns) {
           const m = p.exec(text);
           if (!m) continue;
-          const at = Buffer.byteLength(text.slice(0, m.index + m[0].length));
+          const at = byteOffsetOf(this.peek(0, this.buffered), m.index + m[0].length);
           if (end < 0 || at < end) end = at;
         }
       }
@@ -218,8 +227,8 @@ abstract class BufferedReader {
         const out = this.take(end);
         return this.mode.includes('b') ? out : out.toString('utf8');
       }
-      from = all.length;
-      if (all.length >= limit) throw new SSHException(`readUntil: no separator in the first ${all.length} bytes (limit ${limit}); they stay unread`);
+      searched = this.buffered;
+      if (searched >= limit) throw new SSHException(`readUntil: no separator in the first ${searched} bytes (limit ${limit}); they stay unread`);
       if (!(yield* this.moreOp())) {
         const rest = this.take(this.buffered);
         throw new IncompleteReadError(this.mode.includes('b') ? rest : rest.toString('utf8'), `a separator (${list.map(describe).join(', ')})`);
@@ -247,10 +256,18 @@ abstract class BufferedReader {
     return got;
   }
 
-  /** The unread data as one Buffer (joined, and kept so, when it was in pieces). */
-  private joined(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
-    return this.chunks[0] ?? Buffer.alloc(0);
+  /** Unread bytes `from` to `to`, left unread (a view when they lie in one chunk). */
+  private peek(from: number, to: number): Buffer {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (const c of this.chunks) {
+      const lo = Math.max(from, at);
+      const hi = Math.min(to, at + c.length);
+      if (lo < hi) parts.push(c.subarray(lo - at, hi - at));
+      at += c.length;
+      if (at >= to) break;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
   /** Reads up to `buff.length` bytes into `buff`; returns how many (0 at EOF). */
@@ -276,6 +293,22 @@ abstract class BufferedReader {
       yield line;
     }
   }
+}
+
+/**
+ * Where in `bytes` the first `chars` UTF-16 units of its UTF-8 decoding end: the shortest prefix
+ * that decodes to at least that many. Exact for invalid bytes too (each decodes to one U+FFFD, so
+ * re-encoding the text would count three bytes for one).
+ */
+function byteOffsetOf(bytes: Buffer, chars: number): number {
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (bytes.toString('utf8', 0, mid).length >= chars) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 function describe(s: Separator): string {
