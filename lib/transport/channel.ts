@@ -123,7 +123,7 @@ export class ChannelCore {
     const pacer = this.pacer;
     if (!pacer || this.remoteWindow === 0) return this.remoteWindow;
     const n = pacer.allowance(this.remoteWindow);
-    if (n === 0 && !this.holdTimer) {
+    if (n === 0 && !this.holdTimer && this.state === 'open') {
       this.holdTimer = setTimeout(() => {
         this.holdTimer = null;
         if (this.state !== 'open' || pacer.allowance(this.remoteWindow) > 0) return;
