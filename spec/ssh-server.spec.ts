@@ -209,6 +209,37 @@ describe('SSHServer', () => {
     expect(ch.recvExitStatus()).toBe(6);
   });
 
+  it('a break (RFC 4335) is taken on a pty session, as sshd, and refused without one', () => {
+    const c = client('alice', { password: PASSWORD });
+    const from = server.logSince(0).next;
+    const ch = c.getTransport()!.openSession();
+    ch.getPty();
+    ch.invokeShell();
+    expect(ch.sendBreak(150)).toBe(true);
+    ch.sendall('exit 4\n');
+    expect(ch.recvExitStatus()).toBe(4);
+    expect(server.logSince(from).lines.join('\n')).toMatch(/alice: break \(150 ms asked\)/);
+    const plain = c.getTransport()!.openSession();
+    plain.execCommand('sleep 5');
+    expect(plain.sendBreak()).toBe(false);
+    plain.close();
+  });
+
+  itWithPeers(['ssh'], "OpenSSH's ssh -tt sends a break with its ~B escape; the server takes it", () => {
+    const kh = join(dir, 'known_hosts-break');
+    writeFileSync(kh, server.knownHosts());
+    const from = server.logSince(0).next;
+    const res = spawnSync(
+      `${OPENSSH_ROOT}/usr/bin/ssh`,
+      ['-tt', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', userKeyPath,
+        '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, '-p', String(server.port), 'bob@127.0.0.1'],
+      // The escape is read at the start of a line: ~B first, then a command for the shell.
+      { timeout: 20000, input: '~Bexit 5\n' },
+    );
+    expect(res.status).toBe(5);
+    expect(server.logSince(from).lines.join('\n')).toMatch(/bob: break \(\d+ ms asked\)/);
+  });
+
   it('accepts only the env variables it is told to (LANG, LC_*)', () => {
     const c = client('alice', { password: PASSWORD });
     const [out] = run(c, 'echo "$LC_PAPER/$SECRET"', { environment: { LC_PAPER: 'a4', SECRET: 'x' } });

@@ -62,6 +62,11 @@ export interface SessionProcess {
    * with a pty, to the terminal's foreground process group.
    */
   signal(name: string): boolean;
+  /**
+   * RFC 4335 "break": a break on the terminal (tcsendbreak on the pty's master, as sshd; a
+   * no-op for a Linux pty, which has no line to hold). False without a pty.
+   */
+  sendBreak(): boolean;
   /** Resolves once the process has exited AND its stdout/stderr have ended (all output read). */
   readonly exited: Promise<SessionExit>;
   /** Kills the whole process tree (SIGHUP to the session, SIGKILL after a grace of 1 s), idempotent. */
@@ -263,6 +268,10 @@ class PipeSession extends Session implements SessionProcess {
     return { code, signal: sshSignalName(signal), coreDumped: false };
   }
 
+  sendBreak(): boolean {
+    return false;
+  }
+
   resize(): boolean {
     return false;
   }
@@ -429,6 +438,12 @@ class PtySession extends Session implements SessionProcess {
     return true;
   }
 
+  sendBreak(): boolean {
+    if (!this.running) return false;
+    this.control.write('break\n');
+    return true;
+  }
+
   protected override hangup(): boolean {
     // The helper closes the terminal and hangs up the program's group (even before it has
     // told us the session id); we reach the rest of the session.
@@ -467,7 +482,7 @@ function isDirectory(path: string): boolean {
 /**
  * The pty helper, run as `python3 -I -S -c PTY_HELPER`. fd 0/1: the terminal's input and
  * output; fd 2: its own errors; fd 3: control lines from us (a JSON config, then
- * `resize COLS ROWS WPX HPX` and `signal N`), EOF meaning hang up; fd 4: JSON lines to us,
+ * `resize COLS ROWS WPX HPX`, `signal N` and `break`), EOF meaning hang up; fd 4: JSON lines to us,
  * `{"pid": N}` once the program is forked, `{"code", "signal", "core"}` once it is reaped (raw
  * wait status: `exit 130` and death by SIGINT stay apart). It exits when the program has been
  * reaped and nothing holds the terminal any more (the master reads EIO), all output relayed.
@@ -630,6 +645,8 @@ class Relay:
                     cols, rows, wpx, hpx = (int(x) for x in words[1:])
                     # On the master: the kernel sends SIGWINCH to the foreground group.
                     fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, wpx, hpx))
+                elif words == ['break'] and self.master_open:
+                    termios.tcsendbreak(self.master, 0)
                 elif words[:1] == ['signal'] and len(words) == 2 and self.status is None:
                     pgrp = 0
                     if self.master_open:

@@ -118,6 +118,11 @@ export class SessionChannel implements ChannelSink {
         return this.started || !this.settings.agent ? false : this.settings.agent.request();
       case 'signal':
         return this.proc ? this.proc.signal(a.signal as string) : false;
+      case 'break':
+        // As sshd: taken on a session with a terminal, refused without one.
+        if (!this.proc || !this.pty || !this.proc.sendBreak()) return false;
+        this.settings.log(`${this.settings.username}: break (${a.msec as number} ms asked)`);
+        return true;
       case 'shell':
         return this.start(null);
       case 'exec':

@@ -29,6 +29,8 @@ export function parseChannelRequest(type: string, msg: Message): Record<string, 
       return { name: msg.getText(), value: msg.getText() };
     case 'signal':
       return { signal: msg.getText() };
+    case 'break':
+      return { msec: msg.getInt() };
     case 'x11-req':
       return { singleConnection: msg.getBoolean(), protocol: msg.getText(), cookie: msg.getText(), screen: msg.getInt() };
     case 'shell':
