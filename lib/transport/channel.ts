@@ -73,7 +73,7 @@ export class ChannelCore {
   private replyChain: Promise<void> = Promise.resolve();
   /** How much of the peer's window is used on a local link (see flight-pacer.ts). */
   private pacer: FlightPacer | null = null;
-  /** Armed while the pacer holds data back; ends pacing if no adjust comes. */
+  /** Armed while the pacer holds data back; lifts the limit until the next adjust if none comes in time. */
   private holdTimer: NodeJS.Timeout | null = null;
 
   /** With `sendFilled`, data is written straight into the packet; without, into a payload for `send`. */
