@@ -115,24 +115,31 @@ export class ChannelCore {
   /** Paramiko's send_ready: there is window to write into (or the channel is closed). */
   get writableBytes(): number {
     if (this.state !== 'open' || this.eofSent || this.closeSent) return 0;
-    return this.sendable();
+    // Callers ask when they have data to write.
+    const n = this.room();
+    if (n === 0) this.holdIfPaced();
+    return n;
   }
 
-  /** Of the peer's window, what may be sent now; arms the hold timer when the pacer says none. */
-  private sendable(): number {
+  /** Of the peer's window, what the pacer lets go now (all of it without a pacer). */
+  private room(): number {
+    return this.pacer ? this.pacer.allowance(this.remoteWindow) : this.remoteWindow;
+  }
+
+  /**
+   * Called when data waits and room() is 0: if the pacer, not the peer, holds it (window is
+   * left), a timer lifts the limit should no adjust come in time.
+   */
+  private holdIfPaced(): void {
     const pacer = this.pacer;
-    if (!pacer || this.remoteWindow === 0) return this.remoteWindow;
-    const n = pacer.allowance(this.remoteWindow);
-    if (n === 0 && !this.holdTimer && this.state === 'open') {
-      this.holdTimer = setTimeout(() => {
-        this.holdTimer = null;
-        if (this.state !== 'open' || pacer.allowance(this.remoteWindow) > 0) return;
-        pacer.release();
-        this.deliver((s) => s.writable());
-      }, HOLD_TIMEOUT_MS);
-      this.holdTimer.unref?.();
-    }
-    return n;
+    if (!pacer || this.remoteWindow === 0 || this.holdTimer || this.state !== 'open') return;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      if (this.state !== 'open' || this.room() > 0) return;
+      pacer.release();
+      this.deliver((s) => s.writable());
+    }, HOLD_TIMEOUT_MS);
+    this.holdTimer.unref?.();
   }
 
   /** The most bytes in flight at once while pacing held them (0: pacing never applied). */
@@ -167,7 +174,12 @@ export class ChannelCore {
     const limit = Math.min(this.remoteMaxPacket, MAX_DATA_PACKET);
     const head = stream ? 13 : 9;
     let total = 0;
-    for (let room = this.sendable(); total < queued && room > 0; room = this.sendable()) {
+    while (total < queued) {
+      const room = this.room();
+      if (room === 0) {
+        this.holdIfPaced();
+        break;
+      }
       const n = Math.min(queued - total, room, limit);
       if (wholePackets && n < limit) break;
       // Type, channel, [data type,] length, data.
@@ -195,7 +207,7 @@ export class ChannelCore {
       }
       this.remoteWindow -= n;
       total += n;
-      // Counted per packet: sendable() reads it for the next one.
+      // Counted per packet: room() reads it for the next one.
       this.pacer?.onSent(n);
     }
     return total;
@@ -314,11 +326,13 @@ export class ChannelCore {
   }
 
   onWindowAdjust(n: number): void {
-    const could = this.state === 'open' ? this.sendable() : 0;
+    const could = this.state === 'open' ? this.room() : 0;
     this.remoteWindow = Math.min(this.remoteWindow + n, 0xffffffff);
     this.pacer?.onAdjust(n, this.remoteWindow);
     this.clearHold();
-    if (could === 0 && this.sendable() > 0) this.deliver((s) => s.writable());
+    // Still held (the adjust only grew the window): the timer runs again from here.
+    if (this.room() === 0) this.holdIfPaced();
+    else if (could === 0) this.deliver((s) => s.writable());
   }
 
   onEof(): void {

@@ -119,8 +119,8 @@ export class SessionChannel implements ChannelSink {
       case 'signal':
         return this.proc ? this.proc.signal(a.signal as string) : false;
       case 'break':
-        // As sshd: taken on a session with a terminal, refused without one.
-        if (!this.proc || !this.pty || !this.proc.sendBreak()) return false;
+        // As sshd: taken on a session with a terminal, refused without one (sendBreak says).
+        if (!this.proc || !this.proc.sendBreak()) return false;
         this.settings.log(`${this.settings.username}: break (${a.msec as number} ms asked)`);
         return true;
       case 'shell':
