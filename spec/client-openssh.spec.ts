@@ -358,9 +358,10 @@ describe('SSHClient against OpenSSH sshd', () => {
       ...body,
       'process.exit(0);',
     ].join('\n');
-    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_DEBUG: nodeDebug }, timeout: 60_000 });
-    expect(r.status).toBe(0);
-    return r.stderr.toString().split('\n');
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_DEBUG: nodeDebug }, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    const lines = r.stderr.toString().split('\n');
+    if (r.status !== 0) throw new Error(`child exited ${r.status}: ${lines.filter((l) => !/^\S+ \d+: [0-9a-f]{8}  /.test(l)).slice(-15).join('\n')}`);
+    return lines;
   }
 
   itWithPeers(['sshd'], 'NODE_DEBUG=paramiko-ts: the worker\'s lines reach stderr in order, even when the script exits at once', () => {
@@ -388,6 +389,24 @@ describe('SSHClient against OpenSSH sshd', () => {
     // The default section stays quiet for a transport logging elsewhere.
     const quiet = loggedChild('paramiko-ts', [], ['t.setLogChannel("elsewhere");']);
     expect(quiet.filter((l) => l.startsWith('PARAMIKO-TS'))).toEqual([]);
+  });
+
+  itWithPeers(['sshd'], "an SFTP session takes packets up to 255 KiB: sshd sends a READ's 255 KiB in one or two, not eight", () => {
+    // Readable by sshd's test user.
+    const shared = mkdtempSync(join(tmpdir(), 'pts-sftp-packets-'));
+    chmodSync(shared, 0o755);
+    const file = join(shared, 'file');
+    writeFileSync(file, randomBytes(4 * 1024 * 1024), { mode: 0o644 });
+    const body = [
+      `const sftp = require(${JSON.stringify(join(__dirname, '..', 'dist'))}).SFTPClient.fromTransport(t);`,
+      `if (sftp.get(${JSON.stringify(file)}, ${JSON.stringify(file + '.got')}) !== 4 * 1024 * 1024) throw new Error('size');`,
+    ];
+    const lines = loggedChild('pts-spec', body, ['t.setLogChannel("pts-spec");', 't.setHexdump(true);']);
+    const sizes = lines.map((l) => /IN CHANNEL_DATA \((\d+) bytes\)/.exec(l)).filter((m) => m !== null).map((m) => Number(m![1]));
+    // 9 bytes of CHANNEL_DATA header: more than 32 KiB of data in a packet.
+    expect(Math.max(...sizes)).toBeGreaterThan(9 + 32 * 1024);
+    expect(readFileSync(file + '.got').equals(readFileSync(file))).toBe(true);
+    rmSync(shared, { recursive: true, force: true });
   });
 
   itWithPeers(['sshd'], 'renegotiateKeys before authentication: sshd refuses it, we say so at once and the session goes on', () => {

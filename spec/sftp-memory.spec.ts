@@ -12,7 +12,8 @@ import { decodeReply, decodeRequest, encodeReply, encodeRequest, SftpReply } fro
 import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
-import { copyRemote } from '../lib/sftp/transfer';
+import { copyRemote, downloadRuns } from '../lib/sftp/transfer';
+import { unwritten, writeAllAt } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -370,12 +371,12 @@ describe('SftpServerCore against hostile input', () => {
 
 describe('SftpClientCore download pipeline against a server that answers short and out of order', () => {
   /** A scripted server over one file: READs answered with random short lengths, in shuffled batches. */
-  function quirkyServer(file: Buffer, opts: { maxRead?: number } = {}) {
+  function quirkyServer(file: Buffer, opts: { maxRead?: number; inOrder?: boolean } = {}) {
     let client!: SftpClientCore;
     const queue: Buffer[] = [];
     const flush = () => {
       // Answer what is queued in a random order.
-      for (let i = queue.length - 1; i > 0; i--) {
+      for (let i = queue.length - 1; i > 0 && !opts.inOrder; i--) {
         const j = Math.floor(Math.random() * (i + 1));
         [queue[i], queue[j]] = [queue[j], queue[i]];
       }
@@ -404,7 +405,8 @@ describe('SftpClientCore download pipeline against a server that answers short a
           const off = req.offset as number;
           if (off >= file.length) reply = encodeReply.status(req.id, FX.EOF);
           else {
-            const n = 1 + Math.floor(Math.random() * Math.min(req.length, file.length - off));
+            const most = Math.min(req.length, file.length - off);
+            const n = opts.inOrder ? most : 1 + Math.floor(Math.random() * most);
             reply = encodeReply.data(req.id, file.subarray(off, off + n));
           }
           break;
@@ -437,6 +439,29 @@ describe('SftpClientCore download pipeline against a server that answers short a
       const got = await client.download('x', async (_o, d) => void part.push(Buffer.from(d)), { offset: Math.floor(size / 3), length: 50000 });
       expect(Buffer.concat(part).equals(file.subarray(Math.floor(size / 3), Math.floor(size / 3) + 50000))).toBe(true);
       expect(got).toBe(Math.min(50000, size - Math.floor(size / 3)));
+    }
+  });
+
+  it('hands a run sink contiguous runs of at least minRunBytes, the last excepted', async () => {
+    const file = randomBytes(1234567);
+    for (const sync of [true, false]) {
+      const client = quirkyServer(file, { maxRead: 20000, inOrder: true });
+      await client.start();
+      const runs: Array<[number, Buffer[]]> = [];
+      const sink = (off: number, chunks: Buffer[]) => {
+        runs.push([off, chunks.map((c) => Buffer.from(c))]);
+        return sync ? undefined : new Promise<void>((r) => setImmediate(r));
+      };
+      expect(await downloadRuns(client, 'x', sink, { maxInFlight: 32, minRunBytes: 100000 })).toBe(file.length);
+      let next = 0;
+      runs.forEach(([off, chunks], i) => {
+        expect(off).toBe(next);
+        const bytes = chunks.reduce((n, c) => n + c.length, 0);
+        if (i < runs.length - 1) expect(bytes).toBeGreaterThanOrEqual(100000);
+        next += bytes;
+      });
+      expect(Buffer.concat(runs.flatMap(([, c]) => c)).equals(file)).toBe(true);
+      expect(runs.length).toBeLessThanOrEqual(Math.ceil(file.length / 100000));
     }
   });
 
@@ -498,5 +523,31 @@ describe('SftpClientCore upload sources', () => {
     await expect(client.upload(() => Promise.reject(boom), 'up3')).rejects.toBe(boom);
     expect(server.openHandles).toBe(0);
     await server.end();
+  });
+});
+
+describe('writeAllAt (a get\'s local writes)', () => {
+  it('goes on after short writevs from exactly where each stopped', async () => {
+    const chunks = [randomBytes(7), randomBytes(0), randomBytes(13), randomBytes(5)];
+    const out = Buffer.alloc(40);
+    const steps = [3, 4, 9, 1, 100, 999];
+    const fh = {
+      writev: async (bufs: readonly NodeJS.ArrayBufferView[], position?: number | null) => {
+        const all = Buffer.concat(bufs as Buffer[]);
+        const n = Math.min(steps.shift()!, all.length);
+        all.copy(out, position!, 0, n);
+        return { bytesWritten: n, buffers: bufs };
+      },
+    };
+    await writeAllAt(fh as never, chunks, 10);
+    expect(out.subarray(10, 35).equals(Buffer.concat(chunks))).toBe(true);
+    expect(steps).toEqual([999]);
+    expect(unwritten(chunks, 7).map((c) => c.length)).toEqual([13, 5]);
+    expect(unwritten(chunks, 9).map((c) => c.length)).toEqual([11, 5]);
+  });
+
+  it('raises IOError when a writev takes nothing', async () => {
+    const fh = { writev: async (bufs: readonly NodeJS.ArrayBufferView[]) => ({ bytesWritten: 0, buffers: bufs }) };
+    await expect(writeAllAt(fh as never, [Buffer.alloc(4)], 0)).rejects.toThrow(IOError);
   });
 });

@@ -16,6 +16,11 @@ import type { PathLike } from './requests';
 /** Receives downloaded data in order: `offset` counts from the first byte transferred. */
 export type DownloadSink = (offset: number, data: Buffer) => void | Promise<void>;
 /**
+ * Receives downloaded data in order as runs of contiguous chunks (`chunks[0]` starts at `offset`,
+ * each next one where the last ended): one local `writev` per run instead of one write per READ.
+ */
+export type DownloadRunSink = (offset: number, chunks: Buffer[]) => void | Promise<void>;
+/**
  * Yields up to `length` bytes at `offset` (counted from the first byte transferred), fewer
  * if it likes; null or an empty buffer ends the upload. The buffer is sent without a copy:
  * return a fresh one each time (or one left untouched until the transfer ends).
@@ -40,6 +45,18 @@ export interface DownloadOptions {
    */
   sinkReleasesData?: boolean;
 }
+
+export interface DownloadRunOptions extends DownloadOptions {
+  /**
+   * Bytes a run holds before it goes to the sink (default 0: whatever has arrived in order); a
+   * shorter run goes only when no READ is left in flight, at the end. Chunks waiting to fill a
+   * run count against `maxInFlight`.
+   */
+  minRunBytes?: number;
+}
+
+/** Longest run handed to a sink at once (well under IOV_MAX, 1024). */
+const MAX_RUN_CHUNKS = 64;
 
 export interface UploadOptions {
   /** Bytes per WRITE (default and ceiling: the server's max-write-length). */
@@ -79,7 +96,28 @@ async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => P
   return result;
 }
 
-export async function download(core: SftpClientCore, remotePath: PathLike, sink: DownloadSink, opts: DownloadOptions = {}): Promise<number> {
+export function download(core: SftpClientCore, remotePath: PathLike, sink: DownloadSink, opts: DownloadOptions = {}): Promise<number> {
+  return downloadRuns(core, remotePath, chunkByChunk(sink), opts);
+}
+
+/** A run sink that hands each chunk of a run to `sink` in turn, waiting for each it makes wait. */
+function chunkByChunk(sink: DownloadSink): DownloadRunSink {
+  const from = (offset: number, chunks: Buffer[], i: number): void | Promise<void> => {
+    for (; i < chunks.length; i++) {
+      const r = sink(offset, chunks[i]);
+      offset += chunks[i].length;
+      if (r && typeof r.then === 'function') {
+        const next = i + 1;
+        const at = offset;
+        return r.then(() => from(at, chunks, next));
+      }
+    }
+  };
+  return (offset, chunks) => from(offset, chunks, 0);
+}
+
+/** download with runs of contiguous chunks for the sink (see DownloadRunSink, minRunBytes). */
+export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, sink: DownloadRunSink, opts: DownloadRunOptions = {}): Promise<number> {
   const limits = await core.limits();
   const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
   const maxInFlight = inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT);
@@ -92,7 +130,17 @@ export async function download(core: SftpClientCore, remotePath: PathLike, sink:
     const total = remoteSize === undefined ? 0 : Math.max(0, Math.min(end, remoteSize) - start);
     const release = opts.sinkReleasesData ? (data: Buffer) => core.replyPool.release(data) : undefined;
     try {
-      return await new DownloadPipeline(core, handle, sink, { requestSize, maxInFlight, start, end, remoteSize, total, onProgress: opts.onProgress, release }).run();
+      return await new DownloadPipeline(core, handle, sink, {
+        requestSize,
+        maxInFlight,
+        start,
+        end,
+        remoteSize,
+        total,
+        minRunBytes: opts.minRunBytes ?? 0,
+        onProgress: opts.onProgress,
+        release,
+      }).run();
     } finally {
       core.replyPool.clear();
     }
@@ -117,9 +165,12 @@ export async function readRange(
   if (length <= requestSize) return (await core.read(handle, offset, length)) ?? Buffer.alloc(0);
   const out = Buffer.allocUnsafe(length);
   let got = 0;
-  const sink: DownloadSink = (at, data) => {
-    data.copy(out, at);
-    got = at + data.length;
+  const sink: DownloadRunSink = (at, chunks) => {
+    for (const data of chunks) {
+      data.copy(out, at);
+      at += data.length;
+    }
+    got = at;
   };
   // The sink copies: each reply's memory can serve the next.
   await new DownloadPipeline(core, handle, sink, {
@@ -129,6 +180,7 @@ export async function readRange(
     end: offset + length,
     remoteSize: undefined,
     total: length,
+    minRunBytes: 0,
     release: (data) => core.replyPool.release(data),
   }).run();
   return got === length ? out : out.subarray(0, got);
@@ -141,6 +193,7 @@ interface PipelineParams {
   end: number;
   remoteSize: number | undefined;
   total: number;
+  minRunBytes: number;
   onProgress?: Progress;
   /** Called with each delivered buffer once the sink is done with it. */
   release?: (data: Buffer) => void;
@@ -160,7 +213,9 @@ class DownloadPipeline {
   /** Received, not yet delivered (out of order, or waiting for the sink). */
   private ready = new Map<number, Buffer>();
   private delivered: number;
-  private sinkBusy = false;
+  /** Chunks of the run the sink has not finished with. */
+  private inSink = 0;
+  private readonly minRun: number;
   private failed: Error | null = null;
   private done!: (n: number) => void;
   private reject!: (e: Error) => void;
@@ -168,11 +223,13 @@ class DownloadPipeline {
   constructor(
     private readonly core: SftpClientCore,
     private readonly handle: Buffer,
-    private readonly sink: DownloadSink,
+    private readonly sink: DownloadRunSink,
     private readonly p: PipelineParams,
   ) {
     this.next = this.delivered = p.start;
     this.softEnd = p.remoteSize ?? Infinity;
+    // A run never waits for more than a quarter of the pipeline: the rest keeps READs going.
+    this.minRun = Math.min(p.minRunBytes, Math.floor(p.maxInFlight / 4) * p.requestSize);
   }
 
   run(): Promise<number> {
@@ -195,7 +252,7 @@ class DownloadPipeline {
       const [off, len] = this.gaps.shift()!;
       if (off < this.stop) this.issue(off, Math.min(len, this.stop - off));
     }
-    while (this.inFlight + this.ready.size < this.p.maxInFlight && this.next < this.stop) {
+    while (this.inFlight + this.ready.size + this.inSink < this.p.maxInFlight && this.next < this.stop) {
       if (this.next >= this.softEnd) {
         if (this.probeSent) break;
         this.probeSent = true;
@@ -205,7 +262,7 @@ class DownloadPipeline {
       this.next += len;
       this.issue(off, len);
     }
-    if (this.inFlight === 0 && this.ready.size === 0 && !this.sinkBusy && this.gaps.length === 0 && this.next >= this.stop) {
+    if (this.inFlight === 0 && this.ready.size === 0 && this.inSink === 0 && this.gaps.length === 0 && this.next >= this.stop) {
       this.done(this.delivered - this.p.start);
     }
   }
@@ -251,34 +308,50 @@ class DownloadPipeline {
   }
 
   private deliver(): void {
-    while (!this.sinkBusy && !this.failed) {
-      const data = this.ready.get(this.delivered);
-      if (!data) return;
-      this.ready.delete(this.delivered);
+    while (this.inSink === 0 && !this.failed) {
+      let end = this.delivered;
+      let n = 0;
+      for (let d = this.ready.get(end); d && n < MAX_RUN_CHUNKS; d = this.ready.get(end)) {
+        end += d.length;
+        n++;
+      }
+      if (n === 0) return;
+      // A short run waits for more while READs are out: each arrival calls here again.
+      if (end - this.delivered < this.minRun && n < MAX_RUN_CHUNKS && this.inFlight > 0) return;
       const at = this.delivered - this.p.start;
-      this.delivered += data.length;
+      const chunks = new Array<Buffer>(n);
+      for (let i = 0; i < n; i++) {
+        const data = this.ready.get(this.delivered)!;
+        this.ready.delete(this.delivered);
+        this.delivered += data.length;
+        chunks[i] = data;
+      }
+      this.inSink = n;
       let r: void | Promise<void>;
       try {
-        r = this.sink(at, data);
+        r = this.sink(at, chunks);
       } catch (err) {
         return this.fail(err as Error);
       }
       this.progress();
       if (r && typeof (r as Promise<void>).then === 'function') {
-        this.sinkBusy = true;
         (r as Promise<void>).then(
           () => {
-            this.p.release?.(data);
-            this.sinkBusy = false;
+            this.sinkDone(chunks);
             this.deliver();
             this.pump();
           },
           (err: Error) => this.fail(err),
         );
       } else {
-        this.p.release?.(data);
+        this.sinkDone(chunks);
       }
     }
+  }
+
+  private sinkDone(chunks: Buffer[]): void {
+    this.inSink = 0;
+    if (this.p.release) for (const data of chunks) this.p.release(data);
   }
 
   private progress(): void {
