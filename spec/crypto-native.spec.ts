@@ -254,6 +254,36 @@ describe('WireArena: sealed packets in reused memory', () => {
     expect(huge.length).toBe(600 * 1024);
   });
 
+  test('full 512 KiB buffers set aside before a rewind serve again after it, never before', () => {
+    const arena = new WireArena();
+    const packet = 32 * 1024 + 64;
+    const seen: ArrayBufferLike[] = [];
+    // Grow to 512 KiB buffers, then fill three more of them without a rewind.
+    for (let i = 0; i < 200; i++) {
+      const p = arena.take(packet);
+      if (p.buffer.byteLength === 512 * 1024 && !seen.includes(p.buffer)) seen.push(p.buffer);
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(4);
+    // Not rewound: a buffer taken now is one never handed out before.
+    const before = new Set(seen);
+    const fresh: ArrayBufferLike[] = [];
+    for (let i = 0; i < 40; i++) {
+      const p = arena.take(packet);
+      if (!fresh.includes(p.buffer)) fresh.push(p.buffer);
+    }
+    expect(fresh.filter((b) => before.has(b) && b !== seen[seen.length - 1])).toEqual([]);
+    arena.rewind();
+    // After the rewind: the current buffer from its start, then the ones set aside.
+    const again: ArrayBufferLike[] = [];
+    for (let i = 0; i < 60; i++) {
+      const p = arena.take(packet);
+      if (!again.includes(p.buffer)) again.push(p.buffer);
+    }
+    const all = new Set([...seen, ...fresh]);
+    expect(again.length).toBeGreaterThan(1);
+    expect(again.every((b) => all.has(b))).toBe(true);
+  });
+
   describeNative('with a native sealer', () => {
     test('the packet writer seals into it, packets that open as sealed; without sealInto it is not used', () => {
       const k = keys(16);

@@ -21,9 +21,10 @@ export type DownloadSink = (offset: number, data: Buffer) => void | Promise<void
  */
 export type DownloadRunSink = (offset: number, chunks: Buffer[]) => void | Promise<void>;
 /**
- * Yields up to `length` bytes at `offset` (counted from the first byte transferred), fewer
- * if it likes; null or an empty buffer ends the upload. The buffer is sent without a copy:
- * return a fresh one each time (or one left untouched until the transfer ends).
+ * Yields the bytes at `offset` (counted from the first byte transferred): `length` is one
+ * WRITE's worth; fewer is fine, and more goes out as several WRITEs. Null or an empty buffer
+ * ends the upload. The buffer is sent without a copy: return a fresh one each time (or one left
+ * untouched until onWritten gives it back).
  */
 export type UploadSource = (offset: number, length: number) => Buffer | null | Promise<Buffer | null>;
 export type Progress = (bytesSoFar: number, total: number) => void;
@@ -388,13 +389,12 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
     const waitSlot = (limit: number): Promise<void> | null =>
       inFlight > limit && !failed ? new Promise<void>((resolve) => (wake = resolve)) : null;
 
-    const writeOne = (data: Buffer, at: number, whole: boolean): void => {
+    const writeOne = (data: Buffer, at: number, written: () => void): void => {
       inFlight++;
       core.write(handle, start + at, data).then(
         () => {
           acked += data.length;
-          // A piece of a larger chunk is not the whole buffer: the rest may still be in flight.
-          if (whole) opts.onWritten?.(data);
+          written();
           opts.onProgress?.(acked, Math.max(opts.size ?? 0, acked));
           settle();
         },
@@ -410,11 +410,16 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
       if (failed) break;
       const chunk = await source(sent, requestSize);
       if (!chunk || chunk.length === 0) break;
+      // The chunk is the source's again once every WRITE of a piece of it is acknowledged.
+      let pieces = Math.ceil(chunk.length / requestSize);
+      const written = (): void => {
+        if (--pieces === 0) opts.onWritten?.(chunk);
+      };
       for (let i = 0; i < chunk.length; i += requestSize) {
         if (i > 0) for (let w = waitSlot(maxInFlight - 1); w; w = waitSlot(maxInFlight - 1)) await w;
         if (failed) break;
         const piece = chunk.length <= requestSize ? chunk : chunk.subarray(i, i + requestSize);
-        writeOne(piece, sent, piece === chunk);
+        writeOne(piece, sent, written);
         sent += piece.length;
       }
     }

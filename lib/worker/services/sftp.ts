@@ -216,6 +216,12 @@ interface PutArgs extends TransferArgs {
   confirm: boolean;
 }
 
+/**
+ * A put reads the local file this many WRITEs at a time (the upload splits what it gets): each
+ * read is a hand-off to libuv's thread pool, as a get's writes are (GET_RUN_BYTES).
+ */
+const PUT_READ_WRITES = 4;
+
 async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   const s = session(a.sftp);
   const fh = await local('read', a.local, () => fsOpen(a.local, 'r'));
@@ -228,7 +234,7 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
       async (offset, length) => {
         touch();
         progress?.check();
-        const buf = chunks.take(Math.min(length, size - offset));
+        const buf = chunks.take(Math.min(PUT_READ_WRITES * length, size - offset));
         if (buf.length === 0) return null;
         const { bytesRead } = await local('read', a.local, () => fh.read(buf, 0, buf.length, offset));
         return bytesRead ? buf.subarray(0, bytesRead) : null;

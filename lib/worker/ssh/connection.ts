@@ -197,7 +197,15 @@ export class WorkerConnection {
       closed: (e) => this.onSessionClosed(e),
       log: (t) => this.log(t),
     });
-    if (this.arena) this.session.useWireArena(this.arena);
+    if (this.arena) {
+      this.session.useWireArena(this.arena);
+      // A queue that empties after a flush (an upload's usually does) frees the arena too,
+      // unless packets sealed since wait for the next flush.
+      const arena = this.arena;
+      (socket as Socket).on('drain', () => {
+        if ((socket as Socket).writableLength === 0 && this.pendingWrites.length === 0) arena.rewind();
+      });
+    }
     this.auth = new ClientAuth({
       send: (p) => this.session.send(p),
       sessionId: () => this.session.sessionId!,
