@@ -507,16 +507,27 @@ describe('SftpClientCore upload sources', () => {
     const data = randomBytes(2_000_003);
     const sizes = [1, 100000, 700000, 3, 65536];
     let k = 0;
+    const yielded: Buffer[] = [];
+    const written: Buffer[] = [];
     const n = await client.upload(
       async (off, _len) => {
         if (off >= data.length) return null;
         const take = sizes[k++ % sizes.length];
-        return data.subarray(off, off + take);
+        yielded.push(data.subarray(off, off + take));
+        return yielded[yielded.length - 1];
       },
       'up',
-      { requestSize: 65536, maxInFlight: 4, fsync: true },
+      {
+        requestSize: 65536,
+        maxInFlight: 4,
+        fsync: true,
+        // Every chunk comes back once, whole: those split over several WRITEs too.
+        onWritten: (chunk) => void written.push(chunk),
+      },
     );
     expect(n).toBe(data.length);
+    expect(written.length).toBe(yielded.length);
+    expect(written.every((c) => yielded.includes(c)) && new Set(written).size === written.length).toBe(true);
     expect(sha256(fs.readFileSync(path.join(root, 'up')))).toBe(sha256(data));
     await expect(client.upload(fromBuffer(data), 'up2', { size: data.length + 1 })).rejects.toThrow(/size mismatch/);
     const boom = new Error('source failed');
