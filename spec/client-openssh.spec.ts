@@ -741,7 +741,7 @@ describe('SSHClient against OpenSSH sshd', () => {
     }
   });
 
-  itWithPeers(['sshd'], "UpdateHostKeys: the host keys sshd announces after login and proves (hostkeys-00/-prove-00) are recorded when the client closes", () => {
+  itWithPeers(['sshd'], 'UpdateHostKeys: the host keys sshd announces after login and proves (hostkeys-00/-prove-00) are recorded when the proof comes, once', () => {
     const name = `[${sshd.host}]:${sshd.port}`;
     const ed25519 = sshd.hostKeys.find((h) => h.algorithm === 'ssh-ed25519')!;
     const all = sshd.hostKeys.map((h) => h.publicKey.trim().split(/\s+/).slice(0, 2).join(' ')).sort();
@@ -756,6 +756,8 @@ describe('SSHClient against OpenSSH sshd', () => {
     // The proof runs beside the command (sshd announces its keys right after the login).
     waitFor(() => c.getTransport()!.getProvenHostKeys().length > 0, 5);
     expect(c.getTransport()!.getProvenHostKeys().map((k) => k.getName()).sort()).toEqual(all.map((l) => l.split(' ')[0]).filter((t) => t !== 'ssh-ed25519').sort());
+    // On record already, as OpenSSH does on the proof: a script that never closes keeps them too.
+    expect(readFileSync(known, 'utf8').trim().split('\n')).toHaveLength(all.length);
     c.close();
     const lines = readFileSync(known, 'utf8').trim().split('\n');
     expect(lines.map((l) => l.split(' ')[0])).toEqual(Array(all.length).fill(name));
@@ -772,6 +774,7 @@ describe('SSHClient against OpenSSH sshd', () => {
     plain.connect(sshd.host, { port: sshd.port, username: sshd.user.username, keyFilename: userKey, lookForKeys: false, allowAgent: false, updateHostKeys: true });
     expect(run(plain, 'true').status).toBe(0);
     waitFor(() => plain.getTransport()!.getProvenHostKeys().length > 0, 5);
+    expect(plain.getHostKeys().lookup(name)!.size).toBe(all.length);
     plain.close();
     expect(plain.getHostKeys().lookup(name)!.size).toBe(all.length);
     expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(all.length);

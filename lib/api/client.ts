@@ -58,7 +58,8 @@ export interface ConnectOptions extends PassedTransportOptions {
   /**
    * OpenSSH's UpdateHostKeys: the host keys the server proves after login (sshd announces them
    * all) are added to this client's host keys, and saved to the file loadHostKeys read, when the
-   * client closes (an ssh_config's UpdateHostKeys yes appends them to its UserKnownHostsFile).
+   * proof arrives, at the latest at close (an ssh_config's UpdateHostKeys yes appends them to its
+   * UserKnownHostsFile).
    */
   updateHostKeys?: boolean;
   /**
@@ -366,6 +367,16 @@ export class SSHClient {
     }
     this.transport = t;
     yield* t.startClientOp({ timeout: options.timeout ?? null });
+    // A proof may come before connect returns (sshd sends its keys right after login): kept
+    // until hostKeyUpdate says where they go.
+    let provenEarly: PKey[] | null = null;
+    if (options.updateHostKeys ?? configured?.updateHostKeys) {
+      t.onHostKeysProven((keys) => {
+        if (this.transport !== t) return;
+        if (this.hostKeyUpdate) this.recordProven(keys);
+        else provenEarly = keys;
+      });
+    }
 
     const key = t.getRemoteServerKey();
     try {
@@ -383,6 +394,7 @@ export class SSHClient {
       yield* this.authOp(t, username, options, files, configured);
       const update = options.updateHostKeys ?? configured?.updateHostKeys;
       this.hostKeyUpdate = update ? { name: hostKeyName, known: options.updateHostKeys === undefined ? (configured?.knownHosts ?? null) : null } : null;
+      if (provenEarly) this.recordProven(provenEarly);
     } catch (e) {
       yield* t.closeOp();
       throw e;
@@ -657,17 +669,27 @@ export class SSHClient {
     yield* this.closeJumpsOp();
   }
 
+  /** At close: what the server proved, if the proof's callback has not recorded it already. */
+  private recordProvenHostKeys(t: Transport): void {
+    if (this.hostKeyUpdate && t.isActive()) {
+      const keys = t.getProvenHostKeys();
+      if (keys.length) this.recordProven(keys);
+    }
+    this.hostKeyUpdate = null;
+  }
+
   /**
    * updateHostKeys: the keys the server proved that are not on record for it yet go into this
    * client's host keys and the file they came from (an ssh_config's UserKnownHostsFile, else
-   * the file loadHostKeys read). Keys on record are never replaced or removed.
+   * the file loadHostKeys read), once per connection. Keys on record are never replaced or
+   * removed.
    */
-  private recordProvenHostKeys(t: Transport): void {
+  private recordProven(keys: PKey[]): void {
     const update = this.hostKeyUpdate;
     this.hostKeyUpdate = null;
-    if (!update || !t.isActive()) return;
+    if (!update) return;
     const known = this.knownKeys(update.name, update.known?.keys ?? null);
-    const fresh = t.getProvenHostKeys().filter((k) => !known?.has(k.getName()));
+    const fresh = keys.filter((k) => !known?.has(k.getName()));
     if (!fresh.length) return;
     for (const key of fresh) {
       if (update.known) acceptNewHostKey(this, update.known, update.name, key);

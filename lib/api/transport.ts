@@ -247,6 +247,19 @@ function registerInteractive(): void {
   });
 }
 
+/** Who hears of host keys a server proved (updateHostKeys), by transport id: SSHClient records them. */
+const provenListeners = new Map<number, (keys: PKey[]) => void>();
+let provenRegistered = false;
+function registerProvenCallback(): void {
+  if (provenRegistered) return;
+  provenRegistered = true;
+  getBridge().onCallback('hostKeysProven', (p: { id: number; keys: Uint8Array[] }) => {
+    const listener = provenListeners.get(p.id);
+    listener?.(p.keys.map((b) => PKey.fromBlob(Buffer.from(b))));
+    return Boolean(listener);
+  });
+}
+
 /** Server transports by worker id: the 'server' callbacks find their ServerInterface here. */
 const serverTransports = new Map<number, Transport>();
 let nextServerKey = 1;
@@ -605,6 +618,16 @@ export class Transport {
     if (this.id === null || !this.isActive()) return [];
     const blobs = getBridge().call<Uint8Array[]>('transport', 'provenHostKeys', { id: this.id }, 10);
     return blobs.map((b) => PKey.fromBlob(Buffer.from(b)));
+  }
+
+  /**
+   * @internal With updateHostKeys: `listener` gets the keys the server proves as soon as the
+   * proof arrives (on this thread, during any blocking call, or from the event loop when idle),
+   * so an SSHClient records them then and not only at close.
+   */
+  onHostKeysProven(listener: (keys: PKey[]) => void): void {
+    registerProvenCallback();
+    provenListeners.set(this.need(), listener);
   }
 
   getpeername(): [string, number] {
@@ -1320,6 +1343,7 @@ export class Transport {
     this.closedByUser = true;
     serverTransports.delete(this.serverKey_);
     handlingTransports.delete(this.id);
+    provenListeners.delete(this.id);
     try {
       yield* request('transport', 'close', { id: this.id }, 10);
     } finally {

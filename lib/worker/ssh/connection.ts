@@ -413,6 +413,13 @@ export class WorkerConnection {
         const keys = verifyProofs(reply, blobs, sessionId, hostKey);
         this.provenHostKeys = keys.map((k) => k.asBytes());
         this.log(`the server proved ${keys.length} host key(s): ${keys.map((k) => `${k.getName()} ${k.fingerprint}`).join(', ')}`);
+        // The main thread records them now (SSHClient), as OpenSSH does on the proof: a script
+        // that never closes its client still gets them. No listener: getProvenHostKeys has them.
+        if (keys.length) {
+          callback('hostKeysProven', { id: this.transportId, keys: this.provenHostKeys }).catch((e: Error) =>
+            this.log(`proven host keys not recorded: ${e.message}`),
+          );
+        }
       })
       .catch((e: Error) => this.log(`host key update abandoned: ${e.message}`));
     return false;
