@@ -13,6 +13,7 @@ import {
   Channel,
   ChannelException,
   createConnection,
+  ECDSAKey,
   IncompatiblePeer,
   IncompleteReadError,
   Ed25519Key,
@@ -22,6 +23,7 @@ import {
   ProxyCommand,
   ProxyCommandFailure,
   RejectPolicy,
+  RSAKey,
   select,
   SocketTimeout,
   SSHClient,
@@ -785,6 +787,45 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(run(off, 'true').status).toBe(0);
     expect(off.getTransport()!.getProvenHostKeys()).toEqual([]);
     off.close();
+  });
+
+  itWithPeers(['sshd'], 'UpdateHostKeys: keys on record that the server no longer offers are taken off its own lines, and its real ones recorded', () => {
+    const name = `[${sshd.host}]:${sshd.port}`;
+    const line = (names: string, k: PKey): string => `${names} ${k.getName()} ${k.getBase64()}`;
+    const real = (type: string): string => sshd.hostKeys.find((h) => h.algorithm === type)!.publicKey.trim().split(/\s+/).slice(0, 2).join(' ');
+    const [oldEcdsa, oldRsa, wild] = [ECDSAKey.generate({ bits: 256 }), RSAKey.generate(2048), ECDSAKey.generate({ bits: 384 })];
+    const known = join(dir, 'rotated_known_hosts');
+    const before = [
+      '# kept as it is',
+      `${name} ${real('ssh-ed25519')}`,
+      line(name, oldEcdsa), // the server's ECDSA key is another now: deprecated
+      line(`other.example,${name}`, oldRsa), // the other name keeps the line
+      line('[127.0.0.1]:*', wild), // a pattern: never touched
+      line('unrelated.example', oldEcdsa),
+    ];
+    writeFileSync(known, before.join('\n') + '\n');
+    const config = join(dir, 'ssh_config_rotated');
+    writeFileSync(config, configHost('rotated', 'StrictHostKeyChecking yes', `UserKnownHostsFile ${known}`, 'UpdateHostKeys yes').join('\n'));
+    const c = new SSHClient();
+    c.connect('rotated', { sshConfig: config, timeout: 10 });
+    expect(run(c, 'true').status).toBe(0);
+    waitFor(() => c.getTransport()!.getProvenHostKeys().length > 0, 5);
+    c.close();
+    const after = readFileSync(known, 'utf8').trim().split('\n');
+    expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
+    expect(after).not.toContain(before[2]);
+    expect(after).toContain(line('other.example', oldRsa));
+    expect(after).toContain(before[4]);
+    expect(after).toContain(before[5]);
+    expect(after).toContain(`${name} ${real('ecdsa-sha2-nistp256')}`);
+    expect(after).toContain(`${name} ${real('ssh-rsa')}`);
+    // Nothing the server offers is taken off: connecting again changes nothing.
+    const again = new SSHClient();
+    again.connect('rotated', { sshConfig: config, timeout: 10 });
+    expect(run(again, 'true').status).toBe(0);
+    waitFor(() => again.getTransport()!.getProvenHostKeys().length > 0, 5);
+    again.close();
+    expect(readFileSync(known, 'utf8').trim().split('\n')).toEqual(after);
   });
 
   itWithPeers(['sshd'], 'ProxyCommand carries the connection, and its failure raises ProxyCommandFailure', () => {

@@ -480,3 +480,30 @@ describe('agreement with ssh-keygen', () => {
     expect([...hashedNames].sort()).toEqual([...literal].sort());
   });
 });
+
+describe('HostKeys.removeKeysNotOffered (UpdateHostKeys)', () => {
+  test('takes the host off its own plain and hashed lines holding keys not offered, nothing else', () => {
+    const [offered, gone, other] = [Ed25519Key.generate(), Ed25519Key.generate(), ECDSAKey.generate({ bits: 256 })];
+    const l = (names: string, k: PKey) => `${names} ${k.getName()} ${k.getBase64()}`;
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pts-rotate-')), 'known_hosts');
+    const lines = [
+      l('host.example', offered),
+      l(HostKeys.hashHost('host.example'), gone),
+      l('host.example,alias.example', other),
+      l('*.example', gone),
+      `@revoked host.example ${gone.getName()} ${gone.getBase64()}`,
+      l('else.example', gone),
+    ];
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const hk = new HostKeys(file);
+    const removed = hk.removeKeysNotOffered('host.example', (k) => k.equals(offered));
+    expect(removed.map((k) => k.getBase64()).sort()).toEqual([gone.getBase64(), other.getBase64()].sort());
+    expect(hk.matchingEntries('host.example').map((e) => e.hostnames.join(','))).toEqual(['host.example', '*.example', 'host.example']);
+    expect(hk.lookup('alias.example')!.get(other.getName())!.equals(other)).toBe(true);
+    expect(hk.matchingEntries('else.example').map((e) => e.hostnames.join(','))).toEqual(['*.example', 'else.example']);
+    expect(hk.removeKeysNotOffered('host.example', (k) => k.equals(offered))).toEqual([]);
+    hk.save(file);
+    expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toEqual([lines[0], l('alias.example', other), ...lines.slice(3)]);
+    fs.rmSync(path.dirname(file), { recursive: true });
+  });
+});

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AuthenticationException, BadHostKeyException, NoValidConnectionsError, ProcessError, SocketTimeout, SSHException } from '../errors';
 import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
-import { PKey } from '../keys';
+import { PKey, isCertType } from '../keys';
 import { keyTypeOfAlgorithm } from '../transport/algorithms';
 import { Channel } from './channel';
 import { ProxyCommand } from './proxy';
@@ -369,12 +369,12 @@ export class SSHClient {
     yield* t.startClientOp({ timeout: options.timeout ?? null });
     // A proof may come before connect returns (sshd sends its keys right after login): kept
     // until hostKeyUpdate says where they go.
-    let provenEarly: PKey[] | null = null;
+    let provenEarly: [PKey[], PKey] | null = null;
     if (options.updateHostKeys ?? configured?.updateHostKeys) {
-      t.onHostKeysProven((keys) => {
+      t.onHostKeysProven((keys, exchange) => {
         if (this.transport !== t) return;
-        if (this.hostKeyUpdate) this.recordProven(keys);
-        else provenEarly = keys;
+        if (this.hostKeyUpdate) this.recordProven(keys, exchange);
+        else provenEarly = [keys, exchange];
       });
     }
 
@@ -394,7 +394,8 @@ export class SSHClient {
       yield* this.authOp(t, username, options, files, configured);
       const update = options.updateHostKeys ?? configured?.updateHostKeys;
       this.hostKeyUpdate = update ? { name: hostKeyName, known: options.updateHostKeys === undefined ? (configured?.knownHosts ?? null) : null } : null;
-      if (provenEarly) this.recordProven(provenEarly);
+      const early = provenEarly as [PKey[], PKey] | null;
+      if (early) this.recordProven(...early);
     } catch (e) {
       yield* t.closeOp();
       throw e;
@@ -673,29 +674,44 @@ export class SSHClient {
   private recordProvenHostKeys(t: Transport): void {
     if (this.hostKeyUpdate && t.isActive()) {
       const keys = t.getProvenHostKeys();
-      if (keys.length) this.recordProven(keys);
+      if (keys.length) this.recordProven(keys, null);
     }
     this.hostKeyUpdate = null;
   }
 
   /**
-   * updateHostKeys: the keys the server proved that are not on record for it yet go into this
-   * client's host keys and the file they came from (an ssh_config's UserKnownHostsFile, else
-   * the file loadHostKeys read), once per connection. Keys on record are never replaced or
-   * removed.
+   * updateHostKeys, once per connection, as OpenSSH's UpdateHostKeys: the keys the server proved
+   * that are not on record for it yet go into this client's host keys and the file they came
+   * from (an ssh_config's UserKnownHostsFile, else the file loadHostKeys read). With `exchange`
+   * (the proof's callback: `keys` and it are all the server offers), keys on record for the host
+   * that it no longer offers are taken off: only lines that name the host itself (or its hash),
+   * never wildcard, @cert-authority or @revoked lines, nor the system's known_hosts. A host
+   * verified through a certificate is left as it is.
    */
-  private recordProven(keys: PKey[]): void {
+  private recordProven(keys: PKey[], exchange: PKey | null): void {
     const update = this.hostKeyUpdate;
     this.hostKeyUpdate = null;
     if (!update) return;
+    if (exchange?.publicBlob && isCertType(exchange.publicBlob.keyType)) return;
+    let changed = false;
+    if (exchange) {
+      const offered = [exchange, ...keys];
+      const keep = (k: PKey): boolean => offered.some((o) => o.equals(k));
+      changed = this.hostKeys.removeKeysNotOffered(update.name, keep).length > 0;
+      const file = update.known?.saveTo;
+      if (update.known && file && existsSync(file)) {
+        update.known.keys.removeKeysNotOffered(update.name, keep);
+        const onDisk = new HostKeys(file);
+        if (onDisk.removeKeysNotOffered(update.name, keep).length) onDisk.save(file);
+      }
+    }
     const known = this.knownKeys(update.name, update.known?.keys ?? null);
     const fresh = keys.filter((k) => !known?.has(k.getName()));
-    if (!fresh.length) return;
     for (const key of fresh) {
       if (update.known) acceptNewHostKey(this, update.known, update.name, key);
       else this.hostKeys.add(update.name, key.getName(), key);
     }
-    if (!update.known && this.hostKeysFilename) this.saveHostKeys(this.hostKeysFilename);
+    if (!update.known && this.hostKeysFilename && (changed || fresh.length)) this.saveHostKeys(this.hostKeysFilename);
   }
 
   /** The jump hosts, after the connection that ran through them: the last hop first. */

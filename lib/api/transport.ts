@@ -248,14 +248,17 @@ function registerInteractive(): void {
 }
 
 /** Who hears of host keys a server proved (updateHostKeys), by transport id: SSHClient records them. */
-const provenListeners = new Map<number, (keys: PKey[]) => void>();
+const provenListeners = new Map<number, (keys: PKey[], exchange: PKey) => void>();
 let provenRegistered = false;
 function registerProvenCallback(): void {
   if (provenRegistered) return;
   provenRegistered = true;
-  getBridge().onCallback('hostKeysProven', (p: { id: number; keys: Uint8Array[] }) => {
+  getBridge().onCallback('hostKeysProven', (p: { id: number; keys: Uint8Array[]; exchange: Uint8Array }) => {
     const listener = provenListeners.get(p.id);
-    listener?.(p.keys.map((b) => PKey.fromBlob(Buffer.from(b))));
+    listener?.(
+      p.keys.map((b) => PKey.fromBlob(Buffer.from(b))),
+      PKey.fromBlob(Buffer.from(p.exchange)),
+    );
     return Boolean(listener);
   });
 }
@@ -621,11 +624,12 @@ export class Transport {
   }
 
   /**
-   * @internal With updateHostKeys: `listener` gets the keys the server proves as soon as the
-   * proof arrives (on this thread, during any blocking call, or from the event loop when idle),
-   * so an SSHClient records them then and not only at close.
+   * @internal With updateHostKeys: `listener` gets the keys the server proves, and the
+   * exchange's (together: every key it offers), as soon as the proof arrives (on this thread,
+   * during any blocking call, or from the event loop when idle), so an SSHClient records them
+   * then and not only at close.
    */
-  onHostKeysProven(listener: (keys: PKey[]) => void): void {
+  onHostKeysProven(listener: (keys: PKey[], exchange: PKey) => void): void {
     registerProvenCallback();
     provenListeners.set(this.need(), listener);
   }

@@ -205,7 +205,22 @@ export class HostKeys implements Iterable<[string, HostKeyMap]>, HostKeyMapOwner
 
   /** @internal Used by `HostKeyMap.delete`. */
   removeHostKeyType(hostname: string, keytype: string): boolean {
-    return this.removeHost(hostname, keytype);
+    return this.removeHost(hostname, (k) => k.getName() === keytype);
+  }
+
+  /**
+   * @internal UpdateHostKeys: takes `hostname` off the plain lines that name it exactly or by
+   * its hash and hold a key `offered` rejects (a line naming other hosts too keeps them;
+   * wildcard and marker lines are left alone). Returns the keys it took the host off.
+   */
+  removeKeysNotOffered(hostname: string, offered: (key: PKey) => boolean): PKey[] {
+    const gone: PKey[] = [];
+    this.removeHost(hostname, (k) => {
+      if (offered(k)) return false;
+      if (!gone.some((g) => g.equals(k))) gone.push(k);
+      return true;
+    });
+    return gone;
   }
 
   /**
@@ -252,13 +267,14 @@ export class HostKeys implements Iterable<[string, HostKeyMap]>, HostKeyMapOwner
     return out;
   }
 
-  private removeHost(hostname: string, keytype: string | null): boolean {
+  /** Takes `hostname` off the plain lines naming it whose key `which` selects (every one without it). */
+  private removeHost(hostname: string, which: ((key: PKey) => boolean) | null): boolean {
     let removed = false;
     for (let i = 0; i < this.lines.length; i++) {
       const e = this.lines[i];
-      if (!isPlain(e) || (keytype !== null && e.key?.getName() !== keytype)) continue;
+      if (!isPlain(e)) continue;
       const idx = e.hostnames.findIndex((n) => nameIsHost(n, hostname));
-      if (idx < 0) continue;
+      if (idx < 0 || (which !== null && (!e.key || !which(e.key)))) continue;
       this.dropName(i, idx);
       removed = true;
       i--; // index i again: the same line (it may name the host twice) or, if it went, the next

@@ -398,7 +398,11 @@ export class WorkerConnection {
       return false;
     }
     this.log(`the server announced ${blobs.length + 1} host key(s); asking it to prove ${blobs.length}`);
-    if (!blobs.length) return false;
+    if (!blobs.length) {
+      // Only the exchange's key: nothing to prove, but keys on record beside it are gone.
+      this.announceProven([], exchangeKey.asBytes());
+      return false;
+    }
     const sessionId = this.session.sessionId!;
     const hostKey = this.session.negotiated!.hostKey;
     this.conn
@@ -413,19 +417,23 @@ export class WorkerConnection {
         const keys = verifyProofs(reply, blobs, sessionId, hostKey);
         this.provenHostKeys = keys.map((k) => k.asBytes());
         this.log(`the server proved ${keys.length} host key(s): ${keys.map((k) => `${k.getName()} ${k.fingerprint}`).join(', ')}`);
-        // The main thread records them now (SSHClient), as OpenSSH does on the proof: a script
-        // that never closes its client still gets them. No listener: getProvenHostKeys has them.
-        if (keys.length) {
-          callback('hostKeysProven', { id: this.transportId, keys: this.provenHostKeys }).catch((e: Error) =>
-            this.log(`proven host keys not recorded: ${e.message}`),
-          );
-        }
+        this.announceProven(this.provenHostKeys, exchangeKey.asBytes());
       })
       .catch((e: Error) => this.log(`host key update abandoned: ${e.message}`));
     return false;
   }
 
-  // ---- events ----  // ---- events ----
+  /**
+   * Tells the main thread what the server offers now, its proven keys and the exchange's, so an
+   * SSHClient records the new ones and drops those on record it no longer offers, at once, as
+   * OpenSSH does on the proof (a script that never closes still gets them). No listener there:
+   * getProvenHostKeys has them.
+   */
+  private announceProven(keys: Buffer[], exchange: Buffer): void {
+    callback('hostKeysProven', { id: this.transportId, keys, exchange }).catch((e: Error) => this.log(`host key update not recorded: ${e.message}`));
+  }
+
+  // ---- events ----
 
   private onMessage(type: number, msg: Message): void {
     if (this.serverAuth) {
