@@ -234,7 +234,12 @@ for (const pc of PEERS) {
       for (let i = 0; i < 40; i++) {
         // One CI run (session 8, under load) saw the connection gone midway against Paramiko's
         // server: say when, with the server's log, should it happen again.
-        if (!c.getTransport()?.isActive()) throw new Error(`the connection closed after ${i} of 40 commands; the ${pc.peer} server's log:\n${server.log().slice(-4000)}`);
+        const t = c.getTransport();
+        if (!t?.isActive()) {
+          // Our side's reason too (the worker's closing error, internal): session 16 saw it again.
+          const ours = (t as unknown as { info?: { error?: string | null } } | null)?.info?.error ?? 'none recorded';
+          throw new Error(`the connection closed after ${i} of 40 commands (our side: ${ours}); the ${pc.peer} server's log:\n${server.log().slice(-4000)}`);
+        }
         const [, stdout, stderr] = c.execCommand('echo x; exit 7', { timeout: CHANNEL_TIMEOUT });
         stdout.read();
         stderr.read();
