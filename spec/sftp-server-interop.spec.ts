@@ -153,11 +153,14 @@ describe('OpenSSH sftp against SSHServer', () => {
     const log = await logAfter(server, from, /sftp: session ended/);
     expect(log).toMatch(new RegExp(`${USER}: sftp: session started \\(root ${root}\\)`));
     expect(log).toMatch(/sftp: session ended \(client EOF\): \d+ bytes in, \d+ bytes out/);
-    // OpenSSH's client returns window in small steps on a local link: the download was paced, so
-    // less than the 2 MiB window it offers was ever in flight (see lib/transport/flight-pacer.ts).
+    // OpenSSH's client returns window in small steps on a local link: the download was paced
+    // (see lib/transport/flight-pacer.ts; without pacing the log line has no "paced"). How much
+    // went in flight is not fixed: usually about half the 2 MiB window, but twice rate x round
+    // trip may allow all of it on a loaded machine (it did once in CI).
     const peak = /bytes out \(paced: at most (\d+) in flight\)/.exec(log);
     expect(peak).not.toBeNull();
-    expect(Number(peak![1])).toBeLessThan(2 << 20);
+    expect(Number(peak![1])).toBeGreaterThan(0);
+    expect(Number(peak![1])).toBeLessThanOrEqual(2 << 20);
     fs.rmSync(r('big.bin'));
   });
 
