@@ -334,6 +334,7 @@ export class SSHClient {
     }
     // Checked before anything is opened: an unknown name raises here.
     const algorithms = { ...configured?.algorithms, ...algorithmsFromOptions(options) };
+    const updateHostKeys = options.updateHostKeys ?? configured?.updateHostKeys;
     const t = new Transport(sock, {
       disabledAlgorithms: options.disabledAlgorithms,
       rekeyBytes: options.rekeyBytes,
@@ -341,7 +342,7 @@ export class SSHClient {
       family: options.family,
       localAddr: options.localAddr,
       tcpKeepalive: options.tcpKeepalive,
-      updateHostKeys: options.updateHostKeys ?? configured?.updateHostKeys,
+      updateHostKeys,
     });
     if (this.logChannel) t.setLogChannel(this.logChannel);
     if (options.bannerTimeout != null) t.bannerTimeout = options.bannerTimeout;
@@ -367,14 +368,12 @@ export class SSHClient {
     }
     this.transport = t;
     yield* t.startClientOp({ timeout: options.timeout ?? null });
-    // A proof may come before connect returns (sshd sends its keys right after login): kept
-    // until hostKeyUpdate says where they go.
-    let provenEarly: [PKey[], PKey] | null = null;
-    if (options.updateHostKeys ?? configured?.updateHostKeys) {
+    // Known before the login, after which sshd announces its keys (the proof may come before
+    // connect returns).
+    this.hostKeyUpdate = updateHostKeys ? { name: hostKeyName, known: options.updateHostKeys === undefined ? (configured?.knownHosts ?? null) : null } : null;
+    if (updateHostKeys) {
       t.onHostKeysProven((keys, exchange) => {
-        if (this.transport !== t) return;
-        if (this.hostKeyUpdate) this.recordProven(keys, exchange);
-        else provenEarly = [keys, exchange];
+        if (this.transport === t) this.recordProven(keys, exchange);
       });
     }
 
@@ -392,11 +391,8 @@ export class SSHClient {
       const username = options.username ?? userInfo().username;
       const files = options.keyFilename == null ? [] : Array.isArray(options.keyFilename) ? options.keyFilename : [options.keyFilename];
       yield* this.authOp(t, username, options, files, configured);
-      const update = options.updateHostKeys ?? configured?.updateHostKeys;
-      this.hostKeyUpdate = update ? { name: hostKeyName, known: options.updateHostKeys === undefined ? (configured?.knownHosts ?? null) : null } : null;
-      const early = provenEarly as [PKey[], PKey] | null;
-      if (early) this.recordProven(...early);
     } catch (e) {
+      this.hostKeyUpdate = null;
       yield* t.closeOp();
       throw e;
     }
