@@ -114,8 +114,9 @@ export class PortForwarder {
 }
 
 /**
- * Transports with a handler for channels the server opens (remote forwards, x11, agent): the
- * worker hands each such channel to the main thread by callback, and the handler runs there.
+ * Transports with a handler for channels the server opens (remote forwards, x11, agent) or for
+ * host keys it proves (updateHostKeys): the worker hands each to the main thread by callback,
+ * and the handler runs there.
  */
 const handlingTransports = new Map<number, Transport>();
 let handlersRegistered = false;
@@ -138,6 +139,10 @@ function registerHandlerCallbacks(): void {
   });
   bridge.onCallback('agentChannel', (p: { id: number; chan: ChannelHandleInfo }) => {
     transport(p.id, 'agent forwarding').agentOpened(p.chan);
+    return true;
+  });
+  bridge.onCallback('hostKeysProven', (p: { id: number; keys: Uint8Array[]; exchange: Uint8Array }) => {
+    transport(p.id, 'host key update').hostKeysProven(p.keys, p.exchange);
     return true;
   });
 }
@@ -244,22 +249,6 @@ function registerInteractive(): void {
     const h = interactiveHandlers.get(p.id);
     if (!h) throw new AuthenticationException('no keyboard-interactive handler');
     return h(p.title, p.instructions, p.prompts);
-  });
-}
-
-/** Who hears of host keys a server proved (updateHostKeys), by transport id: SSHClient records them. */
-const provenListeners = new Map<number, (keys: PKey[], exchange: PKey) => void>();
-let provenRegistered = false;
-function registerProvenCallback(): void {
-  if (provenRegistered) return;
-  provenRegistered = true;
-  getBridge().onCallback('hostKeysProven', (p: { id: number; keys: Uint8Array[]; exchange: Uint8Array }) => {
-    const listener = provenListeners.get(p.id);
-    listener?.(
-      p.keys.map((b) => PKey.fromBlob(Buffer.from(b))),
-      PKey.fromBlob(Buffer.from(p.exchange)),
-    );
-    return Boolean(listener);
   });
 }
 
@@ -630,8 +619,19 @@ export class Transport {
    * then and not only at close.
    */
   onHostKeysProven(listener: (keys: PKey[], exchange: PKey) => void): void {
-    registerProvenCallback();
-    provenListeners.set(this.need(), listener);
+    this.provenListener = listener;
+    this.handleChannels();
+  }
+
+  private provenListener: ((keys: PKey[], exchange: PKey) => void) | null = null;
+
+  /** @internal The worker's 'hostKeysProven' callback. */
+  hostKeysProven(keys: Uint8Array[], exchange: Uint8Array): void {
+    if (!this.provenListener) throw new SSHException('no host key update handler for this transport');
+    this.provenListener(
+      keys.map((b) => PKey.fromBlob(Buffer.from(b))),
+      PKey.fromBlob(Buffer.from(exchange)),
+    );
   }
 
   getpeername(): [string, number] {
@@ -912,7 +912,7 @@ export class Transport {
     give(handler);
   }
 
-  /** Routes the channels the server opens for a handler of ours to this transport. */
+  /** Routes the channels the server opens (and the keys it proves) for a handler of ours to this transport. */
   private handleChannels(): void {
     registerHandlerCallbacks();
     handlingTransports.set(this.need(), this);
@@ -1347,7 +1347,6 @@ export class Transport {
     this.closedByUser = true;
     serverTransports.delete(this.serverKey_);
     handlingTransports.delete(this.id);
-    provenListeners.delete(this.id);
     try {
       yield* request('transport', 'close', { id: this.id }, 10);
     } finally {
