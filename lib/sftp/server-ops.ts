@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as posix from 'node:path/posix';
 import { Message } from '../wire/message';
+import { writeAllAt } from '../files';
 import type { FileHandle } from 'node:fs/promises';
 import { SFTPAttributes } from './attributes';
 import { CheckFileRequest, encodeCheckFileReply, hashFileRangeAsync, planCheckFile, CHECK_FILE_CHUNK } from './check-file';
@@ -140,12 +141,8 @@ export class ServerOps {
   async write(id: number, e: FileEntry, offset: Uint64, data: Buffer): Promise<Buffer> {
     this.writable();
     if (typeof offset === 'bigint' || !Number.isSafeInteger(offset + data.length)) throw new StatusError(FX.FAILURE, 'File too large');
-    let done = 0;
-    // No partial writes in SFTP: loop until the kernel took everything.
-    while (done < data.length) {
-      const { bytesWritten } = await e.fh.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
-    }
+    // No partial writes in SFTP: until the kernel took everything.
+    await writeAllAt(e.fh, [data], offset);
     return this.ok(id);
   }
 
@@ -187,7 +184,7 @@ export class ServerOps {
         if (len !== 0) throw new StatusError(FX.EOF, 'End of file');
         break;
       }
-      for (let w = 0; w < bytesRead; ) w += (await to.fh.write(buf, w, bytesRead - w, wOff + done + w)).bytesWritten;
+      await writeAllAt(to.fh, [buf.subarray(0, bytesRead)], wOff + done);
       done += bytesRead;
     }
     return this.ok(id);
