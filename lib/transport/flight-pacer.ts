@@ -88,7 +88,7 @@ export class FlightPacer {
 
   /** Of `window` bytes the peer allows, how many may be sent now. */
   allowance(window: number): number {
-    if (!this.pacing) return window;
+    // Without a limit the cap is Infinity: the whole window.
     return Math.max(0, Math.min(window, this.cap - this.inFlight));
   }
 
