@@ -27,6 +27,8 @@ describe('FlightPacer', () => {
     expect(p.allowance(1)).toBe(1);
     expect(p.cap).toBe(Infinity);
     expect(p.pacedPeak).toBe(0);
+    expect(p.summary).toBe('not paced: 0 round trips measured');
+    expect(pacerAt().p.summary).toBeNull();
   });
 
   it('on a local path holds what is in flight to half the peak window plus a packet', () => {
@@ -41,6 +43,7 @@ describe('FlightPacer', () => {
     p.onSent(1000);
     expect(p.allowance(WINDOW)).toBe(0);
     expect(p.pacedPeak).toBe(cap);
+    expect(p.summary).toBe(`paced: at most ${cap} in flight`);
     clock.t += 0.2;
     p.onAdjust(PACKET, WINDOW - cap + PACKET);
     expect(p.allowance(WINDOW)).toBe(PACKET);
@@ -59,6 +62,7 @@ describe('FlightPacer', () => {
     expect(p.pacing).toBe(false);
     p.onSent(WINDOW);
     expect(p.allowance(WINDOW)).toBe(WINDOW);
+    expect(p.summary).toBe(`not paced: quickest round trip ${(LOCAL_RTT_MS + 1).toFixed(2)} ms`);
   });
 
   it('follows a window the peer grows: half of the largest one plus a packet', () => {
@@ -97,6 +101,25 @@ describe('FlightPacer', () => {
     p.onAdjust(PACKET, PACKET);
     expect(p.cap).toBe(cap);
     expect(p.allowance(PACKET)).toBe(0);
+  });
+});
+
+describe('FlightPacer.summary', () => {
+  it('names a release as why pacing never applied when every send came after one', () => {
+    const { p, clock } = pacerAt();
+    for (let i = 0; i < 8; i++) p.onSent(PACKET);
+    for (let i = 0; i < 8; i++) {
+      clock.t += 0.2;
+      p.onAdjust(PACKET, WINDOW);
+    }
+    expect(p.pacing).toBe(true);
+    p.release();
+    p.onSent(PACKET);
+    expect(p.summary).toBe(`not paced: released 1 times (no adjust within ${HOLD_TIMEOUT_MS} ms)`);
+    clock.t += 0.2;
+    p.onAdjust(PACKET, WINDOW);
+    p.onSent(PACKET);
+    expect(p.summary).toBe(`paced: at most ${PACKET} in flight`);
   });
 });
 
@@ -166,5 +189,6 @@ describe('FlightPacer and a peer that returns window in large steps', () => {
     expect(p.pacing).toBe(false);
     p.onSent(WINDOW);
     expect(p.allowance(WINDOW)).toBe(WINDOW);
+    expect(p.summary).toBe('not paced: the peer returns window in large steps');
   });
 });

@@ -44,6 +44,63 @@ describe('ChannelCore request replies when the channel closes first', () => {
   });
 });
 
+describe("ChannelCore: the peer's requests", () => {
+  const sinkLogging = (log: string[], decide: (type: string) => boolean | Promise<boolean>) => ({
+    data: (d: Buffer) => void log.push(`data ${d.toString()}`),
+    eof: () => undefined,
+    closed: () => undefined,
+    writable: () => undefined,
+    request: (type: string) => {
+      log.push(`request ${type}`);
+      return decide(type);
+    },
+  });
+  const replies = (sent: Buffer[]) => sent.filter((p) => p[0] === MSG.CHANNEL_SUCCESS || p[0] === MSG.CHANNEL_FAILURE).map((p) => (p[0] === MSG.CHANNEL_SUCCESS ? 'ok' : 'no'));
+  const size = () => new Message(new Message().addInt(91).addInt(33).addInt(0).addInt(0).asBytes());
+
+  it('reach the sink before data that follows them in the same read (a command typed after a window-change)', () => {
+    const { ch, sent } = openChannel();
+    const log: string[] = [];
+    ch.sink = sinkLogging(log, () => true);
+    ch.onRequest('window-change', true, size());
+    ch.onData(Buffer.from('stty size'), 0);
+    expect(log).toEqual(['request window-change', 'data stty size']);
+    expect(replies(sent)).toEqual(['ok']);
+  });
+
+  it('behind an undecided one are decided after it, and the replies keep the order of the requests', async () => {
+    const { ch, sent } = openChannel();
+    const log: string[] = [];
+    let allow!: (ok: boolean) => void;
+    ch.sink = sinkLogging(log, (type) => (type === 'exec' ? new Promise<boolean>((r) => (allow = r)) : type === 'env'));
+    ch.onRequest('exec', true, new Message(new Message().addString('x').asBytes()));
+    ch.onRequest('env', true, new Message(new Message().addString('A').addString('b').asBytes()));
+    ch.onRequest('signal', true, new Message(new Message().addString('INT').asBytes()));
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['request exec']);
+    expect(replies(sent)).toEqual([]);
+    allow(true);
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['request exec', 'request env', 'request signal']);
+    expect(replies(sent)).toEqual(['ok', 'ok', 'no']);
+    // Idle again: the next request is decided at once.
+    ch.onRequest('window-change', true, size());
+    expect(log[3]).toBe('request window-change');
+  });
+
+  it('a handler that throws or rejects refuses the request', async () => {
+    const { ch, sent } = openChannel();
+    ch.sink = sinkLogging([], (type) => {
+      if (type === 'a') throw new Error('boom');
+      return Promise.reject(new Error('later'));
+    });
+    ch.onRequest('a', true, size());
+    ch.onRequest('b', true, size());
+    await new Promise((r) => setImmediate(r));
+    expect(replies(sent)).toEqual(['no', 'no']);
+  });
+});
+
 describe('ChannelCore data after the peer\'s EOF', () => {
   it('is dropped with its window counted, as OpenSSH does, instead of ending the connection', () => {
     const { ch } = openChannel();

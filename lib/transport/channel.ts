@@ -71,6 +71,8 @@ export class ChannelCore {
   private readonly replies: Array<{ resolve(ok: boolean): void; reject(e: Error): void }> = [];
   /** Replies to the peer's requests go out in order even when a handler is async. */
   private replyChain: Promise<void> = Promise.resolve();
+  /** The peer's requests whose handlers have not finished. */
+  private requestsPending = 0;
   /** How much of the peer's window is used on a local link (see flight-pacer.ts). */
   private pacer: FlightPacer | null = null;
   /** Armed while the pacer holds data back; lifts the limit until the next adjust if none comes in time. */
@@ -142,9 +144,9 @@ export class ChannelCore {
     this.holdTimer.unref?.();
   }
 
-  /** The most bytes in flight at once while pacing held them (0: pacing never applied). */
-  get pacedPeak(): number {
-    return this.pacer?.pacedPeak ?? 0;
+  /** How much pacing held in flight, or why it never applied (null: no data sent). */
+  get pacingSummary(): string | null {
+    return this.pacer?.summary ?? null;
   }
 
   private clearHold(): void {
@@ -376,15 +378,37 @@ export class ChannelCore {
       if (!wantReply || this.closeSent || this.state !== 'open') return;
       this.send(new Message().addByte(ok ? MSG.CHANNEL_SUCCESS : MSG.CHANNEL_FAILURE).addInt(this.remoteId).asBytes());
     };
-    this.replyChain = this.replyChain.then(async () => {
-      let ok = false;
+    const decide = (): boolean | Promise<boolean> => {
       try {
-        ok = handler ? Boolean(await handler.call(this.sink, type, wantReply, msg)) : false;
+        return handler ? handler.call(this.sink, type, wantReply, msg) : false;
       } catch {
-        ok = false;
+        return false;
       }
-      answer(ok);
-    });
+    };
+    if (this.requestsPending === 0) {
+      // Nothing undecided before it: decided now, before any data that came in the same read
+      // reaches the sink (input typed after a window-change must find the new size applied).
+      const now = decide();
+      if (!(now instanceof Promise)) {
+        answer(Boolean(now));
+        return;
+      }
+      this.chainReply(now.then(Boolean, () => false), answer);
+      return;
+    }
+    // Behind an undecided one: decided after it, so that requests apply in order.
+    this.chainReply(this.replyChain.then(() => decide()).then(Boolean, () => false), answer);
+  }
+
+  /** Replies go out in the order of the requests, whenever their handlers finish. */
+  private chainReply(decision: Promise<boolean>, answer: (ok: boolean) => void): void {
+    this.requestsPending++;
+    this.replyChain = this.replyChain
+      .then(() => decision)
+      .then((ok) => {
+        this.requestsPending--;
+        answer(ok);
+      });
   }
 
   /** Ends the channel: settles waiters and tells the sink. */

@@ -59,6 +59,8 @@ export class FlightPacer {
   private released = false;
   /** The most in flight at once while a limit applied (0: it never applied). */
   pacedPeak = 0;
+  /** Times the limit was lifted for want of an adjust. */
+  private releases = 0;
 
   constructor(
     private readonly maxPacket: number,
@@ -138,5 +140,17 @@ export class FlightPacer {
   /** The held peer did not adjust in time (see HOLD_TIMEOUT_MS): no limit until it does. */
   release(): void {
     this.released = true;
+    this.releases++;
+  }
+
+  /** For a log line: how much pacing held in flight, or why it never applied (null: nothing sent). */
+  get summary(): string | null {
+    if (this.sent === 0) return null;
+    if (this.pacedPeak > 0) return `paced: at most ${this.pacedPeak} in flight`;
+    if (this.samples < SAMPLES_BEFORE_PACING) return `not paced: ${this.samples} round trips measured`;
+    if (this.minRtt >= LOCAL_RTT_MS) return `not paced: quickest round trip ${this.minRtt.toFixed(2)} ms`;
+    if (this.minReturned >= this.peakWindow / 4) return 'not paced: the peer returns window in large steps';
+    if (this.releases > 0) return `not paced: released ${this.releases} times (no adjust within ${HOLD_TIMEOUT_MS} ms)`;
+    return 'not paced';
   }
 }

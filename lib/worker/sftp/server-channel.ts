@@ -212,8 +212,8 @@ export class SftpServerChannel implements ChannelSink {
   private logEnd(why: string): void {
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
     const left = this.core.openHandles;
-    const peak = this.ch.pacedPeak;
-    const paced = peak ? ` (paced: at most ${peak} in flight)` : '';
+    const pacing = this.ch.pacingSummary;
+    const paced = pacing ? ` (${pacing})` : '';
     this.options.log(`session ended (${why}): ${this.bytesIn} bytes in, ${this.bytesOut} bytes out${paced}, ${secs} s${left ? `, ${left} handles left open` : ''}`);
   }
 
