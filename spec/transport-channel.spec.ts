@@ -210,4 +210,49 @@ describe('ConnectionCore: replies nobody asked for', () => {
     await expect(global).resolves.toBeNull();
     await expect(request).resolves.toBe(true);
   });
+
+  it("a message for a channel closed both ways is logged and dropped (Paramiko's server can reply to exec after its CLOSE); one for an id never used ends the connection", async () => {
+    const logged: string[] = [];
+    const conn = new ConnectionCore(() => undefined, { log: (t) => logged.push(t) });
+    const opening = conn.open('session');
+    conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(0).addInt(5).addInt(1 << 20).addInt(32768)));
+    const ch = await opening;
+    const exec = ch.request('exec', true, (m) => m.addString('echo x; exit 7'));
+    // Paramiko's session thread: output, EOF, exit-status, CLOSE; its reply to exec comes after.
+    conn.handle(MSG.CHANNEL_DATA, payload((m) => m.addInt(0).addString('x\n')));
+    conn.handle(MSG.CHANNEL_EOF, payload((m) => m.addInt(0)));
+    conn.handle(MSG.CHANNEL_REQUEST, payload((m) => m.addInt(0).addString('exit-status').addBoolean(false).addInt(7)));
+    conn.handle(MSG.CHANNEL_CLOSE, payload((m) => m.addInt(0)));
+    await expect(exec).resolves.toBe(true);
+    expect(conn.channels.has(0)).toBe(false);
+    for (const [type, fill] of [
+      [MSG.CHANNEL_SUCCESS, (m: Message) => m.addInt(0)],
+      [MSG.CHANNEL_WINDOW_ADJUST, (m: Message) => m.addInt(0).addInt(1000)],
+      [MSG.CHANNEL_DATA, (m: Message) => m.addInt(0).addString('late')],
+      [MSG.CHANNEL_EOF, (m: Message) => m.addInt(0)],
+      [MSG.CHANNEL_CLOSE, (m: Message) => m.addInt(0)],
+    ] as const) {
+      expect(conn.handle(type, payload(fill))).toBe(true);
+    }
+    expect(logged).toEqual([
+      '[chan 0] CHANNEL_SUCCESS after the channel closed: ignored',
+      '[chan 0] CHANNEL_WINDOW_ADJUST after the channel closed: ignored',
+      '[chan 0] CHANNEL_DATA after the channel closed: ignored',
+      '[chan 0] CHANNEL_EOF after the channel closed: ignored',
+      '[chan 0] CHANNEL_CLOSE after the channel closed: ignored',
+    ]);
+    expect(() => conn.handle(MSG.CHANNEL_SUCCESS, payload((m) => m.addInt(1)))).toThrow('CHANNEL_SUCCESS for unknown channel 1');
+  });
+
+  it('remembers the last 256 closed ids only', async () => {
+    const conn = new ConnectionCore(() => undefined);
+    for (let id = 0; id < 257; id++) {
+      const opening = conn.open('session');
+      conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(id).addInt(5).addInt(1 << 20).addInt(32768)));
+      (await opening).close();
+      conn.handle(MSG.CHANNEL_CLOSE, payload((m) => m.addInt(id)));
+    }
+    expect(conn.handle(MSG.CHANNEL_SUCCESS, payload((m) => m.addInt(1)))).toBe(true);
+    expect(() => conn.handle(MSG.CHANNEL_SUCCESS, payload((m) => m.addInt(0)))).toThrow('CHANNEL_SUCCESS for unknown channel 0');
+  });
 });

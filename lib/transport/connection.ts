@@ -2,7 +2,7 @@ import { SSHException } from '../errors';
 import { Message } from '../wire/message';
 import { ChannelCore, DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from './channel';
 import type { SendFilled } from './channel';
-import { MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_FAILED_RESOURCE_SHORTAGE, OPEN_SUCCEEDED } from './constants';
+import { MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_FAILED_RESOURCE_SHORTAGE, OPEN_SUCCEEDED, messageName } from './constants';
 
 /** A channel the peer opened: what it asked for, and how to accept it. */
 export interface IncomingOpen {
@@ -42,6 +42,9 @@ const MAX_CHANNELS = 1024;
  * The connection protocol (RFC 4254) without I/O: the channel table, channel opens both ways,
  * global requests with in-order replies, and dispatch of messages 80-100.
  */
+/** Closed channel ids remembered for late messages (see ConnectionCore.closedIds). */
+const CLOSED_IDS_KEPT = 256;
+
 export class ConnectionCore {
   readonly channels = new Map<number, ChannelCore>();
   private nextId = 0;
@@ -49,6 +52,14 @@ export class ConnectionCore {
   private readonly globalReplies: Array<{ resolve(m: Message | null): void; reject(e: Error): void }> = [];
   private globalChain: Promise<void> = Promise.resolve();
   private dead: Error | null = null;
+  /**
+   * Ids of channels lately closed both ways (ids are not reused until they wrap). A message for
+   * one is logged and dropped, as Paramiko does: its server sends an exec's SUCCESS from one
+   * thread while another may already have sent the command's output, exit status and CLOSE, so
+   * the reply can come after the channel is gone. Anything for an id never used still ends the
+   * connection.
+   */
+  private readonly closedIds = new Set<number>();
 
   /** `sendFilled`, when given, lets channels write their data straight into the packet. */
   constructor(
@@ -90,11 +101,23 @@ export class ConnectionCore {
     this.handlers.log?.(`[chan ${ch.localId}] the peer sent ${over} bytes past its window: kept (OpenSSH's grace of a tenth of the window)`);
   }
 
-  private channel(msg: Message): ChannelCore {
+  /** The channel a message is for; null (the message dropped) when it closed lately. */
+  private channel(msg: Message, type: number): ChannelCore | null {
     const id = msg.getInt();
     const ch = this.channels.get(id);
-    if (!ch) throw new SSHException(`message for unknown channel ${id}`);
-    return ch;
+    if (ch) return ch;
+    if (this.closedIds.has(id)) {
+      this.handlers.log?.(`[chan ${id}] ${messageName(type)} after the channel closed: ignored`);
+      return null;
+    }
+    throw new SSHException(`${messageName(type)} for unknown channel ${id}`);
+  }
+
+  /** The channel is closed both ways: its id goes to closedIds (the last CLOSED_IDS_KEPT). */
+  private forget(ch: ChannelCore): void {
+    this.channels.delete(ch.localId);
+    this.closedIds.add(ch.localId);
+    if (this.closedIds.size > CLOSED_IDS_KEPT) this.closedIds.delete(this.closedIds.values().next().value as number);
   }
 
   /** Handles messages 80-100; returns false for others. */
@@ -116,7 +139,8 @@ export class ConnectionCore {
         this.onChannelOpen(msg);
         return true;
       case MSG.CHANNEL_OPEN_CONFIRMATION: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         const waiter = this.opening.get(ch.localId);
         if (!waiter || ch.state !== 'opening') throw new SSHException(`unexpected open confirmation for channel ${ch.localId}`);
         this.opening.delete(ch.localId);
@@ -128,7 +152,8 @@ export class ConnectionCore {
         return true;
       }
       case MSG.CHANNEL_OPEN_FAILURE: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         const waiter = this.opening.get(ch.localId);
         if (!waiter) throw new SSHException(`unexpected open failure for channel ${ch.localId}`);
         this.opening.delete(ch.localId);
@@ -138,18 +163,20 @@ export class ConnectionCore {
         return true;
       }
       case MSG.CHANNEL_WINDOW_ADJUST: {
-        const ch = this.channel(msg);
-        ch.onWindowAdjust(msg.getInt());
+        const ch = this.channel(msg, type);
+        if (ch) ch.onWindowAdjust(msg.getInt());
         return true;
       }
       case MSG.CHANNEL_DATA: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         const over = ch.onData(msg.getString(), 0, msg.transient);
         if (over) this.overrun(ch, over);
         return true;
       }
       case MSG.CHANNEL_EXTENDED_DATA: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         const code = msg.getInt();
         const data = msg.getString();
         // Only stderr (1) is defined (RFC 4254 section 5.2); other codes still use window.
@@ -158,16 +185,18 @@ export class ConnectionCore {
         return true;
       }
       case MSG.CHANNEL_EOF:
-        this.channel(msg).onEof();
+        this.channel(msg, type)?.onEof();
         return true;
       case MSG.CHANNEL_CLOSE: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         ch.onClose();
-        this.channels.delete(ch.localId);
+        this.forget(ch);
         return true;
       }
       case MSG.CHANNEL_REQUEST: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         const name = msg.getText();
         const wantReply = msg.getBoolean();
         ch.onRequest(name, wantReply, msg);
@@ -175,7 +204,8 @@ export class ConnectionCore {
       }
       case MSG.CHANNEL_SUCCESS:
       case MSG.CHANNEL_FAILURE: {
-        const ch = this.channel(msg);
+        const ch = this.channel(msg, type);
+        if (!ch) return true;
         // Unasked-for, as a global reply above: ignored (OpenSSH's channel_input_status_confirm).
         if (!ch.onReply(type === MSG.CHANNEL_SUCCESS)) this.handlers.log?.(`[chan ${ch.localId}] a channel ${type === MSG.CHANNEL_SUCCESS ? 'success' : 'failure'} with no request pending: ignored`);
         return true;
