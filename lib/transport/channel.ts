@@ -389,11 +389,11 @@ export class ChannelCore {
       // Nothing undecided before it: decided now, before any data that came in the same read
       // reaches the sink (input typed after a window-change must find the new size applied).
       const now = decide();
-      if (!(now instanceof Promise)) {
+      if (typeof now === 'boolean' || typeof (now as Promise<boolean> | null)?.then !== 'function') {
         answer(Boolean(now));
         return;
       }
-      this.chainReply(now.then(Boolean, () => false), answer);
+      this.chainReply(Promise.resolve(now).then(Boolean, () => false), answer);
       return;
     }
     // Behind an undecided one: decided after it, so that requests apply in order.
@@ -407,7 +407,12 @@ export class ChannelCore {
       .then(() => decision)
       .then((ok) => {
         this.requestsPending--;
-        answer(ok);
+        // A reply that cannot go out (the connection just died) must not stall the chain.
+        try {
+          answer(ok);
+        } catch {
+          // the connection's own error reaches the caller
+        }
       });
   }
 
