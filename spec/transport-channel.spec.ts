@@ -183,19 +183,23 @@ describe('ChannelCore.writeQueue', () => {
   });
 });
 
-describe('ConnectionCore: replies nobody asked for', () => {
+describe('ConnectionCore: replies nobody asked for, and messages for closed channels', () => {
   const payload = (fill: (m: Message) => void = () => undefined): Message => {
     const m = new Message();
     fill(m);
     return new Message(m.asBytes());
   };
+  /** Opens a session channel and has the peer confirm it (our id `id`). */
+  const openConfirmed = (conn: ConnectionCore, id: number): Promise<ChannelCore> => {
+    const opening = conn.open('session');
+    conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(id).addInt(5).addInt(1 << 20).addInt(32768)));
+    return opening;
+  };
 
   it('a global or channel SUCCESS/FAILURE with no request pending is logged and ignored (as OpenSSH), later replies still pair up', async () => {
     const logged: string[] = [];
     const conn = new ConnectionCore(() => undefined, { log: (t) => logged.push(t) });
-    const opening = conn.open('session');
-    conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(0).addInt(5).addInt(1 << 20).addInt(32768)));
-    const ch = await opening;
+    const ch = await openConfirmed(conn, 0);
     // Some servers answer requests sent without want-reply: not a reason to end the connection.
     expect(conn.handle(MSG.REQUEST_SUCCESS, payload())).toBe(true);
     expect(conn.handle(MSG.CHANNEL_FAILURE, payload((m) => m.addInt(ch.localId)))).toBe(true);
@@ -214,9 +218,7 @@ describe('ConnectionCore: replies nobody asked for', () => {
   it("a message for a channel closed both ways is logged and dropped (Paramiko's server can reply to exec after its CLOSE); one for an id never used ends the connection", async () => {
     const logged: string[] = [];
     const conn = new ConnectionCore(() => undefined, { log: (t) => logged.push(t) });
-    const opening = conn.open('session');
-    conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(0).addInt(5).addInt(1 << 20).addInt(32768)));
-    const ch = await opening;
+    const ch = await openConfirmed(conn, 0);
     const exec = ch.request('exec', true, (m) => m.addString('echo x; exit 7'));
     // Paramiko's session thread: output, EOF, exit-status, CLOSE; its reply to exec comes after.
     conn.handle(MSG.CHANNEL_DATA, payload((m) => m.addInt(0).addString('x\n')));
@@ -247,9 +249,7 @@ describe('ConnectionCore: replies nobody asked for', () => {
   it('remembers the last 256 closed ids only', async () => {
     const conn = new ConnectionCore(() => undefined);
     for (let id = 0; id < 257; id++) {
-      const opening = conn.open('session');
-      conn.handle(MSG.CHANNEL_OPEN_CONFIRMATION, payload((m) => m.addInt(id).addInt(5).addInt(1 << 20).addInt(32768)));
-      (await opening).close();
+      (await openConfirmed(conn, id)).close();
       conn.handle(MSG.CHANNEL_CLOSE, payload((m) => m.addInt(id)));
     }
     expect(conn.handle(MSG.CHANNEL_SUCCESS, payload((m) => m.addInt(1)))).toBe(true);

@@ -389,22 +389,23 @@ export class ChannelCore {
       // Nothing undecided before it: decided now, before any data that came in the same read
       // reaches the sink (input typed after a window-change must find the new size applied).
       const now = decide();
-      if (typeof now === 'boolean' || typeof (now as Promise<boolean> | null)?.then !== 'function') {
+      if (typeof (now as Promise<boolean> | null)?.then !== 'function') {
         answer(Boolean(now));
         return;
       }
-      this.chainReply(Promise.resolve(now).then(Boolean, () => false), answer);
+      this.chainReply(Promise.resolve(now), answer);
       return;
     }
     // Behind an undecided one: decided after it, so that requests apply in order.
-    this.chainReply(this.replyChain.then(() => decide()).then(Boolean, () => false), answer);
+    this.chainReply(this.replyChain.then(decide), answer);
   }
 
-  /** Replies go out in the order of the requests, whenever their handlers finish. */
+  /** Replies go out in the order of the requests, whenever their handlers finish (a rejection refuses). */
   private chainReply(decision: Promise<boolean>, answer: (ok: boolean) => void): void {
     this.requestsPending++;
+    const decided = decision.then(Boolean, () => false);
     this.replyChain = this.replyChain
-      .then(() => decision)
+      .then(() => decided)
       .then((ok) => {
         this.requestsPending--;
         // A reply that cannot go out (the connection just died) must not stall the chain.

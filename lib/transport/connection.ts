@@ -38,13 +38,13 @@ const OPEN_FAILURE_TEXT: Record<number, string> = {
 /** Channels a peer may hold open at once before we refuse more (resource shortage). */
 const MAX_CHANNELS = 1024;
 
+/** Closed channel ids remembered for late messages (see ConnectionCore.closedIds). */
+const CLOSED_IDS_KEPT = 256;
+
 /**
  * The connection protocol (RFC 4254) without I/O: the channel table, channel opens both ways,
  * global requests with in-order replies, and dispatch of messages 80-100.
  */
-/** Closed channel ids remembered for late messages (see ConnectionCore.closedIds). */
-const CLOSED_IDS_KEPT = 256;
-
 export class ConnectionCore {
   readonly channels = new Map<number, ChannelCore>();
   private nextId = 0;
