@@ -31,7 +31,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const c = require('./support/common');
 
 // --cipher NAME sets another cipher for every client (chacha20-poly1305@openssh.com: OpenSSH's
@@ -205,6 +205,15 @@ function makeSource(file, size) {
   return hash.digest('hex');
 }
 
+/**
+ * Writes back every dirty page before a timed run. A fresh 1 GiB source is otherwise written back
+ * by the kernel's flusher 30 s after it was made (`vm.dirty_expire_centisecs`), in the middle of
+ * whichever runs come then, and charges their machine CPU and their disk with it.
+ */
+function settleDisk() {
+  spawnSync('sync', [], { stdio: 'ignore' });
+}
+
 function sha256File(file) {
   return new Promise((resolve, reject) => {
     const h = crypto.createHash('sha256');
@@ -225,6 +234,7 @@ async function transfer(tool, target, dir, direction, src, size, hash) {
   const remote = direction === 'get' ? src : dst;
   const local = direction === 'get' ? dst : src;
   let res;
+  settleDisk();
   const cpu0 = c.machineCpuSeconds();
   try {
     if (tool === 'sftp') {
