@@ -396,19 +396,22 @@ describe('SSHClient against OpenSSH sshd', () => {
   itWithPeers(['sshd'], "an SFTP session takes packets up to 255 KiB: sshd sends a READ's 255 KiB in one or two, not eight", () => {
     // Readable by sshd's test user.
     const shared = mkdtempSync(join(tmpdir(), 'pts-sftp-packets-'));
-    chmodSync(shared, 0o755);
-    const file = join(shared, 'file');
-    writeFileSync(file, randomBytes(4 * 1024 * 1024), { mode: 0o644 });
-    const body = [
-      `const sftp = require(${JSON.stringify(join(__dirname, '..', 'dist'))}).SFTPClient.fromTransport(t);`,
-      `if (sftp.get(${JSON.stringify(file)}, ${JSON.stringify(file + '.got')}) !== 4 * 1024 * 1024) throw new Error('size');`,
-    ];
-    const lines = loggedChild('pts-spec', body, ['t.setLogChannel("pts-spec");', 't.setHexdump(true);']);
-    const sizes = lines.map((l) => /IN CHANNEL_DATA \((\d+) bytes\)/.exec(l)).filter((m) => m !== null).map((m) => Number(m![1]));
-    // 9 bytes of CHANNEL_DATA header: more than 32 KiB of data in a packet.
-    expect(Math.max(...sizes)).toBeGreaterThan(9 + 32 * 1024);
-    expect(readFileSync(file + '.got').equals(readFileSync(file))).toBe(true);
-    rmSync(shared, { recursive: true, force: true });
+    try {
+      chmodSync(shared, 0o755);
+      const file = join(shared, 'file');
+      writeFileSync(file, randomBytes(4 * 1024 * 1024), { mode: 0o644 });
+      const body = [
+        `const sftp = require(${JSON.stringify(join(__dirname, '..', 'dist'))}).SFTPClient.fromTransport(t);`,
+        `if (sftp.get(${JSON.stringify(file)}, ${JSON.stringify(file + '.got')}) !== 4 * 1024 * 1024) throw new Error('size');`,
+      ];
+      const lines = loggedChild('pts-spec', body, ['t.setLogChannel("pts-spec");', 't.setHexdump(true);']);
+      const sizes = lines.map((l) => /IN CHANNEL_DATA \((\d+) bytes\)/.exec(l)).filter((m) => m !== null).map((m) => Number(m![1]));
+      // 9 bytes of CHANNEL_DATA header: more than 32 KiB of data in a packet.
+      expect(Math.max(...sizes)).toBeGreaterThan(9 + 32 * 1024);
+      expect(readFileSync(file + '.got').equals(readFileSync(file))).toBe(true);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
   });
 
   itWithPeers(['sshd'], 'renegotiateKeys before authentication: sshd refuses it, we say so at once and the session goes on', () => {
@@ -430,7 +433,8 @@ describe('SSHClient against OpenSSH sshd', () => {
 
   itWithPeers(['sshd'], 'renegotiateKeys in the middle of a stream keeps the data intact', () => {
     using c = client();
-    const [, stdout] = c.execCommand('head -c 33554432 /dev/urandom | tee /tmp/pts-rekey.bin | sha256sum >&2; cat /tmp/pts-rekey.bin');
+    // The file is the remote user's own temp file, removed by the command itself.
+    const [, stdout] = c.execCommand('f=$(mktemp) && head -c 33554432 /dev/urandom > "$f" && sha256sum < "$f" >&2 && cat "$f"; rm -f "$f"');
     const chan = stdout.channel;
     const first = chan.recv(1 << 20);
     c.getTransport()!.renegotiateKeys();

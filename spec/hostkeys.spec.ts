@@ -485,7 +485,7 @@ describe('HostKeys.removeKeysNotOffered (UpdateHostKeys)', () => {
   test('takes the host off its own plain and hashed lines holding keys not offered, nothing else', () => {
     const [offered, gone, other] = [Ed25519Key.generate(), Ed25519Key.generate(), ECDSAKey.generate({ bits: 256 })];
     const l = (names: string, k: PKey) => `${names} ${k.getName()} ${k.getBase64()}`;
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pts-rotate-')), 'known_hosts');
+    const file = path.join(tmp, 'rotate_known_hosts');
     const lines = [
       l('host.example', offered),
       l(HostKeys.hashHost('host.example'), gone),
@@ -504,6 +504,5 @@ describe('HostKeys.removeKeysNotOffered (UpdateHostKeys)', () => {
     expect(hk.removeKeysNotOffered('host.example', (k) => k.equals(offered))).toEqual([]);
     hk.save(file);
     expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toEqual([lines[0], l('alias.example', other), ...lines.slice(3)]);
-    fs.rmSync(path.dirname(file), { recursive: true });
   });
 });

@@ -797,7 +797,7 @@ export class SFTPClient {
     return total;
   }
 
-  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */
+  /** This client's ops for the tree transfers (lib/api/sftp-tree.ts); paths there are absolute or as given. */
   private treeHost(confirm: boolean): TreeHost {
     return {
       statOp: (op, path) => this.statOp(op, path),
