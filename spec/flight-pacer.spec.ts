@@ -1,13 +1,17 @@
+import * as net from 'node:net';
+import * as os from 'node:os';
+import { PassThrough } from 'node:stream';
 import { ChannelCore, ChannelSink } from '../lib/transport/channel';
-import { FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, MIN_FLOOR } from '../lib/transport/flight-pacer';
+import { peerIsThisMachine } from '../lib/worker/ssh/connection';
+import { FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, MIN_FLOOR, REMOTE_SAMPLES, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
 
 const PACKET = 32768;
 const WINDOW = 2 * 1024 * 1024;
 
 /** A pacer on a hand-moved clock. */
-function pacerAt(window = WINDOW): { p: FlightPacer; clock: { t: number } } {
+function pacerAt(window = WINDOW, loopback = false): { p: FlightPacer; clock: { t: number } } {
   const clock = { t: 1000 };
-  return { p: new FlightPacer(PACKET, window, () => clock.t), clock };
+  return { p: new FlightPacer(PACKET, window, () => clock.t, loopback), clock };
 }
 
 /** Sends `packets` packets and has each acknowledged `rtt` ms later, one adjust per packet. */
@@ -20,15 +24,46 @@ function roundTrips(p: FlightPacer, clock: { t: number }, packets: number, rtt: 
 }
 
 describe('FlightPacer', () => {
-  it('limits nothing before it has measured the path', () => {
+  it('holds the first burst to half the window plus a packet until the path is measured', () => {
     const { p } = pacerAt();
     expect(p.pacing).toBe(false);
-    p.onSent(WINDOW - 1);
-    expect(p.allowance(1)).toBe(1);
-    expect(p.cap).toBe(Infinity);
+    expect(p.starting).toBe(true);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    p.onSent(WINDOW / 2);
+    expect(p.allowance(WINDOW / 2)).toBe(PACKET);
+    // Not the measured limit: nothing is reported as paced.
+    p.onSent(PACKET);
     expect(p.pacedPeak).toBe(0);
     expect(p.summary).toBe('not paced: 0 round trips measured');
     expect(pacerAt().p.summary).toBeNull();
+  });
+
+  it('takes the path as remote only after REMOTE_SAMPLES slow round trips', () => {
+    const { p, clock } = pacerAt();
+    roundTrips(p, clock, REMOTE_SAMPLES - 1, LOCAL_RTT_MS + 5);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    roundTrips(p, clock, 1, LOCAL_RTT_MS + 5);
+    expect(p.starting).toBe(false);
+    expect(p.cap).toBe(Infinity);
+  });
+
+  it('lets a peer that adjusts in large steps have its whole window after its first adjust', () => {
+    const { p, clock } = pacerAt();
+    p.onSent(WINDOW / 2 + PACKET);
+    clock.t += 0.2;
+    p.onAdjust(WINDOW / 2, WINDOW / 2 - PACKET + WINDOW / 2);
+    expect(p.starting).toBe(false);
+    expect(p.cap).toBe(Infinity);
+  });
+
+  it('on a loopback socket paces a small-step peer from its first adjust, however slow its round trips', () => {
+    const { p, clock } = pacerAt(WINDOW, true);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    roundTrips(p, clock, 2 * REMOTE_SAMPLES, 25);
+    expect(p.pacing).toBe(true);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    p.onSent(WINDOW / 2 + PACKET);
+    expect(p.summary).toBe(`paced: at most ${WINDOW / 2 + PACKET} in flight`);
   });
 
   it('on a local path holds what is in flight to half the peak window plus a packet', () => {
@@ -58,11 +93,19 @@ describe('FlightPacer', () => {
 
   it('does not limit a remote path', () => {
     const { p, clock } = pacerAt();
-    roundTrips(p, clock, 50, LOCAL_RTT_MS + 1);
+    roundTrips(p, clock, REMOTE_SAMPLES, LOCAL_RTT_MS + 1);
     expect(p.pacing).toBe(false);
     p.onSent(WINDOW);
     expect(p.allowance(WINDOW)).toBe(WINDOW);
     expect(p.summary).toBe(`not paced: quickest round trip ${(LOCAL_RTT_MS + 1).toFixed(2)} ms`);
+  });
+
+  it('a quick round trip after SAMPLES_BEFORE_PACING makes the path local', () => {
+    const { p, clock } = pacerAt();
+    roundTrips(p, clock, SAMPLES_BEFORE_PACING - 1, 0.2);
+    expect(p.pacing).toBe(false);
+    roundTrips(p, clock, 1, 0.2);
+    expect(p.pacing).toBe(true);
   });
 
   it('follows a window the peer grows: half of the largest one plus a packet', () => {
@@ -76,50 +119,41 @@ describe('FlightPacer', () => {
     expect(p.cap).toBe(4 * 1024 * 1024 + PACKET);
   });
 
-  it('lets the twice-the-link estimate raise the cap for a fast local peer', () => {
+  it('keeps a fast local peer at the floor: a deeper queue only slows it', () => {
     const { p, clock } = pacerAt();
-    // 1 ms round trips at 4 packets per 0.1 ms: about 1.3 GB/s, 2.6 MB for two round trips.
+    // 1 ms round trips at 4 packets per 0.1 ms: about 1.3 GB/s.
     for (let i = 0; i < 40; i++) {
       for (let k = 0; k < 4; k++) p.onSent(PACKET);
       clock.t += 0.1;
-      if (i >= 10) p.onAdjust(4 * PACKET, WINDOW);
+      // The window left once these four are back: the peer's, less what is still in flight.
+      if (i >= 10) p.onAdjust(4 * PACKET, WINDOW - (p.inFlight - 4 * PACKET));
     }
-    // The first adjusts acknowledge sends of 1 ms before: that is the shortest round trip.
     expect(p.pacing).toBe(true);
-    expect(p.cap).toBeGreaterThan(2 * 1024 * 1024);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
   });
 
-  it('lifts the limit after release until the next adjust', () => {
+  it('does not release a peer that adjusts in small steps: it gives window back as it reads', () => {
     const { p, clock } = pacerAt();
     roundTrips(p, clock, 8, 0.2);
     const cap = p.cap;
     p.onSent(cap);
+    expect(p.holdTimeout).toBe(HOLD_TIMEOUT_MS);
+    expect(p.release()).toBe(false);
     expect(p.allowance(WINDOW - cap)).toBe(0);
-    p.release();
+  });
+
+  it('releases a peer that has not adjusted yet (after START_HOLD_MS) until its first adjust', () => {
+    const { p, clock } = pacerAt();
+    const cap = p.cap;
+    p.onSent(cap);
+    expect(p.holdTimeout).toBe(START_HOLD_MS);
+    expect(p.release()).toBe(true);
     expect(p.allowance(WINDOW - cap)).toBe(WINDOW - cap);
     p.onSent(WINDOW - cap);
-    p.onAdjust(PACKET, PACKET);
-    expect(p.cap).toBe(cap);
-    expect(p.allowance(PACKET)).toBe(0);
-  });
-});
-
-describe('FlightPacer.summary', () => {
-  it('names a release as why pacing never applied when every send came after one', () => {
-    const { p, clock } = pacerAt();
-    for (let i = 0; i < 8; i++) p.onSent(PACKET);
-    for (let i = 0; i < 8; i++) {
-      clock.t += 0.2;
-      p.onAdjust(PACKET, WINDOW);
-    }
-    expect(p.pacing).toBe(true);
-    p.release();
-    p.onSent(PACKET);
-    expect(p.summary).toBe(`not paced: released 1 times (no adjust within ${HOLD_TIMEOUT_MS} ms)`);
+    // Its first adjust returns the whole window at once: large steps, never limited again.
     clock.t += 0.2;
-    p.onAdjust(PACKET, WINDOW);
-    p.onSent(PACKET);
-    expect(p.summary).toBe(`paced: at most ${PACKET} in flight`);
+    p.onAdjust(WINDOW, WINDOW);
+    expect(p.cap).toBe(Infinity);
   });
 });
 
@@ -155,17 +189,34 @@ describe('ChannelCore pacing a local peer', () => {
     expect(ch.writableBytes).toBe(PACKET);
   });
 
-  it('a held peer that sends no adjust gets the whole window after the hold timeout', () => {
+  it('a held peer that adjusts in small steps is never released: its adjusts come as it reads', () => {
     const { ch, writable } = localChannel();
     ch.write(Buffer.alloc(WINDOW));
     expect(ch.writableBytes).toBe(0);
     writable.mockClear();
-    jest.advanceTimersByTime(HOLD_TIMEOUT_MS - 1);
+    jest.advanceTimersByTime(10 * HOLD_TIMEOUT_MS);
+    expect(writable).not.toHaveBeenCalled();
+    // The timer fired once and nothing re-armed it: no timer spins while the peer is slow.
+    expect(jest.getTimerCount()).toBe(0);
+    expect(ch.writableBytes).toBe(0);
+    ch.onWindowAdjust(PACKET);
+    expect(writable).toHaveBeenCalledTimes(1);
+  });
+
+  it('a peer that has not adjusted yet gets the whole window after START_HOLD_MS', () => {
+    jest.useFakeTimers();
+    const ch = new ChannelCore(0, 'session', WINDOW, PACKET, () => undefined);
+    ch.opened(1, WINDOW, PACKET);
+    const writable = jest.fn();
+    ch.sink = { data: () => undefined, eof: () => undefined, closed: () => undefined, writable };
+    const cap = WINDOW / 2 + PACKET;
+    expect(ch.write(Buffer.alloc(WINDOW))).toBe(cap);
+    jest.advanceTimersByTime(START_HOLD_MS - 1);
     expect(writable).not.toHaveBeenCalled();
     jest.advanceTimersByTime(1);
     expect(writable).toHaveBeenCalledTimes(1);
-    expect(ch.writableBytes).toBe(ch.remoteWindow);
-    expect(ch.write(Buffer.alloc(WINDOW))).toBe(WINDOW - (WINDOW / 2 + PACKET));
+    expect(ch.writableBytes).toBe(WINDOW - cap);
+    expect(ch.write(Buffer.alloc(WINDOW))).toBe(WINDOW - cap);
   });
 
   it('a closed channel leaves no timer behind', () => {
@@ -190,5 +241,31 @@ describe('FlightPacer and a peer that returns window in large steps', () => {
     p.onSent(WINDOW);
     expect(p.allowance(WINDOW)).toBe(WINDOW);
     expect(p.summary).toBe('not paced: the peer returns window in large steps');
+  });
+});
+
+describe('peerIsThisMachine (which connections pace from the start)', () => {
+  it('is true for a loopback peer and for one of our own interfaces, false for anything else', async () => {
+    const server = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const connect = (host: string) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(port, host, () => resolve(s));
+        s.on('error', reject);
+      });
+    try {
+      const own = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+      for (const host of ['127.0.0.1', ...(own ? [own.address] : [])]) {
+        const s = await connect(host);
+        expect([host, peerIsThisMachine(s)]).toEqual([host, true]);
+        s.destroy();
+      }
+      // Not connected (no peer address), or not a socket at all (a proxy's stream).
+      expect(peerIsThisMachine(new net.Socket())).toBe(false);
+      expect(peerIsThisMachine(new PassThrough())).toBe(false);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { ChannelException, SSHException } from '../errors';
 import { Message } from '../wire/message';
 import { MSG } from './constants';
-import { FlightPacer, HOLD_TIMEOUT_MS } from './flight-pacer';
+import { FlightPacer } from './flight-pacer';
 
 /** Paramiko's and OpenSSH's session defaults: a 2 MiB window, 32 KiB packets. */
 export const DEFAULT_WINDOW_SIZE = 2 * 1024 * 1024;
@@ -75,6 +75,8 @@ export class ChannelCore {
   private requestsPending = 0;
   /** How much of the peer's window is used on a local link (see flight-pacer.ts). */
   private pacer: FlightPacer | null = null;
+  /** The connection's peer is this machine (set before the channel opens): see FlightPacer. */
+  loopback = false;
   /** Armed while the pacer holds data back; lifts the limit until the next adjust if none comes in time. */
   private holdTimer: NodeJS.Timeout | null = null;
 
@@ -138,9 +140,8 @@ export class ChannelCore {
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
       if (this.state !== 'open' || this.room() > 0) return;
-      pacer.release();
-      this.deliver((s) => s.writable());
-    }, HOLD_TIMEOUT_MS);
+      if (pacer.release()) this.deliver((s) => s.writable());
+    }, pacer.holdTimeout);
     this.holdTimer.unref?.();
   }
 
@@ -272,7 +273,7 @@ export class ChannelCore {
     this.remoteId = remoteId;
     this.remoteWindow = window;
     this.remoteMaxPacket = Math.max(1, maxPacket);
-    this.pacer = new FlightPacer(Math.min(this.remoteMaxPacket, MAX_DATA_PACKET), window);
+    this.pacer = new FlightPacer(Math.min(this.remoteMaxPacket, MAX_DATA_PACKET), window, undefined, this.loopback);
     this.state = 'open';
   }
 

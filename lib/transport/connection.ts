@@ -61,6 +61,9 @@ export class ConnectionCore {
    */
   private readonly closedIds = new Set<number>();
 
+  /** The socket's peer is this machine: channels pace their data without measuring the path first. */
+  loopback = false;
+
   /** `sendFilled`, when given, lets channels write their data straight into the packet. */
   constructor(
     private readonly send: (payload: Buffer) => void,
@@ -71,6 +74,7 @@ export class ConnectionCore {
   private allocate(kind: string, window: number, maxPacket: number): ChannelCore {
     while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
     const ch = new ChannelCore(this.nextId, kind, window, maxPacket, this.send, this.sendFilled);
+    ch.loopback = this.loopback;
     this.nextId = (this.nextId + 1) >>> 0;
     this.channels.set(ch.localId, ch);
     return ch;

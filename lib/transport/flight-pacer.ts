@@ -7,33 +7,45 @@
  * takes to drain) and costs the peer dearly: OpenSSH's client, holding 2 MiB of our data in its
  * channel buffer, spent twice the CPU per byte (four times the page faults) and downloaded from
  * our SFTP server at 0.5-0.73x of sshd's rate; sshd is slower to send and never gets that far
- * ahead. With about 1 MiB in flight it ran at sshd's rate or better.
+ * ahead. With about 1 MiB in flight it ran at sshd's rate or better. sshd receiving an upload
+ * is the same: holding our whole 2 MiB window it spent ~1.3 s of CPU while the file grew by 1-3
+ * MiB (for OpenSSH's `sftp` as for us), its round trips stretching to 25 ms; held to about half
+ * the window it never did, and a 1 GiB put took ~1 s less.
  *
  * So a limit applies while
- * - the path looks local: the quickest window adjust came back within LOCAL_RTT_MS of the data
- *   it acknowledged, and
+ * - the path is local: the socket's peer is a loopback address, or the quickest window adjust
+ *   came back within LOCAL_RTT_MS of the data it acknowledged, and
  * - the peer returns window in small steps: some adjust gave back under a quarter of its window,
- *   so it reads as data comes (OpenSSH's client). A peer that only ever returns half its window
- *   at a time (paramiko-ts itself) keeps a buffer of its own and is left alone.
- * Bytes in flight (sent, not yet given back by WINDOW_ADJUST) are then held to
- * `max(floor, 2 x delivery rate x shortest round trip)`: twice what the link itself holds, and at
- * least the floor, half the peer's largest window plus a packet, so a peer that adjusts once half
- * its window is used always gets enough data to send that adjust. A remote path, or one not
- * measured yet, is never limited. If no adjust arrives within HOLD_TIMEOUT_MS while data is held
- * (a slow reader, or a peer waiting for more before it adjusts), the whole window may be used
- * until the next adjust: no peer is ever left waiting for data we hold.
+ *   so it reads as data comes (OpenSSH's client and server). A peer that only ever returns half
+ *   its window at a time (paramiko-ts itself) keeps a buffer of its own and is left alone.
+ * Bytes in flight (sent, not yet given back by WINDOW_ADJUST) are then held to the floor: half
+ * the peer's largest window plus a packet (at least MIN_FLOOR), so a peer that adjusts once half
+ * its window is used always gets enough data to send that adjust.
+ *
+ * Until the path is known the limit applies too (a slow start), unless an adjust has shown large
+ * steps: for SAMPLES_BEFORE_PACING round trips, and while none came back within LOCAL_RTT_MS, for
+ * REMOTE_SAMPLES of them. A peer's own queue stretches its round trips: sshd's were 10-25 ms over
+ * its first 300 on loopback, which is why a loopback peer is taken as local without measuring.
+ * A remote path pays a moment at half a window for the slow start.
+ * If no adjust arrives within HOLD_TIMEOUT_MS while data is held (START_HOLD_MS before the first:
+ * sshd took 80 ms to return its first window), and no adjust has shown small steps, the whole
+ * window may be used until the next adjust: a peer that waits for more before it adjusts is never
+ * left waiting for data we hold. A peer that adjusts in small steps is not released: it gives
+ * window back as it reads, and a burst only deepens its queue.
  */
 
 /** A quickest round trip above this (ms) means a real network: the window is used in full. */
 export const LOCAL_RTT_MS = 2;
-/** Least in flight once pacing (bytes). */
+/** Least in flight when a limit applies (bytes). */
 export const MIN_FLOOR = 512 * 1024;
 /** Held data with no adjust for this long (ms) lifts the limit until the next adjust. */
 export const HOLD_TIMEOUT_MS = 50;
-/** Round-trip samples before any limit applies. */
-const SAMPLES_BEFORE_PACING = 4;
-/** Delivery rate is measured over intervals of at least this (ms). */
-const RATE_INTERVAL_MS = 1;
+/** The same before the peer's first adjust, which may wait for its program to start reading. */
+export const START_HOLD_MS = 250;
+/** Round-trip samples before a quick one can make the path local. */
+export const SAMPLES_BEFORE_PACING = 4;
+/** Round-trip samples, none quicker than LOCAL_RTT_MS, that make the path remote. */
+export const REMOTE_SAMPLES = 64;
 /** Sends remembered for round-trip samples at most (a 256 MiB window of 32 KiB packets). */
 const MAX_LOG = 8192;
 
@@ -51,21 +63,17 @@ export class FlightPacer {
   private peakWindow = 0;
   /** The fewest bytes an adjust has acknowledged. */
   private minReturned = Infinity;
-  /** Bytes per ms, a max filter that decays by a tenth per interval. */
-  private rate = 0;
-  private rateAt = -1;
-  private rateAcked = 0;
   /** Set when a held peer sent no adjust in time: the window is used in full until one comes. */
   private released = false;
   /** The most in flight at once while a limit applied (0: it never applied). */
   pacedPeak = 0;
-  /** Times the limit was lifted for want of an adjust. */
-  private releases = 0;
 
+  /** `loopback`: the socket's peer is this machine, so the path is local without measuring it. */
   constructor(
     private readonly maxPacket: number,
     window: number,
     private readonly now: () => number = () => performance.now(),
+    private readonly loopback = false,
   ) {
     this.peakWindow = window;
   }
@@ -75,17 +83,28 @@ export class FlightPacer {
     return this.sent - this.acked;
   }
 
-  /** Whether a limit applies now. */
+  /** Whether the measured limit applies now: a local path, a peer that adjusts in small steps. */
   get pacing(): boolean {
-    if (this.released || this.samples < SAMPLES_BEFORE_PACING) return false;
-    return this.minRtt < LOCAL_RTT_MS && this.minReturned < this.peakWindow / 4;
+    if (this.released || !this.smallSteps) return false;
+    return this.loopback || (this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS);
   }
 
-  /** The most that may be in flight now (Infinity when not pacing). */
+  /** Whether the start's limit applies: the path is not known yet and no adjust was large. */
+  get starting(): boolean {
+    if (this.released) return false;
+    if (this.minReturned === Infinity) return true;
+    if (!this.smallSteps || this.loopback) return false;
+    return this.samples < SAMPLES_BEFORE_PACING || (this.minRtt >= LOCAL_RTT_MS && this.samples < REMOTE_SAMPLES);
+  }
+
+  /** Some adjust gave back under a quarter of the window: the peer reads as data comes. */
+  private get smallSteps(): boolean {
+    return this.minReturned < this.peakWindow / 4;
+  }
+
+  /** The most that may be in flight now (Infinity when no limit applies). */
   get cap(): number {
-    if (!this.pacing) return Infinity;
-    const floor = Math.max(MIN_FLOOR, Math.ceil(this.peakWindow / 2) + this.maxPacket);
-    return Math.max(floor, Math.floor(2 * this.rate * this.minRtt));
+    return this.pacing || this.starting ? Math.max(MIN_FLOOR, Math.ceil(this.peakWindow / 2) + this.maxPacket) : Infinity;
   }
 
   /** Of `window` bytes the peer allows, how many may be sent now. */
@@ -127,30 +146,31 @@ export class FlightPacer {
       this.samples++;
       this.minRtt = Math.min(this.minRtt, t - sentAt);
     }
-    if (this.rateAt < 0) {
-      this.rateAt = t;
-      this.rateAcked = this.acked;
-    } else if (t - this.rateAt >= RATE_INTERVAL_MS) {
-      this.rate = Math.max((this.acked - this.rateAcked) / (t - this.rateAt), this.rate * 0.9);
-      this.rateAt = t;
-      this.rateAcked = this.acked;
-    }
   }
 
-  /** The held peer did not adjust in time (see HOLD_TIMEOUT_MS): no limit until it does. */
-  release(): void {
+  /** How long held data may wait for an adjust before release() (ms). */
+  get holdTimeout(): number {
+    return this.minReturned === Infinity ? START_HOLD_MS : HOLD_TIMEOUT_MS;
+  }
+
+  /**
+   * The held peer did not adjust in time: no limit until it does, unless it has adjusted in
+   * small steps (it returns window as it reads: holding cannot leave it waiting). Returns whether
+   * the limit was lifted.
+   */
+  release(): boolean {
+    if (this.smallSteps) return false;
     this.released = true;
-    this.releases++;
+    return true;
   }
 
   /** For a log line: how much pacing held in flight, or why it never applied (null: nothing sent). */
   get summary(): string | null {
     if (this.sent === 0) return null;
     if (this.pacedPeak > 0) return `paced: at most ${this.pacedPeak} in flight`;
+    if (this.minReturned !== Infinity && !this.smallSteps) return 'not paced: the peer returns window in large steps';
     if (this.samples < SAMPLES_BEFORE_PACING) return `not paced: ${this.samples} round trips measured`;
     if (this.minRtt >= LOCAL_RTT_MS) return `not paced: quickest round trip ${this.minRtt.toFixed(2)} ms`;
-    if (this.minReturned >= this.peakWindow / 4) return 'not paced: the peer returns window in large steps';
-    if (this.releases > 0) return `not paced: released ${this.releases} times (no adjust within ${HOLD_TIMEOUT_MS} ms)`;
     return 'not paced';
   }
 }

@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
 import { connect as netConnect, createConnection, isIP, Socket } from 'node:net';
 import { endWithCutOff } from './streams';
 import type { ByteStream } from './streams';
@@ -102,6 +103,17 @@ async function resolve(host: string): Promise<Array<{ address: string; family: n
     const why = code === 'ENOTFOUND' ? 'no such host' : code === 'EAI_AGAIN' ? 'temporary failure in name resolution' : (e as Error).message;
     throw new IOError(`cannot resolve host name ${JSON.stringify(host)}: ${why}`, { code, cause: e });
   }
+}
+
+/**
+ * Whether a TCP socket's peer is this machine: a loopback address, or one of its own interfaces'
+ * (the kernel loops those back too). Channels then pace their data from the start (FlightPacer).
+ */
+export function peerIsThisMachine(socket: ByteStream): boolean {
+  if (!(socket instanceof Socket) || !socket.remoteAddress) return false;
+  const a = socket.remoteAddress.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  if (a === '::1' || a.startsWith('127.')) return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address.toLowerCase() === a));
 }
 
 /**
@@ -254,6 +266,7 @@ export class WorkerConnection {
         log: (t) => this.log(t),
       }, sendFilled);
     }
+    this.conn.loopback = peerIsThisMachine(socket);
     const onBytes = (d: Buffer, transient: boolean): void => {
       this.lastReceive = Date.now();
       const writes = this.writeCount;
