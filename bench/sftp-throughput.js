@@ -464,7 +464,7 @@ async function main() {
   console.log('(OpenSSH sftp runs include its connect)');
   console.log('');
   const rrows = [['ratio (above 1: ours faster)', 'get', 'put']];
-  for (const [k, v] of Object.entries(summary.ratios)) rrows.push([k, `${c.fmt(v.get, 2)}x`, `${c.fmt(v.put, 2)}x`]);
+  for (const [k, v] of Object.entries(summary.ratios)) rrows.push([k, ...[v.get, v.put].map((r) => (Number.isFinite(r) ? `${c.fmt(r, 2)}x` : 'n/a'))]);
   console.log(c.table(rrows));
   console.log('(OpenSSH sftp ratios use its figure net of connect; Paramiko 2.x has no AES-GCM and uses its own default cipher)');
 }
