@@ -3,15 +3,15 @@ import * as os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { ChannelCore, ChannelSink } from '../lib/transport/channel';
 import { peerIsThisMachine } from '../lib/worker/ssh/connection';
-import { FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, MIN_FLOOR, REMOTE_SAMPLES, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
+import { FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, LOOPBACK_CAP, MIN_FLOOR, REMOTE_SAMPLES, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
 
 const PACKET = 32768;
 const WINDOW = 2 * 1024 * 1024;
 
 /** A pacer on a hand-moved clock. */
-function pacerAt(window = WINDOW, loopback = false): { p: FlightPacer; clock: { t: number } } {
+function pacerAt(window = WINDOW, loopback = false, smallStepPeer = false): { p: FlightPacer; clock: { t: number } } {
   const clock = { t: 1000 };
-  return { p: new FlightPacer(PACKET, window, () => clock.t, loopback), clock };
+  return { p: new FlightPacer(PACKET, window, () => clock.t, { loopback, smallStepPeer }), clock };
 }
 
 /** Sends `packets` packets and has each acknowledged `rtt` ms later, one adjust per packet. */
@@ -56,14 +56,52 @@ describe('FlightPacer', () => {
     expect(p.cap).toBe(Infinity);
   });
 
-  it('on a loopback socket paces a small-step peer from its first adjust, however slow its round trips', () => {
+  it('on a loopback socket holds a small-step peer to LOOPBACK_CAP, however slow its round trips', () => {
     const { p, clock } = pacerAt(WINDOW, true);
+    // Before any adjust, nothing says how the peer adjusts: the first burst is the floor.
     expect(p.cap).toBe(WINDOW / 2 + PACKET);
     roundTrips(p, clock, 2 * REMOTE_SAMPLES, 25);
     expect(p.pacing).toBe(true);
-    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    expect(p.cap).toBe(LOOPBACK_CAP);
+    p.onSent(LOOPBACK_CAP);
+    expect(p.summary).toBe(`paced: at most ${LOOPBACK_CAP} in flight`);
+  });
+
+  it('on loopback keeps twice the largest adjust in flight, at most the floor', () => {
+    const { p, clock } = pacerAt(WINDOW, true);
     p.onSent(WINDOW / 2 + PACKET);
-    expect(p.summary).toBe(`paced: at most ${WINDOW / 2 + PACKET} in flight`);
+    clock.t += 0.2;
+    // 192 KiB back at once (under a quarter of the window: still small steps).
+    p.onAdjust(6 * PACKET, WINDOW - (WINDOW / 2 + PACKET) + 6 * PACKET);
+    expect(p.cap).toBe(12 * PACKET);
+    // A larger one later (the smallest still says small steps): twice it passes the floor.
+    clock.t += 0.2;
+    p.onAdjust(600000, WINDOW - (p.inFlight - 600000));
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+  });
+
+  it('takes OpenSSH (the hint) as a small-step peer from its first byte, but releases it if it never adjusts', () => {
+    const { p, clock } = pacerAt(WINDOW, true, true);
+    expect(p.pacing).toBe(true);
+    expect(p.cap).toBe(LOOPBACK_CAP);
+    p.onSent(LOOPBACK_CAP);
+    expect(p.allowance(WINDOW - LOOPBACK_CAP)).toBe(0);
+    // A hint is not proof: no adjust at all within START_HOLD_MS, and the window is its own.
+    expect(p.holdTimeout).toBe(START_HOLD_MS);
+    expect(p.release()).toBe(true);
+    expect(p.allowance(WINDOW - LOOPBACK_CAP)).toBe(WINDOW - LOOPBACK_CAP);
+    p.onSent(WINDOW - LOOPBACK_CAP);
+    // Its adjust returns half the window: large steps, never limited again.
+    clock.t += 0.2;
+    p.onAdjust(WINDOW / 2, WINDOW / 2);
+    expect(p.cap).toBe(Infinity);
+  });
+
+  it('does not apply the loopback cap to a path that is only measured local', () => {
+    const { p, clock } = pacerAt(WINDOW, false, true);
+    roundTrips(p, clock, 8, 0.2);
+    expect(p.pacing).toBe(true);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
   });
 
   it('on a local path holds what is in flight to half the peak window plus a packet', () => {

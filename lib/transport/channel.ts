@@ -2,6 +2,7 @@ import { ChannelException, SSHException } from '../errors';
 import { Message } from '../wire/message';
 import { MSG } from './constants';
 import { FlightPacer } from './flight-pacer';
+import type { PacingHints } from './flight-pacer';
 
 /** Paramiko's and OpenSSH's session defaults: a 2 MiB window, 32 KiB packets. */
 export const DEFAULT_WINDOW_SIZE = 2 * 1024 * 1024;
@@ -75,8 +76,8 @@ export class ChannelCore {
   private requestsPending = 0;
   /** How much of the peer's window is used on a local link (see flight-pacer.ts). */
   private pacer: FlightPacer | null = null;
-  /** The connection's peer is this machine (set before the channel opens): see FlightPacer. */
-  loopback = false;
+  /** What the connection knows of its peer (set before the channel opens): see FlightPacer. */
+  pacingHints: PacingHints = {};
   /** Armed while the pacer holds data back; lifts the limit until the next adjust if none comes in time. */
   private holdTimer: NodeJS.Timeout | null = null;
 
@@ -273,7 +274,7 @@ export class ChannelCore {
     this.remoteId = remoteId;
     this.remoteWindow = window;
     this.remoteMaxPacket = Math.max(1, maxPacket);
-    this.pacer = new FlightPacer(Math.min(this.remoteMaxPacket, MAX_DATA_PACKET), window, undefined, this.loopback);
+    this.pacer = new FlightPacer(Math.min(this.remoteMaxPacket, MAX_DATA_PACKET), window, undefined, this.pacingHints);
     this.state = 'open';
   }
 

@@ -1,6 +1,7 @@
 import { SSHException } from '../errors';
 import { Message } from '../wire/message';
 import { ChannelCore, DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from './channel';
+import type { PacingHints } from './flight-pacer';
 import type { SendFilled } from './channel';
 import { MSG, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_FAILED_RESOURCE_SHORTAGE, OPEN_SUCCEEDED, messageName } from './constants';
 
@@ -61,8 +62,8 @@ export class ConnectionCore {
    */
   private readonly closedIds = new Set<number>();
 
-  /** The socket's peer is this machine: channels pace their data without measuring the path first. */
-  loopback = false;
+  /** What is known of the peer when a channel is made (see FlightPacer): set by the owner. */
+  pacingHints: () => PacingHints = () => ({});
 
   /** `sendFilled`, when given, lets channels write their data straight into the packet. */
   constructor(
@@ -74,7 +75,7 @@ export class ConnectionCore {
   private allocate(kind: string, window: number, maxPacket: number): ChannelCore {
     while (this.channels.has(this.nextId)) this.nextId = (this.nextId + 1) >>> 0;
     const ch = new ChannelCore(this.nextId, kind, window, maxPacket, this.send, this.sendFilled);
-    ch.loopback = this.loopback;
+    ch.pacingHints = this.pacingHints();
     this.nextId = (this.nextId + 1) >>> 0;
     this.channels.set(ch.localId, ch);
     return ch;

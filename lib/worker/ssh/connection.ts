@@ -266,7 +266,9 @@ export class WorkerConnection {
         log: (t) => this.log(t),
       }, sendFilled);
     }
-    this.conn.loopback = peerIsThisMachine(socket);
+    const loopback = peerIsThisMachine(socket);
+    // OpenSSH returns window every three packets (channel_check_window), client and server alike.
+    this.conn.pacingHints = () => ({ loopback, smallStepPeer: /^SSH-2\.0-OpenSSH_/.test(this.session.remoteVersion ?? '') });
     const onBytes = (d: Buffer, transient: boolean): void => {
       this.lastReceive = Date.now();
       const writes = this.writeCount;
