@@ -13,8 +13,8 @@
  * the window it never did, and a 1 GiB put took ~1 s less.
  *
  * So a limit applies while
- * - the path is local: the socket's peer is a loopback address, or the quickest window adjust
- *   came back within LOCAL_RTT_MS of the data it acknowledged, and
+ * - the path is local: the socket's peer is this machine (PacingHints.loopback), or the quickest
+ *   window adjust came back within LOCAL_RTT_MS of the data it acknowledged, and
  * - the peer returns window in small steps: some adjust gave back under a quarter of its window,
  *   so it reads as data comes (OpenSSH's client and server). A peer that only ever returns half
  *   its window at a time (paramiko-ts itself) keeps a buffer of its own and is left alone.
@@ -27,6 +27,7 @@
  * REMOTE_SAMPLES of them. A peer's own queue stretches its round trips: sshd's were 10-25 ms over
  * its first 300 on loopback, which is why a loopback peer is taken as local without measuring.
  * A remote path pays a moment at half a window for the slow start.
+ *
  * On loopback, a peer that adjusts in small steps is held tighter still, to LOOPBACK_CAP or twice
  * its largest adjust (whichever is more, at most the floor): sshd held at 256 KiB spent a quarter
  * of the CPU it spent at 1 MiB on a 64 MiB upload, and arrived sooner. OpenSSH (by its version
@@ -34,10 +35,10 @@
  * its first burst is that small too; for anyone else the first burst is the floor.
  *
  * If no adjust arrives within HOLD_TIMEOUT_MS while data is held (START_HOLD_MS before the first:
- * sshd took 80 ms to return its first window), and no adjust has shown small steps, the whole
- * window may be used until the next adjust: a peer that waits for more before it adjusts is never
- * left waiting for data we hold. A peer that adjusts in small steps is not released: it gives
- * window back as it reads, and a burst only deepens its queue.
+ * sshd took 80 ms to return its first window), and no adjust has shown small steps (a hint is not
+ * enough), the whole window may be used until the next adjust: a peer that waits for more before
+ * it adjusts is never left waiting for data we hold. A peer that adjusts in small steps is not
+ * released: it gives window back as it reads, and a burst only deepens its queue.
  */
 
 /** A quickest round trip above this (ms) means a real network: the window is used in full. */
