@@ -154,14 +154,15 @@ describe('OpenSSH sftp against SSHServer', () => {
     expect(log).toMatch(new RegExp(`${USER}: sftp: session started \\(root ${root}\\)`));
     expect(log).toMatch(/sftp: session ended \(client EOF\): \d+ bytes in, \d+ bytes out/);
     // OpenSSH's client returns window in small steps, and its socket's peer is this machine: the
-    // download is paced from the start, about half the 2 MiB window in flight at most (see
-    // lib/transport/flight-pacer.ts), however slow the loaded machine's round trips.
+    // download is paced from the start, 256 KiB in flight or a little more (see
+    // lib/transport/flight-pacer.ts), however slow the loaded machine's round trips. A first
+    // adjust later than 250 ms (a very loaded machine) releases the whole 2 MiB window once.
     const end = /bytes out \(([^)]*)\)/.exec(log);
     expect(end).not.toBeNull();
     const paced = /^paced: at most (\d+) in flight$/.exec(end![1]);
     expect([end![1], paced !== null]).toEqual([end![1], true]);
     expect(Number(paced![1])).toBeGreaterThan(0);
-    expect(Number(paced![1])).toBeLessThanOrEqual((2 << 20) / 2 + 256 * 1024);
+    expect(Number(paced![1])).toBeLessThanOrEqual(2 << 20);
     fs.rmSync(r('big.bin'));
   });
 
