@@ -198,21 +198,26 @@ describe('FlightPacer', () => {
 describe('ChannelCore pacing a local peer', () => {
   afterEach(() => jest.useRealTimers());
 
-  /** An open channel whose peer acknowledged 8 packets within 0.2 ms each (a local path). */
-  function localChannel(): { ch: ChannelCore; writable: jest.Mock; sentBytes: () => number } {
+  /** An open channel (on fake timers) whose peer has not adjusted yet. */
+  function openChannel(): { ch: ChannelCore; writable: jest.Mock } {
     jest.useFakeTimers();
-    let bytes = 0;
-    const ch = new ChannelCore(0, 'session', WINDOW, PACKET, (payload) => void (bytes += payload.length - 9));
+    const ch = new ChannelCore(0, 'session', WINDOW, PACKET, () => undefined);
     ch.opened(1, WINDOW, PACKET);
     const writable = jest.fn();
     const sink: ChannelSink = { data: () => undefined, eof: () => undefined, closed: () => undefined, writable };
     ch.sink = sink;
+    return { ch, writable };
+  }
+
+  /** An open channel whose peer acknowledged 8 packets within 0.2 ms each (a local path). */
+  function localChannel(): { ch: ChannelCore; writable: jest.Mock } {
+    const opened = openChannel();
     for (let i = 0; i < 8; i++) {
-      ch.write(Buffer.alloc(PACKET));
+      opened.ch.write(Buffer.alloc(PACKET));
       jest.advanceTimersByTime(0.2);
-      ch.onWindowAdjust(PACKET);
+      opened.ch.onWindowAdjust(PACKET);
     }
-    return { ch, writable, sentBytes: () => bytes };
+    return opened;
   }
 
   it('stops at the cap with window left, and an adjust makes it writable again', () => {
@@ -234,19 +239,16 @@ describe('ChannelCore pacing a local peer', () => {
     writable.mockClear();
     jest.advanceTimersByTime(10 * HOLD_TIMEOUT_MS);
     expect(writable).not.toHaveBeenCalled();
-    // The timer fired once and nothing re-armed it: no timer spins while the peer is slow.
+    // No timer is armed for it at all: nothing spins while the peer is slow.
     expect(jest.getTimerCount()).toBe(0);
     expect(ch.writableBytes).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
     ch.onWindowAdjust(PACKET);
     expect(writable).toHaveBeenCalledTimes(1);
   });
 
   it('a peer that has not adjusted yet gets the whole window after START_HOLD_MS', () => {
-    jest.useFakeTimers();
-    const ch = new ChannelCore(0, 'session', WINDOW, PACKET, () => undefined);
-    ch.opened(1, WINDOW, PACKET);
-    const writable = jest.fn();
-    ch.sink = { data: () => undefined, eof: () => undefined, closed: () => undefined, writable };
+    const { ch, writable } = openChannel();
     const cap = WINDOW / 2 + PACKET;
     expect(ch.write(Buffer.alloc(WINDOW))).toBe(cap);
     jest.advanceTimersByTime(START_HOLD_MS - 1);
@@ -258,7 +260,8 @@ describe('ChannelCore pacing a local peer', () => {
   });
 
   it('a closed channel leaves no timer behind', () => {
-    const { ch } = localChannel();
+    // A peer not adjusted yet: the one kind a hold timer is armed for.
+    const { ch } = openChannel();
     ch.write(Buffer.alloc(WINDOW));
     expect(ch.writableBytes).toBe(0);
     expect(jest.getTimerCount()).toBe(1);

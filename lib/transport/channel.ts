@@ -133,11 +133,12 @@ export class ChannelCore {
 
   /**
    * Called when data waits and room() is 0: if the pacer, not the peer, holds it (window is
-   * left), a timer lifts the limit should no adjust come in time.
+   * left), a timer lifts the limit should no adjust come in time. None for a peer the pacer never
+   * releases (one that adjusts in small steps: an adjust always comes).
    */
   private holdIfPaced(): void {
     const pacer = this.pacer;
-    if (!pacer || this.remoteWindow === 0 || this.holdTimer || this.state !== 'open') return;
+    if (!pacer?.releasable || this.remoteWindow === 0 || this.holdTimer || this.state !== 'open') return;
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
       if (this.state !== 'open' || this.room() > 0) return;

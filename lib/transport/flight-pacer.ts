@@ -186,13 +186,17 @@ export class FlightPacer {
   }
 
   /**
-   * The held peer did not adjust in time: no limit until it does, unless it has adjusted in
-   * small steps (it returns window as it reads: holding cannot leave it waiting). Returns whether
-   * the limit was lifted.
+   * Whether release() would lift the limit: not for a peer that has adjusted in small steps (it
+   * returns window as it reads: holding cannot leave it waiting). A hint is not proof: a peer that
+   * has not adjusted at all is released.
    */
+  get releasable(): boolean {
+    return this.minReturned === Infinity || !this.smallSteps;
+  }
+
+  /** The held peer did not adjust in time: no limit until it does, if releasable. Whether lifted. */
   release(): boolean {
-    // A hint is not proof: a peer that has not adjusted at all is released.
-    if (this.minReturned !== Infinity && this.smallSteps) return false;
+    if (!this.releasable) return false;
     this.released = true;
     return true;
   }
