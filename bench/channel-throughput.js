@@ -31,19 +31,6 @@ const PARAMIKO_MAX_SIZE = c.parseSize(c.arg('paramiko-max-size', '448M'));
 
 // ---------------------------------------------------------------- clients (child processes)
 
-/** CPU time (and page faults, when many) of this process's threads since `before` (from c.threadCpu()), as text. */
-function cpuSince(before) {
-  return c
-    .threadCpu()
-    .map((t) => {
-      const b = before.find((x) => x.tid === t.tid);
-      return { ...t, ms: t.ms - (b?.ms ?? 0), minflt: t.minflt - (b?.minflt ?? 0) };
-    })
-    .filter((t) => t.ms > 0)
-    .map((t) => `${t.tid === process.pid ? 'main' : t.comm} ${t.ms.toFixed(0)} ms${t.minflt > 1000 ? ` (${(t.minflt / 1000).toFixed(0)}k page faults)` : ''}`)
-    .join(', ');
-}
-
 function childOurs(o, how) {
   const { Transport, PKey, HostKeys } = c.requireDist();
   const t = new Transport(['127.0.0.1', o.port]);
@@ -75,7 +62,7 @@ function childOurs(o, how) {
   const machineCpu = c.machineCpuSeconds() - machine0;
   // CPU time per thread during the stream: main = this thread; the transport worker and V8's
   // helper threads are all called "node".
-  const threads = cpuSince(cpu0);
+  const threads = c.threadCpuSince(cpu0);
   const status = ch.recvExitStatus();
   const n = t.getNegotiated();
   t.close();
@@ -108,7 +95,7 @@ function childSsh2(o, nodelay, native = true) {
         stream.on('end', () => {
           seconds = Number(process.hrtime.bigint() - t0) / 1e9;
           machineCpu = c.machineCpuSeconds() - machine0;
-          threads = cpuSince(cpu0);
+          threads = c.threadCpuSince(cpu0);
         });
         stream.on('exit', (code) => (status = code));
         stream.on('close', () => {

@@ -58,13 +58,15 @@ function childOurs(o) {
   t.authPublickey(o.user, PKey.fromPrivateKeyFile(o.key));
   const sftp = SFTPClient.fromTransport(t);
   const t0 = process.hrtime.bigint();
+  const cpu0 = c.threadCpu();
   if (o.direction === 'get') sftp.get(o.remote, o.local);
   else sftp.put(o.local, o.remote);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const detail = `cpu during the transfer: ${c.threadCpuSince(cpu0)}`;
   const n = t.getNegotiated();
   sftp.close();
   t.close();
-  return { seconds, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null };
+  return { seconds, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null, detail };
 }
 
 function childSsh2(o, nodelay, native = true) {
@@ -310,7 +312,7 @@ async function main() {
           results.clients[t.id][direction].push({ round: r, seconds: res.seconds, MBps: mbps, cpuPerGiB: res.machineCpu / (res.bytes / 2 ** 30) });
           if (res.cipher) results.clients[t.id].cipher = res.cipher;
           if (isParamiko && n < size) results.clients[t.id].note = `${(n / 2 ** 20).toFixed(0)} MiB`;
-          console.log(`  ${t.label} ${direction}: ${c.fmt(mbps, 0)} MB/s (${res.seconds.toFixed(2)} s, machine CPU ${c.fmt(res.machineCpu / (res.bytes / 2 ** 30), 2)} s/GiB, ${res.checked} checked)`);
+          console.log(`  ${t.label} ${direction}: ${c.fmt(mbps, 0)} MB/s (${res.seconds.toFixed(2)} s, machine CPU ${c.fmt(res.machineCpu / (res.bytes / 2 ** 30), 2)} s/GiB, ${res.checked} checked)${res.detail ? `  [${res.detail}]` : ''}`);
         }
       }
     }

@@ -149,6 +149,18 @@ function threadCpu() {
   return out;
 }
 
+/** CPU time (and page faults, when many) of this process's threads since `before` (from threadCpu()), as text. */
+function threadCpuSince(before) {
+  return threadCpu()
+    .map((t) => {
+      const b = before.find((x) => x.tid === t.tid);
+      return { ...t, ms: t.ms - (b?.ms ?? 0), minflt: t.minflt - (b?.minflt ?? 0) };
+    })
+    .filter((t) => t.ms > 0)
+    .map((t) => `${t.tid === process.pid ? 'main' : t.comm} ${t.ms.toFixed(0)} ms${t.minflt > 1000 ? ` (${(t.minflt / 1000).toFixed(0)}k page faults)` : ''}`)
+    .join(', ');
+}
+
 /**
  * Busy CPU seconds of the whole machine so far (every process, kernel time included, from the
  * `cpu` line of /proc/stat: all but idle and iowait). The difference over a transfer, divided
@@ -296,6 +308,7 @@ module.exports = {
   runJson,
   runNodeChild,
   threadCpu,
+  threadCpuSince,
   machineCpuSeconds,
   sshArgs,
   sshNegotiated,

@@ -107,6 +107,11 @@ export class FlightPacer {
     return this.sent - this.acked;
   }
 
+  /** Whether any adjust has acknowledged data yet (before one, only the hints say anything). */
+  private get adjusted(): boolean {
+    return this.minReturned !== Infinity;
+  }
+
   /** Whether the measured limit applies now: a local path, a peer that adjusts in small steps. */
   get pacing(): boolean {
     if (this.released || !this.smallSteps) return false;
@@ -116,7 +121,7 @@ export class FlightPacer {
   /** Whether the start's limit applies: the path is not known yet and no adjust was large. */
   get starting(): boolean {
     if (this.released) return false;
-    if (this.minReturned === Infinity) return true;
+    if (!this.adjusted) return true;
     if (!this.smallSteps || this.loopback) return false;
     return this.samples < SAMPLES_BEFORE_PACING || (this.minRtt >= LOCAL_RTT_MS && this.samples < REMOTE_SAMPLES);
   }
@@ -126,7 +131,7 @@ export class FlightPacer {
    * any adjust, what the hint says.
    */
   private get smallSteps(): boolean {
-    return this.minReturned === Infinity ? this.smallStepPeer : this.minReturned < this.peakWindow / 4;
+    return this.adjusted ? this.minReturned < this.peakWindow / 4 : this.smallStepPeer;
   }
 
   /** The most that may be in flight now (Infinity when no limit applies). */
@@ -182,7 +187,7 @@ export class FlightPacer {
 
   /** How long held data may wait for an adjust before release() (ms). */
   get holdTimeout(): number {
-    return this.minReturned === Infinity ? START_HOLD_MS : HOLD_TIMEOUT_MS;
+    return this.adjusted ? HOLD_TIMEOUT_MS : START_HOLD_MS;
   }
 
   /**
@@ -191,7 +196,7 @@ export class FlightPacer {
    * has not adjusted at all is released.
    */
   get releasable(): boolean {
-    return this.minReturned === Infinity || !this.smallSteps;
+    return !this.adjusted || !this.smallSteps;
   }
 
   /** The held peer did not adjust in time: no limit until it does, if releasable. Whether lifted. */
@@ -205,7 +210,7 @@ export class FlightPacer {
   get summary(): string | null {
     if (this.sent === 0) return null;
     if (this.pacedPeak > 0) return `paced: at most ${this.pacedPeak} in flight`;
-    if (this.minReturned !== Infinity && !this.smallSteps) return 'not paced: the peer returns window in large steps';
+    if (this.adjusted && !this.smallSteps) return 'not paced: the peer returns window in large steps';
     if (this.samples < SAMPLES_BEFORE_PACING) return `not paced: ${this.samples} round trips measured`;
     if (this.minRtt >= LOCAL_RTT_MS) return `not paced: quickest round trip ${this.minRtt.toFixed(2)} ms`;
     return 'not paced';
