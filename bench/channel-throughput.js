@@ -2,7 +2,8 @@
 // Channel throughput, side by side against one throw-away OpenSSH sshd on 127.0.0.1: stream
 // `head -c SIZE /dev/zero` through one exec channel and read all of it, with
 //   paramiko-ts  Channel.recv(1 MiB) loop, and ChannelFile.read() (everything to EOF, one Buffer)
-//   ssh2         stream 'data' events, as installed and given a TCP_NODELAY socket
+//   ssh2         stream 'data' events, as installed and given a TCP_NODELAY socket; and with
+//                every chunk kept and joined into one Buffer at EOF (the peer of our read())
 //   Paramiko     Channel.recv(1 MiB) loop (timed inside Python)
 //   OpenSSH      ssh host 'head -c SIZE /dev/zero' > /dev/null (the whole process)
 // each with its own default cipher, then with aes128-gcm@openssh.com forced for all (Paramiko 2.x
@@ -14,7 +15,7 @@
 // median MB/s (10^6 bytes/s) is reported.
 //
 //   npm run build && node bench/channel-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size BYTES]
-//       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,ssh2-js,paramiko,openssh] [--ciphers default,gcm,CIPHER] [--json FILE]
+//       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,ssh2-js,ssh2-gather,paramiko,openssh] [--ciphers default,gcm,CIPHER] [--json FILE]
 //
 // Profile paramiko-ts's runs (one .cpuprofile per thread, the worker included):
 //   node bench/channel-throughput.js --only ours-recv --repeat 1 --cpu-prof /tmp/prof
@@ -71,7 +72,11 @@ function childOurs(o, how) {
   return { seconds, bytes: got, machineCpu, cipher: n ? `${n.cipherS2C} ${n.macS2C || ''}`.trim() : null, detail };
 }
 
-function childSsh2(o, nodelay, native = true) {
+/**
+ * `gather`: keep every chunk and join them once at the end, as an ssh2 user does to get a
+ * command's whole output (the peer of our stdout.read(), which holds it all in one Buffer).
+ */
+function childSsh2(o, nodelay, native = true, gather = false) {
   const { Client } = c.requireSsh2({ native });
   return new Promise((resolve, reject) => {
     const conn = new Client();
@@ -90,9 +95,15 @@ function childSsh2(o, nodelay, native = true) {
         let got = 0;
         let seconds = null;
         let status = null;
-        stream.on('data', (d) => (got += d.length));
+        const chunks = [];
+        stream.on('data', (d) => {
+          got += d.length;
+          if (gather) chunks.push(d);
+        });
         stream.stderr.resume();
         stream.on('end', () => {
+          if (gather && Buffer.concat(chunks, got).length !== got) reject(new Error('joined output has the wrong length'));
+          chunks.length = 0;
           seconds = Number(process.hrtime.bigint() - t0) / 1e9;
           machineCpu = c.machineCpuSeconds() - machine0;
           threads = c.threadCpuSince(cpu0);
@@ -117,6 +128,7 @@ const TOOLS = [
   { id: 'ssh2', label: 'ssh2 (as installed)' },
   { id: 'ssh2-nodelay', label: 'ssh2 + TCP_NODELAY socket' },
   { id: 'ssh2-js', label: 'ssh2 without its native binding' },
+  { id: 'ssh2-gather', label: 'ssh2 + NODELAY, all output in one Buffer' },
   { id: 'paramiko', label: 'Paramiko recv(1 MiB)' },
   { id: 'openssh', label: 'OpenSSH ssh > /dev/null' },
 ];
@@ -242,27 +254,28 @@ async function main() {
   for (const mode of modes) {
     const result = all[mode];
     const ours = result['ours-recv'];
+    const oursRead = result['ours-read'];
     console.log('');
     console.log(modeCipher(mode) ? `-- ${modeCipher(mode)} forced for all` : '-- each client with its default cipher');
-    const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'machine CPU s/GiB', 'cipher negotiated']];
+    const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'ours read() / peer', 'machine CPU s/GiB', 'cipher negotiated']];
     for (const t of TOOLS) {
       const r = result[t.id];
       if (!r) continue;
       if (r.skipped && !r.runsMBps.length) {
-        rows.push([r.label, 'n/a', '', '', '', r.skipped]);
+        rows.push([r.label, 'n/a', '', '', '', '', r.skipped]);
         continue;
       }
-      const ratio = ours && t.id !== 'ours-recv' && Number.isFinite(ours.MBps) ? `${(ours.MBps / r.MBps).toFixed(2)}x` : '';
+      const ratioOf = (o) => (o && !t.id.startsWith('ours') && Number.isFinite(o.MBps) ? `${(o.MBps / r.MBps).toFixed(2)}x` : '');
       let label = r.label;
       let cipher = r.cipher || '';
       if (t.id === 'openssh') cipher += ` (net of ${c.fmt(r.connectMs, 0)} ms connect: ${c.fmt(r.netMBps, 0)} MB/s)`;
       if (r.note) cipher += ` (${r.note})`;
       const cpu = r.cpuPerGiB?.length ? c.fmt(c.quantile(r.cpuPerGiB, 0.5), 2) + (t.id === 'openssh' ? ' (whole process)' : '') : '';
-      rows.push([label, c.fmt(r.MBps, 0), r.runsMBps.map((x) => x.toFixed(0)).join(' '), ratio, cpu, cipher]);
+      rows.push([label, c.fmt(r.MBps, 0), r.runsMBps.map((x) => x.toFixed(0)).join(' '), ratioOf(ours), ratioOf(oursRead), cpu, cipher]);
     }
     console.log(c.table(rows));
   }
-  console.log('(ratio = paramiko-ts recv(1 MiB) MB/s / peer MB/s: above 1 we are faster)');
+  console.log('(ratios = our MB/s / the peer\'s: above 1 we are faster; read() keeps the whole output, as only the ssh2 "all output" row does)');
   console.log('(machine CPU: busy time of every process during the stream, sshd and head included, per GiB)');
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ size, repeat, results: all }, null, 2));
 }
@@ -274,6 +287,7 @@ c.benchEntry({
     ssh2: (o) => childSsh2(o, false),
     'ssh2-nodelay': (o) => childSsh2(o, true),
     'ssh2-js': (o) => childSsh2(o, false, false),
+    'ssh2-gather': (o) => childSsh2(o, true, true, true),
   },
   extra: () => ({ size: c.parseSize(c.arg('size')), cipher: c.arg('cipher') || null }),
   main,
