@@ -8,10 +8,10 @@ import { canonicalNameOf } from '../lib/config/canonicalize';
 import type { HostResolver } from '../lib/config';
 import { itWithPeers } from './support/peers';
 import { corpusCases, differences, sshG } from './support/ssh-g';
-import { acceptNewHostKey, algorithmList, algorithmsFromOptions, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, refusedPubkeyAlgorithms, rekeyLimitOf } from '../lib/api/client-config';
+import { acceptNewHostKey, rotateKnownHostKeys, algorithmList, algorithmsFromOptions, algorithmsOf, configuredHost, environmentOf, forwardAgentOf, identityAgentOf, keepaliveOf, knownHostsOf, optionsFromConfig, parseConfigTime, parseJumps, proxyOf, refusedPubkeyAlgorithms, rekeyLimitOf } from '../lib/api/client-config';
 import { SSHClient } from '../lib/api/client';
 import { HostKeys } from '../lib/hostkeys';
-import { Ed25519Key } from '../lib/keys';
+import { ECDSAKey, Ed25519Key, type PKey } from '../lib/keys';
 import { defaultPreferences, supported } from '../lib/transport/algorithms';
 
 const CORPUS = path.join(__dirname, 'config-corpus');
@@ -669,6 +669,42 @@ describe("SSHClient.connect's sshConfig: what it takes from a lookup", () => {
       // A file without a final newline gets one before the new line.
       acceptNewHostKey(client, { ...tofu, saveTo: global, hashed: false }, 'added', key);
       expect(fs.readFileSync(global, 'utf8').split('\n')).toEqual([`[h]:2222 ${other.getName()} ${other.getBase64()}`, `added ${key.getName()} ${key.getBase64()}`, '']);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('UpdateHostKeys rotation: keys taken off and new ones recorded in one atomic rewrite (hashed under HashKnownHosts)', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-rotate-'));
+    try {
+      // The server now offers `kept` and an ECDSA key (`fresh`); its old ECDSA key is gone.
+      const [kept, old, fresh, elsewhere] = [Ed25519Key.generate(), ECDSAKey.generate({ bits: 256 }), ECDSAKey.generate({ bits: 256 }), Ed25519Key.generate()];
+      const l = (names: string, k: PKey): string => `${names} ${k.getName()} ${k.getBase64()}`;
+      const file = path.join(tmp, 'known_hosts');
+      const before = ['# a comment stays', l('[h]:22', kept), l('[h]:22', old), l('other', elsewhere)];
+      fs.writeFileSync(file, before.join('\n') + '\n');
+      const inode = fs.statSync(file).ino;
+      const known = { keys: new HostKeys(file), checking: null, saveTo: file, hashed: true };
+      rotateKnownHostKeys(known, '[h]:22', (k) => k.equals(kept) || k.equals(fresh), [fresh]);
+      const after = fs.readFileSync(file, 'utf8').trim().split('\n');
+      // Written to a temp file and renamed over the old one: a reader sees the old file or the new.
+      expect(fs.statSync(file).ino).not.toBe(inode);
+      expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
+      expect(after).not.toContain(before[2]);
+      expect(after).toContain(before[3]);
+      expect(after).toHaveLength(4);
+      expect(after[3]).toMatch(/^\|1\|\S+\|\S+ ecdsa-sha2-nistp256 /);
+      const onDisk = new HostKeys(file).lookup('[h]:22')!;
+      expect(onDisk.get('ssh-ed25519')!.equals(kept)).toBe(true);
+      expect(onDisk.get('ecdsa-sha2-nistp256')!.equals(fresh)).toBe(true);
+      // Nothing to take off or add: the file is left as it is.
+      const mtime = fs.statSync(file).mtimeMs;
+      const ino = fs.statSync(file).ino;
+      rotateKnownHostKeys(known, '[h]:22', () => true, []);
+      expect(fs.statSync(file)).toMatchObject({ ino, mtimeMs: mtime });
+      // No file: nothing is created (the caller appends instead).
+      rotateKnownHostKeys({ ...known, saveTo: path.join(tmp, 'missing') }, '[h]:22', () => false, [fresh]);
+      expect(fs.existsSync(path.join(tmp, 'missing'))).toBe(false);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

@@ -400,6 +400,25 @@ export function acceptNewHostKey(client: SSHClient, known: KnownHostsConfig, nam
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const before = existsSync(file) ? readFileSync(file) : null;
   const unterminated = before !== null && before.length > 0 && before[before.length - 1] !== 0x0a;
-  const recorded = known.hashed ? HostKeys.hashHost(name) : name;
-  appendFileSync(file, `${unterminated ? '\n' : ''}${recorded} ${key.getName()} ${key.getBase64()}\n`);
+  appendFileSync(file, `${unterminated ? '\n' : ''}${recordedName(known, name)} ${key.getName()} ${key.getBase64()}\n`);
+}
+
+/**
+ * UpdateHostKeys' rotation in the first UserKnownHostsFile: the keys on record for `name` that
+ * `keep` refuses are taken off its own lines and `fresh` ones recorded, in one atomic rewrite
+ * (a crash in between never leaves the host with neither its old keys nor its new ones). The
+ * client's own copy of the keys is updated by the caller.
+ */
+export function rotateKnownHostKeys(known: KnownHostsConfig, name: string, keep: (k: PKey) => boolean, fresh: readonly PKey[]): void {
+  const file = known.saveTo;
+  if (!file || !existsSync(file)) return;
+  const onDisk = new HostKeys(file);
+  const gone = onDisk.removeKeysNotOffered(name, keep);
+  for (const key of fresh) onDisk.add(recordedName(known, name), key.getName(), key);
+  if (gone.length || fresh.length) onDisk.save(file);
+}
+
+/** The host's name as a new known_hosts line gives it: hashed under HashKnownHosts. */
+function recordedName(known: KnownHostsConfig, name: string): string {
+  return known.hashed ? HostKeys.hashHost(name) : name;
 }

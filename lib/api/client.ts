@@ -14,7 +14,7 @@ import { MissingHostKeyPolicy, RejectPolicy } from './policy';
 import { answerWithPassword, Transport, unsupportedSock, type TransportOptions } from './transport';
 import type { TerminalModes } from './terminal-modes';
 import { isSocketLike, type SocketLike } from './sock-pump';
-import { acceptNewHostKey, algorithmsFromOptions, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost, type KnownHostsConfig } from './client-config';
+import { acceptNewHostKey, algorithmsFromOptions, rotateKnownHostKeys, configOf, configuredHost, optionsFromConfig, parseJumps, proxyOf, withCertificate, type ConfiguredHost, type KnownHostsConfig } from './client-config';
 import type { SSHConfig } from '../config';
 import type { PortForwarder } from './transport';
 import { SFTPClient } from './sftp-client';
@@ -690,22 +690,29 @@ export class SSHClient {
     if (!update) return;
     if (exchange?.publicBlob && isCertType(exchange.publicBlob.keyType)) return;
     let changed = false;
+    const file = update.known?.saveTo;
+    // The offered keys, with an existing file whose lines for the host are to be brought in line.
+    let rotate: ((k: PKey) => boolean) | null = null;
     if (exchange) {
       const offered = [exchange, ...keys];
       const keep = (k: PKey): boolean => offered.some((o) => o.equals(k));
       changed = this.hostKeys.removeKeysNotOffered(update.name, keep).length > 0;
-      const file = update.known?.saveTo;
       if (update.known && file && existsSync(file)) {
         update.known.keys.removeKeysNotOffered(update.name, keep);
-        const onDisk = new HostKeys(file);
-        if (onDisk.removeKeysNotOffered(update.name, keep).length) onDisk.save(file);
+        rotate = keep;
       }
     }
     const known = this.knownKeys(update.name, update.known?.keys ?? null);
     const fresh = keys.filter((k) => !known?.has(k.getName()));
-    for (const key of fresh) {
-      if (update.known) acceptNewHostKey(this, update.known, update.name, key);
-      else this.hostKeys.add(update.name, key.getName(), key);
+    if (update.known && rotate) {
+      // Keys taken off and keys added: one rewrite of the file.
+      for (const key of fresh) this.hostKeys.add(update.name, key.getName(), key);
+      rotateKnownHostKeys(update.known, update.name, rotate, fresh);
+    } else {
+      for (const key of fresh) {
+        if (update.known) acceptNewHostKey(this, update.known, update.name, key);
+        else this.hostKeys.add(update.name, key.getName(), key);
+      }
     }
     if (!update.known && this.hostKeysFilename && (changed || fresh.length)) this.saveHostKeys(this.hostKeysFilename);
   }
