@@ -216,6 +216,7 @@ async function main() {
       for (let r = 0; r < repeat; r++) {
         for (const t of tools) {
           let res;
+          const sshd0 = sshd.finishedSessionsCpu();
           try {
             res = await measure(t.id, sshd, size, cipher);
           } catch (err) {
@@ -228,9 +229,10 @@ async function main() {
             continue;
           }
           runs[t.id].push(res.bytes / res.seconds / 1e6);
+          const sshdPerGiB = (sshd.finishedSessionsCpu() - sshd0) / (res.bytes / 2 ** 30);
           const cpuPerGiB = res.machineCpu == null ? null : res.machineCpu / (res.bytes / 2 ** 30);
-          info[t.id] = { cpuPerGiB: cpuPerGiB == null ? info[t.id]?.cpuPerGiB : [...(info[t.id]?.cpuPerGiB ?? []), cpuPerGiB], cipher: res.cipher ?? info[t.id]?.cipher, note: [...new Set([info[t.id]?.note, res.note].filter(Boolean).join('; ').split('; ').filter(Boolean))].join('; ') || undefined, seconds: [...(info[t.id]?.seconds ?? []), res.seconds] };
-          const cpuText = cpuPerGiB == null ? '' : `, machine CPU ${c.fmt(cpuPerGiB, 2)} s/GiB`;
+          info[t.id] = { cpuPerGiB: cpuPerGiB == null ? info[t.id]?.cpuPerGiB : [...(info[t.id]?.cpuPerGiB ?? []), cpuPerGiB], cipher: res.cipher ?? info[t.id]?.cipher, note: [...new Set([info[t.id]?.note, res.note].filter(Boolean).join('; ').split('; ').filter(Boolean))].join('; ') || undefined, seconds: [...(info[t.id]?.seconds ?? []), res.seconds], sshdPerGiB: [...(info[t.id]?.sshdPerGiB ?? []), sshdPerGiB] };
+          const cpuText = `${cpuPerGiB == null ? '' : `, machine CPU ${c.fmt(cpuPerGiB, 2)} s/GiB`}, sshd ${c.fmt(sshdPerGiB, 2)} s/GiB`;
           console.log(`  [${mode}] ${t.label}: ${c.fmt(res.bytes / res.seconds / 1e6, 0)} MB/s (${res.seconds.toFixed(2)} s${cpuText})${res.detail ? `  [${res.detail}]` : ''}`);
         }
       }
@@ -257,12 +259,12 @@ async function main() {
     const oursRead = result['ours-read'];
     console.log('');
     console.log(modeCipher(mode) ? `-- ${modeCipher(mode)} forced for all` : '-- each client with its default cipher');
-    const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'ours read() / peer', 'machine CPU s/GiB', 'cipher negotiated']];
+    const rows = [['client', 'MB/s (median)', 'runs', 'ours recv / peer', 'ours read() / peer', 'machine CPU s/GiB', 'sshd CPU s/GiB', 'cipher negotiated']];
     for (const t of TOOLS) {
       const r = result[t.id];
       if (!r) continue;
       if (r.skipped && !r.runsMBps.length) {
-        rows.push([r.label, 'n/a', '', '', '', '', r.skipped]);
+        rows.push([r.label, 'n/a', '', '', '', '', '', r.skipped]);
         continue;
       }
       const ratioOf = (o) => (o && !t.id.startsWith('ours') && Number.isFinite(o.MBps) ? `${(o.MBps / r.MBps).toFixed(2)}x` : '');
@@ -271,12 +273,14 @@ async function main() {
       if (t.id === 'openssh') cipher += ` (net of ${c.fmt(r.connectMs, 0)} ms connect: ${c.fmt(r.netMBps, 0)} MB/s)`;
       if (r.note) cipher += ` (${r.note})`;
       const cpu = r.cpuPerGiB?.length ? c.fmt(c.quantile(r.cpuPerGiB, 0.5), 2) + (t.id === 'openssh' ? ' (whole process)' : '') : '';
-      rows.push([label, c.fmt(r.MBps, 0), r.runsMBps.map((x) => x.toFixed(0)).join(' '), ratioOf(ours), ratioOf(oursRead), cpu, cipher]);
+      const sshdCpu = r.sshdPerGiB?.length ? c.fmt(c.quantile(r.sshdPerGiB, 0.5), 2) : '';
+      rows.push([label, c.fmt(r.MBps, 0), r.runsMBps.map((x) => x.toFixed(0)).join(' '), ratioOf(ours), ratioOf(oursRead), cpu, sshdCpu, cipher]);
     }
     console.log(c.table(rows));
   }
   console.log('(ratios = our MB/s / the peer\'s: above 1 we are faster; read() keeps the whole output, as only the ssh2 "all output" row does)');
   console.log('(machine CPU: busy time of every process during the stream, sshd and head included, per GiB)');
+  console.log("(sshd CPU: its session processes and head, connect included, per GiB; sshd's part of it is one single-threaded process)");
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ size, repeat, results: all }, null, 2));
 }
 

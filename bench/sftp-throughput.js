@@ -301,6 +301,7 @@ async function main() {
           const isParamiko = t.id === 'paramiko';
           const n = isParamiko ? paramikoSize : size;
           let res;
+          const sshd0 = sshd.finishedSessionsCpu();
           try {
             res = await transfer(t.id, sshdTarget, dir, direction, isParamiko ? paramikoSrc : src, n, r === 0 ? (isParamiko ? paramikoHash : srcHash) : null);
           } catch (err) {
@@ -309,10 +310,12 @@ async function main() {
             continue;
           }
           const mbps = res.bytes / res.seconds / 1e6;
-          results.clients[t.id][direction].push({ round: r, seconds: res.seconds, MBps: mbps, cpuPerGiB: res.machineCpu / (res.bytes / 2 ** 30) });
+          // sshd's session (internal-sftp runs inside it): the server side's whole cost of the run.
+          const sshdPerGiB = (sshd.finishedSessionsCpu() - sshd0) / (res.bytes / 2 ** 30);
+          results.clients[t.id][direction].push({ round: r, seconds: res.seconds, MBps: mbps, cpuPerGiB: res.machineCpu / (res.bytes / 2 ** 30), sshdPerGiB });
           if (res.cipher) results.clients[t.id].cipher = res.cipher;
           if (isParamiko && n < size) results.clients[t.id].note = `${(n / 2 ** 20).toFixed(0)} MiB`;
-          console.log(`  ${t.label} ${direction}: ${c.fmt(mbps, 0)} MB/s (${res.seconds.toFixed(2)} s, machine CPU ${c.fmt(res.machineCpu / (res.bytes / 2 ** 30), 2)} s/GiB, ${res.checked} checked)${res.detail ? `  [${res.detail}]` : ''}`);
+          console.log(`  ${t.label} ${direction}: ${c.fmt(mbps, 0)} MB/s (${res.seconds.toFixed(2)} s, machine CPU ${c.fmt(res.machineCpu / (res.bytes / 2 ** 30), 2)} s/GiB, sshd ${c.fmt(sshdPerGiB, 2)} s/GiB, ${res.checked} checked)${res.detail ? `  [${res.detail}]` : ''}`);
         }
       }
     }

@@ -6,8 +6,9 @@
 //
 //   const sshd = await startSshd();   // { host, port, user, keyPath, knownHostsPath, ... }
 //   ...
+//   sshd.finishedSessionsCpu();       // CPU seconds of the sessions that have ended (sshd's share of a run)
 //   sshd.stop();                      // also done on exit, SIGINT and SIGTERM, always
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -165,6 +166,20 @@ async function startSshd(options = {}) {
     fs.writeFileSync(server.knownHostsPath, `[127.0.0.1]:${server.port} ${hostPub[0]} ${hostPub[1]}\n`);
     server.keyPath = userKey;
     server.configPath = configPath;
+    /**
+     * CPU seconds (user + system) of every connection this sshd has served to the end: its session
+     * processes and all they ran (head, internal-sftp), which the listener counts once it has
+     * reaped them. Waits up to 5 s for sessions still running (a client that just closed) to end
+     * first, so a reading taken right after a run includes that run's session.
+     */
+    server.finishedSessionsCpu = () => {
+      const pid = child.pid;
+      const sleeper = new Int32Array(new SharedArrayBuffer(4));
+      for (let i = 0; i < 250 && spawnSync('pgrep', ['-P', String(pid)], { stdio: 'ignore' }).status === 0; i++) Atomics.wait(sleeper, 0, 0, 20);
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[13]) + Number(f[14])) / 100; // cutime + cstime, in USER_HZ ticks
+    };
     server.log = () => {
       try {
         return fs.readFileSync(path.join(dir, 'sshd.log'), 'utf8');
