@@ -420,3 +420,67 @@ for (const pc of PEERS) {
     }, 240_000);
   });
 }
+
+describe("an expired password against AsyncSSH's server (RFC 4252 section 8)", () => {
+  const EXPIRED = 'expired-secret';
+  let server: SshServer;
+
+  beforeAll(async () => {
+    if (!hasPeer('asyncssh')) return;
+    server = await startAsyncsshServer({ password: 'not-used-yet', expiredPassword: EXPIRED });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  function passwordLogin(password: string, options: Record<string, unknown> = {}): SSHClient {
+    const c = new SSHClient();
+    c.setMissingHostKeyPolicy(new AutoAddPolicy());
+    c.connect(server.host, { port: server.port, username: server.user.username, password, lookForKeys: false, allowAgent: false, ...CONNECT, ...options });
+    return c;
+  }
+
+  itWithPeers(['asyncssh'], 'is changed through passwordChange, which sees each prompt; without it, or declined, the login fails quoting the prompt', () => {
+    // No handler: the server's request fails the login, and says what it asked.
+    expect(() => passwordLogin(EXPIRED)).toThrow(AuthenticationException);
+    expect(() => passwordLogin(EXPIRED)).toThrow(/requires a new password \("Password expired: choose a new one"\): pass passwordChange/);
+    // Declined.
+    expect(() => passwordLogin(EXPIRED, { passwordChange: () => null })).toThrow(/passwordChange gave none/);
+    // A handler that answers with something else is the caller's error, named.
+    expect(() => passwordLogin(EXPIRED, { passwordChange: () => 'a-longer-secret' })).toThrow(/passwordChange must return \[oldPassword, newPassword\] or null/);
+    // A server that refuses every new password is not asked forever.
+    let asked = 0;
+    const stubborn = (): [string, string] => (asked++, [EXPIRED, 'short']);
+    expect(() => passwordLogin(EXPIRED, { passwordChange: stubborn })).toThrow(/refused 3 new passwords \("Too short: at least 8 characters"\)/);
+    expect(asked).toBe(3);
+
+    // A transport asked twice: the first new password is too short for this server.
+    const t = new Transport([server.host, server.port]);
+    try {
+      t.startClient({ timeout: 10 });
+      const prompts: string[] = [];
+      const answers: Array<[string, string]> = [[EXPIRED, 'short'], [EXPIRED, 'a-longer-secret']];
+      const left = t.authPassword(server.user.username, EXPIRED, {
+        passwordChange: (prompt, lang) => {
+          prompts.push(`${prompt}|${lang}`);
+          return answers[prompts.length - 1];
+        },
+      });
+      expect(left).toEqual([]);
+      expect(t.isAuthenticated()).toBe(true);
+      expect(prompts).toEqual(['Password expired: choose a new one|en-US', 'Too short: at least 8 characters|en-US']);
+      const chan = t.openSession({ timeout: CHANNEL_TIMEOUT });
+      chan.execCommand('echo changed');
+      expect(chan.makefile().read().toString()).toBe('changed\n');
+      chan.close();
+    } finally {
+      t.close();
+    }
+
+    // The new password logs in plainly; the expired one no longer does.
+    using c = passwordLogin('a-longer-secret');
+    expect(c.getTransport()!.isAuthenticated()).toBe(true);
+    expect(() => passwordLogin(EXPIRED)).toThrow(AuthenticationException);
+  }, 60_000);
+});

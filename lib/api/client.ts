@@ -5,6 +5,7 @@ import { AuthenticationException, BadHostKeyException, NoValidConnectionsError, 
 import { Agent } from '../agent/agent';
 import { HostKeys } from '../hostkeys';
 import { PKey, isCertType } from '../keys';
+import type { PasswordChangeHandler } from '../transport/auth-client';
 import { keyTypeOfAlgorithm } from '../transport/algorithms';
 import { Channel } from './channel';
 import { ProxyCommand } from './proxy';
@@ -55,6 +56,13 @@ export interface ConnectOptions extends PassedTransportOptions {
   channelTimeout?: number | null;
   /** Decrypts key files; defaults to `password`, as Paramiko. */
   passphrase?: string | null;
+  /**
+   * Beyond Paramiko (AsyncSSH's password_change_requested): when the server finds `password`
+   * expired and asks for a new one, `passwordChange(prompt, lang)` answers `[oldPassword,
+   * newPassword]` (null declines). Without it that request fails the login with an
+   * AuthenticationException quoting the server's prompt.
+   */
+  passwordChange?: PasswordChangeHandler | null;
   /**
    * OpenSSH's UpdateHostKeys: the host keys the server proves after login (sshd announces them
    * all) are added to this client's host keys, and saved to the file loadHostKeys read, when the
@@ -499,7 +507,7 @@ export class SSHClient {
     }
     if (password !== undefined && password !== null) {
       try {
-        if (passwordBy.password) yield* t.authPasswordOp(username, password, passwordBy.keyboardInteractive);
+        if (passwordBy.password) yield* t.authPasswordOp(username, password, { fallback: passwordBy.keyboardInteractive, passwordChange: o.passwordChange ?? null });
         else yield* t.authInteractiveOp(username, answerWithPassword(password));
         if (t.isAuthenticated()) return;
       } catch (e) {

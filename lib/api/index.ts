@@ -1,7 +1,8 @@
 export { SSHClient } from './client';
 export type { ConnectOptions, ExecOptions, RunOptions, CompletedProcess } from './client';
 export { Transport, PortForwarder } from './transport';
-export type { TransportOptions, PortForwardHandler, AgentChannelHandler } from './transport';
+export type { TransportOptions, PortForwardHandler, AgentChannelHandler, PasswordAuthOptions } from './transport';
+export type { InteractiveHandler, PasswordChangeHandler } from '../transport/auth-client';
 export { SecurityOptions } from './security-options';
 export { Channel } from './channel';
 export type { X11Handler, X11RequestOptions } from './channel';

@@ -11,7 +11,7 @@ import { Message } from '../wire/message';
 import { Event, InteractiveQuery, ServerInterface, SubsystemHandler } from './server';
 import type { GlobalReplyItem } from './server';
 import { parseModuli } from '../transport/kex/moduli';
-import type { AuthOutcome, InteractiveHandler } from '../transport/auth-client';
+import type { AuthOutcome, InteractiveHandler, PasswordChangeHandler } from '../transport/auth-client';
 import { paramikoAuthResult } from '../transport/auth-client';
 import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
 import { isSocketLike, SOCKET_LIKE_CALLS, SockPump, type SocketLike } from './sock-pump';
@@ -207,6 +207,14 @@ function connectionOptions(o: TransportOptions): { rekeyBytes?: number; rekeySec
 }
 
 /** openChannel's options. */
+/** authPassword's options. */
+export interface PasswordAuthOptions {
+  /** A server allowing only keyboard-interactive gets the password as its answer (default true). */
+  fallback?: boolean;
+  /** Answers an expired-password request: `[oldPassword, newPassword]`, or null to decline. */
+  passwordChange?: PasswordChangeHandler | null;
+}
+
 export interface OpenChannelOptions {
   windowSize?: number;
   maxPacketSize?: number;
@@ -249,6 +257,23 @@ function registerInteractive(): void {
     const h = interactiveHandlers.get(p.id);
     if (!h) throw new AuthenticationException('no keyboard-interactive handler');
     return h(p.title, p.instructions, p.prompts);
+  });
+}
+
+/** Handlers of a server's password-change requests, by transport id, while authPassword runs. */
+const passwordChangeHandlers = new Map<number, PasswordChangeHandler>();
+let passwordChangeRegistered = false;
+function registerPasswordChange(): void {
+  if (passwordChangeRegistered) return;
+  passwordChangeRegistered = true;
+  getBridge().onCallback('passwordChange', (p: { id: number; prompt: string; lang: string }) => {
+    const h = passwordChangeHandlers.get(p.id);
+    if (!h) throw new AuthenticationException('no passwordChange handler');
+    const answer = h(p.prompt, p.lang);
+    if (answer !== null && answer !== undefined && !(Array.isArray(answer) && answer.length === 2 && answer.every((x) => typeof x === 'string'))) {
+      throw new TypeError('passwordChange must return [oldPassword, newPassword] or null');
+    }
+    return answer ?? null;
   });
 }
 
@@ -1129,20 +1154,38 @@ export class Transport {
   /**
    * Password auth; [] on success, the next methods on partial success. With `fallback`, a
    * server that allows only keyboard-interactive gets the password as the answer to its prompt.
+   * Beyond Paramiko (AsyncSSH's password_change_requested): a server that finds the password
+   * expired asks for a new one (RFC 4252 section 8); `passwordChange(prompt, lang)` answers with
+   * `[oldPassword, newPassword]` (or null to decline: AuthenticationException). Without it, such a
+   * server's request is an AuthenticationException quoting its prompt.
    */
-  authPassword(username: string, password: string, options: { fallback?: boolean } | boolean = true): string[] {
+  authPassword(username: string, password: string, options: PasswordAuthOptions | boolean = true): string[] {
     return runSync(this.authPasswordOp(username, password, options));
   }
 
-  /** The promise twin of authPassword. */
-  authPasswordAsync(username: string, password: string, options: { fallback?: boolean } | boolean = true): Promise<string[]> {
+  /** The promise twin of authPassword (passwordChange answers synchronously, on this thread). */
+  authPasswordAsync(username: string, password: string, options: PasswordAuthOptions | boolean = true): Promise<string[]> {
     return runAsync(this.authPasswordOp(username, password, options));
   }
 
   /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
-  *authPasswordOp(username: string, password: string, options: { fallback?: boolean } | boolean): Op<string[]> {
+  *authPasswordOp(username: string, password: string, options: PasswordAuthOptions | boolean): Op<string[]> {
     const fallback = typeof options === 'boolean' ? options : options.fallback !== false;
-    const o = yield* this.authOp('authPassword', { username, password });
+    const change = typeof options === 'boolean' ? null : (options.passwordChange ?? null);
+    if (change !== null && typeof change !== 'function') throw new TypeError('passwordChange must be a function');
+    let o: AuthOutcome;
+    if (change) {
+      registerPasswordChange();
+      const id = this.need();
+      passwordChangeHandlers.set(id, change);
+      try {
+        o = yield* this.authOp('authPassword', { username, password, change: true });
+      } finally {
+        passwordChangeHandlers.delete(id);
+      }
+    } else {
+      o = yield* this.authOp('authPassword', { username, password });
+    }
     try {
       return paramikoAuthResult('password', o);
     } catch (e) {

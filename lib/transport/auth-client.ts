@@ -1,5 +1,6 @@
 import { AuthenticationException, BadAuthenticationType, SSHException } from '../errors';
 import type { PKey } from '../keys';
+import { printable } from '../printable';
 import { Message } from '../wire/message';
 import { MSG } from './constants';
 
@@ -13,6 +14,16 @@ export interface AuthOutcome {
 
 /** A keyboard-interactive handler: Paramiko's `handler(title, instructions, [(prompt, echo)])`. */
 export type InteractiveHandler = (title: string, instructions: string, prompts: Array<[string, boolean]>) => string[] | Promise<string[]>;
+
+/**
+ * Answers a server's request for a new password (RFC 4252 section 8: SSH_MSG_USERAUTH_PASSWD_CHANGEREQ,
+ * an expired password): `[oldPassword, newPassword]`, or null to decline. AsyncSSH's
+ * `password_change_requested(prompt, lang)`.
+ */
+export type PasswordChangeHandler = (prompt: string, lang: string) => [string, string] | null | Promise<[string, string] | null>;
+
+/** Rounds of new passwords a server may refuse (by asking again) before the client gives up. */
+export const MAX_PASSWORD_CHANGES = 3;
 
 /** Something that can sign for publickey auth: a PKey, or an agent key (async signer). */
 export interface AuthSigner {
@@ -132,11 +143,27 @@ export class ClientAuth {
     return (await this.request(username, this.header(username, 'none').asBytes())) as AuthOutcome;
   }
 
-  async authPassword(username: string, password: string): Promise<AuthOutcome> {
+  /**
+   * Password auth. A server that answers with a password-change request (the password expired)
+   * gets `change`'s new password, sent with the old one; it may refuse that one by asking again
+   * (with a new prompt), up to MAX_PASSWORD_CHANGES times. Without `change`, or when it declines,
+   * AuthenticationException quoting the server's prompt.
+   */
+  async authPassword(username: string, password: string, change: PasswordChangeHandler | null = null): Promise<AuthOutcome> {
     const m = this.header(username, 'password').addBoolean(false).addString(password);
-    // A password-change request (60) is answered as a failure: Paramiko has no API for it.
-    const r = await this.request(username, m.asBytes(), [MSG.USERAUTH_PASSWD_CHANGEREQ]);
-    if (r instanceof Message) throw new AuthenticationException('the server requires a password change, which paramiko-ts does not support');
+    let r = await this.request(username, m.asBytes(), [MSG.USERAUTH_PASSWD_CHANGEREQ]);
+    for (let round = 0; r instanceof Message; round++) {
+      const prompt = r.getText();
+      const lang = r.getText();
+      const quoted = prompt ? ` ("${printable(prompt, { backslashes: false })}")` : '';
+      if (!change) throw new AuthenticationException(`the server requires a new password${quoted}: pass passwordChange to give one`);
+      if (round >= MAX_PASSWORD_CHANGES) throw new AuthenticationException(`the server refused ${round} new passwords${quoted}`);
+      const answer = await change(prompt, lang);
+      if (!answer) throw new AuthenticationException(`the server requires a new password${quoted}, and passwordChange gave none`);
+      const [oldPassword, newPassword] = answer;
+      const again = this.header(username, 'password').addBoolean(true).addString(oldPassword).addString(newPassword);
+      r = await this.request(username, again.asBytes(), [MSG.USERAUTH_PASSWD_CHANGEREQ]);
+    }
     return r;
   }
 

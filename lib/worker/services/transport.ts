@@ -8,6 +8,7 @@ import { BridgePolicy } from '../ssh/bridge-policy';
 import { mainDoorbell } from '../../bridge/worker-side';
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
 import type { AuthOutcome } from '../../transport/auth-client';
+import { printable } from '../../printable';
 import { Message } from '../../wire/message';
 import { SocksHandshake } from '../../wire/socks';
 import { agentProxyListener, bridgeListener, listenOn } from '../ssh/listeners';
@@ -431,9 +432,16 @@ export const transport: Service = {
       return loggedAuth(c, 'none', a.username, withDeadline(c.auth.authNone(a.username), ctx, 'authentication'));
     },
 
-    async authPassword(a: { id: number; username: string; password: string }, ctx: CallContext) {
+    /** `change`: the main thread has a passwordChange handler for an expired password. */
+    async authPassword(a: { id: number; username: string; password: string; change?: boolean }, ctx: CallContext) {
       const c = conn(a.id);
-      return loggedAuth(c, 'password', a.username, withDeadline(c.auth.authPassword(a.username, a.password), ctx, 'authentication'));
+      const change = a.change
+        ? async (prompt: string, lang: string) => {
+            c.log(`the server asks for a new password: "${printable(prompt)}"`);
+            return (await ctx.callback('passwordChange', { id: a.id, prompt, lang })) as [string, string] | null;
+          }
+        : null;
+      return loggedAuth(c, 'password', a.username, withDeadline(c.auth.authPassword(a.username, a.password, change), ctx, 'authentication'));
     },
 
     async authPublickey(a: { id: number; username: string; key: string; cert: Buffer | null; disabled: string[] }, ctx: CallContext) {

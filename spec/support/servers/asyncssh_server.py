@@ -5,6 +5,8 @@ Started by spec/support/servers/python-servers.ts with /usr/bin/python3 -W ignor
 127.0.0.1:<--port>, prints "READY <port>" once listening:
 
 - auth: password (and AsyncSSH's keyboard-interactive emulation of it) for --user/--password;
+  with --expired-password, that password asks for a change (RFC 4252 section 8), and a new one
+  of 8 characters or more replaces both;
   publickey for the keys in --authorized-keys (a path where %u is the user name, loaded at each
   connection's auth start, so keys can be added while the server runs);
 - session channels: exec (/bin/sh -c <command>), shell (/bin/sh), with or without a pty, env
@@ -88,7 +90,20 @@ class Server(asyncssh.SSHServer):
         return ARGS.password is not None
 
     def validate_password(self, username, password):
+        if username == ARGS.user and ARGS.expired_password is not None and password == ARGS.expired_password:
+            raise asyncssh.PasswordChangeRequired("Password expired: choose a new one")
         return username == ARGS.user and password == ARGS.password
+
+    def change_password(self, username, old_password, new_password):
+        # RFC 4252 section 8, for --expired-password: the old password must be the expired one;
+        # a new one under 8 characters is refused with another change request.
+        if username != ARGS.user or ARGS.expired_password is None or old_password != ARGS.expired_password:
+            return False
+        if len(new_password) < 8:
+            raise asyncssh.PasswordChangeRequired("Too short: at least 8 characters")
+        ARGS.password = new_password
+        ARGS.expired_password = None
+        return True
 
     def public_key_auth_supported(self):
         return True
@@ -312,6 +327,7 @@ def main():
     ap.add_argument("--host-key", action="append", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", default=None)
+    ap.add_argument("--expired-password", default=None, help="accepted only to change it (RFC 4252 section 8)")
     ap.add_argument("--authorized-keys", required=True, help="path; %%u is replaced by the user name")
     ap.add_argument("--home", default=os.getcwd())
     ap.add_argument("--debug", action="store_true")

@@ -18,6 +18,8 @@ export interface PythonServerOptions {
   username?: string;
   /** Its password (default TEST_PASSWORD, whatever the system account's; null: no password auth for AsyncSSH, always failing for Paramiko). */
   password?: string | null;
+  /** AsyncSSH only: a password that logs in only by changing it (RFC 4252 section 8; a new one of 8+ characters). */
+  expiredPassword?: string;
   /** Keys the user may log in with from the start (more with `authorize`). */
   authorizedKeys?: string[];
   /** Verbose library logging into log() (Paramiko DEBUG, AsyncSSH debug level 2). */
@@ -92,6 +94,10 @@ async function startPythonServer(
       const args = ['-W', 'ignore', scriptCopy, '--port', String(port), '--user', username];
       for (const k of hostKeys) args.push('--host-key', k.path);
       if (password !== null) args.push('--password', password);
+      if (options.expiredPassword !== undefined) {
+        if (kind !== 'asyncssh') throw new Error('expiredPassword: only the AsyncSSH server asks for password changes');
+        args.push('--expired-password', options.expiredPassword);
+      }
       args.push('--authorized-keys', join(akDir, '%u'), '--home', user.home, '--watch-stdin');
       if (options.debug) args.push('--debug');
       const peer = new PeerProcess(kind, PYTHON, args, join(dir, `${kind}-${port}.log`), {
