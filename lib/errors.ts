@@ -27,6 +27,21 @@ export class BadAuthenticationType extends AuthenticationException {
   }
 }
 
+/**
+ * AsyncSSH's PasswordChangeRequired: thrown by a ServerInterface's `checkAuthPassword` (or
+ * `checkAuthPasswordChange`, for a new password it will not take) to ask the client for a new
+ * password (RFC 4252 section 8); `prompt` is shown to the user.
+ */
+export class PasswordChangeRequired extends AuthenticationException {
+  readonly prompt: string;
+  readonly lang: string;
+  constructor(prompt = 'Password change required', lang = '') {
+    super(prompt);
+    this.prompt = prompt;
+    this.lang = lang;
+  }
+}
+
 /** Internal to multi-step authentication: more methods are needed. */
 export class PartialAuthentication extends AuthenticationException {
   readonly allowedTypes: string[];

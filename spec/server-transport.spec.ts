@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  AuthenticationException,
   AUTH_FAILED,
   AUTH_PARTIALLY_SUCCESSFUL,
   AUTH_SUCCESSFUL,
@@ -22,6 +23,7 @@ import {
   Event,
   InteractiveQuery,
   Message,
+  PasswordChangeRequired,
   OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
   OPEN_SUCCEEDED,
   PKey,
@@ -150,6 +152,24 @@ afterAll(() => {
 
 const target = () => ({ host: '127.0.0.1', port: loop.port, user: { username: USER } });
 const serve = (server: ServerInterface) => loop.serve(server);
+
+/** A DemoServer whose user's password has expired: it logs in only by changing it (RFC 4252 section 8). */
+class ExpiringServer extends DemoServer {
+  static readonly EXPIRED = 'old and expired';
+  current: string | null = null;
+  changes: Array<[string, string]> = [];
+  override checkAuthPassword(username: string, password: string): number {
+    if (username === USER && password === ExpiringServer.EXPIRED && this.current === null) throw new PasswordChangeRequired('Your password has expired', 'en');
+    return username === USER && password === this.current ? AUTH_SUCCESSFUL : AUTH_FAILED;
+  }
+  override checkAuthPasswordChange(username: string, oldPassword: string, newPassword: string): number {
+    this.changes.push([oldPassword, newPassword]);
+    if (username !== USER || oldPassword !== ExpiringServer.EXPIRED || this.current !== null) return AUTH_FAILED;
+    if (newPassword.length < 8) throw new PasswordChangeRequired('Too short: 8 characters or more');
+    this.current = newPassword;
+    return AUTH_SUCCESSFUL;
+  }
+}
 
 /** The server half of one exec: accept the channel, wait for the command, answer, exit 3. */
 function answerExec(t: Transport, server: DemoServer): Channel {
@@ -281,6 +301,44 @@ describe('Transport in server mode with a ServerInterface', () => {
     const r: ExecResult = await client;
     expect(r.stdout).toBe('you said: two factors\n');
     expect(r.status).toBe(3);
+  });
+
+  it('an expired password: checkAuthPassword throws PasswordChangeRequired, and checkAuthPasswordChange takes the new one (our client)', () => {
+    const server = new ExpiringServer();
+    const { ct } = loop.pair(server);
+    const prompts: string[] = [];
+    const left = ct.authPassword(USER, ExpiringServer.EXPIRED, {
+      passwordChange: (prompt, lang) => {
+        prompts.push(`${prompt}|${lang}`);
+        return prompts.length === 1 ? [ExpiringServer.EXPIRED, 'short'] : [ExpiringServer.EXPIRED, 'long enough now'];
+      },
+    });
+    expect(left).toEqual([]);
+    expect(ct.isAuthenticated()).toBe(true);
+    expect(prompts).toEqual(['Your password has expired|en', 'Too short: 8 characters or more|']);
+    expect(server.changes).toEqual([[ExpiringServer.EXPIRED, 'short'], [ExpiringServer.EXPIRED, 'long enough now']]);
+    expect(server.current).toBe('long enough now');
+    // A ServerInterface without checkAuthPasswordChange refuses every change: the attempt fails.
+    const plain = new DemoServer();
+    const second = loop.pair(plain).ct;
+    let asked = 0;
+    expect(() => second.authPassword(USER, 'anything', { passwordChange: () => (asked++, ['a', 'b']) })).toThrow(AuthenticationException);
+    expect(asked).toBe(0);
+  });
+
+  itWithPeers(['ssh'], "an expired password changed by OpenSSH's ssh (its old/new/retype prompts answered through SSH_ASKPASS)", async () => {
+    const server = new ExpiringServer();
+    server.allowed = 'password';
+    const client = opensshExec(target(), 'after the change', { password: ExpiringServer.EXPIRED, newPassword: 'a brand new one' });
+    const t = serve(server);
+    answerExec(t, server);
+    const r = await client;
+    expect(r.stdout).toBe('you said: after the change\n');
+    expect(r.status).toBe(3);
+    expect(server.changes).toEqual([[ExpiringServer.EXPIRED, 'a brand new one']]);
+    // ssh's own prompts: the password, then the change's old, new and retyped new passwords.
+    expect(r.prompts.map((p) => p.replace(/^.*?(password|old password|new password)/, '$1'))).toEqual(['password:', 'old password:', 'new password:', 'new password:']);
+    expect(r.prompts[3]).toMatch(/^Retype /);
   });
 
   itWithPeers(['ssh'], 'pty and env requests reach the ServerInterface', async () => {

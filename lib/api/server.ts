@@ -61,7 +61,22 @@ export class ServerInterface {
     return AUTH_FAILED;
   }
 
+  /**
+   * Whether `password` logs `username` in (an AUTH_* value). Beyond Paramiko (AsyncSSH's
+   * validate_password): throw PasswordChangeRequired(prompt) for an expired password, and the
+   * client is asked for a new one, which comes to checkAuthPasswordChange.
+   */
   checkAuthPassword(_username: string, _password: string): number {
+    return AUTH_FAILED;
+  }
+
+  /**
+   * Beyond Paramiko (AsyncSSH's change_password): the client sends `newPassword` for
+   * `oldPassword`, after a PasswordChangeRequired or on its own (RFC 4252 section 8). Return an
+   * AUTH_* value (success logs in with the new password), or throw PasswordChangeRequired(prompt)
+   * to refuse this new password and ask for another. By default refused (AUTH_FAILED).
+   */
+  checkAuthPasswordChange(_username: string, _oldPassword: string, _newPassword: string): number {
     return AUTH_FAILED;
   }
 

@@ -1,4 +1,4 @@
-import { AuthenticationException, BadAuthenticationType, EOFError, NotImplementedError, SSHException } from '../errors';
+import { AuthenticationException, BadAuthenticationType, EOFError, NotImplementedError, PasswordChangeRequired, SSHException } from '../errors';
 import { getBridge, request, runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
@@ -275,6 +275,16 @@ function registerPasswordChange(): void {
     }
     return answer ?? null;
   });
+}
+
+/** A password check's answer for the worker: its AUTH_* value, or PasswordChangeRequired as a change request. */
+function passwordDecision(check: () => number): number | { passwordChange: { prompt: string; lang: string } } {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof PasswordChangeRequired) return { passwordChange: { prompt: e.prompt, lang: e.lang } };
+    throw e;
+  }
 }
 
 /** Server transports by worker id: the 'server' callbacks find their ServerInterface here. */
@@ -1045,7 +1055,9 @@ export class Transport {
       case 'checkAuthNone':
         return server.checkAuthNone(a.username as string);
       case 'checkAuthPassword':
-        return server.checkAuthPassword(a.username as string, a.password as string);
+        return passwordDecision(() => server.checkAuthPassword(a.username as string, a.password as string));
+      case 'checkAuthPasswordChange':
+        return passwordDecision(() => server.checkAuthPasswordChange(a.username as string, a.oldPassword as string, a.newPassword as string));
       case 'checkAuthPublickey': {
         const key = PKey.fromBlob(Buffer.from(a.key as Uint8Array));
         if (a.cert) key.publicBlob = PKey.fromBlob(Buffer.from(a.cert as Uint8Array)).publicBlob;

@@ -10,6 +10,9 @@ export interface InteractiveQueryData {
   prompts: Array<[string, boolean]>;
 }
 
+/** A password decision: an AUTH_* value, or a request for a new password (RFC 4252 section 8). */
+export type PasswordDecision = number | { passwordChange: { prompt: string; lang: string } };
+
 /** An AUTH_* result, or a query for another keyboard-interactive round. */
 export type AuthDecision = number | InteractiveQueryData;
 
@@ -20,7 +23,10 @@ export type AuthDecision = number | InteractiveQueryData;
 export interface ServerAuthPolicy {
   allowedAuths(username: string): string[] | Promise<string[]>;
   authNone(username: string): number | Promise<number>;
-  authPassword(username: string, password: string): number | Promise<number>;
+  /** May ask for a new password instead (an expired one). */
+  authPassword(username: string, password: string): PasswordDecision | Promise<PasswordDecision>;
+  /** A new password for the old one; without this method every change is refused. */
+  authPasswordChange?(username: string, oldPassword: string, newPassword: string): PasswordDecision | Promise<PasswordDecision>;
   /** Called with `signed: false` for the "would you accept this key?" query; the signature is checked here. */
   authPublickey(username: string, key: PKey, signed: boolean): number | Promise<number>;
   authInteractive(username: string, submethods: string): AuthDecision | Promise<AuthDecision>;
@@ -135,8 +141,20 @@ export class ServerAuth {
       case 'password': {
         const change = m.getBoolean();
         const password = m.getText();
-        if (change) m.getText(); // a new password: password changes are not supported
-        await this.decide(username, change ? AUTH_FAILED : await this.policy.authPassword(username, password));
+        let d: PasswordDecision;
+        if (change) {
+          const newPassword = m.getText();
+          d = this.policy.authPasswordChange ? await this.policy.authPasswordChange(username, password, newPassword) : AUTH_FAILED;
+        } else {
+          d = await this.policy.authPassword(username, password);
+        }
+        if (typeof d === 'object') {
+          // Not a failure: the client answers with a new password or tries another method.
+          const { prompt, lang } = d.passwordChange;
+          this.t.send(new Message().addByte(MSG.USERAUTH_PASSWD_CHANGEREQ).addString(prompt).addString(lang).asBytes());
+          return;
+        }
+        await this.decide(username, d);
         return;
       }
       case 'publickey':

@@ -1,6 +1,6 @@
 import { callback } from '../../bridge/worker-side';
 import type { PKey } from '../../keys';
-import type { AuthDecision, InteractiveQueryData } from '../../transport/auth-server';
+import type { AuthDecision, InteractiveQueryData, PasswordDecision } from '../../transport/auth-server';
 import { AUTH_FAILED, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED } from '../../transport/constants';
 import type { IncomingOpen } from '../../transport/connection';
 import { Message } from '../../wire/message';
@@ -49,6 +49,13 @@ export function parseChannelOpen(kind: string, msg: Message): Record<string, unk
   return {};
 }
 
+/** What checkAuthPassword(Change) answered on the main thread: a number, or a change request (PasswordChangeRequired). */
+function passwordDecision(d: unknown): PasswordDecision {
+  const change = (d as { passwordChange?: { prompt?: unknown; lang?: unknown } } | null)?.passwordChange;
+  if (change && typeof change === 'object') return { passwordChange: { prompt: String(change.prompt ?? ''), lang: String(change.lang ?? '') } };
+  return Number(d);
+}
+
 function isQuery(d: unknown): d is InteractiveQueryData {
   return typeof d === 'object' && d !== null && Array.isArray((d as InteractiveQueryData).prompts);
 }
@@ -76,8 +83,11 @@ export class BridgePolicy implements ServerPolicy {
   authNone(username: string): Promise<number> {
     return this.ask('checkAuthNone', { username }, AUTH_FAILED);
   }
-  authPassword(username: string, password: string): Promise<number> {
-    return this.ask('checkAuthPassword', { username, password }, AUTH_FAILED);
+  async authPassword(username: string, password: string): Promise<PasswordDecision> {
+    return passwordDecision(await this.ask<unknown>('checkAuthPassword', { username, password }, AUTH_FAILED));
+  }
+  async authPasswordChange(username: string, oldPassword: string, newPassword: string): Promise<PasswordDecision> {
+    return passwordDecision(await this.ask<unknown>('checkAuthPasswordChange', { username, oldPassword, newPassword }, AUTH_FAILED));
   }
   authPublickey(username: string, key: PKey, signed: boolean): Promise<number> {
     return this.ask('checkAuthPublickey', { username, key: key.asBytes(), cert: key.publicBlob ? key.publicBlob.asBytes() : null, signed }, AUTH_FAILED);

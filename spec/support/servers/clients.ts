@@ -294,6 +294,8 @@ export interface OpensshExecOptions {
    * (for AuthenticationMethods publickey,password on the server).
    */
   password?: string;
+  /** The answer to the new-password prompts ssh shows when the server asks for a change (its old-password prompt gets `password`). */
+  newPassword?: string;
   /** Answer keyboard-interactive prompts with `password` instead of using password auth. */
   kbdint?: boolean;
   /** PreferredAuthentications (default: derived from identity/password/kbdint, or ssh's own). */
@@ -399,9 +401,11 @@ export function opensshExec(server: ClientTarget, command: string, options: Open
     const promptsPath = join(dir, 'prompts');
     if (askpass) {
       // The askpass program gets the prompt as its argument; it answers passphrase prompts with
-      // the passphrase, anything else (password, keyboard-interactive) with the password.
+      // the passphrase, a password change's new-password prompts with newPassword, anything else
+      // (password, keyboard-interactive, a change's old password) with the password.
       writeFileSync(join(dir, 'password'), options.password ?? '', { mode: 0o600 });
       writeFileSync(join(dir, 'passphrase'), options.identityPassphrase ?? options.password ?? '', { mode: 0o600 });
+      writeFileSync(join(dir, 'newpassword'), options.newPassword ?? '', { mode: 0o600 });
       writeFileSync(promptsPath, '', { mode: 0o600 });
       const script = join(dir, 'askpass');
       writeFileSync(
@@ -412,6 +416,7 @@ export function opensshExec(server: ClientTarget, command: string, options: Open
           `echo >> ${shq(promptsPath)}`,
           'case "$1" in',
           `  *assphrase*) cat ${shq(join(dir, 'passphrase'))} ;;`,
+          `  *"new password"*) cat ${shq(join(dir, 'newpassword'))} ;;`,
           `  *) cat ${shq(join(dir, 'password'))} ;;`,
           'esac',
           'echo',
