@@ -341,6 +341,19 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(r.prompts[3]).toMatch(/^Retype /);
   });
 
+  itWithPeers(['asyncssh'], "an expired password changed by AsyncSSH's client (password_change_requested)", async () => {
+    const server = new ExpiringServer();
+    server.allowed = 'password';
+    const client = asyncsshClient(target(), { password: ExpiringServer.EXPIRED, newPassword: 'asyncssh chose this', command: 'after the change' });
+    const t = serve(server);
+    answerExec(t, server);
+    const r = await client;
+    expect(r.error).toBeNull();
+    expect(r.stdout).toBe('you said: after the change\n');
+    expect(r.passwordChangePrompts).toEqual(['Your password has expired']);
+    expect(server.changes).toEqual([[ExpiringServer.EXPIRED, 'asyncssh chose this']]);
+  });
+
   itWithPeers(['ssh'], 'pty and env requests reach the ServerInterface', async () => {
     const server = new DemoServer();
     server.authorizedKey = PKey.fromBlob(clientKey.asBytes());

@@ -2,11 +2,12 @@
 with /usr/bin/python3 (Debian's asyncssh imports only there).
 
 Spec (JSON on stdin): the same as paramiko_client.py's: host, port, username, password, kbdint,
-keyFile (+ keyPassphrase), kex / ciphers / macs / hostKeyAlgorithms, timeoutMs; mode "exec"
+keyFile (+ keyPassphrase), newPassword (AsyncSSH only: answers a password-change request),
+kex / ciphers / macs / hostKeyAlgorithms, timeoutMs; mode "exec"
 (command, input base64, pty, term, cols, rows) or "shell" (term, cols, rows, steps).
 Nothing from ~/.ssh, no agent, no known_hosts check, no ssh config.
 Result (last stdout line, JSON): stdout, stderr (base64), status, exitSignal, hostKeyType,
-hostKeyFingerprint, kex, cipher, mac, error, timedOut.
+hostKeyFingerprint, kex, cipher, mac, error, timedOut; passwordChangePrompts with newPassword.
 """
 
 import asyncio
@@ -99,6 +100,16 @@ async def session(spec, result, deadline):
     )
     if spec.get("password") is not None:
         kwargs["password"] = spec["password"]
+    if spec.get("newPassword") is not None:
+        # An expired password (RFC 4252 section 8): answer the server's change requests.
+        result["passwordChangePrompts"] = []
+
+        class ChangingClient(asyncssh.SSHClient):
+            def password_change_requested(self, prompt, lang):
+                result["passwordChangePrompts"].append(prompt)
+                return (spec["password"], spec["newPassword"])
+
+        kwargs["client_factory"] = ChangingClient
     if spec.get("keyFile"):
         kwargs["client_keys"] = [asyncssh.read_private_key(spec["keyFile"], spec.get("keyPassphrase"))]
     if spec.get("kbdint"):

@@ -642,6 +642,8 @@ export interface PythonClientOptions {
   /** Private key file: publickey first, then `password` if the server wants more (partial success). */
   keyFile?: string;
   keyPassphrase?: string;
+  /** AsyncSSH only: the new password given when the server asks for a change (the old one is `password`). */
+  newPassword?: string;
   /** Algorithm lists to restrict the client to (its own names). */
   kex?: string[];
   ciphers?: string[];
@@ -665,6 +667,8 @@ export interface PythonClientResult extends ClientResult, PtyResult {
   /** The server's host key type ("ssh-rsa" for any RSA) and fingerprint ("SHA256:..."). */
   hostKeyType?: string;
   hostKeyFingerprint?: string;
+  /** With newPassword: the prompts of the server's password-change requests, in order. */
+  passwordChangePrompts?: string[];
   /** Paramiko: the negotiated host key algorithm ("rsa-sha2-512"). */
   hostKeyAlgorithm?: string;
   kex?: string | null;
@@ -688,6 +692,7 @@ interface PythonJson {
   cipher?: string | null;
   mac?: string | null;
   exitSignal?: string | null;
+  passwordChangePrompts?: string[];
 }
 
 function pythonClient(kind: 'paramiko' | 'asyncssh', server: ClientTarget, options: PythonClientOptions): Promise<PythonClientResult> {
@@ -703,6 +708,7 @@ function pythonClient(kind: 'paramiko' | 'asyncssh', server: ClientTarget, optio
       kbdint: options.kbdint ?? false,
       keyFile: options.keyFile,
       keyPassphrase: options.keyPassphrase,
+      newPassword: options.newPassword,
       kex: options.kex,
       ciphers: options.ciphers,
       macs: options.macs,
@@ -755,6 +761,7 @@ function pythonClient(kind: 'paramiko' | 'asyncssh', server: ClientTarget, optio
       cipher: j.cipher,
       mac: j.mac,
       exitSignal: j.exitSignal,
+      passwordChangePrompts: j.passwordChangePrompts,
     };
   });
 }
