@@ -155,6 +155,17 @@ describe('ServerAuth against ClientAuth (in memory)', () => {
     expect(p.disconnected()).toMatch(/too many authentication failures/);
   });
 
+  it('password change requests count toward MaxAuthTries: a client cannot go round them without end', async () => {
+    const change = { passwordChange: { prompt: 'expired', lang: '' } };
+    const asked: string[] = [];
+    const p = authPair(policy({ authPassword: () => change, authPasswordChange: (_u, _o, n) => (asked.push(n), change) }));
+    await p.pump();
+    await expect(p.run(p.client.authPassword('alice', 'old', () => ['old', `new ${asked.length}`]))).rejects.toThrow();
+    expect(p.disconnected()).toMatch(/too many authentication failures/);
+    // The initial request and two changes asked for another: three attempts, this pair's limit.
+    expect(asked).toEqual(['new 0', 'new 1']);
+  });
+
   it('a method the policy does not allow fails with the allowed list', async () => {
     const p = authPair(policy({ allowedAuths: () => ['publickey'] }));
     await p.pump();

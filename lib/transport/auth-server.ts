@@ -149,7 +149,12 @@ export class ServerAuth {
           d = await this.policy.authPassword(username, password);
         }
         if (typeof d === 'object') {
-          // Not a failure: the client answers with a new password or tries another method.
+          // No FAILURE (the client answers with a new password or tries another method), but an
+          // attempt all the same: a client cannot go round the change requests without end.
+          if (++this.failures >= this.maxTries) {
+            this.t.disconnect(DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE, 'too many authentication failures');
+            return;
+          }
           const { prompt, lang } = d.passwordChange;
           this.t.send(new Message().addByte(MSG.USERAUTH_PASSWD_CHANGEREQ).addString(prompt).addString(lang).asBytes());
           return;
