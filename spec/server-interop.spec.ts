@@ -156,6 +156,20 @@ describe('OpenSSH ssh against SSHServer', () => {
     expect((await opensshExec(target, CMD, { password: 'wrong' })).status).toBe(255);
   });
 
+  itWithPeers(['ssh'], "an expired password (passwordExpired): ssh's old/new/retype prompts change it, and the new one logs in", async () => {
+    const expiring = SSHServer.start({ users: { [USER]: { password: 'old pw', passwordExpired: true } }, env: { PATH: '/usr/bin:/bin', HOME: dir } });
+    try {
+      const at = { ...target, port: expiring.port, hostKeys: expiring.hostKeys.map((k) => ({ fingerprint: k.fingerprint })) };
+      const changed = await opensshExec(at, 'echo changed', { password: 'old pw', newPassword: 'new pw' });
+      expect(changed.stdout).toBe('changed\n');
+      expect(changed.prompts.some((p) => /old password/.test(p))).toBe(true);
+      expect((await opensshExec(at, 'echo again', { password: 'new pw' })).stdout).toBe('again\n');
+      expect((await opensshExec(at, 'true', { password: 'old pw' })).status).toBe(255);
+    } finally {
+      expiring.close();
+    }
+  });
+
   itWithPeers(['ssh'], 'UpdateHostKeys: ssh learns every host key of ours from a known_hosts that holds one (hostkeys-00, proved by hostkeys-prove-00)', async () => {
     const lines = server.knownHosts().trim().split('\n');
     const ed = lines.filter((l) => l.includes(' ssh-ed25519 '));

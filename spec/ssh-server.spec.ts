@@ -130,6 +130,43 @@ describe('SSHServer', () => {
     }
   });
 
+  it('passwordExpired: the password logs in only by changing it (RFC 4252 section 8), and the new one replaces it', () => {
+    const expiring = SSHServer.start({ users: { dave: { password: 'old pw', passwordExpired: true } }, env: { PATH: '/usr/bin:/bin', HOME: dir } });
+    const at = (password: string, options: Record<string, unknown> = {}): SSHClient => {
+      const c = new SSHClient();
+      clients.push(c);
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      c.connect(expiring.host, { port: expiring.port, username: 'dave', password, allowAgent: false, lookForKeys: false, timeout: 10, ...options });
+      return c;
+    };
+    try {
+      // Keyboard-interactive cannot go round the expiry.
+      const t = new Transport([expiring.host, expiring.port]);
+      try {
+        t.startClient({ timeout: 10 });
+        expect(() => t.authInteractive('dave', () => ['old pw'])).toThrow(AuthenticationException);
+      } finally {
+        t.close();
+      }
+      expect(() => at('old pw')).toThrow(/requires a new password \("Your password has expired: choose a new one"\)/);
+      const prompts: string[] = [];
+      const c = at('old pw', {
+        passwordChange: (prompt: string) => {
+          prompts.push(prompt);
+          return prompts.length === 1 ? ['old pw', 'old pw'] : ['old pw', 'new pw'];
+        },
+      });
+      expect(prompts).toEqual(['Your password has expired: choose a new one', 'The new password must not be empty or the old one']);
+      const [, out] = c.execCommand('echo in', { timeout: 20 });
+      expect(out.read().toString()).toBe('in\n');
+      expect(at('new pw').getTransport()!.isAuthenticated()).toBe(true);
+      expect(() => at('old pw')).toThrow(AuthenticationException);
+      expect(expiring.log().join('\n')).toMatch(/dave: password changed/);
+    } finally {
+      expiring.close();
+    }
+  });
+
   it('streams a large output with flow control, stdin to the process, and EOF', () => {
     const c = client('alice', { password: PASSWORD });
     const [out, , status] = run(c, 'head -c 8388608 /dev/zero | tr "\\0" x');

@@ -12,6 +12,13 @@ export type SSHServerUser =
   | string
   | {
       password?: string | null;
+      /**
+       * The password has expired (RFC 4252 section 8): it logs in only by changing it. Clients are
+       * asked for a new one (OpenSSH's `ssh` prompts for it; our client's `passwordChange` gives
+       * it), which replaces it for as long as this server runs (`server.log()` says so);
+       * keyboard-interactive refuses the user meanwhile. Default false.
+       */
+      passwordExpired?: boolean;
       /** Keys that may log in: authorized_keys text, lines, or PKey objects (public part used). */
       authorizedKeys?: string | Array<string | PKey> | null;
       /** An authorized_keys file to read (at start). */
@@ -205,7 +212,7 @@ export class SSHServer {
     for (const k of hostKeys) if (!k.canSign()) throw new SSHException(`host key ${k.getName()} is not a private key`);
     const users: Record<string, EmbeddedUser> = {};
     for (const [name, u] of Object.entries(options.users ?? {})) {
-      users[name] = typeof u === 'string' ? { password: u } : { password: u.password ?? null, authorizedKeys: keyLines(u) };
+      users[name] = typeof u === 'string' ? { password: u } : { password: u.password ?? null, passwordExpired: Boolean(u.passwordExpired), authorizedKeys: keyLines(u) };
     }
     const p = options.preferences ?? {};
     const preferences = {

@@ -8,7 +8,7 @@ import { PKey, parseAuthorizedKeys } from '../../keys';
 import type { AuthorizedKey } from '../../keys';
 import { applyDisabled, SERVER_SIG_ALGS, serverDefaultPreferences, validatePreferences } from '../../transport/algorithms';
 import type { AlgorithmPreferences, DisabledAlgorithms } from '../../transport/algorithms';
-import type { AuthDecision } from '../../transport/auth-server';
+import type { AuthDecision, PasswordDecision } from '../../transport/auth-server';
 import {
   AUTH_FAILED,
   AUTH_PARTIALLY_SUCCESSFUL,
@@ -35,6 +35,8 @@ import type { SessionSettings } from './session';
 /** One account of the embedded server. */
 export interface EmbeddedUser {
   password?: string | null;
+  /** The password logs in only by changing it (RFC 4252 section 8); the new one replaces it. */
+  passwordExpired?: boolean;
   /** authorized_keys text (public key lines, options allowed). */
   authorizedKeys?: string | null;
 }
@@ -377,10 +379,30 @@ class EmbeddedPolicy implements ServerPolicy {
     return AUTH_FAILED;
   }
 
-  authPassword(username: string, password: string): number {
+  authPassword(username: string, password: string): PasswordDecision {
     const u = this.server.options.users[username];
     const expected = u?.password;
     if (expected === undefined || expected === null || !samePassword(password, expected)) return this.fail(username, 'password');
+    if (u.passwordExpired) {
+      this.log(`${username}: password expired, a new one asked for`);
+      return { passwordChange: { prompt: 'Your password has expired: choose a new one', lang: '' } };
+    }
+    return this.succeed(username, 'password');
+  }
+
+  /** An expired password's replacement: any other non-empty one, kept for the server's life. */
+  authPasswordChange(username: string, oldPassword: string, newPassword: string): PasswordDecision {
+    const u = this.server.options.users[username];
+    if (!u?.passwordExpired || u.password === undefined || u.password === null || !samePassword(oldPassword, u.password)) {
+      return this.fail(username, 'password change');
+    }
+    if (!newPassword || samePassword(newPassword, oldPassword)) {
+      this.log(`${username}: new password refused (empty or the old one)`);
+      return { passwordChange: { prompt: 'The new password must not be empty or the old one', lang: '' } };
+    }
+    u.password = newPassword;
+    u.passwordExpired = false;
+    this.log(`${username}: password changed`);
     return this.succeed(username, 'password');
   }
 
@@ -395,7 +417,8 @@ class EmbeddedPolicy implements ServerPolicy {
 
   authInteractive(username: string): AuthDecision {
     const u = this.server.options.users[username];
-    if (!this.server.options.keyboardInteractive || !u || u.password === undefined || u.password === null) return AUTH_FAILED;
+    // An expired password changes only through the password method (its change request).
+    if (!this.server.options.keyboardInteractive || !u || u.password === undefined || u.password === null || u.passwordExpired) return AUTH_FAILED;
     this.interactiveUser = username;
     return { name: '', instructions: '', prompts: [['Password: ', false]] };
   }
