@@ -326,6 +326,19 @@ describe('Transport in server mode with a ServerInterface', () => {
     expect(asked).toBe(0);
   });
 
+  it('authPasswordAsync: an async passwordChange is awaited', async () => {
+    const server = new ExpiringServer();
+    const { ct } = loop.pair(server);
+    const left = await ct.authPasswordAsync(USER, ExpiringServer.EXPIRED, {
+      passwordChange: async (prompt) => {
+        await new Promise((r) => setTimeout(r, 10));
+        return prompt === 'Your password has expired' ? [ExpiringServer.EXPIRED, 'decided later'] : null;
+      },
+    });
+    expect(left).toEqual([]);
+    expect(server.current).toBe('decided later');
+  });
+
   itWithPeers(['ssh'], "an expired password changed by OpenSSH's ssh (its old/new/retype prompts answered through SSH_ASKPASS)", async () => {
     const server = new ExpiringServer();
     server.allowed = 'password';

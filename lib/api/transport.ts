@@ -269,11 +269,14 @@ function registerPasswordChange(): void {
   getBridge().onCallback('passwordChange', (p: { id: number; prompt: string; lang: string }) => {
     const h = passwordChangeHandlers.get(p.id);
     if (!h) throw new AuthenticationException('no passwordChange handler');
-    const answer = h(p.prompt, p.lang);
-    if (answer !== null && answer !== undefined && !(Array.isArray(answer) && answer.length === 2 && answer.every((x) => typeof x === 'string'))) {
+    const checked = (answer: unknown): [string, string] | null => {
+      if (answer === null || answer === undefined) return null;
+      if (Array.isArray(answer) && answer.length === 2 && answer.every((x) => typeof x === 'string')) return answer as [string, string];
       throw new TypeError('passwordChange must return [oldPassword, newPassword] or null');
-    }
-    return answer ?? null;
+    };
+    const answer = h(p.prompt, p.lang);
+    // A promise (authPasswordAsync's handler may await) is checked once it settles.
+    return answer instanceof Promise ? answer.then(checked) : checked(answer);
   });
 }
 
@@ -1175,7 +1178,7 @@ export class Transport {
     return runSync(this.authPasswordOp(username, password, options));
   }
 
-  /** The promise twin of authPassword (passwordChange answers synchronously, on this thread). */
+  /** The promise twin of authPassword (there passwordChange may return a promise). */
   authPasswordAsync(username: string, password: string, options: PasswordAuthOptions | boolean = true): Promise<string[]> {
     return runAsync(this.authPasswordOp(username, password, options));
   }
