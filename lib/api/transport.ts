@@ -1,5 +1,5 @@
 import { AuthenticationException, BadAuthenticationType, EOFError, NotImplementedError, PasswordChangeRequired, SSHException } from '../errors';
-import { getBridge, request, runAsync, runSync, toBuffer, type Op } from '../bridge';
+import { getBridge, isThenable, request, runAsync, runSync, toBuffer, type Op } from '../bridge';
 import { AgentKey, agentSocketOf } from '../agent/agent-key';
 import { PKey } from '../keys';
 import type { DisabledAlgorithms } from '../transport/algorithms';
@@ -206,7 +206,6 @@ function connectionOptions(o: TransportOptions): { rekeyBytes?: number; rekeySec
   };
 }
 
-/** openChannel's options. */
 /** authPassword's options. */
 export interface PasswordAuthOptions {
   /** A server allowing only keyboard-interactive gets the password as its answer (default true). */
@@ -215,6 +214,7 @@ export interface PasswordAuthOptions {
   passwordChange?: PasswordChangeHandler | null;
 }
 
+/** openChannel's options. */
 export interface OpenChannelOptions {
   windowSize?: number;
   maxPacketSize?: number;
@@ -247,38 +247,58 @@ export function answerWithPassword(password: string): InteractiveHandler {
   };
 }
 
-/** Handlers of keyboard-interactive prompts, by transport id (the worker calls back). */
-const interactiveHandlers = new Map<number, InteractiveHandler>();
-let interactiveRegistered = false;
-function registerInteractive(): void {
-  if (interactiveRegistered) return;
-  interactiveRegistered = true;
-  getBridge().onCallback('interactive', (p: { id: number; title: string; instructions: string; prompts: Array<[string, boolean]> }) => {
-    const h = interactiveHandlers.get(p.id);
-    if (!h) throw new AuthenticationException('no keyboard-interactive handler');
-    return h(p.title, p.instructions, p.prompts);
-  });
+/**
+ * The main-thread handlers one worker callback is answered by, by transport id: each is set for
+ * the auth call that needs it (`during`), and the callback is registered with the bridge once.
+ */
+class AuthCallbacks<H, P extends { id: number }> {
+  private readonly byId = new Map<number, H>();
+  private registered = false;
+
+  /** `name`: the worker's callback; `what`: the handler, for the error when none is set. */
+  constructor(
+    private readonly name: string,
+    private readonly what: string,
+    private readonly answer: (handler: H, p: P) => unknown,
+  ) {}
+
+  /** Runs `op` with `handler` answering transport `id`'s callbacks. */
+  *during<T>(id: number, handler: H, op: Op<T>): Op<T> {
+    if (!this.registered) {
+      this.registered = true;
+      getBridge().onCallback(this.name, (p: P) => {
+        const h = this.byId.get(p.id);
+        if (!h) throw new AuthenticationException(`no ${this.what} handler`);
+        return this.answer(h, p);
+      });
+    }
+    this.byId.set(id, handler);
+    try {
+      return yield* op;
+    } finally {
+      this.byId.delete(id);
+    }
+  }
 }
 
-/** Handlers of a server's password-change requests, by transport id, while authPassword runs. */
-const passwordChangeHandlers = new Map<number, PasswordChangeHandler>();
-let passwordChangeRegistered = false;
-function registerPasswordChange(): void {
-  if (passwordChangeRegistered) return;
-  passwordChangeRegistered = true;
-  getBridge().onCallback('passwordChange', (p: { id: number; prompt: string; lang: string }) => {
-    const h = passwordChangeHandlers.get(p.id);
-    if (!h) throw new AuthenticationException('no passwordChange handler');
-    const checked = (answer: unknown): [string, string] | null => {
-      if (answer === null || answer === undefined) return null;
-      if (Array.isArray(answer) && answer.length === 2 && answer.every((x) => typeof x === 'string')) return answer as [string, string];
-      throw new TypeError('passwordChange must return [oldPassword, newPassword] or null');
-    };
-    const answer = h(p.prompt, p.lang);
-    // A promise (authPasswordAsync's handler may await) is checked once it settles.
-    return answer instanceof Promise ? answer.then(checked) : checked(answer);
-  });
-}
+/** Keyboard-interactive prompts, answered by the handler of authInteractive. */
+const interactiveHandlers = new AuthCallbacks<InteractiveHandler, { id: number; title: string; instructions: string; prompts: Array<[string, boolean]> }>(
+  'interactive',
+  'keyboard-interactive',
+  (h, p) => h(p.title, p.instructions, p.prompts),
+);
+
+/** An expired password's change requests, answered by authPassword's passwordChange. */
+const passwordChangeHandlers = new AuthCallbacks<PasswordChangeHandler, { id: number; prompt: string; lang: string }>('passwordChange', 'passwordChange', (h, p) => {
+  const checked = (answer: unknown): [string, string] | null => {
+    if (answer === null || answer === undefined) return null;
+    if (Array.isArray(answer) && answer.length === 2 && answer.every((x) => typeof x === 'string')) return answer as [string, string];
+    throw new TypeError('passwordChange must return [oldPassword, newPassword] or null');
+  };
+  const answer = h(p.prompt, p.lang);
+  // A promise (authPasswordAsync's handler may await) is checked once it settles.
+  return isThenable(answer) ? Promise.resolve(answer).then(checked) : checked(answer);
+});
 
 /** A password check's answer for the worker: its AUTH_* value, or PasswordChangeRequired as a change request. */
 function passwordDecision(check: () => number): number | { passwordChange: { prompt: string; lang: string } } {
@@ -1188,19 +1208,9 @@ export class Transport {
     const fallback = typeof options === 'boolean' ? options : options.fallback !== false;
     const change = typeof options === 'boolean' ? null : (options.passwordChange ?? null);
     if (change !== null && typeof change !== 'function') throw new TypeError('passwordChange must be a function');
-    let o: AuthOutcome;
-    if (change) {
-      registerPasswordChange();
-      const id = this.need();
-      passwordChangeHandlers.set(id, change);
-      try {
-        o = yield* this.authOp('authPassword', { username, password, change: true });
-      } finally {
-        passwordChangeHandlers.delete(id);
-      }
-    } else {
-      o = yield* this.authOp('authPassword', { username, password });
-    }
+    const o = change
+      ? yield* passwordChangeHandlers.during(this.need(), change, this.authOp('authPassword', { username, password, change: true }))
+      : yield* this.authOp('authPassword', { username, password });
     try {
       return paramikoAuthResult('password', o);
     } catch (e) {
@@ -1283,14 +1293,8 @@ export class Transport {
 
   /** @internal the body of the method and of its twin, for the composite calls of SSHClient. */
   *authInteractiveOp(username: string, handler: InteractiveHandler, submethods = ''): Op<string[]> {
-    registerInteractive();
-    const id = this.need();
-    interactiveHandlers.set(id, handler);
-    try {
-      return paramikoAuthResult('keyboard-interactive', yield* this.authOp('authInteractive', { username, submethods }));
-    } finally {
-      interactiveHandlers.delete(id);
-    }
+    const o = yield* interactiveHandlers.during(this.need(), handler, this.authOp('authInteractive', { username, submethods }));
+    return paramikoAuthResult('keyboard-interactive', o);
   }
 
   // ---- channels ----

@@ -26,6 +26,7 @@ import { captureStack, deserializeError, serializeError, stackFrames, toBuffer, 
 import {
   CONTROL_BYTES,
   HEARTBEAT,
+  isThenable,
   MAIN_SIGNAL,
   MSG_CALLBACK,
   MSG_CALLBACK_REPLY,
@@ -144,14 +145,6 @@ function validateTimeout(timeout: number | null): void {
   if (typeof timeout !== 'number' || !(timeout >= 0)) {
     throw new RangeError(`timeout must be null or a number of seconds >= 0, got ${String(timeout)}`);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 export class Bridge {

@@ -17,3 +17,4 @@ export {
 export { MAX_RING_CAPACITY, SharedRing, type Doorbell, type RingOptions } from './ring';
 export { lookupErrorClass, registerErrorClass, toBuffer } from './errors-wire';
 export { request, runAsync, runSync, until, type Op, type Step } from './op';
+export { isThenable } from './protocol';

@@ -82,3 +82,8 @@ export interface WorkerInit {
   control: SharedArrayBuffer;
   generation: number;
 }
+
+/** A promise or any object with a `then` method (what a handler may return to answer later). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}

@@ -13,6 +13,7 @@ import { captureStack, deserializeError, serializeError, stackFrames, toBuffer, 
 import {
   HEARTBEAT,
   HEARTBEAT_MS,
+  isThenable,
   MAIN_SIGNAL,
   MSG_CALLBACK,
   MSG_CALLBACK_REPLY,
@@ -204,10 +205,6 @@ function reply(id: number, ok: boolean, value: unknown): void {
     port!.postMessage({ t: MSG_REPLY, id, ok: false, e: serializeError(wrapped) } satisfies ReplyMessage);
   }
   signalMain();
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** Runs one request. Returns true if it was answered synchronously. */
