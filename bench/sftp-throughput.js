@@ -19,7 +19,12 @@
 //
 //   npm run build && node bench/sftp-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size 448M]
 //       [--only sftp,ssh2,ssh2-nodelay,ssh2-js-nodelay,paramiko,ours,server] [--json [FILE]]
-//       [--cipher chacha20-poly1305@openssh.com] [--directions get|put|get,put]
+//       [--cipher chacha20-poly1305@openssh.com] [--directions get|put|get,put] [--delay MS]
+//
+// --delay MS puts a relay (spec/support/delay-relay.js) between every client and its server that
+// holds each byte MS ms each way: a round trip of 2 x MS, as on a network or through a local
+// tunnel to a distant server (the socket's peer is still this machine). Throughput is then bound
+// by windows and pipelines, not CPU; try --size 256M.
 //
 // Profile paramiko-ts's client runs (one .cpuprofile per thread, the worker included):
 //   node bench/sftp-throughput.js --only ours --repeat 1 --cpu-prof /tmp/prof
@@ -264,8 +269,21 @@ async function transfer(tool, target, dir, direction, src, size, hash) {
   }
 }
 
+/**
+ * `target` reached through a relay adding `delayMs` each way: the relay's port, and a
+ * known_hosts file naming the server's keys under it. The relay stops with this process.
+ */
+async function throughRelay(target, delayMs, dir) {
+  const { startDelayRelay } = require('../spec/support/delay-relay');
+  const relay = await startDelayRelay({ targetPort: target.port, delayMs });
+  const knownHostsPath = path.join(dir, `known_hosts_relay_${relay.port}`);
+  fs.writeFileSync(knownHostsPath, fs.readFileSync(target.knownHostsPath, 'utf8').split(`[127.0.0.1]:${target.port} `).join(`[127.0.0.1]:${relay.port} `));
+  return { ...target, port: relay.port, knownHostsPath };
+}
+
 async function main() {
   const size = c.parseSize(c.arg('size', '1G'));
+  const delayMs = Number(c.arg('delay', 0));
   const repeat = Number(c.arg('repeat', 3));
   const only = c.arg('only') ? String(c.arg('only')).split(',') : null;
   const json = c.arg('json');
@@ -275,7 +293,8 @@ async function main() {
   // Generous: a transfer slower than 5 MB/s (plus a minute) is broken, not slow.
   childTimeout = 60 + size / 5e6;
 
-  console.log(`== SFTP throughput: a ${(size / 2 ** 20).toFixed(0)} MiB file of random bytes, get and put over loopback, median of ${repeat} runs`);
+  const link = delayMs ? `through a relay adding ${delayMs} ms each way (${2 * delayMs} ms round trip)` : 'over loopback';
+  console.log(`== SFTP throughput: a ${(size / 2 ** 20).toFixed(0)} MiB file of random bytes, get and put ${link}, median of ${repeat} runs`);
   c.printMachine();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-bench-sftp-'));
   // Also on a signal (bench/support/sshd.js exits the process then): no gigabytes left behind.
@@ -292,7 +311,8 @@ async function main() {
     const paramikoHash = paramikoSize < size ? makeSource(paramikoSrc, paramikoSize) : srcHash;
 
     // ---- clients against sshd
-    const sshdTarget = { host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, knownHostsPath: sshd.knownHostsPath };
+    let sshdTarget = { host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, knownHostsPath: sshd.knownHostsPath };
+    if (delayMs) sshdTarget = await throughRelay(sshdTarget, delayMs, dir);
     const tools = CLIENTS.filter((t) => want(t.id) && (!t.id.startsWith('ssh2') || c.ssh2Version()));
     for (const t of tools) results.clients[t.id] = { label: t.label, get: [], put: [], cipher: null, note: null };
     for (let r = 0; r < repeat; r++) {
@@ -337,7 +357,8 @@ async function main() {
         });
         const knownHostsPath = path.join(dir, 'known_hosts_ours');
         fs.writeFileSync(knownHostsPath, server.knownHosts());
-        const ours = { host: '127.0.0.1', port: server.port, user: sshd.user, keyPath: sshd.keyPath, knownHostsPath };
+        let ours = { host: '127.0.0.1', port: server.port, user: sshd.user, keyPath: sshd.keyPath, knownHostsPath };
+        if (delayMs) ours = await throughRelay(ours, delayMs, dir);
         await sftpBatch(ours, dir, ['pwd']); // the subsystem answers at all
         targets.push({ id: 'ours', label: "paramiko-ts SSHServer (sftp: { root: '/' })", target: ours });
       } catch (err) {

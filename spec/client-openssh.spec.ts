@@ -35,6 +35,7 @@ import { catchError } from './support/bridge-helpers';
 import { echoServer, greetingThrough, refusedWithin, roundTrip } from './support/echo';
 import { hasPeer, itWithPeers, peerPath } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
+import { startReadyProcess } from './support/ready-process';
 import { generateKey, signCertificate, startSshd } from './support/servers';
 import type { SshdServer } from './support/servers';
 import { DEFAULT_KEX } from '../lib/transport/kex';
@@ -348,11 +349,14 @@ describe('SSHClient against OpenSSH sshd', () => {
     expect(late.setCombineStderr(false)).toBe(true);
   });
 
-  /** Runs `body` (script lines using `t`, a started Transport) in a child with NODE_DEBUG; returns its stderr lines. */
-  function loggedChild(nodeDebug: string, body: string[], before: string[] = []): string[] {
+  /**
+   * Runs `body` (script lines using `t`, a started Transport) in a child with NODE_DEBUG; returns
+   * its stderr lines. `port`: where it connects (sshd's, or a relay's in front of it).
+   */
+  function loggedChild(nodeDebug: string, body: string[], before: string[] = [], port = sshd.port): string[] {
     const script = [
       `const { Transport, PKey } = require(${JSON.stringify(join(__dirname, '..', 'dist'))});`,
-      `const t = new Transport([${JSON.stringify(sshd.host)}, ${sshd.port}]);`,
+      `const t = new Transport([${JSON.stringify(sshd.host)}, ${port}]);`,
       ...before,
       't.startClient();',
       'process.stderr.write("main: started\\n");',
@@ -410,6 +414,34 @@ describe('SSHClient against OpenSSH sshd', () => {
       expect(Math.max(...sizes)).toBeGreaterThan(9 + 32 * 1024);
       expect(readFileSync(file + '.got').equals(readFileSync(file))).toBe(true);
     } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
+
+  itWithPeers(['sshd'], 'through a local tunnel to a distant sshd (a relay adding 10 ms each way), a put is held to the loopback cap only until round trips show the remote path', async () => {
+    // The socket's peer is this machine, as through ssh -L or a SOCKS proxy; held to 256 KiB in
+    // flight for good, a put through a 20 ms round trip ran at a third of OpenSSH's sftp.
+    const relay = await startReadyProcess('delay-relay.js', ['--target', `${sshd.host}:${sshd.port}`, '--delay', '10']);
+    const shared = mkdtempSync(join(tmpdir(), 'pts-sftp-tunnel-'));
+    try {
+      // Writable by sshd's test user.
+      chmodSync(shared, 0o777);
+      const file = join(shared, 'up');
+      const data = randomBytes(16 << 20);
+      writeFileSync(file, data);
+      const body = [
+        `const sftp = require(${JSON.stringify(join(__dirname, '..', 'dist'))}).SFTPClient.fromTransport(t);`,
+        `if (sftp.put(${JSON.stringify(file)}, ${JSON.stringify(file + '.put')}).st_size !== ${data.length}) throw new Error('size');`,
+        'sftp.close();',
+        't.close();',
+      ];
+      const lines = loggedChild('pts-spec', body, ['t.setLogChannel("pts-spec");'], relay.port);
+      const closed = lines.map((l) => /\[chan \d+\] sftp session closed \((.*)\)$/.exec(l)).find((m) => m !== null);
+      expect(closed?.[1]).toMatch(/^paced: at most \d+ in flight until 64 round trips showed a remote path \(quickest \d+\.\d+ ms\)$/);
+      expect(Number(/quickest (\S+) ms/.exec(closed![1])![1])).toBeGreaterThanOrEqual(20);
+      expect(readFileSync(file + '.put').equals(data)).toBe(true);
+    } finally {
+      await relay.stop();
       rmSync(shared, { recursive: true, force: true });
     }
   });

@@ -56,15 +56,33 @@ describe('FlightPacer', () => {
     expect(p.cap).toBe(Infinity);
   });
 
-  it('on a loopback socket holds a small-step peer to LOOPBACK_CAP, however slow its round trips', () => {
+  it('on a loopback socket holds a small-step peer to LOOPBACK_CAP, however slow its round trips, once one was quick', () => {
     const { p, clock } = pacerAt(WINDOW, true);
     // Before any adjust, nothing says how the peer adjusts: the first burst is the floor.
     expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    // A loaded peer's queue: slow round trips, and one quick among them (sshd's came by the 30th).
+    roundTrips(p, clock, REMOTE_SAMPLES - 2, 25);
+    roundTrips(p, clock, 1, LOCAL_RTT_MS / 2);
     roundTrips(p, clock, 2 * REMOTE_SAMPLES, 25);
     expect(p.pacing).toBe(true);
     expect(p.cap).toBe(LOOPBACK_CAP);
     p.onSent(LOOPBACK_CAP);
     expect(p.summary).toBe(`paced: at most ${LOOPBACK_CAP} in flight`);
+  });
+
+  it('lifts the loopback cap once REMOTE_SAMPLES round trips, none quick, show a tunnel to a remote end', () => {
+    // ssh -L or a SOCKS proxy: the socket's peer is this machine, the server is 20 ms away.
+    const { p, clock } = pacerAt(WINDOW, true, true);
+    expect(p.cap).toBe(LOOPBACK_CAP);
+    roundTrips(p, clock, REMOTE_SAMPLES - 1, 20);
+    expect([p.pacing, p.cap]).toEqual([true, LOOPBACK_CAP]);
+    roundTrips(p, clock, 1, 20);
+    expect([p.pacing, p.starting, p.cap]).toEqual([false, false, Infinity]);
+    expect(p.allowance(WINDOW)).toBe(WINDOW);
+    expect(p.summary).toBe(`paced: at most ${PACKET} in flight until ${REMOTE_SAMPLES} round trips showed a remote path (quickest 20.00 ms)`);
+    // A quick round trip later after all (the far end was this machine): held again.
+    roundTrips(p, clock, 1, LOCAL_RTT_MS / 2);
+    expect([p.pacing, p.cap]).toEqual([true, LOOPBACK_CAP]);
   });
 
   it('on loopback keeps twice the largest adjust in flight, at most the floor', () => {

@@ -15,6 +15,7 @@ import { AutoAddPolicy, Channel, Ed25519Key, SSHClient, SSHServer } from '../lib
 import type { SSHServerOptions } from '../lib/api/ssh-server';
 import { itWithPeers, OPENSSH_ROOT, peerPath } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
+import { startReadyProcess } from './support/ready-process';
 import type { ProcessRun } from './support/run-process';
 
 const USER = 'sftp-tester';
@@ -73,14 +74,15 @@ let batchCount = 0;
 /**
  * OpenSSH's `sftp -b` against a server: key auth, the server's own host keys in known_hosts
  * (StrictHostKeyChecking yes), nothing from ~/.ssh or an agent. Run in `cwd` (the local side).
+ * `port`: where it connects, when a relay stands in front of the server.
  */
-function sftpBatch(target: SSHServer, lines: string[], cwd: string): Promise<ProcessRun> {
+function sftpBatch(target: SSHServer, lines: string[], cwd: string, port = target.port): Promise<ProcessRun> {
   const n = ++batchCount;
   const batch = path.join(base, `batch-${n}`);
   const knownHosts = path.join(base, `known_hosts-${n}`);
   fs.writeFileSync(batch, lines.join('\n') + '\n');
-  fs.writeFileSync(knownHosts, target.knownHosts());
-  const args = ['-b', batch, '-P', String(target.port), '-F', '/dev/null'];
+  fs.writeFileSync(knownHosts, target.knownHosts().split(`:${target.port}]`).join(`:${port}]`).split(`]:${target.port} `).join(`]:${port} `));
+  const args = ['-b', batch, '-P', String(port), '-F', '/dev/null'];
   for (const o of [
     'BatchMode=yes',
     'StrictHostKeyChecking=yes',
@@ -164,6 +166,29 @@ describe('OpenSSH sftp against SSHServer', () => {
     expect(Number(paced![1])).toBeGreaterThan(0);
     expect(Number(paced![1])).toBeLessThanOrEqual(2 << 20);
     fs.rmSync(r('big.bin'));
+  });
+
+  itWithPeers(['sftp'], 'through a local tunnel to a distant client (a relay adding 10 ms each way), a download is paced only until round trips show the remote path', async () => {
+    const relay = await startReadyProcess('delay-relay.js', ['--target', `127.0.0.1:${server.port}`, '--delay', '10']);
+    try {
+      const local = localDir();
+      const data = randomBytes(16 << 20);
+      fs.writeFileSync(r('far.bin'), data);
+      const from = server.logSince(0).next;
+      const res = await sftpBatch(server, ['get far.bin'], local, relay.port);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(sha256(fs.readFileSync(path.join(local, 'far.bin')))).toBe(sha256(data));
+      // The socket's peer is the relay on this machine: held to the loopback cap at first, as a
+      // local OpenSSH client is, then given the whole window once 64 round trips took 20 ms.
+      const log = await logAfter(server, from, /sftp: session ended/);
+      const end = /bytes out \((.*)\), [\d.]+ s/.exec(log);
+      expect(end?.[1]).toMatch(/^paced: at most \d+ in flight until 64 round trips showed a remote path \(quickest \d+\.\d+ ms\)$/);
+      expect(Number(/quickest (\S+) ms/.exec(end![1])![1])).toBeGreaterThanOrEqual(20);
+      fs.rmSync(r('far.bin'));
+    } finally {
+      await relay.stop();
+    }
   });
 
   itWithPeers(['ssh'], "OpenSSH's scp (SFTP underneath since OpenSSH 9.0) copies both ways", async () => {

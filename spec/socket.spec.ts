@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,30 +5,13 @@ import { join } from 'node:path';
 import { AutoAddPolicy, IOError, MSG_PEEK, SSHClient, SSHException, SSHServer, Socket, SocketTimeout, Transport, createConnection, listen } from '../lib';
 import type { SocketLike } from '../lib';
 import { catchError } from './support/bridge-helpers';
+import { startReadyProcess, type ReadyProcess } from './support/ready-process';
 
 const PASSWORD = 'pr0xied';
 let server: SSHServer;
-let proxy: ChildProcess;
+let proxy: ReadyProcess | undefined;
 let proxyPort: number;
 const sockets: Socket[] = [];
-
-/** Starts spec/support/connect-proxy.js and resolves with its port. */
-function startProxy(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    proxy = spawn(process.execPath, [join(__dirname, 'support', 'connect-proxy.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the CONNECT proxy printed no READY within 10 s')), 10_000);
-    proxy.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)\n/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    proxy.once('exit', (code) => reject(new Error(`the CONNECT proxy exited (${code})`)));
-  });
-}
 
 function connectTo(port: number): Socket {
   const s = createConnection(['127.0.0.1', port], 10);
@@ -41,7 +22,8 @@ function connectTo(port: number): Socket {
 
 beforeAll(async () => {
   server = SSHServer.start({ users: { ada: PASSWORD }, shell: '/bin/sh' });
-  proxyPort = await startProxy();
+  proxy = await startReadyProcess('connect-proxy.js');
+  proxyPort = proxy.port;
 });
 
 afterEach(() => {
@@ -50,11 +32,7 @@ afterEach(() => {
 
 afterAll(async () => {
   server?.close();
-  if (proxy && proxy.exitCode === null) {
-    const exited = new Promise((r) => proxy.once('exit', r));
-    proxy.kill('SIGTERM');
-    await exited;
-  }
+  await proxy?.stop();
 });
 
 /** Logs `client` in as ada over `sock` (the test closes it); `timeout` bounds the connect. */

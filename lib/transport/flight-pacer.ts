@@ -13,8 +13,9 @@
  * the window it never did, and a 1 GiB put took ~1 s less.
  *
  * So a limit applies while
- * - the path is local: the socket's peer is this machine (PacingHints.loopback), or the quickest
- *   window adjust came back within LOCAL_RTT_MS of the data it acknowledged, and
+ * - the path is local: the socket's peer is this machine (PacingHints.loopback) and no
+ *   REMOTE_SAMPLES round trips have shown otherwise, or the quickest window adjust came back
+ *   within LOCAL_RTT_MS of the data it acknowledged, and
  * - the peer returns window in small steps: some adjust gave back under a quarter of its window,
  *   so it reads as data comes (OpenSSH's client and server). A peer that only ever returns half
  *   its window at a time (paramiko-ts itself) keeps a buffer of its own and is left alone.
@@ -25,8 +26,13 @@
  * Until the path is known the limit applies too (a slow start), unless an adjust has shown large
  * steps: for SAMPLES_BEFORE_PACING round trips, and while none came back within LOCAL_RTT_MS, for
  * REMOTE_SAMPLES of them. A peer's own queue stretches its round trips: sshd's were 10-25 ms over
- * its first 300 on loopback, which is why a loopback peer is taken as local without measuring.
- * A remote path pays a moment at half a window for the slow start.
+ * its first 300 on loopback when it held a whole window, which is why a loopback peer is taken as
+ * local from the start. But a loopback socket may be a tunnel whose far end is remote (ssh -L, a
+ * SOCKS proxy, kubectl port-forward): if none of its first REMOTE_SAMPLES round trips came back
+ * within LOCAL_RTT_MS, the path is remote after all and the limit is lifted. (Held to the
+ * loopback cap, sshd's quickest round trip came within 2 ms by the 4th-30th, with both vCPUs
+ * busy too; through a relay adding 20 ms, a put held to the cap ran at a third of `sftp`'s rate.)
+ * A remote path pays a moment at half a window (a tunnel: at the loopback cap) for the slow start.
  *
  * On loopback, a peer that adjusts in small steps is held tighter still, to LOOPBACK_CAP or twice
  * its largest adjust (whichever is more, at most the floor): sshd held at 256 KiB spent a quarter
@@ -115,7 +121,13 @@ export class FlightPacer {
   /** Whether the measured limit applies now: a local path, a peer that adjusts in small steps. */
   get pacing(): boolean {
     if (this.released || !this.smallSteps) return false;
-    return this.loopback || (this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS);
+    if (this.loopback) return !this.measuredRemote;
+    return this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS;
+  }
+
+  /** REMOTE_SAMPLES round trips, none within LOCAL_RTT_MS: a real network, loopback socket or not. */
+  private get measuredRemote(): boolean {
+    return this.samples >= REMOTE_SAMPLES && this.minRtt >= LOCAL_RTT_MS;
   }
 
   /** Whether the start's limit applies: the path is not known yet and no adjust was large. */
@@ -123,7 +135,7 @@ export class FlightPacer {
     if (this.released) return false;
     if (!this.adjusted) return true;
     if (!this.smallSteps || this.loopback) return false;
-    return this.samples < SAMPLES_BEFORE_PACING || (this.minRtt >= LOCAL_RTT_MS && this.samples < REMOTE_SAMPLES);
+    return this.samples < SAMPLES_BEFORE_PACING || (this.minRtt >= LOCAL_RTT_MS && !this.measuredRemote);
   }
 
   /**
@@ -209,6 +221,9 @@ export class FlightPacer {
   /** For a log line: how much pacing held in flight, or why it never applied (null: nothing sent). */
   get summary(): string | null {
     if (this.sent === 0) return null;
+    if (this.pacedPeak > 0 && this.loopback && this.measuredRemote) {
+      return `paced: at most ${this.pacedPeak} in flight until ${REMOTE_SAMPLES} round trips showed a remote path (quickest ${this.minRtt.toFixed(2)} ms)`;
+    }
     if (this.pacedPeak > 0) return `paced: at most ${this.pacedPeak} in flight`;
     if (this.adjusted && !this.smallSteps) return 'not paced: the peer returns window in large steps';
     if (this.samples < SAMPLES_BEFORE_PACING) return `not paced: ${this.samples} round trips measured`;

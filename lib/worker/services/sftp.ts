@@ -360,7 +360,11 @@ export const sftpService: Service = {
       const id = nextId++;
       // A session whose channel went (its connection closed without SFTPClient.close(), as
       // Paramiko scripts often do) is forgotten: the entry held the whole connection.
-      const link = new SftpClientChannel(channel, () => sessions.delete(id));
+      const link = new SftpClientChannel(channel, () => {
+        sessions.delete(id);
+        const pacing = channel.pacingSummary;
+        c.log(`[chan ${channel.localId}] sftp session closed${pacing ? ` (${pacing})` : ''}`);
+      });
       try {
         const ok = await channel.request('subsystem', true, (m) => m.addString('sftp'));
         if (!ok) throw new SSHException('the server refused the sftp subsystem');

@@ -189,7 +189,8 @@ export class WorkerChannel implements ChannelSink {
   }
 
   closed(error: Error | null): void {
-    this.log(error ? `closed: ${error.message}` : 'closed');
+    const pacing = this.core.pacingSummary;
+    this.log(`${error ? `closed: ${error.message}` : 'closed'}${pacing ? ` (${pacing})` : ''}`);
     this.isClosed = true;
     for (const item of this.ordered.splice(0)) item.done(error ?? new SSHException('channel closed'));
     this.closedError = error;
