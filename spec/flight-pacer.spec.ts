@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { ChannelCore, ChannelSink } from '../lib/transport/channel';
 import { peerIsThisMachine } from '../lib/worker/ssh/connection';
-import { FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, LOOPBACK_CAP, MIN_FLOOR, REMOTE_SAMPLES, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
+import { CLEARLY_REMOTE_RTT_MS, CLEARLY_REMOTE_SAMPLES, FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, LOOPBACK_CAP, MIN_FLOOR, REMOTE_SAMPLES, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
 
 const PACKET = 32768;
 const WINDOW = 2 * 1024 * 1024;
@@ -47,6 +47,14 @@ describe('FlightPacer', () => {
     expect(p.cap).toBe(Infinity);
   });
 
+  it('takes a clearly distant path as remote after CLEARLY_REMOTE_SAMPLES round trips', () => {
+    const { p, clock } = pacerAt();
+    roundTrips(p, clock, CLEARLY_REMOTE_SAMPLES - 1, CLEARLY_REMOTE_RTT_MS);
+    expect(p.cap).toBe(WINDOW / 2 + PACKET);
+    roundTrips(p, clock, 1, CLEARLY_REMOTE_RTT_MS);
+    expect([p.starting, p.cap]).toEqual([false, Infinity]);
+  });
+
   it('lets a peer that adjusts in large steps have its whole window after its first adjust', () => {
     const { p, clock } = pacerAt();
     p.onSent(WINDOW / 2 + PACKET);
@@ -70,19 +78,28 @@ describe('FlightPacer', () => {
     expect(p.summary).toBe(`paced: at most ${LOOPBACK_CAP} in flight`);
   });
 
-  it('lifts the loopback cap once REMOTE_SAMPLES round trips, none quick, show a tunnel to a remote end', () => {
+  it('lifts the loopback cap once CLEARLY_REMOTE_SAMPLES round trips, none within CLEARLY_REMOTE_RTT_MS, show a tunnel to a distant end', () => {
     // ssh -L or a SOCKS proxy: the socket's peer is this machine, the server is 20 ms away.
     const { p, clock } = pacerAt(WINDOW, true, true);
     expect(p.cap).toBe(LOOPBACK_CAP);
-    roundTrips(p, clock, REMOTE_SAMPLES - 1, 20);
+    roundTrips(p, clock, CLEARLY_REMOTE_SAMPLES - 1, CLEARLY_REMOTE_RTT_MS * 2);
     expect([p.pacing, p.cap]).toEqual([true, LOOPBACK_CAP]);
-    roundTrips(p, clock, 1, 20);
+    roundTrips(p, clock, 1, CLEARLY_REMOTE_RTT_MS * 2);
     expect([p.pacing, p.starting, p.cap]).toEqual([false, false, Infinity]);
     expect(p.allowance(WINDOW)).toBe(WINDOW);
-    expect(p.summary).toBe(`paced: at most ${PACKET} in flight until ${REMOTE_SAMPLES} round trips showed a remote path (quickest 20.00 ms)`);
+    expect(p.summary).toBe(`paced: at most ${PACKET} in flight until round trips showed a remote path (quickest 20.00 ms of 16)`);
     // A quick round trip later after all (the far end was this machine): held again.
     roundTrips(p, clock, 1, LOCAL_RTT_MS / 2);
     expect([p.pacing, p.cap]).toEqual([true, LOOPBACK_CAP]);
+  });
+
+  it('takes a loopback path with round trips between LOCAL_RTT_MS and CLEARLY_REMOTE_RTT_MS as remote after REMOTE_SAMPLES', () => {
+    const { p, clock } = pacerAt(WINDOW, true, true);
+    const rtt = (LOCAL_RTT_MS + CLEARLY_REMOTE_RTT_MS) / 2;
+    roundTrips(p, clock, REMOTE_SAMPLES - 1, rtt);
+    expect([p.pacing, p.cap]).toEqual([true, LOOPBACK_CAP]);
+    roundTrips(p, clock, 1, rtt);
+    expect([p.pacing, p.cap]).toEqual([false, Infinity]);
   });
 
   it('on loopback keeps twice the largest adjust in flight, at most the floor', () => {

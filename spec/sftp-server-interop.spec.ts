@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { AutoAddPolicy, Channel, Ed25519Key, SSHClient, SSHServer } from '../lib';
 import type { SSHServerOptions } from '../lib/api/ssh-server';
+import { DEFAULT_WINDOW_SIZE, SFTP_WINDOW_SIZE } from '../lib/transport/channel';
 import { itWithPeers, OPENSSH_ROOT, peerPath } from './support/peers';
 import { CLEAN_ENV, runProcess } from './support/run-process';
 import { startReadyProcess } from './support/ready-process';
@@ -183,11 +184,38 @@ describe('OpenSSH sftp against SSHServer', () => {
       // local OpenSSH client is, then given the whole window once 64 round trips took 20 ms.
       const log = await logAfter(server, from, /sftp: session ended/);
       const end = /bytes out \((.*)\), [\d.]+ s/.exec(log);
-      expect(end?.[1]).toMatch(/^paced: at most \d+ in flight until 64 round trips showed a remote path \(quickest \d+\.\d+ ms\)$/);
+      expect(end?.[1]).toMatch(/^paced: at most \d+ in flight until round trips showed a remote path \(quickest \d+\.\d+ ms of \d+\)$/);
       expect(Number(/quickest (\S+) ms/.exec(end![1])![1])).toBeGreaterThanOrEqual(20);
       fs.rmSync(r('far.bin'));
     } finally {
       await relay.stop();
+    }
+  });
+
+  itWithPeers(['ssh'], "the session's window grows to SFTP_WINDOW_SIZE when the subsystem starts: OpenSSH's ssh takes the adjust", async () => {
+    const knownHosts = path.join(base, 'known_hosts-window');
+    fs.writeFileSync(knownHosts, server.knownHosts());
+    const args = ['-F', '/dev/null', '-p', String(server.port), '-vvv', '-i', keyPath, '-s'];
+    for (const o of ['BatchMode=yes', 'StrictHostKeyChecking=yes', `UserKnownHostsFile=${knownHosts}`, 'GlobalKnownHostsFile=/dev/null', 'IdentitiesOnly=yes', 'IdentityAgent=none', 'ControlPath=none']) {
+      args.push('-o', o);
+    }
+    // No input: the client's EOF ends the session once it has started.
+    const res = await run(`${OPENSSH_ROOT}/usr/bin/ssh`, [...args, `${USER}@${server.host}`, 'sftp'], { input: '' });
+    expect(res.stderr).toMatch(/subsystem request accepted on channel 0/);
+    expect(res.stderr).toMatch(new RegExp(`channel 0: rcvd adjust ${SFTP_WINDOW_SIZE - DEFAULT_WINDOW_SIZE}\\b`));
+  });
+
+  it('our client sees the grown window as soon as invokeSubsystem returns', () => {
+    const c = new SSHClient();
+    c.setMissingHostKeyPolicy(new AutoAddPolicy());
+    try {
+      c.connect(server.host, { port: server.port, username: USER, password: PASSWORD, allowAgent: false, lookForKeys: false, timeout: 10 });
+      const ch = c.getTransport()!.openSession();
+      expect(ch.outWindowSize).toBe(DEFAULT_WINDOW_SIZE);
+      ch.invokeSubsystem('sftp');
+      expect(ch.outWindowSize).toBe(SFTP_WINDOW_SIZE);
+    } finally {
+      c.close();
     }
   });
 

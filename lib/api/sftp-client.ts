@@ -3,7 +3,7 @@ import { IOError, SSHException } from '../errors';
 import { SFTPAttributes } from '../sftp/attributes';
 import { FX } from '../sftp/constants';
 import type { SftpLimits, SftpStatVFS } from '../sftp/client-core';
-import { DEFAULT_WINDOW_SIZE, MAX_DATA_PACKET } from '../transport/channel';
+import { MAX_DATA_PACKET, SFTP_WINDOW_SIZE } from '../transport/channel';
 import { SFTPFile, parseMode } from './sftp-file';
 import { fromAttrs, fromStats, getTree, joinRemote, preservedAttrs, preserveLocal, putTree, type TreeHost, type TreeOptions } from './sftp-tree';
 import { globWalk, type GlobEntry, type GlobTree } from './glob';
@@ -180,7 +180,7 @@ export class SFTPClient {
       // A window as deep as the engine's pipeline (64 reads of up to 255 KiB): the server never
       // waits for it. Packets as large as the transport takes: a server sends a READ's answer
       // in one or two packets, not eight, and OpenSSH's sshd spends its time per packet.
-      { id: t.id, window: options.windowSize ?? DEFAULT_WINDOW_SIZE * 8, maxPacket: options.maxPacketSize ?? MAX_DATA_PACKET },
+      { id: t.id, window: options.windowSize ?? SFTP_WINDOW_SIZE, maxPacket: options.maxPacketSize ?? MAX_DATA_PACKET },
       t.channelTimeout,
     );
     return new SFTPClient(t, info);

@@ -6,6 +6,11 @@ import type { PacingHints } from './flight-pacer';
 
 /** Paramiko's and OpenSSH's session defaults: a 2 MiB window, 32 KiB packets. */
 export const DEFAULT_WINDOW_SIZE = 2 * 1024 * 1024;
+/**
+ * The window the receiving end of an SFTP session announces, client or server: a pipeline of
+ * large READs or WRITEs needs more than a shell, and half of it is in use when we adjust.
+ */
+export const SFTP_WINDOW_SIZE = 8 * DEFAULT_WINDOW_SIZE;
 export const DEFAULT_MAX_PACKET_SIZE = 32 * 1024;
 /** Bytes of packet overhead beyond the data, so a full-size data packet stays under the limit. */
 const DATA_HEADER = 9;
@@ -52,6 +57,8 @@ export class ChannelCore {
   remoteMaxPacket = 0;
   /** Bytes the peer may still send us. */
   localWindow: number;
+  /** The window we announce (the most the peer may have in flight); grown by growWindow. */
+  windowSize: number;
   state: 'opening' | 'open' | 'closed' = 'opening';
   eofReceived = false;
   eofSent = false;
@@ -85,12 +92,25 @@ export class ChannelCore {
   constructor(
     readonly localId: number,
     readonly kind: string,
-    readonly windowSize: number,
+    windowSize: number,
     readonly maxPacket: number,
     private readonly send: (payload: Buffer) => void,
     private readonly sendFilled?: SendFilled,
   ) {
+    this.windowSize = windowSize;
     this.localWindow = windowSize;
+  }
+
+  /**
+   * Widens our window to `size` (never narrows it), telling the peer at once: for a channel
+   * whose use is known only once it is open (a session that starts the sftp subsystem, say).
+   */
+  growWindow(size: number): void {
+    const more = Math.min(size, 0xffffffff) - this.windowSize;
+    if (more <= 0 || this.state !== 'open' || this.closeSent || this.eofReceived) return;
+    this.send(new Message().addByte(MSG.CHANNEL_WINDOW_ADJUST).addInt(this.remoteId).addInt(more).asBytes());
+    this.windowSize += more;
+    this.localWindow += more;
   }
 
   get sink(): ChannelSink | null {

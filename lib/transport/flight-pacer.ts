@@ -29,7 +29,8 @@
  * its first 300 on loopback when it held a whole window, which is why a loopback peer is taken as
  * local from the start. But a loopback socket may be a tunnel whose far end is remote (ssh -L, a
  * SOCKS proxy, kubectl port-forward): if none of its first REMOTE_SAMPLES round trips came back
- * within LOCAL_RTT_MS, the path is remote after all and the limit is lifted. (Held to the
+ * within LOCAL_RTT_MS (or none of CLEARLY_REMOTE_SAMPLES within CLEARLY_REMOTE_RTT_MS), the path
+ * is remote after all and the limit is lifted. (Held to the
  * loopback cap, sshd's quickest round trip came within 2 ms by the 4th-30th, with both vCPUs
  * busy too; through a relay adding 20 ms, a put held to the cap ran at a third of `sftp`'s rate.)
  * A remote path pays a moment at half a window (a tunnel: at the loopback cap) for the slow start.
@@ -61,6 +62,13 @@ export const LOOPBACK_CAP = 256 * 1024;
 export const SAMPLES_BEFORE_PACING = 4;
 /** Round-trip samples, none quicker than LOCAL_RTT_MS, that make the path remote. */
 export const REMOTE_SAMPLES = 64;
+/**
+ * Fewer samples suffice when none came within CLEARLY_REMOTE_RTT_MS: a local peer's queue
+ * stretched its first round trips to 10-28 ms, but among its first 16 some came within 4 ms
+ * (sshd, both vCPUs busy), while a path 20 ms long never does.
+ */
+export const CLEARLY_REMOTE_SAMPLES = 16;
+export const CLEARLY_REMOTE_RTT_MS = 10;
 /** Sends remembered for round-trip samples at most (a 256 MiB window of 32 KiB packets). */
 const MAX_LOG = 8192;
 
@@ -125,8 +133,12 @@ export class FlightPacer {
     return this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS;
   }
 
-  /** REMOTE_SAMPLES round trips, none within LOCAL_RTT_MS: a real network, loopback socket or not. */
+  /**
+   * REMOTE_SAMPLES round trips none within LOCAL_RTT_MS, or CLEARLY_REMOTE_SAMPLES none within
+   * CLEARLY_REMOTE_RTT_MS: a real network, loopback socket or not.
+   */
   private get measuredRemote(): boolean {
+    if (this.samples >= CLEARLY_REMOTE_SAMPLES && this.minRtt >= CLEARLY_REMOTE_RTT_MS) return true;
     return this.samples >= REMOTE_SAMPLES && this.minRtt >= LOCAL_RTT_MS;
   }
 
@@ -222,7 +234,7 @@ export class FlightPacer {
   get summary(): string | null {
     if (this.sent === 0) return null;
     if (this.pacedPeak > 0 && this.loopback && this.measuredRemote) {
-      return `paced: at most ${this.pacedPeak} in flight until ${REMOTE_SAMPLES} round trips showed a remote path (quickest ${this.minRtt.toFixed(2)} ms)`;
+      return `paced: at most ${this.pacedPeak} in flight until round trips showed a remote path (quickest ${this.minRtt.toFixed(2)} ms of ${this.samples})`;
     }
     if (this.pacedPeak > 0) return `paced: at most ${this.pacedPeak} in flight`;
     if (this.adjusted && !this.smallSteps) return 'not paced: the peer returns window in large steps';

@@ -88,7 +88,12 @@ function startDelayRelay({ targetHost = '127.0.0.1', targetPort, delayMs, rateMB
     child.stdout.on('data', (d) => {
       out += d;
       const m = /READY (\d+)\n/.exec(out);
-      if (m) resolve({ port: Number(m[1]), pid: child.pid, stop });
+      if (!m) return;
+      // It must not keep this process alive; its stdin ends when this process exits, and so does it.
+      child.unref();
+      child.stdout.unref();
+      child.stdin.unref();
+      resolve({ port: Number(m[1]), pid: child.pid, stop });
     });
   });
 }
