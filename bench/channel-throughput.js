@@ -16,6 +16,8 @@
 //
 //   npm run build && node bench/channel-throughput.js [--size 1G] [--repeat 3] [--paramiko-max-size BYTES]
 //       [--only ours-recv,ours-read,ssh2,ssh2-nodelay,ssh2-js,ssh2-gather,paramiko,openssh] [--ciphers default,gcm,CIPHER] [--json FILE]
+//       [--delay MS]  (every client through a relay holding each byte MS ms each way: a round
+//                      trip of 2 x MS, where the channel window, not CPU, bounds a stream)
 //
 // Profile paramiko-ts's runs (one .cpuprofile per thread, the worker included):
 //   node bench/channel-throughput.js --only ours-recv --repeat 1 --cpu-prof /tmp/prof
@@ -206,8 +208,14 @@ async function main() {
   c.printMachine();
   const sshd = await startSshd();
   const all = {};
+  const delayMs = Number(c.arg('delay', 0));
   try {
     console.log(`sshd: ${sshd.banner} on 127.0.0.1:${sshd.port}`);
+    let target = sshd;
+    if (delayMs) {
+      target = await c.throughRelay(sshd, delayMs, sshd.dir);
+      console.log(`through a relay adding ${delayMs} ms each way (${2 * delayMs} ms round trip) on 127.0.0.1:${target.port}`);
+    }
     for (const mode of modes) {
       const cipher = modeCipher(mode);
       const tools = TOOLS.filter((t) => (!only || only.includes(t.id)) && (!t.id.startsWith('ssh2') || c.ssh2Version()));
@@ -218,7 +226,7 @@ async function main() {
           let res;
           const sshd0 = sshd.finishedSessionsCpu();
           try {
-            res = await measure(t.id, sshd, size, cipher);
+            res = await measure(t.id, target, size, cipher);
           } catch (err) {
             // One peer failing (Paramiko's rekey stall) does not void the others' figures.
             console.log(`  [${mode}] ${t.label}: FAILED: ${err.message.split('\n').filter(Boolean).slice(-1)[0]}`);
@@ -237,8 +245,8 @@ async function main() {
         }
       }
       if (runs.openssh) {
-        info.openssh.cipher = c.sshNegotiated(sshd, cipher ? ['-c', cipher] : []);
-        info.openssh.connectMs = sshTrueMs(sshd, cipher ? ['-c', cipher] : []);
+        info.openssh.cipher = c.sshNegotiated(target, cipher ? ['-c', cipher] : []);
+        info.openssh.connectMs = sshTrueMs(target, cipher ? ['-c', cipher] : []);
         const sec = c.quantile(info.openssh.seconds, 0.5);
         info.openssh.netMBps = size / (sec - info.openssh.connectMs / 1000) / 1e6;
       }

@@ -12,6 +12,8 @@
 //       [--only ours,ssh2,ssh2-nodelay,paramiko,openssh,openssh-curve25519]
 //       [--openssh10 [ROOT]]   (OpenSSH 10's sshd, unpacked by .ci/install-openssh10; its
 //                               default kex is mlkem768x25519-sha256)
+//       [--delay MS]           (every client through a relay holding each byte MS ms each way:
+//                               a round trip of 2 x MS, so the figures count round trips)
 //
 // Uses dist/: run `npm run build` first.
 'use strict';
@@ -128,15 +130,21 @@ async function main() {
   const ten = c.arg('openssh10');
   const sshd = await startSshd(ten ? { root: ten === true ? '/opt/paramiko-ts/openssh10' : String(ten) } : {});
   const results = {};
+  const delayMs = Number(c.arg('delay', 0));
   try {
     console.log(`sshd: ${sshd.banner} on 127.0.0.1:${sshd.port}`);
+    let target = sshd;
+    if (delayMs) {
+      target = await c.throughRelay(sshd, delayMs, sshd.dir);
+      console.log(`through a relay adding ${delayMs} ms each way (${2 * delayMs} ms round trip) on 127.0.0.1:${target.port}`);
+    }
     for (const t of TOOLS) {
       if (only && !only.includes(t.id)) continue;
       if (t.id.startsWith('ssh2') && !c.ssh2Version()) {
         console.log(`${t.label}: skipped, ssh2 is not installed (npm ci)`);
         continue;
       }
-      const r = await measure(t.id, sshd, N + 1);
+      const r = await measure(t.id, target, N + 1);
       const steady = r.ms.slice(1);
       results[t.id] = { label: t.label, first: r.ms[0], ...c.stats(steady), cipher: r.cipher, ms: r.ms };
       console.log(`  ${t.label}: first ${c.fmt(r.ms[0])} ms, median ${c.fmt(results[t.id].median)} ms, p90 ${c.fmt(results[t.id].p90)} ms`);

@@ -269,18 +269,6 @@ async function transfer(tool, target, dir, direction, src, size, hash) {
   }
 }
 
-/**
- * `target` reached through a relay adding `delayMs` each way: the relay's port, and a
- * known_hosts file naming the server's keys under it. The relay stops with this process.
- */
-async function throughRelay(target, delayMs, dir) {
-  const { startDelayRelay } = require('../spec/support/delay-relay');
-  const relay = await startDelayRelay({ targetPort: target.port, delayMs });
-  const knownHostsPath = path.join(dir, `known_hosts_relay_${relay.port}`);
-  fs.writeFileSync(knownHostsPath, fs.readFileSync(target.knownHostsPath, 'utf8').split(`[127.0.0.1]:${target.port} `).join(`[127.0.0.1]:${relay.port} `));
-  return { ...target, port: relay.port, knownHostsPath };
-}
-
 async function main() {
   const size = c.parseSize(c.arg('size', '1G'));
   const delayMs = Number(c.arg('delay', 0));
@@ -312,7 +300,7 @@ async function main() {
 
     // ---- clients against sshd
     let sshdTarget = { host: '127.0.0.1', port: sshd.port, user: sshd.user, keyPath: sshd.keyPath, knownHostsPath: sshd.knownHostsPath };
-    if (delayMs) sshdTarget = await throughRelay(sshdTarget, delayMs, dir);
+    if (delayMs) sshdTarget = await c.throughRelay(sshdTarget, delayMs, dir);
     const tools = CLIENTS.filter((t) => want(t.id) && (!t.id.startsWith('ssh2') || c.ssh2Version()));
     for (const t of tools) results.clients[t.id] = { label: t.label, get: [], put: [], cipher: null, note: null };
     for (let r = 0; r < repeat; r++) {
@@ -358,7 +346,7 @@ async function main() {
         const knownHostsPath = path.join(dir, 'known_hosts_ours');
         fs.writeFileSync(knownHostsPath, server.knownHosts());
         let ours = { host: '127.0.0.1', port: server.port, user: sshd.user, keyPath: sshd.keyPath, knownHostsPath };
-        if (delayMs) ours = await throughRelay(ours, delayMs, dir);
+        if (delayMs) ours = await c.throughRelay(ours, delayMs, dir);
         await sftpBatch(ours, dir, ['pwd']); // the subsystem answers at all
         targets.push({ id: 'ours', label: "paramiko-ts SSHServer (sftp: { root: '/' })", target: ours });
       } catch (err) {

@@ -158,8 +158,10 @@ describe('FlightPacer', () => {
   });
 
   it('never goes below the floor for a small window, nor above the window the peer gives', () => {
-    const { p, clock } = pacerAt(256 * 1024);
-    roundTrips(p, clock, 8, 0.2, 256 * 1024);
+    // Adjusts of a packet, a sixteenth of the window: small steps.
+    const { p, clock } = pacerAt(512 * 1024);
+    roundTrips(p, clock, 8, 0.2, 512 * 1024);
+    expect(p.pacing).toBe(true);
     expect(p.cap).toBe(MIN_FLOOR);
     expect(p.allowance(100)).toBe(100);
   });
@@ -317,6 +319,18 @@ describe('FlightPacer and a peer that returns window in large steps', () => {
     p.onSent(WINDOW);
     expect(p.allowance(WINDOW)).toBe(WINDOW);
     expect(p.summary).toBe('not paced: the peer returns window in large steps');
+  });
+
+  it('takes a quarter of the window per adjust (paramiko-ts itself) as large steps, under an eighth (Paramiko, OpenSSH) as small', () => {
+    for (const [step, small] of [[WINDOW / 4, false], [WINDOW / 8, false], [WINDOW / 10, true]] as const) {
+      const { p, clock } = pacerAt(WINDOW, true);
+      for (let i = 0; i < 8; i++) {
+        p.onSent(step);
+        clock.t += 0.2;
+        p.onAdjust(step, WINDOW);
+      }
+      expect([step, p.pacing]).toEqual([step, small]);
+    }
   });
 });
 

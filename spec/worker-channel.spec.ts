@@ -118,14 +118,25 @@ describe('WorkerChannel flow control', () => {
     expect(stderr.read().length).toBe(1000);
   });
 
-  test('the window comes back in halves while the peer has window, and at the next read once it has none', async () => {
+  test('a quarter of the window read goes back to the peer at once, less waits', async () => {
+    const { core, stdout, adjusted } = openChannel();
+    for (let i = 0; i < 4; i++) core.onData(Buffer.alloc(PACKET, 1), 0);
+    stdout.read(WINDOW / 4 - 1);
+    await settle();
+    expect(adjusted()).toBe(0);
+    stdout.read(1);
+    await settle();
+    expect(adjusted()).toBe(WINDOW / 4);
+  });
+
+  test('the window comes back in quarters while the peer has window, and at the next read once it has none', async () => {
     const { core, stdout, stderr, adjusted } = openChannel();
     const packet = Buffer.alloc(PACKET, 1);
     let read = 0;
     const take = (ring: SharedRing, n?: number) => (read += ring.read(n).length);
-    // 24 KiB read of 32 KiB sent: under half the window, nothing to tell the peer yet.
+    // 8 KiB read of 32 KiB sent: under a quarter of the window, nothing to tell the peer yet.
     for (let i = 0; i < 4; i++) core.onData(packet, 0);
-    take(stdout, 3 * PACKET);
+    take(stdout, PACKET);
     await settle();
     expect(adjusted()).toBe(0);
     // The rest of the window, on both streams, while the main thread reads nothing: once the
@@ -146,7 +157,7 @@ describe('WorkerChannel flow control', () => {
     take(stdout, PACKET);
     await settle();
     expect(adjusted()).toBe(read);
-    // With a packet's worth of window, reads go back in halves again, whichever ring.
+    // With a packet's worth of window, reads go back in quarters again, whichever ring.
     take(stderr, 1000);
     await settle();
     expect(adjusted()).toBe(read - 1000);

@@ -289,8 +289,22 @@ function table(rows) {
     .join('\n');
 }
 
+/**
+ * `target` ({ port, knownHostsPath, ... }) reached through a relay that holds each byte `delayMs`
+ * each way (spec/support/delay-relay.js): the relay's port and a known_hosts file (in `dir`)
+ * naming the server's keys under it. The relay ends with this process.
+ */
+async function throughRelay(target, delayMs, dir) {
+  const { startDelayRelay } = require('../../spec/support/delay-relay');
+  const relay = await startDelayRelay({ targetPort: target.port, delayMs });
+  const knownHostsPath = path.join(dir, `known_hosts_relay_${relay.port}`);
+  fs.writeFileSync(knownHostsPath, fs.readFileSync(target.knownHostsPath, 'utf8').split(`[127.0.0.1]:${target.port} `).join(`[127.0.0.1]:${relay.port} `));
+  return { ...target, port: relay.port, knownHostsPath };
+}
+
 module.exports = {
   benchEntry,
+  throughRelay,
   ssh2Config,
   requireSsh2,
   ROOT,

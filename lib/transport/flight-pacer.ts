@@ -16,9 +16,10 @@
  * - the path is local: the socket's peer is this machine (PacingHints.loopback) and no
  *   REMOTE_SAMPLES round trips have shown otherwise, or the quickest window adjust came back
  *   within LOCAL_RTT_MS of the data it acknowledged, and
- * - the peer returns window in small steps: some adjust gave back under a quarter of its window,
- *   so it reads as data comes (OpenSSH's client and server). A peer that only ever returns half
- *   its window at a time (paramiko-ts itself) keeps a buffer of its own and is left alone.
+ * - the peer returns window in small steps: some adjust gave back under an eighth of its window,
+ *   so it reads as data comes (OpenSSH's client and server, every three packets; Paramiko, every
+ *   tenth of its window). A peer that returns a quarter of its window or more at a time
+ *   (paramiko-ts itself, AsyncSSH) keeps a buffer of its own and is left alone.
  * Bytes in flight (sent, not yet given back by WINDOW_ADJUST) are then held to the floor: half
  * the peer's largest window plus a packet (at least MIN_FLOOR), so a peer that adjusts once half
  * its window is used always gets enough data to send that adjust.
@@ -151,11 +152,11 @@ export class FlightPacer {
   }
 
   /**
-   * Some adjust gave back under a quarter of the window: the peer reads as data comes. Before
+   * Some adjust gave back under an eighth of the window: the peer reads as data comes. Before
    * any adjust, what the hint says.
    */
   private get smallSteps(): boolean {
-    return this.adjusted ? this.minReturned < this.peakWindow / 4 : this.smallStepPeer;
+    return this.adjusted ? this.minReturned < this.peakWindow / 8 : this.smallStepPeer;
   }
 
   /** The most that may be in flight now (Infinity when no limit applies). */
