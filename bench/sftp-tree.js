@@ -6,7 +6,10 @@
 // figures are net of a median `sftp -b` that only connects. Small files are bound by round
 // trips (open, fstat, read or write, close per file), not bandwidth.
 //
-//   npm run build && node bench/sftp-tree.js [--dirs 20] [--files 20] [--size 4096] [--repeat 3]
+//   npm run build && node bench/sftp-tree.js [--dirs 20] [--files 20] [--size 4096] [--repeat 3] [--delay MS]
+//
+// --delay MS: both clients through a relay holding each byte MS ms each way (a round trip of
+// 2 x MS), where round trips, not CPU, make the figures.
 //
 // Uses dist/: run `npm run build` first.
 'use strict';
@@ -54,8 +57,11 @@ async function main() {
   }
   const want = digest(src);
   const sshd = await startSshd();
+  const delayMs = Number(c.arg('delay', 0));
+  const target = delayMs ? await c.throughRelay(sshd, delayMs, sshd.dir) : sshd;
+  if (delayMs) console.log(`through a relay adding ${delayMs} ms each way (${2 * delayMs} ms round trip)`);
   const runs = { ours: { put: [], get: [] }, sftp: { put: [], get: [], connect: [] } };
-  const sftpArgs = ['-q', '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`, '-i', sshd.keyPath, '-P', String(sshd.port), '-b'];
+  const sftpArgs = ['-q', '-o', `UserKnownHostsFile=${target.knownHostsPath}`, '-i', sshd.keyPath, '-P', String(target.port), '-b'];
   const batch = (line) => {
     const file = path.join(work, 'batch');
     fs.writeFileSync(file, line ? `${line}\n` : '');
@@ -65,8 +71,8 @@ async function main() {
   };
   try {
     const client = new lib.SSHClient();
-    client.loadHostKeys(sshd.knownHostsPath);
-    client.connect('127.0.0.1', { port: sshd.port, username: sshd.user, keyFilename: sshd.keyPath, lookForKeys: false, allowAgent: false });
+    client.loadHostKeys(target.knownHostsPath);
+    client.connect('127.0.0.1', { port: target.port, username: sshd.user, keyFilename: sshd.keyPath, lookForKeys: false, allowAgent: false });
     const sftp = client.openSftp();
     try {
       for (let r = 0; r < REPEAT; r++) {

@@ -537,6 +537,54 @@ describe('SftpClientCore upload sources', () => {
   });
 });
 
+describe("SftpClientCore upload's confirm", () => {
+  /**
+   * A scripted server for one upload: requests arrive in batches (whatever the client sent
+   * before the replies it had were delivered); STAT answers with `statSizes` in turn.
+   */
+  async function scripted(statSizes: number[]) {
+    const batches: string[][] = [[]];
+    const queue: Buffer[] = [];
+    let stats = 0;
+    let client!: SftpClientCore;
+    const flush = () => {
+      batches.push([]);
+      for (const b of queue.splice(0)) client.receive(b);
+    };
+    client = new SftpClientCore((bytes) => {
+      const req = decodeRequest(Buffer.from(bytes).subarray(4));
+      if (req.kind === 'init') return void setImmediate(() => client.receive(encodeReply.version(3, [])));
+      batches[batches.length - 1].push(req.kind);
+      const id = (req as { id: number }).id;
+      if (req.kind === 'open') queue.push(encodeReply.handle(id, Buffer.from('H')));
+      else if (req.kind === 'stat') queue.push(encodeReply.attrs(id, attrs({ st_size: statSizes[Math.min(stats++, statSizes.length - 1)] })));
+      else queue.push(encodeReply.status(id, FX.OK));
+      if (queue.length === 1) setImmediate(flush);
+    });
+    await client.start();
+    return { client, batches: () => batches.filter((b) => b.length) };
+  }
+
+  it('sends its STAT behind the CLOSE, in one round trip', async () => {
+    const { client, batches } = await scripted([5]);
+    let confirmed: SFTPAttributes | null = null;
+    expect(await client.upload(fromBuffer(Buffer.from('hello')), 'f', { confirm: (st) => (confirmed = st) })).toBe(5);
+    expect(batches()).toEqual([['open'], ['write'], ['close', 'stat']]);
+    expect(confirmed!.st_size).toBe(5);
+  });
+
+  it('asks again once closed when that STAT was answered with another size (a server may answer it first)', async () => {
+    const { client, batches } = await scripted([0, 5]);
+    let confirmed: SFTPAttributes | null = null;
+    await client.upload(fromBuffer(Buffer.from('hello')), 'f', { confirm: (st) => (confirmed = st) });
+    expect(batches()).toEqual([['open'], ['write'], ['close', 'stat'], ['stat']]);
+    expect(confirmed!.st_size).toBe(5);
+    // Still short after the CLOSE: Paramiko's error.
+    const short = await scripted([3]);
+    await expect(short.client.upload(fromBuffer(Buffer.from('hello')), 'g', { confirm: () => undefined })).rejects.toThrow('size mismatch in put! 3 != 5');
+  });
+});
+
 describe('writeAllAt (a get\'s local writes)', () => {
   it('goes on after short writevs from exactly where each stopped', async () => {
     const chunks = [randomBytes(7), randomBytes(0), randomBytes(13), randomBytes(5)];

@@ -32,8 +32,13 @@ export function toAttributes(plain: unknown): SFTPAttributes {
   return a;
 }
 
-/** Files a recursive get or put moves at once (each small one is a few round trips). */
-const TREE_PARALLEL_FILES = 8;
+/**
+ * Files a recursive get or put moves at once (each small one is three or four round trips, and a
+ * tree far away is made of them): through a 20 ms round trip, 200 small files went up in 1925 ms
+ * with 8 at once, 1068 with 16, 671 with 32; on loopback 32 is no slower than 8. The worker
+ * weighs larger files more and keeps to half the handles a server announces (limits@openssh.com).
+ */
+const TREE_PARALLEL_FILES = 32;
 
 /** This machine's files as glob walks them (mput). */
 const LOCAL_TREE: GlobTree = {
@@ -801,7 +806,7 @@ export class SFTPClient {
   private treeHost(confirm: boolean): TreeHost {
     return {
       statOp: (op, path) => this.statOp(op, path),
-      listdirAttrOp: (path) => this.listdirAttrOp(path),
+      listdirsAttrOp: (paths) => this.listdirsAttrOp(paths),
       readlinkOp: (path) => this.nameOp('readlink', path),
       realpathOp: (path) => this.nameOp('realpath', path),
       makeDirsOp: (levels) => this.makeDirsOp(levels),
@@ -810,6 +815,13 @@ export class SFTPClient {
       setstatOp: (path, attrs) => this.setstatOp(path, attrs),
       transferFilesOp: (direction, files, cb) => this.batchOp(direction, files, cb, confirm),
     };
+  }
+
+  /** Listings of many directories at once in the worker (a level of a recursive get). */
+  private *listdirsAttrOp(paths: string[]): Op<SFTPAttributes[][]> {
+    if (paths.length === 0) return [];
+    const all = yield* this.callOp<unknown[][]>('listdirMany', { paths: paths.map((p) => this.adjust(p)) });
+    return all.map((list) => list.map(toAttributes).filter((a) => a.filename !== '.' && a.filename !== '..'));
   }
 
   /** Directories made level by level, each level's at once in the worker (the tree transfers). */

@@ -41,7 +41,8 @@ interface Entry {
 /** What the tree transfers need of SFTPClient (its ops, as the generator twins use them). */
 export interface TreeHost {
   statOp(op: 'stat' | 'lstat', path: string): Op<SFTPAttributes>;
-  listdirAttrOp(path: string): Op<SFTPAttributes[]>;
+  /** Listings of several directories, in the order given (no `.` or `..`), several at once. */
+  listdirsAttrOp(paths: string[]): Op<SFTPAttributes[][]>;
   readlinkOp(path: string): Op<string>;
   realpathOp(path: string): Op<string>;
   /** Makes the directories of each level that are not there, a level at a time (parents first). */
@@ -99,34 +100,46 @@ function notADirectory(call: 'get' | 'put', path: string): IOError {
   return new IOError(`ENOTDIR: not a directory, ${call} '${path}' (recurse copies a directory)`, { code: 'ENOTDIR', errno: errnoOf('ENOTDIR'), filename: path });
 }
 
+/**
+ * A remote tree, a level at a time: each level's directories are listed together (one batch in
+ * the worker), so a tree far away costs a round trip per level, not one per directory.
+ * Directories come before what is in them.
+ */
 function* remoteTree(host: TreeHost, root: string, follow: boolean): Op<Entry[]> {
   const out: Entry[] = [];
   const seen = new Set<string>();
-  function* visit(rel: string, attrs: SFTPAttributes): Op<void> {
-    const path = joinRemote(root, rel);
-    let kind = kindOf(attrs.st_mode ?? 0);
-    if (kind === 'link' && follow) {
-      attrs = yield* host.statOp('stat', path);
-      kind = kindOf(attrs.st_mode ?? 0);
-    }
-    if (kind === 'link') {
-      out.push({ ...fromAttrs(rel, attrs), kind, target: yield* host.readlinkOp(path) });
-      return;
-    }
-    if (kind === 'file') {
+  let level: Array<{ rel: string; attrs: SFTPAttributes }> = [{ rel: '', attrs: yield* host.statOp('stat', root) }];
+  while (level.length) {
+    const dirs: string[] = [];
+    for (const item of level) {
+      const { rel } = item;
+      let { attrs } = item;
+      const path = joinRemote(root, rel);
+      let kind = kindOf(attrs.st_mode ?? 0);
+      if (kind === 'link' && follow) {
+        attrs = yield* host.statOp('stat', path);
+        kind = kindOf(attrs.st_mode ?? 0);
+      }
+      if (kind === 'link') {
+        out.push({ ...fromAttrs(rel, attrs), kind, target: yield* host.readlinkOp(path) });
+        continue;
+      }
+      if (kind === 'file') {
+        out.push({ ...fromAttrs(rel, attrs), kind });
+        continue;
+      }
+      if (kind !== 'dir') continue; // sockets, devices, FIFOs: nothing to copy
+      if (follow) {
+        const real = yield* host.realpathOp(path);
+        if (seen.has(real)) throw loopError(path, real);
+        seen.add(real);
+      }
       out.push({ ...fromAttrs(rel, attrs), kind });
-      return;
+      dirs.push(rel);
     }
-    if (kind !== 'dir') return; // sockets, devices, FIFOs: nothing to copy
-    if (follow) {
-      const real = yield* host.realpathOp(path);
-      if (seen.has(real)) throw loopError(path, real);
-      seen.add(real);
-    }
-    out.push({ ...fromAttrs(rel, attrs), kind });
-    for (const child of yield* host.listdirAttrOp(path)) yield* visit(rel === '' ? child.filename! : `${rel}/${child.filename}`, child);
+    const listings = dirs.length ? yield* host.listdirsAttrOp(dirs.map((rel) => joinRemote(root, rel))) : [];
+    level = listings.flatMap((children, i) => children.map((child) => ({ rel: joinRemote(dirs[i], child.filename!), attrs: child })));
   }
-  yield* visit('', yield* host.statOp('stat', root));
   return out;
 }
 

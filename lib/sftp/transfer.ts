@@ -76,6 +76,14 @@ export interface UploadOptions {
   /** fsync@openssh.com before closing (when the server has it). */
   fsync?: boolean;
   /**
+   * Paramiko's put(confirm=True): the remote file must have the size uploaded (IOError "size
+   * mismatch in put!" otherwise), and its attributes are handed over here. Its STAT goes right
+   * behind the CLOSE, in the same round trip (a round trip less per file: what a tree of small
+   * files far away is made of); as a server may answer a path request before a handle's CLOSE
+   * is done (the protocol allows it), an answer with another size is asked again once closed.
+   */
+  confirm?: (attrs: SFTPAttributes) => void;
+  /**
    * Called with each buffer the source yielded once the server has acknowledged all of it: the
    * bytes are sent and no longer read, so the source may reuse the buffer.
    */
@@ -84,8 +92,12 @@ export interface UploadOptions {
 
 const inFlightOf = (n: number | undefined, dflt = DEFAULT_MAX_IN_FLIGHT): number => Math.max(1, Math.floor(n ?? dflt));
 
-/** Runs `body` with the handle, then closes it; a close error surfaces only when the body succeeded. */
-async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => Promise<T>): Promise<T> {
+/**
+ * Runs `body` with the handle, then closes it; a close error surfaces only when the body
+ * succeeded. `behind`: requests sent right after the CLOSE (no round trip of their own), awaited
+ * with it once the body succeeded.
+ */
+async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => Promise<T>, behind?: () => Promise<unknown>): Promise<T> {
   let result: T;
   try {
     result = await body();
@@ -93,7 +105,12 @@ async function withHandle<T>(core: SftpClientCore, handle: Buffer, body: () => P
     await core.close(handle).catch(() => undefined);
     throw err;
   }
-  await core.close(handle);
+  const closing = core.close(handle);
+  const after = behind?.();
+  // Both settle before either is raised: nothing left unhandled.
+  const [closed, also] = await Promise.allSettled([closing, after]);
+  if (closed.status === 'rejected') throw closed.reason;
+  if (also.status === 'rejected') throw also.reason;
   return result;
 }
 
@@ -374,7 +391,9 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
   const start = opts.offset ?? 0;
   const flags = opts.flags ?? (FXF.WRITE | FXF.CREAT | (opts.offset === undefined ? FXF.TRUNC : 0));
   const handle = await core.open(remotePath, flags, opts.attrs);
-  return withHandle(core, handle, async () => {
+  // What the STAT sent behind the CLOSE said (confirm).
+  const early: { st: SFTPAttributes | null } = { st: null };
+  const sent = await withHandle(core, handle, async () => {
     let failed: Error | null = null;
     let inFlight = 0;
     let sent = 0;
@@ -431,7 +450,27 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
     }
     if (opts.fsync && core.hasExtension(EXT.FSYNC)) await core.fsync(handle);
     return sent;
-  });
+  }, opts.confirm && (() => core.stat(remotePath).then((st) => (early.st = st), () => undefined)));
+  if (opts.confirm) opts.confirm(early.st?.st_size === sent ? early.st : await verifySize(core, remotePath, sent));
+  return sent;
+}
+
+/** Files this large or larger go alone in a batch: their own pipeline fills the connection. */
+const BATCH_ALONE_BYTES = 4 * 1024 * 1024;
+/** A file of a batch takes a slot per this many bytes (at least one): what is in flight stays bounded. */
+const BATCH_SLOT_BYTES = 256 * 1024;
+
+/**
+ * The slots of a batch of whole-file transfers: `parallel`, but at most half the handles a
+ * server announces (limits@openssh.com; 0 when it does not), the rest left for the caller's own.
+ */
+export function batchSlots(parallel: number, maxOpenHandles: number): number {
+  return Math.max(1, Math.min(Math.floor(parallel), maxOpenHandles > 0 ? Math.floor(maxOpenHandles / 2) : Infinity));
+}
+
+/** The slots a file of `size` bytes takes in a batch of `slots`: one per BATCH_SLOT_BYTES, all from BATCH_ALONE_BYTES. */
+export function batchWeight(size: number, slots: number): number {
+  return size >= BATCH_ALONE_BYTES ? slots : Math.min(slots, Math.max(1, Math.ceil(size / BATCH_SLOT_BYTES)));
 }
 
 /** Paramiko's put(confirm=True) check: stat the remote file and compare its size. */

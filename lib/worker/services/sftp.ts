@@ -7,7 +7,7 @@ import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { ioErrorFrom, writeAllAt } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../sftp/buffer-pool';
-import { copyRemote, downloadRuns, readRange, upload, verifySize } from '../../sftp/transfer';
+import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';
 import { connectionOf } from './transport';
 
@@ -229,6 +229,7 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
     const size = (await local('read', a.local, () => fh.stat())).size;
     const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
     const chunks = new BufferPool(16 * 1024 * 1024, 64 * 1024);
+    const confirmed = new SFTPAttributes();
     const n = await upload(
       s.link.core,
       async (offset, length) => {
@@ -249,12 +250,12 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
         },
         // The server has the bytes: the buffer takes a later chunk of the file.
         onWritten: (data) => chunks.release(data),
+        confirm: a.confirm ? (attrs) => Object.assign(confirmed, attrs) : undefined,
       },
     );
     await progress?.final(n, size);
-    const st = a.confirm ? await verifySize(s.link.core, a.remote, size) : new SFTPAttributes();
-    if (!a.confirm) st.st_size = n;
-    return st;
+    if (!a.confirm) confirmed.st_size = n;
+    return confirmed;
   } finally {
     await fh.close();
   }
@@ -282,13 +283,13 @@ const MANY_IN_FLIGHT = 64;
  * Runs `job` for every item, MANY_IN_FLIGHT at a time; all are tried, then the first failure in
  * the order of `items` is raised.
  */
-async function eachAtOnce<T>(items: readonly T[], job: (item: T) => Promise<unknown>): Promise<void> {
+async function eachAtOnce<T>(items: readonly T[], job: (item: T, index: number) => Promise<unknown>): Promise<void> {
   const errors: Array<Error | null> = new Array(items.length).fill(null);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length) {
       const i = next++;
-      await job(items[i]).catch((e: Error) => (errors[i] = e));
+      await job(items[i], i).catch((e: Error) => (errors[i] = e));
     }
   };
   await Promise.all(Array.from({ length: Math.min(MANY_IN_FLIGHT, items.length) }, lane));
@@ -296,25 +297,23 @@ async function eachAtOnce<T>(items: readonly T[], job: (item: T) => Promise<unkn
   if (first) throw first;
 }
 
-/** Files this large or larger go alone: their own pipeline fills the connection. */
-const BATCH_ALONE_BYTES = 4 * 1024 * 1024;
 
 /**
- * Many whole-file transfers (a recursive get or put), up to `parallel` at once; a large file
- * takes every slot. Progress counts whole files. The first failure stops new starts, waits for
- * the transfers already running, and is raised.
+ * Many whole-file transfers (a recursive get or put), up to `parallel` slots at once: a file
+ * takes a slot per BATCH_SLOT_BYTES, a large one every slot. Progress counts whole files. The
+ * first failure stops new starts, waits for the transfers already running, and is raised.
  */
 async function transferBatch(a: BatchArgs, touch: () => void): Promise<number> {
   const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
   const total = a.files.reduce((n, f) => n + f.size, 0);
-  const slots = Math.max(1, Math.floor(a.parallel));
+  const slots = batchSlots(a.parallel, (await session(a.sftp).link.core.limits()).maxOpenHandles);
   let moved = 0;
   let used = 0;
   let failed: Error | null = null;
   let wake: (() => void) | null = null;
   const running = new Set<Promise<void>>();
   for (const f of a.files) {
-    const weight = f.size >= BATCH_ALONE_BYTES ? slots : 1;
+    const weight = batchWeight(f.size, slots);
     while (!failed && used + weight > slots) await new Promise<void>((r) => (wake = r));
     if (failed) break;
     used += weight;
@@ -466,6 +465,17 @@ export const sftpService: Service = {
       const core = session(a.sftp).link.core;
       await eachAtOnce(a.paths, (path) => (a.op === 'remove' ? core.remove(path) : core.rmdir(path)));
       return a.paths.length;
+    },
+
+    /**
+     * Listings of many directories (a level of a recursive get), MANY_IN_FLIGHT at a time, in
+     * the order given; all are tried, and the first failure, in that order, is raised.
+     */
+    async listdirMany(a: { sftp: number; paths: string[] }) {
+      const core = session(a.sftp).link.core;
+      const out: unknown[][] = new Array(a.paths.length);
+      await eachAtOnce(a.paths, async (path, i) => (out[i] = await core.listdir(path)));
+      return out;
     },
 
     /**
