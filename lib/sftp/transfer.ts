@@ -393,7 +393,7 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
   const handle = await core.open(remotePath, flags, opts.attrs);
   // What the STAT sent behind the CLOSE said (confirm).
   const early: { st: SFTPAttributes | null } = { st: null };
-  const sent = await withHandle(core, handle, async () => {
+  const uploaded = await withHandle(core, handle, async () => {
     let failed: Error | null = null;
     let inFlight = 0;
     let sent = 0;
@@ -451,8 +451,8 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
     if (opts.fsync && core.hasExtension(EXT.FSYNC)) await core.fsync(handle);
     return sent;
   }, opts.confirm && (() => core.stat(remotePath).then((st) => (early.st = st), () => undefined)));
-  if (opts.confirm) opts.confirm(early.st?.st_size === sent ? early.st : await verifySize(core, remotePath, sent));
-  return sent;
+  if (opts.confirm) opts.confirm(early.st?.st_size === uploaded ? early.st : await verifySize(core, remotePath, uploaded));
+  return uploaded;
 }
 
 /** Files this large or larger go alone in a batch: their own pipeline fills the connection. */

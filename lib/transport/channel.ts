@@ -8,7 +8,7 @@ import type { PacingHints } from './flight-pacer';
 export const DEFAULT_WINDOW_SIZE = 2 * 1024 * 1024;
 /**
  * The window the receiving end of an SFTP session announces, client or server: a pipeline of
- * large READs or WRITEs needs more than a shell, and half of it is in use when we adjust.
+ * large READs or WRITEs needs more than a shell, and a quarter of it is used before we adjust.
  */
 export const SFTP_WINDOW_SIZE = 8 * DEFAULT_WINDOW_SIZE;
 export const DEFAULT_MAX_PACKET_SIZE = 32 * 1024;
@@ -112,6 +112,8 @@ export class ChannelCore {
   /**
    * Widens our window to `size` (never narrows it), telling the peer at once: for a channel
    * whose use is known only once it is open (a session that starts the sftp subsystem, say).
+   * Not for a channel whose data goes through the main thread's rings: their size bounds the
+   * window (lib/worker/ssh/channel.ts sizes them from it when the channel opens).
    */
   growWindow(size: number): void {
     const more = Math.min(size, 0xffffffff) - this.windowSize;
