@@ -537,12 +537,13 @@ describe('SftpClientCore upload sources', () => {
   });
 });
 
-describe("SftpClientCore upload's confirm", () => {
+describe('SftpClientCore round trips of a whole-file transfer', () => {
   /**
-   * A scripted server for one upload: requests arrive in batches (whatever the client sent
-   * before the replies it had were delivered); STAT answers with `statSizes` in turn.
+   * A scripted server for one transfer: requests arrive in batches (whatever the client sent
+   * before the replies it had were delivered); STAT answers with `statSizes` in turn, READ and
+   * FSTAT from `file`.
    */
-  async function scripted(statSizes: number[]) {
+  async function scripted(statSizes: number[], file = Buffer.alloc(0)) {
     const batches: string[][] = [[]];
     const queue: Buffer[] = [];
     let stats = 0;
@@ -558,7 +559,11 @@ describe("SftpClientCore upload's confirm", () => {
       const id = (req as { id: number }).id;
       if (req.kind === 'open') queue.push(encodeReply.handle(id, Buffer.from('H')));
       else if (req.kind === 'stat') queue.push(encodeReply.attrs(id, attrs({ st_size: statSizes[Math.min(stats++, statSizes.length - 1)] })));
-      else queue.push(encodeReply.status(id, FX.OK));
+      else if (req.kind === 'fstat') queue.push(encodeReply.attrs(id, attrs({ st_size: file.length })));
+      else if (req.kind === 'read') {
+        const off = req.offset as number;
+        queue.push(off >= file.length ? encodeReply.status(id, FX.EOF) : encodeReply.data(id, file.subarray(off, off + req.length)));
+      } else queue.push(encodeReply.status(id, FX.OK));
       if (queue.length === 1) setImmediate(flush);
     });
     await client.start();
@@ -582,6 +587,19 @@ describe("SftpClientCore upload's confirm", () => {
     // Still short after the CLOSE: Paramiko's error.
     const short = await scripted([3]);
     await expect(short.client.upload(fromBuffer(Buffer.from('hello')), 'g', { confirm: () => undefined })).rejects.toThrow('size mismatch in put! 3 != 5');
+  });
+
+  it('a download with the size a listing gave sends no FSTAT: its READs go out with the OPEN answered', async () => {
+    const file = randomBytes(3000);
+    const known = await scripted([], file);
+    expect(await fetchAll(known.client, 'f', { knownSize: file.length })).toEqual(file);
+    expect(known.batches()).toEqual([['open'], ['read', 'read'], ['close']]);
+    const plain = await scripted([], file);
+    expect(await fetchAll(plain.client, 'f')).toEqual(file);
+    expect(plain.batches()).toEqual([['open'], ['fstat'], ['read', 'read'], ['close']]);
+    // A file that grew since it was listed is read to its end.
+    const grown = await scripted([], file);
+    expect(await fetchAll(grown.client, 'f', { knownSize: 1000 })).toEqual(file);
   });
 });
 

@@ -45,6 +45,12 @@ export interface DownloadOptions {
    * settled): the memory is then reused for later replies.
    */
   sinkReleasesData?: boolean;
+  /**
+   * The file's size when already known (from a directory listing): no FSTAT round trip after
+   * the OPEN. A file that changed since is still read to its end (a READ at that size looks for
+   * more, and EOF ends it earlier); progress totals then use this size.
+   */
+  knownSize?: number;
 }
 
 export interface DownloadRunOptions extends DownloadOptions {
@@ -143,8 +149,8 @@ export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, s
   const end = opts.length === undefined ? Infinity : start + opts.length;
   const handle = await core.open(remotePath, FXF.READ);
   return withHandle(core, handle, async () => {
-    const st = await core.fstat(handle).catch(() => null);
-    const remoteSize = typeof st?.st_size === 'number' ? st.st_size : undefined;
+    const st = opts.knownSize === undefined ? await core.fstat(handle).catch(() => null) : null;
+    const remoteSize = opts.knownSize ?? (typeof st?.st_size === 'number' ? st.st_size : undefined);
     const total = remoteSize === undefined ? 0 : Math.max(0, Math.min(end, remoteSize) - start);
     const release = opts.sinkReleasesData ? (data: Buffer) => core.replyPool.release(data) : undefined;
     try {

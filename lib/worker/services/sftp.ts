@@ -177,6 +177,11 @@ const GET_RUN_BYTES = 1024 * 1024;
 interface GetArgs extends TransferArgs {
   remote: string;
   local: string;
+  /**
+   * The size a listing gave (a recursive get): no FSTAT, and no size check, as the file may have
+   * changed since it was listed (it is read to its end all the same).
+   */
+  listedSize?: number;
 }
 
 async function getFile(a: GetArgs, touch: () => void): Promise<number> {
@@ -194,6 +199,7 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
       minRunBytes: GET_RUN_BYTES,
       // The file has the bytes once the write resolves: their buffer serves a later reply.
       sinkReleasesData: true,
+      knownSize: a.listedSize,
       onProgress: (done, total) => {
         expected = total || undefined;
         progress?.report(done, total);
@@ -202,7 +208,7 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
     await local('write', a.local, () => fh!.close());
     fh = null;
     // As Paramiko: any difference from the size the server gave is an error.
-    if (expected !== undefined && n !== expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
+    if (expected !== undefined && a.listedSize === undefined && n !== expected) throw new IOError(`size mismatch in get!  ${n} != ${expected}`);
     await progress?.final(n, expected ?? n);
     return n;
   } finally {
@@ -317,7 +323,7 @@ async function transferBatch(a: BatchArgs, touch: () => void): Promise<number> {
     while (!failed && used + weight > slots) await new Promise<void>((r) => (wake = r));
     if (failed) break;
     used += weight;
-    const one = { sftp: a.sftp, progressKey: null, maxInFlight: a.maxInFlight, remote: f.remote, local: f.local, confirm: a.confirm };
+    const one = { sftp: a.sftp, progressKey: null, maxInFlight: a.maxInFlight, remote: f.remote, local: f.local, confirm: a.confirm, listedSize: f.size };
     const job = (a.direction === 'get' ? getFile(one, touch) : putFile(one, touch).then((st) => Number(st.st_size ?? f.size))).then(
       (n) => {
         moved += n;
