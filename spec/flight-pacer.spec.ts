@@ -321,6 +321,23 @@ describe('FlightPacer and a peer that returns window in large steps', () => {
     expect(p.summary).toBe('not paced: the peer returns window in large steps');
   });
 
+  it('does not take a window grown while a few bytes were in flight for a small step (it held a 16 MiB put at 256 KiB for good)', () => {
+    // Our SFTP server grows a session's window to 16 MiB as the subsystem starts; the client's
+    // INIT (9 bytes) may be in flight then. Its real steps are a quarter of 16 MiB.
+    const { p, clock } = pacerAt(WINDOW, true, false);
+    p.onSent(9);
+    clock.t += 0.2;
+    p.onAdjust(7 * WINDOW, 8 * WINDOW - 9 + 9);
+    expect(p.pacing).toBe(false);
+    expect(p.inFlight).toBe(0);
+    for (let i = 0; i < 4; i++) {
+      p.onSent(2 * WINDOW);
+      clock.t += 0.2;
+      p.onAdjust(2 * WINDOW, 8 * WINDOW);
+    }
+    expect([p.pacing, p.cap]).toEqual([false, Infinity]);
+  });
+
   it('takes a quarter of the window per adjust (paramiko-ts itself) as large steps, under an eighth (Paramiko, OpenSSH) as small', () => {
     for (const [step, small] of [[WINDOW / 4, false], [WINDOW / 8, false], [WINDOW / 10, true]] as const) {
       const { p, clock } = pacerAt(WINDOW, true);

@@ -191,11 +191,18 @@ export class FlightPacer {
     const t = this.now();
     this.released = false;
     // A peer may grow its window beyond what we sent (OpenSSH's client opens a session with a
-    // small window and grows it at once): only bytes in flight are acknowledged.
-    const returned = Math.min(n, this.sent - this.acked);
+    // small window and grows it at once): only bytes in flight are acknowledged. Such a grow
+    // says nothing of the peer's steps: counted as one, the few bytes it found in flight made a
+    // peer that adjusts a quarter of 16 MiB at a time (our SFTP server, growing its window as the
+    // subsystem started while the client's INIT was on its way) a small-step one, held to 256 KiB
+    // on loopback, and neither side moved again.
+    const inFlight = this.sent - this.acked;
+    const returned = Math.min(n, inFlight);
     this.acked += returned;
-    if (returned > 0 && returned < this.minReturned) this.minReturned = returned;
-    if (returned > this.maxReturned) this.maxReturned = returned;
+    if (n <= inFlight) {
+      if (returned > 0 && returned < this.minReturned) this.minReturned = returned;
+      if (returned > this.maxReturned) this.maxReturned = returned;
+    }
     this.peakWindow = Math.max(this.peakWindow, window + this.sent - this.acked);
     let sentAt = -1;
     while (this.head < this.ends.length && this.ends[this.head] <= this.acked) sentAt = this.times[this.head++];

@@ -370,11 +370,16 @@ export const sftpService: Service = {
         const pacing = channel.pacingSummary;
         c.log(`[chan ${channel.localId}] sftp session closed${pacing ? ` (${pacing})` : ''}`);
       });
+      // The INIT goes right behind the subsystem request, not after its reply, as OpenSSH's sftp
+      // sends it (ssh writes its stdin to the channel once it is open): a round trip less.
+      const accepted = channel.request('subsystem', true, (m) => m.addString('sftp'));
+      const started = link.core.start();
       try {
-        const ok = await channel.request('subsystem', true, (m) => m.addString('sftp'));
-        if (!ok) throw new SSHException('the server refused the sftp subsystem');
-        await link.core.start();
+        if (!(await accepted)) throw new SSHException('the server refused the sftp subsystem');
+        await started;
       } catch (e) {
+        // Ended by close() below when no VERSION came: nothing left unhandled.
+        started.catch(() => undefined);
         link.close();
         throw e;
       }
