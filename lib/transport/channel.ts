@@ -177,9 +177,13 @@ export class ChannelCore {
     this.holdTimer.unref?.();
   }
 
-  /** How much pacing held in flight, or why it never applied (null: no data sent). */
-  get pacingSummary(): string | null {
-    return this.pacer?.summary ?? null;
+  /**
+   * For a log line: ` (how much pacing held in flight, or why it never applied)`, or '' when no
+   * data was sent.
+   */
+  get pacingNote(): string {
+    const summary = this.pacer?.summary;
+    return summary ? ` (${summary})` : '';
   }
 
   private clearHold(): void {

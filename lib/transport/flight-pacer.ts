@@ -31,9 +31,9 @@
  * local from the start. But a loopback socket may be a tunnel whose far end is remote (ssh -L, a
  * SOCKS proxy, kubectl port-forward): if none of its first REMOTE_SAMPLES round trips came back
  * within LOCAL_RTT_MS (or none of CLEARLY_REMOTE_SAMPLES within CLEARLY_REMOTE_RTT_MS), the path
- * is remote after all and the limit is lifted. (Held to the
- * loopback cap, sshd's quickest round trip came within 2 ms by the 4th-30th, with both vCPUs
- * busy too; through a relay adding 20 ms, a put held to the cap ran at a third of `sftp`'s rate.)
+ * is remote after all and the limit is lifted. (Held to the loopback cap, sshd's quickest round
+ * trip came within 2 ms by the 4th-30th, with both vCPUs busy too; through a relay adding 20 ms,
+ * a put held to the cap ran at a third of `sftp`'s rate.)
  * A remote path pays a moment at half a window (a tunnel: at the loopback cap) for the slow start.
  *
  * On loopback, a peer that adjusts in small steps is held tighter still, to LOOPBACK_CAP or twice

@@ -367,8 +367,7 @@ export const sftpService: Service = {
       // Paramiko scripts often do) is forgotten: the entry held the whole connection.
       const link = new SftpClientChannel(channel, () => {
         sessions.delete(id);
-        const pacing = channel.pacingSummary;
-        c.log(`[chan ${channel.localId}] sftp session closed${pacing ? ` (${pacing})` : ''}`);
+        c.log(`[chan ${channel.localId}] sftp session closed${channel.pacingNote}`);
       });
       // The INIT goes right behind the subsystem request, not after its reply, as OpenSSH's sftp
       // sends it (ssh writes its stdin to the channel once it is open): a round trip less.

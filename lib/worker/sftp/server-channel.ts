@@ -212,9 +212,7 @@ export class SftpServerChannel implements ChannelSink {
   private logEnd(why: string): void {
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
     const left = this.core.openHandles;
-    const pacing = this.ch.pacingSummary;
-    const paced = pacing ? ` (${pacing})` : '';
-    this.options.log(`session ended (${why}): ${this.bytesIn} bytes in, ${this.bytesOut} bytes out${paced}, ${secs} s${left ? `, ${left} handles left open` : ''}`);
+    this.options.log(`session ended (${why}): ${this.bytesIn} bytes in, ${this.bytesOut} bytes out${this.ch.pacingNote}, ${secs} s${left ? `, ${left} handles left open` : ''}`);
   }
 
   // ---- ChannelSink ----

@@ -189,8 +189,7 @@ export class WorkerChannel implements ChannelSink {
   }
 
   closed(error: Error | null): void {
-    const pacing = this.core.pacingSummary;
-    this.log(`${error ? `closed: ${error.message}` : 'closed'}${pacing ? ` (${pacing})` : ''}`);
+    this.log(`${error ? `closed: ${error.message}` : 'closed'}${this.core.pacingNote}`);
     this.isClosed = true;
     for (const item of this.ordered.splice(0)) item.done(error ?? new SSHException('channel closed'));
     this.closedError = error;
