@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { ChannelCore, ChannelSink } from '../lib/transport/channel';
 import { peerIsThisMachine } from '../lib/worker/ssh/connection';
-import { CLEARLY_REMOTE_RTT_MS, CLEARLY_REMOTE_SAMPLES, FlightPacer, HOLD_TIMEOUT_MS, LOCAL_RTT_MS, LOOPBACK_CAP, MIN_FLOOR, REMOTE_SAMPLES, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
+import { CLEARLY_REMOTE_RTT_MS, CLEARLY_REMOTE_SAMPLES, FlightPacer, LOCAL_RTT_MS, LOOPBACK_CAP, MIN_FLOOR, REMOTE_SAMPLES, SAFETY_HOLD_MS, SAMPLES_BEFORE_PACING, START_HOLD_MS } from '../lib/transport/flight-pacer';
 
 const PACKET = 32768;
 const WINDOW = 2 * 1024 * 1024;
@@ -207,14 +207,25 @@ describe('FlightPacer', () => {
     expect(p.cap).toBe(WINDOW / 2 + PACKET);
   });
 
-  it('does not release a peer that adjusts in small steps: it gives window back as it reads', () => {
-    const { p, clock } = pacerAt();
+  it('holds a peer that adjusts in small steps until SAFETY_HOLD_MS pass with no adjust, then never again', () => {
+    const { p, clock } = pacerAt(WINDOW, true);
     roundTrips(p, clock, 8, 0.2);
     const cap = p.cap;
+    expect(cap).toBe(LOOPBACK_CAP);
     p.onSent(cap);
-    expect(p.holdTimeout).toBe(HOLD_TIMEOUT_MS);
-    expect(p.release()).toBe(false);
     expect(p.allowance(WINDOW - cap)).toBe(0);
+    expect(p.holdTimeout).toBe(SAFETY_HOLD_MS);
+    expect(p.release()).toBe(true);
+    expect(p.allowance(WINDOW - cap)).toBe(WINDOW - cap);
+    // Its adjusts, small as before, do not bring the limit back: the pacer misjudged this peer.
+    clock.t += 0.2;
+    p.onAdjust(PACKET, WINDOW - cap + PACKET);
+    roundTrips(p, clock, 8, 0.2);
+    expect(p.cap).toBe(Infinity);
+    expect(p.pacing).toBe(false);
+    expect(p.summary).toBe(`paced until the peer left ${cap} bytes in flight ${SAFETY_HOLD_MS} ms unacknowledged with window left; not paced after that`);
+    // Nothing left to lift.
+    expect(p.release()).toBe(false);
   });
 
   it('releases a peer that has not adjusted yet (after START_HOLD_MS) until its first adjust', () => {
@@ -269,19 +280,39 @@ describe('ChannelCore pacing a local peer', () => {
     expect(ch.writableBytes).toBe(PACKET);
   });
 
-  it('a held peer that adjusts in small steps is never released: its adjusts come as it reads', () => {
+  it('a held peer that adjusts in small steps stays held while it adjusts, and one timer serves every hold', () => {
     const { ch, writable } = localChannel();
     ch.write(Buffer.alloc(WINDOW));
     expect(ch.writableBytes).toBe(0);
+    // 100 holds, each ended by an adjust after 0.9 SAFETY_HOLD_MS: 90 seconds of a slow reader.
+    for (let i = 0; i < 100; i++) {
+      jest.advanceTimersByTime(0.9 * SAFETY_HOLD_MS);
+      writable.mockClear();
+      ch.onWindowAdjust(PACKET);
+      expect(writable).toHaveBeenCalledTimes(1);
+      expect(ch.write(Buffer.alloc(WINDOW))).toBe(PACKET);
+      expect(ch.writableBytes).toBe(0);
+      expect(jest.getTimerCount()).toBe(1);
+    }
+  });
+
+  it('a held peer that adjusted before gets the rest of its window, for good, after SAFETY_HOLD_MS with no adjust', () => {
+    const { ch, writable } = localChannel();
+    const cap = WINDOW / 2 + PACKET;
+    expect(ch.write(Buffer.alloc(WINDOW))).toBe(cap);
     writable.mockClear();
-    jest.advanceTimersByTime(10 * HOLD_TIMEOUT_MS);
+    jest.advanceTimersByTime(SAFETY_HOLD_MS - 1);
     expect(writable).not.toHaveBeenCalled();
-    // No timer is armed for it at all: nothing spins while the peer is slow.
-    expect(jest.getTimerCount()).toBe(0);
-    expect(ch.writableBytes).toBe(0);
-    expect(jest.getTimerCount()).toBe(0);
-    ch.onWindowAdjust(PACKET);
+    jest.advanceTimersByTime(1);
     expect(writable).toHaveBeenCalledTimes(1);
+    expect(ch.writableBytes).toBe(WINDOW - cap);
+    expect(ch.write(Buffer.alloc(WINDOW))).toBe(WINDOW - cap);
+    // Adjusts come back, and each is used in full: the pacing has ended.
+    for (let i = 0; i < 8; i++) {
+      ch.onWindowAdjust(4 * PACKET);
+      expect(ch.write(Buffer.alloc(WINDOW))).toBe(4 * PACKET);
+    }
+    expect(ch.pacingNote).toMatch(/not paced after that/);
   });
 
   it('a peer that has not adjusted yet gets the whole window after START_HOLD_MS', () => {

@@ -93,8 +93,10 @@ export class ChannelCore {
   private pacer: FlightPacer | null = null;
   /** What the connection knows of its peer (set before the channel opens): see FlightPacer. */
   pacingHints: PacingHints = {};
-  /** Armed while the pacer holds data back; lifts the limit until the next adjust if none comes in time. */
+  /** Armed while the pacer holds data back; lifts the limit if no adjust comes in time. */
   private holdTimer: NodeJS.Timeout | null = null;
+  /** When the pacer began holding data back with window left (-1: it is not). */
+  private heldSince = -1;
 
   /** With `sendFilled`, data is written straight into the packet; without, into a payload for `send`. */
   constructor(
@@ -163,17 +165,27 @@ export class ChannelCore {
 
   /**
    * Called when data waits and room() is 0: if the pacer, not the peer, holds it (window is
-   * left), a timer lifts the limit should no adjust come in time. None for a peer the pacer never
-   * releases (one that adjusts in small steps: an adjust always comes).
+   * left), a timer lifts the limit should no adjust come within the pacer's holdTimeout. The
+   * timer outlives the holds it does not end: an adjust only marks the hold over, and a timer
+   * that finds a later hold re-arms for what that one has left, so a paced stream (a hold every
+   * few packets) costs no timer per hold.
    */
   private holdIfPaced(): void {
     const pacer = this.pacer;
-    if (!pacer?.releasable || this.remoteWindow === 0 || this.holdTimer || this.state !== 'open') return;
+    if (!pacer || this.remoteWindow === 0 || this.state !== 'open') return;
+    if (this.heldSince < 0) this.heldSince = performance.now();
+    if (!this.holdTimer) this.armHold(pacer, pacer.holdTimeout);
+  }
+
+  private armHold(pacer: FlightPacer, ms: number): void {
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
-      if (this.state !== 'open' || this.room() > 0) return;
-      if (pacer.release()) this.deliver((s) => s.writable());
-    }, pacer.holdTimeout);
+      if (this.state !== 'open' || this.heldSince < 0) return;
+      const left = this.heldSince + pacer.holdTimeout - performance.now();
+      if (left > 0) return this.armHold(pacer, left);
+      this.heldSince = -1;
+      if (this.room() === 0 && this.remoteWindow > 0 && pacer.release()) this.deliver((s) => s.writable());
+    }, ms);
     this.holdTimer.unref?.();
   }
 
@@ -189,6 +201,7 @@ export class ChannelCore {
   private clearHold(): void {
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
+    this.heldSince = -1;
   }
 
   /**
@@ -368,7 +381,8 @@ export class ChannelCore {
     const could = this.state === 'open' ? this.room() : 0;
     this.remoteWindow = Math.min(this.remoteWindow + n, 0xffffffff);
     this.pacer?.onAdjust(n, this.remoteWindow);
-    this.clearHold();
+    // The hold is over; its timer, if any, finds that (or a later hold) when it fires.
+    this.heldSince = -1;
     // Still held (the adjust only grew the window): the timer runs again from here.
     if (this.room() === 0) this.holdIfPaced();
     else if (could === 0) this.deliver((s) => s.writable());

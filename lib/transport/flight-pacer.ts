@@ -42,21 +42,24 @@
  * string) is taken to adjust in small steps from the start, as it does (every three packets), so
  * its first burst is that small too; for anyone else the first burst is the floor.
  *
- * If no adjust arrives within HOLD_TIMEOUT_MS while data is held (START_HOLD_MS before the first:
- * sshd took 80 ms to return its first window), and no adjust has shown small steps (a hint is not
- * enough), the whole window may be used until the next adjust: a peer that waits for more before
- * it adjusts is never left waiting for data we hold. A peer that adjusts in small steps is not
- * released: it gives window back as it reads, and a burst only deepens its queue.
+ * If no adjust arrives within START_HOLD_MS while data is held before the peer's first (sshd took
+ * 80 ms to return its first window), the whole window may be used until that adjust: a peer that
+ * waits for more before it adjusts is never left waiting for data we hold. A peer that has adjusted
+ * in small steps gives window back as it reads, so it is held for as long as it reads nothing; but
+ * if SAFETY_HOLD_MS pass with held data and no adjust, the pacer misjudged it (or its program
+ * paused), and no limit applies for the rest of the channel. A wrong guess about a peer then costs
+ * a second, never a stalled transfer (a peer that needs more than the cap before it adjusts would
+ * otherwise wait for good: a window grow taken for a small step once held a 16 MiB put that way).
  */
 
 /** A quickest round trip above this (ms) means a real network: the window is used in full. */
 export const LOCAL_RTT_MS = 2;
 /** Least in flight when a limit applies (bytes). */
 export const MIN_FLOOR = 512 * 1024;
-/** Held data with no adjust for this long (ms) lifts the limit until the next adjust. */
-export const HOLD_TIMEOUT_MS = 50;
-/** The same before the peer's first adjust, which may wait for its program to start reading. */
+/** Held data before the peer's first adjust, this long (ms), lifts the limit until that adjust. */
 export const START_HOLD_MS = 250;
+/** Held data, this long (ms) with no adjust from a peer that adjusted before, ends the pacing. */
+export const SAFETY_HOLD_MS = 1000;
 /** In flight for a loopback peer that adjusts in small steps, at least (bytes). */
 export const LOOPBACK_CAP = 256 * 1024;
 /** Round-trip samples before a quick one can make the path local. */
@@ -96,8 +99,14 @@ export class FlightPacer {
   /** The fewest and the most bytes an adjust has acknowledged. */
   private minReturned = Infinity;
   private maxReturned = 0;
-  /** Set when a held peer sent no adjust in time: the window is used in full until one comes. */
+  /** Set when a held peer sent no first adjust in time: the window is used in full until one comes. */
   private released = false;
+  /**
+   * Set when a peer that had adjusted left held data waiting SAFETY_HOLD_MS: no limit ever again.
+   * How much was in flight then.
+   */
+  private stalled = false;
+  private stalledAt = 0;
   /** The most in flight at once while a limit applied (0: it never applied). */
   pacedPeak = 0;
 
@@ -129,7 +138,7 @@ export class FlightPacer {
 
   /** Whether the measured limit applies now: a local path, a peer that adjusts in small steps. */
   get pacing(): boolean {
-    if (this.released || !this.smallSteps) return false;
+    if (this.released || this.stalled || !this.smallSteps) return false;
     if (this.loopback) return !this.measuredRemote;
     return this.samples >= SAMPLES_BEFORE_PACING && this.minRtt < LOCAL_RTT_MS;
   }
@@ -145,7 +154,7 @@ export class FlightPacer {
 
   /** Whether the start's limit applies: the path is not known yet and no adjust was large. */
   get starting(): boolean {
-    if (this.released) return false;
+    if (this.released || this.stalled) return false;
     if (!this.adjusted) return true;
     if (!this.smallSteps || this.loopback) return false;
     return this.samples < SAMPLES_BEFORE_PACING || (this.minRtt >= LOCAL_RTT_MS && !this.measuredRemote);
@@ -219,28 +228,30 @@ export class FlightPacer {
 
   /** How long held data may wait for an adjust before release() (ms). */
   get holdTimeout(): number {
-    return this.adjusted ? HOLD_TIMEOUT_MS : START_HOLD_MS;
+    return this.adjusted ? SAFETY_HOLD_MS : START_HOLD_MS;
   }
 
   /**
-   * Whether release() would lift the limit: not for a peer that has adjusted in small steps (it
-   * returns window as it reads: holding cannot leave it waiting). A hint is not proof: a peer that
-   * has not adjusted at all is released.
+   * The held peer did not adjust within holdTimeout: no limit until its first adjust if it has
+   * not adjusted yet, none for the rest of the channel if it has. Whether anything was held.
    */
-  get releasable(): boolean {
-    return !this.adjusted || !this.smallSteps;
-  }
-
-  /** The held peer did not adjust in time: no limit until it does, if releasable. Whether lifted. */
   release(): boolean {
-    if (!this.releasable) return false;
-    this.released = true;
+    if (!this.pacing && !this.starting) return false;
+    if (this.adjusted) {
+      this.stalled = true;
+      this.stalledAt = this.inFlight;
+    } else {
+      this.released = true;
+    }
     return true;
   }
 
   /** For a log line: how much pacing held in flight, or why it never applied (null: nothing sent). */
   get summary(): string | null {
     if (this.sent === 0) return null;
+    if (this.stalled) {
+      return `paced until the peer left ${this.stalledAt} bytes in flight ${SAFETY_HOLD_MS} ms unacknowledged with window left; not paced after that`;
+    }
     if (this.pacedPeak > 0 && this.loopback && this.measuredRemote) {
       return `paced: at most ${this.pacedPeak} in flight until round trips showed a remote path (quickest ${this.minRtt.toFixed(2)} ms of ${this.samples})`;
     }
