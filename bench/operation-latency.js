@@ -5,7 +5,10 @@
 // Both servers get the same user key; sshd's sessions get `SetEnv HOME=<temp dir>` (see
 // bench/support/sshd.js), ours run /bin/sh, so neither pays for this machine's ~/.bashrc.
 //
-//   npm run build && node bench/operation-latency.js [--rounds 7] [--turns 2]
+//   npm run build && node bench/operation-latency.js [--rounds 7] [--turns 2] [--delay MS]
+//
+// --delay MS reaches both servers through spec/support/delay-relay.js, which holds each byte MS
+// ms each way: how many round trips each operation takes shows in its time.
 //
 // Uses dist/: run `npm run build` first.
 'use strict';
@@ -16,6 +19,7 @@ const c = require('./support/common');
 
 const ROUNDS = Number(c.arg('rounds', 7));
 const TURNS = Number(c.arg('turns', 2));
+const DELAY_MS = Number(c.arg('delay', 0));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** Median ms of each operation over ROUNDS fresh connections to `target`. */
@@ -80,10 +84,16 @@ async function main() {
     sftp: { root: '/' },
   });
   try {
+    // The relays end with this process (their stdin is its pipe).
+    const { startDelayRelay } = require('../spec/support/delay-relay');
+    const reach = async (port) => (DELAY_MS ? (await startDelayRelay({ targetPort: port, delayMs: DELAY_MS })).port : port);
+    const sshdPort = await reach(sshd.port);
+    const oursPort = await reach(server.port);
+    if (DELAY_MS) console.log(`through a relay adding ${DELAY_MS} ms each way (a ${2 * DELAY_MS} ms round trip)`);
     const rows = { sshd: [], ours: [] };
     for (let turn = 0; turn < TURNS; turn++) {
-      rows.sshd.push(measure(lib, { port: sshd.port, user: sshd.user, key }, dir));
-      rows.ours.push(measure(lib, { port: server.port, user: sshd.user, key }, dir));
+      rows.sshd.push(measure(lib, { port: sshdPort, user: sshd.user, key }, dir));
+      rows.ours.push(measure(lib, { port: oursPort, user: sshd.user, key }, dir));
     }
     const names = Object.keys(rows.sshd[0]);
     const cell = (runs, name) => runs.map((r) => r[name].toFixed(2)).join(' / ');

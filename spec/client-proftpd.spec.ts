@@ -56,6 +56,11 @@ describe('SFTPClient and SCPClient against ProFTPD mod_sftp', () => {
     sftp.mkdir(r('d'));
     sftp.rename(r('a.bin'), r('d/b.bin'));
     expect(sftp.listdir(r('d'))).toEqual(['b.bin']);
+    // Many READDIRs, sent several at a time: every name once.
+    const names = Array.from({ length: 1500 }, (_, i) => `n${i}`);
+    mkdirSync(`${remoteDir}/many`);
+    for (const n of names) writeFileSync(`${remoteDir}/many/${n}`, '');
+    expect(sftp.listdir(r('many')).sort()).toEqual(names.sort());
     sftp.symlink('b.bin', r('d/link'));
     // mod_sftp answers READLINK with the target made absolute, where OpenSSH gives it as stored.
     expect(sftp.readlink(r('d/link'))).toBe(r('d/b.bin'));

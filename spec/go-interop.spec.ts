@@ -4,7 +4,7 @@
  * our SSHServer. The Go programs are ours, in spec/support/go, built from Debian's packages.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthenticationException, SSHServer } from '../lib';
@@ -55,6 +55,11 @@ describe('SSHClient against a Go (x/crypto/ssh) server', () => {
     sftp.put(join(dir, 'up.bin'), remote);
     expect(sftp.stat(remote).st_size).toBe(data.length);
     expect(sftp.listdir(dir)).toContain('remote.bin');
+    // Many READDIRs, sent several at a time: every name once.
+    const names = Array.from({ length: 1500 }, (_, i) => `n${i}`);
+    mkdirSync(join(dir, 'many'));
+    for (const n of names) writeFileSync(join(dir, 'many', n), '');
+    expect(sftp.listdir(join(dir, 'many')).sort()).toEqual(names.sort());
     sftp.get(remote, join(dir, 'down.bin'));
     expect(sha256(readFileSync(join(dir, 'down.bin')))).toBe(sha256(data));
     sftp.posixRename(remote, join(dir, 'renamed.bin'));

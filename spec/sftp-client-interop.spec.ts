@@ -115,6 +115,12 @@ for (const pc of PEERS) {
       const attrs = new Map(sftp.listdirAttr(d).map((a) => [a.filename, a]));
       expect(attrs.get('a')!.st_size).toBe(1);
       expect(attrs.get('sub')!.st_mode! & S_IFMT).toBe(S_IFDIR);
+      // Many READDIRs, sent several at a time: every name once.
+      const many = remote('many');
+      fs.mkdirSync(many);
+      const names = Array.from({ length: 1500 }, (_, i) => `n${i}`);
+      for (const n of names) fs.writeFileSync(join(many, n), '');
+      expect(sftp.listdir(many).sort()).toEqual(names.sort());
     });
 
     itPeer('stat matches fs.stat; a missing path raises IOError ENOENT', () => {

@@ -537,39 +537,48 @@ describe('SftpClientCore upload sources', () => {
   });
 });
 
-describe('SftpClientCore round trips of a whole-file transfer', () => {
-  /**
-   * A scripted server for one transfer: requests arrive in batches (whatever the client sent
-   * before the replies it had were delivered); STAT answers with `statSizes` in turn, READ and
-   * FSTAT from `file`.
-   */
-  async function scripted(statSizes: number[], file = Buffer.alloc(0)) {
-    const batches: string[][] = [[]];
-    const queue: Buffer[] = [];
-    let stats = 0;
-    let client!: SftpClientCore;
-    const flush = () => {
-      batches.push([]);
-      for (const b of queue.splice(0)) client.receive(b);
-    };
-    client = new SftpClientCore((bytes) => {
-      const req = decodeRequest(Buffer.from(bytes).subarray(4));
-      if (req.kind === 'init') return void setImmediate(() => client.receive(encodeReply.version(3, [])));
-      batches[batches.length - 1].push(req.kind);
-      const id = (req as { id: number }).id;
-      if (req.kind === 'open') queue.push(encodeReply.handle(id, Buffer.from('H')));
-      else if (req.kind === 'stat') queue.push(encodeReply.attrs(id, attrs({ st_size: statSizes[Math.min(stats++, statSizes.length - 1)] })));
-      else if (req.kind === 'fstat') queue.push(encodeReply.attrs(id, attrs({ st_size: file.length })));
-      else if (req.kind === 'read') {
-        const off = req.offset as number;
-        queue.push(off >= file.length ? encodeReply.status(id, FX.EOF) : encodeReply.data(id, file.subarray(off, off + req.length)));
-      } else queue.push(encodeReply.status(id, FX.OK));
-      if (queue.length === 1) setImmediate(flush);
-    });
-    await client.start();
-    return { client, batches: () => batches.filter((b) => b.length) };
-  }
+/**
+ * A scripted server for one transfer or listing: requests arrive in batches (whatever the client
+ * sent before the replies it had were delivered); STAT answers with `statSizes` in turn (a
+ * negative one: permission denied), READ and FSTAT from `file`, READDIR with `listing` in turn
+ * (a batch of that many names, `eof`, or `fail`: a FAILURE status), and EOF past its end.
+ */
+async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Array<number | 'eof' | 'fail'> = []) {
+  const batches: string[][] = [[]];
+  const queue: Buffer[] = [];
+  let stats = 0;
+  let names = 0;
+  let client!: SftpClientCore;
+  const flush = () => {
+    batches.push([]);
+    for (const b of queue.splice(0)) client.receive(b);
+  };
+  client = new SftpClientCore((bytes) => {
+    const req = decodeRequest(Buffer.from(bytes).subarray(4));
+    if (req.kind === 'init') return void setImmediate(() => client.receive(encodeReply.version(3, [])));
+    batches[batches.length - 1].push(req.kind);
+    const id = (req as { id: number }).id;
+    if (req.kind === 'open' || req.kind === 'opendir') queue.push(encodeReply.handle(id, Buffer.from('H')));
+    else if (req.kind === 'readdir') {
+      const batch = listing.shift() ?? 'eof';
+      if (batch === 'eof') queue.push(encodeReply.status(id, FX.EOF));
+      else if (batch === 'fail') queue.push(encodeReply.status(id, FX.FAILURE));
+      else queue.push(encodeReply.name(id, Array.from({ length: batch }, () => attrs({ filename: `f${names++}`, longname: '' }))));
+    } else if (req.kind === 'stat') {
+      const size = statSizes[Math.min(stats++, statSizes.length - 1)];
+      queue.push(size < 0 ? encodeReply.status(id, FX.PERMISSION_DENIED) : encodeReply.attrs(id, attrs({ st_size: size })));
+    } else if (req.kind === 'fstat') queue.push(encodeReply.attrs(id, attrs({ st_size: file.length })));
+    else if (req.kind === 'read') {
+      const off = req.offset as number;
+      queue.push(off >= file.length ? encodeReply.status(id, FX.EOF) : encodeReply.data(id, file.subarray(off, off + req.length)));
+    } else queue.push(encodeReply.status(id, FX.OK));
+    if (queue.length === 1) setImmediate(flush);
+  });
+  await client.start();
+  return { client, batches: () => batches.filter((b) => b.length) };
+}
 
+describe('SftpClientCore round trips of a whole-file transfer', () => {
   it('sends its STAT behind the CLOSE, in one round trip', async () => {
     const { client, batches } = await scripted([5]);
     let confirmed: SFTPAttributes | null = null;
@@ -589,17 +598,50 @@ describe('SftpClientCore round trips of a whole-file transfer', () => {
     await expect(short.client.upload(fromBuffer(Buffer.from('hello')), 'g', { confirm: () => undefined })).rejects.toThrow('size mismatch in put! 3 != 5');
   });
 
-  it('a download with the size a listing gave sends no FSTAT: its READs go out with the OPEN answered', async () => {
+  it('a download asks the size with the OPEN, or not at all when a listing gave it: its READs go out with the OPEN answered', async () => {
     const file = randomBytes(3000);
     const known = await scripted([], file);
     expect(await fetchAll(known.client, 'f', { knownSize: file.length })).toEqual(file);
     expect(known.batches()).toEqual([['open'], ['read', 'read'], ['close']]);
-    const plain = await scripted([], file);
+    const plain = await scripted([file.length], file);
     expect(await fetchAll(plain.client, 'f')).toEqual(file);
-    expect(plain.batches()).toEqual([['open'], ['fstat'], ['read', 'read'], ['close']]);
+    expect(plain.batches()).toEqual([['stat', 'open'], ['read', 'read'], ['close']]);
+    // A server that opens the file but refuses to STAT its path: the FSTAT of the handle.
+    const refused = await scripted([-1], file);
+    expect(await fetchAll(refused.client, 'f')).toEqual(file);
+    expect(refused.batches()).toEqual([['stat', 'open'], ['fstat'], ['read', 'read'], ['close']]);
     // A file that grew since it was listed is read to its end.
     const grown = await scripted([], file);
     expect(await fetchAll(grown.client, 'f', { knownSize: 1000 })).toEqual(file);
+  });
+});
+
+describe('SftpClientCore listing a directory', () => {
+  const listed = (entries: SFTPAttributes[]) => entries.map((e) => e.filename);
+  const named = (n: number) => Array.from({ length: n }, (_, i) => `f${i}`);
+
+  it('sends its READDIRs four, then eight... at a time: 1000 names in two rounds', async () => {
+    const { client, batches } = await scripted([], undefined, Array(10).fill(100));
+    expect(listed(await client.listdir('d'))).toEqual(named(1000));
+    expect(batches()).toEqual([['opendir'], Array(4).fill('readdir'), Array(8).fill('readdir'), ['close']]);
+    // A small directory: one round.
+    const small = await scripted([], undefined, [3]);
+    expect(listed(await small.client.listdir('d'))).toEqual(named(3));
+    expect(small.batches()).toEqual([['opendir'], Array(4).fill('readdir'), ['close']]);
+    // An empty one.
+    const empty = await scripted([], undefined, []);
+    expect(await empty.client.listdir('d')).toEqual([]);
+  });
+
+  it('keeps names a server sends for a READDIR after the EOF (answered out of order), and ignores errors after it', async () => {
+    const { client } = await scripted([], undefined, [100, 'eof', 100, 'fail']);
+    expect(listed(await client.listdir('d'))).toEqual(named(200));
+  });
+
+  it('raises an error that comes before any EOF, and closes the handle', async () => {
+    const { client, batches } = await scripted([], undefined, [100, 'fail', 100]);
+    await expect(client.listdir('d')).rejects.toThrow(IOError);
+    expect(batches().at(-1)).toEqual(['close']);
   });
 });
 

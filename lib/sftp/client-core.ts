@@ -65,6 +65,14 @@ export interface SftpClientCoreOptions {
 /** Idle READ reply buffers a session keeps during a download (64 in flight of 255 KiB fill it). */
 const REPLY_POOL_BYTES = 16 * 1024 * 1024;
 
+/**
+ * READDIRs a listing sends in its first round, and at most in one round (see listdir). A server
+ * answers a READDIR with up to ~100 names (OpenSSH's) and every READDIR after the last with EOF:
+ * a small directory costs three spare EOF replies, one of 1000 names two rounds, not 11 round trips.
+ */
+const READDIRS_AT_FIRST = 4;
+const READDIRS_AT_MOST = 64;
+
 const pathOf = (p: PathLike): string => (typeof p === 'string' ? p : p.toString('utf8'));
 
 export class SftpClientCore {
@@ -376,12 +384,31 @@ export class SftpClientCore {
     return this.request((id) => encodeRequest.readdir(id, handle), 'name', { syscall: 'readdir' }, { eofIsNull: true });
   }
 
-  /** Every entry of a directory, `.` and `..` included if the server sends them. */
+  /**
+   * Every entry of a directory, `.` and `..` included if the server sends them. READDIRs go out
+   * several at a time (READDIRS_AT_FIRST, twice as many each round up to READDIRS_AT_MOST) until a
+   * round brings EOF: one READDIR per round trip (OpenSSH's `sftp`, Paramiko) took a round trip
+   * per hundred names and one more for the EOF. Every round is answered in full before the next
+   * goes out, and the listing ends with the round that brought EOF, so entries a server sends
+   * out of order (for a later READDIR than the EOF's) are kept all the same.
+   */
   async listdir(path: PathLike): Promise<SFTPAttributes[]> {
     const handle = await this.opendir(path);
     const out: SFTPAttributes[] = [];
     try {
-      for (let batch = await this.readdir(handle); batch; batch = await this.readdir(handle)) out.push(...batch);
+      let done = false;
+      for (let n = READDIRS_AT_FIRST; !done; n = Math.min(2 * n, READDIRS_AT_MOST)) {
+        const round = await Promise.allSettled(Array.from({ length: n }, () => this.readdir(handle)));
+        for (const r of round) {
+          if (r.status === 'rejected') {
+            // After an EOF, an error only says the server saw nothing left.
+            if (done) continue;
+            throw r.reason;
+          }
+          if (r.value) out.push(...r.value);
+          else done = true;
+        }
+      }
     } finally {
       await this.close(handle);
     }

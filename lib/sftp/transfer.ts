@@ -147,9 +147,13 @@ export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, s
   const maxInFlight = inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT);
   const start = opts.offset ?? 0;
   const end = opts.length === undefined ? Infinity : start + opts.length;
+  // Without a listed size, a STAT of the path rides with the OPEN (Paramiko's get stats the path
+  // too): the READs go out once both are answered, one round trip, where an FSTAT of the handle
+  // would take a second. Should the STAT fail where the OPEN worked, the FSTAT is asked after all.
+  const stating = opts.knownSize === undefined ? core.stat(remotePath).catch(() => null) : null;
   const handle = await core.open(remotePath, FXF.READ);
   return withHandle(core, handle, async () => {
-    const st = opts.knownSize === undefined ? await core.fstat(handle).catch(() => null) : null;
+    const st = stating && ((await stating) ?? (await core.fstat(handle).catch(() => null)));
     const remoteSize = opts.knownSize ?? (typeof st?.st_size === 'number' ? st.st_size : undefined);
     const total = remoteSize === undefined ? 0 : Math.max(0, Math.min(end, remoteSize) - start);
     const release = opts.sinkReleasesData ? (data: Buffer) => core.replyPool.release(data) : undefined;
