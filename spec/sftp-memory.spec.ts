@@ -541,9 +541,10 @@ describe('SftpClientCore upload sources', () => {
  * A scripted server for one transfer or listing: requests arrive in batches (whatever the client
  * sent before the replies it had were delivered); STAT answers with `statSizes` in turn (a
  * negative one: permission denied), READ and FSTAT from `file`, READDIR with `listing` in turn
- * (a batch of that many names, `eof`, or `fail`: a FAILURE status), and EOF past its end.
+ * (a batch of that many names, `eof`, or `fail`: a FAILURE status), and EOF past its end;
+ * `withLimits` announces limits@openssh.com (1000-byte reads and writes).
  */
-async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Array<number | 'eof' | 'fail'> = []) {
+async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Array<number | 'eof' | 'fail'> = [], withLimits = false) {
   const batches: string[][] = [[]];
   const queue: Buffer[] = [];
   let stats = 0;
@@ -555,10 +556,13 @@ async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Ar
   };
   client = new SftpClientCore((bytes) => {
     const req = decodeRequest(Buffer.from(bytes).subarray(4));
-    if (req.kind === 'init') return void setImmediate(() => client.receive(encodeReply.version(3, [])));
+    if (req.kind === 'init') return void setImmediate(() => client.receive(encodeReply.version(3, withLimits ? [[EXT.LIMITS, '1']] : [])));
     batches[batches.length - 1].push(req.kind);
     const id = (req as { id: number }).id;
-    if (req.kind === 'open' || req.kind === 'opendir') queue.push(encodeReply.handle(id, Buffer.from('H')));
+    if (req.kind === 'extended') {
+      // limits@openssh.com: 256 KiB packets, 1000-byte reads and writes, 64 handles.
+      queue.push(encodeReply.extendedReply(id, (m) => m.addInt64(256 * 1024).addInt64(1000).addInt64(1000).addInt64(64)));
+    } else if (req.kind === 'open' || req.kind === 'opendir') queue.push(encodeReply.handle(id, Buffer.from('H')));
     else if (req.kind === 'readdir') {
       const batch = listing.shift() ?? 'eof';
       if (batch === 'eof') queue.push(encodeReply.status(id, FX.EOF));
@@ -579,6 +583,21 @@ async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Ar
 }
 
 describe('SftpClientCore round trips of a whole-file transfer', () => {
+  it('asks the limits as the session starts; a transfer\'s OPEN does not wait for them', async () => {
+    const file = randomBytes(2500);
+    const down = await scripted([file.length], file, [], true);
+    // Asked right after VERSION, without waiting: the session's first request.
+    expect(down.batches()).toEqual([['extended']]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await fetchAll(down.client, 'f')).toEqual(file);
+    // READs of the announced 1000 bytes (and one at the end, for growth).
+    expect(down.batches()).toEqual([['extended'], ['stat', 'open'], ['read', 'read', 'read', 'read'], ['close']]);
+    // A transfer at once: the OPEN goes out with the limits still on their way.
+    const up = await scripted([], file, [], true);
+    expect(await up.client.upload(fromBuffer(file), 'g')).toBe(file.length);
+    expect(up.batches()).toEqual([['extended', 'open'], ['write', 'write', 'write'], ['close']]);
+  });
+
   it('sends its STAT behind the CLOSE, in one round trip', async () => {
     const { client, batches } = await scripted([5]);
     let confirmed: SFTPAttributes | null = null;

@@ -86,6 +86,8 @@ export class SFTPFile implements Iterable<string | Buffer> {
   private readBuf: Buffer = Buffer.alloc(0);
   /** File offset of readBuf[0]. */
   private readBufAt = 0;
+  /** The READs that filled readBuf met the end of the file where it ends (see moreOp). */
+  private readBufEof = false;
   private writeBuf: Buffer[] = [];
   private writeBufLen = 0;
   private pipelined = false;
@@ -147,10 +149,22 @@ export class SFTPFile implements Iterable<string | Buffer> {
    */
   private *fillOp(min: number): Op<boolean> {
     const want = Math.max(min, this.readAhead);
-    const data = toBuffer(yield* this.callOp('read', { handle: this.handle, offset: this.pos, length: want })) as Buffer;
+    const r = yield* this.callOp<{ data: Uint8Array; eof: boolean }>('read', { handle: this.handle, offset: this.pos, length: want });
+    const data = toBuffer(r.data) as Buffer;
     this.readBuf = data;
     this.readBufAt = this.pos;
+    this.readBufEof = r.eof;
     return data.length > 0;
+  }
+
+  /**
+   * fillOp for a read that has used up the buffer, unless this same call filled it and its READs
+   * met the end of the file right there: no READ only to hear EOF again (a later call asks anew,
+   * so a file that grows is read on). False at EOF.
+   */
+  private *moreOp(min: number, filledThisCall: boolean): Op<boolean> {
+    if (filledThisCall && this.readBufEof && this.pos === this.readBufAt + this.readBuf.length) return false;
+    return yield* this.fillOp(min);
   }
 
   /** Up to `size` bytes (all the rest when null); an empty Buffer at EOF. */
@@ -172,10 +186,12 @@ export class SFTPFile implements Iterable<string | Buffer> {
     const limit = size;
     const parts: Buffer[] = [];
     let got = 0;
+    let filled = false;
     while (got < limit) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
-        if (!(yield* this.fillOp(Math.min(limit - got, PREFETCH_CHUNK)))) break;
+        if (!(yield* this.moreOp(Math.min(limit - got, PREFETCH_CHUNK), filled))) break;
+        filled = true;
         continue;
       }
       const take = this.readBuf.subarray(offsetInBuf, offsetInBuf + Math.min(limit - got, this.readBuf.length - offsetInBuf));
@@ -201,10 +217,12 @@ export class SFTPFile implements Iterable<string | Buffer> {
     let all: GrowingBuffer | null = null;
     const first = this.readAhead;
     let chunk = first;
+    let filled = false;
     for (;;) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
-        if (!(yield* this.fillOp(chunk))) break;
+        if (!(yield* this.moreOp(chunk, filled))) break;
+        filled = true;
         // A short answer is most likely the end: the next request only has to confirm it.
         chunk = this.readBuf.length >= chunk ? Math.min(chunk * 4, Math.max(PREFETCH_CHUNK, first)) : first;
         continue;
@@ -240,11 +258,13 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.need();
     const parts: Buffer[] = [];
     let got = 0;
+    let filled = false;
     for (;;) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
         yield* this.flushWritesOp();
-        if (!(yield* this.fillOp(this.readAhead))) break;
+        if (!(yield* this.moreOp(this.readAhead, filled))) break;
+        filled = true;
         continue;
       }
       const avail = this.readBuf.subarray(offsetInBuf);
@@ -360,6 +380,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.writeBufLen = 0;
     // Data read ahead over this range is stale now.
     this.readBuf = Buffer.alloc(0);
+    this.readBufEof = false;
     // Append mode: the server writes at the end whatever the offset; the position follows it.
     if (this.mode.append) this.pos = Number((yield* this.fstatOp()).st_size ?? this.pos);
     yield* this.callOp('write', { handle: this.handle, offset: this.pos, data, pipelined: this.pipelined });
@@ -375,7 +396,10 @@ export class SFTPFile implements Iterable<string | Buffer> {
     this.need();
     if (this.sftp !== client) throw new TypeError(`remoteCopy: ${this.name || 'the file'} belongs to another SFTPClient`);
     yield* this.flushWritesOp();
-    if (written) this.readBuf = Buffer.alloc(0);
+    if (written) {
+      this.readBuf = Buffer.alloc(0);
+      this.readBufEof = false;
+    }
     return this.handle;
   }
 

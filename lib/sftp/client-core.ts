@@ -174,6 +174,9 @@ export class SftpClientCore {
     }
     this.version = SFTP_VERSION;
     for (const [k, v] of reply.extensions) this.extensions.set(k, v);
+    // Transfers need the limits: asked now, they are here by the first one (OpenSSH's sftp asks
+    // them at start too, and waits). A failure is not cached: a transfer asks again.
+    if (this.extensions.has(EXT.LIMITS)) this.limits().catch(() => undefined);
     wait.resolve();
   }
 

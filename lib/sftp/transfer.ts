@@ -10,7 +10,7 @@
 import { SFTPAttributes } from './attributes';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_READS_IN_FLIGHT, errnoOf, EXT, FXF } from './constants';
 import { IOError } from '../errors';
-import type { SftpClientCore } from './client-core';
+import type { SftpClientCore, SftpLimits } from './client-core';
 import type { PathLike } from './requests';
 
 /** Receives downloaded data in order: `offset` counts from the first byte transferred. */
@@ -141,9 +141,19 @@ function chunkByChunk(sink: DownloadSink): DownloadRunSink {
 }
 
 /** download with runs of contiguous chunks for the sink (see DownloadRunSink, minRunBytes). */
+/**
+ * The server's limits, asked (if the session has not asked yet) along with a transfer's OPEN: a
+ * request size is needed only once the handle is. Awaited in the transfer's body (withHandle
+ * closes the handle if they fail); until then a failure is held, not left unhandled.
+ */
+function limitsAlongside(core: SftpClientCore): Promise<SftpLimits> {
+  const limits = core.limits();
+  limits.catch(() => undefined);
+  return limits;
+}
+
 export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, sink: DownloadRunSink, opts: DownloadRunOptions = {}): Promise<number> {
-  const limits = await core.limits();
-  const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
+  const limiting = limitsAlongside(core);
   const maxInFlight = inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT);
   const start = opts.offset ?? 0;
   const end = opts.length === undefined ? Infinity : start + opts.length;
@@ -153,6 +163,8 @@ export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, s
   const stating = opts.knownSize === undefined ? core.stat(remotePath).catch(() => null) : null;
   const handle = await core.open(remotePath, FXF.READ);
   return withHandle(core, handle, async () => {
+    const limits = await limiting;
+    const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
     const st = stating && ((await stating) ?? (await core.fstat(handle).catch(() => null)));
     const remoteSize = opts.knownSize ?? (typeof st?.st_size === 'number' ? st.st_size : undefined);
     const total = remoteSize === undefined ? 0 : Math.max(0, Math.min(end, remoteSize) - start);
@@ -175,11 +187,17 @@ export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, s
   });
 }
 
+/** What readRange read, and whether a READ answered EOF (the file ends where `data` does). */
+export interface RangeRead {
+  data: Buffer;
+  eof: boolean;
+}
+
 /**
  * Reads `length` bytes at `offset` of an open handle with many READs in flight (SFTPFile reads
- * and prefetch); resolves with what was read, shorter only at end of file. A read of more than
- * one request resolves with memory of its own (the SFTP service transfers it to the main thread
- * as it is).
+ * and prefetch). A read of one request resolves with what the server gave (it may give less
+ * anywhere); one of more, with all of it unless EOF came first (short reads are asked again),
+ * in memory of its own (the SFTP service transfers it to the main thread as it is).
  */
 export async function readRange(
   core: SftpClientCore,
@@ -187,10 +205,13 @@ export async function readRange(
   offset: number,
   length: number,
   opts: { requestSize?: number; maxInFlight?: number } = {},
-): Promise<Buffer> {
+): Promise<RangeRead> {
   const limits = await core.limits();
   const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
-  if (length <= requestSize) return (await core.read(handle, offset, length)) ?? Buffer.alloc(0);
+  if (length <= requestSize) {
+    const data = await core.read(handle, offset, length);
+    return data ? { data, eof: false } : { data: Buffer.alloc(0), eof: true };
+  }
   const out = Buffer.allocUnsafe(length);
   let got = 0;
   const sink: DownloadRunSink = (at, chunks) => {
@@ -211,7 +232,7 @@ export async function readRange(
     minRunBytes: 0,
     release: (data) => core.replyPool.release(data),
   }).run();
-  return got === length ? out : out.subarray(0, got);
+  return got === length ? { data: out, eof: false } : { data: out.subarray(0, got), eof: true };
 }
 
 interface PipelineParams {
@@ -395,8 +416,7 @@ class DownloadPipeline {
 }
 
 export async function upload(core: SftpClientCore, source: UploadSource, remotePath: PathLike, opts: UploadOptions = {}): Promise<number> {
-  const limits = await core.limits();
-  const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxWriteLength, limits.maxWriteLength));
+  const limiting = limitsAlongside(core);
   const maxInFlight = inFlightOf(opts.maxInFlight);
   const start = opts.offset ?? 0;
   const flags = opts.flags ?? (FXF.WRITE | FXF.CREAT | (opts.offset === undefined ? FXF.TRUNC : 0));
@@ -404,6 +424,8 @@ export async function upload(core: SftpClientCore, source: UploadSource, remoteP
   // What the STAT sent behind the CLOSE said (confirm).
   const early: { st: SFTPAttributes | null } = { st: null };
   const uploaded = await withHandle(core, handle, async () => {
+    const limits = await limiting;
+    const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxWriteLength, limits.maxWriteLength));
     let failed: Error | null = null;
     let inFlight = 0;
     let sent = 0;

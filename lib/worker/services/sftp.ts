@@ -8,6 +8,7 @@ import { ioErrorFrom, writeAllAt } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../sftp/buffer-pool';
 import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
+import type { RangeRead } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';
 import { connectionOf } from './transport';
 
@@ -71,16 +72,17 @@ const handleOf = (h: Uint8Array): Buffer => Buffer.from(h);
 const key = (h: Uint8Array): string => Buffer.from(h).toString('hex');
 
 /**
- * A Buffer the main thread gets without a copy: readRange's result of a large read is the whole
- * of an ArrayBuffer nothing else holds, which goes as it is; a view into other memory (a reply
- * packet) is copied into memory of its own first.
+ * A read the main thread gets without a copy of its data: readRange's result of a large read is
+ * the whole of an ArrayBuffer nothing else holds, which goes as it is; a view into other memory
+ * (a reply packet) is copied into memory of its own first.
  */
-function transferable(b: Buffer): Transfer<Uint8Array> | Uint8Array {
-  if (b.length < 64 * 1024) return b;
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return withTransfer(b, [b.buffer]);
+function transferable(r: RangeRead): Transfer<RangeRead | { data: Uint8Array; eof: boolean }> | RangeRead {
+  const b = r.data;
+  if (b.length < 64 * 1024) return r;
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return withTransfer(r, [b.buffer]);
   const own = new Uint8Array(b.length);
   own.set(b);
-  return withTransfer(own, [own.buffer]);
+  return withTransfer({ data: own, eof: r.eof }, [own.buffer]);
 }
 
 /**
@@ -397,7 +399,10 @@ export const sftpService: Service = {
       return run(s, a.args);
     },
 
-    /** Reads up to `length` bytes at `offset`, many requests in flight for large reads. */
+    /**
+     * Reads up to `length` bytes at `offset`, many requests in flight for large reads; `eof`:
+     * a READ answered EOF (the file ended where the data does when it was read).
+     */
     async read(a: { sftp: number; handle: Uint8Array; offset: number; length: number }) {
       const s = session(a.sftp);
       await settleWrites(s, a.handle);
@@ -532,7 +537,7 @@ export const sftpService: Service = {
       const s = session(a.sftp);
       await settleWrites(s, a.handle);
       const h = handleOf(a.handle);
-      return Promise.all(a.ranges.map(([offset, length]) => readRange(s.link.core, h, offset, length)));
+      return (await Promise.all(a.ranges.map(([offset, length]) => readRange(s.link.core, h, offset, length)))).map((r) => r.data);
     },
 
     closeSession(a: { sftp: number }) {
