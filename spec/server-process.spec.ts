@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   decodeTerminalModes,
+  dropSpareHelper,
   findPython3,
   SessionExit,
   SessionProcess,
   SessionProcessOptions,
+  spareHelperPid,
   spawnSession,
 } from '../lib/worker/server/process';
 
@@ -99,7 +101,11 @@ let dir: string;
 beforeAll(() => {
   dir = realpathSync(mkdtempSync(join(tmpdir(), 'pts-process-spec-')));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  // The helper started ahead by the last pty session (it would end with this process anyway).
+  dropSpareHelper();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('without a pty', () => {
   it('exec keeps stdout and stderr apart and reports the exit status', async () => {
@@ -422,6 +428,28 @@ describePty('with a pty', () => {
     writeFileSync(fake, '#!/bin/sh\necho boom >&2\nexit 3\n', { mode: 0o755 });
     const r = await outputs(runPty('true', {}, { python: fake }));
     expect(r.exit).toEqual({ code: 3, signal: null, coreDumped: false, error: 'boom' });
+  });
+
+  it('starts the next session\'s helper ahead: the second session runs in it, in its own cwd; dropSpareHelper ends it', async () => {
+    dropSpareHelper();
+    expect(spareHelperPid()).toBeNull();
+    const first = await outputs(runPty('pwd -P', {}, { cwd: dir }));
+    expect(first.out).toBe(`${dir}\r\n`);
+    // Started once the first session was on its way.
+    await new Promise((resolve) => setImmediate(resolve));
+    const ahead = spareHelperPid();
+    expect(ahead).toEqual(expect.any(Number));
+    const second = runPty('pwd -P', {}, { cwd: '/' });
+    expect(second.pid).toBe(ahead);
+    expect((await outputs(second)).out).toBe('/\r\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    const next = spareHelperPid()!;
+    expect(next).not.toBe(ahead);
+    expect(alive(next)).toBe(true);
+    dropSpareHelper();
+    expect(spareHelperPid()).toBeNull();
+    for (let i = 0; i < 100 && alive(next); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(alive(next)).toBe(false);
   });
 
   it('throws when there is no python3 for the helper', () => {

@@ -523,6 +523,47 @@ describe('SSHServer', () => {
     expect(() => s.status()).toThrow(/closed/);
   });
 
+  it("a pty session's Python helper is started ahead by the previous one, and none is left once the last server closes", () => {
+    // In a child: the helpers are that process's children, and its only server is closed.
+    const script = `
+      const fs = require('node:fs');
+      const { SSHServer, SSHClient, AutoAddPolicy } = require('./dist');
+      /** Our pty helpers still running: children of this process running python -I -S -c. */
+      const helpers = () => fs.readdirSync('/proc').filter((n) => /^\\d+$/.test(n)).filter((n) => {
+        try {
+          const stat = fs.readFileSync('/proc/' + n + '/stat', 'latin1');
+          const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return Number(ppid) === process.pid && state !== 'Z' && fs.readFileSync('/proc/' + n + '/cmdline', 'latin1').includes('-I\\0-S\\0-c');
+        } catch { return false; }
+      }).length;
+      const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      const server = SSHServer.start({ users: { u: 'p' }, shell: '/bin/sh', env: { PATH: '/usr/bin:/bin' } });
+      const c = new SSHClient();
+      c.setMissingHostKeyPolicy(new AutoAddPolicy());
+      const counts = [helpers()];
+      try {
+        c.connect(server.host, { port: server.port, username: 'u', password: 'p', lookForKeys: false, allowAgent: false });
+        for (let i = 0; i < 2; i++) {
+          const [, out] = c.execCommand('echo hi', { getPty: true });
+          if (out.read().toString() !== 'hi\\r\\n') throw new Error('no output');
+          sleep(300);
+          counts.push(helpers());
+        }
+      } finally {
+        c.close();
+        server.close();
+      }
+      for (let i = 0; i < 100 && helpers() > 0; i++) sleep(20);
+      counts.push(helpers());
+      process.stdout.write(JSON.stringify(counts));
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60000 });
+    expect(r.stderr).toBe('');
+    // None before; after each session, the one started ahead for the next (the session's own
+    // has ended); none after the close.
+    expect(JSON.parse(r.stdout)).toEqual([0, 1, 1, 0]);
+  });
+
   it("rekeyBytes and rekeySeconds (sshd's RekeyLimit): the server starts key exchanges by traffic and by time; bad values are TypeErrors", () => {
     // In a child with NODE_DEBUG: the connections' log is where a key exchange shows.
     const script = `

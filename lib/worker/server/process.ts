@@ -349,19 +349,14 @@ class PtySession extends Session implements SessionProcess {
     if (!python || !isExecutable(python)) {
       throw new Error(`pty sessions need python3 (${options.python ? `${options.python} is not executable` : 'found neither /usr/bin/python3 nor python3 on PATH'})`);
     }
-    // fd 3: control lines from us (the config first); fd 4: the helper's reports (JSON lines).
-    // detached: a terminal's ^C to this process must not take the helper down with it; the
-    // helper hangs the session up itself when fd 3 closes (this process gone).
-    const child = spawn(python, ['-I', '-S', '-c', PTY_HELPER], {
-      cwd: options.cwd,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-    });
+    const child = takeHelper(python);
     super(child);
     if (child.pid === undefined) {
       for (const stream of child.stdio) stream?.destroy();
       throw new Error(`cannot run ${python} for the pty helper`);
     }
+    // The next session's helper starts now, off this one's way (see takeHelper).
+    setImmediate(() => prepareSpareHelper(python));
     this.stdin = child.stdin!;
     this.stdout = child.stdout!;
     this.control = child.stdio[3] as Writable;
@@ -381,6 +376,7 @@ class PtySession extends Session implements SessionProcess {
     const env = { ...options.env };
     if (pty.term) env.TERM = pty.term;
     this.control.write(`${JSON.stringify({
+      cwd: options.cwd ?? null,
       file: shell,
       argv: options.command === null ? [shell, '-i'] : [shell, '-c', options.command],
       env,
@@ -460,6 +456,87 @@ class PtySession extends Session implements SessionProcess {
     this.child.kill('SIGKILL');
     super.abandon();
   }
+}
+
+/**
+ * A pty helper started ahead for the next pty session. Python's start and the helper's imports
+ * took ~50 ms here, nearly all of a shell session's start against our server (sshd's: ~20 ms);
+ * the rest is a fork. One spare at a time, for the python the last pty session used; it is made
+ * only once a pty session has started (a server that never gives a terminal starts none), holds
+ * no reference that keeps this process alive, and ends when its control pipe closes before a
+ * config came (this process gone) or when the last embedded server closes (dropSpareHelper).
+ */
+let spare: { python: string; child: ChildProcess } | null = null;
+
+/** fd 3: control lines from us (the config first); fd 4: the helper's reports (JSON lines). */
+function spawnHelper(python: string): ChildProcess {
+  // detached: a terminal's ^C to this process must not take the helper down with it; the
+  // helper hangs the session up itself when fd 3 closes (this process gone). The program's
+  // working directory comes in the config (the helper's own does not matter).
+  return spawn(python, ['-I', '-S', '-c', PTY_HELPER], { cwd: '/', detached: true, stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+}
+
+/** Whether `child` is a helper that has not ended (as far as this process has heard). */
+const running = (child: ChildProcess): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+
+/** Holds (or releases) this process's event loop for the helper and its pipes. */
+function refHelper(child: ChildProcess, held: boolean): void {
+  if (held) child.ref();
+  else child.unref();
+  for (const stream of child.stdio) {
+    const s = stream as (typeof stream & { ref?: () => void; unref?: () => void }) | null;
+    if (held) s?.ref?.();
+    else s?.unref?.();
+  }
+}
+
+/** The spare helper for `python` if there is one running, else a new one. */
+function takeHelper(python: string): ChildProcess {
+  const s = spare;
+  spare = null;
+  if (s && s.python === python && running(s.child)) {
+    s.child.removeAllListeners('exit');
+    refHelper(s.child, true);
+    return s.child;
+  }
+  if (s) dropHelper(s.child);
+  return spawnHelper(python);
+}
+
+function prepareSpareHelper(python: string): void {
+  if (spare) return;
+  const child = spawnHelper(python);
+  if (!running(child)) {
+    dropHelper(child);
+    return;
+  }
+  child.on('error', () => undefined);
+  child.stdin?.on('error', () => undefined);
+  child.stdio[3]?.on('error', () => undefined);
+  // A spare that ends by itself (killed, or a python that is not one) is forgotten.
+  child.once('exit', () => {
+    if (spare?.child === child) spare = null;
+    dropHelper(child);
+  });
+  refHelper(child, false);
+  spare = { python, child };
+}
+
+function dropHelper(child: ChildProcess): void {
+  for (const stream of child.stdio) stream?.destroy();
+  if (running(child)) child.kill('SIGKILL');
+}
+
+/** @internal for tests: the spare helper's pid, if one is running. */
+export function spareHelperPid(): number | null {
+  return spare && running(spare.child) ? spare.child.pid! : null;
+}
+
+/** Ends the spare pty helper, if any (the last embedded server closed). */
+export function dropSpareHelper(): void {
+  const s = spare;
+  spare = null;
+  if (s) dropHelper(s.child);
 }
 
 function isExecutable(path: string): boolean {
@@ -565,6 +642,12 @@ def child(cfg, slave, close):
         for fd in close:
             if fd > 2:
                 os.close(fd)
+        if cfg.get('cwd'):
+            try:
+                os.chdir(cfg['cwd'])
+            except OSError as e:
+                os.write(2, ('cannot run in %s: %s\r\n' % (cfg['cwd'], e.strerror)).encode())
+                os._exit(1)
         os.execvpe(cfg['file'], cfg['argv'], cfg['env'])
     except BaseException as e:
         try:

@@ -2,6 +2,7 @@ import { callback } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
 import { SSHException } from '../../errors';
 import { EmbeddedServer } from '../server/embedded';
+import { dropSpareHelper } from '../server/process';
 import type { EmbeddedOptions } from '../server/embedded';
 
 const servers = new Map<number, EmbeddedServer>();
@@ -47,6 +48,8 @@ export const embeddedService: Service = {
       const s = servers.get(a.id);
       if (!s) return true;
       servers.delete(a.id);
+      // The last server gone: no pty session will want a helper started ahead.
+      if (servers.size === 0) dropSpareHelper();
       await s.close();
       return true;
     },
