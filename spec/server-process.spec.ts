@@ -327,12 +327,12 @@ describePty('with a pty', () => {
     await shellRun(p, out, 'true');
     p.stdin.write('exit 7\n');
     expect(await p.exited).toEqual({ code: 7, signal: null, coreDumped: false });
-    // The session's end then searches /proc once for jobs left in other groups, and finding
-    // none, is done (each search reads every process's stat on the worker's shared thread).
+    // The helper said the session was empty as it ended: no search of /proc for jobs left in
+    // other groups (each reads every process's stat on the worker's shared thread).
     const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
     try {
       p.kill();
-      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(1);
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(0);
     } finally {
       readdir.mockRestore();
     }
@@ -405,16 +405,43 @@ describePty('with a pty', () => {
     expect(r.out).not.toContain('HOME=');
   });
 
-  it('kill() ends an interactive shell and its job', async () => {
+  it('kill() ends an interactive shell and its job; the helper does it, without a search of /proc here', async () => {
     const p = runPty(null);
     const out = new Collector(p.stdout);
     const text = await shellRun(p, out, 'sleep 30 & echo pid=$!');
     const [sleeper] = /pid=(\d+)/.exec(text)!.slice(1).map(Number);
     expect(alive(sleeper)).toBe(true);
-    p.kill();
-    await p.exited;
+    const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
+    try {
+      p.kill();
+      await p.exited;
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(0);
+    } finally {
+      readdir.mockRestore();
+    }
     expect(alive(sleeper)).toBe(false);
     expect(alive(p.pid)).toBe(false);
+  });
+
+  it('kill(): a job that ignores SIGHUP, in a group of its own, gets SIGKILL from the helper after its grace', async () => {
+    const p = runPty(null);
+    const out = new Collector(p.stdout);
+    const text = await shellRun(p, out, '(trap "" HUP; exec sleep 30) & echo pid=$!');
+    const [stubborn] = /pid=(\d+)/.exec(text)!.slice(1).map(Number);
+    expect(execFileSync('ps', ['-o', 'pgid=', '-p', String(stubborn)]).toString().trim()).toBe(String(stubborn));
+    const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
+    try {
+      const t0 = Date.now();
+      p.kill();
+      await p.exited;
+      await until(() => !alive(stubborn));
+      expect(alive(stubborn)).toBe(false);
+      // After the helper's grace (1 s), before ours would have come (2 s).
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(0);
+    } finally {
+      readdir.mockRestore();
+    }
   });
 
   it('reports a shell that cannot be run through the terminal, exit 127', async () => {

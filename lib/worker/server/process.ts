@@ -175,8 +175,7 @@ abstract class Session {
     child.on('close', (code, signal) => {
       this.closed = true;
       this.settle(this.outcome(code, signal));
-      const sid = this.sessionId;
-      if (this.timer && (sid === null || sessionGone(sid))) this.clearTimer();
+      if (this.timer && this.sessionEnded()) this.clearTimer();
     });
   }
 
@@ -190,6 +189,20 @@ abstract class Session {
   protected abstract readonly jobControl: boolean;
   protected abstract outcome(code: number | null, signal: NodeJS.Signals | null): SessionExit;
 
+  /**
+   * Once the program has ended: whether its session is known to be empty, without a search of
+   * /proc (the pty helper reports it; see PtySession).
+   */
+  protected knownEmpty(): boolean {
+    return false;
+  }
+
+  /** Whether the session is gone: known so, or found so by a search of /proc. */
+  private sessionEnded(): boolean {
+    const sid = this.sessionId;
+    return sid === null || this.knownEmpty() || sessionGone(sid);
+  }
+
   kill(): void {
     if (this.killing) return;
     this.killing = true;
@@ -198,15 +211,21 @@ abstract class Session {
     // gone. What could remain left its stdio and its group (a process that daemonized itself),
     // which sshd would not signal either: /proc is not searched for it, which took three scans
     // of every process per session end, ~5 ms of the worker's thread here. (A shell with job
-    // control, under a pty, may leave jobs in groups of their own: those are still searched.)
-    if (this.closed && !this.jobControl && (sid === null || !tryKill(-sid, 0))) return;
+    // control, under a pty, may leave jobs in groups of their own: its helper searches for
+    // them, and we do only when it could not say.)
+    if (this.closed && (this.knownEmpty() || (!this.jobControl && (sid === null || !tryKill(-sid, 0))))) return;
     // Nothing was left to signal, and the program is done: no grace period to wait out.
     if (!this.hangup() && this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.forceKill();
       if (!this.closed) this.timer = setTimeout(() => this.abandon(), KILL_GRACE_MS);
-    }, KILL_GRACE_MS);
+    }, this.graceMs);
+  }
+
+  /** How long after the hangup what is left of the session gets SIGKILL from us. */
+  protected get graceMs(): number {
+    return KILL_GRACE_MS;
   }
 
   /** SIGHUP (then SIGCONT) to the session; false when no process of it was there. */
@@ -342,6 +361,10 @@ class PtySession extends Session implements SessionProcess {
   private readonly control: Writable;
   private sid: number | null = null;
   private report: SessionExit | null = null;
+  /** Processes left in the program's session as the helper ended (-1: it could not tell). */
+  private left: number | null = null;
+  /** kill() left the session's hangup to the helper. */
+  private helperHangsUp = false;
   private helperErrors = '';
 
   constructor(options: SessionProcessOptions, pty: PtySize & { term: string; modes?: Buffer }, shell: string) {
@@ -386,7 +409,7 @@ class PtySession extends Session implements SessionProcess {
   }
 
   private onReport(line: string): void {
-    let report: { pid?: number; code?: number | null; signal?: number | null; core?: boolean };
+    let report: { pid?: number; code?: number | null; signal?: number | null; core?: boolean; session?: number };
     try {
       report = JSON.parse(line);
     } catch {
@@ -397,7 +420,18 @@ class PtySession extends Session implements SessionProcess {
       if (this.killing) this.hangup();
     } else if ('code' in report) {
       this.report = { code: report.code ?? null, signal: sshSignalName(report.signal ?? null), coreDumped: !!report.core };
+    } else if (typeof report.session === 'number') {
+      this.left = report.session;
     }
+  }
+
+  protected override knownEmpty(): boolean {
+    return this.closed && this.left === 0;
+  }
+
+  /** The helper's own SIGKILL comes after its grace (HANGUP_GRACE, as ours): ours only if it fails to. */
+  protected override get graceMs(): number {
+    return this.helperHangsUp ? 2 * KILL_GRACE_MS : KILL_GRACE_MS;
   }
 
   protected get sessionId(): number | null {
@@ -441,8 +475,15 @@ class PtySession extends Session implements SessionProcess {
   }
 
   protected override hangup(): boolean {
-    // The helper closes the terminal and hangs up the program's group (even before it has
-    // told us the session id); we reach the rest of the session.
+    // The helper closes the terminal and hangs up the program's session, every group of it
+    // (even before it has told us the session id), SIGKILL for what is left after its grace; it
+    // ends once the session is empty, or says what is left. Searching /proc here too cost the
+    // worker's thread (which every connection shares) ~5 ms per search of ~65 processes.
+    if (!this.closed && !this.control.writableEnded) {
+      this.control.end();
+      this.helperHangsUp = true;
+      return true;
+    }
     if (!this.control.writableEnded) this.control.end();
     return super.hangup();
   }
@@ -588,6 +629,43 @@ def killpg(pgrp, sig):
             pass
 
 
+def session_members(sid):
+    # Live processes of Unix session sid, from /proc (None where there is none): jobs of a shell
+    # with job control are in groups of their own, out of killpg's reach.
+    try:
+        names = os.listdir('/proc')
+    except OSError:
+        return None
+    found = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            fd = os.open('/proc/' + name + '/stat', os.O_RDONLY)
+            try:
+                stat = os.read(fd, 1024)
+            finally:
+                os.close(fd)
+            fields = stat[stat.rfind(b')') + 2:].split(b' ')
+            if int(fields[3]) == sid and fields[0] not in (b'Z', b'X'):
+                found.append(int(name))
+        except (OSError, ValueError, IndexError):
+            pass  # exited meanwhile
+    return found
+
+
+def signal_session(sid, *sigs):
+    members = session_members(sid) or []
+    for sig in sigs:
+        killpg(sid, sig)
+        for pid in members:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+    return members
+
+
 def vdisable(fd):
     try:
         return os.fpathconf(fd, 'PC_VDISABLE')
@@ -664,6 +742,8 @@ class Relay:
         self.last_in = b'\n'
         self.status = None
         self.deadline = None
+        self.hung_up = False
+        self.grace_end = 0.0
 
     def run(self):
         self.commands()
@@ -703,7 +783,7 @@ class Relay:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self.deadline = None
                 if self.status is None:
-                    killpg(self.pid, signal.SIGKILL)
+                    signal_session(self.pid, signal.SIGKILL)
 
     def read_control(self):
         try:
@@ -743,15 +823,35 @@ class Relay:
 
     def hangup(self):
         # As sshd when the connection goes: close the terminal (the kernel hangs up its
-        # session) and hang up the program's group, SIGKILL after the grace.
+        # session) and hang up the program's session, every group of it (a stopped process
+        # acts on SIGHUP only once continued), SIGKILL after the grace (see linger).
+        self.hung_up = True
         self.stdin_open = self.out_open = False
         self.to_master = self.to_out = b''
         if self.master_open:
             self.close_master()
+        signal_session(self.pid, signal.SIGHUP, signal.SIGCONT)
+        self.grace_end = time.monotonic() + HANGUP_GRACE
         if self.status is None:
-            killpg(self.pid, signal.SIGHUP)
-            killpg(self.pid, signal.SIGCONT)
-            self.deadline = time.monotonic() + HANGUP_GRACE
+            self.deadline = self.grace_end
+
+    def linger(self):
+        # The program is reaped and its terminal closed. Hung up, we answer for what is left of
+        # its session: given the rest of the grace, then SIGKILL. Either way, the last report
+        # says how many processes the session still has (-1: unknown), so that whoever started
+        # us need not search for them itself.
+        left = session_members(self.pid)
+        if self.hung_up:
+            while left and time.monotonic() < self.grace_end:
+                time.sleep(0.02)
+                left = session_members(self.pid)
+            for _ in range(50):
+                if not left:
+                    break
+                signal_session(self.pid, signal.SIGKILL)
+                time.sleep(0.02)
+                left = session_members(self.pid)
+        report({'session': -1 if left is None else len(left)})
 
     def read_stdin(self):
         try:
@@ -880,7 +980,9 @@ def main():
     os.close(sync_r)
     report({'pid': pid})
     try:
-        Relay(pid, master, wake_r, ctl).run()
+        relay = Relay(pid, master, wake_r, ctl)
+        relay.run()
+        relay.linger()
     except BaseException:
         killpg(pid, signal.SIGKILL)  # no session without its supervisor
         raise
