@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Everyday operations one by one, as a script or a test suite makes them: paramiko-ts's client
-// against a throw-away OpenSSH sshd and against our SSHServer (shell /bin/sh, SFTP at `/`), in
+// against a throw-away OpenSSH sshd and against our SSHServer (shell /bin/sh, SFTP at `/`), and
+// Paramiko's client against the same sshd (bench/support/paramiko_ops.py, timed inside Python), in
 // turns, each operation timed --rounds times on a fresh connection per round; medians in ms.
 // Both servers get the same user key; sshd's sessions get `SetEnv HOME=<temp dir>` (see
 // bench/support/sshd.js), ours run /bin/sh, so neither pays for this machine's ~/.bashrc.
@@ -12,6 +13,7 @@
 //
 // Uses dist/: run `npm run build` first.
 'use strict';
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -67,6 +69,18 @@ function measure(lib, target, dir) {
   return Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, c.quantile(s, 0.5)]));
 }
 
+/** Paramiko's medians over ROUNDS fresh connections (null when it is not installed). */
+function measureParamiko(port, user, keyPath, dir) {
+  const script = path.join(__dirname, 'support', 'paramiko_ops.py');
+  try {
+    const args = [script, '--port', String(port), '--user', user, '--key', keyPath, '--dir', dir, '--rounds', String(ROUNDS)];
+    return JSON.parse(execFileSync(c.PYTHON, args, { encoding: 'utf8', timeout: 600_000 }));
+  } catch (err) {
+    console.log(`(Paramiko not measured: ${String(err.message).split('\n')[0]})`);
+    return null;
+  }
+}
+
 async function main() {
   const lib = c.requireDist();
   const { startSshd } = require('./support/sshd');
@@ -90,16 +104,21 @@ async function main() {
     const sshdPort = await reach(sshd.port);
     const oursPort = await reach(server.port);
     if (DELAY_MS) console.log(`through a relay adding ${DELAY_MS} ms each way (a ${2 * DELAY_MS} ms round trip)`);
-    const rows = { sshd: [], ours: [] };
+    const rows = { sshd: [], ours: [], paramiko: [] };
     for (let turn = 0; turn < TURNS; turn++) {
       rows.sshd.push(measure(lib, { port: sshdPort, user: sshd.user, key }, dir));
       rows.ours.push(measure(lib, { port: oursPort, user: sshd.user, key }, dir));
+      const p = measureParamiko(sshdPort, sshd.user, sshd.keyPath, dir);
+      if (p) rows.paramiko.push(p);
     }
     const names = Object.keys(rows.sshd[0]);
-    const cell = (runs, name) => runs.map((r) => r[name].toFixed(2)).join(' / ');
-    console.log(`${'operation'.padEnd(26)}  ${'against sshd'.padEnd(16)}  against our SSHServer`);
-    for (const name of names) console.log(`${name.padEnd(26)}  ${cell(rows.sshd, name).padEnd(16)}  ${cell(rows.ours, name)}`);
-    console.log('(one figure per turn; the client is paramiko-ts in both columns)');
+    const cell = (runs, name) => runs.map((r) => (r[name] === undefined ? '-' : r[name].toFixed(2))).join(' / ');
+    const width = 8 * TURNS + 2;
+    console.log(`${'operation'.padEnd(26)}  ${'sshd'.padEnd(width)}  ${'SSHServer'.padEnd(width)}  Paramiko -> sshd`);
+    for (const name of names) {
+      console.log(`${name.padEnd(26)}  ${cell(rows.sshd, name).padEnd(width)}  ${cell(rows.ours, name).padEnd(width)}  ${rows.paramiko.length ? cell(rows.paramiko, name) : 'not measured'}`);
+    }
+    console.log('(one figure per turn; the client is paramiko-ts against sshd and against our SSHServer, then Paramiko against the same sshd)');
   } finally {
     server.close();
     sshd.stop();

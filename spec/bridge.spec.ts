@@ -58,6 +58,23 @@ describe('blocking calls', () => {
     expect((value as Buffer).toString()).toBe('data');
   });
 
+  test('a small view of a large buffer arrives as its own bytes, not with the whole buffer (alone, in an array, as a property)', () => {
+    const expected = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i + 100) % 251));
+    const args = { size: 16 * 1024 * 1024, at: 100, length: 1000 };
+    const bare = bridge.call<Uint8Array>('bridge', 'view', { ...args, shape: 'bare' });
+    const [inArray] = bridge.call<[Uint8Array, string]>('bridge', 'view', { ...args, shape: 'array' });
+    const { data, eof } = bridge.call<{ data: Uint8Array; eof: boolean }>('bridge', 'view', { ...args, shape: 'object' });
+    expect(eof).toBe(true);
+    for (const v of [bare, inArray, data]) {
+      expect(Buffer.from(v).equals(expected)).toBe(true);
+      // Cloned as a view, it would carry all 16 MiB (and took ~60 ms to post).
+      expect(v.buffer.byteLength).toBeLessThan(8192);
+    }
+    // A view of most of its buffer goes as it is.
+    const most = bridge.call<Uint8Array>('bridge', 'view', { size: 5000, at: 10, length: 4000, shape: 'bare' });
+    expect(most.buffer.byteLength).toBe(5000);
+  });
+
   test('an unknown method fails with SSHException naming it', () => {
     const err = catchError(() => bridge.call('bridge', 'noSuchMethod'));
     expect(err).toBeInstanceOf(SSHException);

@@ -74,6 +74,17 @@ export const diagnostics: Service = {
       return ms;
     },
 
+    /**
+     * `length` bytes (each its offset mod 251) at `at` of a fresh `size`-byte buffer, as a view:
+     * alone, in an array, or as a property (how a reply's views are posted, see compact).
+     */
+    view({ size, at, length, shape }: { size: number; at: number; length: number; shape: 'bare' | 'array' | 'object' }): unknown {
+      const big = Buffer.allocUnsafe(size);
+      for (let i = 0; i < size; i++) big[i] = i % 251;
+      const v = big.subarray(at, at + length);
+      return shape === 'array' ? [v, 'x'] : shape === 'object' ? { data: v, eof: true } : v;
+    },
+
     /** Returns something structured clone refuses (a function). */
     unclonable: () => ({ f: () => 1 }),
 
