@@ -73,6 +73,10 @@ describe('blocking calls', () => {
     // A view of most of its buffer goes as it is.
     const most = bridge.call<Uint8Array>('bridge', 'view', { size: 5000, at: 10, length: 4000, shape: 'bare' });
     expect(most.buffer.byteLength).toBe(5000);
+    // The same for a request's arguments (a write of a slice of a large buffer).
+    const big = Buffer.alloc(16 * 1024 * 1024);
+    expect(bridge.call('bridge', 'bufferBehind', { data: big.subarray(100, 1100) })).toBe(1000);
+    expect(bridge.call('bridge', 'bufferBehind', { data: big.subarray(0, big.length - 100) })).toBe(big.length);
   });
 
   test('an unknown method fails with SSHException naming it', () => {

@@ -47,6 +47,7 @@ import {
 import type { Doorbell } from './ring';
 import { MAIN_SPIN_MICROS, WARM_WINDOW_MICROS, spinWhileEqual, waitAsync } from './spin';
 import { isTransportWorker } from './worker-side';
+import { compact } from './compact';
 
 /** A main-thread handler of worker callbacks. It may return a promise, but see `onCallback`. */
 export type CallbackHandler = (payload: any) => unknown;
@@ -460,6 +461,12 @@ export class Bridge {
   }
 
   private post(w: WorkerHandle, message: ToWorker, transfer?: readonly Transferable[]): void {
+    // A request's small views of large buffers (a write of a slice of the caller's buffer) go
+    // as their bytes, unless its buffers are to move.
+    if (message.t === MSG_REQUEST && !transfer?.length) {
+      const a = compact(message.a);
+      if (a !== message.a) message = { ...message, a };
+    }
     w.port.postMessage(message, transfer);
     Atomics.add(w.control, WORKER_SIGNAL, 1);
   }

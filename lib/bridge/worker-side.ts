@@ -10,6 +10,7 @@
 import { receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
 import { SSHException } from '../errors';
 import { captureStack, deserializeError, serializeError, stackFrames, toBuffer, trimFramesFrom } from './errors-wire';
+import { compact } from './compact';
 import {
   HEARTBEAT,
   HEARTBEAT_MS,
@@ -179,31 +180,6 @@ class Context implements CallContext {
   callback(kind: string, payload?: unknown, transfer?: readonly Transferable[]): Promise<unknown> {
     return callback(kind, payload, transfer);
   }
-}
-
-/** Bytes a view may leave unused of its ArrayBuffer and still be posted as it is (see compact). */
-const VIEW_SLACK = 4096;
-
-const oversized = (v: unknown): v is ArrayBufferView => ArrayBuffer.isView(v) && v.buffer.byteLength > v.byteLength + VIEW_SLACK;
-const ownCopy = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice();
-
-/**
- * A reply with its views of a few bytes of large ArrayBuffers replaced by copies of those bytes
- * (the reply itself, an element of it or a property of a plain object, one level down). Posted,
- * a view takes its whole ArrayBuffer with it: 1000 bytes read into a 256 KiB read-ahead cost 0.9
- * ms to post here, a 1000-byte view of 16 MiB 58 ms.
- */
-function compact(value: unknown): unknown {
-  if (oversized(value)) return ownCopy(value);
-  if (Array.isArray(value)) return value.some(oversized) ? value.map((v) => (oversized(v) ? ownCopy(v) : v)) : value;
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    let out: Record<string, unknown> | null = null;
-    for (const [k, v] of Object.entries(value)) {
-      if (oversized(v)) (out ??= { ...(value as Record<string, unknown>) })[k] = ownCopy(v);
-    }
-    return out ?? value;
-  }
-  return value;
 }
 
 function reply(id: number, ok: boolean, value: unknown): void {

@@ -85,6 +85,11 @@ export const diagnostics: Service = {
       return shape === 'array' ? [v, 'x'] : shape === 'object' ? { data: v, eof: true } : v;
     },
 
+    /** The size of the ArrayBuffer behind `data` as it arrived here (how a request's views are posted). */
+    bufferBehind({ data }: { data: Uint8Array }): number {
+      return data.buffer.byteLength;
+    },
+
     /** Returns something structured clone refuses (a function). */
     unclonable: () => ({ f: () => 1 }),
 
