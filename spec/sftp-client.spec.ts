@@ -761,6 +761,23 @@ describe('SFTPClient against OpenSSH sshd: SFTPFile', () => {
     }
   });
 
+  itWithPeers(['sshd'], 'read() of files of every size around sshd\'s READ size (255 KiB) and the read-ahead: exact; a file grown after it is read on', () => {
+    for (const size of [0, 1, 1000, 255 * KiB - 1, 255 * KiB, 255 * KiB + 1, 256 * KiB, 256 * KiB + 1, 1279 * KiB + 3]) {
+      const data = randomBytes(size);
+      const p = put(remote(`read-${size}`), data);
+      const f = sftp.open(p, 'rb');
+      try {
+        expectBytes(f.read(), data);
+        expect(f.read().length).toBe(0);
+        // The end the read met was the end then: more written since is there for the next read.
+        fs.appendFileSync(p, 'more');
+        expect(f.read().toString()).toBe('more');
+      } finally {
+        f.close();
+      }
+    }
+  });
+
   itWithPeers(['sshd'], 'read(n), read() to the end, and an empty Buffer at EOF', () => {
     const data = randomBytes(300 * KiB + 17);
     const p = put(remote('read'), data);

@@ -12,7 +12,7 @@ import { decodeReply, decodeRequest, encodeReply, encodeRequest, SftpReply } fro
 import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
-import { copyRemote, downloadRuns } from '../lib/sftp/transfer';
+import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
 import { unwritten, writeAllAt } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
@@ -542,9 +542,10 @@ describe('SftpClientCore upload sources', () => {
  * sent before the replies it had were delivered); STAT answers with `statSizes` in turn (a
  * negative one: permission denied), READ and FSTAT from `file`, READDIR with `listing` in turn
  * (a batch of that many names, `eof`, or `fail`: a FAILURE status), and EOF past its end;
- * `withLimits` announces limits@openssh.com (1000-byte reads and writes).
+ * `withLimits` announces limits@openssh.com (1000-byte reads and writes); FSTAT answers
+ * `fstatSize` (the file's length unless told).
  */
-async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Array<number | 'eof' | 'fail'> = [], withLimits = false) {
+async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Array<number | 'eof' | 'fail'> = [], withLimits = false, fstatSize = file.length) {
   const batches: string[][] = [[]];
   const queue: Buffer[] = [];
   let stats = 0;
@@ -571,7 +572,7 @@ async function scripted(statSizes: number[], file = Buffer.alloc(0), listing: Ar
     } else if (req.kind === 'stat') {
       const size = statSizes[Math.min(stats++, statSizes.length - 1)];
       queue.push(size < 0 ? encodeReply.status(id, FX.PERMISSION_DENIED) : encodeReply.attrs(id, attrs({ st_size: size })));
-    } else if (req.kind === 'fstat') queue.push(encodeReply.attrs(id, attrs({ st_size: file.length })));
+    } else if (req.kind === 'fstat') queue.push(encodeReply.attrs(id, attrs({ st_size: fstatSize })));
     else if (req.kind === 'read') {
       const off = req.offset as number;
       queue.push(off >= file.length ? encodeReply.status(id, FX.EOF) : encodeReply.data(id, file.subarray(off, off + req.length)));
@@ -632,6 +633,43 @@ describe('SftpClientCore round trips of a whole-file transfer', () => {
     // A file that grew since it was listed is read to its end.
     const grown = await scripted([], file);
     expect(await fetchAll(grown.client, 'f', { knownSize: 1000 })).toEqual(file);
+  });
+});
+
+describe('readRange to the end of a file (SFTPFile.read())', () => {
+  it('sends an FSTAT with its READs and stops where an answer ends short at the size: one round trip', async () => {
+    const file = randomBytes(3000);
+    // 64 KiB: two READs of 32 KiB (no limits extension).
+    const { client, batches } = await scripted([], file);
+    const h = await client.open('f', FXF.READ);
+    const r = await readRange(client, h, 0, 64 * 1024, { toEnd: true });
+    expect(r.data.equals(file)).toBe(true);
+    expect(r.eof).toBe(true);
+    // One READ alone (within a request's size) too.
+    const one = await readRange(client, h, 1000, 10_000, { toEnd: true });
+    expect(one.data.equals(file.subarray(1000))).toBe(true);
+    expect(one.eof).toBe(true);
+    expect(batches()).toEqual([['open'], ['fstat', 'read', 'read'], ['fstat', 'read']]);
+    // Without toEnd: the rest of the short answer is asked, to hear EOF; a single READ cannot tell.
+    const plain = await scripted([], file);
+    const ph = await plain.client.open('f', FXF.READ);
+    expect((await readRange(plain.client, ph, 0, 64 * 1024)).eof).toBe(true);
+    expect((await readRange(plain.client, ph, 1000, 10_000)).eof).toBe(false);
+    expect(plain.batches()).toEqual([['open'], ['read', 'read'], ['read'], ['read']]);
+  });
+
+  it('reads on where the file has grown past the size the FSTAT gave, or where the server answered short before it', async () => {
+    const file = randomBytes(3000);
+    const grown = await scripted([], file, [], false, 1000);
+    const h = await grown.client.open('f', FXF.READ);
+    const r = await readRange(grown.client, h, 0, 64 * 1024, { toEnd: true });
+    expect(r.data.equals(file)).toBe(true);
+    expect(r.eof).toBe(true);
+    // The size is larger than what the READ gave: the rest is asked (and is EOF).
+    const larger = await scripted([], file, [], false, 5000);
+    const lh = await larger.client.open('f', FXF.READ);
+    expect((await readRange(larger.client, lh, 0, 64 * 1024, { toEnd: true })).data.equals(file)).toBe(true);
+    expect(larger.batches()).toEqual([['open'], ['fstat', 'read', 'read'], ['read']]);
   });
 });
 

@@ -147,9 +147,10 @@ export class SFTPFile implements Iterable<string | Buffer> {
    * it: what it held is read or skipped, and only unread data is kept (a sequential reader
    * holds one read-ahead, not everything read so far). False at EOF.
    */
-  private *fillOp(min: number): Op<boolean> {
+  /** `toEnd`: the caller reads to the end of the file (the worker may then stop at its size). */
+  private *fillOp(min: number, toEnd = false): Op<boolean> {
     const want = Math.max(min, this.readAhead);
-    const r = yield* this.callOp<{ data: Uint8Array; eof: boolean }>('read', { handle: this.handle, offset: this.pos, length: want });
+    const r = yield* this.callOp<{ data: Uint8Array; eof: boolean }>('read', { handle: this.handle, offset: this.pos, length: want, toEnd });
     const data = toBuffer(r.data) as Buffer;
     this.readBuf = data;
     this.readBufAt = this.pos;
@@ -162,9 +163,9 @@ export class SFTPFile implements Iterable<string | Buffer> {
    * met the end of the file right there: no READ only to hear EOF again (a later call asks anew,
    * so a file that grows is read on). False at EOF.
    */
-  private *moreOp(min: number, filledThisCall: boolean): Op<boolean> {
+  private *moreOp(min: number, filledThisCall: boolean, toEnd = false): Op<boolean> {
     if (filledThisCall && this.readBufEof && this.pos === this.readBufAt + this.readBuf.length) return false;
-    return yield* this.fillOp(min);
+    return yield* this.fillOp(min, toEnd);
   }
 
   /** Up to `size` bytes (all the rest when null); an empty Buffer at EOF. */
@@ -221,7 +222,7 @@ export class SFTPFile implements Iterable<string | Buffer> {
     for (;;) {
       const offsetInBuf = this.pos - this.readBufAt;
       if (offsetInBuf < 0 || offsetInBuf >= this.readBuf.length) {
-        if (!(yield* this.moreOp(chunk, filled))) break;
+        if (!(yield* this.moreOp(chunk, filled, true))) break;
         filled = true;
         // A short answer is most likely the end: the next request only has to confirm it.
         chunk = this.readBuf.length >= chunk ? Math.min(chunk * 4, Math.max(PREFETCH_CHUNK, first)) : first;

@@ -198,19 +198,26 @@ export interface RangeRead {
  * and prefetch). A read of one request resolves with what the server gave (it may give less
  * anywhere); one of more, with all of it unless EOF came first (short reads are asked again),
  * in memory of its own (the SFTP service transfers it to the main thread as it is).
+ *
+ * `toEnd` (a read of the rest of the file): an FSTAT goes out with the READs, and an answer that
+ * ends short exactly where the file's size says it ends is its end, with no READ only to hear
+ * EOF (a small file's `read()`: one round trip instead of two).
  */
 export async function readRange(
   core: SftpClientCore,
   handle: Buffer,
   offset: number,
   length: number,
-  opts: { requestSize?: number; maxInFlight?: number } = {},
+  opts: { requestSize?: number; maxInFlight?: number; toEnd?: boolean } = {},
 ): Promise<RangeRead> {
   const limits = await core.limits();
   const requestSize = Math.max(1, Math.min(opts.requestSize ?? limits.maxReadLength, limits.maxReadLength));
+  const sizing = opts.toEnd ? core.fstat(handle).then((st) => (typeof st.st_size === 'number' ? st.st_size : null), () => null) : null;
   if (length <= requestSize) {
     const data = await core.read(handle, offset, length);
-    return data ? { data, eof: false } : { data: Buffer.alloc(0), eof: true };
+    if (!data) return { data: Buffer.alloc(0), eof: true };
+    const size = sizing && (await sizing);
+    return { data, eof: data.length < length && offset + data.length === size };
   }
   const out = Buffer.allocUnsafe(length);
   let got = 0;
@@ -231,6 +238,7 @@ export async function readRange(
     total: length,
     minRunBytes: 0,
     release: (data) => core.replyPool.release(data),
+    endHint: sizing ?? undefined,
   }).run();
   return got === length ? { data: out, eof: false } : { data: out.subarray(0, got), eof: true };
 }
@@ -246,6 +254,11 @@ interface PipelineParams {
   onProgress?: Progress;
   /** Called with each delivered buffer once the sink is done with it. */
   release?: (data: Buffer) => void;
+  /**
+   * Where the file ends by its size, once known: a READ answered short exactly there found the
+   * end (no READ of the rest only to hear EOF). A file that grew since answers beyond it.
+   */
+  endHint?: Promise<number | null>;
 }
 
 /** The read side: issues READs ahead, re-requests short reads, delivers in order. */
@@ -266,6 +279,10 @@ class DownloadPipeline {
   private inSink = 0;
   private readonly minRun: number;
   private failed: Error | null = null;
+  /** See PipelineParams.endHint: null when there is none (or it said nothing), undefined until it is known. */
+  private endHint: number | null | undefined;
+  /** Short answers' remainders waiting for the end hint: each is the end or a gap to ask. */
+  private held: Array<[number, number]> = [];
   private done!: (n: number) => void;
   private reject!: (e: Error) => void;
 
@@ -277,6 +294,16 @@ class DownloadPipeline {
   ) {
     this.next = this.delivered = p.start;
     this.softEnd = p.remoteSize ?? Infinity;
+    if (p.endHint) {
+      void p.endHint.then((n) => {
+        this.endHint = n;
+        for (const [off, len] of this.held.splice(0)) this.shortAt(off, len);
+        this.deliver();
+        this.pump();
+      });
+    } else {
+      this.endHint = null;
+    }
     // A run never waits for more than a quarter of the pipeline: the rest keeps READs going.
     this.minRun = Math.min(p.minRunBytes, Math.floor(p.maxInFlight / 4) * p.requestSize);
   }
@@ -311,7 +338,7 @@ class DownloadPipeline {
       this.next += len;
       this.issue(off, len);
     }
-    if (this.inFlight === 0 && this.ready.size === 0 && this.inSink === 0 && this.gaps.length === 0 && this.next >= this.stop) {
+    if (this.inFlight === 0 && this.ready.size === 0 && this.inSink === 0 && this.gaps.length === 0 && this.held.length === 0 && this.next >= this.stop) {
       this.done(this.delivered - this.p.start);
     }
   }
@@ -342,8 +369,18 @@ class DownloadPipeline {
     if (off === this.softEnd && off + data.length > this.softEnd) this.softEnd = Infinity; // the file grew
     if (off >= this.stop) return;
     if (off + data.length > this.stop) data = data.subarray(0, this.stop - off);
-    else if (data.length < len) this.gaps.push([off + data.length, len - data.length]);
+    else if (data.length < len) {
+      // Its answer may come after the READs' (they are settled in one go from one packet).
+      if (this.endHint === undefined) this.held.push([off + data.length, len - data.length]);
+      else this.shortAt(off + data.length, len - data.length);
+    }
     this.ready.set(off, data);
+  }
+
+  /** A READ was answered short, up to `off`: the end of the file if the end hint says so, else a gap to ask. */
+  private shortAt(off: number, len: number): void {
+    if (off === this.endHint) this.setEof(off);
+    else this.gaps.push([off, len]);
   }
 
   private setEof(off: number): void {

@@ -401,12 +401,13 @@ export const sftpService: Service = {
 
     /**
      * Reads up to `length` bytes at `offset`, many requests in flight for large reads; `eof`:
-     * a READ answered EOF (the file ended where the data does when it was read).
+     * a READ answered EOF, or (`toEnd`) ended short where the file's size says it ends: the file
+     * ended where the data does when it was read.
      */
-    async read(a: { sftp: number; handle: Uint8Array; offset: number; length: number }) {
+    async read(a: { sftp: number; handle: Uint8Array; offset: number; length: number; toEnd?: boolean }) {
       const s = session(a.sftp);
       await settleWrites(s, a.handle);
-      return transferable(await readRange(s.link.core, handleOf(a.handle), a.offset, a.length));
+      return transferable(await readRange(s.link.core, handleOf(a.handle), a.offset, a.length, { toEnd: a.toEnd }));
     },
 
     /**
