@@ -370,6 +370,19 @@ describePty('with a pty', () => {
     }
   });
 
+  it('kill() right after the start, before the helper has said who the program is: the helper hangs it up, no search of /proc here', async () => {
+    const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
+    try {
+      const p = runPty('sleep 30');
+      p.kill();
+      const exit = await p.exited;
+      expect(exit.signal === 'HUP' || exit.code !== 0).toBe(true);
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(0);
+    } finally {
+      readdir.mockRestore();
+    }
+  });
+
   it('relays all output written just before the exit', async () => {
     const r = await outputs(runPty("head -c 1048576 /dev/zero | tr '\\0' x; exit 5"));
     expect(r.exit.code).toBe(5);

@@ -479,12 +479,13 @@ class PtySession extends Session implements SessionProcess {
     // (even before it has told us the session id), SIGKILL for what is left after its grace; it
     // ends once the session is empty, or says what is left. Searching /proc here too cost the
     // worker's thread (which every connection shares) ~5 ms per search of ~65 processes.
-    if (!this.closed && !this.control.writableEnded) {
-      this.control.end();
+    // While the helper runs, it has the hangup (a second call, once it reported the session
+    // id, has nothing to add); once it has ended with processes left, we search for them.
+    if (!this.closed) {
+      if (!this.control.writableEnded) this.control.end();
       this.helperHangsUp = true;
       return true;
     }
-    if (!this.control.writableEnded) this.control.end();
     return super.hangup();
   }
 
