@@ -306,6 +306,19 @@ describePty('with a pty', () => {
     expect(r.exit).toEqual({ code: 0, signal: null, coreDumped: false });
   });
 
+  it('the program leads a session of its own whose controlling terminal is the pty, in the foreground; no signal is ignored', async () => {
+    // /proc/self/stat of the shell: pid, session, tty_nr and the terminal's foreground group.
+    const r = await outputs(runPty('read -r s < /proc/$$/stat; echo "$s"; grep SigIgn /proc/$$/status'));
+    const [stat, ignored] = r.out.split('\r\n');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(stat.split(' ')[0]);
+    const [sid, ttyNr, tpgid] = [Number(fields[3]), Number(fields[4]), Number(fields[5])];
+    expect(sid).toBe(pid);
+    expect(ttyNr).toBeGreaterThan(0);
+    expect(tpgid).toBe(pid);
+    expect(ignored).toMatch(/^SigIgn:\s+0+$/);
+  });
+
   it('has the window size given, and TERM from the request', async () => {
     const r = await outputs(runPty('stty size; echo "$TERM"', { cols: 123, rows: 45 }));
     expect(r.out).toBe('45 123\r\nxterm-256color\r\n');
