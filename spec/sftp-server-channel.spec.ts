@@ -31,6 +31,7 @@ function serve(root: string, window = 64 << 20) {
   /** Replies decoded from the CHANNEL_DATA payloads sent so far. */
   const poll = () => {
     for (; taken < payloads.length; taken++) {
+      if (payloads[taken][0] !== 94) continue; // CHANNEL_DATA only: uploads also make window adjusts
       const data = new Message(payloads[taken].subarray(5)).getString();
       framer.push(data, (packet) => replies.push(decodeReply(packet)));
     }
@@ -75,7 +76,7 @@ describe('SFTP server channel output', () => {
     ch.onWindowAdjust(64 << 20);
     const replies = (await until(2 + count)).slice(2);
     expect(replies.map((r) => r.kind === 'data' && r.id)).toEqual(reads.map((_, i) => 10 + i));
-    expect(Buffer.concat(replies.map((r) => (r.kind === 'data' ? r.data : Buffer.alloc(0))))).toEqual(content);
+    expect(Buffer.concat(replies.map((r) => (r.kind === 'data' ? r.data : Buffer.alloc(0)))).equals(content)).toBe(true);
     const sizes = payloads.slice(before).map((p) => p.readUInt32BE(5));
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
     // At most one packet from the window left after OPEN, then whole packets and one tail.
@@ -110,6 +111,120 @@ describe('SFTP server channel output', () => {
     sftp.data(encodeRequest.init(3), 0);
     const [version] = await until(1);
     expect(version.kind).toBe('version');
+  });
+});
+
+describe('SFTP server channel uploads', () => {
+  let root: string;
+  beforeAll(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-sftp-up-'));
+  });
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+  afterEach(() => jest.restoreAllMocks());
+
+  /** The prototype of fs.promises' FileHandle, whose writev the server's writes go through. */
+  async function fileHandleProto(): Promise<{ writev: (...a: unknown[]) => Promise<unknown> }> {
+    const fh = await fs.promises.open(path.join(root, 'proto'), 'w');
+    await fh.close();
+    return Object.getPrototypeOf(fh);
+  }
+
+  async function openForWrite(name: string) {
+    const served = serve(root);
+    served.sftp.data(Buffer.concat([encodeRequest.init(3), encodeRequest.open(1, `/${name}`, FXF.WRITE | FXF.CREAT | FXF.TRUNC)]), 0);
+    const [, opened] = await served.until(2);
+    if (opened.kind !== 'handle') throw new Error(`OPEN failed: ${JSON.stringify(opened)}`);
+    return { ...served, handle: opened.handle };
+  }
+
+  /** WRITE packets for `data` in `size` pieces from `offset`, ids from `firstId`. */
+  const writes = (handle: Buffer, data: Buffer, size: number, firstId: number, offset = 0): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < data.length; at += size) out.push(Buffer.concat(encodeRequest.write(firstId + at / size, handle, offset + at, data.subarray(at, at + size))));
+    return out;
+  };
+
+  it('WRITEs that follow each other in the file go out in a few system calls, each answered in order', async () => {
+    const writev = jest.spyOn(await fileHandleProto(), 'writev');
+    const { sftp, until, handle } = await openForWrite('run.bin');
+    const data = randomBytes(48 * 32768);
+    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
+    const replies = (await until(2 + 48)).slice(2);
+    expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual(Array.from({ length: 48 }, (_, i) => [10 + i, 0]));
+    expect(fs.readFileSync(path.join(root, 'run.bin')).equals(data)).toBe(true);
+    // One per request before: 48.
+    expect(writev.mock.calls.length).toBeGreaterThan(0);
+    expect(writev.mock.calls.length).toBeLessThanOrEqual(4);
+  });
+
+  it('a READ between two WRITEs sees the first and not the second; overlapping WRITEs land in order', async () => {
+    const { sftp, until, handle } = await openForWriteRead('order.bin');
+    sftp.data(
+      Buffer.concat([
+        ...encodeRequest.write(10, handle, 0, Buffer.from('aaaa')),
+        encodeRequest.read(11, handle, 0, 100),
+        ...encodeRequest.write(12, handle, 4, Buffer.from('bbbb')),
+        ...encodeRequest.write(13, handle, 0, Buffer.from('cc')),
+        ...encodeRequest.write(14, handle, 2, Buffer.from('dd')),
+      ]),
+      0,
+    );
+    const replies = (await until(2 + 5)).slice(2);
+    expect(replies.map((r) => r.kind)).toEqual(['status', 'data', 'status', 'status', 'status']);
+    expect(replies[1].kind === 'data' && replies[1].data.toString()).toBe('aaaa');
+    expect(fs.readFileSync(path.join(root, 'order.bin'), 'utf8')).toBe('ccddbbbb');
+  });
+
+  async function openForWriteRead(name: string) {
+    const served = serve(root);
+    served.sftp.data(Buffer.concat([encodeRequest.init(3), encodeRequest.open(1, `/${name}`, FXF.READ | FXF.WRITE | FXF.CREAT | FXF.TRUNC)]), 0);
+    const [, opened] = await served.until(2);
+    if (opened.kind !== 'handle') throw new Error(`OPEN failed: ${JSON.stringify(opened)}`);
+    return { ...served, handle: opened.handle };
+  }
+
+  it('a run that fails answers each of its WRITEs with the error, and later WRITEs go on', async () => {
+    const proto = await fileHandleProto();
+    const real = proto.writev;
+    let failures = 1;
+    jest.spyOn(proto, 'writev').mockImplementation(function (this: unknown, ...a: unknown[]) {
+      if (failures-- > 0) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }));
+      return real.apply(this, a);
+    });
+    const { sftp, until, handle } = await openForWrite('full.bin');
+    sftp.data(Buffer.concat(writes(handle, randomBytes(8 * 1000), 1000, 10)), 0);
+    const failed = (await until(2 + 8)).slice(2);
+    expect(failed.map((r) => (r.kind === 'status' ? [r.id, r.message] : r.kind))).toEqual(Array.from({ length: 8 }, (_, i) => [10 + i, 'No space left on device']));
+    expect(failed.every((r) => r.kind === 'status' && r.code !== 0)).toBe(true);
+    const data = randomBytes(3000);
+    sftp.data(Buffer.concat(writes(handle, data, 1000, 20)), 0);
+    const later = (await until(2 + 8 + 3)).slice(2 + 8);
+    expect(later.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual([[20, 0], [21, 0], [22, 0]]);
+    expect(fs.readFileSync(path.join(root, 'full.bin'))).toEqual(data);
+  });
+
+  it("reuses its request packets' memory from one WRITE to the next, and keeps none once the file is closed", async () => {
+    const { sftp, until, handle } = await openForWrite('reuse.bin');
+    const pool = (sftp as unknown as { requestPool: BufferPool }).requestPool;
+    const take = jest.spyOn(pool, 'take');
+    const data = randomBytes(96 * 32768);
+    let expected = 2;
+    // Three rounds of 32 WRITEs, each answered before the next: 96 packets of ~32 KiB.
+    for (let round = 0; round < 3; round++) {
+      sftp.data(Buffer.concat(writes(handle, data.subarray(round * 32 * 32768, (round + 1) * 32 * 32768), 32768, 10 + round * 32, round * 32 * 32768)), 0);
+      expected += 32;
+      const got = await until(expected);
+      expect(got.slice(-32).every((r) => r.kind === 'status' && r.code === 0)).toBe(true);
+    }
+    const memory = new Set(take.mock.results.map((r) => (r.value as Buffer).buffer));
+    expect(take).toHaveBeenCalledTimes(96);
+    expect(memory.size).toBeLessThanOrEqual(40);
+    expect(pool.idle).toBeGreaterThan(0);
+    sftp.data(encodeRequest.close(200, handle), 0);
+    const [closed] = (await until(expected + 1)).slice(-1);
+    expect(closed.kind === 'status' && closed.code).toBe(0);
+    expect(pool.idle).toBe(0);
+    expect(fs.readFileSync(path.join(root, 'reuse.bin')).equals(data)).toBe(true);
   });
 });
 

@@ -43,6 +43,11 @@ export class BufferPool {
     this.idleBytes += ab.byteLength;
   }
 
+  /** Bytes kept for reuse. */
+  get idle(): number {
+    return this.idleBytes;
+  }
+
   /** Drops the idle buffers (a transfer ended: an idle session keeps none). */
   clear(): void {
     this.free.clear();

@@ -22,8 +22,8 @@ export class PacketFramer {
   /**
    * `maxPacket`: the largest length word accepted; beyond it the stream is refused for good.
    * `copy`: chunks are only valid during `push` (channel data decrypted into a reused buffer):
-   * each packet is copied out as it completes, a split one into a buffer of its final size,
-   * taken from `pool` when there is one.
+   * each packet is copied out as it completes into a buffer of its own (its length word first,
+   * the packet a view after it), taken from `pool` when there is one.
    */
   constructor(
     readonly maxPacket: number = DEFAULT_MAX_PACKET,
@@ -96,7 +96,9 @@ export class PacketFramer {
         if (this.have === 0 && chunk.length - off >= 4) {
           const end = off + 4 + this.checkLength(chunk.readUInt32BE(off));
           if (end <= chunk.length) {
-            onPacket(Buffer.from(chunk.subarray(off + 4, end)));
+            const whole = this.assemble(end - off);
+            chunk.copy(whole, 0, off, end);
+            onPacket(whole.subarray(4));
             off = end;
             continue;
           }

@@ -19,7 +19,7 @@ import { PacketFramer } from './framing';
 import { encodeReply } from './replies';
 import type { BufferPool } from './buffer-pool';
 import { decodeRequest, peekId, SftpRequest } from './requests';
-import { HandleTable, OrderedQueue, releaseEntry } from './server-handles';
+import { FileEntry, HandleTable, OrderedQueue, releaseEntry, WriteRun } from './server-handles';
 import { getUint64, ServerLimits, ServerOps } from './server-ops';
 import { PathJail, StatusError } from './server-paths';
 
@@ -72,6 +72,15 @@ const EXTENSIONS: Array<[string, string]> = [
   checkFileAnnouncement(),
 ];
 
+/**
+ * WRITEs gathered into one system call at most: 64 parts (32 KiB each from OpenSSH's sftp, a
+ * pipeline's worth) and 8 MiB. IOV_MAX is 1024.
+ */
+const RUN_PARTS = 64;
+const RUN_BYTES = 8 << 20;
+
+type WriteRequest = Extract<SftpRequest, { kind: 'write' }>;
+
 export class SftpServerCore {
   private readonly framer = new PacketFramer(DEFAULT_MAX_PACKET);
   private readonly ops: ServerOps;
@@ -115,6 +124,25 @@ export class SftpServerCore {
     }
   }
 
+  /**
+   * Feeds one whole packet (type byte and payload, without its length word), framed by the
+   * caller; `release` is called once the request is done with the packet's memory (its WRITE
+   * data written), so the caller may reuse it. Never throws.
+   */
+  receivePacket(packet: Buffer, release?: () => void): void {
+    if (this.ended) return;
+    try {
+      this.onPacket(packet, release);
+    } catch (err) {
+      this.fatal(err as Error);
+    }
+  }
+
+  /** The caller's framing found the stream unusable (an oversize length): the session ends as for a bad packet. */
+  protocolError(err: Error): void {
+    this.fatal(err);
+  }
+
   /** Ends the session (the channel closed): open files and directories are closed. */
   async end(): Promise<void> {
     this.ended = true;
@@ -128,7 +156,7 @@ export class SftpServerCore {
     this.options.onEnd?.(err);
   }
 
-  private onPacket(packet: Buffer): void {
+  private onPacket(packet: Buffer, release?: () => void): void {
     if (this.ended) return;
     if (packet.length === 0) throw new SFTPError('empty SFTP packet');
     let req: SftpRequest;
@@ -147,10 +175,10 @@ export class SftpServerCore {
       return;
     }
     if (!this.initDone) throw new SFTPError(`${FXP_NAMES[packet[0]] ?? `packet type ${packet[0]}`} before SSH_FXP_INIT`);
-    this.schedule(req);
+    this.schedule(req, release);
   }
 
-  private schedule(req: Exclude<SftpRequest, { kind: 'init' }>): void {
+  private schedule(req: Exclude<SftpRequest, { kind: 'init' }>, release?: () => void): void {
     let work: Promise<Buffer>;
     try {
       work = this.route(req);
@@ -173,8 +201,14 @@ export class SftpServerCore {
     const slot: { bytes: Buffer | null } = { bytes: null };
     this.inOrder.push(slot);
     work.then(
-      (reply) => this.reply(slot, reply),
-      (err: unknown) => this.reply(slot, this.errorReply(req, err)),
+      (reply) => {
+        release?.();
+        this.reply(slot, reply);
+      },
+      (err: unknown) => {
+        release?.();
+        this.reply(slot, this.errorReply(req, err));
+      },
     );
   }
 
@@ -232,7 +266,7 @@ export class SftpServerCore {
       case 'write': {
         const e = ops.file(req.handle);
         if (!e.writable) return Promise.reject(new StatusError(FX.PERMISSION_DENIED, 'File not open for writing'));
-        return e.queue.run(false, () => ops.write(req.id, e, req.offset, req.data));
+        return this.write(e, req);
       }
       case 'fstat': {
         const e = ops.file(req.handle);
@@ -270,6 +304,34 @@ export class SftpServerCore {
       case 'unknown':
         return Promise.resolve(encodeReply.status(req.id, FX.OP_UNSUPPORTED, `Unsupported request type ${req.type}`));
     }
+  }
+
+  /**
+   * A WRITE joins the run of WRITEs still gathering on its handle when it continues it in the
+   * file and nothing else was queued on the handle since (a READ or FSTAT between them keeps
+   * its place); otherwise it starts a run of its own. A run gathers until its turn on the
+   * handle's queue comes, that is while the write before it runs, then goes in one system call;
+   * each WRITE in it is answered when it is written (a failure answers them all with it).
+   */
+  private write(e: FileEntry, req: WriteRequest): Promise<Buffer> {
+    const { id, offset, data } = req;
+    const ops = this.ops;
+    // Offsets past 2^53 are refused by ops.write, one by one.
+    if (typeof offset === 'bigint' || !Number.isSafeInteger(offset + data.length)) return e.queue.run(false, () => ops.write(id, e, offset, data));
+    const open = e.gathering;
+    if (open && open.queuedAt === e.queue.queued && open.offset + open.bytes === offset && open.parts.length < RUN_PARTS && open.bytes + data.length <= RUN_BYTES) {
+      open.parts.push(data);
+      open.bytes += data.length;
+      return open.written.then(() => ops.ok(id));
+    }
+    const run: WriteRun = { offset, bytes: data.length, parts: [data], queuedAt: 0, written: Promise.resolve() };
+    run.written = e.queue.run(false, () => {
+      if (e.gathering === run) e.gathering = undefined;
+      return ops.writeRun(e, run.offset, run.parts);
+    });
+    run.queuedAt = e.queue.queued;
+    e.gathering = run;
+    return run.written.then(() => ops.ok(id));
   }
 
   private extended(req: Extract<SftpRequest, { kind: 'extended' }>): Promise<Buffer> {

@@ -13,9 +13,12 @@ const noop = (): void => undefined;
 export class OrderedQueue {
   private lastExclusive: Promise<unknown> = Promise.resolve();
   private readonly shared = new Set<Promise<unknown>>();
+  /** Requests queued so far: unchanged since a request was queued means it is still the last. */
+  queued = 0;
 
   /** Runs `fn` after the requests before it that it must follow; `shared` ones overlap each other. */
   run<T>(shared: boolean, fn: () => Promise<T>): Promise<T> {
+    this.queued++;
     if (shared) {
       const p = this.lastExclusive.then(fn);
       const settled = p.then(noop, noop);
@@ -39,6 +42,20 @@ export interface FileEntry {
   readable: boolean;
   writable: boolean;
   queue: OrderedQueue;
+  /** WRITEs gathered to go in one system call, while later ones may still join (server-core). */
+  gathering?: WriteRun;
+}
+
+/** Consecutive WRITEs of one handle, written together. */
+export interface WriteRun {
+  /** File offset of the first byte. */
+  offset: number;
+  bytes: number;
+  parts: Buffer[];
+  /** `OrderedQueue.queued` just after the run was queued: others may join while it is unchanged. */
+  queuedAt: number;
+  /** Settles when the run is written. */
+  written: Promise<void>;
 }
 
 export interface DirEntry {

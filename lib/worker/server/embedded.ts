@@ -120,6 +120,38 @@ function offeredMethods(options: EmbeddedOptions, anyKeys: boolean): string[] {
  * The SSH server of `SSHServer`: listens, authenticates from its user table, and runs
  * sessions as local processes, all inside the worker (nothing waits for the main thread).
  */
+/**
+ * Round trips at or above this (ms) make an SFTP session's path far enough for a wider window
+ * (see widenWhenFar). 2 MiB a round trip of 5 ms is ~420 MB/s, a loopback upload's rate here.
+ */
+const FAR_ROUND_TRIP_MS = 5;
+/** Round trips measured before a path is taken as far: each under FAR_ROUND_TRIP_MS says it is near. */
+const FAR_PROBES = 3;
+
+/**
+ * An upload through a far path needs more window than a shell: the 2 MiB a session opens with
+ * held OpenSSH's sftp, 20 ms away, to 43 MB/s (sshd 64; 102-130 with 16 MiB). On a near path
+ * the wide window costs instead: OpenSSH's client reads from sftp as far ahead as the window
+ * lets it, and with megabytes waiting in its channel buffer it reallocates and copies that
+ * buffer for each packet it sends (a put to our server on loopback: 40-490 MB/s, most runs near
+ * 100, its ssh at a full core; 340-580 with 2 MiB). So the window grows only once three round
+ * trips (keepalive@openssh.com requests, which every client answers) took FAR_ROUND_TRIP_MS or
+ * more; one quicker says the path is near, and the window stays.
+ */
+async function widenWhenFar(ch: ChannelCore, roundTrip: () => Promise<number>, log: (l: string) => void): Promise<void> {
+  try {
+    let quickest = Infinity;
+    for (let i = 0; i < FAR_PROBES; i++) {
+      quickest = Math.min(quickest, await roundTrip());
+      if (quickest < FAR_ROUND_TRIP_MS || ch.state !== 'open') return;
+    }
+    ch.growWindow(SFTP_WINDOW_SIZE);
+    log(`round trips of ${quickest.toFixed(1)} ms or more: window widened to ${SFTP_WINDOW_SIZE >> 20} MiB`);
+  } catch {
+    // The connection ended while measuring: nothing to widen.
+  }
+}
+
 export class EmbeddedServer {
   readonly connections = new Set<WorkerConnection>();
   private readonly logLines: string[] = [];
@@ -248,7 +280,7 @@ export class EmbeddedServer {
     return this.keysByUser.get(username) ?? [];
   }
 
-  sessionSettings(username: string, log: (l: string) => void, agent: SessionSettings['agent']): SessionSettings {
+  sessionSettings(username: string, log: (l: string) => void, agent: SessionSettings['agent'], roundTrip: () => Promise<number>): SessionSettings {
     const o = this.options;
     const exec = this.execCallback;
     return {
@@ -260,7 +292,7 @@ export class EmbeddedServer {
       acceptEnv: o.acceptEnv,
       allowExec: o.allowExec,
       execHandler: exec ? (command, env) => exec(command, username, env) : null,
-      subsystems: this.subsystems(username, log),
+      subsystems: this.subsystems(username, log, roundTrip),
       scp: o.scp && o.sftp ? { root: o.sftp.root, readOnly: o.sftp.readOnly, umask: o.sftp.umask ?? process.umask(), log } : null,
       agent: o.agentForwarding ? agent : null,
       log,
@@ -268,7 +300,7 @@ export class EmbeddedServer {
   }
 
   /** The subsystems a session of `username` may start: 'sftp' unless disabled. */
-  private subsystems(username: string, log: (l: string) => void): Map<string, (ch: ChannelCore) => ChannelSink> {
+  private subsystems(username: string, log: (l: string) => void, roundTrip: () => Promise<number>): Map<string, (ch: ChannelCore) => ChannelSink> {
     const map = new Map<string, (ch: ChannelCore) => ChannelSink>();
     const sftp = this.options.sftp;
     if (sftp) {
@@ -276,10 +308,7 @@ export class EmbeddedServer {
         const sftpLog = (l: string) => log(`${username}: sftp: ${l}`);
         try {
           const sink = new SftpServerChannel(ch, { root: sftp.root, readOnly: sftp.readOnly, umask: sftp.umask ?? undefined, log: sftpLog });
-          // An upload needs more window than a shell: the 2 MiB the session opened with, given
-          // back in large steps, held a far client below what sshd's small-step adjusts allow it
-          // (20 ms round trip, adjusts at half: OpenSSH's sftp put 43 MB/s, sshd 64; 102-130 now).
-          ch.growWindow(SFTP_WINDOW_SIZE);
+          void widenWhenFar(ch, roundTrip, sftpLog);
           return sink;
         } catch (e) {
           // The root went away since start: the request is refused, the session stays usable.
@@ -461,7 +490,7 @@ class EmbeddedPolicy implements ServerPolicy {
       return OPEN_FAILED_RESOURCE_SHORTAGE;
     }
     this.sessions++;
-    const settings = this.server.sessionSettings(this.username, (l) => this.log(l), this.agent);
+    const settings = this.server.sessionSettings(this.username, (l) => this.log(l), this.agent, this.roundTrip);
     const session = new SessionChannel(open.channel, settings);
     const sink = open.channel.sink!;
     // Count the session down when it ends.
@@ -472,6 +501,13 @@ class EmbeddedPolicy implements ServerPolicy {
     };
     return OPEN_SUCCEEDED;
   }
+
+  /** One round trip to the client, in ms: a keepalive@openssh.com request and its answer (a refusal is one). */
+  private readonly roundTrip = async (): Promise<number> => {
+    const start = performance.now();
+    await this.conn().conn.globalRequest('keepalive@openssh.com', true);
+    return performance.now() - start;
+  };
 
   globalRequest(name: string, _wantReply: boolean, msg: Message): boolean | Promise<boolean | Buffer> {
     const forward = this.forwarding?.globalRequest(name, msg);

@@ -2,8 +2,10 @@
  * The SFTP subsystem of the embedded server: a session channel joined to a SftpServerCore
  * (lib/sftp/server-core.ts) with flow control both ways, in the worker.
  *
- * - Requests: each chunk the channel delivers is copied (the core may keep views of it) and
- *   fed to the core packet by packet; the window goes back to the client as the core takes it.
+ * - Requests: the channel's data is framed here into packets, each copied into a buffer of its
+ *   own from a pool (the channel's buffer is reused; the core keeps views of a WRITE's data
+ *   until it is written) and handed back to the pool once the core is done with it; the
+ *   packets go to the core one by one, and the window goes back to the client as it takes them.
  * - Backpressure: while the core has too many requests in progress, or too many reply bytes
  *   wait for the client's window, incoming bytes are held here and not acknowledged, so a
  *   client that sends requests faster than it reads replies runs out of window instead of
@@ -18,6 +20,8 @@
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { SftpServerCore } from '../../sftp/server-core';
 import { BufferPool } from '../../sftp/buffer-pool';
+import { DEFAULT_MAX_PACKET } from '../../sftp/constants';
+import { PacketFramer } from '../../sftp/framing';
 import { track } from '../live';
 
 export interface SftpChannelOptions {
@@ -44,6 +48,14 @@ const OUTPUT_HIGH = 1 << 20;
 const REQUESTS_HIGH = 64;
 /** Idle READ reply buffers kept for reuse, per session: what a 64-deep pipeline of 32 KiB uses. */
 const POOL_BYTES = 2 << 20;
+/**
+ * Idle request packets kept for reuse, per session, while a file is open: an upload's WRITEs in
+ * progress (REQUESTS_HIGH) and the next ones arriving. Fresh 32 KiB buffers per WRITE cost an
+ * upload more in garbage collection and page faults than its decryption. Packets under
+ * REQUEST_POOL_MIN are allocated as usual.
+ */
+const REQUEST_POOL_BYTES = 8 << 20;
+const REQUEST_POOL_MIN = 16 << 10;
 
 export class SftpServerChannel implements ChannelSink {
   private readonly core: SftpServerCore;
@@ -52,13 +64,15 @@ export class SftpServerChannel implements ChannelSink {
   /** Replies waiting for window. */
   private readonly out: Buffer[] = [];
   private outBytes = 0;
-  /** Request bytes received but not given to the core (backpressure), not acknowledged yet. */
+  private readonly requestPool = new BufferPool(REQUEST_POOL_BYTES, REQUEST_POOL_MIN);
+  /** Frames the channel's data into packets of their own memory (from requestPool). */
+  private readonly framer = new PacketFramer(DEFAULT_MAX_PACKET, true, this.requestPool);
+  /**
+   * Packets received but not given to the core (backpressure), not acknowledged yet; neither
+   * are the bytes of a packet not complete yet (in the framer).
+   */
   private readonly held: Buffer[] = [];
-  /** Bytes until the end of the packet being fed; 0 at a packet boundary. */
-  private packetLeft = 0;
-  /** The next packet's length word, as much of it as has been seen. */
-  private readonly lengthWord = Buffer.alloc(4);
-  private lengthHave = 0;
+  private readonly takeHeld = (packet: Buffer): void => void this.held.push(packet);
   private corePaused = false;
   private eofReceived = false;
   private finished = false;
@@ -111,6 +125,11 @@ export class SftpServerChannel implements ChannelSink {
     this.bytesOut += bytes.length;
     this.out.push(bytes);
     this.outBytes += bytes.length;
+    // Nothing open and nothing in progress: a transfer ended, and an idle session keeps no buffers.
+    if (this.core.pending === 0 && this.core.openHandles === 0) {
+      this.requestPool.clear();
+      this.pool.clear();
+    }
     this.flush(false);
   }
 
@@ -140,41 +159,17 @@ export class SftpServerChannel implements ChannelSink {
   // ---- requests ----
 
   /**
-   * Gives held bytes to the core one packet at a time while it is not paused, acknowledging
-   * each. Packet by packet: one 32 KiB channel message can carry a thousand READs, which the
-   * core would start at once if given the whole chunk.
+   * Gives held packets to the core one at a time while it is not paused, acknowledging each
+   * (its length word included). One at a time: one 32 KiB channel message can carry a thousand
+   * READs, which the core would start at once if given them all.
    */
   private feed(): void {
     while (this.held.length && !this.paused && !this.finished) {
-      const chunk = this.held[0];
-      const n = this.throughNextPacket(chunk);
-      if (n === chunk.length) this.held.shift();
-      else this.held[0] = chunk.subarray(n);
-      this.core.receive(n === chunk.length ? chunk : chunk.subarray(0, n));
-      this.ch.consumed(n);
+      const packet = this.held.shift()!;
+      this.core.receivePacket(packet, () => this.requestPool.release(packet));
+      this.ch.consumed(packet.length + 4);
     }
     this.maybeFinish();
-  }
-
-  /** Bytes of `chunk` up to the end of the first packet that ends in it (all of it if none does). */
-  private throughNextPacket(chunk: Buffer): number {
-    let off = 0;
-    while (off < chunk.length) {
-      if (this.packetLeft > 0) {
-        const n = Math.min(this.packetLeft, chunk.length - off);
-        this.packetLeft -= n;
-        off += n;
-        if (this.packetLeft === 0) return off;
-        continue;
-      }
-      // A length word, perhaps split across chunks. A bad one is the core's to refuse.
-      while (this.lengthHave < 4 && off < chunk.length) this.lengthWord[this.lengthHave++] = chunk[off++];
-      if (this.lengthHave < 4) return off;
-      this.lengthHave = 0;
-      this.packetLeft = this.lengthWord.readUInt32BE(0);
-      if (this.packetLeft === 0) return off;
-    }
-    return off;
   }
 
   // ---- the end ----
@@ -227,8 +222,14 @@ export class SftpServerChannel implements ChannelSink {
       return;
     }
     this.bytesIn += chunk.length;
-    // The core keeps views of what it is given: the channel's buffer may be reused.
-    this.held.push(Buffer.from(chunk));
+    try {
+      this.framer.push(chunk, this.takeHeld);
+    } catch (err) {
+      // An oversize length: the stream cannot be framed past it. What came before it is answered first.
+      this.feed();
+      this.core.protocolError(err as Error);
+      return;
+    }
     this.feed();
   }
 
