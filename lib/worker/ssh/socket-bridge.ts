@@ -5,14 +5,28 @@
  * the socket takes the data, and the socket is paused while the peer's window is used up. A
  * half-close goes across as EOF and back; either side closing closes the other once what was
  * in flight is delivered.
+ *
+ * Toward the socket, the channel's packets (32 KiB each from OpenSSH) are gathered into one
+ * buffer per turn of the event loop and written together: a socket write per packet cost more
+ * than the decryption (a 1 GiB tunnel from sshd: 1.3 s of the worker's 2.6 in writes, and a
+ * fresh Buffer per packet besides). The buffers come from a small pool and go back to it once
+ * the socket has taken them, which is also when the window goes back to the peer.
  */
 import type { Socket } from 'node:net';
+import { BufferPool } from '../../sftp/buffer-pool';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { track } from '../live';
 import { endWithCutOff } from './streams';
 
 /** Bytes from the socket waiting for the peer's window beyond which the socket is paused. */
 const PAUSE_AT = 256 * 1024;
+/** Size of the buffers packets are gathered in toward the socket; a larger packet goes alone. */
+const GATHER_BYTES = 256 * 1024;
+/**
+ * Gathering buffers kept idle, shared by every bridge of the worker: what one busy tunnel keeps
+ * in the socket at once. A window's worth (2 MiB) can be written and not yet taken.
+ */
+const gatherPool = new BufferPool(4 * GATHER_BYTES);
 
 export class SocketBridge implements ChannelSink {
   private readonly pending: Buffer[] = [];
@@ -20,6 +34,10 @@ export class SocketBridge implements ChannelSink {
   /** The socket ended or closed: the channel closes once `pending` is sent. */
   private socketDone = false;
   private closed_ = false;
+  /** Packets for the socket gathered in this turn: `gathered[0, gatheredBytes)`. */
+  private gathered: Buffer | null = null;
+  private gatheredBytes = 0;
+  private gatherScheduled = false;
 
   /** `initial`: bytes already read from the socket that belong to the channel (after a SOCKS request). */
   constructor(
@@ -80,18 +98,56 @@ export class SocketBridge implements ChannelSink {
     if (this.socketDone && !ch.closeSent) ch.close();
   }
 
+  /** Writes what was gathered; its window goes back once the socket has taken it. */
+  private readonly writeGathered = (): void => {
+    this.gatherScheduled = false;
+    const buf = this.gathered;
+    const n = this.gatheredBytes;
+    this.gathered = null;
+    this.gatheredBytes = 0;
+    if (!buf || n === 0) return;
+    if (this.socket.destroyed || this.socket.writableEnded) {
+      gatherPool.release(buf);
+      this.ch.consumed(n);
+      return;
+    }
+    this.socket.write(buf.subarray(0, n), () => {
+      gatherPool.release(buf);
+      this.ch.consumed(n);
+    });
+  };
+
   // ---- ChannelSink ----
+
+  /** Packets are copied (into the gathering buffer) during `data`. */
+  readonly copiesData = true;
 
   data(chunk: Buffer, stream: 0 | 1): void {
     if (stream !== 0 || this.socket.destroyed || this.socket.writableEnded) {
       this.ch.consumed(chunk.length);
       return;
     }
-    // The window reopens once the socket has taken the bytes: a slow reader slows the peer.
-    this.socket.write(chunk, () => this.ch.consumed(chunk.length));
+    if (chunk.length > GATHER_BYTES) {
+      // The window reopens once the socket has taken the bytes: a slow reader slows the peer.
+      this.writeGathered();
+      const n = chunk.length;
+      this.socket.write(Buffer.from(chunk), () => this.ch.consumed(n));
+      return;
+    }
+    if (this.gathered && this.gatheredBytes + chunk.length > GATHER_BYTES) this.writeGathered();
+    if (!this.gathered) this.gathered = gatherPool.take(GATHER_BYTES);
+    chunk.copy(this.gathered, this.gatheredBytes);
+    this.gatheredBytes += chunk.length;
+    if (!this.gatherScheduled) {
+      this.gatherScheduled = true;
+      // After the I/O callbacks of this turn: every packet of the reads it made goes in one write.
+      setImmediate(this.writeGathered);
+    }
   }
 
   eof(): void {
+    // What was gathered goes before the end.
+    this.writeGathered();
     if (!this.socket.destroyed) this.socket.end();
   }
 
@@ -101,6 +157,7 @@ export class SocketBridge implements ChannelSink {
     if (error) this.log(`channel closed: ${error.message}`);
     this.pending.length = 0;
     this.pendingBytes = 0;
+    this.writeGathered();
     // What the peer sent before closing is in the socket's buffer: end() delivers it. A socket
     // whose far end never closes is cut off after 5 s.
     endWithCutOff(this.socket, 5000);
