@@ -5,10 +5,13 @@
  * and the window goes back once the socket took them.
  */
 import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { ChannelCore } from '../lib/transport/channel';
-import { SocketBridge } from '../lib/worker/ssh/socket-bridge';
+import { connectForBridge, SocketBridge } from '../lib/worker/ssh/socket-bridge';
 
 const CHANNEL_WINDOW_ADJUST = 93;
+const CHANNEL_DATA = 94;
+const CHANNEL_EOF = 96;
 const cleanup: Array<() => void> = [];
 afterEach(() => {
   for (const c of cleanup.splice(0)) c();
@@ -88,5 +91,43 @@ describe('SocketBridge toward the socket', () => {
     ch.onEof();
     expect((await got).toString()).toBe('abc');
     await ended;
+  });
+});
+
+describe('SocketBridge from a socket of connectForBridge (reads into one shared buffer)', () => {
+  it('sends everything in order, copying what a short window leaves before the next read reuses the buffer, then EOF', async () => {
+    // Two connections read at once through the one shared buffer, each with a window far
+    // shorter than what its source sends, opened a little at a time.
+    const sources = [randomBytes(1500 * 1024), randomBytes(1100 * 1024)];
+    const server = net.createServer((s) => {
+      s.once('data', (d) => s.end(sources[d[0]]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => server.close());
+    const port = (server.address() as net.AddressInfo).port;
+    const runs = sources.map(async (_, i) => {
+      const sock = connectForBridge({ host: '127.0.0.1', port, allowHalfOpen: true });
+      cleanup.push(() => sock.destroy());
+      await new Promise((r) => sock.once('connect', r));
+      const sent: Buffer[] = [];
+      const ch = new ChannelCore(0, 'direct-tcpip', 2 << 20, 32768, (p) => sent.push(Buffer.from(p)));
+      ch.opened(7, 48 * 1024, 32768);
+      const bridge = new SocketBridge(ch, sock, () => undefined);
+      cleanup.push(() => bridge.closed(null));
+      sock.write(Buffer.from([i]));
+      const eof = () => sent.some((p) => p[0] === CHANNEL_EOF);
+      for (let k = 0; k < 2000 && !eof(); k++) {
+        await new Promise((r) => setTimeout(r, 2));
+        ch.onWindowAdjust(40 * 1024);
+      }
+      const data = sent.filter((p) => p[0] === CHANNEL_DATA).map((p) => p.subarray(9, 9 + p.readUInt32BE(5)));
+      return { data: Buffer.concat(data), eofLast: sent[sent.length - 1][0] === CHANNEL_EOF };
+    });
+    const got = await Promise.all(runs);
+    for (let i = 0; i < sources.length; i++) {
+      expect(got[i].data.length).toBe(sources[i].length);
+      expect(got[i].data.equals(sources[i])).toBe(true);
+      expect(got[i].eofLast).toBe(true);
+    }
   });
 });

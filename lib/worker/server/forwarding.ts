@@ -6,14 +6,13 @@
  * the client per connection. The same for unix sockets (OpenSSH's streamlocal channels).
  */
 import { unlinkSync } from 'node:fs';
-import { connect as netConnect, createConnection } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { ChannelCore } from '../../transport/channel';
 import type { IncomingOpen } from '../../transport/connection';
 import { OPEN_FAILED_CONNECT_FAILED, OPEN_SUCCEEDED } from '../../transport/constants';
 import type { Message } from '../../wire/message';
 import { bridgeListener } from '../ssh/listeners';
-import { SocketBridge } from '../ssh/socket-bridge';
+import { connectForBridge, SocketBridge } from '../ssh/socket-bridge';
 
 /** How a forwarding connection reaches the client: a new channel toward it, and a log line. */
 export interface ForwardingHost {
@@ -34,13 +33,13 @@ export class ServerForwarding {
     const host = open.msg.getText();
     const port = open.msg.getInt();
     const origin = `${open.msg.getText()}:${open.msg.getInt()}`;
-    return this.connectChannel(open, netConnect({ host, port, allowHalfOpen: true }), `forward from ${origin} to ${host}:${port}`);
+    return this.connectChannel(open, connectForBridge({ host, port, allowHalfOpen: true }), `forward from ${origin} to ${host}:${port}`);
   }
 
   /** A direct-streamlocal@openssh.com open: connects to the unix socket it names. */
   directStreamlocal(open: IncomingOpen): Promise<number> {
     const path = open.msg.getText();
-    return this.connectChannel(open, createConnection({ path, allowHalfOpen: true }), `forward to ${path}`);
+    return this.connectChannel(open, connectForBridge({ path, allowHalfOpen: true }), `forward to ${path}`);
   }
 
   /** Once `sock` connects, the channel is joined to it; OPEN_FAILED_CONNECT_FAILED if it cannot. */

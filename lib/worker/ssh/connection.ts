@@ -1,12 +1,12 @@
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
-import { connect as netConnect, createConnection, isIP, Socket } from 'node:net';
+import { connect as netConnect, isIP, Socket } from 'node:net';
 import { endWithCutOff } from './streams';
 import type { ByteStream } from './streams';
 import { DEFAULT_LOG_CHANNEL, logTo } from '../../debug';
 import { IOError, NoValidConnectionsError, SocketTimeout, SSHException } from '../../errors';
 import { callback, mainDoorbell } from '../../bridge/worker-side';
-import { SocketBridge } from './socket-bridge';
+import { connectForBridge, SocketBridge } from './socket-bridge';
 import { ClientAuth } from '../../transport/auth-client';
 import { DEFAULT_MAX_AUTH_TRIES, ServerAuth } from '../../transport/auth-server';
 import type { ServerAuthPolicy } from '../../transport/auth-server';
@@ -520,7 +520,7 @@ export class WorkerConnection {
     if (!path) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const id = open.channel.localId;
     this.log(`[chan ${id}] agent connection from the server, forwarded to ${path}`);
-    new SocketBridge(open.channel, createConnection({ path, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] agent: ${t}`));
+    new SocketBridge(open.channel, connectForBridge({ path, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] agent: ${t}`));
     return OPEN_SUCCEEDED;
   }
 
@@ -546,7 +546,7 @@ export class WorkerConnection {
       // forwardRemotePort: joined here to a new connection to its destination.
       const [host, port] = fwd.connectTo;
       const id = open.channel.localId;
-      new SocketBridge(open.channel, netConnect({ host, port, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] to ${host}:${port}: ${t}`));
+      new SocketBridge(open.channel, connectForBridge({ host, port, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] to ${host}:${port}: ${t}`));
       return OPEN_SUCCEEDED;
     }
     if (!fwd.handler) {
@@ -567,7 +567,7 @@ export class WorkerConnection {
     if (dest === undefined) return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED;
     const id = open.channel.localId;
     this.log(`[chan ${id}] connection to remote forward ${path}, to ${dest}`);
-    new SocketBridge(open.channel, createConnection({ path: dest, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] to ${dest}: ${t}`));
+    new SocketBridge(open.channel, connectForBridge({ path: dest, allowHalfOpen: true }), (t) => this.log(`[chan ${id}] to ${dest}: ${t}`));
     return OPEN_SUCCEEDED;
   }
 

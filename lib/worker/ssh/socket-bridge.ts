@@ -12,7 +12,7 @@
  * fresh Buffer per packet besides). The buffers come from a small pool and go back to it once
  * the socket has taken them, which is also when the window goes back to the peer.
  */
-import type { Socket } from 'node:net';
+import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
 import { BufferPool } from '../../sftp/buffer-pool';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { track } from '../live';
@@ -27,6 +27,40 @@ const GATHER_BYTES = 256 * 1024;
  * in the socket at once. A window's worth (2 MiB) can be written and not yet taken.
  */
 const gatherPool = new BufferPool(4 * GATHER_BYTES);
+
+/**
+ * What the sockets this worker connects for a channel (`connectForBridge`) read into: one buffer
+ * for all of them, since a read's bytes are taken (sent, or copied when the window is short)
+ * before the next read. 256 KiB a read where Node's own reads are 64 KiB into fresh memory: a
+ * tunnel from a fast source to OpenSSH's `ssh -L` through our server went from 0.66x to 0.90x of
+ * sshd's rate, the machine's CPU per GiB from 5.3 to 4.1 s.
+ */
+const READ_BYTES = 256 * 1024;
+let readBuffer: Buffer | null = null;
+/** The bridge of each socket made by connectForBridge, once there is one. */
+const readers = new WeakMap<Socket, (chunk: Buffer) => void>();
+
+/**
+ * A connection for a channel (a forward's destination, a forwarded agent): as net's
+ * createConnection, reading into the shared buffer above. Bytes read before its bridge exists
+ * are emitted as 'data' copies.
+ */
+export function connectForBridge(options: NetConnectOpts): Socket {
+  const socket: Socket = createConnection({
+    ...options,
+    onread: {
+      buffer: () => (readBuffer ??= Buffer.allocUnsafe(READ_BYTES)),
+      callback: (n: number, buf: Uint8Array): boolean => {
+        const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+        const reader = readers.get(socket);
+        if (reader) reader(chunk);
+        else socket.emit('data', Buffer.from(chunk));
+        return true;
+      },
+    },
+  });
+  return socket;
+}
 
 export class SocketBridge implements ChannelSink {
   private readonly pending: Buffer[] = [];
@@ -51,7 +85,8 @@ export class SocketBridge implements ChannelSink {
       this.pending.push(initial);
       this.pendingBytes = initial.length;
     }
-    socket.on('data', (d: Buffer) => this.fromSocket(d));
+    socket.on('data', (d: Buffer) => this.fromSocket(d, false));
+    readers.set(socket, (d) => this.fromSocket(d, true));
     socket.on('end', () => {
       this.eofFromSocket = true;
       this.flush();
@@ -72,9 +107,16 @@ export class SocketBridge implements ChannelSink {
 
   private eofFromSocket = false;
 
-  private fromSocket(d: Buffer): void {
-    this.pending.push(d);
-    this.pendingBytes += d.length;
+  /** `transient`: `d` is the shared read buffer, valid only now: what is not sent at once is copied. */
+  private fromSocket(d: Buffer, transient: boolean): void {
+    const ch = this.ch;
+    let sent = 0;
+    if (transient && this.pending.length === 0 && ch.state === 'open' && !ch.eofSent && !ch.closeSent && ch.writableBytes > 0) sent = ch.write(d);
+    if (sent < d.length) {
+      const rest = d.subarray(sent);
+      this.pending.push(transient ? Buffer.from(rest) : rest);
+      this.pendingBytes += rest.length;
+    }
     this.flush();
     if (this.pendingBytes > PAUSE_AT) this.socket.pause();
   }
