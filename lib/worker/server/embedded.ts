@@ -117,10 +117,6 @@ function offeredMethods(options: EmbeddedOptions, anyKeys: boolean): string[] {
 }
 
 /**
- * The SSH server of `SSHServer`: listens, authenticates from its user table, and runs
- * sessions as local processes, all inside the worker (nothing waits for the main thread).
- */
-/**
  * Round trips at or above this (ms) make an SFTP session's path far enough for a wider window
  * (see widenWhenFar). 2 MiB a round trip of 5 ms is ~420 MB/s, a loopback upload's rate here.
  */
@@ -152,6 +148,10 @@ async function widenWhenFar(ch: ChannelCore, roundTrip: () => Promise<number>, l
   }
 }
 
+/**
+ * The SSH server of `SSHServer`: listens, authenticates from its user table, and runs
+ * sessions as local processes, all inside the worker (nothing waits for the main thread).
+ */
 export class EmbeddedServer {
   readonly connections = new Set<WorkerConnection>();
   private readonly logLines: string[] = [];
