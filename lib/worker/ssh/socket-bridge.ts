@@ -107,17 +107,13 @@ export class SocketBridge implements ChannelSink {
 
   private eofFromSocket = false;
 
-  /** `transient`: `d` is the shared read buffer, valid only now: what is not sent at once is copied. */
+  /** `transient`: `d` is the shared read buffer, valid only now: what flush leaves of it is copied. */
   private fromSocket(d: Buffer, transient: boolean): void {
-    const ch = this.ch;
-    let sent = 0;
-    if (transient && this.pending.length === 0 && ch.state === 'open' && !ch.eofSent && !ch.closeSent && ch.writableBytes > 0) sent = ch.write(d);
-    if (sent < d.length) {
-      const rest = d.subarray(sent);
-      this.pending.push(transient ? Buffer.from(rest) : rest);
-      this.pendingBytes += rest.length;
-    }
+    this.pending.push(d);
+    this.pendingBytes += d.length;
     this.flush();
+    const last = this.pending.length - 1;
+    if (transient && last >= 0 && this.pending[last].buffer === d.buffer) this.pending[last] = Buffer.from(this.pending[last]);
     if (this.pendingBytes > PAUSE_AT) this.socket.pause();
   }
 
