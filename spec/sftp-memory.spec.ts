@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
-import { unwritten, writeAllAt } from '../lib/files';
+import { FILE_WRITE_CALL_BYTES, unwritten, writeAllAt } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -465,6 +465,26 @@ describe('SftpClientCore download pipeline against a server that answers short a
     }
   });
 
+  it('keeps runs within maxRunBytes however far the sink lags, and sends a run that cannot take another request at once', async () => {
+    const file = randomBytes(1234567);
+    for (const inOrder of [true, false]) {
+      const client = quirkyServer(file, { maxRead: 20000, inOrder });
+      await client.start();
+      const runs: number[] = [];
+      const sink = (_off: number, chunks: Buffer[]) => {
+        runs.push(chunks.reduce((n, c) => n + c.length, 0));
+        // A slow disk: replies pile up while each run is written.
+        return new Promise<void>((r) => setTimeout(r, 3));
+      };
+      // minRunBytes above the cap: a run is sent once no further 20000-byte READ fits.
+      expect(await downloadRuns(client, 'x', sink, { maxInFlight: 32, minRunBytes: 100000, maxRunBytes: 90000 })).toBe(file.length);
+      expect(runs.reduce((a, b) => a + b, 0)).toBe(file.length);
+      expect(Math.max(...runs)).toBeLessThanOrEqual(90000);
+      // Full answers in order: four READs per run (a fifth would pass the cap), the last excepted.
+      if (inOrder) expect(runs.slice(0, -1).every((n) => n === 80000)).toBe(true);
+    }
+  });
+
   it('uses 32 KiB requests when the server has no limits extension', async () => {
     const client = quirkyServer(Buffer.alloc(10));
     await client.start();
@@ -720,6 +740,25 @@ describe('writeAllAt (a get\'s local writes)', () => {
     expect(steps).toEqual([999]);
     expect(unwritten(chunks, 7).map((c) => c.length)).toEqual([13, 5]);
     expect(unwritten(chunks, 9).map((c) => c.length)).toEqual([11, 5]);
+  });
+
+  it('writes at most FILE_WRITE_CALL_BYTES per system call, splitting a chunk larger than that', async () => {
+    const chunks = [randomBytes(FILE_WRITE_CALL_BYTES * 2 + 5), randomBytes(10), randomBytes(FILE_WRITE_CALL_BYTES / 2), randomBytes(FILE_WRITE_CALL_BYTES / 2)];
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const out = Buffer.alloc(total + 3);
+    const calls: number[] = [];
+    const fh = {
+      writev: async (bufs: readonly NodeJS.ArrayBufferView[], position?: number | null) => {
+        const all = Buffer.concat(bufs as Buffer[]);
+        calls.push(all.length);
+        all.copy(out, position!);
+        return { bytesWritten: all.length, buffers: bufs };
+      },
+    };
+    await writeAllAt(fh as never, chunks, 3);
+    expect(out.subarray(3).equals(Buffer.concat(chunks))).toBe(true);
+    expect(Math.max(...calls)).toBeLessThanOrEqual(FILE_WRITE_CALL_BYTES);
+    expect(calls).toEqual([FILE_WRITE_CALL_BYTES, FILE_WRITE_CALL_BYTES, 5 + 10 + FILE_WRITE_CALL_BYTES / 2, FILE_WRITE_CALL_BYTES / 2]);
   });
 
   it('raises IOError when a writev takes nothing', async () => {

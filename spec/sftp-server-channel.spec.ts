@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { FILE_WRITE_CALL_BYTES } from '../lib/files';
 import { ChannelCore } from '../lib/transport/channel';
 import { Message } from '../lib/wire/message';
 import { SftpServerChannel } from '../lib/worker/sftp/server-channel';
@@ -152,9 +153,11 @@ describe('SFTP server channel uploads', () => {
     const replies = (await until(2 + 48)).slice(2);
     expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual(Array.from({ length: 48 }, (_, i) => [10 + i, 0]));
     expect(fs.readFileSync(path.join(root, 'run.bin')).equals(data)).toBe(true);
-    // One per request before: 48.
-    expect(writev.mock.calls.length).toBeGreaterThan(0);
-    expect(writev.mock.calls.length).toBeLessThanOrEqual(4);
+    // One per request before: 48. No more than FILE_WRITE_CALL_BYTES each (1.5 MiB here).
+    const sizes = writev.mock.calls.map(([bufs]) => (bufs as Buffer[]).reduce((n, b) => n + b.length, 0));
+    expect(sizes.length).toBeGreaterThanOrEqual(2);
+    expect(sizes.length).toBeLessThanOrEqual(4);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(FILE_WRITE_CALL_BYTES);
   });
 
   it('a READ between two WRITEs sees the first and not the second; overlapping WRITEs land in order', async () => {

@@ -60,6 +60,12 @@ export interface DownloadRunOptions extends DownloadOptions {
    * run count against `maxInFlight`.
    */
   minRunBytes?: number;
+  /**
+   * Bytes a run holds at most (default: no limit but MAX_RUN_CHUNKS); a single chunk larger
+   * than this still goes alone. A run that cannot take another full request goes at once,
+   * whatever `minRunBytes` says.
+   */
+  maxRunBytes?: number;
 }
 
 /** Longest run handed to a sink at once (well under IOV_MAX, 1024). */
@@ -140,7 +146,6 @@ function chunkByChunk(sink: DownloadSink): DownloadRunSink {
   return (offset, chunks) => from(offset, chunks, 0);
 }
 
-/** download with runs of contiguous chunks for the sink (see DownloadRunSink, minRunBytes). */
 /**
  * The server's limits, asked (if the session has not asked yet) along with a transfer's OPEN: a
  * request size is needed only once the handle is. Awaited in the transfer's body (withHandle
@@ -152,6 +157,7 @@ function limitsAlongside(core: SftpClientCore): Promise<SftpLimits> {
   return limits;
 }
 
+/** download with runs of contiguous chunks for the sink (see DownloadRunSink, minRunBytes, maxRunBytes). */
 export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, sink: DownloadRunSink, opts: DownloadRunOptions = {}): Promise<number> {
   const limiting = limitsAlongside(core);
   const maxInFlight = inFlightOf(opts.maxInFlight, DEFAULT_READS_IN_FLIGHT);
@@ -178,6 +184,7 @@ export async function downloadRuns(core: SftpClientCore, remotePath: PathLike, s
         remoteSize,
         total,
         minRunBytes: opts.minRunBytes ?? 0,
+        maxRunBytes: opts.maxRunBytes ?? Infinity,
         onProgress: opts.onProgress,
         release,
       }).run();
@@ -237,6 +244,7 @@ export async function readRange(
     remoteSize: undefined,
     total: length,
     minRunBytes: 0,
+    maxRunBytes: Infinity,
     release: (data) => core.replyPool.release(data),
     endHint: sizing ?? undefined,
   }).run();
@@ -251,6 +259,7 @@ interface PipelineParams {
   remoteSize: number | undefined;
   total: number;
   minRunBytes: number;
+  maxRunBytes: number;
   onProgress?: Progress;
   /** Called with each delivered buffer once the sink is done with it. */
   release?: (data: Buffer) => void;
@@ -395,15 +404,18 @@ class DownloadPipeline {
 
   private deliver(): void {
     while (this.inSink === 0 && !this.failed) {
+      const maxRun = this.p.maxRunBytes;
       let end = this.delivered;
       let n = 0;
-      for (let d = this.ready.get(end); d && n < MAX_RUN_CHUNKS; d = this.ready.get(end)) {
+      for (let d = this.ready.get(end); d && n < MAX_RUN_CHUNKS && (n === 0 || end - this.delivered + d.length <= maxRun); d = this.ready.get(end)) {
         end += d.length;
         n++;
       }
       if (n === 0) return;
-      // A short run waits for more while READs are out: each arrival calls here again.
-      if (end - this.delivered < this.minRun && n < MAX_RUN_CHUNKS && this.inFlight > 0) return;
+      // A short run waits for more while READs are out (each arrival calls here again), unless
+      // no further request could join it.
+      const full = n === MAX_RUN_CHUNKS || end - this.delivered + this.p.requestSize > maxRun;
+      if (end - this.delivered < this.minRun && !full && this.inFlight > 0) return;
       const at = this.delivered - this.p.start;
       const chunks = new Array<Buffer>(n);
       for (let i = 0; i < n; i++) {

@@ -4,7 +4,7 @@ import { callback, withTransfer } from '../../bridge/worker-side';
 import type { Transfer } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
-import { ioErrorFrom, writeAllAt } from '../../files';
+import { FILE_WRITE_CALL_BYTES, ioErrorFrom, writeAllAt } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../sftp/buffer-pool';
 import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
@@ -170,11 +170,12 @@ async function local<T>(action: string, filename: string, op: () => Promise<T>):
 }
 
 /**
- * A get writes the local file in runs of this many bytes (four of OpenSSH's READs): each write
- * is a hand-off to libuv's thread pool, which costs the worker ~50 microseconds on these VMs,
- * and one per 255 KiB READ was ~10% of a download's time in the worker.
+ * A get writes the local file in runs of up to this many bytes (four of OpenSSH's READs): each
+ * write is a hand-off to libuv's thread pool, which costs the worker ~50 microseconds on these
+ * VMs, and one per 255 KiB READ was ~10% of a download's time in the worker. No more either:
+ * larger writes cost the kernel more (FILE_WRITE_CALL_BYTES).
  */
-const GET_RUN_BYTES = 1024 * 1024;
+const GET_RUN_BYTES = FILE_WRITE_CALL_BYTES;
 
 interface GetArgs extends TransferArgs {
   remote: string;
@@ -199,6 +200,7 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
     }, {
       maxInFlight: a.maxInFlight,
       minRunBytes: GET_RUN_BYTES,
+      maxRunBytes: GET_RUN_BYTES,
       // The file has the bytes once the write resolves: their buffer serves a later reply.
       sinkReleasesData: true,
       knownSize: a.listedSize,
