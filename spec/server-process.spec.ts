@@ -462,11 +462,43 @@ describePty('with a pty', () => {
       await p.exited;
       await until(() => !alive(stubborn));
       expect(alive(stubborn)).toBe(false);
-      // After the helper's grace (1 s), before ours would have come (2 s).
+      // After the helper's grace (1 s), and not from us: ours would have searched /proc.
       expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
       expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc')).toHaveLength(0);
     } finally {
       readdir.mockRestore();
+    }
+  });
+
+  it('kill() with the helper stopped: our SIGKILL for the session after 5 s (a search of /proc finds the job), then the helper is ended', async () => {
+    const p = runPty(null);
+    const out = new Collector(p.stdout);
+    const text = await shellRun(p, out, '(trap "" HUP; exec sleep 30) & echo pid=$!; echo shell=$$');
+    const [stubborn] = /pid=(\d+)/.exec(text)!.slice(1).map(Number);
+    const [shell] = /shell=(\d+)/.exec(text)!.slice(1).map(Number);
+    const readdir = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'readdirSync');
+    try {
+      process.kill(p.pid, 'SIGSTOP');
+      const t0 = Date.now();
+      p.kill();
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      // The helper has the hangup: nothing done here before the fallback.
+      expect(alive(stubborn) && alive(shell)).toBe(true);
+      const exit = await p.exited;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(5000);
+      expect(exit.error).toContain('without reporting');
+      await until(() => !alive(stubborn) && !alive(shell));
+      expect([alive(stubborn), alive(shell), alive(p.pid)]).toEqual([false, false, false]);
+      expect(readdir.mock.calls.filter(([dir]) => String(dir) === '/proc').length).toBeGreaterThan(0);
+    } finally {
+      readdir.mockRestore();
+      for (const pid of [stubborn, shell, p.pid]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      }
     }
   });
 

@@ -77,6 +77,11 @@ export interface SessionProcess {
  * session (a daemon that called setsid) still holds our pipes one more grace later, we stop
  * waiting for it and close them. */
 const KILL_GRACE_MS = 1000;
+/** kill() of a pty session: the helper hangs up, waits its grace (HANGUP_GRACE, 1 s), then sends
+ * SIGKILL until the session is empty (for up to 1 s more) and reports. Ours comes only if the
+ * helper has not ended by then, with room for a loaded machine: at 2 s it raced a helper doing
+ * its job (and searched /proc beside it). */
+const HELPER_HANGUP_FALLBACK_MS = 5000;
 /** The pty helper's stderr kept for SessionExit.error. */
 const HELPER_STDERR_LIMIT = 4096;
 
@@ -431,7 +436,7 @@ class PtySession extends Session implements SessionProcess {
 
   /** The helper's own SIGKILL comes after its grace (HANGUP_GRACE, as ours): ours only if it fails to. */
   protected override get graceMs(): number {
-    return this.helperHangsUp ? 2 * KILL_GRACE_MS : KILL_GRACE_MS;
+    return this.helperHangsUp ? HELPER_HANGUP_FALLBACK_MS : KILL_GRACE_MS;
   }
 
   protected get sessionId(): number | null {
