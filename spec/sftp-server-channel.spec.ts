@@ -10,7 +10,7 @@ import { encodeRequest } from '../lib/sftp/requests';
 import { decodeReply, DATA_HEADER, SftpReply } from '../lib/sftp/replies';
 import { BufferPool } from '../lib/sftp/buffer-pool';
 import { PacketFramer } from '../lib/sftp/framing';
-import { FXF } from '../lib/sftp/constants';
+import { FX, FXF } from '../lib/sftp/constants';
 
 const serving: SftpServerChannel[] = [];
 afterEach(() => {
@@ -204,6 +204,27 @@ describe('SFTP server channel uploads', () => {
     const later = (await until(2 + 8 + 3)).slice(2 + 8);
     expect(later.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual([[20, 0], [21, 0], [22, 0]]);
     expect(fs.readFileSync(path.join(root, 'full.bin'))).toEqual(data);
+  });
+
+  it('refuses WRITEs reaching past 2^53 one by one, as too large, and gathers the WRITEs after them', async () => {
+    const { sftp, until, handle } = await openForWrite('far.bin');
+    sftp.data(
+      Buffer.concat([
+        ...encodeRequest.write(10, handle, 2 ** 53 - 2, Buffer.from('abcd')),
+        ...encodeRequest.write(11, handle, 2n ** 60n, Buffer.from('abcd')),
+        ...encodeRequest.write(12, handle, 0, Buffer.from('ok')),
+        ...encodeRequest.write(13, handle, 2, Buffer.from('!')),
+      ]),
+      0,
+    );
+    const replies = (await until(2 + 4)).slice(2);
+    expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code, r.message] : r.kind))).toEqual([
+      [10, FX.FAILURE, 'File too large'],
+      [11, FX.FAILURE, 'File too large'],
+      [12, 0, expect.any(String)],
+      [13, 0, expect.any(String)],
+    ]);
+    expect(fs.readFileSync(path.join(root, 'far.bin'), 'utf8')).toBe('ok!');
   });
 
   it("reuses its request packets' memory from one WRITE to the next, and keeps none once the file is closed", async () => {

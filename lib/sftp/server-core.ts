@@ -21,7 +21,7 @@ import { encodeReply } from './replies';
 import type { BufferPool } from './buffer-pool';
 import { decodeRequest, peekId, SftpRequest } from './requests';
 import { FileEntry, HandleTable, OrderedQueue, releaseEntry, WriteRun } from './server-handles';
-import { getUint64, ServerLimits, ServerOps } from './server-ops';
+import { getUint64, ServerLimits, ServerOps, writeFitsSafely } from './server-ops';
 import { PathJail, StatusError } from './server-paths';
 
 export interface SftpServerCoreOptions {
@@ -319,8 +319,8 @@ export class SftpServerCore {
   private write(e: FileEntry, req: WriteRequest): Promise<Buffer> {
     const { id, offset, data } = req;
     const ops = this.ops;
-    // Offsets past 2^53 are refused by ops.write, one by one.
-    if (typeof offset === 'bigint' || !Number.isSafeInteger(offset + data.length)) return e.queue.run(false, () => ops.write(id, e, offset, data));
+    // Past 2^53, ops.write refuses each WRITE by itself.
+    if (!writeFitsSafely(offset, data.length)) return e.queue.run(false, () => ops.write(id, e, offset, data));
     const open = e.gathering;
     if (open && open.queuedAt === e.queue.queued && open.offset + open.bytes === offset && open.parts.length < RUN_PARTS && open.bytes + data.length <= RUN_BYTES) {
       open.parts.push(data);
