@@ -8,7 +8,7 @@ import { Message } from '../lib/wire/message';
 import { SftpServerChannel } from '../lib/worker/sftp/server-channel';
 import { encodeRequest } from '../lib/sftp/requests';
 import { decodeReply, DATA_HEADER, SftpReply } from '../lib/sftp/replies';
-import { BufferPool } from '../lib/sftp/buffer-pool';
+import { BufferPool } from '../lib/buffer-pool';
 import { PacketFramer } from '../lib/sftp/framing';
 import { FX, FXF } from '../lib/sftp/constants';
 

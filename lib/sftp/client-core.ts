@@ -10,7 +10,7 @@ import { SFTPAttributes } from './attributes';
 import { DEFAULT_IO_SIZE, DEFAULT_MAX_PACKET, EXT, FX, FXF, FXP_NAMES, SFTP_MAX_MSG_LENGTH, SFTP_VERSION } from './constants';
 import { CHECK_FILE, decodeCheckFileReply, encodeCheckFileArgs } from './check-file';
 import { PacketFramer } from './framing';
-import { BufferPool } from './buffer-pool';
+import { BufferPool } from '../buffer-pool';
 import { diagnosedError, RequestContext, SFTPError, statusError } from './errors';
 import { DATA_HEADER, decodeReply, SftpReply } from './replies';
 import { encodeRequest, PathLike } from './requests';

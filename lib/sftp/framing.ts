@@ -6,7 +6,7 @@
  */
 import { DEFAULT_MAX_PACKET } from './constants';
 import { SFTPError } from './errors';
-import type { BufferPool } from './buffer-pool';
+import type { BufferPool } from '../buffer-pool';
 
 export class PacketFramer {
   private parts: Buffer[] = [];

@@ -18,7 +18,7 @@ import { DEFAULT_MAX_PACKET, EXT, FX, FXP_NAMES, messageFromErrnoCode, SFTP_MAX_
 import { SFTPError } from './errors';
 import { PacketFramer } from './framing';
 import { encodeReply } from './replies';
-import type { BufferPool } from './buffer-pool';
+import type { BufferPool } from '../buffer-pool';
 import { decodeRequest, peekId, SftpRequest } from './requests';
 import { FileEntry, HandleTable, OrderedQueue, releaseEntry, WriteRun } from './server-handles';
 import { getUint64, ServerLimits, ServerOps, writeFitsSafely } from './server-ops';

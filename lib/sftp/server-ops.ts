@@ -14,7 +14,7 @@ import { SFTPAttributes } from './attributes';
 import { CheckFileRequest, encodeCheckFileReply, hashFileRangeAsync, planCheckFile, CHECK_FILE_CHUNK } from './check-file';
 import { FX, FXF, STATVFS_FLAG } from './constants';
 import { allocDataReply, DATA_HEADER, encodeReply, finishDataReply } from './replies';
-import type { BufferPool } from './buffer-pool';
+import type { BufferPool } from '../buffer-pool';
 import { DirEntry, FileEntry, HandleEntry, HandleTable, OrderedQueue } from './server-handles';
 import { PathJail, StatusError } from './server-paths';
 import { readUint64, Uint64 } from './uint64';

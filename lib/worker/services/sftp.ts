@@ -6,7 +6,7 @@ import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
 import { FILE_WRITE_CALL_BYTES, ioErrorFrom, writeAllAt } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
-import { BufferPool } from '../../sftp/buffer-pool';
+import { BufferPool } from '../../buffer-pool';
 import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
 import type { RangeRead } from '../../sftp/transfer';
 import { SftpClientChannel } from '../sftp/client-channel';

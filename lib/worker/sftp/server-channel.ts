@@ -19,7 +19,7 @@
  */
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { SftpServerCore } from '../../sftp/server-core';
-import { BufferPool } from '../../sftp/buffer-pool';
+import { BufferPool } from '../../buffer-pool';
 import { DEFAULT_MAX_PACKET } from '../../sftp/constants';
 import { PacketFramer } from '../../sftp/framing';
 import { track } from '../live';

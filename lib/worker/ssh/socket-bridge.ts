@@ -13,7 +13,7 @@
  * the socket has taken them, which is also when the window goes back to the peer.
  */
 import { createConnection, type NetConnectOpts, type Socket } from 'node:net';
-import { BufferPool } from '../../sftp/buffer-pool';
+import { BufferPool } from '../../buffer-pool';
 import type { ChannelCore, ChannelSink } from '../../transport/channel';
 import { track } from '../live';
 import { endWithCutOff } from './streams';

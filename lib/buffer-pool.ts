@@ -1,7 +1,8 @@
 /**
  * Large transfer buffers handed out again once their consumer says nothing reads them any more:
- * the server's DATA replies (returned once sent), the client's READ replies (once the local file
- * has their bytes) and an upload's chunks (once the server acknowledged them). A fresh 32-255
+ * the SFTP server's DATA replies (returned once sent), the SFTP client's READ replies (once the
+ * local file has their bytes), an upload's chunks (once the server acknowledged them) and a
+ * forwarded socket's gathered writes (once written). A fresh 32-255
  * KiB buffer per request is memory the kernel maps on first touch and V8 collects every few
  * megabytes; a download ran ~20% slower for it here.
  *
