@@ -2,7 +2,7 @@
  * Local files read for the user (keys, certificates, known_hosts), with errors as `IOError`s,
  * and the writes of downloads.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { IOError } from './errors';
 
@@ -56,6 +56,19 @@ export async function writeAllAt(fh: Pick<FileHandle, 'writev'>, chunks: Buffer[
     if (bytesWritten <= 0) throw new IOError(`short write: ${done} of ${total} bytes at ${position}`);
     done += bytesWritten;
     if (done < total) rest = unwritten(rest, bytesWritten);
+  }
+}
+
+/**
+ * writeAllAt for a file descriptor, synchronously: all of `data`, at `position` (null: at the
+ * file's current offset, which each call advances), in calls of at most FILE_WRITE_CALL_BYTES; a
+ * short write goes on from where it stopped.
+ */
+export function writeAllSync(fd: number, data: Uint8Array, position: number | null = null): void {
+  for (let done = 0; done < data.length; ) {
+    const n = writeSync(fd, data, done, Math.min(data.length - done, FILE_WRITE_CALL_BYTES), position === null ? null : position + done);
+    if (n <= 0) throw new IOError(`short write: ${done} of ${data.length} bytes`);
+    done += n;
   }
 }
 

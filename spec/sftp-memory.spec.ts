@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
-import { FILE_WRITE_CALL_BYTES, unwritten, writeAllAt } from '../lib/files';
+import { FILE_WRITE_CALL_BYTES, unwritten, writeAllAt, writeAllSync } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -764,5 +764,35 @@ describe('writeAllAt (a get\'s local writes)', () => {
   it('raises IOError when a writev takes nothing', async () => {
     const fh = { writev: async (bufs: readonly NodeJS.ArrayBufferView[]) => ({ bytesWritten: 0, buffers: bufs }) };
     await expect(writeAllAt(fh as never, [Buffer.alloc(4)], 0)).rejects.toThrow(IOError);
+  });
+
+  it('writeAllSync (SCP downloads, SFTPHandle.write): calls of at most FILE_WRITE_CALL_BYTES, on after a short one, at a position or the current offset', () => {
+    const file = path.join(tempDir('write-sync-'), 'f');
+    const fd = fs.openSync(file, 'w+');
+    // The module object itself (the namespace import's properties cannot be redefined).
+    const nodeFs = require('node:fs') as typeof import('node:fs');
+    const writeSync = nodeFs.writeSync;
+    let short = true;
+    const spy = jest.spyOn(nodeFs, 'writeSync').mockImplementation(((fd_: number, buf: Uint8Array, off: number, len: number, pos: number | null) => {
+      const n = writeSync(fd_, buf, off, short ? 10 : len, pos);
+      short = false;
+      return n;
+    }) as never);
+    try {
+      const big = randomBytes(FILE_WRITE_CALL_BYTES * 2 + 100);
+      writeAllSync(fd, big);
+      writeAllSync(fd, Buffer.from('tail'));
+      writeAllSync(fd, Buffer.from('AB'), 3);
+      const lengths = spy.mock.calls.map((c) => c[3] as unknown as number);
+      expect(lengths).toEqual([FILE_WRITE_CALL_BYTES, FILE_WRITE_CALL_BYTES, FILE_WRITE_CALL_BYTES, 90, 4, 2]);
+      const expected = Buffer.concat([big, Buffer.from('tail')]);
+      expected.write('AB', 3);
+      expect(fs.readFileSync(file).equals(expected)).toBe(true);
+      spy.mockImplementation((() => 0) as never);
+      expect(() => writeAllSync(fd, Buffer.from('x'))).toThrow(IOError);
+    } finally {
+      spy.mockRestore();
+      fs.closeSync(fd);
+    }
   });
 });

@@ -1,9 +1,9 @@
-import { closeSync, fchmodSync, futimesSync, mkdirSync, openSync, readdirSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, futimesSync, mkdirSync, openSync, readdirSync, readSync, statSync, utimesSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runAsync, runSync, type Op } from '../bridge';
 import { SCPException } from '../errors';
-import { ioErrorFrom } from '../files';
+import { ioErrorFrom, writeAllSync } from '../files';
 import type { Channel } from './channel';
 import type { ReadableFileLike, WritableFileLike } from './sftp-client';
 import type { Transport } from './transport';
@@ -428,7 +428,7 @@ export class SCPClient {
       yield* s.ackOp();
       yield* this.receiveDataOp(s, name, size, (data) => {
         try {
-          writeSync(fd, data);
+          writeAllSync(fd, data);
         } catch (e) {
           throw ioErrorFrom(e, 'cannot write', path);
         }

@@ -1,5 +1,6 @@
-import { chmodSync, chownSync, closeSync, constants as fsc, readSync, truncateSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsc, readSync, truncateSync, utimesSync } from 'node:fs';
 import { posix } from 'node:path';
+import { writeAllSync } from '../files';
 import { SFTPAttributes } from '../sftp/attributes';
 import { CHECK_FILE, checkFileAnnouncement, CheckFileRequest, decodeCheckFileArgs, encodeCheckFileReply, hashFileRangeSync, planCheckFile } from '../sftp/check-file';
 import { EXT, FX, FXF, SFTP_VERSION } from '../sftp/constants';
@@ -48,9 +49,8 @@ export class SFTPHandle {
   /** Writes all of `data` at `offset` (no partial writes): SFTP_OK or an SFTP_* code. */
   write(offset: number, data: Buffer): number {
     if (this.writefile === null) return SFTP_OP_UNSUPPORTED;
-    let done = 0;
     // O_APPEND files take the data at their end whatever the offset, as pwrite does.
-    while (done < data.length) done += writeSync(this.writefile, data, done, data.length - done, offset + done);
+    writeAllSync(this.writefile, data, offset);
     return SFTP_OK;
   }
 
