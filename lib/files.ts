@@ -42,18 +42,19 @@ export function readLocalFile(filename: string, encoding?: 'utf8'): Buffer | str
 export const FILE_WRITE_CALL_BYTES = 1024 * 1024;
 
 /**
- * Writes all of `chunks`, one after the other, at `position`: one writev per FILE_WRITE_CALL_BYTES
- * (each takes everything, on a local file); a short one (a full disk, a signal) goes on from
- * where it stopped.
+ * Writes all of `chunks`, one after the other, at `position` (null: at the file's current offset,
+ * for what cannot seek: a pipe, a FIFO, a terminal): one writev per FILE_WRITE_CALL_BYTES (each
+ * takes everything, on a local file); a short one (a full disk, a signal) goes on from where it
+ * stopped.
  */
-export async function writeAllAt(fh: Pick<FileHandle, 'writev'>, chunks: Buffer[], position: number): Promise<void> {
+export async function writeAllAt(fh: Pick<FileHandle, 'writev'>, chunks: Buffer[], position: number | null): Promise<void> {
   let total = 0;
   for (const c of chunks) total += c.length;
   let done = 0;
   let rest = chunks;
   while (done < total) {
-    const { bytesWritten } = await fh.writev(leading(rest, FILE_WRITE_CALL_BYTES), position + done);
-    if (bytesWritten <= 0) throw new IOError(`short write: ${done} of ${total} bytes at ${position}`);
+    const { bytesWritten } = await fh.writev(leading(rest, FILE_WRITE_CALL_BYTES), position === null ? undefined : position + done);
+    if (bytesWritten <= 0) throw new IOError(`short write: ${done} of ${total} bytes${position === null ? '' : ` at ${position}`}`);
     done += bytesWritten;
     if (done < total) rest = unwritten(rest, bytesWritten);
   }
@@ -69,6 +70,49 @@ export function writeAllSync(fd: number, data: Uint8Array, position: number | nu
     const n = writeSync(fd, data, done, Math.min(data.length - done, FILE_WRITE_CALL_BYTES), position === null ? null : position + done);
     if (n <= 0) throw new IOError(`short write: ${done} of ${data.length} bytes`);
     done += n;
+  }
+}
+
+/**
+ * A write this slow (throttled by the kernel's dirty-page limits, or a slow or remote file
+ * system) makes a DownloadWriter hand the rest of its writes to libuv's pool: the thread that
+ * would wait is the worker's, which every connection of the process shares.
+ */
+export const INLINE_WRITE_SLOW_MS = 10;
+
+/**
+ * The local file of a download, which it is given in order. Writes to a regular file are made on
+ * the calling thread, one call per chunk as it came (a READ's reply): a hand-off to libuv's pool
+ * and back costs tens of microseconds of latency per write on these VMs, as much as the write
+ * itself, and while it is out the replies behind it wait. A get to a fresh file ran 840-1000
+ * MB/s so against 700-930 through the pool (docs/performance.md, session 24). Every write after
+ * one that took INLINE_WRITE_SLOW_MS goes through the pool with writeAllAt, off the thread; so
+ * does every write to anything else (a pipe, a device, a FIFO whose reader may never come), at
+ * its current offset, as it cannot seek.
+ */
+export class DownloadWriter {
+  private inline: boolean;
+  private readonly fd: number;
+
+  constructor(private readonly fh: FileHandle, private readonly regularFile: boolean, private readonly now: () => number = () => performance.now()) {
+    this.inline = regularFile;
+    this.fd = fh.fd;
+  }
+
+  /** Whether the next write is made on the calling thread. */
+  get writesInline(): boolean {
+    return this.inline;
+  }
+
+  /** Writes all of `chunks`, one after the other, at `position`: done on return, or once the promise resolves. */
+  write(chunks: Buffer[], position: number): void | Promise<void> {
+    if (!this.inline) return writeAllAt(this.fh, chunks, this.regularFile ? position : null);
+    const t0 = this.now();
+    for (const c of chunks) {
+      writeAllSync(this.fd, c, position);
+      position += c.length;
+    }
+    if (this.now() - t0 >= INLINE_WRITE_SLOW_MS) this.inline = false;
   }
 }
 

@@ -639,6 +639,28 @@ describe('SFTPClient against OpenSSH sshd: errors', () => {
     expect(e3.code).toBe('EISDIR');
   });
 
+  itWithPeers(['sshd'], 'get to what is not a regular file: a FIFO gets every byte, /dev/full raises IOError ENOSPC naming it', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const src = put(remote('to-fifo'), data);
+    const fifo = join(local, `fifo-${counter}`);
+    const out = join(local, `fifo-out-${counter}`);
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // The reader starts slowly, and reads slowly: the writes wait for it in libuv's pool, not in the worker.
+    const reader = spawn('sh', ['-c', `sleep 0.3; dd if="${fifo}" of="${out}" bs=4096 status=none`], { stdio: 'ignore' });
+    const ended = new Promise((resolve) => reader.on('exit', resolve));
+    try {
+      expect(sftp.get(src, fifo)).toBe(data.length);
+      expect(sftp.stat(src).st_size).toBe(data.length); // the session still answers
+    } finally {
+      await ended;
+    }
+    expect(fs.readFileSync(out).equals(data)).toBe(true);
+    const e = thrown(() => sftp.get(src, '/dev/full')) as IOError;
+    expect(e).toBeInstanceOf(IOError);
+    expect(e.code).toBe('ENOSPC');
+    expect(e.message).toContain('/dev/full');
+  });
+
   itWithPeers(['sshd'], 'a forbidden path raises IOError EACCES (errno 13) naming the path', () => {
     const secret = remote('secret');
     fs.writeFileSync(secret, 'no');

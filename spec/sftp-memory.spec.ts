@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
-import { FILE_WRITE_CALL_BYTES, unwritten, writeAllAt, writeAllSync } from '../lib/files';
+import { DownloadWriter, FILE_WRITE_CALL_BYTES, INLINE_WRITE_SLOW_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -764,6 +764,76 @@ describe('writeAllAt (a get\'s local writes)', () => {
   it('raises IOError when a writev takes nothing', async () => {
     const fh = { writev: async (bufs: readonly NodeJS.ArrayBufferView[]) => ({ bytesWritten: 0, buffers: bufs }) };
     await expect(writeAllAt(fh as never, [Buffer.alloc(4)], 0)).rejects.toThrow(IOError);
+  });
+
+  describe('DownloadWriter', () => {
+    async function opened(name: string) {
+      const file = path.join(tempDir('download-writer-'), name);
+      const fh = await fs.promises.open(file, 'w');
+      const writev = jest.spyOn(fh, 'writev');
+      return { file, fh, writev };
+    }
+
+    it('writes a regular file on the calling thread, a call per chunk, done on return', async () => {
+      const { file, fh, writev } = await opened('inline');
+      const nodeFs = require('node:fs') as typeof import('node:fs');
+      const writeSync = jest.spyOn(nodeFs, 'writeSync');
+      try {
+        const w = new DownloadWriter(fh, true);
+        const chunks = [randomBytes(1000), randomBytes(3000), randomBytes(5)];
+        expect(w.write(chunks, 7)).toBeUndefined();
+        expect(w.write([Buffer.from('head')], 0)).toBeUndefined();
+        expect(writeSync.mock.calls.map((c) => (c as unknown[]).slice(3, 5))).toEqual([[1000, 7], [3000, 1007], [5, 4007], [4, 0]]);
+        expect(writev).not.toHaveBeenCalled();
+        expect(w.writesInline).toBe(true);
+        expect(fs.readFileSync(file).equals(Buffer.concat([Buffer.from('head'), Buffer.alloc(3), ...chunks]))).toBe(true);
+      } finally {
+        writeSync.mockRestore();
+        await fh.close();
+      }
+    });
+
+    it('after a write that took INLINE_WRITE_SLOW_MS, writes through the pool, at the positions given', async () => {
+      const { file, fh, writev } = await opened('slow');
+      const clock = [0, INLINE_WRITE_SLOW_MS];
+      try {
+        const w = new DownloadWriter(fh, true, () => clock.shift() ?? 0);
+        expect(w.write([Buffer.from('ab')], 0)).toBeUndefined();
+        expect(w.writesInline).toBe(false);
+        const later = w.write([Buffer.from('cd'), Buffer.from('ef')], 2);
+        expect(later).toBeInstanceOf(Promise);
+        await later;
+        expect(writev.mock.calls.map((c) => c[1])).toEqual([2]);
+        expect(fs.readFileSync(file, 'utf8')).toBe('abcdef');
+      } finally {
+        await fh.close();
+      }
+    });
+
+    it('writes what cannot seek (told it is not a regular file) through the pool, at its current offset', async () => {
+      const { file, fh, writev } = await opened('stream');
+      try {
+        const w = new DownloadWriter(fh, false);
+        expect(w.writesInline).toBe(false);
+        await w.write([Buffer.from('abc')], 0);
+        await w.write([Buffer.from('de'), Buffer.from('f')], 3);
+        expect(writev.mock.calls.map((c) => c[1])).toEqual([undefined, undefined]);
+        expect(fs.readFileSync(file, 'utf8')).toBe('abcdef');
+      } finally {
+        await fh.close();
+      }
+    });
+
+    it('a failed inline write throws at once, with the errno', async () => {
+      const file = path.join(tempDir('download-writer-'), 'ro');
+      fs.writeFileSync(file, '');
+      const fh = await fs.promises.open(file, 'r');
+      try {
+        expect(() => new DownloadWriter(fh, true).write([Buffer.from('x')], 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      } finally {
+        await fh.close();
+      }
+    });
   });
 
   it('writeAllSync (SCP downloads, SFTPHandle.write): calls of at most FILE_WRITE_CALL_BYTES, on after a short one, at a position or the current offset', () => {

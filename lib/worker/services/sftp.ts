@@ -4,7 +4,7 @@ import { callback, withTransfer } from '../../bridge/worker-side';
 import type { Transfer } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
-import { FILE_WRITE_CALL_BYTES, ioErrorFrom, writeAllAt } from '../../files';
+import { DownloadWriter, FILE_WRITE_CALL_BYTES, ioErrorFrom } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../buffer-pool';
 import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
@@ -165,15 +165,21 @@ async function local<T>(action: string, filename: string, op: () => Promise<T>):
   try {
     return await op();
   } catch (e) {
-    throw (e as NodeJS.ErrnoException)?.code && !(e instanceof IOError) ? ioErrorFrom(e, `cannot ${action}`, filename) : e;
+    throw localError(e, action, filename);
   }
 }
 
+/** An fs error of `filename` as an IOError naming it; anything else as it is. */
+function localError(e: unknown, action: string, filename: string): unknown {
+  return (e as NodeJS.ErrnoException)?.code && !(e instanceof IOError) ? ioErrorFrom(e, `cannot ${action}`, filename) : e;
+}
+
 /**
- * A get writes the local file in runs of up to this many bytes (four of OpenSSH's READs): each
- * write is a hand-off to libuv's thread pool, which costs the worker ~50 microseconds on these
- * VMs, and one per 255 KiB READ was ~10% of a download's time in the worker. No more either:
- * larger writes cost the kernel more (FILE_WRITE_CALL_BYTES).
+ * A get hands its DownloadWriter runs of up to this many bytes (four of OpenSSH's READs). Written
+ * through libuv's thread pool (the writer's fallback), each run is one hand-off, which costs the
+ * worker ~50 microseconds on these VMs (one per 255 KiB READ was ~10% of a download's time in
+ * the worker); no more either: larger writes cost the kernel more (FILE_WRITE_CALL_BYTES).
+ * Written inline, each READ's reply in the run is a call of its own.
  */
 const GET_RUN_BYTES = FILE_WRITE_CALL_BYTES;
 
@@ -193,10 +199,18 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
   let expected: number | undefined;
   const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
   try {
-    const n = await downloadRuns(s.link.core, a.remote, async (offset, chunks) => {
+    const opened = fh;
+    const writer = new DownloadWriter(opened, (await local('write', a.local, () => opened.stat())).isFile());
+    const n = await downloadRuns(s.link.core, a.remote, (offset, chunks) => {
       touch();
       progress?.check();
-      await local('write', a.local, () => writeAllAt(fh!, chunks, offset));
+      try {
+        return writer.write(chunks, offset)?.catch((e: unknown) => {
+          throw localError(e, 'write', a.local);
+        });
+      } catch (e) {
+        throw localError(e, 'write', a.local);
+      }
     }, {
       maxInFlight: a.maxInFlight,
       minRunBytes: GET_RUN_BYTES,
