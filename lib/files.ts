@@ -75,28 +75,35 @@ export function writeAllSync(fd: number, data: Uint8Array, position: number | nu
 
 /**
  * A write this slow (throttled by the kernel's dirty-page limits, or a slow or remote file
- * system) makes a DownloadWriter hand the rest of its writes to libuv's pool: the thread that
- * would wait is the worker's, which every connection of the process shares.
+ * system) makes a FileWriter hand the rest of its writes to libuv's pool: the thread that would
+ * wait is the worker's, which every connection of the process shares.
  */
 export const INLINE_WRITE_SLOW_MS = 10;
 
 /**
- * The local file of a download, which it is given in order. Writes to a regular file are made on
- * the calling thread, one call per chunk as it came (a READ's reply): a hand-off to libuv's pool
- * and back costs tens of microseconds of latency per write on these VMs, as much as the write
- * itself, and while it is out the replies behind it wait. A get to a fresh file ran 840-1000
- * MB/s so against 700-930 through the pool (docs/performance.md, session 24). Every write after
- * one that took INLINE_WRITE_SLOW_MS goes through the pool with writeAllAt, off the thread; so
- * does every write to anything else (a pipe, a device, a FIFO whose reader may never come), at
- * its current offset, as it cannot seek.
+ * The writes of a transfer to a local file: a get's, or the WRITEs an SFTP server takes. Writes to
+ * a regular file are made on the calling thread, one call per chunk as it came (a READ's reply, a
+ * WRITE's data): a hand-off to libuv's pool and back costs tens of microseconds of latency per
+ * write on these VMs, as much as the write itself, and while it is out the data behind it waits.
+ * 1 GiB over loopback: a get 700-930 -> 840-1000 MB/s, an upload to SSHServer 600 -> 860
+ * (docs/performance.md, session 24). Every write after one that took INLINE_WRITE_SLOW_MS goes
+ * through the pool with writeAllAt, off the thread, and so does every write to anything else (a
+ * pipe, a device, a FIFO whose reader may never come): at its current offset with `inOrder` (a
+ * download, which delivers in order; what cannot seek fails otherwise), else where told.
  */
-export class DownloadWriter {
+export class FileWriter {
   private inline: boolean;
   private readonly fd: number;
+  private readonly now: () => number;
 
-  constructor(private readonly fh: FileHandle, private readonly regularFile: boolean, private readonly now: () => number = () => performance.now()) {
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly regularFile: boolean,
+    private readonly options: { inOrder?: boolean; now?: () => number } = {},
+  ) {
     this.inline = regularFile;
     this.fd = fh.fd;
+    this.now = options.now ?? (() => performance.now());
   }
 
   /** Whether the next write is made on the calling thread. */
@@ -106,7 +113,7 @@ export class DownloadWriter {
 
   /** Writes all of `chunks`, one after the other, at `position`: done on return, or once the promise resolves. */
   write(chunks: Buffer[], position: number): void | Promise<void> {
-    if (!this.inline) return writeAllAt(this.fh, chunks, this.regularFile ? position : null);
+    if (!this.inline) return writeAllAt(this.fh, chunks, this.regularFile || !this.options.inOrder ? position : null);
     const t0 = this.now();
     for (const c of chunks) {
       writeAllSync(this.fd, c, position);

@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
-import { DownloadWriter, FILE_WRITE_CALL_BYTES, INLINE_WRITE_SLOW_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
+import { FileWriter, FILE_WRITE_CALL_BYTES, INLINE_WRITE_SLOW_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -766,7 +766,7 @@ describe('writeAllAt (a get\'s local writes)', () => {
     await expect(writeAllAt(fh as never, [Buffer.alloc(4)], 0)).rejects.toThrow(IOError);
   });
 
-  describe('DownloadWriter', () => {
+  describe('FileWriter', () => {
     async function opened(name: string) {
       const file = path.join(tempDir('download-writer-'), name);
       const fh = await fs.promises.open(file, 'w');
@@ -779,7 +779,7 @@ describe('writeAllAt (a get\'s local writes)', () => {
       const nodeFs = require('node:fs') as typeof import('node:fs');
       const writeSync = jest.spyOn(nodeFs, 'writeSync');
       try {
-        const w = new DownloadWriter(fh, true);
+        const w = new FileWriter(fh, true);
         const chunks = [randomBytes(1000), randomBytes(3000), randomBytes(5)];
         expect(w.write(chunks, 7)).toBeUndefined();
         expect(w.write([Buffer.from('head')], 0)).toBeUndefined();
@@ -797,7 +797,7 @@ describe('writeAllAt (a get\'s local writes)', () => {
       const { file, fh, writev } = await opened('slow');
       const clock = [0, INLINE_WRITE_SLOW_MS];
       try {
-        const w = new DownloadWriter(fh, true, () => clock.shift() ?? 0);
+        const w = new FileWriter(fh, true, { now: () => clock.shift() ?? 0 });
         expect(w.write([Buffer.from('ab')], 0)).toBeUndefined();
         expect(w.writesInline).toBe(false);
         const later = w.write([Buffer.from('cd'), Buffer.from('ef')], 2);
@@ -810,15 +810,19 @@ describe('writeAllAt (a get\'s local writes)', () => {
       }
     });
 
-    it('writes what cannot seek (told it is not a regular file) through the pool, at its current offset', async () => {
+    it('writes what is not a regular file through the pool: at its current offset when inOrder, else where told', async () => {
       const { file, fh, writev } = await opened('stream');
       try {
-        const w = new DownloadWriter(fh, false);
+        const w = new FileWriter(fh, false, { inOrder: true });
         expect(w.writesInline).toBe(false);
         await w.write([Buffer.from('abc')], 0);
         await w.write([Buffer.from('de'), Buffer.from('f')], 3);
         expect(writev.mock.calls.map((c) => c[1])).toEqual([undefined, undefined]);
         expect(fs.readFileSync(file, 'utf8')).toBe('abcdef');
+        // Not in order (an SFTP server's WRITEs): where told, as pwrite would.
+        await new FileWriter(fh, false).write([Buffer.from('X')], 1);
+        expect(writev.mock.calls.map((c) => c[1])).toEqual([undefined, undefined, 1]);
+        expect(fs.readFileSync(file, 'utf8')).toBe('aXcdef');
       } finally {
         await fh.close();
       }
@@ -829,7 +833,7 @@ describe('writeAllAt (a get\'s local writes)', () => {
       fs.writeFileSync(file, '');
       const fh = await fs.promises.open(file, 'r');
       try {
-        expect(() => new DownloadWriter(fh, true).write([Buffer.from('x')], 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+        expect(() => new FileWriter(fh, true).write([Buffer.from('x')], 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
       } finally {
         await fh.close();
       }

@@ -145,8 +145,32 @@ describe('SFTP server channel uploads', () => {
     return out;
   };
 
-  it('WRITEs that follow each other in the file go out in a few system calls, each answered in order', async () => {
+  /** The prototype of fs.promises' FileHandle with stat() saying no file is a regular one (as for a FIFO): its WRITEs go through the pool. */
+  async function asIfNotRegular(): Promise<{ writev: jest.SpyInstance }> {
+    const proto = (await fileHandleProto()) as unknown as { stat: (...a: unknown[]) => Promise<fs.Stats>; writev: (...a: unknown[]) => Promise<unknown> };
+    const stat = proto.stat;
+    jest.spyOn(proto, 'stat').mockImplementation(async function (this: unknown, ...a: unknown[]) {
+      return Object.assign(await stat.apply(this, a), { isFile: () => false });
+    });
+    return { writev: jest.spyOn(proto, 'writev') };
+  }
+
+  it('WRITEs to a regular file go on the thread, a call each, answered in order; none through the pool', async () => {
     const writev = jest.spyOn(await fileHandleProto(), 'writev');
+    const nodeFs = require('node:fs') as typeof import('node:fs');
+    const writeSync = jest.spyOn(nodeFs, 'writeSync');
+    const { sftp, until, handle } = await openForWrite('inline.bin');
+    const data = randomBytes(48 * 32768);
+    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
+    const replies = (await until(2 + 48)).slice(2);
+    expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual(Array.from({ length: 48 }, (_, i) => [10 + i, 0]));
+    expect(fs.readFileSync(path.join(root, 'inline.bin')).equals(data)).toBe(true);
+    expect(writeSync.mock.calls.map((c) => (c as unknown[])[4])).toEqual(Array.from({ length: 48 }, (_, i) => i * 32768));
+    expect(writev).not.toHaveBeenCalled();
+  });
+
+  it('WRITEs to what is not a regular file go through the pool, gathered into a few calls of at most FILE_WRITE_CALL_BYTES', async () => {
+    const { writev } = await asIfNotRegular();
     const { sftp, until, handle } = await openForWrite('run.bin');
     const data = randomBytes(48 * 32768);
     sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
@@ -186,14 +210,24 @@ describe('SFTP server channel uploads', () => {
     return { ...served, handle: opened.handle };
   }
 
-  it('a run that fails answers each of its WRITEs with the error, and later WRITEs go on', async () => {
-    const proto = await fileHandleProto();
-    const real = proto.writev;
+  it.each([['on the thread'], ['through the pool']])('a run that fails %s answers each of its WRITEs with the error, and later WRITEs go on', async (how) => {
+    const noSpace = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 });
     let failures = 1;
-    jest.spyOn(proto, 'writev').mockImplementation(function (this: unknown, ...a: unknown[]) {
-      if (failures-- > 0) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }));
-      return real.apply(this, a);
-    });
+    if (how === 'on the thread') {
+      const nodeFs = require('node:fs') as typeof import('node:fs');
+      const real = nodeFs.writeSync;
+      jest.spyOn(nodeFs, 'writeSync').mockImplementation(((...a: Parameters<typeof real>) => {
+        if (failures-- > 0) throw noSpace();
+        return real(...a);
+      }) as typeof real);
+    } else {
+      const real = (await fileHandleProto()).writev;
+      const { writev } = await asIfNotRegular();
+      writev.mockImplementation(function (this: unknown, ...a: unknown[]) {
+        if (failures-- > 0) return Promise.reject(noSpace());
+        return real.apply(this, a);
+      });
+    }
     const { sftp, until, handle } = await openForWrite('full.bin');
     sftp.data(Buffer.concat(writes(handle, randomBytes(8 * 1000), 1000, 10)), 0);
     const failed = (await until(2 + 8)).slice(2);

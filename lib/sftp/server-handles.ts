@@ -7,6 +7,7 @@
  */
 import type { Dir } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { FileWriter } from '../files';
 
 const noop = (): void => undefined;
 
@@ -44,6 +45,8 @@ export interface FileEntry {
   queue: OrderedQueue;
   /** WRITEs gathered to go in one system call, while later ones may still join (server-core). */
   gathering?: WriteRun;
+  /** How the WRITEs are written, made at the first (a regular file's on the worker's thread). */
+  writer?: FileWriter;
 }
 
 /** Consecutive WRITEs of one handle, written together. */

@@ -4,7 +4,7 @@ import { callback, withTransfer } from '../../bridge/worker-side';
 import type { Transfer } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
-import { DownloadWriter, FILE_WRITE_CALL_BYTES, ioErrorFrom } from '../../files';
+import { FILE_WRITE_CALL_BYTES, FileWriter, ioErrorFrom } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../buffer-pool';
 import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
@@ -175,7 +175,7 @@ function localError(e: unknown, action: string, filename: string): unknown {
 }
 
 /**
- * A get hands its DownloadWriter runs of up to this many bytes (four of OpenSSH's READs). Written
+ * A get hands its FileWriter runs of up to this many bytes (four of OpenSSH's READs). Written
  * through libuv's thread pool (the writer's fallback), each run is one hand-off, which costs the
  * worker ~50 microseconds on these VMs (one per 255 KiB READ was ~10% of a download's time in
  * the worker); no more either: larger writes cost the kernel more (FILE_WRITE_CALL_BYTES).
@@ -200,7 +200,7 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
   const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
   try {
     const opened = fh;
-    const writer = new DownloadWriter(opened, (await local('write', a.local, () => opened.stat())).isFile());
+    const writer = new FileWriter(opened, (await local('write', a.local, () => opened.stat())).isFile(), { inOrder: true });
     const n = await downloadRuns(s.link.core, a.remote, (offset, chunks) => {
       touch();
       progress?.check();
