@@ -74,11 +74,15 @@ export function writeAllSync(fd: number, data: Uint8Array, position: number | nu
 }
 
 /**
- * A write this slow (throttled by the kernel's dirty-page limits, or a slow or remote file
- * system) makes a FileWriter hand the rest of its writes to libuv's pool: the thread that would
- * wait is the worker's, which every connection of the process shares.
+ * Writes this slow (throttled by the kernel's dirty-page limits, or a slow or remote file system)
+ * make a FileWriter hand the rest of its writes to libuv's pool: the thread that would wait is the
+ * worker's, which every connection of the process shares. It takes INLINE_SLOW_WRITES of them,
+ * as one can be the thread's own preemption on a busy machine (a get here fell back to the pool
+ * once in five 1 GiB runs after a single 10 ms write), or one of INLINE_WRITE_STALL_MS.
  */
 export const INLINE_WRITE_SLOW_MS = 10;
+export const INLINE_SLOW_WRITES = 3;
+export const INLINE_WRITE_STALL_MS = 100;
 
 /**
  * The writes of a transfer to a local file: a get's, or the WRITEs an SFTP server takes. Writes to
@@ -86,13 +90,14 @@ export const INLINE_WRITE_SLOW_MS = 10;
  * WRITE's data): a hand-off to libuv's pool and back costs tens of microseconds of latency per
  * write on these VMs, as much as the write itself, and while it is out the data behind it waits.
  * 1 GiB over loopback: a get 700-930 -> 840-1000 MB/s, an upload to SSHServer 600 -> 860
- * (docs/performance.md, session 24). Every write after one that took INLINE_WRITE_SLOW_MS goes
+ * (docs/performance.md, session 24). Once writes were slow (INLINE_WRITE_SLOW_MS) the rest go
  * through the pool with writeAllAt, off the thread, and so does every write to anything else (a
  * pipe, a device, a FIFO whose reader may never come): at its current offset with `inOrder` (a
  * download, which delivers in order; what cannot seek fails otherwise), else where told.
  */
 export class FileWriter {
   private inline: boolean;
+  private slowWrites = 0;
   private readonly fd: number;
   private readonly now: () => number;
 
@@ -119,7 +124,8 @@ export class FileWriter {
       writeAllSync(this.fd, c, position);
       position += c.length;
     }
-    if (this.now() - t0 >= INLINE_WRITE_SLOW_MS) this.inline = false;
+    const took = this.now() - t0;
+    if (took >= INLINE_WRITE_STALL_MS || (took >= INLINE_WRITE_SLOW_MS && ++this.slowWrites >= INLINE_SLOW_WRITES)) this.inline = false;
   }
 }
 

@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
-import { FileWriter, FILE_WRITE_CALL_BYTES, INLINE_WRITE_SLOW_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
+import { FileWriter, FILE_WRITE_CALL_BYTES, INLINE_SLOW_WRITES, INLINE_WRITE_SLOW_MS, INLINE_WRITE_STALL_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -793,18 +793,32 @@ describe('writeAllAt (a get\'s local writes)', () => {
       }
     });
 
-    it('after a write that took INLINE_WRITE_SLOW_MS, writes through the pool, at the positions given', async () => {
+    it('after INLINE_SLOW_WRITES slow writes, or one stall, writes through the pool, at the positions given', async () => {
       const { file, fh, writev } = await opened('slow');
-      const clock = [0, INLINE_WRITE_SLOW_MS];
       try {
-        const w = new FileWriter(fh, true, { now: () => clock.shift() ?? 0 });
-        expect(w.write([Buffer.from('ab')], 0)).toBeUndefined();
+        // Each write's duration, in turn: slow ones apart (a fast one between them) still count.
+        const durations = [INLINE_WRITE_SLOW_MS, 0, INLINE_WRITE_SLOW_MS - 1, INLINE_WRITE_SLOW_MS];
+        let t = 0;
+        let start = true;
+        const now = () => (start = !start) ? (t += durations.shift() ?? 0) : t;
+        const w = new FileWriter(fh, true, { now });
+        for (let i = 0; i < 4; i++) {
+          expect(w.write([Buffer.from(String(i))], i)).toBeUndefined();
+          expect(w.writesInline).toBe(true);
+        }
+        durations.push(INLINE_WRITE_SLOW_MS);
+        expect(INLINE_SLOW_WRITES).toBe(3);
+        expect(w.write([Buffer.from('4')], 4)).toBeUndefined();
         expect(w.writesInline).toBe(false);
-        const later = w.write([Buffer.from('cd'), Buffer.from('ef')], 2);
+        const later = w.write([Buffer.from('5'), Buffer.from('6')], 5);
         expect(later).toBeInstanceOf(Promise);
         await later;
-        expect(writev.mock.calls.map((c) => c[1])).toEqual([2]);
-        expect(fs.readFileSync(file, 'utf8')).toBe('abcdef');
+        expect(writev.mock.calls.map((c) => c[1])).toEqual([5]);
+        expect(fs.readFileSync(file, 'utf8')).toBe('0123456');
+        // One write of INLINE_WRITE_STALL_MS is enough.
+        const stalled = new FileWriter(fh, true, { now: ((clock) => () => clock.shift() ?? 0)([0, INLINE_WRITE_STALL_MS]) });
+        expect(stalled.write([Buffer.from('7')], 7)).toBeUndefined();
+        expect(stalled.writesInline).toBe(false);
       } finally {
         await fh.close();
       }
