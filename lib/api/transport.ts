@@ -13,7 +13,7 @@ import type { GlobalReplyItem } from './server';
 import { parseModuli } from '../transport/kex/moduli';
 import type { AuthOutcome, InteractiveHandler, PasswordChangeHandler } from '../transport/auth-client';
 import { paramikoAuthResult } from '../transport/auth-client';
-import { DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE } from '../transport/channel';
+import { CLIENT_MAX_PACKET_SIZE, CLIENT_WINDOW_SIZE } from '../transport/channel';
 import { isSocketLike, SOCKET_LIKE_CALLS, SockPump, type SocketLike } from './sock-pump';
 import type { Negotiated } from '../transport/session';
 import { DEFAULT_LOCAL_VERSION } from '../transport/version';
@@ -438,8 +438,8 @@ export class Transport {
     }
     this.connection = connectionOptions(options);
     this.updateHostKeys = Boolean(options.updateHostKeys);
-    this.defaultWindowSize = options.defaultWindowSize ?? DEFAULT_WINDOW_SIZE;
-    this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    this.defaultWindowSize = options.defaultWindowSize ?? CLIENT_WINDOW_SIZE;
+    this.defaultMaxPacketSize = options.defaultMaxPacketSize ?? CLIENT_MAX_PACKET_SIZE;
     this.disabledAlgorithms = options.disabledAlgorithms ?? {};
     this.securityOptions = new SecurityOptions(defaultPreferences(), () => this.id !== null, this.disabledAlgorithms);
   }

@@ -24,6 +24,16 @@ const ADJUST_STEPS = 4;
 const DATA_HEADER = 9;
 /** OpenSSH accepts packets up to 256 KiB; we never send data packets larger than this. */
 export const MAX_DATA_PACKET = 256 * 1024 - 1024;
+/**
+ * What a Transport announces for the channels it opens unless told otherwise (its
+ * defaultWindowSize and defaultMaxPacketSize): a 4 MiB window, and packets as large as
+ * OpenSSH's transport takes, where Paramiko and OpenSSH announce 2 MiB and 32 KiB. A 1 GiB
+ * stream from sshd (`head -c`, read with recv(1 MiB)) ran at 827-894 MB/s with theirs, 979-1046
+ * with these: sshd sends fewer, larger packets and runs ahead further while our worker waits for
+ * a vCPU (docs/performance.md, session 24). The rings holding a window are sized by it.
+ */
+export const CLIENT_WINDOW_SIZE = 2 * DEFAULT_WINDOW_SIZE;
+export const CLIENT_MAX_PACKET_SIZE = MAX_DATA_PACKET;
 
 /** Sends a payload of `length` bytes that `fill` writes in place (see Session.sendFilled). */
 export type SendFilled = (length: number, fill: (into: Buffer) => void) => void;
