@@ -41,6 +41,7 @@ import type { SshdServer } from './support/servers';
 import { DEFAULT_KEX } from '../lib/transport/kex';
 import { DEFAULT_MACS, LEGACY_MACS } from '../lib/crypto/macs';
 import { LEGACY_CIPHERS } from '../lib/crypto/ciphers';
+import { CLIENT_MAX_PACKET_SIZE, CLIENT_WINDOW_SIZE } from '../lib/transport/channel';
 
 // Our client against OpenSSH's sshd, started on 127.0.0.1 with throw-away keys and config.
 let sshd: SshdServer;
@@ -960,6 +961,21 @@ describe('Channel and SSHClient calls one by one, against OpenSSH sshd', () => {
       t.close();
     }
     expect(t.active).toBe(false);
+  });
+
+  itWithPeers(['sshd'], 'channels offer a 4 MiB window and 255 KiB packets by default, and a stream through them arrives whole', () => {
+    using c = client();
+    const chan = c.getTransport()!.openSession();
+    expect([chan.inWindowSize, chan.inMaxPacketSize]).toEqual([CLIENT_WINDOW_SIZE, CLIENT_MAX_PACKET_SIZE]);
+    expect([CLIENT_WINDOW_SIZE, CLIENT_MAX_PACKET_SIZE]).toEqual([4 << 20, 256 * 1024 - 1024]);
+    chan.execCommand('f=$(mktemp) && head -c 20000000 /dev/urandom > "$f" && cat "$f" && sha256sum < "$f" >&2; rm -f "$f"');
+    const out: Buffer[] = [];
+    for (let d = chan.recv(1 << 20); d.length; d = chan.recv(1 << 20)) out.push(d);
+    const err = chan.makefileStderr('rb').read().toString('latin1');
+    const all = Buffer.concat(out);
+    expect(all.length).toBe(20_000_000);
+    expect(err).toContain(createHash('sha256').update(all).digest('hex'));
+    expect(chan.recvExitStatus()).toBe(0);
   });
 
   itWithPeers(['sshd'], "Paramiko's channel attributes: remoteChanid, window and packet sizes, eofSent, statusEvent", () => {
