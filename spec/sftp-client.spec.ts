@@ -661,6 +661,27 @@ describe('SFTPClient against OpenSSH sshd: errors', () => {
     expect(e.message).toContain('/dev/full');
   });
 
+  itWithPeers(['sshd'], 'put from what is not a regular file: a FIFO is read to its end, whatever its size says (0)', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 33);
+    const fifo = join(local, `put-fifo-${++counter}`);
+    const source = join(local, `put-fifo-src-${counter}`);
+    fs.writeFileSync(source, data);
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // A slow writer, in small pieces: reads of the FIFO come back short.
+    const writer = spawn('sh', ['-c', `sleep 0.2; dd if="${source}" of="${fifo}" bs=3000 status=none`], { stdio: 'ignore' });
+    const ended = new Promise((resolve) => writer.on('exit', resolve));
+    const dst = remote('from-fifo');
+    const seen: Array<[number, number]> = [];
+    try {
+      const attrs = sftp.put(fifo, dst, (done, total) => seen.push([done, total]), true);
+      expect(attrs.st_size).toBe(data.length);
+    } finally {
+      await ended;
+    }
+    expect(fs.readFileSync(dst).equals(data)).toBe(true);
+    expect(seen.at(-1)).toEqual([data.length, data.length]);
+  });
+
   itWithPeers(['sshd'], 'a forbidden path raises IOError EACCES (errno 13) naming the path', () => {
     const secret = remote('secret');
     fs.writeFileSync(secret, 'no');

@@ -250,7 +250,10 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   const s = session(a.sftp);
   const fh = await local('read', a.local, () => fsOpen(a.local, 'r'));
   try {
-    const size = (await local('read', a.local, () => fh.stat())).size;
+    const st = await local('read', a.local, () => fh.stat());
+    // A regular file is read up to the size it has now; anything else (a FIFO, a pipe, a device:
+    // its size says 0) to its end, at its current offset, as Paramiko's put reads it.
+    const size = st.isFile() ? st.size : undefined;
     const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
     const chunks = new BufferPool(16 * 1024 * 1024, 64 * 1024);
     const confirmed = new SFTPAttributes();
@@ -259,9 +262,9 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
       async (offset, length) => {
         touch();
         progress?.check();
-        const buf = chunks.take(Math.min(PUT_READ_WRITES * length, size - offset));
+        const buf = chunks.take(size === undefined ? PUT_READ_WRITES * length : Math.min(PUT_READ_WRITES * length, size - offset));
         if (buf.length === 0) return null;
-        const { bytesRead } = await local('read', a.local, () => fh.read(buf, 0, buf.length, offset));
+        const { bytesRead } = await local('read', a.local, () => fh.read(buf, 0, buf.length, size === undefined ? null : offset));
         return bytesRead ? buf.subarray(0, bytesRead) : null;
       },
       a.remote,
@@ -277,7 +280,7 @@ async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
         confirm: a.confirm ? (attrs) => Object.assign(confirmed, attrs) : undefined,
       },
     );
-    await progress?.final(n, size);
+    await progress?.final(n, size ?? n);
     if (!a.confirm) confirmed.st_size = n;
     return confirmed;
   } finally {
