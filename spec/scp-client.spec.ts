@@ -160,6 +160,11 @@ describe('SCPClient against OpenSSH (scp -t / scp -f)', () => {
     expect(() => scp.put(src, join(work, 'missing-dir', 'sub', 'file'))).toThrow(/No such file or directory/);
     const tree = localTree();
     expect(() => scp.put(tree, remoteDir('no-r'))).toThrow(/is a directory \(pass recursive/);
+    // scp's protocol sends a file's size first: what has none (a device, a FIFO) is refused, as
+    // scp does, before anything is sent. (A FIFO with no writer would block the open: a device.)
+    const never = remote('never-sent');
+    expect(() => scp.put([src, '/dev/null'], never)).toThrow(/^\/dev\/null: not a regular file$/);
+    expect(fs.existsSync(never)).toBe(false);
     expect(() => scp.put(localPath('absent'), work)).toThrow(IOError);
     expect(() => scp.get(tree, localPath('a'), { recursive: false })).toThrow(SCPException);
     // the connection is still good afterwards

@@ -255,6 +255,8 @@ export class SCPClient {
     const stats = list.map((f) => localStat(f));
     stats.forEach((st, i) => {
       if (st.isDirectory() && !recursive) throw new SCPException(`${list[i]} is a directory (pass recursive to send it)`);
+      // The protocol sends a file's size before its bytes: a FIFO or a device has none to give.
+      if (!st.isDirectory() && !st.isFile()) throw new SCPException(`${list[i]}: not a regular file`);
     });
     yield* this.session(this.command('-t', recursive, preserve, [remotePath]), function* (this: SCPClient, s: Stream) {
       yield* s.confirmOp('the transfer');
