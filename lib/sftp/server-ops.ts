@@ -26,17 +26,17 @@ const READDIR_BATCH = 100;
 /** copy-data moves data through a buffer of this size. */
 const COPY_CHUNK = 64 * 1024;
 
-/**
- * lstat of every path at once, null for one that fails (removed since it was listed). Through
- * fs.lstat's callbacks and one promise: a promise API call per name cost several times the
- * syscall's own time on the worker's thread (a listing of 1000 names took 12-20 ms, sshd's 7-9).
- */
 /** Whether a WRITE of `length` bytes at `offset` stays within the offsets a JavaScript number
  * holds exactly (2^53, 8 PiB); past them ServerOps.write refuses it as too large. */
 export function writeFitsSafely(offset: Uint64, length: number): offset is number {
   return typeof offset !== 'bigint' && Number.isSafeInteger(offset + length);
 }
 
+/**
+ * lstat of every path at once, null for one that fails (removed since it was listed). Through
+ * fs.lstat's callbacks and one promise: a promise API call per name cost several times the
+ * syscall's own time on the worker's thread (a listing of 1000 names took 12-20 ms, sshd's 7-9).
+ */
 function lstatAll(paths: readonly string[]): Promise<Array<Stats | null>> {
   const out: Array<Stats | null> = new Array(paths.length).fill(null);
   if (paths.length === 0) return Promise.resolve(out);
