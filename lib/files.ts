@@ -32,8 +32,9 @@ export function readLocalFile(filename: string, encoding?: 'utf8'): Buffer | str
 }
 
 /**
- * The most one system call writes of a file: writes of a get and of the SFTP server are gathered
- * up to this, and writeAllAt splits anything larger. On Linux 6.16+ ext4 (and XFS earlier) cache
+ * The most one system call writes of a file: writes of a get and of the SFTP server that go
+ * through libuv's pool (FileWriter) are gathered up to this, and writeAllAt and writeAllSync
+ * split anything larger. On Linux 6.16+ ext4 (and XFS earlier) cache
  * a write in folios as large as the write allows, 2 MiB ones for a 2 MiB write at an aligned
  * offset; on the 2-vCPU VMs we measure on, writing 1 GiB in 2 MiB calls cost the kernel twice
  * the time of 1 MiB calls (0.39-0.41 s against 0.21-0.22, right after freeing the memory), and
