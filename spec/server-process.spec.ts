@@ -108,6 +108,12 @@ afterAll(() => {
 });
 
 describe('without a pty', () => {
+  // A killed session's pipes may close a moment before its last process is gone (a job in a
+  // group of its own dies a little after): its SIGKILL timer then stays, and fires a grace later,
+  // searching /proc. Outlive those timers (grace, then the abandon's) here, so that none fires in
+  // a later test that checks who searched /proc (under load, one fired in the pty tests' window).
+  afterAll(() => new Promise((resolve) => setTimeout(resolve, 2 * 1000 + 250)));
+
   it('exec keeps stdout and stderr apart and reports the exit status', async () => {
     const r = await outputs(run('echo out; echo err >&2; exit 3'));
     expect(r).toEqual({ out: 'out\n', err: 'err\n', exit: { code: 3, signal: null, coreDumped: false } });
