@@ -2,7 +2,7 @@
  * Local files read for the user (keys, certificates, known_hosts), with errors as `IOError`s,
  * and the writes of downloads.
  */
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync, statfs, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { IOError } from './errors';
 
@@ -86,6 +86,20 @@ export const INLINE_SLOW_WRITES = 3;
 export const INLINE_WRITE_STALL_MS = 100;
 
 /**
+ * Linux's statfs f_type of the file systems whose writes wait for nothing but this machine's
+ * memory and disks: ext2/3/4, XFS, Btrfs, F2FS, tmpfs, ramfs, overlayfs, ZFS. A write to NFS, SMB,
+ * FUSE, 9p or Ceph may wait on a server indefinitely (a hard-mounted NFS share whose server is
+ * gone), so FileWriter never makes it on the worker's thread.
+ */
+const LOCAL_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x01021994, 0x858458f6, 0x794c7630, 0x2fc12fc1]);
+
+/** Whether `path` lies on one of LOCAL_FILE_SYSTEMS (false elsewhere than Linux, or when statfs fails). */
+export function onLocalFileSystem(path: string): Promise<boolean> {
+  if (process.platform !== 'linux') return Promise.resolve(false);
+  return new Promise((resolve) => statfs(path, (err, st) => resolve(!err && LOCAL_FILE_SYSTEMS.has(st.type))));
+}
+
+/**
  * The writes of a transfer to a local file: a get's, or the WRITEs an SFTP server takes. Writes to
  * a regular file are made on the calling thread, one call per chunk as it came (a READ's reply, a
  * WRITE's data): a hand-off to libuv's pool and back costs tens of microseconds of latency per
@@ -94,7 +108,8 @@ export const INLINE_WRITE_STALL_MS = 100;
  * (docs/performance.md, session 24). Once writes were slow (INLINE_WRITE_SLOW_MS) the rest go
  * through the pool with writeAllAt, off the thread, and so does every write to anything else (a
  * pipe, a device, a FIFO whose reader may never come): at its current offset with `inOrder` (a
- * download, which delivers in order; what cannot seek fails otherwise), else where told.
+ * download, which delivers in order; what cannot seek fails otherwise), else where told. So does
+ * a regular file told not `inline` (one on a network file system: onLocalFileSystem).
  */
 export class FileWriter {
   private inline: boolean;
@@ -105,9 +120,9 @@ export class FileWriter {
   constructor(
     private readonly fh: FileHandle,
     private readonly regularFile: boolean,
-    private readonly options: { inOrder?: boolean; now?: () => number } = {},
+    private readonly options: { inOrder?: boolean; inline?: boolean; now?: () => number } = {},
   ) {
-    this.inline = regularFile;
+    this.inline = regularFile && options.inline !== false;
     this.fd = fh.fd;
     this.now = options.now ?? (() => performance.now());
   }

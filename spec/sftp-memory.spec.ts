@@ -13,7 +13,7 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
-import { FileWriter, FILE_WRITE_CALL_BYTES, INLINE_SLOW_WRITES, INLINE_WRITE_SLOW_MS, INLINE_WRITE_STALL_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
+import { FileWriter, FILE_WRITE_CALL_BYTES, onLocalFileSystem, INLINE_SLOW_WRITES, INLINE_WRITE_SLOW_MS, INLINE_WRITE_STALL_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
 const fromBuffer = (data: Buffer) => (off: number, len: number) => (off >= data.length ? null : data.subarray(off, off + len));
@@ -822,6 +822,26 @@ describe('writeAllAt (a get\'s local writes)', () => {
       } finally {
         await fh.close();
       }
+    });
+
+    it('writes a regular file told not inline (a network file system) through the pool, where told', async () => {
+      const { file, fh, writev } = await opened('remote-fs');
+      try {
+        const w = new FileWriter(fh, true, { inline: false, inOrder: true });
+        expect(w.writesInline).toBe(false);
+        await w.write([Buffer.from('cd')], 2);
+        await w.write([Buffer.from('ab')], 0);
+        expect(writev.mock.calls.map((c) => c[1])).toEqual([2, 0]);
+        expect(fs.readFileSync(file, 'utf8')).toBe('abcd');
+      } finally {
+        await fh.close();
+      }
+    });
+
+    it('onLocalFileSystem: true for the temp folder (ext4 or tmpfs here), false for /proc and for a path that is not there', async () => {
+      expect(await onLocalFileSystem(tempDir('local-fs-'))).toBe(process.platform === 'linux');
+      expect(await onLocalFileSystem('/proc')).toBe(false);
+      expect(await onLocalFileSystem(path.join(tempDir('local-fs-'), 'no', 'such'))).toBe(false);
     });
 
     it('writes what is not a regular file through the pool: at its current offset when inOrder, else where told', async () => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FILE_WRITE_CALL_BYTES } from '../lib/files';
+import { FILE_WRITE_CALL_BYTES, onLocalFileSystem } from '../lib/files';
 import { ChannelCore } from '../lib/transport/channel';
 import { Message } from '../lib/wire/message';
 import { SftpServerChannel } from '../lib/worker/sftp/server-channel';
@@ -156,6 +156,7 @@ describe('SFTP server channel uploads', () => {
   }
 
   it('WRITEs to a regular file go on the thread, a call each, answered in order; none through the pool', async () => {
+    expect(await onLocalFileSystem(root)).toBe(true); // the temp folder: on a local file system
     const writev = jest.spyOn(await fileHandleProto(), 'writev');
     const nodeFs = require('node:fs') as typeof import('node:fs');
     const writeSync = jest.spyOn(nodeFs, 'writeSync');
@@ -167,6 +168,21 @@ describe('SFTP server channel uploads', () => {
     expect(fs.readFileSync(path.join(root, 'inline.bin')).equals(data)).toBe(true);
     expect(writeSync.mock.calls.map((c) => (c as unknown[])[4])).toEqual(Array.from({ length: 48 }, (_, i) => i * 32768));
     expect(writev).not.toHaveBeenCalled();
+  });
+
+  it('WRITEs to a regular file on a network file system (statfs says NFS) go through the pool', async () => {
+    const nodeFs = require('node:fs') as typeof import('node:fs');
+    jest.spyOn(nodeFs, 'statfs').mockImplementation(((_path: unknown, cb: (err: null, st: { type: number }) => void) => cb(null, { type: 0x6969 })) as never);
+    const writev = jest.spyOn(await fileHandleProto(), 'writev');
+    const writeSync = jest.spyOn(nodeFs, 'writeSync');
+    const { sftp, until, handle } = await openForWrite('nfs.bin');
+    const data = randomBytes(8 * 32768);
+    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
+    const replies = (await until(2 + 8)).slice(2);
+    expect(replies.every((r) => r.kind === 'status' && r.code === 0)).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'nfs.bin')).equals(data)).toBe(true);
+    expect(writev).toHaveBeenCalled();
+    expect(writeSync).not.toHaveBeenCalled();
   });
 
   it('WRITEs to what is not a regular file go through the pool, gathered into a few calls of at most FILE_WRITE_CALL_BYTES', async () => {
