@@ -155,17 +155,22 @@ describe('SFTP server channel uploads', () => {
     return { writev: jest.spyOn(proto, 'writev') };
   }
 
+  /** `count` WRITEs of 32 KiB to a new file `name`, sent at once: each answered OK, in order, and the file holds them all. */
+  async function writeInOrder(name: string, count: number): Promise<void> {
+    const { sftp, until, handle } = await openForWrite(name);
+    const data = randomBytes(count * 32768);
+    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
+    const replies = (await until(2 + count)).slice(2);
+    expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual(Array.from({ length: count }, (_, i) => [10 + i, 0]));
+    expect(fs.readFileSync(path.join(root, name)).equals(data)).toBe(true);
+  }
+
   it('WRITEs to a regular file go on the thread, a call each, answered in order; none through the pool', async () => {
     expect(await onLocalFileSystem(root)).toBe(true); // the temp folder: on a local file system
     const writev = jest.spyOn(await fileHandleProto(), 'writev');
     const nodeFs = require('node:fs') as typeof import('node:fs');
     const writeSync = jest.spyOn(nodeFs, 'writeSync');
-    const { sftp, until, handle } = await openForWrite('inline.bin');
-    const data = randomBytes(48 * 32768);
-    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
-    const replies = (await until(2 + 48)).slice(2);
-    expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual(Array.from({ length: 48 }, (_, i) => [10 + i, 0]));
-    expect(fs.readFileSync(path.join(root, 'inline.bin')).equals(data)).toBe(true);
+    await writeInOrder('inline.bin', 48);
     expect(writeSync.mock.calls.map((c) => (c as unknown[])[4])).toEqual(Array.from({ length: 48 }, (_, i) => i * 32768));
     expect(writev).not.toHaveBeenCalled();
   });
@@ -175,24 +180,14 @@ describe('SFTP server channel uploads', () => {
     jest.spyOn(nodeFs, 'statfs').mockImplementation(((_path: unknown, cb: (err: null, st: { type: number }) => void) => cb(null, { type: 0x6969 })) as never);
     const writev = jest.spyOn(await fileHandleProto(), 'writev');
     const writeSync = jest.spyOn(nodeFs, 'writeSync');
-    const { sftp, until, handle } = await openForWrite('nfs.bin');
-    const data = randomBytes(8 * 32768);
-    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
-    const replies = (await until(2 + 8)).slice(2);
-    expect(replies.every((r) => r.kind === 'status' && r.code === 0)).toBe(true);
-    expect(fs.readFileSync(path.join(root, 'nfs.bin')).equals(data)).toBe(true);
+    await writeInOrder('nfs.bin', 8);
     expect(writev).toHaveBeenCalled();
     expect(writeSync).not.toHaveBeenCalled();
   });
 
   it('WRITEs to what is not a regular file go through the pool, gathered into a few calls of at most FILE_WRITE_CALL_BYTES', async () => {
     const { writev } = await asIfNotRegular();
-    const { sftp, until, handle } = await openForWrite('run.bin');
-    const data = randomBytes(48 * 32768);
-    sftp.data(Buffer.concat(writes(handle, data, 32768, 10)), 0);
-    const replies = (await until(2 + 48)).slice(2);
-    expect(replies.map((r) => (r.kind === 'status' ? [r.id, r.code] : r.kind))).toEqual(Array.from({ length: 48 }, (_, i) => [10 + i, 0]));
-    expect(fs.readFileSync(path.join(root, 'run.bin')).equals(data)).toBe(true);
+    await writeInOrder('run.bin', 48);
     // One per request before: 48. No more than FILE_WRITE_CALL_BYTES each (1.5 MiB here).
     const sizes = writev.mock.calls.map(([bufs]) => (bufs as Buffer[]).reduce((n, b) => n + b.length, 0));
     expect(sizes.length).toBeGreaterThanOrEqual(2);
