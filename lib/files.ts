@@ -127,6 +127,12 @@ export class FileWriter {
     this.now = options.now ?? (() => performance.now());
   }
 
+  /** The writer for `fh`, opened at `path`: inline when it is a regular file on a local file system. */
+  static async forFile(fh: FileHandle, path: string, options: { inOrder?: boolean } = {}): Promise<FileWriter> {
+    const [st, inline] = await Promise.all([fh.stat(), onLocalFileSystem(path)]);
+    return new FileWriter(fh, st.isFile(), { ...options, inline });
+  }
+
   /** Whether the next write is made on the calling thread. */
   get writesInline(): boolean {
     return this.inline;

@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as posix from 'node:path/posix';
 import { Message } from '../wire/message';
-import { FileWriter, onLocalFileSystem, writeAllAt } from '../files';
+import { FileWriter, writeAllAt } from '../files';
 import type { FileHandle } from 'node:fs/promises';
 import { SFTPAttributes } from './attributes';
 import { CheckFileRequest, encodeCheckFileReply, hashFileRangeAsync, planCheckFile, CHECK_FILE_CHUNK } from './check-file';
@@ -161,10 +161,7 @@ export class ServerOps {
   async writeRun(e: FileEntry, offset: number, parts: Buffer[]): Promise<void> {
     this.writable();
     // A handle's writes are queued one after the other: the first makes the writer.
-    if (!e.writer) {
-      const [st, inline] = await Promise.all([e.fh.stat(), onLocalFileSystem(e.realPath)]);
-      e.writer = new FileWriter(e.fh, st.isFile(), { inline });
-    }
+    e.writer ??= await FileWriter.forFile(e.fh, e.realPath);
     await e.writer.write(parts, offset);
   }
 

@@ -4,7 +4,7 @@ import { callback, withTransfer } from '../../bridge/worker-side';
 import type { Transfer } from '../../bridge/worker-side';
 import type { Service } from '../../bridge/worker-side';
 import { IOError, SocketTimeout, SSHException } from '../../errors';
-import { FILE_WRITE_CALL_BYTES, FileWriter, ioErrorFrom, onLocalFileSystem } from '../../files';
+import { FILE_WRITE_CALL_BYTES, FileWriter, ioErrorFrom } from '../../files';
 import { SFTPAttributes } from '../../sftp/attributes';
 import { BufferPool } from '../../buffer-pool';
 import { batchSlots, batchWeight, copyRemote, downloadRuns, readRange, upload } from '../../sftp/transfer';
@@ -200,8 +200,7 @@ async function getFile(a: GetArgs, touch: () => void): Promise<number> {
   const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
   try {
     const opened = fh;
-    const [st, inline] = await Promise.all([local('write', a.local, () => opened.stat()), onLocalFileSystem(a.local)]);
-    const writer = new FileWriter(opened, st.isFile(), { inOrder: true, inline });
+    const writer = await local('write', a.local, () => FileWriter.forFile(opened, a.local, { inOrder: true }));
     const n = await downloadRuns(s.link.core, a.remote, (offset, chunks) => {
       touch();
       progress?.check();
