@@ -1194,6 +1194,17 @@ describe('SFTPClient against OpenSSH sshd: put and get', () => {
     expect(() => sftp.putfo({ read: ((once) => () => once.shift() ?? null)([Buffer.alloc(10)]) }, '/dev/null')).toThrow(/size mismatch in put/);
   });
 
+  itWithPeers(['sshd'], 'put reads a local file to its end, as Paramiko: a /proc file whose size says 0 is sent whole', () => {
+    const proc = '/proc/version';
+    expect(fs.statSync(proc).size).toBe(0);
+    const want = fs.readFileSync(proc);
+    const dst = remote('proc-version');
+    const seen: Array<[number, number]> = [];
+    expect(sftp.put(proc, dst, (done, total) => seen.push([done, total])).st_size).toBe(want.length);
+    expect(fs.readFileSync(dst).equals(want)).toBe(true);
+    expect(seen.at(-1)).toEqual([want.length, want.length]);
+  });
+
   itWithPeers(['sshd'], 'get raises when the file holds less than its size says (a sysfs file)', () => {
     const sysfs = '/sys/devices/system/cpu/online';
     if (!fs.existsSync(sysfs) || fs.statSync(sysfs).size <= fs.readFileSync(sysfs).length) return;

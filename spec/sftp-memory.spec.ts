@@ -13,6 +13,8 @@ import { EXT, FX, FXF, FXP } from '../lib/sftp/constants';
 import { SftpServerCore } from '../lib/sftp/server-core';
 import { IOError } from '../lib/errors';
 import { copyRemote, downloadRuns, readRange } from '../lib/sftp/transfer';
+import { BufferPool } from '../lib/buffer-pool';
+import { localSource } from '../lib/worker/services/sftp';
 import { FileWriter, FILE_WRITE_CALL_BYTES, onLocalFileSystem, INLINE_SLOW_WRITES, INLINE_WRITE_SLOW_MS, INLINE_WRITE_STALL_MS, unwritten, writeAllAt, writeAllSync } from '../lib/files';
 import { cleanup, memoryPair, MemoryPair, openFdsUnder, settledFdsUnder, sha256, tempDir } from './support/sftp/harness';
 
@@ -552,6 +554,49 @@ describe('SftpClientCore upload sources', () => {
     await expect(client.upload(fromBuffer(data), 'up2', { size: data.length + 1 })).rejects.toThrow(/size mismatch/);
     const boom = new Error('source failed');
     await expect(client.upload(() => Promise.reject(boom), 'up3')).rejects.toBe(boom);
+    expect(server.openHandles).toBe(0);
+    await server.end();
+  });
+
+  it("a put's local source reads to the end, as Paramiko's put: what is appended meanwhile, what is left of a file that shrank, a /proc file whose size says 0", async () => {
+    const root = tempDir('local-src-');
+    const { client, server } = await memoryPair(root);
+    const pool = new BufferPool(16 * 1024 * 1024, 64 * 1024);
+    const direct = <T>(fn: () => Promise<T>) => fn();
+    /** Uploads `file` through localSource, calling `meanwhile` after its first chunk was read. */
+    const putThrough = async (file: string, meanwhile: () => void): Promise<number> => {
+      const fh = await fs.promises.open(file, 'r');
+      try {
+        const st = await fh.stat();
+        const read = localSource(fh, st.isFile() ? st.size : undefined, pool, direct);
+        let calls = 0;
+        return await client.upload(async (off, len) => {
+          const chunk = await read(off, len);
+          if (calls++ === 0) meanwhile();
+          return chunk;
+        }, 'up', { requestSize: 65536, maxInFlight: 2, onWritten: (d) => pool.release(d) });
+      } finally {
+        await fh.close();
+      }
+    };
+    const grown = path.join(root, 'grows');
+    const start = randomBytes(1_000_000);
+    const tail = randomBytes(300_001);
+    fs.writeFileSync(grown, start);
+    expect(await putThrough(grown, () => fs.appendFileSync(grown, tail))).toBe(start.length + tail.length);
+    expect(sha256(fs.readFileSync(path.join(root, 'up')))).toBe(sha256(Buffer.concat([start, tail])));
+    // Appended after the first read reached the size it had (its read of one byte more saw 0).
+    fs.writeFileSync(grown, start.subarray(0, 1000));
+    expect(await putThrough(grown, () => fs.appendFileSync(grown, tail))).toBe(1000 + tail.length);
+    expect(fs.readFileSync(path.join(root, 'up')).equals(Buffer.concat([start.subarray(0, 1000), tail]))).toBe(true);
+    const shrunk = path.join(root, 'shrinks');
+    fs.writeFileSync(shrunk, start);
+    expect(await putThrough(shrunk, () => fs.truncateSync(shrunk, 400_000))).toBeLessThanOrEqual(400_000 + 4 * 65536);
+    expect(fs.readFileSync(path.join(root, 'up')).equals(fs.readFileSync(shrunk).subarray(0, fs.statSync(path.join(root, 'up')).size))).toBe(true);
+    if (fs.existsSync('/proc/version') && fs.statSync('/proc/version').size === 0) {
+      expect(await putThrough('/proc/version', () => undefined)).toBe(fs.readFileSync('/proc/version').length);
+      expect(fs.readFileSync(path.join(root, 'up')).equals(fs.readFileSync('/proc/version'))).toBe(true);
+    }
     expect(server.openHandles).toBe(0);
     await server.end();
   });

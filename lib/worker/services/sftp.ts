@@ -246,41 +246,64 @@ interface PutArgs extends TransferArgs {
  */
 const PUT_READ_WRITES = 4;
 
+/**
+ * What a put reads: `fh` to its end, as Paramiko's put and OpenSSH's sftp read, so that a file
+ * that grows meanwhile (a log being written) is sent with what was appended, one that shrinks
+ * with what is left, and one whose size says less than it holds (/proc, /sys) whole; the size
+ * check compares what was sent. A regular file (`size` its size at the start) is read at
+ * offsets, anything else (a FIFO, a pipe, a device) at its current offset. Buffers come from
+ * `chunks` (released by the caller once sent); `io` wraps each read (its errors).
+ * @internal exported for its tests.
+ */
+export function localSource(
+  fh: Pick<FileHandle, 'read'>,
+  size: number | undefined,
+  chunks: BufferPool,
+  io: <T>(fn: () => Promise<T>) => Promise<T>,
+): (offset: number, length: number) => Promise<Buffer | null> {
+  return async (offset, length) => {
+    // Near the size it had, no more than what is left and a byte: that byte tells whether the
+    // file grew, and the read of 0 bytes that ends it costs no large buffer.
+    const want = size !== undefined && offset <= size ? Math.min(PUT_READ_WRITES * length, size - offset + 1) : PUT_READ_WRITES * length;
+    const buf = chunks.take(want);
+    const { bytesRead } = await io(() => fh.read(buf, 0, buf.length, size === undefined ? null : offset));
+    if (bytesRead > 0) return buf.subarray(0, bytesRead);
+    chunks.release(buf);
+    return null;
+  };
+}
+
 async function putFile(a: PutArgs, touch: () => void): Promise<SFTPAttributes> {
   const s = session(a.sftp);
   const fh = await local('read', a.local, () => fsOpen(a.local, 'r'));
   try {
     const st = await local('read', a.local, () => fh.stat());
-    // A regular file is read up to the size it has now; anything else (a FIFO, a pipe, a device:
-    // its size says 0) to its end, at its current offset, as Paramiko's put reads it.
+    // The size it has now is for progress only: the file is read to its end (localSource).
     const size = st.isFile() ? st.size : undefined;
     const progress = a.progressKey === null ? null : new ProgressReporter(a.progressKey);
     const chunks = new BufferPool(16 * 1024 * 1024, 64 * 1024);
+    const read = localSource(fh, size, chunks, (fn) => local('read', a.local, fn));
     const confirmed = new SFTPAttributes();
     const n = await upload(
       s.link.core,
-      async (offset, length) => {
+      (offset, length) => {
         touch();
         progress?.check();
-        const buf = chunks.take(size === undefined ? PUT_READ_WRITES * length : Math.min(PUT_READ_WRITES * length, size - offset));
-        if (buf.length === 0) return null;
-        const { bytesRead } = await local('read', a.local, () => fh.read(buf, 0, buf.length, size === undefined ? null : offset));
-        return bytesRead ? buf.subarray(0, bytesRead) : null;
+        return read(offset, length);
       },
       a.remote,
       {
-        size,
         maxInFlight: a.maxInFlight,
-        onProgress: (done, total) => {
+        onProgress: (done) => {
           touch();
-          progress?.report(done, total);
+          progress?.report(done, Math.max(size ?? 0, done));
         },
         // The server has the bytes: the buffer takes a later chunk of the file.
         onWritten: (data) => chunks.release(data),
         confirm: a.confirm ? (attrs) => Object.assign(confirmed, attrs) : undefined,
       },
     );
-    await progress?.final(n, size ?? n);
+    await progress?.final(n, n);
     if (!a.confirm) confirmed.st_size = n;
     return confirmed;
   } finally {
