@@ -128,6 +128,54 @@ function printMachine(m = machine()) {
   console.log(`machine: ${m.nproc} x ${m.cpu}${m.aesni ? ' (AES-NI)' : ''}, Linux ${m.kernel}`);
   console.log(`node ${m.node}; ${m.openssh}; Paramiko ${m.paramiko} (cryptography ${m.cryptography}, ${m.python}); ssh2 ${m.ssh2 ?? 'not installed'}${m.ssh2 ? (m.ssh2Native ? ' (native crypto binding built)' : ' (pure JS, no native binding)') : ''}`);
   console.log(`load average: ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(stateLine());
+}
+
+/**
+ * What the machine's state costs right now, for reading the figures that follow: on the VMs we
+ * measure on, memory the guest freed is handed back to the host, and touching it again (new
+ * page-cache pages for a file being written, a fresh heap) costs 5-10 times as much for a while
+ * (docs/performance.md, "Session 19"): every client pays it, the ratios hold better
+ * than the MB/s. Three probes, ~1 s: CPU seconds per GiB for 256 MiB written to a new file in
+ * 1 MiB calls (page cache only, never synced) and for 256 MiB of fresh memory touched, and
+ * node:crypto's AES-128-GCM MB/s over 64 MiB in 32 KiB updates (the CPU itself: ~2200 on a quiet
+ * host here, the figure issue 3 gives; 1400 on a slow day).
+ */
+function stateProbe() {
+  const crypto = require('node:crypto');
+  const MiB = 1 << 20;
+  const total = 256 * MiB;
+  const perGiB = (usage) => ((usage.user + usage.system) / 1e6) * ((1 << 30) / total);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-bench-probe-'));
+  let write;
+  try {
+    const chunk = Buffer.alloc(MiB, 0x5a);
+    const fd = fs.openSync(path.join(dir, 'probe'), 'w');
+    try {
+      const t = process.cpuUsage();
+      for (let at = 0; at < total; at += MiB) fs.writeSync(fd, chunk, 0, MiB, at);
+      write = perGiB(process.cpuUsage(t));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const t = process.cpuUsage();
+  Buffer.allocUnsafeSlow(total).fill(0x5a);
+  const touch = perGiB(process.cpuUsage(t));
+  const data = Buffer.alloc(64 * MiB, 0x5a);
+  const cipher = crypto.createCipheriv('aes-128-gcm', crypto.randomBytes(16), crypto.randomBytes(12));
+  const packet = 32 * 1024;
+  const start = performance.now();
+  for (let at = 0; at < data.length; at += packet) cipher.update(data.subarray(at, at + packet));
+  cipher.final();
+  const aes = data.length / ((performance.now() - start) / 1000) / 1e6;
+  return { write, touch, aes };
+}
+
+function stateLine(p = stateProbe()) {
+  return `machine state: page-cache writes ${p.write.toFixed(2)} s/GiB, fresh memory ${p.touch.toFixed(2)} s/GiB, node:crypto aes128-gcm ${p.aes.toFixed(0)} MB/s (a quiet host here: writes ~0.2, AES ~2200)`;
 }
 
 function loadLine(label) {
@@ -318,6 +366,8 @@ module.exports = {
   requireDist,
   machine,
   printMachine,
+  stateProbe,
+  stateLine,
   loadLine,
   runJson,
   runNodeChild,
