@@ -420,6 +420,42 @@ describe('a dead worker wakes every waiter', () => {
     }
   });
 
+  test("a worker loads each service's module at its first request; one that fails to load fails only its calls", () => {
+    const b = privateBridge();
+    // A fresh worker answering its diagnostics has loaded no other service's module.
+    const info = b.call<{ services: string[]; loaded: string[] }>('bridge', 'info');
+    expect(info.services).toEqual(expect.arrayContaining(['bridge', 'transport', 'sockets', 'agent', 'sftp', 'embedded']));
+    expect(info.loaded).toEqual(['bridge']);
+    expect(catchError(() => b.call('sftp', 'noSuchMethod')).message).toContain('no method sftp.noSuchMethod');
+    expect(b.call<{ loaded: string[] }>('bridge', 'info').loaded.sort()).toEqual(['bridge', 'sftp']);
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'pts-bridge-'));
+    try {
+      const workerSide = path.resolve(__dirname, '..', 'dist', 'bridge', 'worker-side.js');
+      const script = path.join(dir, 'lazy-worker.js');
+      writeFileSync(
+        script,
+        `const ws = require(${JSON.stringify(workerSide)});\n` +
+          "ws.startWorkerSide(require('node:worker_threads').workerData);\n" +
+          "let tries = 0;\n" +
+          "ws.registerService('broken', () => { tries++; throw new TypeError('module of broken failed to load, try ' + tries); });\n" +
+          "ws.registerService('good', () => ({ ping: () => 'pong ' + tries }));\n" +
+          'ws.markRunning();\n',
+      );
+      const lazy = new Bridge({ workerPath: script, wedgeTimeout: null });
+      privateBridges.push(lazy);
+      const err = catchError(() => lazy.call('broken', 'ping', undefined, 10));
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err.message).toBe('module of broken failed to load, try 1');
+      expect(lazy.call('good', 'ping', undefined, 10)).toBe('pong 1');
+      // Not remembered as loaded: the next call tries again.
+      expect(catchError(() => lazy.call('broken', 'ping', undefined, 10)).message).toBe('module of broken failed to load, try 2');
+      expect(lazy.running).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a missing worker script fails the call at once', () => {
     const b = new Bridge({ workerPath: path.join(tmpdir(), 'no-such-dir-pts', 'main.js') });
     const err = catchError(() => b.call('bridge', 'ping'));

@@ -70,16 +70,36 @@ export function withTransfer<T>(value: T, list: readonly Transferable[]): Transf
   return new Transfer(value, list);
 }
 
-const services = new Map<string, ServiceMethods>();
+/** A service's methods, or the function that loads them at its first request. */
+type ServiceEntry = ServiceMethods | (() => ServiceMethods);
+const services = new Map<string, ServiceEntry>();
 
-/** Registers `methods` under `name`; a name can be registered once. */
-export function registerService(name: string, methods: ServiceMethods): void {
+/**
+ * Registers `methods` under `name`, or a function that loads them when the service is first
+ * called (a script that only runs commands never loads the SFTP engine or the server: each
+ * module a worker loads adds to every script's first connect). A name can be registered once.
+ */
+export function registerService(name: string, methods: ServiceEntry): void {
   if (services.has(name)) throw new Error(`bridge service "${name}" is already registered`);
   services.set(name, methods);
 }
 
+/** The methods of service `name` (loaded now if registered as a loader); throws what loading threw. */
+function methodsOf(name: string): ServiceMethods | undefined {
+  const entry = services.get(name);
+  if (typeof entry !== 'function') return entry;
+  const methods = entry();
+  services.set(name, methods);
+  return methods;
+}
+
 export function serviceNames(): string[] {
   return [...services.keys()];
+}
+
+/** The services whose methods are loaded (called at least once, or registered loaded). */
+export function loadedServiceNames(): string[] {
+  return [...services].filter(([, entry]) => typeof entry !== 'function').map(([name]) => name);
 }
 
 // ---- state of this worker ----
@@ -212,7 +232,14 @@ function reply(id: number, ok: boolean, value: unknown): void {
 
 /** Runs one request. Returns true if it was answered synchronously. */
 function handleRequest(msg: RequestMessage): boolean {
-  const methods = services.get(msg.s);
+  let methods: ServiceMethods | undefined;
+  try {
+    methods = methodsOf(msg.s);
+  } catch (err) {
+    // The service's module failed to load: the call gets the cause; other services go on.
+    reply(msg.id, false, err);
+    return true;
+  }
   const method = methods !== undefined && Object.prototype.hasOwnProperty.call(methods, msg.m) ? methods[msg.m] : undefined;
   if (typeof method !== 'function') {
     reply(msg.id, false, new SSHException(`bridge: no method ${msg.s}.${msg.m} in the transport worker`));

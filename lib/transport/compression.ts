@@ -1,4 +1,4 @@
-import { Deflate, Inflate } from 'pako';
+import type * as Pako from 'pako';
 import { SSHException } from '../errors';
 import type { PayloadTransform } from './packet';
 import { MAX_PACKET_LENGTH } from './packet';
@@ -14,13 +14,18 @@ const Z_SYNC_FLUSH = 2;
  *
  * pako, because the packet codec is synchronous and Node's zlib has no synchronous streaming
  * call (its `*Sync` functions close the stream after one chunk). Compression is off by
- * default; docs/dependencies.md has the reasoning.
+ * default; docs/dependencies.md has the reasoning. Loaded with the first compressed
+ * connection: a process that never compresses does not load it (~3 ms of every first connect).
  */
+let pako: typeof Pako | null = null;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const zlib = (): typeof Pako => (pako ??= require('pako') as typeof Pako);
+
 export function compressorFor(name: string, direction: 'compress' | 'decompress'): PayloadTransform | null {
   if (name === 'none') return null;
   if (name !== 'zlib' && name !== 'zlib@openssh.com') throw new SSHException(`unknown compression ${name}`);
   if (direction === 'compress') {
-    const z = new Deflate({ level: 6 });
+    const z = new (zlib().Deflate)({ level: 6 });
     let out: Uint8Array[] = [];
     z.onData = (chunk) => out.push(chunk);
     return (payload) => {
@@ -31,7 +36,7 @@ export function compressorFor(name: string, direction: 'compress' | 'decompress'
       return result;
     };
   }
-  const z = new Inflate();
+  const z = new (zlib().Inflate)();
   let out: Uint8Array[] = [];
   let size = 0;
   z.onData = (chunk) => {

@@ -12,9 +12,9 @@ if (isMainThread || !workerData?.port) {
 
 startWorkerSide(workerData as WorkerInit);
 
-// Loaded only now, with the crash handlers in place: a service module that fails to load
-// kills the worker with its cause, and the main thread's waiters wake with it at once.
+// Loaded only now, with the crash handlers in place. Each service's module is loaded at its
+// first request (a module that fails to load fails that request with its cause).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { services } = require('./services') as typeof import('./services');
-for (const service of services) registerService(service.name, service.methods);
+const { loadService, services } = require('./services') as typeof import('./services');
+for (const entry of services) registerService(entry.name, () => loadService(entry));
 markRunning();

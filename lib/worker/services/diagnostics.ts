@@ -9,7 +9,7 @@ import { SocketTimeout } from '../../errors';
 import { lookupErrorClass } from '../../bridge/errors-wire';
 import { SharedRing } from '../../bridge/ring';
 import { liveCounts } from '../live';
-import { callback, mainDoorbell, serviceNames, workerGeneration, type CallContext, type Service } from '../../bridge/worker-side';
+import { callback, loadedServiceNames, mainDoorbell, serviceNames, workerGeneration, type CallContext, type Service } from '../../bridge/worker-side';
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -46,7 +46,7 @@ export const diagnostics: Service = {
 
     echo: (args: unknown) => args,
 
-    info: () => ({ generation: workerGeneration(), threadId, services: serviceNames() }),
+    info: () => ({ generation: workerGeneration(), threadId, services: serviceNames(), loaded: loadedServiceNames() }),
 
     /**
      * The worker's connections, channels and forwards not yet garbage-collected, by kind (see
