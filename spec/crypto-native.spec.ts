@@ -10,6 +10,7 @@ import { PacketReader, PacketWriter, WireArena } from '../lib/transport/packet';
 import { ChannelCore } from '../lib/transport/channel';
 import type { ChannelSink } from '../lib/transport/channel';
 import { compressorFor } from '../lib/transport/compression';
+import { invertJs, multiplyJs } from '../lib/crypto/sntrup761';
 
 // The native module is optional for users (no C compiler: node:crypto does the same work), not
 // for CI: PARAMIKO_TS_REQUIRE_PEERS (set by .ci/run) makes its absence a failure, not a skip.
@@ -335,6 +336,63 @@ describe('channel data from a reused buffer', () => {
     const got: Buffer[] = [];
     core.sink = sink(true, got);
     expect(got.map(String)).toEqual(['early']);
+  });
+});
+
+describeNative("native sntrup761 arithmetic (polyMultiply, polyInvert) against the TypeScript's", () => {
+  const P = 761;
+  const Q = 4591;
+  /** Centred residue of x mod m. */
+  const centred = (m: number) => (x: number) => {
+    const r = ((x % m) + m) % m;
+    return r > (m - 1) / 2 ? r - m : r;
+  };
+  const small = () => Int32Array.from(randomBytes(P), (b) => (b % 3) - 1);
+  const throughNative = (m: number) => (a: Int32Array): Int32Array | null => {
+    const out = new Int32Array(P);
+    return native!.polyInvert(a, m, out) ? out.map(centred(m)) : null;
+  };
+
+  test('inverses mod 3 and mod q are the same polynomials, and invert', () => {
+    for (let round = 0; round < 12; round++) {
+      const g = small();
+      expect(throughNative(3)(g)).toEqual(invertJs(g, 3, centred(3)));
+      const f3 = small().map((c) => 3 * c);
+      const inv = throughNative(Q)(f3);
+      expect(inv).toEqual(invertJs(f3, Q, centred(Q)));
+      // (3f) * inv = 1 in R/q
+      const product = new Int32Array(P);
+      native!.polyMultiply(inv!, f3.map((c) => c / 3), product);
+      expect(Array.from(product.map(centred(Q)).map((c) => centred(Q)(3 * c)))).toEqual([1, ...new Array(P - 1).fill(0)]);
+    }
+  });
+
+  test('products are the same, unreduced, for coefficients as large as the key exchange makes', () => {
+    for (let round = 0; round < 12; round++) {
+      const a = Int32Array.from({ length: P }, () => Math.floor(Math.random() * Q) - (Q - 1) / 2);
+      const b = small();
+      const out = new Int32Array(P);
+      native!.polyMultiply(a, b, out);
+      expect(out).toEqual(multiplyJs(a, b, (x) => x));
+    }
+  });
+
+  test('a polynomial sharing a factor with the modulus (0) is not invertible; bad arguments throw TypeError', () => {
+    const zero = new Int32Array(P);
+    expect(native!.polyInvert(zero, 3, new Int32Array(P))).toBe(false);
+    expect(invertJs(zero, 3, centred(3))).toBeNull();
+    // (the module's TypeError is the main realm's, not the test's: matched by name and message)
+    const thrown = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+      return 'nothing thrown';
+    };
+    expect(thrown(() => native!.polyInvert(zero, 3, new Int32Array(P - 1)))).toMatch(/^TypeError: polyInvert\(a/);
+    expect(thrown(() => native!.polyInvert(zero, 65536, new Int32Array(P)))).toMatch(/^TypeError: polyInvert\(a/);
+    expect(thrown(() => native!.polyMultiply(zero, new Uint32Array(P) as unknown as Int32Array, new Int32Array(P)))).toMatch(/^TypeError: polyMultiply\(a/);
   });
 });
 

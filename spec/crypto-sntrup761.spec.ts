@@ -5,6 +5,8 @@ import {
   sntrup761KeyPair,
   takeSntrup761KeyPair,
 } from '../lib/crypto/sntrup761';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 
 // Conformance is checked against OpenSSH (client-openssh.spec.ts and server-interop.spec.ts run
 // the sntrup761x25519 key exchange both ways); these check the KEM's own properties.
@@ -18,6 +20,20 @@ describe('sntrup761', () => {
       expect(key).toHaveLength(32);
       expect(pair.decapsulate(ciphertext).equals(key)).toBe(true);
     }
+  });
+
+  it('without the native module (PARAMIKO_TS_NATIVE=0) the TypeScript arithmetic makes pairs that work the same', () => {
+    const script = `
+      const s = require('./dist/crypto/sntrup761.js');
+      const { nativeCryptoStatus } = require('./dist/crypto/native.js');
+      const pair = s.sntrup761KeyPair();
+      const { ciphertext, key } = s.sntrup761Encapsulate(pair.publicKey);
+      const bad = Buffer.from(ciphertext); bad[5] ^= 1;
+      console.log(JSON.stringify({ status: nativeCryptoStatus(), same: pair.decapsulate(ciphertext).equals(key), rejected: !pair.decapsulate(bad).equals(key) }));
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..'), env: { ...process.env, PARAMIKO_TS_NATIVE: '0' }, encoding: 'utf8', timeout: 30000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ status: 'off (PARAMIKO_TS_NATIVE=0)', same: true, rejected: true });
   });
 
   it('an altered ciphertext gives an unrelated key (implicit rejection), the same one each time', () => {

@@ -13,7 +13,7 @@ import { MAX_PACKET_LENGTH, scratchOf } from '../transport/packet';
 import { badMac } from './modes';
 import type { DirectionKeys, Opener, Sealer } from './protection';
 
-/** What lib/native/sshcrypto.c exports (its abiVersion 2). */
+/** What lib/native/sshcrypto.c exports (its abiVersion 3). */
 export interface NativeModule {
   abiVersion: number;
   gcmCreate(key: Uint8Array, nonce: Uint8Array, encrypt: boolean): object;
@@ -23,9 +23,13 @@ export interface NativeModule {
   chachaLength(state: object, seq: number, header: Uint8Array): number;
   chachaSeal(state: object, seq: number, packet: Uint8Array, out: Uint8Array, offset: number): number;
   chachaOpen(state: object, seq: number, wire: Uint8Array, out: Uint8Array, offset: number): boolean;
+  /** out = a * b in Z[x]/(x^p - x - 1), p = the arrays' length; coefficients not reduced. */
+  polyMultiply(a: Int32Array, b: Int32Array, out: Int32Array): void;
+  /** out = 1/a in (Z/m)[x]/(x^p - x - 1), coefficients in [0, m), m prime; false if a is not invertible. */
+  polyInvert(a: Int32Array, m: number, out: Int32Array): boolean;
 }
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 let loaded: { module: NativeModule | null; status: string } | null = null;
 
