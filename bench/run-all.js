@@ -8,7 +8,7 @@
 //   --wait-quiet    before each benchmark, wait (up to 10 minutes) until the 1-minute load
 //                   average is below MAX_LOAD (default 0.5)
 //   --out DIR       also save each benchmark's output (and JSON results) in DIR
-//   --only A,B      run only these (connect-exec, channel-throughput, bridge-roundtrip, chachapoly)
+//   --only A,B      run only these (connect-exec, cold-script, channel-throughput, bridge-roundtrip, chachapoly, ...)
 //
 // Uses dist/: run `npm run build` first.
 'use strict';
@@ -25,6 +25,7 @@ const outDir = c.arg('out');
 
 const BENCHES = [
   { name: 'connect-exec', args: quick ? ['--n', '10'] : ['--n', '30'], json: true },
+  { name: 'cold-script', args: quick ? ['--runs', '3'] : ['--runs', '9'] },
   { name: 'channel-throughput', args: quick ? ['--size', '128M', '--repeat', '1'] : ['--size', '1G', '--repeat', '3'], json: true },
   { name: 'bridge-roundtrip', args: quick ? ['--calls', '50000'] : [] },
   { name: 'chachapoly', args: quick ? ['0.3'] : ['1'] },
