@@ -6,7 +6,12 @@
 // Both servers get the same user key; sshd's sessions get `SetEnv HOME=<temp dir>` (see
 // bench/support/sshd.js), ours run /bin/sh, so neither pays for this machine's ~/.bashrc.
 //
-//   npm run build && node bench/operation-latency.js [--rounds 7] [--turns 2] [--delay MS]
+//   npm run build && node bench/operation-latency.js [--rounds 7] [--turns 2] [--warm 200] [--delay MS]
+//
+// The rows marked "warm" repeat an SFTP operation --warm times back to back on one connection
+// and take the median of the second half: code run many times, as in a script that makes many
+// operations (the rows above time each operation once per connection, mostly before V8 has
+// compiled it).
 //
 // --delay MS reaches both servers through spec/support/delay-relay.js, which holds each byte MS
 // ms each way: how many round trips each operation takes shows in its time.
@@ -22,6 +27,7 @@ const c = require('./support/common');
 const ROUNDS = Number(c.arg('rounds', 7));
 const TURNS = Number(c.arg('turns', 2));
 const DELAY_MS = Number(c.arg('delay', 0));
+const WARM = Number(c.arg('warm', 200));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** Median ms of each operation over ROUNDS fresh connections to `target`. */
@@ -66,6 +72,30 @@ function measure(lib, target, dir) {
     shell.close();
     time('close', () => client.close());
   }
+  // Warm: the same SFTP operations WARM times each, back to back on one connection (the code
+  // compiled by then, as in a script that makes many): the median of the last half.
+  const client = new lib.SSHClient();
+  client.setMissingHostKeyPolicy(new lib.AutoAddPolicy());
+  client.connect('127.0.0.1', { port: target.port, username: target.user, pkey: target.key, allowAgent: false, lookForKeys: false });
+  const sftp = client.openSftp();
+  const warm = (name, fn) => {
+    const t = [];
+    for (let i = 0; i < WARM; i++) {
+      const t0 = now();
+      fn(i);
+      t.push(now() - t0);
+    }
+    (samples[`${name}, warm`] ??= []).push(...t.slice(WARM >> 1));
+  };
+  warm('sftp stat', () => sftp.stat(path.join(dir, 'small')));
+  warm('get 1 KB', (i) => sftp.get(path.join(dir, 'small'), path.join(dir, `wgot-${i % 8}`)));
+  warm('put 1 KB', (i) => sftp.put(path.join(dir, 'small'), path.join(dir, `wput-${i % 8}`)));
+  warm('open, read(), close 1 KB', () => {
+    const f = sftp.open(path.join(dir, 'small'), 'r');
+    f.read();
+    f.close();
+  });
+  client.close();
   return Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, c.quantile(s, 0.5)]));
 }
 
@@ -73,7 +103,7 @@ function measure(lib, target, dir) {
 function measureParamiko(port, user, keyPath, dir) {
   const script = path.join(__dirname, 'support', 'paramiko_ops.py');
   try {
-    const args = [script, '--port', String(port), '--user', user, '--key', keyPath, '--dir', dir, '--rounds', String(ROUNDS)];
+    const args = [script, '--port', String(port), '--user', user, '--key', keyPath, '--dir', dir, '--rounds', String(ROUNDS), '--warm', String(WARM)];
     return JSON.parse(execFileSync(c.PYTHON, args, { encoding: 'utf8', timeout: 600_000 }));
   } catch (err) {
     console.log(`(Paramiko not measured: ${String(err.message).split('\n')[0]})`);
@@ -114,9 +144,10 @@ async function main() {
     const names = Object.keys(rows.sshd[0]);
     const cell = (runs, name) => runs.map((r) => (r[name] === undefined ? '-' : r[name].toFixed(2))).join(' / ');
     const width = 8 * TURNS + 2;
-    console.log(`${'operation'.padEnd(26)}  ${'sshd'.padEnd(width)}  ${'SSHServer'.padEnd(width)}  Paramiko -> sshd`);
+    const nameWidth = Math.max(...names.map((n) => n.length));
+    console.log(`${'operation'.padEnd(nameWidth)}  ${'sshd'.padEnd(width)}  ${'SSHServer'.padEnd(width)}  Paramiko -> sshd`);
     for (const name of names) {
-      console.log(`${name.padEnd(26)}  ${cell(rows.sshd, name).padEnd(width)}  ${cell(rows.ours, name).padEnd(width)}  ${rows.paramiko.length ? cell(rows.paramiko, name) : 'not measured'}`);
+      console.log(`${name.padEnd(nameWidth)}  ${cell(rows.sshd, name).padEnd(width)}  ${cell(rows.ours, name).padEnd(width)}  ${rows.paramiko.length ? cell(rows.paramiko, name) : 'not measured'}`);
     }
     console.log('(one figure per turn; the client is paramiko-ts against sshd and against our SSHServer, then Paramiko against the same sshd)');
   } finally {

@@ -29,7 +29,7 @@ const BENCHES = [
   { name: 'channel-throughput', args: quick ? ['--size', '128M', '--repeat', '1'] : ['--size', '1G', '--repeat', '3'], json: true },
   { name: 'bridge-roundtrip', args: quick ? ['--calls', '50000'] : [] },
   { name: 'chachapoly', args: quick ? ['0.3'] : ['1'] },
-  { name: 'operation-latency', args: quick ? ['--rounds', '3', '--turns', '1'] : [] },
+  { name: 'operation-latency', args: quick ? ['--rounds', '3', '--turns', '1', '--warm', '40'] : [] },
   { name: 'sftp-tree', args: quick ? ['--dirs', '5', '--files', '10', '--repeat', '1'] : [] },
 ];
 
