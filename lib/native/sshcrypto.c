@@ -70,14 +70,19 @@ static napi_value fail(napi_env env, const char *what) {
   return NULL;
 }
 
-/* The bytes of a Uint8Array (Buffer, or a view of a SharedArrayBuffer). */
-static int bytes_of(napi_env env, napi_value v, unsigned char **data, size_t *length) {
+/* The elements of a typed array of type `want` (a view of a SharedArrayBuffer too); `length` counts elements. */
+static int elements_of(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
   bool is;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
   napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+/* The bytes of a Uint8Array (Buffer, or a view of a SharedArrayBuffer). */
+static int bytes_of(napi_env env, napi_value v, unsigned char **data, size_t *length) {
   void *p;
-  if (napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok) return 0;
-  if (type != napi_uint8_array) return 0;
+  if (!elements_of(env, v, napi_uint8_array, &p, length)) return 0;
   *data = p;
   return 1;
 }
@@ -368,11 +373,8 @@ static napi_value chacha_open(napi_env env, napi_callback_info info) {
 
 /* The int32 elements of an Int32Array. */
 static int int32s_of(napi_env env, napi_value v, int32_t **data, size_t *length) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
   void *p;
-  if (napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok || type != napi_int32_array) return 0;
+  if (!elements_of(env, v, napi_int32_array, &p, length)) return 0;
   *data = p;
   return 1;
 }
