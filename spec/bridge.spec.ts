@@ -398,26 +398,31 @@ describe('a dead worker wakes every waiter', () => {
     expect(heard[0].message).toBe(err.message);
   });
 
-  test('a worker that fails while loading its services wakes the first call with the cause', () => {
+  /**
+   * Runs `fn` with a bridge to a worker script of our own: the worker side started (`ws`), then
+   * `body`. The script's folder is removed afterwards; the bridge is closed with the others.
+   */
+  function withWorkerScript(body: string, fn: (b: Bridge) => void): void {
     const dir = mkdtempSync(path.join(tmpdir(), 'pts-bridge-'));
     try {
       const workerSide = path.resolve(__dirname, '..', 'dist', 'bridge', 'worker-side.js');
-      const script = path.join(dir, 'broken-worker.js');
-      writeFileSync(
-        script,
-        `const ws = require(${JSON.stringify(workerSide)});\n` +
-          "ws.startWorkerSide(require('node:worker_threads').workerData);\n" +
-          "throw new TypeError('a service module failed to load');\n",
-      );
+      const script = path.join(dir, 'worker.js');
+      writeFileSync(script, `const ws = require(${JSON.stringify(workerSide)});\nws.startWorkerSide(require('node:worker_threads').workerData);\n${body}`);
       const b = new Bridge({ workerPath: script, wedgeTimeout: null });
       privateBridges.push(b);
+      fn(b);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('a worker that fails while loading its services wakes the first call with the cause', () => {
+    withWorkerScript("throw new TypeError('a service module failed to load');\n", (b) => {
       const err = catchError(() => b.call('bridge', 'ping', undefined, null));
       expect(err).toBeInstanceOf(SSHException);
       expect(err.message).toContain('a service module failed to load');
       expect(err.cause).toBeInstanceOf(TypeError);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("a worker loads each service's module at its first request; one that fails to load fails only its calls", () => {
@@ -429,31 +434,21 @@ describe('a dead worker wakes every waiter', () => {
     expect(catchError(() => b.call('sftp', 'noSuchMethod')).message).toContain('no method sftp.noSuchMethod');
     expect(b.call<{ loaded: string[] }>('bridge', 'info').loaded.sort()).toEqual(['bridge', 'sftp']);
 
-    const dir = mkdtempSync(path.join(tmpdir(), 'pts-bridge-'));
-    try {
-      const workerSide = path.resolve(__dirname, '..', 'dist', 'bridge', 'worker-side.js');
-      const script = path.join(dir, 'lazy-worker.js');
-      writeFileSync(
-        script,
-        `const ws = require(${JSON.stringify(workerSide)});\n` +
-          "ws.startWorkerSide(require('node:worker_threads').workerData);\n" +
-          "let tries = 0;\n" +
-          "ws.registerService('broken', () => { tries++; throw new TypeError('module of broken failed to load, try ' + tries); });\n" +
-          "ws.registerService('good', () => ({ ping: () => 'pong ' + tries }));\n" +
-          'ws.markRunning();\n',
-      );
-      const lazy = new Bridge({ workerPath: script, wedgeTimeout: null });
-      privateBridges.push(lazy);
-      const err = catchError(() => lazy.call('broken', 'ping', undefined, 10));
-      expect(err).toBeInstanceOf(TypeError);
-      expect(err.message).toBe('module of broken failed to load, try 1');
-      expect(lazy.call('good', 'ping', undefined, 10)).toBe('pong 1');
-      // Not remembered as loaded: the next call tries again.
-      expect(catchError(() => lazy.call('broken', 'ping', undefined, 10)).message).toBe('module of broken failed to load, try 2');
-      expect(lazy.running).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    withWorkerScript(
+      "let tries = 0;\n" +
+        "ws.registerService('broken', () => { tries++; throw new TypeError('module of broken failed to load, try ' + tries); });\n" +
+        "ws.registerService('good', () => ({ ping: () => 'pong ' + tries }));\n" +
+        'ws.markRunning();\n',
+      (lazy) => {
+        const err = catchError(() => lazy.call('broken', 'ping', undefined, 10));
+        expect(err).toBeInstanceOf(TypeError);
+        expect(err.message).toBe('module of broken failed to load, try 1');
+        expect(lazy.call('good', 'ping', undefined, 10)).toBe('pong 1');
+        // Not remembered as loaded: the next call tries again.
+        expect(catchError(() => lazy.call('broken', 'ping', undefined, 10)).message).toBe('module of broken failed to load, try 2');
+        expect(lazy.running).toBe(true);
+      },
+    );
   });
 
   test('a missing worker script fails the call at once', () => {
